@@ -1,0 +1,148 @@
+"""Reading datasets: tabular files (CSV, TSV, Parquet) and DataFrames.
+
+Sequence (.npy, 3-D) and image (4-D, folders) data share the ``Dataset`` shape:
+``kind`` says which, ``n_samples`` counts the first axis.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.recipe import DatasetSpec
+
+TABULAR_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
+SEQUENCE_SUFFIXES = {".npy"}
+
+
+@dataclass
+class Dataset:
+    spec: DatasetSpec
+    kind: str
+    frame: pd.DataFrame
+    where: str = "dataset"
+    dtypes: dict[str, str] = field(init=False)
+
+    def __post_init__(self):
+        self.dtypes = {column: str(dtype) for column, dtype in self.frame.dtypes.items()}
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.frame)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns)
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    def require_columns(self, columns, field_name: str) -> None:
+        missing = [c for c in columns if c not in self.frame.columns]
+        if missing:
+            raise QCError(
+                field_name,
+                f"column(s) {missing} not in {os.path.basename(self.label)}; expected some of {preview_columns(self.columns)}",
+            )
+
+
+def preview_columns(columns: list[str], limit: int = 12) -> str:
+    shown = ", ".join(columns[:limit])
+    return f"[{shown}{', ...' if len(columns) > limit else ''}]"
+
+
+def infer_kind(spec: DatasetSpec) -> str:
+    if spec.kind:
+        return spec.kind
+    if spec.frame is not None:
+        return "tabular"
+    if os.path.isdir(spec.path):
+        return "image"
+    suffix = os.path.splitext(spec.path)[1].lower()
+    if suffix in TABULAR_SUFFIXES:
+        return "tabular"
+    if suffix in SEQUENCE_SUFFIXES:
+        return "sequence"
+    return "unknown"
+
+
+def load_dataset(spec: DatasetSpec, where: str = "dataset") -> Dataset:
+    """Read one dataset; problems are QCErrors naming ``where`` (e.g. ``data.inputs[0].dataset``)."""
+    kind = infer_kind(spec)
+    if kind != "tabular":
+        if kind == "unknown":
+            raise QCError(f"{where}.path", f"cannot tell the kind of {spec.path}; expected .csv, .tsv, .parquet, .npy or an image folder, or set kind")
+        raise QCError(f"{where}.kind", f"{kind} data is not supported yet; expected tabular data (.csv, .tsv, .parquet)")
+    if spec.frame is not None:
+        frame = spec.frame.copy()
+    else:
+        frame = _read_table(spec, where)
+    frame = _name_columns(frame, spec, where)
+    frame = _retype(frame, spec, where)
+    if frame.empty:
+        raise QCError(f"{where}.path", f"{spec.label} has no rows; expected a non-empty table")
+    return Dataset(spec=spec, kind=kind, frame=frame.reset_index(drop=True), where=where)
+
+
+def _read_table(spec: DatasetSpec, where: str) -> pd.DataFrame:
+    path = spec.path
+    if not os.path.isfile(path):
+        raise QCError(f"{where}.path", f"file not found: {path}")
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            if spec.header != "infer":
+                raise QCError(f"{where}.header", "Parquet files carry their column names; expected header: infer")
+            return pd.read_parquet(path)
+        header = spec.header if spec.header is not None else None
+        return pd.read_csv(path, sep=sniff_delimiter(path, TABULAR_SUFFIXES.get(suffix)), header=header)
+    except QCError:
+        raise
+    except Exception as exc:  # pandas/pyarrow parse errors
+        raise QCError(f"{where}.path", f"cannot read {path} as a table ({one_line(exc)})") from None
+
+
+def sniff_delimiter(path: str, default: str | None) -> str:
+    """The delimiter of a text table: files named .csv are sometimes tab separated."""
+    with open(path, newline="", errors="replace") as handle:
+        sample = handle.read(65536)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return default or ","
+
+
+def _name_columns(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFrame:
+    if spec.rename_columns is not None:
+        if len(spec.rename_columns) != frame.shape[1]:
+            raise QCError(
+                f"{where}.rename_columns",
+                f"{len(spec.rename_columns)} names for {frame.shape[1]} columns; expected one name per column",
+            )
+        frame.columns = list(spec.rename_columns)
+    else:
+        frame.columns = [str(c) for c in frame.columns]
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise QCError(f"{where}", f"duplicate column name(s) {duplicated}; expected unique names (use rename_columns)")
+    return frame
+
+
+def _retype(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFrame:
+    retype = spec.retype
+    if retype is None:
+        return frame
+    targets = retype if isinstance(retype, dict) else {column: retype for column in frame.columns}
+    unknown = [c for c in targets if c not in frame.columns]
+    if unknown:
+        raise QCError(f"{where}.retype", f"column(s) {unknown} not in the dataset; expected some of {preview_columns(list(frame.columns))}")
+    for column, dtype in targets.items():
+        try:
+            frame[column] = frame[column].astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise QCError(f"{where}.retype.{column}", f"cannot convert to {dtype} ({one_line(exc)})") from None
+    return frame

@@ -1,0 +1,244 @@
+"""Dataset versions with DVC (DESIGN section 5): record, add/push, refuse, restore.
+
+Whether a file changed is decided without DVC, by comparing its md5 with the one in
+its ``.dvc`` file (or in the DVC cache's manifest of a tracked folder holding it).
+DVC runs only to add, push or pull, as a ``python -m dvc`` subprocess: the same
+installation, no DVC state or locks held in the training process.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
+
+from mlflow_qc.data.context import (
+    cache_dir,
+    default_remote_url,
+    dvc_out,
+    file_md5,
+    find_dvc_root,
+    git,
+    git_state,
+    object_paths,
+)
+from mlflow_qc.errors import QCError, one_line
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlflow_qc.recipe import DatasetSpec
+
+MODES = ("auto", "require", "off")
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """What a run used of one dataset, enough to bring its exact bytes back.
+
+    ``git_revision`` is the HEAD of the repository holding the data; ``git_dirty``
+    says that the file recording the version (the ``.dvc`` file, or the data itself
+    when git versions it) differs from that commit, so only ``md5`` pins the bytes.
+    """
+
+    path: str | None
+    md5: str
+    dvc_root: str | None = None
+    dvc_path: str | None = None
+    git_revision: str | None = None
+    remote_url: str | None = None
+    tracked: bool = False
+    rows: int | None = None
+    columns: int | None = None
+    git_dirty: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DatasetVersion:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in d.items() if key in known})
+
+
+def frame_md5(frame: pd.DataFrame) -> str:
+    """A content hash of a DataFrame: values, index, column names and dtypes."""
+    import pandas as pd
+
+    digest = hashlib.md5(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    digest.update(repr([(str(name), str(dtype)) for name, dtype in frame.dtypes.items()]).encode())
+    return digest.hexdigest()
+
+
+def version_dataset(spec: DatasetSpec, mode: str, where: str, *, rows=None, columns=None) -> DatasetVersion:
+    """Version one dataset under ``data.version`` = ``mode``; QCErrors name ``{where}.path``."""
+    if mode not in MODES:
+        raise QCError("data.version", f"got {mode!r}; expected one of {', '.join(MODES)}")
+    if spec.path is None:
+        if mode == "require":
+            raise QCError(where, "an in-memory DataFrame cannot be versioned by DVC; "
+                                 "save it in a DVC repository or set data.version: auto")
+        return DatasetVersion(path=None, md5=frame_md5(spec.frame), rows=rows, columns=columns)
+    return _version_file(spec.path, mode, f"{where}.path", rows, columns)
+
+
+def add_path(path: str) -> DatasetVersion:
+    """``mlflow-qc data add PATH``: ``dvc add`` the file (when new or changed) and push it."""
+    path = os.path.abspath(path)
+    if find_dvc_root(path) is None:
+        raise QCError(path, "not inside a DVC repository; expected a file under a folder where `dvc init` was run")
+    return _version_file(path, "add", path)
+
+
+def _version_file(path: str, mode: str, field: str, rows=None, columns=None) -> DatasetVersion:
+    # mode "add" is auto for `mlflow-qc data add`: git-versioned files are refused, pushes always happen.
+    if not os.path.isfile(path):
+        raise QCError(field, f"file not found: {path}; expected a data file")
+    md5 = file_md5(path)
+    root = None if mode == "off" else find_dvc_root(path)
+    if root is None:
+        if mode == "require":
+            raise QCError(field, f"{path} is not tracked by DVC (no DVC repository above it); "
+                                 f"run `dvc init` and `mlflow-qc data add {path}`, or set data.version: auto")
+        return DatasetVersion(path=path, md5=md5, rows=rows, columns=columns)
+    rel = os.path.relpath(path, root)
+    remote = default_remote_url(root)
+    found = dict(path=path, md5=md5, dvc_root=root, dvc_path=rel, remote_url=remote, rows=rows, columns=columns)
+    if git(root, "ls-files", "--", path):
+        if mode != "auto":
+            hint = ", or set data.version: auto" if mode == "require" else ""
+            raise QCError(field, f"{rel} is versioned by git, so DVC cannot track it; "
+                                 f"run `git rm --cached {rel}` and `mlflow-qc data add {path}`{hint}")
+        head, dirty = git_state(root, path)
+        return DatasetVersion(**found, git_revision=head, git_dirty=dirty)
+    dvc_file, recorded = _tracking(root, path)
+    if recorded != md5:
+        if mode == "require":
+            state = "not tracked by DVC" if dvc_file is None else "changed since `dvc add`"
+            raise QCError(field, f"{rel} is {state}; run `mlflow-qc data add {path}` or set data.version: auto")
+        target = dvc_file[: -len(".dvc")] if dvc_file else path
+        _dvc(root, field, "add", target)
+        dvc_file, recorded = _tracking(root, path)
+        if recorded != md5:
+            raise QCError(field, f"{rel} changed while DVC added it; expected a file that stays unchanged during training")
+        if remote:
+            _dvc(root, field, "push", dvc_file)
+    elif remote and (mode == "add" or not _remote_has(remote, md5)):
+        _dvc(root, field, "push", dvc_file)
+    head, dirty = git_state(root, dvc_file)
+    return DatasetVersion(**found, git_revision=head, git_dirty=dirty, tracked=True)
+
+
+def _tracking(root: str, path: str) -> tuple[str | None, str | None]:
+    """The ``.dvc`` file tracking ``path`` (its own or a folder's) and the md5 it records for it."""
+    candidate = path
+    while candidate != root and candidate.startswith(root):
+        dvc_file = candidate + ".dvc"
+        out = dvc_out(dvc_file) if os.path.isfile(dvc_file) else None
+        if out is not None:
+            if candidate == path:
+                return dvc_file, out.get("md5")
+            relpath = os.path.relpath(path, candidate).replace(os.sep, "/")
+            return dvc_file, _manifest(root, str(out.get("md5", ""))).get(relpath)
+        candidate = os.path.dirname(candidate)
+    return None, None
+
+
+def _manifest(root: str, dir_md5: str) -> dict[str, str]:
+    """relpath -> md5 of a tracked folder, from the ``.dir`` object in the DVC cache."""
+    for manifest in object_paths(cache_dir(root), dir_md5):
+        try:
+            with open(manifest) as handle:
+                return {entry["relpath"]: entry["md5"] for entry in json.load(handle)}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return {}
+
+
+def _remote_has(remote: str, md5: str) -> bool:
+    """Whether a local remote holds ``md5``; other remotes are assumed to (checking costs a round trip)."""
+    if "://" in remote:
+        return True
+    return any(os.path.isfile(candidate) for candidate in object_paths(remote, md5))
+
+
+def _dvc(root: str, field: str, *args: str) -> None:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    command = [sys.executable, "-m", "dvc", "--wait-for-lock", "-q", *args]
+    proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        message = one_line(proc.stderr or proc.stdout).removeprefix("ERROR: ")
+        raise QCError(field, f"`dvc {args[0]}` failed in {root}: {message}")
+
+
+# --- restoring -----------------------------------------------------------------
+
+
+def restore_version(version: DatasetVersion, dest: str) -> str:
+    """Write the exact bytes of ``version`` to ``dest`` (a file, or a folder to hold it).
+
+    Looked for, cheapest first, in the DVC cache of ``dvc_root``, the file at ``path``,
+    git at ``git_revision``, and the DVC remote; every candidate is checked by md5.
+    """
+    if version.path is None:
+        raise QCError("dataset", "the run used an in-memory DataFrame; there is no file to restore")
+    into_folder = os.path.isdir(dest) or dest.endswith(("/", os.sep))
+    target = os.path.join(dest, os.path.basename(version.path)) if into_folder else dest
+    with tempfile.TemporaryDirectory(prefix="qc-restore-") as scratch:
+        for source in (_from_cache, _from_workspace, _from_git, _from_remote):
+            found = source(version, scratch)
+            if found is not None and file_md5(found) == version.md5:
+                os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+                shutil.copyfile(found, target)
+                return target
+    remote = version.remote_url or "none recorded"
+    raise QCError(version.path, f"version md5 {version.md5} is in neither the DVC cache, the file, git nor the DVC remote ({remote})")
+
+
+def _from_cache(version: DatasetVersion, scratch: str) -> str | None:
+    if version.dvc_root is None or not os.path.isdir(version.dvc_root):
+        return None
+    return next((p for p in object_paths(cache_dir(version.dvc_root), version.md5) if os.path.isfile(p)), None)
+
+
+def _from_workspace(version: DatasetVersion, scratch: str) -> str | None:
+    return version.path if os.path.isfile(version.path) else None
+
+
+def _from_git(version: DatasetVersion, scratch: str) -> str | None:
+    if not (version.git_revision and version.dvc_root and version.dvc_path and os.path.isdir(version.dvc_root)):
+        return None
+    out = os.path.join(scratch, "from-git")
+    with open(out, "wb") as handle:
+        spec = f"{version.git_revision}:./{version.dvc_path}"
+        proc = subprocess.run(["git", "cat-file", "blob", spec], cwd=version.dvc_root, stdout=handle, stderr=subprocess.DEVNULL)
+    return out if proc.returncode == 0 else None
+
+
+def _from_remote(version: DatasetVersion, scratch: str) -> str | None:
+    """``dvc pull`` a stand-in ``.dvc`` file naming the md5: in the original repository
+    (its remote settings and cache), else in a throwaway repository pointed at the recorded remote."""
+    root = version.dvc_root
+    if root and os.path.isdir(os.path.join(root, ".dvc")) and default_remote_url(root):
+        workdir = tempfile.mkdtemp(prefix=".qc-restore-", dir=root)
+    elif version.remote_url:
+        root = workdir = os.path.join(scratch, "repo")
+        os.makedirs(root)
+        _dvc(root, version.path, "init", "--no-scm")
+        with open(os.path.join(root, ".dvc", "config"), "w") as handle:
+            handle.write(f"[core]\n    no_scm = True\n    remote = origin\n['remote \"origin\"']\n    url = {version.remote_url}\n")
+    else:
+        return None
+    try:
+        with open(os.path.join(workdir, "data.dvc"), "w") as handle:
+            handle.write(f"outs:\n- md5: {version.md5}\n  hash: md5\n  path: data\n")
+        _dvc(root, version.path, "pull", os.path.join(workdir, "data.dvc"))
+        return shutil.move(os.path.join(workdir, "data"), os.path.join(scratch, "from-remote"))
+    finally:
+        if workdir != root:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,79 @@
+"""Per-split metrics with the seed's names and definitions.
+
+classification: accuracy, f1, precision, recall, roc_auc, loss (multi-class: weighted
+averages, roc_auc one-vs-rest); regression: r2, mse, explained_variance, loss.
+Classification works on class indices and probabilities; regression on the original scale.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn import metrics as skm
+
+CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "loss")
+REGRESSION_METRICS = ("r2", "mse", "explained_variance", "loss")
+
+
+def metric_names(analysis_type: str) -> tuple[str, ...]:
+    return REGRESSION_METRICS if analysis_type == "regression" else CLASSIFICATION_METRICS
+
+
+def probabilities_by_class(output: np.ndarray) -> np.ndarray:
+    """Model output -> one column per class: binary (n, 1) = P(class 1) becomes (n, 2)."""
+    output = np.asarray(output, dtype=np.float64)
+    if output.ndim == 1:
+        output = output[:, None]
+    if output.shape[1] == 1:
+        return np.hstack([1.0 - output, output])
+    return output
+
+
+def predicted_index(proba: np.ndarray) -> np.ndarray:
+    """Binary: P(class 1) > 0.5; multi-class: argmax."""
+    if proba.shape[1] == 2:
+        return (proba[:, 1] > 0.5).astype(np.int64)
+    return proba.argmax(axis=1)
+
+
+def classification_metrics(y_index: np.ndarray, proba: np.ndarray, loss: float | None = None) -> dict[str, float]:
+    y_index = np.asarray(y_index).ravel()
+    n_classes = proba.shape[1]
+    predicted = predicted_index(proba)
+    binary = n_classes == 2
+    average = "binary" if binary else "weighted"
+    scores = {
+        "accuracy": skm.accuracy_score(y_index, predicted),
+        "f1": skm.f1_score(y_index, predicted, average=average, zero_division=0),
+        "precision": skm.precision_score(y_index, predicted, average=average, zero_division=0),
+        "recall": skm.recall_score(y_index, predicted, average=average, zero_division=0),
+        "roc_auc": _roc_auc(y_index, proba, binary),
+        "loss": loss if loss is not None else skm.log_loss(y_index, np.clip(proba, 1e-15, 1), labels=range(n_classes)),
+    }
+    return {name: float(value) for name, value in scores.items()}
+
+
+def _roc_auc(y_index: np.ndarray, proba: np.ndarray, binary: bool) -> float:
+    present = np.unique(y_index)
+    if len(present) < 2:
+        return math.nan  # undefined with one class in the split
+    if binary:
+        return skm.roc_auc_score(y_index, proba[:, 1])
+    if len(present) < proba.shape[1]:
+        # one-vs-rest over the classes present; renormalise so rows still sum to 1
+        sub = proba[:, present]
+        sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-15, None)
+        return skm.roc_auc_score(y_index, sub, multi_class="ovr", average="weighted", labels=present)
+    return skm.roc_auc_score(y_index, proba, multi_class="ovr", average="weighted", labels=np.arange(proba.shape[1]))
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, loss: float | None = None) -> dict[str, float]:
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    scores = {
+        "r2": skm.r2_score(y_true, y_pred),
+        "mse": skm.mean_squared_error(y_true, y_pred),
+        "explained_variance": skm.explained_variance_score(y_true, y_pred),
+        "loss": loss if loss is not None else skm.mean_squared_error(y_true, y_pred),
+    }
+    return {name: float(value) for name, value in scores.items()}

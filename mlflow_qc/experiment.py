@@ -1,0 +1,54 @@
+"""``Experiment``: the Python face of a whole recipe, for notebook users."""
+from __future__ import annotations
+
+import os
+
+from mlflow_qc.recipe import Architecture, Pipeline, Recipe, Register, Search, Trainer, load_recipe
+
+
+class Experiment:
+    """``Experiment(pipeline, architecture, trainer)``; ``run()`` trains it into MLflow."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        architecture: Architecture,
+        trainer: Trainer | None = None,
+        search: Search | None = None,
+        register: Register | None = None,
+        name: str | None = None,
+        seed: int = 42,
+    ):
+        self.recipe = Recipe(
+            name=name or "experiment",
+            seed=seed,
+            data=pipeline,
+            model=architecture,
+            search=search or Search(),
+            trainer=trainer or Trainer(),
+            register=register,
+        )
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> "Experiment":
+        experiment = cls.__new__(cls)
+        experiment.recipe = recipe
+        return experiment
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, overrides: str | None = None) -> "Experiment":
+        return cls.from_recipe(load_recipe(path, overrides))
+
+    def to_yaml(self, path: str | os.PathLike | None = None) -> str:
+        return self.recipe.to_yaml(path)
+
+    def prepare(self):
+        from mlflow_qc.prepare import prepare
+
+        return prepare(self.recipe)
+
+    def run(self):
+        """Train every job; returns an ExperimentResult (run id, counts, failures, tables)."""
+        from mlflow_qc.run.experiment_run import run_experiment
+
+        return run_experiment(self.recipe)

@@ -1,0 +1,129 @@
+"""Resolving, building and fitting sklearn-style encoders on the columns they claimed."""
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.preprocessing import LabelBinarizer, LabelEncoder, MultiLabelBinarizer, OneHotEncoder, OrdinalEncoder
+
+from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.recipe import Encoder
+
+
+def resolve_encoder_class(name: str) -> type:
+    """A class in sklearn.preprocessing by name, or any class by dotted path."""
+    if "." not in name:
+        module = importlib.import_module("sklearn.preprocessing")
+        cls = getattr(module, name, None)
+        if not isinstance(cls, type):
+            raise ValueError(f"unknown encoder '{name}'; expected a class in sklearn.preprocessing or a dotted path")
+        return cls
+    module_name, _, class_name = name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ValueError(f"cannot import module '{module_name}' for encoder '{name}'") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"unknown encoder '{name}': '{module_name}' has no class '{class_name}'")
+    if not (hasattr(cls, "fit") and hasattr(cls, "transform")):
+        raise ValueError(f"'{name}' is not an encoder; expected a class with fit and transform")
+    return cls
+
+
+CATEGORICAL = (OneHotEncoder, OrdinalEncoder, LabelBinarizer, LabelEncoder, MultiLabelBinarizer)
+ONE_DIMENSIONAL = (LabelBinarizer, LabelEncoder, MultiLabelBinarizer)
+
+
+def is_categorical(cls: type) -> bool:
+    """Categorical encoders are fit on all rows so they know every category."""
+    return issubclass(cls, CATEGORICAL)
+
+
+def one_hot_name(column, category) -> str:
+    return f"{column}={category}"
+
+
+def build_encoder(spec: Encoder):
+    """An unfitted encoder with dense output and ``column=value`` one-hot names unless the user chose otherwise."""
+    cls = resolve_encoder_class(spec.sklearn)
+    params = dict(spec.params)
+    accepted = inspect.signature(cls).parameters
+    if "sparse_output" in accepted:
+        params.setdefault("sparse_output", False)
+    if "feature_name_combiner" in accepted:
+        params.setdefault("feature_name_combiner", one_hot_name)
+    return cls(**params)
+
+
+def dense(values) -> np.ndarray:
+    values = values.toarray() if sparse.issparse(values) else np.asarray(values)
+    return values.reshape(len(values), -1)
+
+
+class ColumnEncoder:
+    """One encoder spec on the columns it claimed; 1-D encoders are fit one per column."""
+
+    def __init__(self, spec: Encoder, columns: list[str], where: str):
+        self.spec = spec
+        self.columns = columns
+        self.where = where
+        cls = resolve_encoder_class(spec.sklearn)
+        self.categorical = is_categorical(cls)
+        self.one_dimensional = issubclass(cls, ONE_DIMENSIONAL)
+        self.fitted: list = []
+        self.names: list[str] = []
+
+    def fit(self, all_rows: pd.DataFrame, train_rows: pd.DataFrame) -> ColumnEncoder:
+        """Categorical encoders learn from ``all_rows``, every other encoder only from ``train_rows``."""
+        frame = all_rows if self.categorical else train_rows
+        try:
+            if self.one_dimensional:
+                self.fitted = [build_encoder(self.spec).fit(frame[column].to_numpy()) for column in self.columns]
+            else:
+                self.fitted = [build_encoder(self.spec).fit(frame[self.columns])]
+            self.names = self._names(frame.iloc[:1])
+        except (ValueError, TypeError) as exc:
+            raise QCError(self.where, f"cannot fit {self.spec.sklearn} on {self.columns}: {one_line(exc)}") from None
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        try:
+            if self.one_dimensional:
+                blocks = [dense(encoder.transform(frame[column].to_numpy())) for encoder, column in zip(self.fitted, self.columns)]
+            else:
+                blocks = [dense(self.fitted[0].transform(frame[self.columns]))]
+            return np.hstack(blocks).astype(np.float64)
+        except (ValueError, TypeError) as exc:
+            raise QCError(self.where, f"cannot encode {self.columns} with {self.spec.sklearn}: {one_line(exc)}") from None
+
+    def inverse_transform(self, encoded: np.ndarray) -> np.ndarray:
+        """The original values of a single-column, two-dimensional encoder (a regression target), 1-D."""
+        return dense(self.fitted[0].inverse_transform(encoded))[:, 0]
+
+    @property
+    def categories(self) -> np.ndarray:
+        """The categories of a single-column categorical encoder, in encoded order."""
+        encoder = self.fitted[0]
+        return encoder.categories_[0] if hasattr(encoder, "categories_") else encoder.classes_
+
+    def _names(self, sample: pd.DataFrame) -> list[str]:
+        if self.one_dimensional:
+            return [name for encoder, column in zip(self.fitted, self.columns) for name in _one_dimensional_names(encoder, column)]
+        try:
+            return [str(name) for name in self.fitted[0].get_feature_names_out()]
+        except (AttributeError, ValueError, TypeError):
+            width = self.transform(sample).shape[1]
+            return list(self.columns) if width == len(self.columns) else [f"{self.spec.sklearn}_{k}" for k in range(width)]
+
+
+def _one_dimensional_names(encoder, column: str) -> list[str]:
+    if isinstance(encoder, LabelEncoder):
+        return [column]
+    classes = encoder.classes_
+    if isinstance(encoder, LabelBinarizer) and len(classes) == 2:
+        return [one_hot_name(column, classes[1])]
+    return [one_hot_name(column, value) for value in classes]

@@ -1,0 +1,93 @@
+"""FittedPipeline: the preprocessing of one context, fitted on its training rows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlflow_qc.data.dataset import Dataset
+from mlflow_qc.errors import QCError
+from mlflow_qc.preprocess.tabular import TabularInput
+from mlflow_qc.preprocess.target import TargetColumn
+from mlflow_qc.preprocess.checks import target_dataset_of, validate
+from mlflow_qc.recipe import Pipeline
+
+
+@dataclass
+class PreparedSplit:
+    features: list[np.ndarray]  # float64, one per input
+    label: np.ndarray | None  # 2-D; None without a target
+
+
+class FittedPipeline:
+    """Picklable: it is cached on disk and travels inside the served model."""
+
+    def __init__(self, inputs: list[TabularInput], target: TargetColumn | None):
+        self.inputs = inputs
+        self.target = target
+
+    @classmethod
+    def fit_transform(
+        cls,
+        spec: Pipeline,
+        datasets: list[Dataset],
+        target_dataset: Dataset | None,
+        rows: dict[str, np.ndarray],
+        analysis_type: str | None,
+    ) -> tuple[FittedPipeline, dict[str, PreparedSplit]]:
+        """Fit on ``rows["train"]`` (categorical encoders on all rows) and prepare every split in ``rows``.
+
+        ``rows`` maps a split name to 0-based row positions; each split's arrays follow that order.
+        """
+        inputs, target = validate(spec, datasets, target_dataset, analysis_type)
+        rows = {split: np.asarray(positions, dtype=np.int64) for split, positions in rows.items()}
+        features = [item.fit_transform(dataset.frame, rows) for item, dataset in zip(inputs, datasets)]
+        labels = None
+        if target is not None:
+            labels = target.fit_transform(target_dataset_of(spec, datasets, target_dataset).frame, rows)
+        arrays = {
+            split: PreparedSplit([per_input[split] for per_input in features], None if labels is None else labels[split])
+            for split in rows
+        }
+        return cls(inputs, target), arrays
+
+    @property
+    def feature_names(self) -> list[list[str]]:
+        return [item.feature_names for item in self.inputs]
+
+    @property
+    def raw_columns(self) -> list[list[str]]:
+        return [item.raw_columns for item in self.inputs]
+
+    @property
+    def raw_dtypes(self) -> list[dict[str, str]]:
+        return [item.raw_dtypes for item in self.inputs]
+
+    @property
+    def label_name(self) -> str | None:
+        return None if self.target is None else self.target.column
+
+    @property
+    def classes(self) -> list | None:
+        return None if self.target is None else self.target.classes
+
+    def transform(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
+        """New raw rows, one frame per input (inference)."""
+        if len(frames) != len(self.inputs):
+            raise QCError("input", f"{len(frames)} tables; expected one per input ({len(self.inputs)})")
+        return [item.transform(frame, f"inputs[{index}]") for index, (item, frame) in enumerate(zip(self.inputs, frames))]
+
+    def encode_target(self, values) -> np.ndarray:
+        return self._require_target().encode(values)
+
+    def decode_target(self, encoded) -> np.ndarray:
+        return self._require_target().decode(encoded)
+
+    def class_index(self, encoded) -> np.ndarray:
+        return self._require_target().class_index(encoded)
+
+    def _require_target(self) -> TargetColumn:
+        if self.target is None:
+            raise QCError("data.target", "this pipeline has no target; expected a recipe with data.target")
+        return self.target

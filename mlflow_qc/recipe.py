@@ -1,0 +1,464 @@
+"""The recipe (DESIGN section 2): a pydantic schema with ``extra="forbid"``.
+
+A recipe file and the Python objects (``Pipeline``, ``Input``, ``Target``,
+``Stratifier``, ``Architecture``, ``Trainer``) are two faces of one model:
+``load_recipe`` reads YAML into them, ``Recipe.to_yaml`` writes them back.
+Paths in a file are relative to that file; in memory they are absolute.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from mlflow_qc.errors import QCError, one_line
+
+AnalysisType = Literal["classification_binary", "classification_multi", "regression"]
+DATASET_KINDS = ("tabular", "sequence", "image")
+
+
+def _resolve(path: str | None, info: ValidationInfo) -> str | None:
+    if path is None:
+        return None
+    base = (info.context or {}).get("base_dir")
+    path = os.path.expanduser(str(path))
+    if base is not None and not os.path.isabs(path):
+        path = os.path.join(base, path)
+    return os.path.normpath(os.path.abspath(path))
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_assignment=True)
+
+
+class DatasetSpec(Spec):
+    """Where a dataset comes from and how to read it."""
+
+    path: str | None = None
+    kind: Literal["tabular", "sequence", "image"] | None = None
+    header: Literal["infer"] | int | None = "infer"
+    rename_columns: list[str] | None = None
+    retype: str | dict[str, str] | None = None
+    frame: Any = Field(default=None, exclude=True, repr=False)  # a DataFrame handed over in Python
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path, info: ValidationInfo):
+        return _resolve(path, info)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.frame is None):
+            raise ValueError("expected exactly one of a file path or a DataFrame")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.path if self.path is not None else "<DataFrame>"
+
+
+def _dataset_shorthand(value):
+    """Accept a path or a DataFrame wherever a dataset spec is expected."""
+    if isinstance(value, (str, os.PathLike)):
+        return {"path": str(value)}
+    if value is not None and type(value).__name__ == "DataFrame":
+        return {"frame": value}
+    return value
+
+
+class ColumnFilter(Spec):
+    """Selects columns by name and/or dtype; ``include: false`` selects the rest."""
+
+    columns: list[str] | None = None
+    dtypes: list[str] | None = None
+    include: bool = True
+
+
+class Encoder(Spec):
+    """An sklearn-style transformer: a class in sklearn.preprocessing or a dotted path."""
+
+    sklearn: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sklearn")
+    @classmethod
+    def _known_class(cls, name):
+        from mlflow_qc.preprocess.encoders import resolve_encoder_class
+
+        resolve_encoder_class(name)  # raises ValueError naming the class
+        return name
+
+    @model_validator(mode="after")
+    def _constructible(self):
+        from mlflow_qc.preprocess.encoders import resolve_encoder_class
+
+        cls = resolve_encoder_class(self.sklearn)
+        try:
+            cls(**self.params)
+        except TypeError as exc:
+            raise ValueError(f"params {self.params} do not fit {cls.__name__}: {one_line(exc)}") from None
+        return self
+
+
+class FeatureEncoder(Encoder, ColumnFilter):
+    pass
+
+
+_INTERPOLATE_KWARGS = {"limit", "limit_direction", "limit_area", "order"}
+
+
+class Interpolation(Spec):
+    """``DataFrame.interpolate`` settings; extra keys are its keyword arguments."""
+
+    model_config = ConfigDict(extra="allow")
+    method: str = "linear"
+
+    @model_validator(mode="after")
+    def _known_kwargs(self):
+        unknown = set(self.model_extra or {}) - _INTERPOLATE_KWARGS
+        if unknown:
+            raise ValueError(
+                f"unknown interpolation argument(s) {sorted(unknown)}; expected method or one of {sorted(_INTERPOLATE_KWARGS)}"
+            )
+        if self.method == "polynomial":
+            raise ValueError("method 'polynomial' does not fill leading/trailing gaps; use 'spline' or 'linear'")
+        return self
+
+    @property
+    def kwargs(self) -> dict:
+        return {"method": self.method, "limit_direction": "both", **(self.model_extra or {})}
+
+
+class Interpolater(Interpolation, ColumnFilter):
+    model_config = ConfigDict(extra="allow")
+
+
+class Window(Spec):
+    size_window: int = Field(gt=0)
+    size_shift: int = Field(gt=0)
+
+
+class Input(Spec):
+    """One featureset: a dataset, its columns and their preprocessing."""
+
+    dataset: DatasetSpec
+    include_columns: list[str] | None = None
+    exclude_columns: list[str] | None = None
+    interpolaters: list[Interpolater] = Field(default_factory=list)
+    encoders: list[FeatureEncoder] = Field(default_factory=list)
+    window: Window | None = None
+    reshape_indices: list[int | str] | None = None
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        return _dataset_shorthand(value)
+
+    @model_validator(mode="after")
+    def _not_both(self):
+        if self.include_columns is not None and self.exclude_columns is not None:
+            raise ValueError("expected include_columns or exclude_columns, not both")
+        return self
+
+
+class Target(Spec):
+    """The label column; ``dataset: null`` takes it from the first input's dataset."""
+
+    column: str
+    dataset: DatasetSpec | None = None
+    interpolater: Interpolation | None = None
+    encoder: Encoder | None = None
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        return _dataset_shorthand(value)
+
+
+class Stratifier(Spec):
+    """Split sizes (shares of all samples), folds of the training split and bins."""
+
+    size_test: float | None = Field(default=None, gt=0, lt=1)
+    size_validation: float | None = Field(default=None, gt=0, lt=1)
+    fold_count: int | None = Field(default=None, ge=2)
+    bin_count: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _sizes_leave_training_rows(self):
+        total = (self.size_test or 0) + (self.size_validation or 0)
+        if total >= 1:
+            raise ValueError(f"size_test + size_validation = {total:g}; expected less than 1 to leave training rows")
+        return self
+
+
+class Pipeline(Spec):
+    """The data section: inputs, target, stratifier and the DVC versioning mode."""
+
+    inputs: list[Input] = Field(min_length=1)
+    target: Target | None = None
+    stratifier: Stratifier = Field(default_factory=Stratifier)
+    version: Literal["auto", "require", "off"] = "auto"
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _listify(cls, value):
+        return value if isinstance(value, (list, tuple)) else [value]
+
+    def target_dataset(self) -> DatasetSpec | None:
+        if self.target is None:
+            return None
+        return self.target.dataset or self.inputs[0].dataset
+
+
+class Architecture(Spec):
+    """The model section: library, analysis type, code and the hyperparameter grid."""
+
+    library: Literal["keras", "pytorch", "sklearn"]
+    analysis_type: AnalysisType
+    module: str | None = None
+    estimator: str | None = None
+    hyperparameters: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("module")
+    @classmethod
+    def _module_path(cls, path, info: ValidationInfo):
+        path = _resolve(path, info)
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"file not found: {path}; expected a Python file defining fn_build")
+        return path
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _non_empty_lists(cls, grid):
+        for name, values in grid.items():
+            if len(values) == 0:
+                raise ValueError(f"hyperparameter '{name}' has an empty list; expected at least one value")
+        return grid
+
+    @model_validator(mode="after")
+    def _code_for_library(self):
+        if self.library == "sklearn":
+            if not self.estimator:
+                raise ValueError("library sklearn expects estimator: a dotted class path such as sklearn.svm.SVC")
+            if self.module:
+                raise ValueError("library sklearn takes estimator, not module")
+        else:
+            if not self.module:
+                raise ValueError(f"library {self.library} expects module: a Python file defining fn_build")
+            if self.estimator:
+                raise ValueError(f"library {self.library} takes module, not estimator")
+        return self
+
+    @property
+    def is_classification(self) -> bool:
+        return self.analysis_type.startswith("classification")
+
+
+class Search(Spec):
+    method: Literal["grid", "random", "tpe"] = "grid"
+    count: int | None = Field(default=None, ge=1)
+    percent: float | None = Field(default=None, gt=0, le=1)
+    space: dict[str, dict[str, list[Any]]] | None = None
+
+    @model_validator(mode="after")
+    def _method_needs(self):
+        if self.method == "random" and (self.count is None) == (self.percent is None):
+            raise ValueError("method random expects exactly one of count or percent")
+        if self.method == "tpe" and (self.count is None or not self.space):
+            raise ValueError("method tpe expects count and space")
+        if self.method == "grid" and (self.count is not None or self.percent is not None):
+            raise ValueError("method grid takes neither count nor percent")
+        return self
+
+
+class Trainer(Spec):
+    repeat_count: int = Field(default=1, ge=1)
+    permute_count: int = Field(default=0, ge=0)
+    continue_on_error: bool = True
+    n_jobs: int = Field(default=1, ge=-1)
+    backend: str = "local"
+    refit: bool = False
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _not_zero(cls, n_jobs):
+        if n_jobs == 0:
+            raise ValueError("expected a positive number of processes, or -1 for all cores")
+        return n_jobs
+
+
+class Register(Spec):
+    model_name: str
+    metric: str | None = None
+    alias: str | None = "champion"
+
+
+# BaseModel's metaclass brings ABCMeta.register; the recipe's "register" field shadows it on purpose.
+warnings.filterwarnings("ignore", message='Field name "register" in "Recipe"')
+
+
+class Recipe(Spec):
+    """One experiment: the root of the recipe file."""
+
+    name: str | None = None
+    seed: int = 42
+    data: Pipeline
+    model: Architecture | None = None
+    search: Search = Field(default_factory=Search)
+    trainer: Trainer = Field(default_factory=Trainer)
+    register: Register | None = None
+    source: str | None = Field(default=None, exclude=True)  # the file it was read from
+
+    @property
+    def base_dir(self) -> str:
+        return os.path.dirname(self.source) if self.source else os.getcwd()
+
+    def require_model(self) -> Architecture:
+        if self.model is None:
+            raise QCError(f"{self.source or 'recipe'}: model", "required to train; expected a model section")
+        return self.model
+
+    def to_dict(self, relative_to: str | None = None) -> dict:
+        """Plain data as in a recipe file; paths relative to ``relative_to`` (default: absolute)."""
+        raw = self.model_dump(mode="json", exclude_defaults=True)
+        raw = {"name": self.name, "seed": self.seed, **raw}
+        if relative_to is not None:
+            _relativize(raw, os.path.abspath(relative_to))
+        return raw
+
+    def to_yaml(self, path: str | os.PathLike | None = None) -> str:
+        """The recipe as YAML; written to ``path`` when given, paths relative to it."""
+        if path is None:
+            text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+            return text
+        for dataset in iter_dataset_specs(self.data):
+            if dataset.path is None:
+                raise QCError("data: dataset", "a DataFrame cannot be written to a recipe file; save it and give its path")
+        text = yaml.safe_dump(self.to_dict(relative_to=os.path.dirname(os.path.abspath(path))), sort_keys=False)
+        Path(path).write_text(text)
+        return text
+
+
+def iter_dataset_specs(data: Pipeline):
+    seen = set()
+    for spec in [i.dataset for i in data.inputs] + ([data.target.dataset] if data.target and data.target.dataset else []):
+        if id(spec) not in seen:
+            seen.add(id(spec))
+            yield spec
+
+
+def _relativize(raw: dict, base: str) -> None:
+    for item in raw["data"]["inputs"]:
+        item["dataset"]["path"] = os.path.relpath(item["dataset"]["path"], base)
+    target = raw["data"].get("target") or {}
+    if (target.get("dataset") or {}).get("path"):
+        target["dataset"]["path"] = os.path.relpath(target["dataset"]["path"], base)
+    if raw.get("model") and raw["model"].get("module"):
+        raw["model"]["module"] = os.path.relpath(raw["model"]["module"], base)
+
+
+# --- loading ---------------------------------------------------------------------
+
+
+def parse_overrides(overrides: str | None) -> list[tuple[list[str], Any]]:
+    """``"trainer.repeat_count=1;seed=7"`` -> [(["trainer", "repeat_count"], 1), (["seed"], 7)]."""
+    pairs = []
+    for part in (overrides or "").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise QCError("overrides", f"'{part}' is not key=value; expected e.g. 'trainer.repeat_count=1;seed=7'")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed = value
+        pairs.append((key.strip().split("."), parsed))
+    return pairs
+
+
+def apply_overrides(raw: dict, overrides: str | None) -> dict:
+    for keys, value in parse_overrides(overrides):
+        node = raw
+        for depth, key in enumerate(keys[:-1]):
+            node = _child(node, key, keys[: depth + 1])
+        last = keys[-1]
+        if isinstance(node, list):
+            index = _index(node, last, keys)
+            node[index] = value
+        else:
+            node[last] = value
+    return raw
+
+
+def _child(node, key, path):
+    if isinstance(node, list):
+        return node[_index(node, key, path)]
+    if not isinstance(node, dict):
+        raise QCError("overrides", f"'{'.'.join(path)}' does not lead into a section")
+    if node.get(key) is None:
+        node[key] = {}
+    return node[key]
+
+
+def _index(node: list, key: str, path) -> int:
+    if not key.lstrip("-").isdigit() or not -len(node) <= int(key) < len(node):
+        raise QCError("overrides", f"'{'.'.join(path)}': expected a list index below {len(node)}")
+    return int(key)
+
+
+def load_recipe(path: str | os.PathLike, overrides: str | None = None) -> Recipe:
+    """Read a recipe file; every problem is a QCError naming the file and the field."""
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(path):
+        raise QCError("recipe", f"file not found: {path}; expected a YAML recipe file")
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise QCError(path, f"not valid YAML ({one_line(exc)})") from None
+    if not isinstance(raw, dict):
+        raise QCError(path, "expected a mapping of recipe keys (name, seed, data, model, ...)")
+    raw = apply_overrides(raw, overrides)
+    raw.setdefault("name", Path(path).stem)
+    return recipe_from_dict(raw, base_dir=os.path.dirname(path), source=path)
+
+
+def recipe_from_dict(raw: dict, base_dir: str | None = None, source: str | None = None) -> Recipe:
+    try:
+        recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd()})
+    except ValidationError as exc:
+        raise validation_error(exc, source or "recipe") from None
+    recipe.source = source
+    return recipe
+
+
+def validation_error(exc: ValidationError, source: str) -> QCError:
+    """The first pydantic error as one line naming the field."""
+    err = exc.errors()[0]
+    where = _location(err["loc"])
+    if err["type"] == "extra_forbidden":
+        parent, _, key = where.rpartition(".")
+        return QCError(f"{source}: {where}", f"unknown key '{key}'{' in ' + parent if parent else ''}; check the spelling against DESIGN section 2")
+    if err["type"] == "missing":
+        return QCError(f"{source}: {where}", "field required")
+    message = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    return QCError(f"{source}: {where}", one_line(message) + shown)
+
+
+def _location(loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "lax-", "union[")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "recipe"

@@ -1,0 +1,45 @@
+"""Running model tasks: in-process, in parallel processes, or on any joblib backend.
+
+``trainer.backend: local`` uses loky processes on this machine (``n_jobs``); another
+name selects a registered joblib backend (``dask``, ``ray``, ...), which is the seam a
+distributed engine plugs into. Results come back as they finish.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+
+from joblib import Parallel, delayed, parallel_config
+
+from mlflow_qc.errors import QCError
+from mlflow_qc.run.plan import ModelTask
+from mlflow_qc.run.worker import ModelResult, TaskEnvironment, train_model
+
+# Backends whose joblib registration lives in another package, imported on demand.
+BACKEND_REGISTRARS = {"dask": ("distributed", None), "ray": ("ray.util.joblib", "register_ray")}
+
+
+def _select_backend(backend: str) -> str:
+    if backend == "local":
+        return "loky"
+    if backend in BACKEND_REGISTRARS:
+        module_name, register = BACKEND_REGISTRARS[backend]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise QCError("trainer.backend", f"backend '{backend}' needs the package '{module_name.split('.')[0]}'; install it or use local") from None
+        if register:
+            getattr(module, register)()
+    return backend
+
+
+def execute(tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backend: str = "local") -> Iterator[ModelResult]:
+    """Train every task; yields results in completion order."""
+    if not tasks:
+        return
+    if backend == "local" and n_jobs == 1:
+        for task in tasks:
+            yield train_model(task, env)
+        return
+    with parallel_config(backend=_select_backend(backend), n_jobs=n_jobs):
+        yield from Parallel(return_as="generator_unordered")(delayed(train_model)(task, env) for task in tasks)

@@ -1,0 +1,73 @@
+"""Training one model on one context and evaluating it on every split (no tracking here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_qc.evaluate.metrics import classification_metrics, probabilities_by_class, regression_metrics
+from mlflow_qc.models import ModelAdapter, adapter_for
+from mlflow_qc.prepare import CacheEntry
+from mlflow_qc.recipe import Recipe
+from mlflow_qc.run.plan import ModelTask
+from mlflow_qc.serve.decode import decode_output, decode_truth
+
+EVALUATION_PREFERENCE = ("fold_validation", "validation")
+
+
+@dataclass
+class ModelOutcome:
+    model: Any
+    adapter: ModelAdapter
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    predictions: pd.DataFrame
+    outputs: dict[str, np.ndarray] = field(repr=False)
+
+
+def evaluation_split(split_names) -> str | None:
+    """The split a model watches while training (Keras' validation_data)."""
+    return next((name for name in EVALUATION_PREFERENCE if name in split_names), None)
+
+
+def score(analysis_type: str, label: np.ndarray, output: np.ndarray, pipeline, loss: float) -> dict[str, float]:
+    if analysis_type == "regression":
+        predicted = decode_output(output, analysis_type, pipeline).to_numpy(dtype=np.float64)
+        return regression_metrics(decode_truth(label, analysis_type, pipeline), predicted.squeeze(), loss)
+    return classification_metrics(pipeline.class_index(label), probabilities_by_class(output), loss)
+
+
+def fit_and_evaluate(task: ModelTask, recipe: Recipe, entry: CacheEntry) -> ModelOutcome:
+    architecture = recipe.require_model()
+    analysis_type = architecture.analysis_type
+    pipeline = entry.pipeline(task.context)
+    classes = entry.meta["classes"]
+    adapter = adapter_for(architecture, n_classes=len(classes) if classes else None)
+    splits = {name: entry.load(task.context, name) for name in entry.split_names(task.context)}
+    hyperparameters = task.job.hyperparameters
+    evaluation = evaluation_split(splits)
+    trained = adapter.fit(splits["train"], splits.get(evaluation), dict(hyperparameters), task.seed)
+
+    rows = entry.rows(task.context)
+    metrics, frames, outputs = {}, [], {}
+    for name, data in splits.items():
+        output = np.asarray(adapter.predict(trained.model, list(data.features)))
+        loss = adapter.loss(trained.model, np.asarray(data.label), output, dict(hyperparameters))
+        for metric, value in score(analysis_type, data.label, output, pipeline, loss).items():
+            metrics[f"{name}_{metric}"] = value
+        frame = decode_output(output, analysis_type, pipeline)
+        frame.insert(0, "y_true", decode_truth(data.label, analysis_type, pipeline))
+        frame.insert(0, "row", rows[name])
+        frame.insert(0, "split", name)
+        frames.append(frame)
+        outputs[name] = output
+    return ModelOutcome(
+        model=trained.model,
+        adapter=adapter,
+        history=trained.history,
+        metrics=metrics,
+        predictions=pd.concat(frames, ignore_index=True),
+        outputs=outputs,
+    )

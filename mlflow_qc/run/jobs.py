@@ -1,0 +1,87 @@
+"""Bookkeeping per job: which models finished or failed, and closing fold and job runs.
+
+A fold run gets the aggregates over its repeats, a job run over all its models; each
+ends FINISHED when all its models finished, FAILED (with the first traceback) otherwise.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from mlflow.entities import Metric
+
+from mlflow_qc.run.aggregate import aggregate, split_metrics
+from mlflow_qc.run.plan import Job, ModelTask
+from mlflow_qc.run.session import ERROR_ARTIFACT
+from mlflow_qc.run.tree import FINISHED, RunTree
+
+FAILED = "FAILED"
+
+
+@dataclass
+class ModelRecord:
+    task: ModelTask
+    run_id: str
+    status: str
+    metrics: dict[str, float]
+    error: str | None = None
+    reused: bool = False
+
+
+class JobBook:
+    def __init__(self, tree: RunTree, analysis_type: str):
+        self.tree = tree
+        self.analysis_type = analysis_type
+        self.expected: dict[str, list[ModelTask]] = defaultdict(list)
+        self.records: dict[tuple, ModelRecord] = {}
+        self.closed: set[str] = set()
+
+    def expect(self, tasks: list[ModelTask]) -> None:
+        for task in tasks:
+            self.expected[task.job.key].append(task)
+
+    def record(self, record: ModelRecord) -> Job | None:
+        """Store a model's outcome; returns its job when that job is now complete."""
+        record.metrics = split_metrics(record.metrics, self.analysis_type)
+        self.records[record.task.identity] = record
+        key = record.task.job.key
+        if all(t.identity in self.records for t in self.expected[key]) and key not in self.closed:
+            return record.task.job
+        return None
+
+    def models_of(self, job: Job) -> list[ModelRecord]:
+        return [self.records[t.identity] for t in self.expected[job.key] if t.identity in self.records]
+
+    def close(self, job: Job) -> dict[str, float]:
+        """Log fold and job aggregates, end their runs; returns the job's aggregates."""
+        records = self.models_of(job)
+        by_fold = defaultdict(list)
+        for record in records:
+            if record.task.fold_index is not None:
+                by_fold[record.task.fold_index].append(record)
+        for fold_index, fold_records in sorted(by_fold.items()):
+            self._end(self.tree.fold_run(job, fold_index), fold_records)
+        aggregates = self._end(self.tree.job_run(job), records)
+        self.closed.add(job.key)
+        return aggregates
+
+    def _end(self, run_id: str, records: list[ModelRecord]) -> dict[str, float]:
+        client = self.tree.client
+        finished = [r.metrics for r in records if r.status == FINISHED]
+        aggregates = aggregate(finished)
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in aggregates.items()])
+        failures = [r for r in records if r.status != FINISHED]
+        if failures:
+            client.log_text(run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT)
+        client.set_terminated(run_id, FAILED if failures else FINISHED)
+        return aggregates
+
+    @property
+    def failures(self) -> list[ModelRecord]:
+        return [r for r in self.records.values() if r.status != FINISHED]
+
+    @property
+    def finished(self) -> list[ModelRecord]:
+        return [r for r in self.records.values() if r.status == FINISHED]

@@ -1,0 +1,97 @@
+"""The experiment run's lifecycle: where it lives, how it ends, what it records on failure.
+
+Under ``mlflow run`` the run already exists (``MLFLOW_RUN_ID``) and its experiment was
+chosen with ``--experiment-name``; otherwise the recipe's ``name`` is the experiment.
+A run never stays RUNNING: errors end it FAILED with ``qc/error.txt``, interrupts
+(SIGINT, SIGTERM) end it KILLED.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import traceback
+from contextlib import contextmanager
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from mlflow_qc.recipe import Recipe
+
+LEVEL_TAG = "qc.level"
+ERROR_ARTIFACT = "qc/error.txt"
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so ``finally`` blocks end runs KILLED."""
+
+
+def raise_on_sigterm() -> None:
+    def handler(signum, frame):
+        raise Interrupted(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def failure_status(exc: BaseException) -> str:
+    killed = isinstance(exc, (KeyboardInterrupt, Interrupted, SystemExit))
+    return RunStatus.to_string(RunStatus.KILLED if killed else RunStatus.FAILED)
+
+
+def record_error(client: MlflowClient, run_id: str, exc: BaseException) -> None:
+    """Keep the traceback beside the run; never mask the original error."""
+    try:
+        client.log_text(run_id, "".join(traceback.format_exception(exc)), ERROR_ARTIFACT)
+    except Exception:
+        pass
+
+
+def end_run_on_error(client: MlflowClient, run_id: str, exc: BaseException) -> None:
+    """Record why a run stopped and end it FAILED (errors) or KILLED (interrupts)."""
+    record_error(client, run_id, exc)
+    client.set_terminated(run_id, failure_status(exc))
+
+
+def recipe_params(recipe: Recipe) -> dict[str, str]:
+    """The recipe summary logged as the experiment run's params."""
+    data, model = recipe.data, recipe.model
+    params = {
+        "recipe.name": recipe.name,
+        "seed": recipe.seed,
+        "data.inputs": len(data.inputs),
+        "data.target": data.target.column if data.target else None,
+        "data.version": data.version,
+        **{f"stratifier.{k}": v for k, v in data.stratifier.model_dump().items()},
+    }
+    if model is not None:
+        params.update(
+            {
+                "model.library": model.library,
+                "model.analysis_type": model.analysis_type,
+                "model.code": model.estimator or os.path.basename(model.module or ""),
+                "search.method": recipe.search.method,
+                "trainer.repeat_count": recipe.trainer.repeat_count,
+                "trainer.permute_count": recipe.trainer.permute_count,
+            }
+        )
+    return {key: str(value) for key, value in params.items()}
+
+
+@contextmanager
+def experiment_run(recipe: Recipe, level: str = "experiment", tags: dict | None = None):
+    """Start (or, under ``mlflow run``, adopt) the top run and end it properly whatever happens."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id is None:
+        mlflow.set_experiment(recipe.name)
+    run = mlflow.start_run(run_id=run_id, tags={LEVEL_TAG: level, **(tags or {})})
+    client = MlflowClient()
+    try:
+        if run_id is not None:
+            client.set_tag(run.info.run_id, LEVEL_TAG, level)
+        yield client, run
+    except BaseException as exc:
+        record_error(client, run.info.run_id, exc)
+        mlflow.end_run(status=failure_status(exc))
+        raise
+    else:
+        mlflow.end_run()

@@ -1,0 +1,191 @@
+"""The MLflow run tree (DESIGN section 4) and resuming it.
+
+experiment run -> job runs (one per hyperparameter combination) -> fold runs (with
+cross-validation) -> model runs (fold x repeat). Every run of a tree carries the
+tree's ``qc.resume_key``; a rerun of the same recipe into the same experiment adopts
+the earlier tree's job runs (re-parenting them), keeps its finished models and
+retrains the rest, so each (job, fold, repeat) ends with exactly one finished model.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+import psutil
+from mlflow.entities import Param, Run, RunStatus, ViewType
+from mlflow.tracking import MlflowClient
+
+from mlflow_qc.errors import QCError
+from mlflow_qc.run.plan import Job, ModelTask
+
+LEVEL = "qc.level"
+RESUME_KEY = "qc.resume_key"
+JOB_KEY = "qc.job_key"
+JOB_INDEX = "qc.job_index"
+FOLD_INDEX = "qc.fold_index"
+REPEAT_INDEX = "qc.repeat_index"
+MODEL_URI = "qc.model_uri"
+REFIT = "qc.refit"
+PID, PID_STARTED, HOST = "qc.pid", "qc.pid_started", "qc.host"
+PARENT, RUN_NAME = "mlflow.parentRunId", "mlflow.runName"
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+RUNNING = RunStatus.to_string(RunStatus.RUNNING)
+KILLED = RunStatus.to_string(RunStatus.KILLED)
+
+
+def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string, ViewType.ACTIVE_ONLY, max_results=5000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def owner_tags() -> dict[str, str]:
+    me = psutil.Process()
+    return {PID: str(me.pid), PID_STARTED: str(int(me.create_time())), HOST: socket.gethostname()}
+
+
+def _still_running(run: Run) -> bool:
+    """Whether the process that owns a RUNNING run is alive (on this host; others are assumed gone)."""
+    tags = run.data.tags
+    if run.info.status != RUNNING or tags.get(HOST) != socket.gethostname() or PID not in tags:
+        return False
+    pid = int(tags[PID])
+    if pid == os.getpid() or not psutil.pid_exists(pid):
+        return False
+    try:
+        return int(psutil.Process(pid).create_time()) == int(tags.get(PID_STARTED, -1))
+    except psutil.Error:
+        return False
+
+
+class RunTree:
+    def __init__(self, client: MlflowClient, experiment_id: str, root_run_id: str, resume_key: str):
+        self.client = client
+        self.experiment_id = experiment_id
+        self.root_run_id = root_run_id
+        self.resume_key = resume_key
+        self.job_runs: dict[str, str] = {}
+        self.fold_runs: dict[tuple[str, int], str] = {}
+        self.finished: dict[tuple, Run] = {}
+
+    def _runs(self, level: str) -> list[Run]:
+        return search_all(
+            self.client, self.experiment_id, f"tags.`{RESUME_KEY}` = '{self.resume_key}' and tags.`{LEVEL}` = '{level}'"
+        )
+
+    def tags(self, level: str, **extra) -> dict[str, str]:
+        return tree_tags(self.resume_key, level, **extra)
+
+    # --- resume ----------------------------------------------------------------------
+
+    def adopt(self, jobs: list[Job] | None) -> list[str]:
+        """Take over the job runs of earlier trees of this recipe; return the adopted-from run ids.
+
+        Every job run is adopted (a refit job or a job since dropped from the grid too);
+        ``jobs`` gives the current indices of the ones still planned.
+        """
+        indices = {job.key: job.index for job in jobs or []}
+        previous = [r for r in self._runs("experiment") if r.info.run_id != self.root_run_id]
+        for run in previous:
+            if _still_running(run):
+                raise QCError(
+                    "experiment",
+                    f"run {run.info.run_id} of this recipe is still running (pid {run.data.tags[PID]}); "
+                    "expected it to finish or be stopped before resuming",
+                )
+        for job_run in self._runs("job"):
+            key = job_run.data.tags.get(JOB_KEY)
+            if key in self.job_runs:
+                continue
+            self.job_runs[key] = job_run.info.run_id
+            self.client.set_tag(job_run.info.run_id, PARENT, self.root_run_id)
+            if key in indices:
+                self.client.set_tag(job_run.info.run_id, JOB_INDEX, str(indices[key]))
+        for fold_run in self._runs("fold"):
+            parent = fold_run.data.tags.get(PARENT)
+            key = next((k for k, rid in self.job_runs.items() if rid == parent), None)
+            if key is not None:
+                self.fold_runs[(key, int(fold_run.data.tags[FOLD_INDEX]))] = fold_run.info.run_id
+        self._sort_models()
+        adopted_from = []
+        for run in previous:
+            if run.info.status == RUNNING:
+                self.client.set_terminated(run.info.run_id, KILLED)
+            children = search_all(self.client, self.experiment_id, f"tags.`{PARENT}` = '{run.info.run_id}'")
+            if not children:
+                self.client.delete_run(run.info.run_id)
+            adopted_from.append(run.info.run_id)
+        return adopted_from
+
+    def _sort_models(self) -> None:
+        """Keep one finished model per (job, fold, repeat); the rest are discarded (soft-deleted)."""
+        parents = set(self.job_runs.values()) | set(self.fold_runs.values())
+        for run in self._runs("model"):
+            tags = run.data.tags
+            if tags.get(PARENT) not in parents:
+                continue
+            fold = tags.get(FOLD_INDEX)
+            identity = (tags[JOB_KEY], None if fold is None else int(fold), int(tags[REPEAT_INDEX]))
+            if run.info.status == FINISHED and identity not in self.finished:
+                self.finished[identity] = run
+                continue
+            if run.info.status == RUNNING:
+                self.client.set_terminated(run.info.run_id, KILLED)
+            self.client.delete_run(run.info.run_id)
+
+    # --- creating runs ---------------------------------------------------------------
+
+    def _create(self, parent: str, name: str, tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=name, tags={PARENT: parent, **tags})
+        return run.info.run_id
+
+    def reopen(self, run_id: str) -> None:
+        self.client.update_run(run_id, status=RUNNING)
+
+    def job_run(self, job: Job) -> str:
+        if job.key not in self.job_runs:
+            tags = self.tags("job", **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower()})
+            run_id = self._create(self.root_run_id, f"{'refit' if job.refit else 'job'} {job.index}", tags)
+            self.client.log_batch(run_id, params=_params(job.hyperparameters))
+            self.job_runs[job.key] = run_id
+        return self.job_runs[job.key]
+
+    def fold_run(self, job: Job, fold_index: int) -> str:
+        key = (job.key, fold_index)
+        if key not in self.fold_runs:
+            tags = self.tags("fold", **{JOB_KEY: job.key, JOB_INDEX: job.index, FOLD_INDEX: fold_index})
+            run_id = self._create(self.job_run(job), f"job {job.index} fold {fold_index}", tags)
+            self.client.log_batch(run_id, params=_params({"fold_index": fold_index}))
+            self.fold_runs[key] = run_id
+        return self.fold_runs[key]
+
+    def parent_of(self, task: ModelTask) -> str:
+        return self.job_run(task.job) if task.fold_index is None else self.fold_run(task.job, task.fold_index)
+
+
+
+def tree_tags(resume_key: str, level: str, **extra) -> dict[str, str]:
+    return {LEVEL: level, RESUME_KEY: resume_key, **{k: str(v) for k, v in extra.items() if v is not None}}
+
+
+def model_tags(resume_key: str, task: ModelTask) -> dict[str, str]:
+    return tree_tags(
+        resume_key,
+        "model",
+        **{
+            PARENT: task.parent_run_id,
+            RUN_NAME: f"model {task.name}",
+            JOB_KEY: task.job.key,
+            JOB_INDEX: task.job.index,
+            FOLD_INDEX: task.fold_index,
+            REPEAT_INDEX: task.repeat_index,
+        },
+    )
+
+
+def _params(values: dict) -> list[Param]:
+    return [Param(str(k), str(v)) for k, v in values.items()]
