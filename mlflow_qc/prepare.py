@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import sklearn
 
 from mlflow_qc import cache
@@ -24,6 +25,8 @@ from mlflow_qc.split import Splits, make_splits, stratification_labels
 
 CACHE_FORMAT = 1
 PIPELINE_FILE = "pipeline.pkl"
+INPUT_EXAMPLE_FILE = "input_example.parquet"
+INPUT_EXAMPLE_ROWS = 5
 
 
 @dataclass
@@ -97,6 +100,10 @@ class CacheEntry:
 
     def pipeline_path(self, context: str) -> Path:
         return self.root / context / PIPELINE_FILE
+
+    def input_example(self) -> pd.DataFrame:
+        """A few raw training rows with every column the model needs: the served model's example."""
+        return pd.read_parquet(self.root / INPUT_EXAMPLE_FILE)
 
 
 @dataclass
@@ -184,8 +191,17 @@ def _write_contexts(recipe: Recipe, data: LoadedData, splits: Splits, root: Path
         "classes": None if fitted.classes is None else [_plain(c) for c in fitted.classes],
         "analysis_type": recipe.model.analysis_type if recipe.model else None,
     }
+    example_rows = splits.splits["train"][:INPUT_EXAMPLE_ROWS]
+    input_example(data, fitted, example_rows).to_parquet(root / INPUT_EXAMPLE_FILE, index=False)
     (root / "splits.json").write_text(splits.to_json())
     (root / "meta.json").write_text(json.dumps(meta))
+
+
+def input_example(data: LoadedData, fitted: FittedPipeline, rows: np.ndarray) -> pd.DataFrame:
+    """The raw columns of every input for ``rows``, side by side (each column once)."""
+    frames = [ds.frame.iloc[rows][columns] for ds, columns in zip(data.inputs, fitted.raw_columns)]
+    example = pd.concat([f.reset_index(drop=True) for f in frames], axis=1)
+    return example.loc[:, ~example.columns.duplicated()]
 
 
 def _plain(value):

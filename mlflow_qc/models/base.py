@@ -1,0 +1,197 @@
+"""The adapter interface every library implements, and the label/output conventions.
+
+Labels arrive 2-D: binary (n, 1) of 0/1; multi-class (n, 1) class indices or (n, k)
+one-hot; regression (n, m). Features are a list of float64 arrays, one per input.
+``predict`` returns probabilities for classification — (n, 1) = P(class 1) for binary,
+(n, k) in class-index order for multi-class — and the encoded label scale for regression.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mlflow_qc.errors import QCError
+
+ADAPTER_FILE = "adapter.json"
+ADAPTER_MODULES = {
+    "keras": "mlflow_qc.models.keras_adapter:KerasAdapter",
+    "pytorch": "mlflow_qc.models.torch_adapter:TorchAdapter",
+    "sklearn": "mlflow_qc.models.sklearn_adapter:SklearnAdapter",
+}
+
+
+@dataclass
+class TrainedModel:
+    model: Any
+    # Per epoch, Keras-style keys (loss, val_loss, accuracy/mae, val_accuracy/val_mae);
+    # {} when the library has no epochs.
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+class ModelAdapter(ABC):
+    library: ClassVar[str]
+    model_file: ClassVar[str]
+
+    def __init__(self, architecture, n_classes: int | None = None):
+        self.architecture = architecture
+        self.analysis_type = architecture.analysis_type
+        if self.analysis_type == "classification_binary":
+            n_classes = n_classes or 2
+        self.n_classes = n_classes
+
+    # --- the interface ---------------------------------------------------------------
+
+    @abstractmethod
+    def fit(self, train, evaluation, hyperparameters: dict, seed: int) -> TrainedModel:
+        """Seed python/numpy/the library from ``seed``, build, train.
+
+        ``train``/``evaluation`` carry ``.features`` (list of arrays) and ``.label`` (2-D);
+        ``evaluation`` may be None.
+        """
+
+    @abstractmethod
+    def predict(self, model, features: list[np.ndarray]) -> np.ndarray: ...
+
+    @abstractmethod
+    def loss(self, model, label: np.ndarray, output: np.ndarray, hyperparameters: dict) -> float:
+        """The training loss applied to ``label`` vs the ``predict`` output."""
+
+    @abstractmethod
+    def _save_model(self, model, folder: Path) -> None: ...
+
+    @classmethod
+    @abstractmethod
+    def load(cls, folder: Path) -> Any:
+        """The model saved in ``folder``; needs only mlflow_qc and the library."""
+
+    def check_hyperparameters(self, names) -> None:
+        """QCError for a hyperparameter the model cannot take; user modules take any (**hp)."""
+
+    def save(self, model, folder: Path) -> None:
+        """The model plus ``adapter.json``, enough for ``load_trained`` to rebuild this adapter."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save_model(model, folder)
+        meta = {
+            "library": self.library,
+            "analysis_type": self.analysis_type,
+            "n_classes": self.n_classes,
+            "estimator": self.architecture.estimator,
+        }
+        (folder / ADAPTER_FILE).write_text(json.dumps(meta, indent=2))
+
+    # --- shared conventions ------------------------------------------------------------
+
+    @property
+    def is_classification(self) -> bool:
+        return self.analysis_type.startswith("classification")
+
+    def is_ordinal(self, label: np.ndarray) -> bool:
+        """Multi-class labels given as one column of class indices."""
+        return self.analysis_type == "classification_multi" and label.shape[1] == 1
+
+    def class_count(self, label: np.ndarray) -> int:
+        if self.n_classes:
+            return self.n_classes
+        return int(label.max()) + 1 if self.is_ordinal(label) else label.shape[1]
+
+    def class_index(self, label: np.ndarray) -> np.ndarray:
+        """1-D integer class indices from a binary, ordinal or one-hot label."""
+        label = np.asarray(label)
+        if self.analysis_type == "classification_multi" and label.shape[1] > 1:
+            return label.argmax(axis=1)
+        return label.reshape(len(label)).astype(np.int64)
+
+    def output_shape(self, label: np.ndarray) -> tuple[int, ...]:
+        """``label_shape`` for fn_build: the shape of one sample of the model's output.
+
+        Ordinal multi-class labels give ``(n_classes,)``: the model outputs one probability
+        per class whatever the label encoding.
+        """
+        if self.is_ordinal(label):
+            return (self.class_count(label),)
+        return tuple(label.shape[1:])
+
+    def shaped_output(self, output) -> np.ndarray:
+        """A model's output as float64 (n, width), checked against the analysis type."""
+        if isinstance(output, tuple):  # the seed's fn_predict returns (prediction, probability)
+            output = output[-1]
+        output = np.asarray(output, dtype=np.float64)
+        if output.ndim == 1:
+            output = output[:, None]
+        if self.analysis_type == "classification_binary":
+            if output.shape[1] == 2:  # two softmax units: keep P(class 1)
+                output = output[:, 1:]
+            expected = 1
+        elif self.analysis_type == "classification_multi":
+            expected = self.n_classes
+        else:
+            return output
+        if expected is not None and output.shape[1:] != (expected,):
+            raise QCError(
+                f"{self.architecture.module or self.architecture.estimator}",
+                f"the model outputs shape {output.shape[1:]} per sample; expected ({expected},): "
+                "one probability per class (sigmoid/softmax last layer)",
+            )
+        return output
+
+
+def features_shape(features: list[np.ndarray]):
+    """``features_shape`` for fn_build: one sample's shape, a list of them for multi-input."""
+    shapes = [tuple(f.shape[1:]) for f in features]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def single_or_list(items: list):
+    """Single-input models get the array itself; multi-input models the list."""
+    return items[0] if len(items) == 1 else list(items)
+
+
+def seed_python_numpy(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def adapter_class(library: str) -> type[ModelAdapter]:
+    """Imports the library's adapter only when asked: sklearn never loads keras or torch."""
+    if library not in ADAPTER_MODULES:
+        raise QCError("model.library", f"'{library}' is not supported; expected one of {sorted(ADAPTER_MODULES)}")
+    module, _, name = ADAPTER_MODULES[library].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def adapter_for(architecture, n_classes: int | None = None) -> ModelAdapter:
+    return adapter_class(architecture.library)(architecture, n_classes)
+
+
+def load_model(library: str, folder: Path) -> Any:
+    return adapter_class(library).load(Path(folder))
+
+
+def load_trained(folder: Path) -> tuple[ModelAdapter, Any]:
+    """The adapter (with the saved user module) and the model saved in ``folder``.
+
+    For serving: ``adapter.predict(model, features)`` then runs the user's fn_predict
+    from the copy saved with the model.
+    """
+    from mlflow_qc.models.user_module import USER_MODULE_FILE
+    from mlflow_qc.recipe import Architecture
+
+    folder = Path(folder)
+    meta = json.loads((folder / ADAPTER_FILE).read_text())
+    module = folder / USER_MODULE_FILE
+    architecture = Architecture(
+        library=meta["library"],
+        analysis_type=meta["analysis_type"],
+        module=str(module) if module.is_file() else None,
+        estimator=meta.get("estimator"),
+    )
+    adapter = adapter_for(architecture, meta.get("n_classes"))
+    return adapter, adapter.load(folder)

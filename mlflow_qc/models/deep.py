@@ -1,0 +1,57 @@
+"""What the Keras and PyTorch adapters share: the user's module and its functions."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from mlflow_qc.errors import QCError
+from mlflow_qc.models.base import ModelAdapter, features_shape
+from mlflow_qc.models.user_module import copy_user_module, import_user_module, user_functions
+
+
+class DeepAdapter(ModelAdapter):
+    """An adapter driven by fn_build/fn_train/fn_predict/fn_lose/fn_optimize from ``module``.
+
+    Exceptions raised by user functions propagate unchanged; only a missing function
+    or a ``None`` return is turned into a QCError here.
+    """
+
+    @cached_property
+    def functions(self) -> dict:
+        functions = user_functions(import_user_module(self.architecture.module))
+        if "fn_build" not in functions:
+            raise QCError(self.architecture.module, "defines no fn_build; expected def fn_build(features_shape, label_shape, **hp)")
+        return functions
+
+    def __getstate__(self):
+        # The functions live in a module imported by path; a worker process re-imports it.
+        state = self.__dict__.copy()
+        state.pop("functions", None)
+        return state
+
+    def returned(self, name: str, value):
+        if value is None:
+            raise QCError(f"{self.architecture.module}: {name}", "returned None; expected a value (is `return` missing?)")
+        return value
+
+    def build(self, train, hyperparameters: dict):
+        model = self.functions["fn_build"](features_shape(train.features), self.output_shape(train.label), **hyperparameters)
+        return self.returned("fn_build", model)
+
+    def loser(self, label: np.ndarray, hyperparameters: dict):
+        fn_lose = self.functions.get("fn_lose")
+        if fn_lose is None:
+            return self.default_loser(label)
+        return self.returned("fn_lose", fn_lose(**hyperparameters))
+
+    def default_loser(self, label: np.ndarray):
+        raise NotImplementedError
+
+    def _save_model(self, model, folder: Path) -> None:
+        copy_user_module(self.architecture.module, folder)
+        self._save_library_model(model, folder)
+
+    def _save_library_model(self, model, folder: Path) -> None:
+        raise NotImplementedError

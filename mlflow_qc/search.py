@@ -1,0 +1,158 @@
+"""Hyperparameter combinations: grid, seeded random subset of the grid, or TPE (hyperopt).
+
+Every hyperparameter in a recipe is a list of values. ``grid`` is their product in
+declaration order; ``random`` a seeded subset of it (``count``, or ``percent`` as a share
+in (0, 1], rounded up as in the seed), returned in grid order; ``tpe`` proposes
+combinations one after another while the objective is evaluated: the recipe's ``space``
+gives the searched dimensions, single-value hyperparameters are constants and
+multi-value ones become ``hp.choice``. Values come back as plain Python types.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from mlflow_qc.errors import QCError
+
+SPACE_KINDS = {"uniform": 2, "loguniform": 2, "quniform": 3, "choice": None}
+
+
+def plain(value):
+    """numpy scalars/arrays to Python values, recursively (JSON-serialisable, ints stay ints)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def grid(hyperparameters: dict[str, list]) -> list[dict]:
+    names = list(hyperparameters)
+    return [
+        {name: plain(copy.deepcopy(value)) for name, value in zip(names, values)}
+        for values in itertools.product(*(hyperparameters[name] for name in names))
+    ]
+
+
+def random_count(search, grid_size: int) -> int:
+    if search.count is not None:
+        count = search.count
+        if count > grid_size:
+            raise QCError("search.count", f"{count} exceeds the {grid_size} combinations of the grid; expected at most {grid_size}")
+        return count
+    return max(1, math.ceil(search.percent * grid_size - 1e-9))
+
+
+def combinations(architecture, search, seed: int) -> list[dict]:
+    """The combinations to train, for ``grid`` and ``random`` search."""
+    combos = grid(architecture.hyperparameters)
+    method = search.method if search is not None else "grid"
+    if method == "grid":
+        return combos
+    if method == "random":
+        chosen = np.random.default_rng(seed).choice(len(combos), size=random_count(search, len(combos)), replace=False)
+        return [combos[i] for i in sorted(chosen)]
+    raise QCError("search.method", f"'{method}' proposes combinations while searching; expected grid or random here (use tpe_search)")
+
+
+def check_search(architecture, search) -> None:
+    """Every QCError the search would raise, before anything runs."""
+    if search is None or search.method == "grid":
+        return
+    if search.method == "random":
+        random_count(search, len(grid(architecture.hyperparameters)))
+    else:
+        _tpe_dimensions(architecture, search)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _dimension(name: str, spec):
+    """(hyperopt expression maker, decoder) for one ``space`` entry; QCError when malformed."""
+    where = f"search.space.{name}"
+    kinds = ", ".join(SPACE_KINDS)
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise QCError(where, f"expected exactly one of {kinds} with its list, e.g. {{uniform: [0.1, 0.5]}}")
+    (kind, arguments), = spec.items()
+    if kind not in SPACE_KINDS:
+        raise QCError(where, f"unknown distribution '{kind}'; expected one of {kinds}")
+    arguments = list(arguments) if isinstance(arguments, (list, tuple)) else [arguments]
+    if kind == "choice":
+        if not arguments:
+            raise QCError(where, "choice has no options; expected a non-empty list")
+        options = [plain(option) for option in arguments]
+        return (lambda hp: hp.choice(name, list(range(len(options))))), (lambda index: copy.deepcopy(options[int(index)]))
+    expected = SPACE_KINDS[kind]
+    if len(arguments) != expected or not all(_number(a) for a in arguments):
+        shape = "[low, high, q]" if kind == "quniform" else "[low, high]"
+        raise QCError(where, f"{kind} takes {shape} as numbers; got {arguments}")
+    low, high = arguments[0], arguments[1]
+    if low >= high:
+        raise QCError(where, f"{kind} low {low} is not below high {high}")
+    if kind == "uniform":
+        return (lambda hp: hp.uniform(name, low, high)), float
+    if kind == "loguniform":
+        if low <= 0:
+            raise QCError(where, f"loguniform bounds are in real units and must be positive; got low {low}")
+        return (lambda hp: hp.loguniform(name, math.log(low), math.log(high))), float
+    q = arguments[2]
+    if q <= 0:
+        raise QCError(where, f"quniform q must be positive; got {q}")
+    as_int = all(isinstance(a, int) for a in arguments)
+    return (lambda hp: hp.quniform(name, low, high, q)), ((lambda v: int(round(v))) if as_int else float)
+
+
+def _tpe_dimensions(architecture, search) -> tuple[dict, dict, list[str]]:
+    """(constants, {name: (maker, decoder)}, parameter order) for TPE."""
+    constants, dimensions = {}, {}
+    for name, spec in (search.space or {}).items():
+        if name in architecture.hyperparameters:
+            raise QCError(f"search.space.{name}", "is also in model.hyperparameters; expected it in one of the two")
+        dimensions[name] = _dimension(name, spec)
+    for name, values in architecture.hyperparameters.items():
+        if len(values) == 1:
+            constants[name] = plain(values[0])
+        else:
+            dimensions[name] = _dimension(name, {"choice": values})
+    order = list(architecture.hyperparameters) + [name for name in (search.space or {}) if name not in architecture.hyperparameters]
+    return constants, dimensions, order
+
+
+def tpe_search(architecture, search, seed: int, objective: Callable[[dict], float]) -> list[tuple[dict, float]]:
+    """Run ``search.count`` evaluations of ``objective`` (a value to minimise) proposed by TPE.
+
+    Returns ``(hyperparameters, loss)`` in evaluation order. A ``None`` or non-finite loss
+    marks a failed evaluation, which TPE then ignores. Exceptions from the objective
+    propagate. Proposals may repeat a combination already evaluated.
+    """
+    from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, hp, tpe
+
+    constants, dimensions, order = _tpe_dimensions(architecture, search)
+    space = {name: maker(hp) for name, (maker, _) in dimensions.items()}
+    evaluated: list[tuple[dict, float]] = []
+
+    def evaluate(sample: dict) -> dict:
+        values = {**constants, **{name: dimensions[name][1](sample[name]) for name in dimensions}}
+        params = {name: values[name] for name in order}
+        loss = objective(copy.deepcopy(params))
+        loss = float("nan") if loss is None else float(loss)
+        evaluated.append((params, loss))
+        if not math.isfinite(loss):
+            return {"status": STATUS_FAIL}
+        return {"loss": loss, "status": STATUS_OK}
+
+    fmin(
+        evaluate, space, algo=tpe.suggest, max_evals=search.count, trials=Trials(),
+        rstate=np.random.default_rng(seed), show_progressbar=False, return_argmin=False,
+    )
+    return evaluated

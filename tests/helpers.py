@@ -1,0 +1,42 @@
+"""Helpers shared by the tests: real DVC repos, real CLI subprocesses."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "mlflow_qc.cli"]
+
+
+def init_dvc_repo(root: Path) -> Path:
+    """A git repo with DVC and a local remote beside it, as the template ships."""
+    root.mkdir(parents=True, exist_ok=True)
+    run = lambda *cmd: subprocess.run(cmd, cwd=root, check=True, capture_output=True)  # noqa: E731
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    run("dvc", "config", "core.analytics", "false")
+    run("dvc", "config", "core.check_update", "false")
+    run("dvc", "remote", "add", "-d", "local", "dvc-storage")  # stored relative to .dvc/: <root>/dvc-storage
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "init")
+    return root
+
+
+def run_cli(*args, cwd=None, env=None, check=False) -> subprocess.CompletedProcess:
+    """``mlflow-qc ARGS`` in a real subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run([*CLI, *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"mlflow-qc {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def copy_recipe(name: str, dest: Path) -> Path:
+    """A recipe from recipes/ copied into a workspace (paths in it are relative to the copy)."""
+    target = dest / "recipes" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "recipes" / name, target)
+    return target
