@@ -57,6 +57,54 @@ def train(recipe: str, overrides: str) -> None:
         click.echo(failure_summary(result), err=True)
 
 
+@cli.command()
+@click.argument("model_uri")
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False))
+@click.option("--target", default="", help="Target column (or a file of it): also score and log an inference run.")
+def predict(model_uri: str, input_path: str, output_path: str, target: str) -> None:
+    """Batch inference: raw rows from INPUT (CSV/TSV/Parquet) -> decoded answers in OUTPUT."""
+    from mlflow_qc.serve.inference import predict_file
+
+    result = predict_file(model_uri, input_path, output_path, target or None)
+    click.echo(result.summary())
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--metric", default="", help="Ranks jobs by the mean over their models (default: the recipe's).")
+@click.option("--model-name", default="", help="Registered model name (default: the recipe's).")
+@click.option("--alias", default="", help="Alias for the new version (default: the recipe's, else champion).")
+def register(run_id: str, metric: str, model_name: str, alias: str) -> None:
+    """Register the best model of the experiment run RUN_ID and set its alias."""
+    from mlflow_qc.serve.registry import register_best
+
+    version = register_best(run_id, metric or None, model_name or None, alias or None)
+    click.echo(f"registered {version.name} version {version.version} ({version.source})")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--permute-count", type=int, default=3, show_default=True)
+def importance(run_id: str, permute_count: int) -> None:
+    """Permutation feature importance after the fact for RUN_ID (a model, job or experiment run)."""
+    from mlflow_qc.evaluate.importance_run import importance_after_the_fact
+
+    for model_run_id in importance_after_the_fact(run_id, permute_count):
+        click.echo(model_run_id)
+
+
+@cli.command()
+@click.argument("run_id", required=False, default="")
+@click.option("--run-ids", default="", help="Comma-separated job runs to compare instead of an experiment run.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "html"]), default="markdown", show_default=True)
+def compare(run_id: str, run_ids: str, fmt: str) -> None:
+    """Head-to-head report of the jobs of RUN_ID with significance tests."""
+    from mlflow_qc.evaluate.compare import compare_command
+
+    click.echo(compare_command(run_id or None, [r for r in run_ids.split(",") if r] or None, fmt))
+
+
 @cli.group()
 def data() -> None:
     """Datasets under DVC."""

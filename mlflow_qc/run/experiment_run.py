@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 
 from mlflow_qc import cache
+from mlflow_qc.evaluate import hooks as evaluation_hooks
 from mlflow_qc.prepare import Prepared, add_context, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
@@ -79,7 +80,7 @@ class Training:
         self.prepared = prepared
         self.tree = tree
         self.env = env
-        self.book = JobBook(tree, recipe.model.analysis_type)
+        self.book = JobBook(tree, recipe, prepared.entry)
         self.jobs: list[Job] = []
         self.bar = None
 
@@ -166,6 +167,7 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
             if recipe.trainer.refit and best is not None:
                 training.refit(best)
                 summarise(client, run_id, training)
+        evaluation_hooks.experiment_artifacts(client, run_id, training)
         result = ExperimentResult(
             run_id=run_id,
             experiment_id=experiment_id,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from mlflow.entities import Metric
 
+from mlflow_qc.evaluate import hooks as evaluation_hooks
 from mlflow_qc.run.aggregate import aggregate, split_metrics
 from mlflow_qc.run.plan import Job, ModelTask
 from mlflow_qc.run.session import ERROR_ARTIFACT
@@ -30,9 +31,11 @@ class ModelRecord:
 
 
 class JobBook:
-    def __init__(self, tree: RunTree, analysis_type: str):
+    def __init__(self, tree: RunTree, recipe, entry):
         self.tree = tree
-        self.analysis_type = analysis_type
+        self.recipe = recipe
+        self.entry = entry
+        self.analysis_type = recipe.model.analysis_type
         self.expected: dict[str, list[ModelTask]] = defaultdict(list)
         self.records: dict[tuple, ModelRecord] = {}
         self.closed: set[str] = set()
@@ -62,7 +65,9 @@ class JobBook:
                 by_fold[record.task.fold_index].append(record)
         for fold_index, fold_records in sorted(by_fold.items()):
             self._end(self.tree.fold_run(job, fold_index), fold_records)
-        aggregates = self._end(self.tree.job_run(job), records)
+        job_run_id = self.tree.job_run(job)
+        evaluation_hooks.job_artifacts(self.tree.client, job_run_id, records, self.recipe, self.entry)
+        aggregates = self._end(job_run_id, records)
         self.closed.add(job.key)
         return aggregates
 

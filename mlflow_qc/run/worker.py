@@ -14,6 +14,7 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from mlflow_qc.evaluate import hooks as evaluation_hooks
 from mlflow_qc.prepare import CacheEntry
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.fit_model import ModelOutcome, fit_and_evaluate
@@ -55,7 +56,7 @@ def train_model(task: ModelTask, env: TaskEnvironment) -> ModelResult:
     try:
         entry = CacheEntry(env.entry_root)
         outcome = fit_and_evaluate(task, env.recipe, entry)
-        log_outcome(client, run_id, task, outcome, entry, started)
+        log_outcome(client, run_id, task, outcome, entry, env.recipe, started)
         client.set_terminated(run_id, FINISHED)
         return ModelResult(task, run_id, FINISHED, outcome.metrics, seconds=time.time() - started)
     except Exception as exc:
@@ -67,7 +68,7 @@ def train_model(task: ModelTask, env: TaskEnvironment) -> ModelResult:
         raise
 
 
-def log_outcome(client: MlflowClient, run_id: str, task: ModelTask, outcome: ModelOutcome, entry: CacheEntry, started: float) -> None:
+def log_outcome(client: MlflowClient, run_id: str, task: ModelTask, outcome: ModelOutcome, entry: CacheEntry, recipe: Recipe, started: float) -> None:
     now = int(time.time() * 1000)
     params = {**task.job.hyperparameters, "fold_index": task.fold_index, "repeat_index": task.repeat_index, "seed": task.seed}
     metrics = [Metric(key, value, now, 0) for key, value in outcome.metrics.items()]
@@ -82,7 +83,9 @@ def log_outcome(client: MlflowClient, run_id: str, task: ModelTask, outcome: Mod
         predictions.parent.mkdir(parents=True)
         outcome.predictions.to_parquet(predictions, index=False)
         save_qc_model(Path(tmp, MODEL_ARTIFACT), outcome, entry, task.context)
+        extra = evaluation_hooks.model_artifacts(outcome, task, entry, recipe, Path(tmp))
         client.log_artifacts(run_id, tmp)
+    metrics += [Metric(key, float(value), now, 0) for key, value in extra.items()]
     tags = [RunTag(MODEL_URI, f"runs:/{run_id}/{MODEL_ARTIFACT}")]
     client.log_batch(run_id, metrics=metrics[:BATCH], params=[Param(k, str(v)) for k, v in params.items()], tags=tags)
     for start in range(BATCH, len(metrics), BATCH):
