@@ -35,8 +35,30 @@ def run_cli(*args, cwd=None, env=None, check=False) -> subprocess.CompletedProce
 
 
 def copy_recipe(name: str, dest: Path) -> Path:
-    """A recipe from recipes/ copied into a workspace (paths in it are relative to the copy)."""
+    """A recipe from recipes/ copied into a workspace with the model modules it refers to."""
     target = dest / "recipes" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "recipes" / name, target)
+    shutil.copytree(REPO_ROOT / "models", dest / "models", dirs_exist_ok=True)
     return target
+
+
+def mlflow_run(experiment: str, recipe: Path, overrides: str = "", entry_point: str = "main", env=None, **params):
+    """``mlflow run`` of this project with ``--env-manager local``, in a real subprocess."""
+    args = ["mlflow", "run", str(REPO_ROOT), "-e", entry_point, "--env-manager", "local", "--experiment-name", experiment]
+    for key, value in {"recipe": str(recipe), **({"overrides": overrides} if overrides else {}), **params}.items():
+        args += ["-P", f"{key}={value}"]
+    return subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+def runs_by_level(experiment: str) -> dict[str, list]:
+    """The active runs of an experiment grouped by their ``qc.level`` tag."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id], max_results=5000)
+    levels: dict[str, list] = {}
+    for run in runs:
+        levels.setdefault(run.data.tags.get("qc.level"), []).append(run)
+    return levels

@@ -1,0 +1,185 @@
+"""Resume after SIGKILL, continue_on_error, determinism, parallel workers, refit, TPE."""
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import REPO_ROOT, mlflow_run, runs_by_level
+
+pytestmark = pytest.mark.e2e
+
+SONAR_DATA = {
+    "inputs": [{"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+    "target": {"column": "object", "encoder": {"sklearn": "LabelBinarizer"}},
+    "stratifier": {"size_test": 0.15, "fold_count": 4},
+}
+
+FLAKY_TORCH = '''
+from torch import nn
+
+from mlflow_qc.models import train_loop
+
+
+def fn_build(features_shape, label_shape, **hp):
+    return nn.Sequential(nn.Linear(features_shape[-1], hp["neuron_count"]), nn.ReLU(),
+                         nn.Linear(hp["neuron_count"], label_shape[-1]), nn.Sigmoid())
+
+
+def fn_train(model, loser, optimizer, train_features, train_label, eval_features, eval_label, **hp):
+    if hp["neuron_count"] == 13:
+        raise ValueError("fn_train refuses 13 neurons")
+    return train_loop(model, loser, optimizer, train_features, train_label, eval_features, eval_label,
+                      analysis_type="classification_binary", epochs=hp["epochs"], seed=0)
+'''
+
+
+def write(root, name, recipe):
+    path = root / "recipes" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def sklearn_recipe(name, estimator, grid, **trainer):
+    return {
+        "name": name,
+        "data": SONAR_DATA,
+        "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": estimator, "hyperparameters": grid},
+        "trainer": {"repeat_count": 2, **trainer},
+    }
+
+
+def finished_models(db) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as connection:
+        if not connection.execute("select name from sqlite_master where name = 'runs'").fetchall():
+            return 0
+        return connection.execute(
+            "select count(*) from runs join tags on tags.run_uuid = runs.run_uuid "
+            "where tags.key = 'qc.level' and tags.value = 'model' and runs.status = 'FINISHED'"
+        ).fetchone()[0]
+
+
+def test_sigkill_halfway_then_rerun_completes_the_tree(workspace):
+    recipe = write(workspace, "forest.yaml", sklearn_recipe(
+        "forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [120, 160, 200]}, n_jobs=2))
+    args = ["mlflow", "run", str(REPO_ROOT), "--env-manager", "local", "--experiment-name", "kill", "-P", f"recipe={recipe}"]
+    process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while finished_models(workspace / "mlflow.db") < 12 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = finished_models(workspace / "mlflow.db")
+    assert 12 <= killed_at < 24
+
+    result = mlflow_run("kill", recipe)
+    assert result.returncode == 0, result.stderr[-3000:]
+    levels = runs_by_level("kill")
+    assert len(levels["experiment"]) == 1 and len(levels["job"]) == 3 and len(levels["fold"]) == 12
+    models = levels["model"]
+    identities = [(r.data.tags["qc.job_key"], r.data.tags["qc.fold_index"], r.data.tags["qc.repeat_index"]) for r in models]
+    assert len(models) == 24 and len(set(identities)) == 24
+    assert all(r.info.status == "FINISHED" for runs in levels.values() for r in runs)
+    [experiment] = levels["experiment"]
+    job_ids = {r.info.run_id for r in levels["job"]}
+    assert {r.data.tags["mlflow.parentRunId"] for r in levels["job"]} == {experiment.info.run_id}
+    assert {r.data.tags["mlflow.parentRunId"] for r in levels["fold"]} == job_ids
+    table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics.csv"))
+    assert len(table) == 24 and set(table["run_id"]) == {r.info.run_id for r in models}
+    reused = sum(r.info.start_time < experiment.info.start_time for r in models)
+    assert reused == killed_at
+
+
+def test_a_failing_fn_train_fails_its_job_and_the_others_finish(workspace):
+    (workspace / "models").mkdir()
+    (workspace / "models" / "flaky_torch.py").write_text(FLAKY_TORCH)
+    recipe = write(workspace, "flaky.yaml", {
+        "name": "flaky",
+        "data": {**SONAR_DATA, "stratifier": {"size_test": 0.2, "size_validation": 0.2}},
+        "model": {"library": "pytorch", "analysis_type": "classification_binary", "module": "../models/flaky_torch.py",
+                  "hyperparameters": {"neuron_count": [8, 13], "epochs": [3]}},
+    })
+    result = mlflow_run("flaky", recipe)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fn_train refuses 13 neurons" in result.stderr
+    levels = runs_by_level("flaky")
+    jobs = {r.data.params["neuron_count"]: r for r in levels["job"]}
+    assert jobs["8"].info.status == "FINISHED" and jobs["13"].info.status == "FAILED"
+    error = mlflow.artifacts.load_text(f"runs:/{jobs['13'].info.run_id}/qc/error.txt")
+    assert "Traceback" in error and "ValueError: fn_train refuses 13 neurons" in error
+    failed_model = next(r for r in levels["model"] if r.data.tags["mlflow.parentRunId"] == jobs["13"].info.run_id)
+    assert failed_model.info.status == "FAILED"
+    assert "fn_train refuses 13 neurons" in mlflow.artifacts.load_text(f"runs:/{failed_model.info.run_id}/qc/error.txt")
+    [experiment] = levels["experiment"]
+    assert experiment.info.status == "FINISHED" and experiment.data.tags["qc.models_failed"] == "1"
+
+
+def test_nothing_succeeding_exits_non_zero(workspace):
+    (workspace / "models").mkdir()
+    (workspace / "models" / "flaky_torch.py").write_text(FLAKY_TORCH)
+    recipe = write(workspace, "doomed.yaml", {
+        "name": "doomed",
+        "data": {**SONAR_DATA, "stratifier": {"size_test": 0.2}},
+        "model": {"library": "pytorch", "analysis_type": "classification_binary", "module": "../models/flaky_torch.py",
+                  "hyperparameters": {"neuron_count": [13], "epochs": [2]}},
+    })
+    result = mlflow_run("doomed", recipe)
+    assert result.returncode != 0
+    assert "nothing succeeded" in result.stderr
+    [experiment] = runs_by_level("doomed")["experiment"]
+    assert experiment.info.status == "FAILED"
+
+
+def test_same_recipe_and_seed_give_identical_metrics(workspace):
+    recipe = write(workspace, "twice.yaml", sklearn_recipe(
+        "twice", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [20], "max_features": [0.3]}))
+    tables = []
+    for experiment in ("twice-a", "twice-b"):
+        assert mlflow_run(experiment, recipe).returncode == 0
+        [run] = runs_by_level(experiment)["experiment"]
+        table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="qc/metrics.csv"))
+        tables.append(table.drop(columns=["run_id"]))
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert tables[0]["fold_validation_accuracy"].nunique() > 1  # repeats differ: each model has its own seed
+
+
+def test_rerunning_a_finished_recipe_trains_nothing_new(workspace):
+    recipe = write(workspace, "again.yaml", sklearn_recipe(
+        "again", "sklearn.linear_model.LogisticRegression", {"C": [0.1, 1.0]}, repeat_count=1))
+    assert mlflow_run("again", recipe).returncode == 0
+    first = runs_by_level("again")
+    result = mlflow_run("again", recipe, overrides="trainer.repeat_count=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    second = runs_by_level("again")
+    assert len(second["experiment"]) == 1 and second["experiment"][0].info.run_id != first["experiment"][0].info.run_id
+    kept = {r.info.run_id for r in first["model"]}
+    assert kept <= {r.info.run_id for r in second["model"]}
+    assert len(second["model"]) == 2 * 4 * 2 and len(second["job"]) == 2
+
+
+def test_refit_and_tpe_through_the_python_api(workspace):
+    from mlflow_qc import Experiment, load_recipe
+
+    recipe = sklearn_recipe("tpe", "sklearn.linear_model.LogisticRegression", {"max_iter": [200]}, repeat_count=1, refit=True)
+    recipe["data"] = {**SONAR_DATA, "stratifier": {"size_test": 0.15, "size_validation": 0.15, "fold_count": 3}}
+    recipe["search"] = {"method": "tpe", "count": 4, "space": {"C": {"loguniform": [0.001, 10.0]}}}
+    result = Experiment.from_recipe(load_recipe(write(workspace, "tpe.yaml", recipe))).run()
+    levels = runs_by_level("tpe")
+    jobs = [r for r in levels["job"] if r.data.tags["qc.refit"] == "false"]
+    [refit] = [r for r in levels["job"] if r.data.tags["qc.refit"] == "true"]
+    assert len(jobs) == 4 and len({r.data.params["C"] for r in jobs}) == 4
+    best = next(r for r in jobs if r.data.tags["qc.job_index"] == str(result.best_job_index))
+    assert refit.data.params["C"] == best.data.params["C"]
+    refit_models = [r for r in levels["model"] if r.data.tags["mlflow.parentRunId"] == refit.info.run_id]
+    assert len(refit_models) == 1 and set(refit_models[0].data.metrics) >= {"train_accuracy", "test_accuracy"}
+    assert "validation_accuracy" not in refit_models[0].data.metrics  # validation rows are training rows now
+    assert result.metrics()["refit"].sum() == 1
