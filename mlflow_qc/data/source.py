@@ -63,6 +63,9 @@ class DVCDatasetSource(DatasetSource):
         return cls(DatasetVersion.from_dict(source_dict))
 
 
+SCHEMA_SAMPLE_ROWS = 500
+
+
 def _input_name(version: DatasetVersion) -> str:
     return os.path.basename(version.path) if version.path else "dataframe"
 
@@ -75,12 +78,24 @@ def log_datasets(client: MlflowClient, run_id: str, items: list[tuple[Dataset, D
     inputs = []
     for dataset, version in items:
         logged = mlflow.data.from_pandas(dataset.frame, source=DVCDatasetSource(version), name=_input_name(version))
-        with warnings.catch_warnings():
-            # MLflow's schema inference hints about integer columns in model signatures; not relevant here
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-            entity = logged._to_mlflow_entity()
+        logged.__dict__["schema"] = _schema(dataset.frame)  # fills MLflow's cached_property
+        entity = logged._to_mlflow_entity()
         inputs.append(DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]))
     client.log_inputs(run_id, datasets=inputs)
+
+
+def _schema(frame):
+    """MLflow's column schema, with types read from a sample (MLflow scans every row, seconds
+    on large tables) and ``required`` from the whole column."""
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.utils import _infer_schema
+
+    with warnings.catch_warnings():
+        # MLflow's hint about integer columns in model signatures is not relevant to a dataset
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        sample = _infer_schema(frame.head(SCHEMA_SAMPLE_ROWS))
+    missing = frame.isna().any()
+    return Schema([ColSpec(spec.type, spec.name, required=not bool(missing[spec.name])) for spec in sample.inputs])
 
 
 def recorded_versions(run_id: str, client: MlflowClient | None = None) -> list[DatasetVersion]:

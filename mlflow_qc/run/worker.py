@@ -19,7 +19,7 @@ from mlflow_qc.prepare import CacheEntry
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.fit_model import ModelOutcome, fit_and_evaluate
 from mlflow_qc.run.plan import ModelTask
-from mlflow_qc.run.session import end_run_on_error
+from mlflow_qc.run.session import end_run_on_error, tune_sqlite_store
 from mlflow_qc.run.tree import FINISHED, MODEL_URI, model_tags
 from mlflow_qc.serve.pyfunc import MODEL_ARTIFACT, save_qc_model
 
@@ -50,6 +50,7 @@ class ModelResult:
 
 def train_model(task: ModelTask, env: TaskEnvironment) -> ModelResult:
     started = time.time()
+    tune_sqlite_store(env.tracking_uri)
     client = MlflowClient(env.tracking_uri)
     run = client.create_run(env.experiment_id, tags=model_tags(env.resume_key, task))
     run_id = run.info.run_id

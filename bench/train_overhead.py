@@ -1,0 +1,218 @@
+"""Training overhead of mlflow_qc against no tracking and against GridSearchCV + autolog.
+
+Workload (issue 3): synthetic classification, 20,000 rows x 30 numeric + 2 categorical
+columns; StandardScaler + OneHotEncoder; LogisticRegression over C; 5 folds x 2 repeats.
+
+    python bench/train_overhead.py --combos 4     # 40 models
+    python bench/train_overhead.py --combos 40    # 400 models
+
+Each variant runs as its own fresh process (interpreter start and imports included), one
+after another on an idle machine; wall time and peak RSS of its process tree are measured
+from outside. The tracking store and the DVC-versioned dataset exist before timing (both
+are made once per project); mlflow_qc's prepared-array cache starts empty.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS, NUMERIC, FOLDS, REPEATS, SEED = 20_000, 30, 5, 2, 42
+
+
+def c_values(combos: int) -> list[float]:
+    return [float(c) for c in np.logspace(-2, 1, combos)] if combos != 4 else [0.01, 0.1, 1.0, 10.0]
+
+
+def make_data(path: Path) -> None:
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=ROWS, n_features=NUMERIC, n_informative=12, random_state=SEED)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(NUMERIC)])
+    rng = np.random.default_rng(SEED)
+    frame["site"] = rng.choice(["north", "south", "east", "west"], size=ROWS)
+    frame["grade"] = pd.cut(X[:, 0] + rng.normal(0, 1, ROWS), 5, labels=list("abcde")).astype(str)
+    frame["label"] = np.where(y == 1, "yes", "no")
+    frame.to_parquet(path, index=False)
+
+
+def recipe(combos: int) -> dict:
+    return {
+        "name": "bench",
+        "seed": SEED,
+        "data": {
+            "inputs": [{
+                "dataset": {"path": "../data/bench.parquet"},
+                "encoders": [
+                    {"sklearn": "StandardScaler", "dtypes": ["float64"]},
+                    {"sklearn": "OneHotEncoder", "columns": ["site", "grade"]},
+                ],
+            }],
+            "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
+            "stratifier": {"size_test": 0.2, "fold_count": FOLDS},
+        },
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_binary",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "hyperparameters": {"C": c_values(combos), "max_iter": [500]},
+        },
+        "trainer": {"repeat_count": REPEATS},
+    }
+
+
+# --- the variants, each run in its own process ---------------------------------------
+
+
+def _metrics(y, proba):
+    from sklearn import metrics as skm
+
+    predicted = (proba > 0.5).astype(int)
+    return [
+        skm.accuracy_score(y, predicted), skm.f1_score(y, predicted), skm.precision_score(y, predicted),
+        skm.recall_score(y, predicted), skm.roc_auc_score(y, proba), skm.log_loss(y, proba),
+    ]
+
+
+def variant_bare(root: Path, combos: int) -> None:
+    """Same preprocessing (scaler per fold, one-hot on all rows), fits, predictions, metrics."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = pd.read_parquet(root / "data" / "bench.parquet")
+    y = (frame.pop("label") == "yes").to_numpy(int)
+    numeric, categorical = frame.select_dtypes("float64"), frame[["site", "grade"]]
+    onehot = OneHotEncoder(sparse_output=False).fit(categorical).transform(categorical)
+    rows = np.arange(ROWS)
+    train, test = train_test_split(rows, test_size=0.2, stratify=y, random_state=SEED)
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(train, y[train])
+    for fit_idx, held_idx in folds:
+        fit_rows, held_rows = train[fit_idx], train[held_idx]
+        scaler = StandardScaler().fit(numeric.iloc[fit_rows])
+        features = np.hstack([scaler.transform(numeric), onehot])
+        for c in c_values(combos):
+            for repeat in range(REPEATS):
+                model = LogisticRegression(C=c, max_iter=500, random_state=repeat).fit(features[fit_rows], y[fit_rows])
+                for split in (fit_rows, held_rows, test):
+                    _metrics(y[split], model.predict_proba(features[split])[:, 1])
+
+
+def variant_peer(root: Path, combos: int) -> None:
+    """What users do today: GridSearchCV with RepeatedStratifiedKFold and mlflow.sklearn.autolog()."""
+    import mlflow
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, train_test_split
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = pd.read_parquet(root / "data" / "bench.parquet")
+    y = (frame.pop("label") == "yes").to_numpy(int)
+    X_train, X_test, y_train, y_test = train_test_split(frame, y, test_size=0.2, stratify=y, random_state=SEED)
+    columns = ColumnTransformer([
+        ("scale", StandardScaler(), [c for c in frame.columns if c.startswith("x")]),
+        ("onehot", OneHotEncoder(handle_unknown="ignore"), ["site", "grade"]),
+    ])
+    pipeline = Pipeline([("prep", columns), ("clf", LogisticRegression(max_iter=500))])
+    search = GridSearchCV(
+        pipeline, {"clf__C": c_values(combos)},
+        cv=RepeatedStratifiedKFold(n_splits=FOLDS, n_repeats=REPEATS, random_state=SEED),
+        scoring=["accuracy", "f1", "precision", "recall", "roc_auc", "neg_log_loss"],
+        refit="accuracy", return_train_score=True,
+    )
+    mlflow.set_experiment("peer")
+    mlflow.sklearn.autolog()
+    with mlflow.start_run():
+        search.fit(X_train, y_train)
+        search.score(X_test, y_test)
+
+
+def variant_qc(root: Path, combos: int) -> list[str]:
+    return [shutil.which("mlflow"), "run", str(REPO), "--env-manager", "local", "--experiment-name", "bench",
+            "-P", f"recipe={root / 'recipes' / 'bench.yaml'}"]
+
+
+# --- harness -------------------------------------------------------------------------
+
+
+def setup_workspace(root: Path, combos: int) -> None:
+    import yaml
+
+    (root / "data").mkdir(parents=True)
+    (root / "recipes").mkdir()
+    run = lambda *cmd: subprocess.run(cmd, cwd=root, check=True, capture_output=True)  # noqa: E731
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    run("dvc", "config", "core.analytics", "false")
+    run("dvc", "remote", "add", "-d", "local", "dvc-storage")
+    make_data(root / "data" / "bench.parquet")
+    run(sys.executable, "-m", "mlflow_qc.cli", "data", "add", "data/bench.parquet")
+    (root / "recipes" / "bench.yaml").write_text(yaml.safe_dump(recipe(combos)))
+    run(sys.executable, "-c", "import mlflow; mlflow.MlflowClient().search_experiments()")  # create the store
+
+
+def measure(command: list[str], root: Path, env: dict) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of a command's process tree."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{command} failed:\n{process.stderr.read().decode()[-3000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def model_count(root: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(root / "mlflow.db") as db:
+        return db.execute(
+            "select count(*) from runs join tags t on t.run_uuid = runs.run_uuid "
+            "where t.key = 'qc.level' and t.value = 'model' and runs.status = 'FINISHED'").fetchone()[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--combos", type=int, default=4)
+    parser.add_argument("--variant", choices=["bare", "peer"])
+    parser.add_argument("--root")
+    args = parser.parse_args()
+    if args.variant:
+        {"bare": variant_bare, "peer": variant_peer}[args.variant](Path(args.root), args.combos)
+        return
+
+    root = Path(tempfile.mkdtemp(prefix="qc-bench-"))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+           "MLFLOW_QC_CACHE": str(root / "cache"), "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
+    os.environ.update(env)
+    setup_workspace(root, args.combos)
+    models = args.combos * FOLDS * REPEATS
+    results = {}
+    for name in ("bare", "peer", "qc"):
+        command = variant_qc(root, args.combos) if name == "qc" else [
+            sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(args.combos)]
+        results[name] = measure(command, root, env)
+    assert model_count(root) == models, "mlflow_qc did not finish every model"
+    bare, peer, qc = (results[k][0] for k in ("bare", "peer", "qc"))
+    print(json.dumps({"models": models, **{k: {"wall_s": round(w, 2), "peak_mib": round(m)} for k, (w, m) in results.items()},
+                      "qc_over_bare": round(qc / bare, 2), "qc_over_peer": round(qc / peer, 2),
+                      "overhead_ms_per_model": round((qc - bare) * 1000 / models)}))
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
