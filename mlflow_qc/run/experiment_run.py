@@ -27,7 +27,9 @@ from mlflow_qc.run.session import experiment_run
 from mlflow_qc.run.summary import summarise
 from mlflow_qc.run.tree import RESUME_KEY, RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
-from mlflow_qc.search import combinations, tpe_search
+from mlflow_qc.errors import QCError
+from mlflow_qc.models import adapter_for
+from mlflow_qc.search import check_search, combinations, tpe_search
 
 REFIT_CONTEXT = "refit"
 
@@ -141,8 +143,19 @@ class Training:
         self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT])
 
 
+def check_model(recipe: Recipe) -> None:
+    """The model and search problems a recipe can have, before any run exists."""
+    model = recipe.require_model()
+    check_search(model, recipe.search)
+    names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
+    adapter_for(model).check_hyperparameters(names)
+    if recipe.data.target is None:
+        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
+
+
 def run_experiment(recipe: Recipe) -> ExperimentResult:
     model = recipe.require_model()
+    check_model(recipe)
     prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
     with experiment_run(recipe, tags=owner_tags()) as (client, run):
         run_id, experiment_id = run.info.run_id, run.info.experiment_id

@@ -57,7 +57,7 @@ CASES = [
     ("string target for regression", edit(("data.target.encoder", DELETE), ("model.analysis_type", "regression"), ("model.estimator", "sklearn.linear_model.Ridge")), "expected a numeric target for regression"),
     ("binary with three classes", edit((f"{INPUT}.dataset.path", "../data/iris.tsv"), (f"{INPUT}.encoders", []), ("data.target", {"column": "species"})), "data.target"),
     ("rename with wrong count", edit((f"{INPUT}.dataset.rename_columns", ["x", "y"])), "data.inputs[0].dataset.rename_columns: 2 names for 61 columns"),
-    ("retype to a bad dtype", edit((f"{INPUT}.dataset.retype", {"a": "int64"}), ), "data.inputs[0].dataset.retype.a: cannot convert to int64"),
+    ("retype to a bad dtype", edit((f"{INPUT}.dataset.retype", {"object": "float64"})), "data.inputs[0].dataset.retype.object: cannot convert to float64"),
     ("header on parquet", edit((f"{INPUT}.dataset.path", "../data/exoplanets.parquet"), (f"{INPUT}.dataset.header", None)), "data.inputs[0].dataset.header: Parquet files carry their column names"),
     ("unknown file kind", edit((f"{INPUT}.dataset.path", "../data/notes.xyz")), "data.inputs[0].dataset.path: cannot tell the kind"),
     ("unclaimed string column", edit(("data.target.column", "a"), ("data.target.encoder", DELETE), (f"{INPUT}.encoders", []), ("model.analysis_type", "regression"), ("model.estimator", "sklearn.linear_model.Ridge")), "object"),
@@ -65,8 +65,13 @@ CASES = [
     ("one fold", edit(("data.stratifier.fold_count", 1)), "data.stratifier.fold_count: Input should be greater than or equal to 2"),
     ("keras without module", edit(("model.library", "keras"), ("model.estimator", DELETE)), "model: library keras expects module"),
     ("require untracked data", edit(("data.version", "require")), "data.inputs[0].dataset.path"),
+    ("unknown estimator argument", edit(("model.hyperparameters", {"gamma_ray": [1.0]})), "model.hyperparameters.gamma_ray: not an argument of sklearn.svm.SVC"),
+    ("random search larger than the grid", edit(("model.hyperparameters", {"C": [0.1, 1.0]}), ("search", {"method": "random", "count": 5})), "search.count: 5 exceeds the 2 combinations"),
     ("hyperparameter not a list", edit(("model.hyperparameters", {"C": 1.0})), "model.hyperparameters.C: Input should be a valid list"),
 ]
+
+
+TRAIN_ONLY = {"unknown estimator argument", "random search larger than the grid"}
 
 
 @pytest.mark.parametrize("name, change, expected", CASES, ids=[c[0] for c in CASES])
@@ -75,7 +80,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(workspace, name, chang
     recipe = workspace / "recipes" / "bad.yaml"
     recipe.parent.mkdir(exist_ok=True)
     recipe.write_text(yaml.safe_dump(change(copy.deepcopy(BASE))))
-    result = run_cli("prepare", recipe)
+    result = run_cli("train" if name in TRAIN_ONLY else "prepare", recipe)
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and expected in last, last
