@@ -33,12 +33,13 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mlflow_qc", "mlflow_qc.*"]),
     include_package_data=True,
-    package_data={"mlflow_qc": ["demo/*", "template/*", "template/**/*"]},
+    package_data={"mlflow_qc": ["demo/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={
         "console_scripts": ["mlflow-qc=mlflow_qc.cli:main"],
         "mlflow.dataset_source": ["dvc=mlflow_qc.data.source:DVCDatasetSource"],
         "mlflow.run_context_provider": ["mlflow_qc=mlflow_qc.data.context:DVCRunContextProvider"],
+        "mlflow.model_evaluator": ["qc=mlflow_qc.evaluate.evaluator:QCEvaluator"],
     },
 )

@@ -146,6 +146,16 @@ def data_demo(folder: str, version: bool) -> None:
         click.echo(str(path))
 
 
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+def init(folder: str) -> None:
+    """Scaffold a new project in FOLDER: MLproject, demo recipe and model, git + DVC with demo data."""
+    from mlflow_qc.scaffold import init_project
+
+    root = init_project(folder)
+    click.echo(f"created {root}; next: cd {root} && mlflow run . --env-manager local --experiment-name demo")
+
+
 def main(argv: list[str] | None = None) -> None:
     from mlflow_qc.run.session import Interrupted, raise_on_sigterm
 
