@@ -23,7 +23,7 @@ from mlflow_qc.run.executor import execute
 from mlflow_qc.run.jobs import JobBook, ModelRecord
 from mlflow_qc.run.plan import Job, ModelTask, plan_tasks
 from mlflow_qc.run.prepare_run import log_preparation
-from mlflow_qc.run.session import experiment_run
+from mlflow_qc.run.session import experiment_run, failure_status
 from mlflow_qc.run.summary import summarise
 from mlflow_qc.run.tree import RESUME_KEY, RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
@@ -171,15 +171,19 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         training = Training(recipe, prepared, tree, env)
         grid = None if recipe.search.method == "tpe" else combinations(model, recipe.search, recipe.seed)
         tree.adopt(None if grid is None else [Job(i, hp) for i, hp in enumerate(grid)])
-        with progress_bar(0, f"{recipe.name}") as training.bar:
-            if grid is None:
-                tpe_search(model, recipe.search, recipe.seed, training.objective)
-            else:
-                training.run_jobs([Job(i, hp) for i, hp in enumerate(grid)], prepared.entry.contexts)
-            best = summarise(client, run_id, training)
-            if recipe.trainer.refit and best is not None:
-                training.refit(best)
-                summarise(client, run_id, training)
+        try:
+            with progress_bar(0, f"{recipe.name}") as training.bar:
+                if grid is None:
+                    tpe_search(model, recipe.search, recipe.seed, training.objective)
+                else:
+                    training.run_jobs([Job(i, hp) for i, hp in enumerate(grid)], prepared.entry.contexts)
+                best = summarise(client, run_id, training)
+                if recipe.trainer.refit and best is not None:
+                    training.refit(best)
+                    summarise(client, run_id, training)
+        except BaseException as exc:
+            tree.end_unfinished(failure_status(exc))
+            raise
         evaluation_hooks.experiment_artifacts(client, run_id, training)
         result = ExperimentResult(
             run_id=run_id,
@@ -191,6 +195,11 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         )
         if not training.book.finished:
             raise NothingSucceeded(failure_summary(result))
+        if recipe.register is not None:
+            from mlflow_qc.serve.registry import register_best
+
+            version = register_best(run_id, recipe.register.metric, recipe.register.model_name, recipe.register.alias)
+            client.set_tag(run_id, "qc.registered_model", f"models:/{version.name}/{version.version}")
     return result
 
 

@@ -137,6 +137,13 @@ class RunTree:
                 self.client.set_terminated(run.info.run_id, KILLED)
             self.client.delete_run(run.info.run_id)
 
+    def end_unfinished(self, status: str) -> None:
+        """End every run of this tree still RUNNING below the root (after an interrupt)."""
+        for level in ("model", "fold", "job"):
+            for run in self._runs(level):
+                if run.info.status == RUNNING:
+                    self.client.set_terminated(run.info.run_id, status)
+
     # --- creating runs ---------------------------------------------------------------
 
     def _create(self, parent: str, name: str, tags: dict[str, str]) -> str:

@@ -183,3 +183,21 @@ def test_refit_and_tpe_through_the_python_api(workspace):
     assert len(refit_models) == 1 and set(refit_models[0].data.metrics) >= {"train_accuracy", "test_accuracy"}
     assert "validation_accuracy" not in refit_models[0].data.metrics  # validation rows are training rows now
     assert result.metrics()["refit"].sum() == 1
+
+
+def test_sigterm_ends_every_run_of_the_tree_killed(workspace):
+    from tests.helpers import CLI
+
+    recipe = write(workspace, "term.yaml", sklearn_recipe(
+        "term", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [150, 200]}))
+    process = subprocess.Popen([*CLI, "train", str(recipe)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while finished_models(workspace / "mlflow.db") < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 130
+    levels = runs_by_level("term")
+    statuses = {r.info.status for runs in levels.values() for r in runs}
+    assert "RUNNING" not in statuses
+    assert levels["experiment"][0].info.status == "KILLED"
+    assert any(r.info.status == "KILLED" for r in levels["job"])
