@@ -3,20 +3,24 @@
 raw rows -> the fitted preprocessing of that model's fold -> the model -> decoded
 ``prediction`` (+ ``probability_<class>``). Saved as an ``mlflow.pyfunc`` model with
 ``loader_module`` pointing here, so loading it needs mlflow_qc and the model's library,
-nothing from the training session.
+nothing from the training session. Every input problem is an ``MlflowException`` with
+INVALID_PARAMETER_VALUE (HTTP 400 from the scoring server) naming the column.
 """
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import shutil
 import tempfile
-from functools import lru_cache
+import warnings
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from mlflow_qc.errors import QCError
 
 MODEL_ARTIFACT = "model"
 DATA_DIR = "qc"
@@ -26,9 +30,10 @@ MODEL_DIR = "model"
 
 _LIBRARY_PACKAGES = {"sklearn": [], "keras": ["tensorflow-cpu", "keras"], "pytorch": ["torch"]}
 _BASE_PACKAGES = ["mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml"]
+_EXAMPLE_CHECK_MESSAGE = "Validating input example against model signature"
 
 
-@lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def pip_requirements(library: str) -> tuple[str, ...]:
     """Pinned to this environment; never inferred (inference costs seconds per model)."""
     pins = []
@@ -61,11 +66,22 @@ def output_schema(analysis_type: str, classes):
     return Schema(columns)
 
 
+def input_schema(example: pd.DataFrame):
+    from mlflow.types.utils import _infer_schema
+
+    with warnings.catch_warnings():
+        # the hint says integer columns cannot hold missing values; the schema keeps the
+        # training dtypes on purpose, and conform() names the column when a request breaks that
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        return _infer_schema(example)
+
+
 def save_qc_model(dest: Path, outcome, entry, context: str) -> None:
     """Write the pyfunc model of one trained model into ``dest``."""
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
-    from mlflow.types.utils import _infer_schema
+
+    from mlflow_qc.serve.quiet import without_log_line
 
     pipeline = entry.pipeline(context)
     example = entry.input_example()
@@ -82,15 +98,23 @@ def save_qc_model(dest: Path, outcome, entry, context: str) -> None:
             "classes": pipeline.classes,
         }
         (staging / META_FILE).write_text(json.dumps(meta, default=str))
-        signature = ModelSignature(inputs=_infer_schema(example), outputs=output_schema(meta["analysis_type"], pipeline.classes))
-        mlflow.pyfunc.save_model(
-            str(dest),
-            loader_module=__name__,
-            data_path=str(staging),
-            pip_requirements=list(pip_requirements(meta["library"])),
-            signature=signature,
-            input_example=example,
-        )
+        signature = ModelSignature(inputs=input_schema(example), outputs=output_schema(meta["analysis_type"], pipeline.classes))
+        with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
+            mlflow.pyfunc.save_model(
+                str(dest),
+                loader_module=__name__,
+                data_path=str(staging),
+                pip_requirements=list(pip_requirements(meta["library"])),
+                signature=signature,
+                input_example=example,
+            )
+
+
+def invalid_input(exc: QCError):
+    """The exception MLflow's scoring server answers with HTTP 400 and this message."""
+    from mlflow.exceptions import MlflowException
+
+    return MlflowException.invalid_parameter_value(str(exc))
 
 
 class QCModel:
@@ -105,17 +129,67 @@ class QCModel:
         self.adapter, self.model = load_trained(folder / MODEL_DIR)
 
     @property
-    def columns(self) -> list[str]:
-        return list(dict.fromkeys(c for columns in self.meta["raw_columns"] for c in columns))
+    def analysis_type(self) -> str:
+        return self.meta["analysis_type"]
+
+    @property
+    def classes(self) -> list | None:
+        return self.meta["classes"]
+
+    @property
+    def target(self) -> str | None:
+        return self.pipeline.label_name
 
     def predict(self, model_input, params=None) -> pd.DataFrame:
+        from mlflow_qc.serve.schema import as_frame
+
+        try:
+            return self.predict_frame(as_frame(model_input))
+        except QCError as exc:
+            raise invalid_input(exc) from exc
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """QCError for rows the preprocessing cannot take (unknown category, gap it cannot fill)."""
         from mlflow_qc.serve.decode import decode_output
 
-        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        if frame.empty:
+            raise QCError("input", "no rows; expected at least one row")
         features = self.pipeline.transform([frame[columns] for columns in self.meta["raw_columns"]])
         output = np.asarray(self.adapter.predict(self.model, features))
         return decode_output(output, self.meta["analysis_type"], self.pipeline)
 
 
+def _guard_pyfunc_predict() -> None:
+    """Check QC models' raw input before MLflow's schema enforcement, once per process.
+
+    MLflow only warns about extra columns and drops them before ``QCModel.predict`` sees the
+    frame, so a request with a misspelt or unexpected column would silently succeed. The
+    scoring server and ``mlflow.pyfunc.load_model`` both call ``PyFuncModel.predict`` on a
+    ``PyFuncModel`` that MLflow builds after ``_load_pyfunc`` returns, so the check wraps that
+    method; it touches nothing but models whose implementation is a ``QCModel``.
+    """
+    from mlflow.pyfunc import PyFuncModel
+
+    original = PyFuncModel.predict
+    if getattr(original, "_qc_guard", False):
+        return
+
+    @functools.wraps(original)
+    def predict(self, data, params=None):
+        schema = self.metadata.get_input_schema() if isinstance(self._model_impl, QCModel) else None
+        if schema is not None and schema.has_input_names():
+            from mlflow_qc.serve.schema import conform
+
+            try:
+                data = conform(data, schema)
+            except QCError as exc:
+                raise invalid_input(exc) from exc
+        return original(self, data, params)
+
+    predict._qc_guard = True
+    PyFuncModel.predict = predict
+
+
 def _load_pyfunc(data_path: str) -> QCModel:
+    _guard_pyfunc_predict()
     return QCModel(Path(data_path))

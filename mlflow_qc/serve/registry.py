@@ -1,0 +1,167 @@
+"""Registering the best model of an experiment run (``mlflow-qc register``, the recipe's ``register:``).
+
+Jobs are ranked by the mean of a metric over their finished models (qc/metrics_aggregate.csv);
+the best job's best model by its own value is registered. When the trainer refit the best
+job's hyperparameters on train + validation, that refit model is the one registered.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+import yaml
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.results import aggregates, metrics
+from mlflow_qc.run.aggregate import higher_is_better, rank_jobs
+from mlflow_qc.run.tree import FINISHED, LEVEL, MODEL_URI, PARENT
+from mlflow_qc.serve.pyfunc import MODEL_ARTIFACT
+from mlflow_qc.serve.quiet import no_progress_bars
+
+RECIPE_ARTIFACT = "recipe.yaml"
+DEFAULT_ALIAS = "champion"
+DVC_SOURCE = "dvc"
+
+
+@dataclass(frozen=True)
+class Choice:
+    job_index: int
+    model_run_id: str
+    value: float
+    refit: bool
+
+
+def register_best(run_id: str, metric: str | None = None, model_name: str | None = None, alias: str | None = None) -> ModelVersion:
+    """Register the best model of experiment run ``run_id`` and point ``alias`` at it.
+
+    Defaults come from the recipe logged on the run (its ``register:`` block), then the run's
+    ranking metric, the recipe's name and ``champion``.
+    """
+    client = MlflowClient()
+    run = _experiment_run(client, run_id)
+    with no_progress_bars():
+        recipe = _logged_recipe(run_id)
+        jobs, models = _tables(run_id)
+    block = recipe.get("register") or {}
+    metric = metric or block.get("metric") or run.data.tags.get("qc.ranking_metric")
+    if not metric:
+        raise QCError("metric", f"experiment run {run_id} names no ranking metric; expected --metric")
+    name = model_name or block.get("model_name") or recipe.get("name") or client.get_experiment(run.info.experiment_id).name
+    alias = alias or block.get("alias") or DEFAULT_ALIAS
+    choice = best_model(run_id, metric, jobs, models)
+    model_run = client.get_run(choice.model_run_id)
+    tags = {
+        "qc.recipe": str(recipe.get("name") or name),
+        "qc.experiment_run_id": run_id,
+        "qc.job_run_id": _job_run_id(client, model_run),
+        "qc.job_index": str(choice.job_index),
+        "qc.model_run_id": choice.model_run_id,
+        "qc.refit": str(choice.refit).lower(),
+        "qc.metric": metric,
+        "qc.metric_value": repr(choice.value),
+        "qc.data_versions": json.dumps(data_versions(run), sort_keys=True),
+    }
+    model_uri = model_run.data.tags.get(MODEL_URI, f"runs:/{choice.model_run_id}/{MODEL_ARTIFACT}")
+    existed = _registered(client, name)
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    try:
+        client.set_registered_model_alias(name, alias, version.version)
+    except BaseException as exc:  # no partial registration: take back what this call created
+        client.delete_model_version(name, version.version)
+        if not existed:
+            client.delete_registered_model(name)
+        if isinstance(exc, MlflowException):
+            raise QCError("alias", f"cannot set alias '{alias}' ({one_line(exc.message)}); expected another alias") from None
+        raise
+    return client.get_model_version(name, version.version)
+
+
+def _registered(client: MlflowClient, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        return False
+    return True
+
+
+def best_model(run_id: str, metric: str, jobs: pd.DataFrame, models: pd.DataFrame) -> Choice:
+    """``jobs``, ``models``: the run's qc/metrics_aggregate.csv and qc/metrics.csv."""
+    finished = models[models["status"] == FINISHED] if not models.empty else models
+    if finished.empty:
+        raise QCError(f"experiment run {run_id}", "has no finished model; expected at least one to register")
+    known = sorted(c[: -len("_mean")] for c in jobs.columns if c.endswith("_mean"))
+    if metric not in known:
+        raise QCError("metric", f"'{metric}' is not a metric of experiment run {run_id}; expected one of {known}")
+    ranked = rank_jobs(jobs[~jobs["refit"].astype(bool)], metric)
+    if ranked.empty:
+        raise QCError("metric", f"no job of experiment run {run_id} has a value for '{metric}'; expected another metric")
+    best = ranked.iloc[0]
+    refit = _refit_twin(jobs, best)
+    job_index = int(best["job_index"] if refit is None else refit["job_index"])
+    candidates = finished[finished["job_index"] == job_index]
+    if metric in candidates.columns and candidates[metric].notna().any():
+        candidates = candidates.sort_values(metric, ascending=not higher_is_better(metric), na_position="last", kind="stable")
+    top = candidates.iloc[0]
+    value = float(top[metric]) if metric in top.index and pd.notna(top[metric]) else float(best[f"{metric}_mean"])
+    return Choice(job_index=job_index, model_run_id=str(top["run_id"]), value=value, refit=refit is not None)
+
+
+def _refit_twin(jobs: pd.DataFrame, best: pd.Series) -> pd.Series | None:
+    """The refit job with the best job's hyperparameters, if the trainer refit it."""
+    hyperparameters = [c for c in jobs.columns if c.startswith("hp.")]
+    for _, job in jobs[jobs["refit"].astype(bool)].iterrows():
+        if all(_same(job[c], best[c]) for c in hyperparameters):
+            return job
+    return None
+
+
+def _same(a, b) -> bool:
+    return (pd.isna(a) and pd.isna(b)) if pd.isna(a) or pd.isna(b) else str(a) == str(b)
+
+
+def _experiment_run(client: MlflowClient, run_id: str):
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise QCError("run_id", f"no run {run_id} in {mlflow.get_tracking_uri()}; expected an experiment run's id") from None
+    level = run.data.tags.get(LEVEL)
+    if level != "experiment":
+        raise QCError("run_id", f"run {run_id} is a {level or 'non-QC'} run; expected an experiment run (tag {LEVEL}=experiment)")
+    return run
+
+
+def _tables(run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    try:
+        return aggregates(run_id), metrics(run_id)
+    except MlflowException:
+        raise QCError(f"experiment run {run_id}", "has no qc/metrics.csv: no model finished; expected a trained experiment run") from None
+
+
+def _logged_recipe(run_id: str) -> dict:
+    try:
+        text = mlflow.artifacts.load_text(f"runs:/{run_id}/{RECIPE_ARTIFACT}")
+    except MlflowException:
+        return {}
+    return yaml.safe_load(text) or {}
+
+
+def _job_run_id(client: MlflowClient, model_run) -> str:
+    parent = client.get_run(model_run.data.tags[PARENT])
+    if parent.data.tags.get(LEVEL) == "fold":
+        parent = client.get_run(parent.data.tags[PARENT])
+    return parent.info.run_id
+
+
+def data_versions(run) -> dict[str, str]:
+    """Dataset name -> DVC md5 of every dataset input the experiment run logged."""
+    versions = {}
+    for item in run.inputs.dataset_inputs if run.inputs else []:
+        dataset = item.dataset
+        if dataset.source_type == DVC_SOURCE:
+            versions[dataset.name] = json.loads(dataset.source).get("md5")
+    return versions

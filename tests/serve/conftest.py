@@ -1,0 +1,55 @@
+"""Trained, registered projects shared by the serving tests (training once per session)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import copy_recipe
+from tests.serve.serving_helpers import IRIS_MODEL, Project, new_project, train, write_recipe
+
+IRIS_SKLEARN = {
+    "name": "iris-sklearn",
+    "seed": 7,
+    "data": {
+        "inputs": [{"dataset": {"path": "../data/iris.tsv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "target": {"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
+        "stratifier": {"size_test": 0.2, "fold_count": 2},
+    },
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_multi",
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "hyperparameters": {"C": [0.05, 1.0]},
+    },
+    "trainer": {"permute_count": 0},
+    "register": {"model_name": IRIS_MODEL, "metric": "fold_validation_accuracy", "alias": "champion"},
+}
+
+
+@pytest.fixture(scope="session")
+def iris(tmp_path_factory) -> Project:
+    """iris with a one-hot target, scikit-learn, 2 jobs x 2 folds, registered through the CLI."""
+    root = new_project(tmp_path_factory.mktemp("serve") / "iris")
+    project = train(root, write_recipe(root, "iris", IRIS_SKLEARN))
+    project.cli("register", project.run_id)
+    return project
+
+
+@pytest.fixture(scope="session")
+def exoplanets(tmp_path_factory) -> Project:
+    """recipes/exoplanets_sklearn.yaml (PowerTransformer target), cut to 2 jobs x 4 folds; registered."""
+    root = new_project(tmp_path_factory.mktemp("serve") / "exoplanets")
+    project = train(root, copy_recipe("exoplanets_sklearn.yaml", root), "search.count=2;trainer.permute_count=0")
+    project.cli("register", project.run_id)
+    return project
+
+
+@pytest.fixture
+def inside(monkeypatch):
+    """Point this process's MLflow at a project (in-process API calls)."""
+
+    def enter(project: Project) -> Project:
+        monkeypatch.chdir(project.root)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", project.tracking_uri)
+        return project
+
+    return enter

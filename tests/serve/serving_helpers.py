@@ -1,0 +1,126 @@
+"""Trained projects and real ``mlflow models serve`` processes for the serving tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import requests
+import yaml
+
+from mlflow_qc.data.demo import write_demo_data
+from tests.helpers import init_dvc_repo, run_cli
+
+READY_SECONDS = 180
+IRIS_MODEL = "iris-classifier"
+EXOPLANETS_MODEL = "exoplanets-regression"  # the recipe's name: it has no register block
+
+
+@dataclass
+class Project:
+    root: Path
+    run_id: str = ""  # the experiment run
+    training_stderr: str = ""
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_URI": self.tracking_uri}
+
+    def cli(self, *args, check: bool = True) -> subprocess.CompletedProcess:
+        return run_cli(*args, cwd=self.root, env=self.env, check=check)
+
+
+def new_project(root: Path) -> Path:
+    init_dvc_repo(root)
+    write_demo_data(root / "data")
+    (root / "recipes").mkdir(exist_ok=True)
+    return root
+
+
+def write_recipe(root: Path, name: str, recipe: dict) -> Path:
+    path = root / "recipes" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def train(root: Path, recipe: Path, overrides: str = "") -> Project:
+    """``mlflow-qc train`` in a real process; the project with its experiment run."""
+    project = Project(root)
+    result = project.cli("train", recipe, "--overrides", overrides)
+    project.run_id = result.stdout.split("experiment run ", 1)[1].split(":", 1)[0]
+    project.training_stderr = result.stderr
+    return project
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def scoring_server(project: Project, model_uri: str):
+    """``mlflow models serve -m MODEL_URI --env-manager local`` on a free loopback port; yields its URL."""
+    port = free_port()
+    env = {**os.environ, **project.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"]
+    log = project.root / f"serve-{port}.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, cwd=project.root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(server, url, log)
+        yield url
+    finally:
+        _stop(server)
+
+
+def _wait_ready(server: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"mlflow models serve exited {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"mlflow models serve not ready after {READY_SECONDS}s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """The server and the uvicorn process it started (its own process group)."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=20)
+
+
+def invoke(url: str, body, content_type: str = "application/json") -> requests.Response:
+    data = body if isinstance(body, (str, bytes)) else None
+    return requests.post(f"{url}/invocations", data=data, json=None if data is not None else body, headers={"Content-Type": content_type}, timeout=60)
+
+
+def split_payload(frame: pd.DataFrame) -> dict:
+    return {"dataframe_split": frame.to_dict(orient="split", index=False)}
+
+
+def served_frame(response: requests.Response) -> pd.DataFrame:
+    assert response.status_code == 200, response.text[:2000]
+    return pd.DataFrame(response.json()["predictions"])
