@@ -109,14 +109,21 @@ def recipe_params(recipe: Recipe) -> dict[str, str]:
     return {key: str(value) for key, value in params.items()}
 
 
+def experiment_id_for(name: str) -> str:
+    """The experiment's id, created when new (mlflow.set_experiment would export it to the
+    environment, where a later ``mlflow run --experiment-name`` of this process trips on it)."""
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found else client.create_experiment(name)
+
+
 @contextmanager
 def experiment_run(recipe: Recipe, level: str = "experiment", tags: dict | None = None):
     """Start (or, under ``mlflow run``, adopt) the top run and end it properly whatever happens."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
     tune_sqlite_store(mlflow.get_tracking_uri())  # before MLflow opens its first connection
-    if run_id is None:
-        mlflow.set_experiment(recipe.name)
-    run = mlflow.start_run(run_id=run_id, tags={LEVEL_TAG: level, **(tags or {})})
+    experiment_id = None if run_id else experiment_id_for(recipe.name)
+    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, tags={LEVEL_TAG: level, **(tags or {})})
     tune_sqlite_store(mlflow.get_tracking_uri())  # a new store exists now: switch it to WAL
     client = MlflowClient()
     try:

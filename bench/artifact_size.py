@@ -1,0 +1,202 @@
+"""Evaluation cost and artifact sizes: per model (importance), per job (report), per experiment.
+
+Workload: issue 3's (synthetic classification, 20,000 rows x 30 numeric + 2 categorical
+columns; StandardScaler + OneHotEncoder; LogisticRegression over C; 5 folds x 2 repeats;
+4 combinations = 40 models), trained once with ``permute_count: 0`` and once with 3. The
+evaluation hooks are timed from inside the training process; artifact sizes are read from
+the local artifact store. The experiment report is also built for 40 jobs x 10 models
+(400 models) from synthetic metrics, without training them.
+
+    python bench/artifact_size.py            # prints the Markdown for bench/RESULTS.md
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+ROWS, NUMERIC, FOLDS, REPEATS, SEED = 20_000, 30, 5, 2, 42
+COMBOS = [0.01, 0.1, 1.0, 10.0]
+
+
+def make_data(path: Path) -> None:
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=ROWS, n_features=NUMERIC, n_informative=12, random_state=SEED)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(NUMERIC)])
+    rng = np.random.default_rng(SEED)
+    frame["site"] = rng.choice(["north", "south", "east", "west"], size=ROWS)
+    frame["grade"] = pd.cut(X[:, 0] + rng.normal(0, 1, ROWS), 5, labels=list("abcde")).astype(str)
+    frame["label"] = np.where(y == 1, "yes", "no")
+    frame.to_parquet(path, index=False)
+
+
+def recipe(permute_count: int) -> dict:
+    return {
+        "name": f"bench-permute-{permute_count}",
+        "seed": SEED,
+        "data": {
+            "inputs": [{"dataset": {"path": "../data/bench.parquet"},
+                        "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]},
+                                     {"sklearn": "OneHotEncoder", "columns": ["site", "grade"]}]}],
+            "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
+            "stratifier": {"size_test": 0.2, "fold_count": FOLDS},
+            "version": "off",
+        },
+        "model": {"library": "sklearn", "analysis_type": "classification_binary",
+                  "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": COMBOS, "max_iter": [500]}},
+        "trainer": {"repeat_count": REPEATS, "permute_count": permute_count},
+    }
+
+
+def timed_hooks() -> dict[str, list[float]]:
+    """Wrap the three evaluation hooks with timers (they are looked up at call time)."""
+    from mlflow_qc.evaluate import hooks
+
+    timings: dict[str, list[float]] = {}
+    for name in ("model_artifacts", "job_artifacts", "experiment_artifacts"):
+        original = getattr(hooks, name)
+
+        def timer(*args, _original=original, _name=name, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                timings.setdefault(_name, []).append(time.perf_counter() - started)
+
+        setattr(hooks, name, timer)
+    return timings
+
+
+def sizes(root: Path, run_ids: list[str], path: str) -> list[int]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    out = []
+    for run_id in run_ids:
+        local = Path(client.get_run(run_id).info.artifact_uri.removeprefix("file://")) / path
+        if local.exists():
+            out.append(local.stat().st_size)
+    return out
+
+
+def train(root: Path, permute_count: int, timings: dict) -> dict:
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_qc.recipe import load_recipe
+    from mlflow_qc.run.experiment_run import run_experiment
+
+    path = root / "recipes" / f"bench-{permute_count}.yaml"
+    path.write_text(yaml.safe_dump(recipe(permute_count)))
+    timings.clear()
+    started = time.perf_counter()
+    result = run_experiment(load_recipe(str(path)))
+    wall = time.perf_counter() - started
+    client = MlflowClient()
+    runs = client.search_runs([result.experiment_id], max_results=1000)
+    level = lambda name: [r.info.run_id for r in runs if r.data.tags.get("qc.level") == name]  # noqa: E731
+    return {
+        "permute_count": permute_count, "wall": wall, "models": result.finished, "timings": dict(timings),
+        "job_html": sizes(root, level("job"), "qc/report.html"), "job_json": sizes(root, level("job"), "qc/report.json"),
+        "predictions": sizes(root, level("model"), "qc/predictions.parquet"),
+        "importance": sizes(root, level("model"), "qc/importance.csv"),
+        "experiment_html": sizes(root, [result.run_id], "qc/report.html"),
+        "experiment_json": sizes(root, [result.run_id], "qc/report.json"),
+    }
+
+
+def synthetic_experiment_report(jobs: int = 40, models_per_job: int = 10) -> dict:
+    """Boomerang, leaderboard and head-to-head for 400 models, from random metrics."""
+    from mlflow_qc.evaluate.compare import compare_models
+    from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
+    from mlflow_qc.evaluate.report import Report
+
+    rng = np.random.default_rng(SEED)
+    rows = []
+    for job in range(jobs):
+        for model in range(models_per_job):
+            row = {"job": f"job {job}", "model": f"model {job}/{model}", "run_id": f"{job}-{model}", "hyperparameters": f"C={job}",
+                   "fold_index": model % FOLDS, "repeat_index": model // FOLDS}
+            for split in ("train", "fold_validation", "test"):
+                row.update({f"{split}_{m}": rng.uniform(0.6, 0.95) for m in ("accuracy", "f1", "precision", "recall", "roc_auc")})
+                row[f"{split}_loss"] = rng.uniform(0.2, 0.7)
+            rows.append(row)
+    models = pd.DataFrame(rows)
+    started = time.perf_counter()
+    report = Report("synthetic")
+    report.section("Models by split").figures.append(boomerang_figure(models, "classification_binary"))
+    board = leaderboard(models, "fold_validation_accuracy")
+    report.section("Leaderboard").figures.append(leaderboard_figure(models, board, "fold_validation_accuracy"))
+    comparison = compare_models(models, {"fold_validation": (12800.0, 3200.0)}, None, "fold_validation_accuracy")
+    report.section("Head-to-head").html.append(comparison.render("html"))
+    page, data = report.to_html(), report.to_json()
+    return {"seconds": time.perf_counter() - started, "html": len(page.encode()), "json": len(data.encode())}
+
+
+def kb(values: list[int]) -> str:
+    return f"{statistics.mean(values) / 1024:,.0f} KiB" if values else "-"
+
+
+def markdown(results: list[dict], synthetic: dict) -> str:
+    lines = [
+        "| permute_count | models | training wall | importance per model | report per job (10 models) | experiment report | evaluation share of the wall |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        t = r["timings"]
+        per_model = f"{statistics.mean(t['model_artifacts']) * 1000:.0f} ms" if r["permute_count"] else "0 (off)"
+        share = sum(sum(values) for values in t.values()) / r["wall"]
+        lines.append(
+            f"| {r['permute_count']} | {r['models']} | {r['wall']:.1f} s | {per_model} | "
+            f"{statistics.mean(t['job_artifacts']):.2f} s (max {max(t['job_artifacts']):.2f}) | "
+            f"{statistics.mean(t['experiment_artifacts']):.2f} s | {share:.0%} |"
+        )
+    lines += [
+        "",
+        "| artifact | size |",
+        "|---|---|",
+    ]
+    last = results[-1]
+    lines += [
+        f"| job `qc/report.html` (plotly.js gzip+base64 inside) | {kb(last['job_html'])} |",
+        f"| job `qc/report.json` | {kb(last['job_json'])} |",
+        f"| model `qc/predictions.parquet` (20,000 rows) | {kb(last['predictions'])} |",
+        f"| model `qc/importance.csv` (permute_count 3) | {kb(last['importance'])} |",
+        f"| experiment `qc/report.html` (40 models) | {kb(last['experiment_html'])} |",
+        f"| experiment `qc/report.json` (40 models) | {kb(last['experiment_json'])} |",
+        f"| experiment `qc/report.html`, 400 models (synthetic; built in {synthetic['seconds']:.2f} s) | {synthetic['html'] / 1024:,.0f} KiB |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--permute-counts", default="0,3")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp, "project")
+        (root / "data").mkdir(parents=True)
+        (root / "recipes").mkdir()
+        make_data(root / "data" / "bench.parquet")
+        os.chdir(root)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+        os.environ["MLFLOW_QC_CACHE"] = str(root / ".qc_cache")
+        os.environ["MLFLOW_QC_QUIET"] = "1"
+        timings = timed_hooks()
+        results = [train(root, int(count), timings) for count in args.permute_counts.split(",")]
+        synthetic = synthetic_experiment_report()
+    print(markdown(results, synthetic))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Classification figures from decoded predictions: ROC, precision-recall, confusion, confidence.
+
+``predictions`` has one row per (model, sample): ``model`` (a label), ``run_id``, ``split``,
+``row``, ``y_true``, ``prediction`` and ``probability_<class>`` columns (as in a model run's
+``qc/predictions.parquet``). Binary curves are for the second class (encoded 1, the one the
+logged ``roc_auc`` scores); multi-class curves are one-vs-rest per class, each trace carrying
+its class's share of the split (``meta.weight``) so that the weighted sum of the areas is the
+logged weighted ``roc_auc``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mlflow_qc.evaluate.figures_style import color, figure, guide_line, ordered_splits, thin, titled
+
+CURVES = {
+    "roc": ("ROC", "false positive rate", "true positive rate"),
+    "pr": ("Precision-recall", "recall", "precision"),
+}
+
+
+def class_index(values: pd.Series, classes: list) -> np.ndarray:
+    """Positions of decoded labels in ``classes`` (compared as text, as parquet may have stringified them)."""
+    return pd.Categorical(values.astype(str), categories=[str(c) for c in classes]).codes.astype(np.int64)
+
+
+def with_class_positions(predictions: pd.DataFrame, classes: list) -> pd.DataFrame:
+    """Adds ``y_index`` and ``predicted_index`` (positions in ``classes``; -1 for an unknown label) once."""
+    if "y_index" in predictions.columns:
+        return predictions
+    return predictions.assign(y_index=class_index(predictions["y_true"], classes),
+                              predicted_index=class_index(predictions["prediction"], classes))
+
+
+def probabilities(frame: pd.DataFrame, classes: list) -> np.ndarray:
+    return frame[[f"probability_{c}" for c in classes]].to_numpy(dtype=np.float64)
+
+
+def one_vs_rest(frame: pd.DataFrame, classes: list):
+    """(class position, is-that-class, its probability, share of the split) per curve to draw."""
+    y = frame["y_index"].to_numpy()
+    proba = probabilities(frame, classes)
+    positions = [1] if len(classes) == 2 else range(len(classes))
+    for k in positions:
+        truth = (y == k).astype(np.int64)
+        if 0 < truth.sum() < len(truth):
+            yield k, truth, proba[:, k], float(truth.mean())
+
+
+def threshold_counts(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positives when thresholding at each distinct score, highest first."""
+    order = np.argsort(-score, kind="mergesort")
+    score, truth = score[order], truth[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
+    tps = np.cumsum(truth)[last]
+    return 1 + last - tps, tps
+
+
+def curve(kind: str, truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """x, y and the area (trapezoidal ROC AUC / average precision, as scikit-learn computes them)."""
+    fps, tps = threshold_counts(truth, score)
+    if kind == "roc":
+        corners = np.ones(len(fps), dtype=bool)
+        corners[1:-1] = np.logical_or(np.diff(fps, 2), np.diff(tps, 2))  # collinear points add no area
+        x = np.r_[0.0, fps[corners] / fps[-1]]
+        y = np.r_[0.0, tps[corners] / tps[-1]]
+        return x, y, float(np.trapezoid(y, x))
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    area = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return np.r_[recall[::-1], 0.0], np.r_[precision[::-1], 1.0], area
+
+
+def curve_figures(kind: str, predictions: pd.DataFrame, classes: list) -> list[go.Figure]:
+    """One figure per split; a line per model (and class), coloured by class."""
+    title, x_title, y_title = CURVES[kind]
+    area = "AUC" if kind == "roc" else "AP"
+    predictions = with_class_positions(predictions, classes)
+    figures = []
+    for split in ordered_splits(predictions):
+        traces, shown = [], set()
+        for (model, run_id), frame in predictions[predictions["split"] == split].groupby(["model", "run_id"], sort=False, observed=True):
+            for k, truth, score, weight in one_vs_rest(frame, classes):
+                x, y, value = curve(kind, truth, score)
+                x, y = thin(x, y)
+                label = str(classes[k])
+                traces.append({
+                    "type": "scatter", "x": x, "y": y, "mode": "lines", "name": label, "legendgroup": label,
+                    "showlegend": label not in shown, "line": {"color": color(k), "width": 1.5}, "opacity": 0.75,
+                    "meta": {"run_id": str(run_id), "model": str(model), "split": split, "class": label, "weight": weight, "area": value},
+                    "hovertemplate": f"{model}<br>class {label}<br>{area} {value:.3f}<extra></extra>",
+                })
+                shown.add(label)
+        if traces:
+            figures.append(figure(
+                traces, title={"text": f"{title}: {split}"}, height=460, legend=titled("class"),
+                xaxis={**titled(x_title), "range": [-0.02, 1.02]}, yaxis={**titled(y_title), "range": [-0.02, 1.02]},
+                shapes=[guide_line(0, 0, 1, 1)] if kind == "roc" else [],
+            ))
+    return figures
+
+
+def confusion_figures(predictions: pd.DataFrame, classes: list) -> list[go.Figure]:
+    """One heatmap per split; a menu picks the model. Cells count samples: each matrix sums to the split's size."""
+    names = [str(c) for c in classes]
+    k = len(classes)
+    predictions = with_class_positions(predictions, classes)
+    figures = []
+    for split in ordered_splits(predictions):
+        traces, labels = [], []
+        for (model, run_id), frame in predictions[predictions["split"] == split].groupby(["model", "run_id"], sort=False, observed=True):
+            actual, predicted = frame["y_index"].to_numpy(), frame["predicted_index"].to_numpy()
+            known = (actual >= 0) & (predicted >= 0)
+            matrix = np.bincount(actual[known] * k + predicted[known], minlength=k * k).reshape(k, k)
+            traces.append({
+                "type": "heatmap", "z": matrix, "x": names, "y": names, "colorscale": "Blues", "texttemplate": "%{z}",
+                "visible": not traces, "meta": {"run_id": str(run_id), "model": str(model), "split": split},
+                "hovertemplate": "actual %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>",
+            })
+            labels.append(str(model))
+        if not traces:
+            continue
+        buttons = [
+            {"label": label, "method": "update", "args": [{"visible": [j == i for j in range(len(traces))]}]}
+            for i, label in enumerate(labels)
+        ]
+        menus = [{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15, "yanchor": "top"}] if len(traces) > 1 else []
+        figures.append(figure(
+            traces, title={"text": f"Confusion matrix: {split}"}, height=420, updatemenus=menus,
+            xaxis={**titled("predicted"), "type": "category"}, yaxis={**titled("actual"), "type": "category", "autorange": "reversed"},
+        ))
+    return figures
+
+
+def sample_for_confidence(predictions: pd.DataFrame) -> tuple[str, int]:
+    """A held-out row most models predicted: from test or validation when present."""
+    splits = ordered_splits(predictions)
+    split = next((s for s in ("test", "validation", "fold_validation") if s in splits), splits[0])
+    rows = predictions.loc[predictions["split"] == split, "row"]
+    counts = rows.value_counts()
+    return split, int(counts[counts == counts.max()].index.min())
+
+
+def confidence_figure(predictions: pd.DataFrame, classes: list, split: str | None = None, row: int | None = None) -> go.Figure | None:
+    """Each model's probabilities for one sample: on the sigmoid (binary) or per class (multi-class)."""
+    if split is None or row is None:
+        split, row = sample_for_confidence(predictions)
+    sample = predictions[(predictions["split"] == split) & (predictions["row"] == row)]
+    if sample.empty:
+        return None
+    actual = sample["y_true"].iloc[0]
+    proba = probabilities(sample, classes)
+    models = sample["model"].astype(str).to_numpy()
+    title = {"text": f"Confidence for row {row} ({split}), actual class {actual}"}
+    if len(classes) == 2:
+        p = np.clip(proba[:, 1], 1e-6, 1 - 1e-6)
+        grid = np.linspace(-8, 8, 161)
+        traces = [
+            {"type": "scatter", "x": grid, "y": 1 / (1 + np.exp(-grid)), "mode": "lines", "name": "sigmoid", "line": {"color": "#9aa5b1"}},
+            {"type": "scatter", "x": np.log(p / (1 - p)), "y": proba[:, 1], "mode": "markers", "name": "models", "text": models,
+             "marker": {"size": 10, "color": color(0)}, "hovertemplate": "%{text}<br>P = %{y:.3f}<extra></extra>"},
+        ]
+        return figure(traces, title=title, height=420, xaxis=titled("logit"),
+                      yaxis={**titled(f"P({classes[1]})"), "range": [-0.02, 1.02]},
+                      shapes=[guide_line(0, 0.5, 1, 0.5, xref="paper")])
+    names = [str(c) for c in classes]
+    box = {"type": "box", "x": np.repeat(names, len(sample)), "y": proba.T.ravel(), "text": np.tile(models, len(names)),
+           "boxpoints": "all", "pointpos": 0, "jitter": 0.3, "name": "models",
+           "hovertemplate": "%{text}<br>P(%{x}) = %{y:.3f}<extra></extra>"}
+    return figure([box], title=title, height=420, xaxis=titled("class"), yaxis={**titled("probability"), "range": [-0.02, 1.02]})

@@ -1,0 +1,106 @@
+"""Experiment figures: the seed's "boomerang" (loss against score per split) and the leaderboard.
+
+``models`` has one row per finished model: ``job``, ``model``, ``run_id``, ``hyperparameters``
+and ``{split}_{metric}`` columns.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mlflow_qc.evaluate.compare import split_of
+from mlflow_qc.evaluate.figures_style import SPLIT_ORDER, color, figure, titled
+from mlflow_qc.run.aggregate import higher_is_better
+
+SCORES = {
+    "classification": ("accuracy", "f1", "precision", "recall", "roc_auc"),
+    "regression": ("r2", "explained_variance"),
+}
+TOP_JOBS = 30
+
+
+def score_types(models: pd.DataFrame, analysis_type: str) -> list[str]:
+    kind = "regression" if analysis_type == "regression" else "classification"
+    return [s for s in SCORES[kind] if any(f"{split}_{s}" in models.columns for split in SPLIT_ORDER)]
+
+
+def _model_line(row: pd.Series, splits: list[str], score: str):
+    x = [row.get(f"{split}_loss", np.nan) for split in splits]
+    y = [row.get(f"{split}_{score}", np.nan) for split in splits]
+    return x, y
+
+
+def boomerang_figure(models: pd.DataFrame, analysis_type: str, min_score: float | None = None,
+                     max_loss: float | None = None) -> go.Figure | None:
+    """Every model as a line through its splits in (loss, score); a menu picks the score type.
+
+    Models that generalise draw short lines; overfitting bends them into the seed's boomerang
+    (low loss and high score on train, worse elsewhere). ``min_score``/``max_loss`` leave out
+    models with any split beyond them.
+    """
+    scores = score_types(models, analysis_type)
+    splits = [s for s in SPLIT_ORDER if f"{s}_loss" in models.columns]
+    if not scores or not splits:
+        return None
+    traces, owners = [], []
+    jobs = list(dict.fromkeys(models["job"]))
+    for score in scores:
+        for index, job in enumerate(jobs):
+            x, y, text = [], [], []
+            for _, row in models[models["job"] == job].iterrows():
+                xs, ys = _model_line(row, splits, score)
+                if (min_score is not None and np.nanmin(ys) < min_score) or (max_loss is not None and np.nanmax(xs) > max_loss):
+                    continue
+                x += xs + [None]
+                y += ys + [None]
+                text += [f"{row['model']}<br>{split}" for split in splits] + [None]
+            traces.append({
+                "type": "scatter", "x": x, "y": y, "text": text, "mode": "lines+markers", "name": job, "legendgroup": job,
+                "visible": score == scores[0], "line": {"color": color(index), "width": 1.5, "shape": "spline"},
+                "marker": {"size": 7}, "hovertemplate": f"%{{text}}<br>loss %{{x:.4g}}<br>{score} %{{y:.4g}}<extra></extra>",
+            })
+            owners.append(score)
+    buttons = [
+        {"label": score, "method": "update",
+         "args": [{"visible": [owner == score for owner in owners]}, {"yaxis.title.text": score}]}
+        for score in scores
+    ]
+    return figure(
+        traces, title={"text": f"Models by split: loss against score ({' → '.join(splits)})"}, height=560,
+        xaxis=titled("loss"), yaxis=titled(scores[0]), legend=titled("job"),
+        updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.12, "yanchor": "top"}],
+    )
+
+
+def leaderboard(models: pd.DataFrame, ranking_metric: str) -> pd.DataFrame:
+    """Jobs best first by the mean of the ranking metric, with the other metrics of its split."""
+    split = split_of(ranking_metric)
+    others = [c for c in models.columns if split and c.startswith(f"{split}_") and c != ranking_metric]
+    rows = []
+    for job, own in models.groupby("job", sort=False):
+        values = own[ranking_metric].to_numpy(dtype=np.float64) if ranking_metric in own else np.array([np.nan])
+        rows.append({
+            "job": job, "hyperparameters": own["hyperparameters"].iloc[0], "models": len(own),
+            f"{ranking_metric} mean": np.nanmean(values) if np.isfinite(values).any() else np.nan,
+            f"{ranking_metric} std": np.nanstd(values) if np.isfinite(values).any() else np.nan,
+            **{f"{c} mean": own[c].mean() for c in others},
+        })
+    table = pd.DataFrame(rows)
+    table = table.sort_values(f"{ranking_metric} mean", ascending=not higher_is_better(ranking_metric), kind="stable", na_position="last")
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+def leaderboard_figure(models: pd.DataFrame, board: pd.DataFrame, ranking_metric: str, top: int = TOP_JOBS) -> go.Figure | None:
+    """The ranking metric of every model, a box per job, best job first."""
+    if ranking_metric not in models.columns:
+        return None
+    shown = list(board["job"][:top])
+    values = models[models["job"].isin(shown)]
+    more = f" (top {top} of {len(board)} jobs)" if len(board) > top else ""
+    box = {"type": "box", "x": values["job"].to_numpy(), "y": values[ranking_metric].to_numpy(dtype=np.float64),
+           "text": values["model"].to_numpy(), "boxpoints": "all", "jitter": 0.3, "pointpos": 0,
+           "marker": {"size": 4, "color": color(0)}, "hovertemplate": "%{text}<br>%{y:.4g}<extra></extra>"}
+    return figure([box], title={"text": f"Leaderboard: {ranking_metric}{more}"}, showlegend=False, height=460,
+                  yaxis=titled(ranking_metric), xaxis={**titled("job"), "categoryorder": "array", "categoryarray": shown})

@@ -1,0 +1,136 @@
+"""A job run's ``qc/report.html``, built from its model runs' logged predictions, importance and history."""
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlflow_qc.evaluate.artifacts import run_artifact
+from mlflow_qc.evaluate.figures_classification import confidence_figure, confusion_figures, curve_figures, with_class_positions
+from mlflow_qc.evaluate.figures_style import ordered_splits
+from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
+from mlflow_qc.evaluate.report import Report
+
+PREDICTIONS_FILE, IMPORTANCE_FILE = "predictions.parquet", "importance.csv"
+NOT_HISTORY = re.compile(r"^((train|fold_validation|validation|test)_|importance_)")
+LEVEL, PARENT = "qc.level", "mlflow.parentRunId"
+
+
+@dataclass
+class EvaluationData:
+    """What the figures are drawn from, for one or more models."""
+
+    predictions: pd.DataFrame  # model, run_id, split, row, y_true, prediction[, probability_<class>...]
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, run_id, split, level, input, column, ...
+    histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # model -> metric -> per epoch
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, key ({split}_{metric}, importance_...), value
+
+
+def model_label(tags: dict) -> str:
+    fold = tags.get("qc.fold_index")
+    repeat = tags.get("qc.repeat_index", "0")
+    return f"fold {fold} repeat {repeat}" if fold is not None else f"repeat {repeat}"
+
+
+def collect(client, runs: list) -> EvaluationData:
+    """Read each model run's qc/ folder and epoch history (one download and a few queries per model)."""
+    predictions, importance, histories, metrics = [], [], {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in runs:
+            label, run_id = model_label(run.data.tags), run.info.run_id
+            folder = run_artifact(run.info.artifact_uri, "qc", Path(tmp, run_id))
+            if (folder / PREDICTIONS_FILE).exists():
+                predictions.append(pd.read_parquet(folder / PREDICTIONS_FILE).assign(model=label, run_id=run_id))
+            if (folder / IMPORTANCE_FILE).exists():
+                importance.append(pd.read_csv(folder / IMPORTANCE_FILE).assign(model=label, run_id=run_id))
+            keys = [k for k in run.data.metrics if not NOT_HISTORY.match(k)]
+            history = {k: [m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)] for k in keys}
+            histories[label] = {k: v for k, v in history.items() if len(v) > 1}
+            metrics += [{"model": label, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)]
+    return EvaluationData(
+        predictions=categorical_labels(pd.concat(predictions, ignore_index=True)) if predictions else pd.DataFrame(),
+        importance=pd.concat(importance, ignore_index=True) if importance else pd.DataFrame(),
+        histories={k: v for k, v in histories.items() if v},
+        metrics=pd.DataFrame(metrics),
+    )
+
+
+def categorical_labels(predictions: pd.DataFrame) -> pd.DataFrame:
+    """split, model and run_id as categories: filtering and grouping 10^5-10^6 rows stays fast."""
+    return predictions.astype({c: "category" for c in ("split", "model", "run_id") if c in predictions.columns})
+
+
+def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """split x metric: mean and spread over the models."""
+    split_metrics = metrics[~metrics["key"].str.startswith("importance_")] if len(metrics) else metrics
+    if split_metrics.empty:
+        return pd.DataFrame()
+    rows = []
+    for split in ordered_splits(predictions) if len(predictions) else []:
+        own = split_metrics[split_metrics["key"].str.startswith(f"{split}_")]
+        for key, values in own.groupby("key", sort=False)["value"]:
+            name = key[len(split) + 1 :]
+            if split == "train" and name == "seconds":
+                continue
+            values = values.to_numpy(dtype=np.float64)
+            rows.append({"split": split, "metric": name, "mean": np.nanmean(values), "std": np.nanstd(values),
+                         "min": np.nanmin(values), "max": np.nanmax(values), "models": len(values)})
+    return pd.DataFrame(rows)
+
+
+def evaluation_report(data: EvaluationData, classes: list | None, analysis_type: str, title: str, subtitle: str = "") -> Report:
+    """The report sections every evaluation shares (job runs and the ``qc`` evaluator)."""
+    report = Report(title, subtitle)
+    summary = metrics_summary(data.metrics, data.predictions)
+    if len(summary):
+        report.section("Metrics").tables.append(("Mean and spread over the models", summary))
+    if data.histories:
+        section = report.section("Learning curves")
+        section.figures += learning_curve_figures(data.histories)
+    predictions = data.predictions
+    if len(predictions) and analysis_type != "regression" and classes:
+        predictions = with_class_positions(predictions, classes)
+        report.section("ROC curves").figures += curve_figures("roc", predictions, classes)
+        report.section("Precision-recall curves").figures += curve_figures("pr", predictions, classes)
+        report.section("Confusion matrices").figures += confusion_figures(predictions, classes)
+        confidence = confidence_figure(predictions, classes)
+        if confidence is not None:
+            report.section("Confidence").figures.append(confidence)
+    elif len(predictions):
+        report.section("Predictions").figures += regression_figures(predictions)
+    if len(data.importance):
+        section = report.section("Feature importance")
+        split = ", ".join(dict.fromkeys(data.importance["split"].astype(str))) if "split" in data.importance else ""
+        section.notes.append(f"Increase of the loss over the baseline when a column is permuted, on {split}; "
+                             "one point per model and permutation.")
+        section.figures += importance_figures(data.importance)
+    return report
+
+
+def log_job_report(client, job_run_id: str, model_runs: list, meta: dict) -> Report:
+    """Build the job's report from its finished model runs and log it on the job run."""
+    job = client.get_run(job_run_id)
+    finished = [r for r in model_runs if r.info.status == "FINISHED"]
+    data = collect(client, finished)
+    hyperparameters = ", ".join(f"{k}={v}" for k, v in job.data.params.items())
+    subtitle = f"{len(finished)} model(s); {meta.get('analysis_type')}; job run {job_run_id}"
+    report = evaluation_report(data, meta.get("classes"), meta.get("analysis_type"), f"{job.info.run_name}: {hyperparameters}", subtitle)
+    report.log(client, job_run_id)
+    return report
+
+
+def job_run_of(client, model_run) -> str:
+    parent = client.get_run(model_run.data.tags[PARENT])
+    return parent.data.tags[PARENT] if parent.data.tags.get(LEVEL) == "fold" else parent.info.run_id
+
+
+def refresh_job_reports(client, model_runs: list, meta: dict) -> None:
+    """Rebuild the reports of the jobs these models belong to (e.g. after importance after the fact)."""
+    from mlflow_qc.evaluate.importance_run import model_runs_below
+
+    for job_run_id in dict.fromkeys(job_run_of(client, run) for run in model_runs):
+        log_job_report(client, job_run_id, model_runs_below(client, client.get_run(job_run_id)), meta)

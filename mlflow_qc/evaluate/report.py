@@ -1,0 +1,178 @@
+"""One self-contained HTML page per run: sections of plotly figures and tables, plus their JSON.
+
+plotly.js is embedded once per page, gzip-compressed and base64-encoded (about 2 MB instead
+of 4.8 MB), and unpacked in the browser with ``DecompressionStream``; nothing is fetched, so
+the page works offline and inside the MLflow UI's sandboxed artifact iframe. Figures are
+stored as JSON in the page (the plotly template once) and drawn once plotly.js is loaded.
+``report.json`` holds the same figures with plain number lists (``plotly.io.from_json``
+rebuilds each) and the tables.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import html
+import json
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.io.json import to_json_plotly
+
+from mlflow_qc.evaluate.tables import html_table
+
+REPORT_HTML = "qc/report.html"
+REPORT_JSON = "qc/report.json"
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#1f2933}
+nav a{margin-right:1rem} h2{border-bottom:1px solid #d9e2ec;padding-bottom:.3rem;margin-top:2rem}
+.qc-figure{width:100%;min-height:420px}
+.qc-table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+.qc-table td,.qc-table th{border:1px solid #d9e2ec;padding:.25rem .5rem;text-align:left}
+.qc-note{color:#52606d;font-size:.9rem}
+"""
+
+LOADER = """
+(async function () {
+  const packed = document.getElementById("qc-plotly-js").textContent;
+  const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const code = await new Response(stream).text();
+  const script = document.createElement("script");
+  script.textContent = code;
+  document.head.appendChild(script);
+  const config = %s;
+  const template = JSON.parse(document.getElementById("qc-template").textContent);
+  for (const holder of document.querySelectorAll("script.qc-figure-data")) {
+    try {
+      const figure = JSON.parse(holder.textContent);
+      const layout = Object.assign({template: template}, figure.layout || {});
+      await Plotly.newPlot(holder.dataset.target, figure.data, layout, config);
+    } catch (error) {
+      console.error("figure " + holder.dataset.target + ": " + error);
+    }
+  }
+  document.body.dataset.qcRendered = "true";
+})();
+"""
+
+
+@lru_cache(maxsize=1)
+def template_json() -> str:
+    return to_json_plotly(pio.templates[pio.templates.default].to_plotly_json())
+
+
+@lru_cache(maxsize=1)
+def packed_plotlyjs() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return base64.b64encode(gzip.compress(get_plotlyjs().encode(), 6, mtime=0)).decode("ascii")
+
+
+def _script_json(text: str) -> str:
+    return text.replace("</", "<\\/")
+
+
+def figure_dict(figure: go.Figure) -> dict:
+    """The figure as plotly JSON without its template (the page holds the template once);
+    arrays stay base64-typed, as plotly.js reads them."""
+    data = figure.to_plotly_json()
+    data["layout"].pop("template", None)
+    return data
+
+
+def plain(value):
+    """Numpy and base64-typed arrays ({dtype, bdata[, shape]}) as lists, for readers other than plotly.js."""
+    if isinstance(value, dict):
+        if set(value) >= {"dtype", "bdata"} and set(value) <= {"dtype", "bdata", "shape"}:
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+            if "shape" in value:
+                array = array.reshape([int(n) for n in str(value["shape"]).split(",")])
+            return array.tolist()
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+@dataclass
+class Section:
+    title: str
+    figures: list[go.Figure] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)  # trusted fragments built by mlflow_qc
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    title: str
+    subtitle: str = ""
+    sections: list[Section] = field(default_factory=list)
+
+    def section(self, title: str) -> Section:
+        found = next((s for s in self.sections if s.title == title), None)
+        if found is None:
+            found = Section(title)
+            self.sections.append(found)
+        return found
+
+    @property
+    def figures(self) -> list[go.Figure]:
+        return [f for s in self.sections for f in s.figures]
+
+    def to_json(self) -> str:
+        sections = []
+        for s in self.sections:
+            figures = ",".join(to_json_plotly(plain(figure_dict(f))) for f in s.figures)
+            tables = json.dumps({name: json.loads(t.to_json(orient="records")) for name, t in s.tables})
+            sections.append(f'{{"title":{json.dumps(s.title)},"figures":[{figures}],"tables":{tables},"notes":{json.dumps(s.notes)}}}')
+        return f'{{"title":{json.dumps(self.title)},"subtitle":{json.dumps(self.subtitle)},"sections":[{",".join(sections)}]}}'
+
+    def to_html(self) -> str:
+        nav, body, count = [], [], 0
+        for index, s in enumerate(self.sections):
+            anchor = f"section-{index}"
+            nav.append(f'<a href="#{anchor}">{html.escape(s.title)}</a>')
+            body.append(f'<h2 id="{anchor}">{html.escape(s.title)}</h2>')
+            body += [f'<p class="qc-note">{html.escape(note)}</p>' for note in s.notes]
+            body += s.html
+            for name, table in s.tables:
+                body.append(f"<h3>{html.escape(name)}</h3>{html_table(table)}")
+            for figure in s.figures:
+                target = f"qc-figure-{count}"
+                count += 1
+                data = _script_json(to_json_plotly(figure_dict(figure)))
+                body.append(f'<div id="{target}" class="qc-figure"></div>'
+                            f'<script type="application/json" class="qc-figure-data" data-target="{target}">{data}</script>')
+        subtitle = f'<p class="qc-note">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
+        return (
+            f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>{subtitle}"
+            f"<nav>{''.join(nav)}</nav>{''.join(body)}"
+            f'<script id="qc-template" type="application/json">{_script_json(template_json())}</script>'
+            f'<script id="qc-plotly-js" type="application/octet-stream">{packed_plotlyjs()}</script>'
+            f"<script>{LOADER % json.dumps(PLOTLY_CONFIG)}</script></body></html>"
+        )
+
+    def write(self, folder: Path) -> tuple[Path, Path]:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        page, data = folder / Path(REPORT_HTML).name, folder / Path(REPORT_JSON).name
+        page.write_text(self.to_html(), encoding="utf-8")
+        data.write_text(self.to_json(), encoding="utf-8")
+        return page, data
+
+    def log(self, client, run_id: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.write(Path(tmp))
+            client.log_artifacts(run_id, tmp, str(Path(REPORT_HTML).parent))

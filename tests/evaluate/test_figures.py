@@ -1,0 +1,59 @@
+"""Figure builders on hand-made data (no training)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard
+from mlflow_qc.evaluate.figures_style import thin
+from mlflow_qc.evaluate.figures_training import learning_curve_figures
+from mlflow_qc.evaluate.report import Report, figure_dict, plain
+
+
+def test_skipping_the_first_epochs_rescales_both_axes():
+    histories = {"a": {"loss": [10.0, 5.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.29, 0.28, 0.27, 0.26, 0.25, 0.24, 0.23, 0.22],
+                       "val_loss": [9.0] + [0.5] * 19}}
+    (figure,) = learning_curve_figures(histories, skip_first=True)
+    assert list(figure.layout.xaxis.range) == [2.5, 19.5]  # round(20 * 0.15) = 3 epochs left out
+    low, high = figure.layout.yaxis.range
+    assert low < 0.22 and 0.9 < high < 1.2  # the early 10.0 and 9.0 no longer set the scale
+    assert [t.name for t in figure.data] == ["train", "evaluation"]
+
+
+def test_boomerang_filters_and_leaderboard_ranks_lower_loss_first():
+    models = pd.DataFrame({
+        "job": ["job 0", "job 0", "job 1"], "model": ["m0", "m1", "m2"], "hyperparameters": ["a=1", "a=1", "a=2"],
+        "train_loss": [0.1, 0.2, 0.3], "test_loss": [0.4, 0.9, 0.5],
+        "train_r2": [0.9, 0.8, 0.7], "test_r2": [0.6, 0.1, 0.5],
+    })
+    full = boomerang_figure(models, "regression")
+    assert [b.label for b in full.layout.updatemenus[0].buttons] == ["r2"]
+    assert sum(x is not None for x in full.data[0].x) == 4  # job 0: two models x two splits
+    filtered = boomerang_figure(models, "regression", max_loss=0.8)
+    assert sum(x is not None for x in filtered.data[0].x) == 2
+    board = leaderboard(models, "test_loss")
+    assert board["job"].tolist() == ["job 1", "job 0"] and board["rank"].tolist() == [1, 2]
+
+
+def test_thinning_keeps_the_ends_and_short_curves():
+    x = np.linspace(0, 1, 1001)
+    tx, ty = thin(x, x**2, limit=100)
+    assert len(tx) == 100 and tx[0] == 0 and tx[-1] == 1
+    short = x[:50]
+    assert thin(short, short)[0] is short
+
+
+def test_report_json_holds_plain_numbers_and_the_page_one_plotly_copy():
+    models = pd.DataFrame({"job": ["job 0"], "model": ["m"], "hyperparameters": [""], "train_loss": [0.2], "train_r2": [0.7]})
+    report = Report("t")
+    report.section("s").figures.append(boomerang_figure(models, "regression"))
+    data = json.loads(report.to_json())
+    trace = data["sections"][0]["figures"][0]["data"][0]
+    assert trace["x"] == [0.2, None] and trace["y"] == [0.7, None]
+    encoded = figure_dict(report.figures[0])
+    assert plain(encoded)["data"][0]["x"] == [0.2, None] and "template" not in encoded["layout"]
+    assert plain({"dtype": "i2", "bdata": "AQACAA==", "shape": "1, 2"}) == [[1, 2]]
+    page = report.to_html()
+    assert page.count('id="qc-plotly-js"') == 1 and page.count('id="qc-template"') == 1
