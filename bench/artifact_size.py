@@ -25,38 +25,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-ROWS, NUMERIC, FOLDS, REPEATS, SEED = 20_000, 30, 5, 2, 42
-COMBOS = [0.01, 0.1, 1.0, 10.0]
-
-
-def make_data(path: Path) -> None:
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(n_samples=ROWS, n_features=NUMERIC, n_informative=12, random_state=SEED)
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(NUMERIC)])
-    rng = np.random.default_rng(SEED)
-    frame["site"] = rng.choice(["north", "south", "east", "west"], size=ROWS)
-    frame["grade"] = pd.cut(X[:, 0] + rng.normal(0, 1, ROWS), 5, labels=list("abcde")).astype(str)
-    frame["label"] = np.where(y == 1, "yes", "no")
-    frame.to_parquet(path, index=False)
+sys.path.insert(0, str(REPO / "bench"))
+from train_overhead import FOLDS, REPEATS, SEED, make_data, recipe as overhead_recipe  # noqa: E402
 
 
 def recipe(permute_count: int) -> dict:
-    return {
-        "name": f"bench-permute-{permute_count}",
-        "seed": SEED,
-        "data": {
-            "inputs": [{"dataset": {"path": "../data/bench.parquet"},
-                        "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]},
-                                     {"sklearn": "OneHotEncoder", "columns": ["site", "grade"]}]}],
-            "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
-            "stratifier": {"size_test": 0.2, "fold_count": FOLDS},
-            "version": "off",
-        },
-        "model": {"library": "sklearn", "analysis_type": "classification_binary",
-                  "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": COMBOS, "max_iter": [500]}},
-        "trainer": {"repeat_count": REPEATS, "permute_count": permute_count},
-    }
+    """The overhead benchmark's recipe (4 combinations), unversioned, with importance on or off."""
+    spec = overhead_recipe(4)
+    spec["name"] = f"bench-permute-{permute_count}"
+    spec["data"]["version"] = "off"
+    spec["trainer"]["permute_count"] = permute_count
+    return spec
 
 
 def timed_hooks() -> dict[str, list[float]]:
