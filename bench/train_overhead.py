@@ -75,19 +75,12 @@ def recipe(combos: int) -> dict:
 # --- the variants, each run in its own process ---------------------------------------
 
 
-def _metrics(y, proba):
-    from sklearn import metrics as skm
-
-    predicted = (proba > 0.5).astype(int)
-    return [
-        skm.accuracy_score(y, predicted), skm.f1_score(y, predicted), skm.precision_score(y, predicted),
-        skm.recall_score(y, predicted), skm.roc_auc_score(y, proba), skm.log_loss(y, proba),
-    ]
-
-
 def variant_bare(root: Path, combos: int) -> None:
-    """Same preprocessing (scaler per fold, one-hot on all rows), fits, predictions, metrics."""
+    """Same preprocessing (scaler per fold, one-hot on all rows), fits, predictions and the
+    same metric code (mlflow_qc's, which only calls sklearn), nothing tracked."""
     import pandas as pd
+
+    from mlflow_qc.evaluate.metrics import classification_metrics
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, train_test_split
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -107,7 +100,7 @@ def variant_bare(root: Path, combos: int) -> None:
             for repeat in range(REPEATS):
                 model = LogisticRegression(C=c, max_iter=500, random_state=repeat).fit(features[fit_rows], y[fit_rows])
                 for split in (fit_rows, held_rows, test):
-                    _metrics(y[split], model.predict_proba(features[split])[:, 1])
+                    classification_metrics(y[split], model.predict_proba(features[split]))
 
 
 def variant_peer(root: Path, combos: int) -> None:

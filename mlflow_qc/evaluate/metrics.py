@@ -41,12 +41,14 @@ def classification_metrics(y_index: np.ndarray, proba: np.ndarray, loss: float |
     n_classes = proba.shape[1]
     predicted = predicted_index(proba)
     binary = n_classes == 2
-    average = "binary" if binary else "weighted"
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        y_index, predicted, average="binary" if binary else "weighted", zero_division=0
+    )
     scores = {
         "accuracy": skm.accuracy_score(y_index, predicted),
-        "f1": skm.f1_score(y_index, predicted, average=average, zero_division=0),
-        "precision": skm.precision_score(y_index, predicted, average=average, zero_division=0),
-        "recall": skm.recall_score(y_index, predicted, average=average, zero_division=0),
+        "f1": f1,
+        "precision": precision,
+        "recall": recall,
         "roc_auc": _roc_auc(y_index, proba, binary),
         "loss": loss if loss is not None else skm.log_loss(y_index, np.clip(proba, 1e-15, 1), labels=range(n_classes)),
     }

@@ -95,9 +95,10 @@ class Training:
             done = self.tree.finished.get(task.identity)
             if done is not None:
                 self._record(ModelRecord(task, done.info.run_id, "FINISHED", dict(done.data.metrics), reused=True))
+                self.bar.update()
             else:
                 todo.append(dataclasses.replace(task, parent_run_id=self._open_parent(task)))
-        self.bar.total += len(todo)
+        self.bar.total = max(self.bar.total, self.bar.n + len(todo))
         self.bar.refresh()
         trainer = self.recipe.trainer
         for result in execute(todo, self.env, trainer.n_jobs, trainer.backend):
@@ -153,6 +154,13 @@ def check_model(recipe: Recipe) -> None:
         raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
 
 
+def planned_models(recipe: Recipe, prepared: Prepared) -> int:
+    """Models to train (reused ones included) for the progress bar; refit adds its own later."""
+    search = recipe.search
+    jobs = search.count if search.method == "tpe" else len(combinations(recipe.model, search, recipe.seed))
+    return jobs * len(prepared.entry.contexts) * recipe.trainer.repeat_count
+
+
 def run_experiment(recipe: Recipe) -> ExperimentResult:
     model = recipe.require_model()
     check_model(recipe)
@@ -172,7 +180,7 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         grid = None if recipe.search.method == "tpe" else combinations(model, recipe.search, recipe.seed)
         tree.adopt(None if grid is None else [Job(i, hp) for i, hp in enumerate(grid)])
         try:
-            with progress_bar(0, f"{recipe.name}") as training.bar:
+            with progress_bar(planned_models(recipe, prepared), recipe.name) as training.bar:
                 if grid is None:
                     tpe_search(model, recipe.search, recipe.seed, training.objective)
                 else:

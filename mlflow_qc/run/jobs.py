@@ -9,7 +9,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param
 
 from mlflow_qc.evaluate import hooks as evaluation_hooks
 from mlflow_qc.run.aggregate import aggregate, split_metrics
@@ -64,19 +64,24 @@ class JobBook:
             if record.task.fold_index is not None:
                 by_fold[record.task.fold_index].append(record)
         for fold_index, fold_records in sorted(by_fold.items()):
-            self._end(self.tree.fold_run(job, fold_index), fold_records)
+            self._end(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})
         job_run_id = self.tree.job_run(job)
         evaluation_hooks.job_artifacts(self.tree.client, job_run_id, records, self.recipe, self.entry)
         aggregates = self._end(job_run_id, records)
         self.closed.add(job.key)
         return aggregates
 
-    def _end(self, run_id: str, records: list[ModelRecord]) -> dict[str, float]:
+    def _end(self, run_id: str, records: list[ModelRecord], params: dict[str, str] | None = None) -> dict[str, float]:
+        """Log the aggregates (and a fold run's params, logged here to save a round trip) and end the run."""
         client = self.tree.client
         finished = [r.metrics for r in records if r.status == FINISHED]
         aggregates = aggregate(finished)
         now = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in aggregates.items()])
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in aggregates.items()],
+            params=[Param(k, v) for k, v in (params or {}).items()],
+        )
         failures = [r for r in records if r.status != FINISHED]
         if failures:
             client.log_text(run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT)

@@ -165,9 +165,7 @@ class RunTree:
         key = (job.key, fold_index)
         if key not in self.fold_runs:
             tags = self.tags("fold", **{JOB_KEY: job.key, JOB_INDEX: job.index, FOLD_INDEX: fold_index})
-            run_id = self._create(self.job_run(job), f"job {job.index} fold {fold_index}", tags)
-            self.client.log_batch(run_id, params=_params({"fold_index": fold_index}))
-            self.fold_runs[key] = run_id
+            self.fold_runs[key] = self._create(self.job_run(job), f"job {job.index} fold {fold_index}", tags)
         return self.fold_runs[key]
 
     def parent_of(self, task: ModelTask) -> str:

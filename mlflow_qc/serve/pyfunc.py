@@ -8,11 +8,14 @@ INVALID_PARAMETER_VALUE (HTTP 400 from the scoring server) naming the column.
 """
 from __future__ import annotations
 
+import atexit
+import datetime
 import functools
 import json
 import pickle
 import shutil
 import tempfile
+import uuid
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -78,36 +81,62 @@ def input_schema(example: pd.DataFrame):
 
 def save_qc_model(dest: Path, outcome, entry, context: str) -> None:
     """Write the pyfunc model of one trained model into ``dest``."""
+    import mlflow.models
+
+    pipeline = entry.pipeline(context)
+    library = outcome.adapter.library
+    scaffold = _scaffold(library, str(entry.root), outcome.adapter.analysis_type)
+    shutil.copytree(scaffold, dest)
+    staging = Path(dest, "data", DATA_DIR)
+    shutil.copyfile(entry.pipeline_path(context), staging / PIPELINE_FILE)
+    outcome.adapter.save(outcome.model, staging / MODEL_DIR)
+    meta = {
+        "analysis_type": outcome.adapter.analysis_type,
+        "library": library,
+        "context": context,
+        "raw_columns": pipeline.raw_columns,
+        "classes": pipeline.classes,
+    }
+    (staging / META_FILE).write_text(json.dumps(meta, default=str))
+    model = mlflow.models.Model.load(Path(dest, "MLmodel"))
+    model.model_uuid = uuid.uuid4().hex
+    model.utc_time_created = str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+    model.model_size_bytes = sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file())
+    model.save(Path(dest, "MLmodel"))
+
+
+@functools.lru_cache(maxsize=8)
+def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
+    """Everything of a saved model but its data, made once per process and cache entry.
+
+    ``mlflow.pyfunc.save_model`` spends ~50 ms checking requirements, signature and
+    example on every call; they are the same for every model of an experiment, so each
+    model copies this folder and adds its own data and identity.
+    """
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
 
+    from mlflow_qc.prepare import CacheEntry
     from mlflow_qc.serve.quiet import without_log_line
 
-    pipeline = entry.pipeline(context)
+    entry = CacheEntry(entry_root)
     example = entry.input_example()
-    with tempfile.TemporaryDirectory() as tmp:
-        staging = Path(tmp, DATA_DIR)
-        staging.mkdir()
-        shutil.copyfile(entry.pipeline_path(context), staging / PIPELINE_FILE)
-        outcome.adapter.save(outcome.model, staging / MODEL_DIR)
-        meta = {
-            "analysis_type": outcome.adapter.analysis_type,
-            "library": outcome.adapter.library,
-            "context": context,
-            "raw_columns": pipeline.raw_columns,
-            "classes": pipeline.classes,
-        }
-        (staging / META_FILE).write_text(json.dumps(meta, default=str))
-        signature = ModelSignature(inputs=input_schema(example), outputs=output_schema(meta["analysis_type"], pipeline.classes))
-        with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
-            mlflow.pyfunc.save_model(
-                str(dest),
-                loader_module=__name__,
-                data_path=str(staging),
-                pip_requirements=list(pip_requirements(meta["library"])),
-                signature=signature,
-                input_example=example,
-            )
+    classes = entry.meta["classes"]
+    folder = Path(tempfile.mkdtemp(prefix="qc-model-scaffold-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    staging = folder / DATA_DIR
+    staging.mkdir()
+    signature = ModelSignature(inputs=input_schema(example), outputs=output_schema(analysis_type, classes))
+    with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
+        mlflow.pyfunc.save_model(
+            str(folder / "model"),
+            loader_module=__name__,
+            data_path=str(staging),
+            pip_requirements=list(pip_requirements(library)),
+            signature=signature,
+            input_example=example,
+        )
+    return folder / "model"
 
 
 def invalid_input(exc: QCError):
