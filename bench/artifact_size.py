@@ -26,7 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from train_overhead import FOLDS, REPEATS, SEED, make_data, recipe as overhead_recipe  # noqa: E402
+from train_overhead import FOLDS, SEED, make_data, recipe as overhead_recipe  # noqa: E402
 
 
 def recipe(permute_count: int) -> dict:

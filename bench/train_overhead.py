@@ -3,8 +3,7 @@
 Workload (issue 3): synthetic classification, 20,000 rows x 30 numeric + 2 categorical
 columns; StandardScaler + OneHotEncoder; LogisticRegression over C; 5 folds x 2 repeats.
 
-    python bench/train_overhead.py --combos 4     # 40 models
-    python bench/train_overhead.py --combos 40    # 400 models
+    python bench/train_overhead.py --combos 4 40 --repeats 3    # 40 and 400 models
 
 Each variant runs as its own fresh process (interpreter start and imports included), one
 after another on an idle machine; wall time and peak RSS of its process tree are measured
@@ -14,10 +13,9 @@ are made once per project); mlflow_qc's prepared-array cache starts empty.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -178,33 +176,49 @@ def model_count(root: Path) -> int:
             "where t.key = 'qc.level' and t.value = 'model' and runs.status = 'FINISHED'").fetchone()[0]
 
 
+def run_workload(combos: int, repeats: int) -> dict:
+    """Every variant ``repeats`` times, taking turns; medians of wall time and peak memory."""
+    root = Path(tempfile.mkdtemp(prefix="qc-bench-"))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
+    os.environ.update(env)
+    setup_workspace(root, combos)
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in ("bare", "peer", "qc")}
+    for attempt in range(repeats):
+        for name in runs:
+            env["MLFLOW_QC_CACHE"] = str(root / f"cache-{attempt}")  # every qc run prepares from scratch
+            command = variant_qc(root, combos) if name == "qc" else [
+                sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(combos)]
+            runs[name].append(measure(command, root, env))
+    assert model_count(root) == combos * FOLDS * REPEATS * repeats, "mlflow_qc did not finish every model"
+    shutil.rmtree(root, ignore_errors=True)
+    return {name: (statistics.median(w for w, _ in values), statistics.median(m for _, m in values)) for name, values in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--combos", type=int, default=4)
+    parser.add_argument("--combos", type=int, nargs="+", default=[4, 40], help="C values per workload (x10 models)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each variant per workload (medians)")
     parser.add_argument("--variant", choices=["bare", "peer"])
     parser.add_argument("--root")
     args = parser.parse_args()
     if args.variant:
-        {"bare": variant_bare, "peer": variant_peer}[args.variant](Path(args.root), args.combos)
+        {"bare": variant_bare, "peer": variant_peer}[args.variant](Path(args.root), args.combos[0])
         return
-
-    root = Path(tempfile.mkdtemp(prefix="qc-bench-"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-           "MLFLOW_QC_CACHE": str(root / "cache"), "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
-    os.environ.update(env)
-    setup_workspace(root, args.combos)
-    models = args.combos * FOLDS * REPEATS
-    results = {}
-    for name in ("bare", "peer", "qc"):
-        command = variant_qc(root, args.combos) if name == "qc" else [
-            sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(args.combos)]
-        results[name] = measure(command, root, env)
-    assert model_count(root) == models, "mlflow_qc did not finish every model"
-    bare, peer, qc = (results[k][0] for k in ("bare", "peer", "qc"))
-    print(json.dumps({"models": models, **{k: {"wall_s": round(w, 2), "peak_mib": round(m)} for k, (w, m) in results.items()},
-                      "qc_over_bare": round(qc / bare, 2), "qc_over_peer": round(qc / peer, 2),
-                      "overhead_ms_per_model": round((qc - bare) * 1000 / models)}))
-    shutil.rmtree(root, ignore_errors=True)
+    rows = {}
+    print("| models | bare s | peer s | mlflow_qc s | qc/bare | qc/peer | peak MiB bare / peer / qc | overhead ms/model |")
+    print("|---|---|---|---|---|---|---|---|")
+    for combos in args.combos:
+        results = run_workload(combos, args.repeats)
+        models = combos * FOLDS * REPEATS
+        (bare, bare_mib), (peer, peer_mib), (qc, qc_mib) = results["bare"], results["peer"], results["qc"]
+        rows[models] = (bare, qc)
+        print(f"| {models} | {bare:.1f} | {peer:.1f} | {qc:.1f} | {qc / bare:.2f} | {qc / peer:.2f} "
+              f"| {bare_mib:.0f} / {peer_mib:.0f} / {qc_mib:.0f} | {(qc - bare) * 1000 / models:.0f} |", flush=True)
+    if len(rows) > 1:
+        (small, (bare_s, qc_s)), (large, (bare_l, qc_l)) = min(rows.items()), max(rows.items())
+        marginal = ((qc_l - qc_s) - (bare_l - bare_s)) * 1000 / (large - small)
+        fixed = (qc_s - bare_s) - marginal * small / 1000
+        print(f"\nmarginal overhead per model between {small} and {large} models: {marginal:.0f} ms; fixed cost per run: {fixed:.1f} s")
 
 
 if __name__ == "__main__":

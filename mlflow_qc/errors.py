@@ -16,3 +16,30 @@ class QCError(Exception):
 
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def from_validation_error(exc, source: str) -> QCError:
+    """The first pydantic error as one line naming the field."""
+    err = exc.errors()[0]
+    where = _location(err["loc"])
+    if err["type"] == "extra_forbidden":
+        parent, _, key = where.rpartition(".")
+        return QCError(f"{source}: {where}", f"unknown key '{key}'{' in ' + parent if parent else ''}; check the spelling against DESIGN section 2")
+    if err["type"] == "missing":
+        return QCError(f"{source}: {where}", "field required")
+    message = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    return QCError(f"{source}: {where}", one_line(message) + shown)
+
+
+def _location(loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "lax-", "union[")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "recipe"

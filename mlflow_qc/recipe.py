@@ -15,7 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.errors import QCError, from_validation_error, one_line
+from mlflow_qc.overrides import apply_overrides
 
 AnalysisType = Literal["classification_binary", "classification_multi", "regression"]
 DATASET_KINDS = ("tabular", "sequence", "image")
@@ -364,54 +365,6 @@ def _relativize(raw: dict, base: str) -> None:
 # --- loading ---------------------------------------------------------------------
 
 
-def parse_overrides(overrides: str | None) -> list[tuple[list[str], Any]]:
-    """``"trainer.repeat_count=1;seed=7"`` -> [(["trainer", "repeat_count"], 1), (["seed"], 7)]."""
-    pairs = []
-    for part in (overrides or "").split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise QCError("overrides", f"'{part}' is not key=value; expected e.g. 'trainer.repeat_count=1;seed=7'")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed = value
-        pairs.append((key.strip().split("."), parsed))
-    return pairs
-
-
-def apply_overrides(raw: dict, overrides: str | None) -> dict:
-    for keys, value in parse_overrides(overrides):
-        node = raw
-        for depth, key in enumerate(keys[:-1]):
-            node = _child(node, key, keys[: depth + 1])
-        last = keys[-1]
-        if isinstance(node, list):
-            index = _index(node, last, keys)
-            node[index] = value
-        else:
-            node[last] = value
-    return raw
-
-
-def _child(node, key, path):
-    if isinstance(node, list):
-        return node[_index(node, key, path)]
-    if not isinstance(node, dict):
-        raise QCError("overrides", f"'{'.'.join(path)}' does not lead into a section")
-    if node.get(key) is None:
-        node[key] = {}
-    return node[key]
-
-
-def _index(node: list, key: str, path) -> int:
-    if not key.lstrip("-").isdigit() or not -len(node) <= int(key) < len(node):
-        raise QCError("overrides", f"'{'.'.join(path)}': expected a list index below {len(node)}")
-    return int(key)
-
-
 def load_recipe(path: str | os.PathLike, overrides: str | None = None) -> Recipe:
     """Read a recipe file; every problem is a QCError naming the file and the field."""
     path = os.path.abspath(os.fspath(path))
@@ -432,33 +385,6 @@ def recipe_from_dict(raw: dict, base_dir: str | None = None, source: str | None 
     try:
         recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd()})
     except ValidationError as exc:
-        raise validation_error(exc, source or "recipe") from None
+        raise from_validation_error(exc, source or "recipe") from None
     recipe.source = source
     return recipe
-
-
-def validation_error(exc: ValidationError, source: str) -> QCError:
-    """The first pydantic error as one line naming the field."""
-    err = exc.errors()[0]
-    where = _location(err["loc"])
-    if err["type"] == "extra_forbidden":
-        parent, _, key = where.rpartition(".")
-        return QCError(f"{source}: {where}", f"unknown key '{key}'{' in ' + parent if parent else ''}; check the spelling against DESIGN section 2")
-    if err["type"] == "missing":
-        return QCError(f"{source}: {where}", "field required")
-    message = err["msg"].removeprefix("Value error, ")
-    value = err.get("input")
-    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
-    return QCError(f"{source}: {where}", one_line(message) + shown)
-
-
-def _location(loc) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "lax-", "union[")):
-            continue
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "recipe"

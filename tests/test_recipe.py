@@ -3,7 +3,8 @@ import pytest
 import yaml
 
 from mlflow_qc import Architecture, Experiment, Input, Pipeline, QCError, Stratifier, Target, Trainer, load_recipe
-from mlflow_qc.recipe import apply_overrides, recipe_from_dict
+from mlflow_qc.overrides import apply_overrides
+from mlflow_qc.recipe import recipe_from_dict
 
 RECIPE = """
 name: sonar

@@ -2,7 +2,6 @@
 import copy
 import sqlite3
 
-import pandas as pd
 import pytest
 import yaml
 
