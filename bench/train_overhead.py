@@ -132,8 +132,9 @@ def variant_peer(root: Path, combos: int) -> None:
         search.score(X_test, y_test)
 
 
-def variant_qc(root: Path, combos: int) -> list[str]:
-    return [shutil.which("mlflow"), "run", str(REPO), "--env-manager", "local", "--experiment-name", "bench",
+def variant_qc(root: Path, experiment: str) -> list[str]:
+    # a fresh experiment per attempt: the same one would resume and reuse every finished model
+    return [shutil.which("mlflow"), "run", str(REPO), "--env-manager", "local", "--experiment-name", experiment,
             "-P", f"recipe={root / 'recipes' / 'bench.yaml'}"]
 
 
@@ -186,7 +187,7 @@ def run_workload(combos: int, repeats: int) -> dict:
     for attempt in range(repeats):
         for name in runs:
             env["MLFLOW_QC_CACHE"] = str(root / f"cache-{attempt}")  # every qc run prepares from scratch
-            command = variant_qc(root, combos) if name == "qc" else [
+            command = variant_qc(root, f"bench-{attempt}") if name == "qc" else [
                 sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(combos)]
             runs[name].append(measure(command, root, env))
     assert model_count(root) == combos * FOLDS * REPEATS * repeats, "mlflow_qc did not finish every model"
