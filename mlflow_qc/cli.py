@@ -157,18 +157,20 @@ def init(folder: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from mlflow_qc.run.session import Interrupted, raise_on_sigterm
+    from mlflow_qc.run.session import Interrupted, end_launched_run_on_error, raise_on_sigterm
 
     raise_on_sigterm()
     try:
         cli.main(args=argv, standalone_mode=False)
     except QCError as exc:
+        end_launched_run_on_error(exc)
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt, Interrupted):
+    except (click.Abort, KeyboardInterrupt, Interrupted) as exc:
+        end_launched_run_on_error(exc)
         click.echo("interrupted", err=True)
         sys.exit(130)
 

@@ -84,6 +84,19 @@ def end_run_on_error(client: MlflowClient, run_id: str, exc: BaseException) -> N
     client.set_terminated(run_id, failure_status(exc))
 
 
+def end_launched_run_on_error(exc: BaseException) -> None:
+    """The run ``mlflow run`` created for us, if an error came before we adopted it."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    try:
+        client = MlflowClient()
+        if client.get_run(run_id).info.status == "RUNNING":
+            end_run_on_error(client, run_id, exc)
+    except Exception:
+        pass  # the original error is what the user must see
+
+
 def recipe_params(recipe: Recipe) -> dict[str, str]:
     """The recipe summary logged as the experiment run's params."""
     data, model = recipe.data, recipe.model

@@ -98,21 +98,28 @@ def test_unreadable_recipe_files(workspace, text, expected):
     assert result.returncode == 2 and expected in result.stderr.strip().splitlines()[-1]
 
 
-def test_an_error_under_an_existing_run_ends_it_failed_with_the_traceback(workspace):
+@pytest.mark.parametrize(
+    "command, change, expected",
+    [
+        ("prepare", ("data.target.column", "label"), "data.target.column"),
+        ("train", ("model.hyperparameters", {"gamma_ray": 1}), "model.hyperparameters.gamma_ray"),
+    ],
+)
+def test_an_error_under_an_existing_run_ends_it_failed_with_the_traceback(workspace, command, change, expected):
     """Under ``mlflow run`` the run exists before the recipe is read: it must not stay RUNNING."""
     import mlflow
 
     recipe = workspace / "recipes" / "bad.yaml"
     recipe.parent.mkdir(exist_ok=True)
-    recipe.write_text(yaml.safe_dump(edit(("data.target.column", "label"))(copy.deepcopy(BASE))))
+    recipe.write_text(yaml.safe_dump(edit(change)(copy.deepcopy(BASE))))
     client = mlflow.MlflowClient()
     run = client.create_run(client.create_experiment("under-mlflow-run"))
-    result = run_cli("prepare", recipe, env={"MLFLOW_RUN_ID": run.info.run_id})
-    assert result.returncode == 2 and "data.target.column" in result.stderr.strip().splitlines()[-1]
+    result = run_cli(command, recipe, env={"MLFLOW_RUN_ID": run.info.run_id})
+    assert result.returncode == 2 and expected in result.stderr.strip().splitlines()[-1]
     ended = client.get_run(run.info.run_id)
     assert ended.info.status == "FAILED"
     error = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/qc/error.txt")
-    assert "data.target.column" in error
+    assert expected in error
 
 
 def assert_no_run_left_running(root):
