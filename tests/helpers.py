@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
+
+import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "mlflow_qc.cli"]
@@ -62,3 +68,45 @@ def runs_by_level(experiment: str) -> dict[str, list]:
     for run in runs:
         levels.setdefault(run.data.tags.get("qc.level"), []).append(run)
     return levels
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def background_server(command: list, ready_url: str, log: Path, cwd: Path, env=None, ready_seconds: float = 180):
+    """A real server process (its own process group) until ``ready_url`` answers 200; stopped afterwards."""
+    with open(log, "wb") as output:
+        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            if server.poll() is not None:
+                raise AssertionError(f"{command[:5]} exited {server.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if requests.get(ready_url, timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{command[:5]} not ready after {ready_seconds}s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield server
+    finally:
+        _stop_group(server)
+
+
+def _stop_group(server: subprocess.Popen) -> None:
+    """The server and the workers it started."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=20)
+

@@ -2,20 +2,14 @@
 figures render and no request leaves loopback. The screenshot is kept in test-artifacts/."""
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import requests
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, background_server, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -26,41 +20,14 @@ LOCAL_SCHEMES = {"blob", "data", "about"}
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "qc_report_in_mlflow_ui.png"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def mlflow_server(backend_uri: str, cwd: Path, log: Path):
     port = free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with open(log, "w") as output:
-        server = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            if server.poll() is not None:
-                raise AssertionError(f"mlflow server exited:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.time() > deadline:
-                raise AssertionError(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    base = f"http://127.0.0.1:{port}"
+    with background_server(command, f"{base}/health", log, cwd, ready_seconds=120):
         yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it started
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")

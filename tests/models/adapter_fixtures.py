@@ -69,3 +69,19 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def assert_output_and_history(kind: str, output, history: dict, epochs: int) -> None:
+    """What every deep adapter owes: float64 activations of the right shape, Keras-style history."""
+    assert output.dtype == np.float64
+    if kind == "binary":
+        assert output.shape == (24, 1) and ((output >= 0) & (output <= 1)).all()
+    elif kind.startswith("multi"):
+        assert output.shape == (24, 3)
+        np.testing.assert_allclose(output.sum(axis=1), 1.0, rtol=1e-5)
+    else:
+        assert output.shape == (24, 2)
+    metric = "mae" if kind == "regression" else "accuracy"
+    assert set(history) == {"loss", "val_loss", metric, f"val_{metric}"}
+    assert all(len(values) == epochs and isinstance(values[0], float) for values in history.values())
+

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from adapter_fixtures import ANALYSES, OUTPUT_ACTIVATION, architecture, make_data, run_python, write_module
+from adapter_fixtures import ANALYSES, OUTPUT_ACTIVATION, architecture, assert_output_and_history, make_data, run_python, write_module
 from mlflow_qc.errors import QCError
 from mlflow_qc.models import adapter_for
 
@@ -61,17 +61,7 @@ def fitted(module_path):
 def test_fit_predict_shapes_and_history(fitted, kind):
     adapter, trained, evaluation = fitted(kind)
     output = adapter.predict(trained.model, evaluation.features)
-    assert output.dtype == np.float64
-    if kind == "binary":
-        assert output.shape == (24, 1) and ((output >= 0) & (output <= 1)).all()
-    elif kind.startswith("multi"):
-        assert output.shape == (24, 3)
-        np.testing.assert_allclose(output.sum(axis=1), 1.0, rtol=1e-5)
-    else:
-        assert output.shape == (24, 2)
-    metric = "mae" if kind == "regression" else "accuracy"
-    assert set(trained.history) == {"loss", "val_loss", metric, f"val_{metric}"}
-    assert all(len(values) == 3 and isinstance(values[0], float) for values in trained.history.values())
+    assert_output_and_history(kind, output, trained.history, epochs=3)
     assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(trained.history["val_loss"][-1], rel=1e-3)
 
 

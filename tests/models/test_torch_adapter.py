@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from adapter_fixtures import ANALYSES, OUTPUT_ACTIVATION, Split, architecture, make_data, run_python, write_module
+from adapter_fixtures import ANALYSES, OUTPUT_ACTIVATION, Split, architecture, assert_output_and_history, make_data, run_python, write_module
 from mlflow_qc.errors import QCError
 from mlflow_qc.models import adapter_for, batches, load_model, load_trained
 from mlflow_qc.models.torch_loop import train_loop
@@ -56,17 +56,7 @@ def fit(module_path, kind, seed=0, inputs=1, **hp):
 def test_fit_predict_shapes_and_history(module_path, kind):
     adapter, trained, train, evaluation = fit(module_path, kind)
     output = adapter.predict(trained.model, evaluation.features)
-    assert output.dtype == np.float64
-    if kind == "binary":
-        assert output.shape == (24, 1) and ((output >= 0) & (output <= 1)).all()
-    elif kind.startswith("multi"):
-        assert output.shape == (24, 3)
-        np.testing.assert_allclose(output.sum(axis=1), 1.0, rtol=1e-5)
-    else:
-        assert output.shape == (24, 2)
-    metric = "mae" if kind == "regression" else "accuracy"
-    assert set(trained.history) == {"loss", "val_loss", metric, f"val_{metric}"}
-    assert all(len(values) == 4 for values in trained.history.values())
+    assert_output_and_history(kind, output, trained.history, epochs=4)
     # The reported loss is the training loss applied to the predict() output.
     assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(trained.history["val_loss"][-1], rel=1e-4)
 

@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +13,7 @@ import requests
 import yaml
 
 from mlflow_qc.data.demo import write_demo_data
-from tests.helpers import init_dvc_repo, run_cli
+from tests.helpers import background_server, free_port, init_dvc_repo, run_cli
 
 READY_SECONDS = 180
 IRIS_MODEL = "iris-classifier"
@@ -63,53 +60,15 @@ def train(root: Path, recipe: Path, overrides: str = "") -> Project:
     return project
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def scoring_server(project: Project, model_uri: str):
     """``mlflow models serve -m MODEL_URI --env-manager local`` on a free loopback port; yields its URL."""
     port = free_port()
     env = {**os.environ, **project.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"]
-    log = project.root / f"serve-{port}.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(command, cwd=project.root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(server, url, log)
+    with background_server(command, f"{url}/ping", project.root / f"serve-{port}.log", project.root, env, READY_SECONDS):
         yield url
-    finally:
-        _stop(server)
-
-
-def _wait_ready(server: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{url}/ping", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"mlflow models serve not ready after {READY_SECONDS}s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    """The server and the uvicorn process it started (its own process group)."""
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=20)
 
 
 def invoke(url: str, body, content_type: str = "application/json") -> requests.Response:
