@@ -12,11 +12,11 @@ from mlflow.tracking import MlflowClient
 from mlflow_qc.errors import QCError
 from mlflow_qc.evaluate.artifacts import run_artifact
 from mlflow_qc.evaluate.compare import hyperparameter_text, split_sizes
-from mlflow_qc.run.summary import HP_PREFIX, METRICS_ARTIFACT
+from mlflow_qc.run.prepare_run import SPLITS_ARTIFACT
+from mlflow_qc.run.summary import HP_PREFIX, METRICS_ARTIFACT, RANKING_METRIC
+from mlflow_qc.run.tree import JOB_KEY, LEVEL, PARENT
 from mlflow_qc.split import Splits
 
-SPLITS_ARTIFACT = "qc/splits.json"
-LEVEL, JOB_KEY, PARENT = "qc.level", "qc.job_key", "mlflow.parentRunId"
 
 
 @dataclass
@@ -65,7 +65,7 @@ def experiment_source(client: MlflowClient, run_id: str) -> Source:
         splits = Splits.from_dict(json.loads(_read(run, SPLITS_ARTIFACT, scratch).read_text()))
     contexts = {name: {split: len(rows) for split, rows in ctx.items()} for name, ctx in splits.contexts().items()}
     title = f"Head-to-head: {run.info.run_name}"
-    return Source(models, split_sizes(contexts), run.data.tags.get("qc.ranking_metric"), title, run_id)
+    return Source(models, split_sizes(contexts), run.data.tags.get(RANKING_METRIC), title, run_id)
 
 
 def load_models(run_id: str | None, run_ids: list[str] | None) -> Source:

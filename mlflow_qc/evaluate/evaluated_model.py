@@ -49,10 +49,7 @@ class EvaluatedModel:
     @classmethod
     def regressor(cls, model) -> "EvaluatedModel":
         def values(frame):
-            output = model.predict(frame)
-            if isinstance(output, pd.DataFrame):
-                output = output["prediction"] if "prediction" in output.columns else output.iloc[:, 0]
-            return np.asarray(output, dtype=np.float64).reshape(len(frame))
+            return _labels(model.predict(frame)).astype(np.float64).reshape(len(frame))
 
         return cls(values, None)
 

@@ -25,12 +25,14 @@ from mlflow_qc.evaluate.artifacts import run_artifact
 from mlflow_qc.evaluate.metrics import fast_log_loss, fast_squared_error, probabilities_by_class
 from mlflow_qc.evaluate.importance import column_groups, importance_metrics, permutation_importance
 from mlflow_qc.prepare import CacheEntry
+from mlflow_qc.run.prepare_run import CACHE_KEY_TAG
+from mlflow_qc.run.tree import FOLD_INDEX, JOB_KEY, LEVEL, PARENT, RESUME_KEY, search_all
+from mlflow_qc.serve.pyfunc import DATA_DIR, META_FILE, MODEL_ARTIFACT, MODEL_DIR
 
 IMPORTANCE_ARTIFACT = "qc/importance.csv"
 EVALUATION_PREFERENCE = ("fold_validation", "validation", "train")
-MODEL_DATA = "model/data/qc"  # the pyfunc's data folder (serve/pyfunc.py)
+MODEL_DATA = f"{MODEL_ARTIFACT}/data/{DATA_DIR}"  # the pyfunc's data folder
 NOT_HYPERPARAMETERS = {"fold_index", "repeat_index", "seed"}
-LEVEL, PARENT, RESUME_KEY, JOB_KEY, FOLD_INDEX = "qc.level", "mlflow.parentRunId", "qc.resume_key", "qc.job_key", "qc.fold_index"
 
 
 def importance_split(split_names) -> str:
@@ -101,8 +103,6 @@ def experiment_run_of(client: MlflowClient, run):
 
 def model_runs_below(client: MlflowClient, run) -> list:
     """The finished model runs of a model, fold, job or experiment run."""
-    from mlflow_qc.run.tree import search_all
-
     tags = run.data.tags
     level = tags.get(LEVEL)
     if level == "model":
@@ -118,7 +118,7 @@ def model_runs_below(client: MlflowClient, run) -> list:
 
 
 def cache_entry_of(experiment_run) -> CacheEntry:
-    key = experiment_run.data.tags.get("qc.cache_key")
+    key = experiment_run.data.tags.get(CACHE_KEY_TAG)
     root = cache.entry_path(key) if key else None
     if root is None or not cache.is_complete(root):
         raise QCError(
@@ -136,8 +136,8 @@ def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_cou
     hyperparameters = {k: _parse(v) for k, v in params.items() if k not in NOT_HYPERPARAMETERS}
     with tempfile.TemporaryDirectory() as tmp:
         folder = run_artifact(run.info.artifact_uri, MODEL_DATA, tmp)
-        context = json.loads((folder / "qc_model.json").read_text())["context"]
-        adapter, model = load_trained(folder / "model")
+        context = json.loads((folder / META_FILE).read_text())["context"]
+        adapter, model = load_trained(folder / MODEL_DIR)
         table = model_importance(adapter, model, entry, context, hyperparameters, permute_count, int(params.get("seed", 0)))
         out = Path(tmp, "out")
         write_importance(table, out)

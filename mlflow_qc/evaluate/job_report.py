@@ -14,10 +14,10 @@ from mlflow_qc.evaluate.figures_classification import confidence_figure, confusi
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
+from mlflow_qc.run.tree import FOLD_INDEX, REPEAT_INDEX, job_run_id_of
 
 PREDICTIONS_FILE, IMPORTANCE_FILE = "predictions.parquet", "importance.csv"
 NOT_HISTORY = re.compile(r"^((train|fold_validation|validation|test)_|importance_)")
-LEVEL, PARENT = "qc.level", "mlflow.parentRunId"
 
 
 @dataclass
@@ -31,8 +31,8 @@ class EvaluationData:
 
 
 def model_label(tags: dict) -> str:
-    fold = tags.get("qc.fold_index")
-    repeat = tags.get("qc.repeat_index", "0")
+    fold = tags.get(FOLD_INDEX)
+    repeat = tags.get(REPEAT_INDEX, "0")
     return f"fold {fold} repeat {repeat}" if fold is not None else f"repeat {repeat}"
 
 
@@ -123,14 +123,9 @@ def log_job_report(client, job_run_id: str, model_runs: list, meta: dict) -> Rep
     return report
 
 
-def job_run_of(client, model_run) -> str:
-    parent = client.get_run(model_run.data.tags[PARENT])
-    return parent.data.tags[PARENT] if parent.data.tags.get(LEVEL) == "fold" else parent.info.run_id
-
-
 def refresh_job_reports(client, model_runs: list, meta: dict) -> None:
     """Rebuild the reports of the jobs these models belong to (e.g. after importance after the fact)."""
     from mlflow_qc.evaluate.importance_run import model_runs_below
 
-    for job_run_id in dict.fromkeys(job_run_of(client, run) for run in model_runs):
+    for job_run_id in dict.fromkeys(job_run_id_of(client, run) for run in model_runs):
         log_job_report(client, job_run_id, model_runs_below(client, client.get_run(job_run_id)), meta)

@@ -163,18 +163,11 @@ def planned_models(recipe: Recipe, prepared: Prepared) -> int:
 
 def run_experiment(recipe: Recipe) -> ExperimentResult:
     model = recipe.require_model()
-    # Under `mlflow run` the run exists already: recipe problems must end it FAILED with
-    # qc/error.txt. Otherwise they are reported before any run is created.
-    under_mlflow_run = bool(os.environ.get("MLFLOW_RUN_ID"))
-    prepared = None
-    if not under_mlflow_run:
-        check_model(recipe)
-        prepared = prepare(recipe)
+    check_model(recipe)  # under `mlflow run`, cli.main ends the launched run FAILED on a QCError
+    prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
     with experiment_run(recipe, tags=owner_tags()) as (client, run):
         run_id, experiment_id = run.info.run_id, run.info.experiment_id
-        if under_mlflow_run:
-            check_model(recipe)
-            prepared = prepare(recipe)
+        prepared = prepared or prepare(recipe)
         key = resume_key(recipe, prepared)
         client.set_tag(run_id, RESUME_KEY, key)
         for tag, value in owner_tags().items():

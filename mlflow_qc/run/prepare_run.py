@@ -16,6 +16,7 @@ from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.session import experiment_run, recipe_params
 
 SPLITS_ARTIFACT = "qc/splits.json"
+RECIPE_ARTIFACT = "recipe.yaml"
 CACHE_KEY_TAG = "qc.cache_key"
 
 
@@ -25,7 +26,7 @@ def log_preparation(client: MlflowClient, run_id: str, recipe: Recipe, prepared:
         params=[Param(k, v) for k, v in recipe_params(recipe).items()],
         tags=[RunTag(CACHE_KEY_TAG, prepared.key)],
     )
-    client.log_text(run_id, recipe.to_yaml(), "recipe.yaml")
+    client.log_text(run_id, recipe.to_yaml(), RECIPE_ARTIFACT)
     client.log_text(run_id, prepared.splits.to_json(), SPLITS_ARTIFACT)
     log_datasets(client, run_id, [(ds, v) for (ds, _), v in zip(prepared.data.unique, prepared.versions)])
 

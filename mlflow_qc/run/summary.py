@@ -12,6 +12,7 @@ from mlflow_qc.run.plan import Job
 
 METRICS_ARTIFACT = "qc/metrics.csv"
 AGGREGATE_ARTIFACT = "qc/metrics_aggregate.csv"
+RANKING_METRIC = "qc.ranking_metric"
 HP_PREFIX = "hp."
 
 
@@ -53,7 +54,7 @@ def summarise(client, run_id: str, training) -> Job | None:
     metric = training.ranking_metric
     ranked = rank_jobs(jobs[~jobs["refit"]] if not jobs.empty else jobs, metric)
     tags = {
-        "qc.ranking_metric": metric,
+        RANKING_METRIC: metric,
         "qc.models_finished": str(len(finished)),
         "qc.models_failed": str(len(models) - len(finished)),
     }

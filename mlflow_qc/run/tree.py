@@ -33,6 +33,12 @@ RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 KILLED = RunStatus.to_string(RunStatus.KILLED)
 
 
+def job_run_id_of(client: MlflowClient, model_run: Run) -> str:
+    """The job run above a model run (its parent, or its parent's parent under a fold run)."""
+    parent = client.get_run(model_run.data.tags[PARENT])
+    return parent.data.tags[PARENT] if parent.data.tags.get(LEVEL) == "fold" else parent.info.run_id
+
+
 def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
     runs, token = [], None
     while True:

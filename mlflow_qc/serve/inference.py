@@ -21,7 +21,7 @@ from mlflow_qc.evaluate.metrics import classification_metrics, regression_metric
 from mlflow_qc.serve.decode import probability_columns
 from mlflow_qc.serve.pyfunc import QCModel
 from mlflow_qc.serve.quiet import no_progress_bars
-from mlflow_qc.serve.schema import as_frame, conform
+from mlflow_qc.serve.schema import as_frame
 
 OUTPUT_WRITERS = {".csv": ",", ".tsv": "\t", ".parquet": None, ".pq": None}
 PREDICTIONS_ARTIFACT = "qc/inference"
@@ -52,11 +52,11 @@ class Inference:
         """Decoded ``prediction`` (+ ``probability_<class>``), one row per input row, in order.
 
         The training target's column is ignored when present (a labelled file predicts as is).
+        The columns are checked and cast by the pyfunc's own input check (``conform``).
         """
         frame = as_frame(frame)
         if self.model.target in frame.columns and self.model.target not in self.columns:
             frame = frame.drop(columns=[self.model.target])
-        frame = conform(frame, self.schema)
         try:
             return self.pyfunc.predict(frame).reset_index(drop=True)
         except MlflowException as exc:

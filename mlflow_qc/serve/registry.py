@@ -19,11 +19,12 @@ from mlflow.tracking import MlflowClient
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.results import aggregates, metrics
 from mlflow_qc.run.aggregate import higher_is_better, rank_jobs
-from mlflow_qc.run.tree import FINISHED, LEVEL, MODEL_URI, PARENT
+from mlflow_qc.run.prepare_run import RECIPE_ARTIFACT
+from mlflow_qc.run.summary import RANKING_METRIC
+from mlflow_qc.run.tree import FINISHED, LEVEL, MODEL_URI, job_run_id_of
 from mlflow_qc.serve.pyfunc import MODEL_ARTIFACT
 from mlflow_qc.serve.quiet import no_progress_bars
 
-RECIPE_ARTIFACT = "recipe.yaml"
 DEFAULT_ALIAS = "champion"
 DVC_SOURCE = "dvc"
 
@@ -48,7 +49,7 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
         recipe = _logged_recipe(run_id)
         jobs, models = _tables(run_id)
     block = recipe.get("register") or {}
-    metric = metric or block.get("metric") or run.data.tags.get("qc.ranking_metric")
+    metric = metric or block.get("metric") or run.data.tags.get(RANKING_METRIC)
     if not metric:
         raise QCError("metric", f"experiment run {run_id} names no ranking metric; expected --metric")
     name = model_name or block.get("model_name") or recipe.get("name") or client.get_experiment(run.info.experiment_id).name
@@ -58,7 +59,7 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
     tags = {
         "qc.recipe": str(recipe.get("name") or name),
         "qc.experiment_run_id": run_id,
-        "qc.job_run_id": _job_run_id(client, model_run),
+        "qc.job_run_id": job_run_id_of(client, model_run),
         "qc.job_index": str(choice.job_index),
         "qc.model_run_id": choice.model_run_id,
         "qc.refit": str(choice.refit).lower(),
@@ -148,13 +149,6 @@ def _logged_recipe(run_id: str) -> dict:
     except MlflowException:
         return {}
     return yaml.safe_load(text) or {}
-
-
-def _job_run_id(client: MlflowClient, model_run) -> str:
-    parent = client.get_run(model_run.data.tags[PARENT])
-    if parent.data.tags.get(LEVEL) == "fold":
-        parent = client.get_run(parent.data.tags[PARENT])
-    return parent.info.run_id
 
 
 def data_versions(run) -> dict[str, str]:
