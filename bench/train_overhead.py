@@ -146,11 +146,10 @@ def setup_workspace(root: Path, combos: int) -> None:
 
     (root / "data").mkdir(parents=True)
     (root / "recipes").mkdir()
+    from mlflow_qc.scaffold import init_dvc_repo
+
+    init_dvc_repo(root)
     run = lambda *cmd: subprocess.run(cmd, cwd=root, check=True, capture_output=True)  # noqa: E731
-    run("git", "init", "-q")
-    run("dvc", "init", "-q")
-    run("dvc", "config", "core.analytics", "false")
-    run("dvc", "remote", "add", "-d", "local", "dvc-storage")
     make_data(root / "data" / "bench.parquet")
     run(sys.executable, "-m", "mlflow_qc.cli", "data", "add", "data/bench.parquet")
     (root / "recipes" / "bench.yaml").write_text(yaml.safe_dump(recipe(combos)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -41,6 +42,17 @@ def _run(root: Path, *command: str) -> None:
         raise QCError(str(root), f"`{' '.join(command)}` failed: {result.stderr.strip().splitlines()[-1:]}")
 
 
+def init_dvc_repo(root: Path, remote: str = "dvc-storage") -> None:
+    """git (unless there is one) + DVC, offline, with ``remote`` (relative to ``.dvc/``'s parent) as default remote."""
+    dvc = (sys.executable, "-m", "dvc")  # this environment's DVC, whatever PATH says
+    if not (root / ".git").exists():
+        _run(root, "git", "init", "-q")
+    _run(root, *dvc, "init", "-q")
+    _run(root, *dvc, "config", "core.analytics", "false")
+    _run(root, *dvc, "config", "core.check_update", "false")
+    _run(root, *dvc, "remote", "add", "-d", "local", remote)
+
+
 def init_project(dest: str | Path) -> Path:
     from mlflow_qc.data.demo import write_demo_data
     from mlflow_qc.data.versioning import add_path
@@ -52,12 +64,7 @@ def init_project(dest: str | Path) -> Path:
     shutil.copytree(template, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "conda.yaml").write_text(yaml.safe_dump(conda_env(), sort_keys=False))
     (root / ".gitignore").write_text(GITIGNORE)
-    if not (root / ".git").exists():
-        _run(root, "git", "init", "-q")
-    _run(root, "dvc", "init", "-q")
-    _run(root, "dvc", "config", "core.analytics", "false")
-    _run(root, "dvc", "config", "core.check_update", "false")
-    _run(root, "dvc", "remote", "add", "-d", "local", "dvc-storage")
+    init_dvc_repo(root)
     for path in write_demo_data(root / "data"):
         if path.suffix:
             add_path(str(path))

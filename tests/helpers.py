@@ -19,13 +19,11 @@ CLI = [sys.executable, "-m", "mlflow_qc.cli"]
 
 def init_dvc_repo(root: Path) -> Path:
     """A git repo with DVC and a local remote beside it, as the template ships."""
+    from mlflow_qc.scaffold import init_dvc_repo as init_repo
+
     root.mkdir(parents=True, exist_ok=True)
+    init_repo(root)  # the remote is stored relative to .dvc/: <root>/dvc-storage
     run = lambda *cmd: subprocess.run(cmd, cwd=root, check=True, capture_output=True)  # noqa: E731
-    run("git", "init", "-q")
-    run("dvc", "init", "-q")
-    run("dvc", "config", "core.analytics", "false")
-    run("dvc", "config", "core.check_update", "false")
-    run("dvc", "remote", "add", "-d", "local", "dvc-storage")  # stored relative to .dvc/: <root>/dvc-storage
     run("git", "add", "-A")
     run("git", "commit", "-qm", "init")
     return root

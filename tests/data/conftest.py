@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_qc.scaffold import init_dvc_repo
+
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
@@ -27,10 +29,7 @@ def _repo_template(tmp_path_factory) -> Path:
     sh(root, "git", "init", "-q")
     sh(root, "git", "config", "user.name", "qc-tests")
     sh(root, "git", "config", "user.email", "qc-tests@example.invalid")
-    dvc(root, "init", "-q")
-    dvc(root, "config", "core.analytics", "false")
-    dvc(root, "config", "core.check_update", "false")
-    dvc(root, "remote", "add", "-d", "local", "../remote")
+    init_dvc_repo(root, remote="../remote")
     (root / "data").mkdir()
     sh(root, "git", "add", "-A")
     sh(root, "git", "commit", "-qm", "init")
