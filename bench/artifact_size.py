@@ -39,12 +39,14 @@ def recipe(permute_count: int) -> dict:
 
 
 def timed_hooks() -> dict[str, list[float]]:
-    """Wrap the three evaluation hooks with timers (they are looked up at call time)."""
-    from mlflow_qc.evaluate import hooks
+    """Wrap the evaluation observers' methods with timers (looked up on their classes at call time)."""
+    from mlflow_qc.evaluate.observers import ExperimentReport, Importance, JobReport
 
     timings: dict[str, list[float]] = {}
-    for name in ("model_artifacts", "job_artifacts", "experiment_artifacts"):
-        original = getattr(hooks, name)
+    hooks = {"model_artifacts": (Importance, "model_finished"), "job_artifacts": (JobReport, "job_closed"),
+             "experiment_artifacts": (ExperimentReport, "experiment_closed")}
+    for name, (owner, method) in hooks.items():
+        original = getattr(owner, method)
 
         def timer(*args, _original=original, _name=name, **kwargs):
             started = time.perf_counter()
@@ -53,7 +55,7 @@ def timed_hooks() -> dict[str, list[float]]:
             finally:
                 timings.setdefault(_name, []).append(time.perf_counter() - started)
 
-        setattr(hooks, name, timer)
+        setattr(owner, method, timer)
     return timings
 
 
@@ -72,14 +74,14 @@ def sizes(root: Path, run_ids: list[str], path: str) -> list[int]:
 def train(root: Path, permute_count: int, timings: dict) -> dict:
     from mlflow.tracking import MlflowClient
 
+    from mlflow_qc.experiment import Experiment
     from mlflow_qc.recipe import load_recipe
-    from mlflow_qc.run.experiment_run import run_experiment
 
     path = root / "recipes" / f"bench-{permute_count}.yaml"
     path.write_text(yaml.safe_dump(recipe(permute_count)))
     timings.clear()
     started = time.perf_counter()
-    result = run_experiment(load_recipe(str(path)))
+    result = Experiment.from_recipe(load_recipe(str(path))).run()
     wall = time.perf_counter() - started
     client = MlflowClient()
     runs = client.search_runs([result.experiment_id], max_results=1000)
@@ -96,7 +98,7 @@ def train(root: Path, permute_count: int, timings: dict) -> dict:
 
 def synthetic_experiment_report(jobs: int = 40, models_per_job: int = 10) -> dict:
     """Boomerang, leaderboard and head-to-head for 400 models, from random metrics."""
-    from mlflow_qc.evaluate.compare import compare_models
+    from mlflow_qc.evaluate.comparison import compare_models
     from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
     from mlflow_qc.evaluate.report import Report
 

@@ -65,27 +65,28 @@ def train_qc(root: Path) -> tuple[str, callable]:
     """Train the recipe; return the model URI and a function that logs the model once more."""
     from mlflow.tracking import MlflowClient
 
+    from mlflow_qc.experiment import Experiment
     from mlflow_qc.prepare import prepare
     from mlflow_qc.recipe import load_recipe
-    from mlflow_qc.run.experiment_run import run_experiment
     from mlflow_qc.run.fit_model import fit_and_evaluate
     from mlflow_qc.run.plan import Job, plan_tasks
-    from mlflow_qc.serve.pyfunc import MODEL_ARTIFACT, save_qc_model
+    from mlflow_qc.serve.pyfunc import save_qc_model
+    from mlflow_qc.tracking.names import MODEL_ARTIFACT
 
     (root / "recipe.yaml").write_text(RECIPE)
     recipe = load_recipe(root / "recipe.yaml")
-    result = run_experiment(recipe)
+    result = Experiment.from_recipe(recipe).run()
     client = MlflowClient()
     experiment_id = client.get_run(result.run_id).info.experiment_id
     [model_run] = client.search_runs([experiment_id], "tags.`qc.level` = 'model'")
     prepared = prepare(recipe)
     [task] = plan_tasks([Job(0, {"C": 1.0, "max_iter": 1000})], prepared.entry.contexts, 1, recipe.seed)
-    outcome = fit_and_evaluate(task, recipe, prepared.entry)
+    fitted = fit_and_evaluate(task, recipe.model, prepared.entry)
 
     def log_once() -> None:
         run_id = client.create_run(experiment_id).info.run_id
         with tempfile.TemporaryDirectory() as tmp:
-            save_qc_model(Path(tmp, MODEL_ARTIFACT), outcome, prepared.entry, task.context)
+            save_qc_model(Path(tmp, MODEL_ARTIFACT), fitted, prepared.entry, task.context)
             client.log_artifacts(run_id, tmp)
 
     return model_run.data.tags["qc.model_uri"], log_once

@@ -78,7 +78,7 @@ def variant_bare(root: Path, combos: int) -> None:
     same metric code (mlflow_qc's, which only calls sklearn), nothing tracked."""
     import pandas as pd
 
-    from mlflow_qc.evaluate.metrics import classification_metrics
+    from mlflow_qc.models.metrics import classification_metrics
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, train_test_split
     from sklearn.preprocessing import OneHotEncoder, StandardScaler

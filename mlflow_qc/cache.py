@@ -1,30 +1,42 @@
-"""A content-keyed cache of prepared arrays.
+"""A content-keyed cache of prepared arrays, and read access to one entry.
 
 An entry is a directory named by the hash of what produced it (data versions,
 preprocessing spec, seed). Entries are written to a temporary sibling and renamed
 into place, so a reader never sees half an entry and a crash leaves none behind.
+
+Layout of an entry: ``meta.json`` (contexts, feature_names, label_name, classes,
+analysis_type, input_count), ``splits.json``, ``input_example.parquet``, and per context
+``{context}/pipeline.pkl`` and ``{context}/{split}/features_I.npy|label.npy``; a context
+fitted beyond the splits' own (``refit``) also has ``{context}/rows.json``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from mlflow_qc.preprocess.pipeline import FittedPipeline, PreparedSplit
+from mlflow_qc.split import Splits
+
 COMPLETE_MARKER = "complete"
+PIPELINE_FILE = "pipeline.pkl"
+INPUT_EXAMPLE_FILE = "input_example.parquet"
+META_FILE = "meta.json"
+SPLITS_FILE = "splits.json"
+ROWS_FILE = "rows.json"
 
 
 def cache_root() -> Path:
     root = os.environ.get("MLFLOW_QC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "mlflow_qc")
     return Path(root)
-
-
-def content_key(payload: dict) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def entry_path(key: str, kind: str = "prepared") -> Path:
@@ -50,3 +62,64 @@ def write_entry(path: Path):
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+class CacheEntry:
+    """Read access to one prepared cache entry: meta, splits, arrays and fitted pipelines."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @cached_property
+    def meta(self) -> dict:
+        return json.loads((self.root / META_FILE).read_text())
+
+    @cached_property
+    def splits(self) -> Splits:
+        return Splits.from_dict(json.loads((self.root / SPLITS_FILE).read_text()))
+
+    @property
+    def contexts(self) -> list[str]:
+        return list(self.meta["contexts"])
+
+    def split_names(self, context: str) -> list[str]:
+        return list(self.rows(context))
+
+    def rows(self, context: str) -> dict[str, np.ndarray]:
+        if context in self.meta["contexts"]:
+            return self.splits.contexts()[context]
+        raw = json.loads((self.root / context / ROWS_FILE).read_text())
+        return {split: np.asarray(rows, dtype=np.int64) for split, rows in raw.items()}
+
+    def load(self, context: str, split: str, mmap: bool = True) -> PreparedSplit:
+        folder = self.root / context / split
+        mode = "r" if mmap else None
+        features = [np.load(folder / f"features_{i}.npy", mmap_mode=mode) for i in range(self.meta["input_count"])]
+        label_file = folder / "label.npy"
+        label = np.load(label_file, mmap_mode=mode) if label_file.exists() else None
+        return PreparedSplit(features=features, label=label)
+
+    def pipeline(self, context: str) -> FittedPipeline:
+        with open(self.pipeline_path(context), "rb") as handle:
+            return pickle.load(handle)
+
+    def pipeline_path(self, context: str) -> Path:
+        return self.root / context / PIPELINE_FILE
+
+    def input_example(self) -> pd.DataFrame:
+        """A few raw training rows with every column the model needs: the served model's example."""
+        return pd.read_parquet(self.root / INPUT_EXAMPLE_FILE)
+
+
+def write_context(folder: Path, fitted: FittedPipeline, arrays: dict[str, PreparedSplit], rows: dict | None = None) -> None:
+    """One context's arrays and pipeline under ``folder`` (``rows``: for a context beyond the splits')."""
+    for split, prepared in arrays.items():
+        (folder / split).mkdir(parents=True)
+        for i, features in enumerate(prepared.features):
+            np.save(folder / split / f"features_{i}.npy", features)
+        if prepared.label is not None:
+            np.save(folder / split / "label.npy", prepared.label)
+    with open(folder / PIPELINE_FILE, "wb") as handle:
+        pickle.dump(fitted, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    if rows is not None:
+        (folder / ROWS_FILE).write_text(json.dumps({split: r.tolist() for split, r in rows.items()}))

@@ -10,7 +10,6 @@ import sys
 import click
 
 from mlflow_qc.errors import QCError
-
 from mlflow_qc.progress import QUIET_ENV
 
 
@@ -45,10 +44,11 @@ def prepare(recipe: str, overrides: str, export: bool) -> None:
 @click.option("--overrides", default="", help='e.g. "trainer.repeat_count=1;seed=7"')
 def train(recipe: str, overrides: str) -> None:
     """Train every job of RECIPE into MLflow (resumes an earlier run of the same recipe)."""
-    from mlflow_qc.run.experiment_run import NothingSucceeded, failure_summary, run_experiment
+    from mlflow_qc.experiment import Experiment
+    from mlflow_qc.run.experiment_run import NothingSucceeded, failure_summary
 
     try:
-        result = run_experiment(_recipe(recipe, overrides))
+        result = Experiment.from_recipe(_recipe(recipe, overrides)).run()
     except NothingSucceeded as exc:
         click.echo(f"error: nothing succeeded. {exc}", err=True)
         sys.exit(1)
@@ -88,7 +88,7 @@ def register(run_id: str, metric: str, model_name: str, alias: str) -> None:
 @click.option("--permute-count", type=int, default=3, show_default=True)
 def importance(run_id: str, permute_count: int) -> None:
     """Permutation feature importance after the fact for RUN_ID (a model, job or experiment run)."""
-    from mlflow_qc.evaluate.importance_run import importance_after_the_fact
+    from mlflow_qc.evaluate.importance_after import importance_after_the_fact
 
     for model_run_id in importance_after_the_fact(run_id, permute_count):
         click.echo(model_run_id)

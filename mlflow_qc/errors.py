@@ -24,7 +24,7 @@ def from_validation_error(exc, source: str) -> QCError:
     where = _location(err["loc"])
     if err["type"] == "extra_forbidden":
         parent, _, key = where.rpartition(".")
-        return QCError(f"{source}: {where}", f"unknown key '{key}'{' in ' + parent if parent else ''}; check the spelling against DESIGN section 2")
+        return QCError(f"{source}: {where}", f"unknown key '{key}'{' in ' + parent if parent else ''}; expected a key listed in the README, section 'The recipe'")
     if err["type"] == "missing":
         return QCError(f"{source}: {where}", "field required")
     message = err["msg"].removeprefix("Value error, ")

@@ -1,9 +1,31 @@
-"""``Experiment``: the Python face of a whole recipe, for notebook users."""
+"""``Experiment``: the Python face of a whole recipe, and where training meets its observers.
+
+The run layer trains and writes the run tree; what else happens to each model, job and
+experiment (packaging, importance, reports, registration) is chosen here, by
+``training_observers``, and handed to it.
+"""
 from __future__ import annotations
 
 import os
 
 from mlflow_qc.recipe import Architecture, Pipeline, Recipe, Register, Search, Trainer, load_recipe
+
+
+def training_observers(recipe: Recipe) -> list:
+    """The observers a recipe's training gets: pyfunc per model, importance when asked, a report
+    per job and per experiment, registration when the recipe has a ``register:`` block."""
+    from mlflow_qc.evaluate.observers import ExperimentReport, Importance, JobReport
+    from mlflow_qc.serve.packaging import PyfuncPackaging
+    from mlflow_qc.serve.registry import Registration
+
+    observers = [PyfuncPackaging()]
+    if recipe.trainer.permute_count > 0:
+        observers.append(Importance(recipe.trainer.permute_count))
+    observers += [JobReport(), ExperimentReport()]
+    if recipe.register is not None:
+        register = recipe.register
+        observers.append(Registration(register.metric, register.model_name, register.alias))
+    return observers
 
 
 class Experiment:
@@ -51,4 +73,4 @@ class Experiment:
         """Train every job; returns an ExperimentResult (run id, counts, failures, tables)."""
         from mlflow_qc.run.experiment_run import run_experiment
 
-        return run_experiment(self.recipe)
+        return run_experiment(self.recipe, training_observers(self.recipe))

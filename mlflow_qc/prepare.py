@@ -2,14 +2,13 @@
 
 ``prepare(recipe)`` validates everything first (QCErrors before anything is written),
 then reuses the cache entry keyed by (data versions, preprocessing spec, seed) or
-fits every context and writes one.
+fits every context and writes one. A recipe that refits also gets its ``refit``
+context (train + validation) here, so training never comes back to prepare more.
 """
 from __future__ import annotations
 
 import json
-import pickle
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +16,15 @@ import pandas as pd
 import sklearn
 
 from mlflow_qc import cache
+from mlflow_qc.cache import CacheEntry
 from mlflow_qc.data.dataset import Dataset, load_dataset
 from mlflow_qc.data.versioning import DatasetVersion, version_dataset
-from mlflow_qc.preprocess import FittedPipeline, PreparedSplit, validate
+from mlflow_qc.hashing import content_key
+from mlflow_qc.preprocess import FittedPipeline, validate
 from mlflow_qc.recipe import DatasetSpec, Recipe
-from mlflow_qc.split import Splits, make_splits, stratification_labels
+from mlflow_qc.split import REFIT_CONTEXT, Splits, make_splits, refit_rows, stratification_labels
 
 CACHE_FORMAT = 1
-PIPELINE_FILE = "pipeline.pkl"
-INPUT_EXAMPLE_FILE = "input_example.parquet"
 INPUT_EXAMPLE_ROWS = 5
 
 
@@ -56,56 +55,6 @@ def load_data(recipe: Recipe) -> LoadedData:
     return LoadedData(inputs=inputs, target=target, unique=unique)
 
 
-class CacheEntry:
-    """Read access to one prepared cache entry: meta, splits, arrays and fitted pipelines."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    @cached_property
-    def meta(self) -> dict:
-        return json.loads((self.root / "meta.json").read_text())
-
-    @cached_property
-    def splits(self) -> Splits:
-        return Splits.from_dict(json.loads((self.root / "splits.json").read_text()))
-
-    @property
-    def contexts(self) -> list[str]:
-        return list(self.meta["contexts"])
-
-    def split_names(self, context: str) -> list[str]:
-        return list(self.rows(context))
-
-    def rows(self, context: str) -> dict[str, np.ndarray]:
-        if context in self.meta["contexts"]:
-            return self.splits.contexts()[context]
-        return self._extra_rows(context)
-
-    def _extra_rows(self, context: str) -> dict[str, np.ndarray]:
-        raw = json.loads((self.root / context / "rows.json").read_text())
-        return {split: np.asarray(rows, dtype=np.int64) for split, rows in raw.items()}
-
-    def load(self, context: str, split: str, mmap: bool = True) -> PreparedSplit:
-        folder = self.root / context / split
-        mode = "r" if mmap else None
-        features = [np.load(folder / f"features_{i}.npy", mmap_mode=mode) for i in range(self.meta["input_count"])]
-        label_file = folder / "label.npy"
-        label = np.load(label_file, mmap_mode=mode) if label_file.exists() else None
-        return PreparedSplit(features=features, label=label)
-
-    def pipeline(self, context: str) -> FittedPipeline:
-        with open(self.pipeline_path(context), "rb") as handle:
-            return pickle.load(handle)
-
-    def pipeline_path(self, context: str) -> Path:
-        return self.root / context / PIPELINE_FILE
-
-    def input_example(self) -> pd.DataFrame:
-        """A few raw training rows with every column the model needs: the served model's example."""
-        return pd.read_parquet(self.root / INPUT_EXAMPLE_FILE)
-
-
 @dataclass
 class Prepared:
     """The outcome of ``prepare``: the cache entry plus what produced it."""
@@ -119,6 +68,10 @@ class Prepared:
     def splits(self) -> Splits:
         return self.entry.splits
 
+    @property
+    def dataset_versions(self) -> list[tuple[Dataset, DatasetVersion]]:
+        return [(dataset, version) for (dataset, _), version in zip(self.data.unique, self.versions)]
+
 
 def cache_key(recipe: Recipe, versions: list[DatasetVersion]) -> str:
     data = recipe.data.model_dump(mode="json", exclude={"version"})
@@ -126,7 +79,7 @@ def cache_key(recipe: Recipe, versions: list[DatasetVersion]) -> str:
         item["dataset"].pop("path", None)
     if data.get("target") and data["target"].get("dataset"):
         data["target"]["dataset"].pop("path", None)
-    return cache.content_key(
+    return content_key(
         {
             "format": CACHE_FORMAT,
             "sklearn": sklearn.__version__,
@@ -152,7 +105,10 @@ def prepare(recipe: Recipe) -> Prepared:
         splits = _make_splits(recipe, data)
         with cache.write_entry(root) as staging:
             _write_contexts(recipe, data, splits, staging)
-    return Prepared(key=key, entry=CacheEntry(root), versions=versions, data=data)
+    prepared = Prepared(key=key, entry=CacheEntry(root), versions=versions, data=data)
+    if recipe.trainer.refit:
+        _add_context(prepared, recipe, REFIT_CONTEXT, refit_rows(prepared.splits))
+    return prepared
 
 
 def _make_splits(recipe: Recipe, data: LoadedData) -> Splits:
@@ -163,18 +119,11 @@ def _make_splits(recipe: Recipe, data: LoadedData) -> Splits:
     return make_splits(data.inputs[0].n_samples, strata, stratifier, recipe.seed)
 
 
-def _fit_context(recipe: Recipe, data: LoadedData, rows: dict[str, np.ndarray], folder: Path) -> FittedPipeline:
+def _fit_context(recipe: Recipe, data: LoadedData, rows: dict[str, np.ndarray], folder: Path, extra: bool = False) -> FittedPipeline:
     """Fit one context's preprocessing and write its arrays and pipeline under ``folder``."""
     analysis_type = recipe.model.analysis_type if recipe.model else None
     fitted, arrays = FittedPipeline.fit_transform(recipe.data, data.inputs, data.target, rows, analysis_type)
-    for split, prepared in arrays.items():
-        (folder / split).mkdir(parents=True)
-        for i, features in enumerate(prepared.features):
-            np.save(folder / split / f"features_{i}.npy", features)
-        if prepared.label is not None:
-            np.save(folder / split / "label.npy", prepared.label)
-    with open(folder / PIPELINE_FILE, "wb") as handle:
-        pickle.dump(fitted, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    cache.write_context(folder, fitted, arrays, rows if extra else None)
     return fitted
 
 
@@ -192,9 +141,9 @@ def _write_contexts(recipe: Recipe, data: LoadedData, splits: Splits, root: Path
         "analysis_type": recipe.model.analysis_type if recipe.model else None,
     }
     example_rows = splits.splits["train"][:INPUT_EXAMPLE_ROWS]
-    input_example(data, fitted, example_rows).to_parquet(root / INPUT_EXAMPLE_FILE, index=False)
-    (root / "splits.json").write_text(splits.to_json())
-    (root / "meta.json").write_text(json.dumps(meta))
+    input_example(data, fitted, example_rows).to_parquet(root / cache.INPUT_EXAMPLE_FILE, index=False)
+    (root / cache.SPLITS_FILE).write_text(splits.to_json())
+    (root / cache.META_FILE).write_text(json.dumps(meta))
 
 
 def input_example(data: LoadedData, fitted: FittedPipeline, rows: np.ndarray) -> pd.DataFrame:
@@ -208,11 +157,10 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def add_context(prepared: Prepared, recipe: Recipe, name: str, rows: dict[str, np.ndarray]) -> None:
-    """Fit an extra context (e.g. ``refit`` on train + validation) into an existing entry."""
+def _add_context(prepared: Prepared, recipe: Recipe, name: str, rows: dict[str, np.ndarray]) -> None:
+    """Fit a context beyond the splits' own (``refit``: train + validation) into the entry."""
     folder = prepared.entry.root / name
     if cache.is_complete(folder):
         return
     with cache.write_entry(folder) as staging:
-        _fit_context(recipe, prepared.data, rows, staging)
-        (staging / "rows.json").write_text(json.dumps({split: r.tolist() for split, r in rows.items()}))
+        _fit_context(recipe, prepared.data, rows, staging, extra=True)

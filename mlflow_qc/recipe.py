@@ -1,4 +1,4 @@
-"""The recipe (DESIGN section 2): a pydantic schema with ``extra="forbid"``.
+"""The recipe (the README's "The recipe"): a pydantic schema with ``extra="forbid"``.
 
 A recipe file and the Python objects (``Pipeline``, ``Input``, ``Target``,
 ``Stratifier``, ``Architecture``, ``Trainer``) are two faces of one model:
@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.errors import QCError, from_validation_error, one_line
 from mlflow_qc.overrides import apply_overrides
 
@@ -88,15 +89,11 @@ class Encoder(Spec):
     @field_validator("sklearn")
     @classmethod
     def _known_class(cls, name):
-        from mlflow_qc.preprocess.encoders import resolve_encoder_class
-
         resolve_encoder_class(name)  # raises ValueError naming the class
         return name
 
     @model_validator(mode="after")
     def _constructible(self):
-        from mlflow_qc.preprocess.encoders import resolve_encoder_class
-
         cls = resolve_encoder_class(self.sklearn)
         try:
             cls(**self.params)

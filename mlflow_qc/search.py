@@ -2,7 +2,7 @@
 
 Every hyperparameter in a recipe is a list of values. ``grid`` is their product in
 declaration order; ``random`` a seeded subset of it (``count``, or ``percent`` as a share
-in (0, 1], rounded up as in the seed), returned in grid order; ``tpe`` proposes
+in (0, 1], rounded up as in AIQC), returned in grid order; ``tpe`` proposes
 combinations one after another while the objective is evaluated: the recipe's ``space``
 gives the searched dimensions, single-value hyperparameters are constants and
 multi-value ones become ``hp.choice``. Values come back as plain Python types.

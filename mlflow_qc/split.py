@@ -1,7 +1,7 @@
 """Seeded, stratified splits: train/validation/test and k folds of the training split.
 
 Sizes are shares of all samples. Stratification is by class for classification, by
-quantile bins (``bin_count``, default 3 as in the seed design) for a continuous target.
+quantile bins (``bin_count``, default 3 as in AIQC) for a continuous target.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.recipe import Stratifier
 
 SPLIT_ORDER = ("train", "validation", "test")
+REFIT_CONTEXT = "refit"  # train + validation, after the search
 DEFAULT_BIN_COUNT = 3
 
 
@@ -53,6 +54,13 @@ class Splits:
             f"fold_{k}": {"train": fold["train"], "fold_validation": fold["fold_validation"], **held_out}
             for k, fold in enumerate(self.folds)
         }
+
+
+def refit_rows(splits: Splits) -> dict[str, np.ndarray]:
+    """The refit context's rows: train and validation together as its training rows, test as it was."""
+    rows = splits.splits
+    fit_rows = np.sort(np.concatenate([rows[s] for s in ("train", "validation") if s in rows]))
+    return {"train": fit_rows, **({"test": rows["test"]} if "test" in rows else {})}
 
 
 def stratification_labels(target: pd.Series | None, classification: bool | None, bin_count: int | None) -> np.ndarray | None:

@@ -1,4 +1,4 @@
-"""Dataset versions with DVC (DESIGN section 5): record, add/push, refuse, restore.
+"""Dataset versions with DVC (README: "Data versioning"): record, add/push, refuse, restore.
 
 Whether a file changed is decided without DVC, by comparing its md5 with the one in
 its ``.dvc`` file (or in the DVC cache's manifest of a tracked folder holding it).

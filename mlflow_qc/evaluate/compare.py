@@ -1,159 +1,27 @@
-"""Head-to-head: each job's mean and confidence interval per metric over folds x repeats, and
-pairwise corrected resampled t-tests (see ``significance``) over the folds and repeats two jobs share.
-
-Up to ``ALL_PAIRS_UP_TO`` jobs every pair is tested; beyond that every job against the best one
-(by the experiment's ranking metric), so the report stays readable for large searches.
-p-values are per test, without a correction for multiple comparisons.
-"""
+"""Head-to-head of an experiment's jobs (README: "Evaluation in the MLflow UI"): the statistics of
+``comparison`` on the numbers ``compare_sources`` reads from the runs."""
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
-
-from mlflow_qc.evaluate.significance import corrected_interval, corrected_resampled_ttest
-from mlflow_qc.evaluate.tables import html_table, latex_table, markdown_table
-from mlflow_qc.run.aggregate import SPLITS, higher_is_better
-
-ALPHA = 0.05
-CONFIDENCE = 0.95
-ALL_PAIRS_UP_TO = 6
-ARTIFACTS = {"markdown": "qc/compare.md", "latex": "qc/compare.tex", "html": "qc/compare.html"}
-METHOD = (
-    "Mean over folds x repeats with its {confidence:.0%} confidence interval; pairwise corrected resampled "
-    "t-tests (Nadeau and Bengio, 2003) over the folds and repeats both jobs share, variance inflated by "
-    "1/J + n_test/n_train. A difference is called real when p < {alpha} (no correction for multiple comparisons)."
-)
+from mlflow_qc.evaluate.comparison import ALPHA, Comparison, compare_models
+from mlflow_qc.evaluate.compare_sources import Source, load_models
+from mlflow_qc.tracking.names import COMPARE_ARTIFACTS
 
 
-@dataclass
-class Comparison:
-    title: str
-    summary: pd.DataFrame  # one row per job: job, hyperparameters, models, then "mean [low, high]" per metric
-    intervals: pd.DataFrame  # job, metric, mean, low, high, count
-    pairs: pd.DataFrame  # metric, job_a, job_b, pairs, difference, t, df, p_value, different
-    alpha: float = ALPHA
-
-    def render(self, fmt: str = "markdown") -> str:
-        method = METHOD.format(confidence=CONFIDENCE, alpha=self.alpha)
-        pairs = self.pairs.assign(different=self.pairs["different"].map({True: "yes", False: "no"}))
-        if fmt == "markdown":
-            parts = [f"# {self.title}", method, "## Mean [confidence interval]", markdown_table(self.summary)]
-            if len(pairs):
-                parts += ["## Pairwise tests", markdown_table(pairs)]
-            return "\n\n".join(parts) + "\n"
-        if fmt == "latex":
-            parts = [f"% {self.title}", f"% {method}", latex_table(self.summary, f"{self.title}: mean [confidence interval]")]
-            if len(pairs):
-                parts.append(latex_table(pairs, f"{self.title}: pairwise corrected resampled t-tests"))
-            return "\n\n".join(parts) + "\n"
-        if fmt == "html":
-            body = f"<p>{method}</p><h3>Mean [confidence interval]</h3>{html_table(self.summary)}"
-            if len(pairs):
-                body += f"<h3>Pairwise tests</h3>{html_table(pairs)}"
-            return body
-        raise ValueError(f"format {fmt!r}; expected one of {sorted(ARTIFACTS)}")
-
-
-def split_of(metric: str) -> str | None:
-    return next((s for s in sorted(SPLITS, key=len, reverse=True) if metric.startswith(f"{s}_")), None)
-
-
-def split_sizes(contexts: dict[str, dict[str, int]]) -> dict[str, tuple[float, float]]:
-    """split -> (mean training rows, mean rows of the split) over the contexts models train on."""
-    sizes: dict[str, list[tuple[int, int]]] = {}
-    for name, splits in contexts.items():
-        if name == "refit":
-            continue
-        for split, count in splits.items():
-            sizes.setdefault(split, []).append((splits.get("train", 0), count))
-    return {split: tuple(np.mean(values, axis=0)) for split, values in sizes.items()}
-
-
-def default_metrics(models: pd.DataFrame, ranking_metric: str | None) -> list[str]:
-    """Every metric of the ranking metric's split (the evaluation split)."""
-    split = split_of(ranking_metric or "") or next((s for s in ("fold_validation", "validation", "test", "train")
-                                                    if any(c.startswith(f"{s}_") for c in models.columns)), None)
-    return [c for c in models.columns if split and split_of(c) == split]
-
-
-def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], metrics: list[str] | None = None,
-                   ranking_metric: str | None = None, title: str = "Head-to-head", alpha: float = ALPHA) -> Comparison:
-    """``models``: one row per model with job, hyperparameters, fold_index, repeat_index and metric columns."""
-    models = models.assign(fold_index=models["fold_index"].fillna(-1).astype(int))
-    metrics = [m for m in (metrics or default_metrics(models, ranking_metric)) if m in models.columns]
-    jobs = list(dict.fromkeys(models["job"]))
-    intervals = pd.DataFrame(
-        [
-            {"job": job, "metric": metric, **corrected_interval(models.loc[models["job"] == job, metric],
-                                                                *sizes.get(split_of(metric), (0.0, 0.0)), CONFIDENCE).__dict__}
-            for job in jobs
-            for metric in metrics
-        ],
-        columns=["job", "metric", "mean", "low", "high", "count"],
-    )
-    summary = _summary(models, intervals, jobs, metrics)
-    pairs = _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha)
-    return Comparison(title, summary, intervals, pairs, alpha)
-
-
-def _summary(models: pd.DataFrame, intervals: pd.DataFrame, jobs: list[str], metrics: list[str]) -> pd.DataFrame:
-    rows = []
-    for job in jobs:
-        own = models[models["job"] == job]
-        row = {"job": job, "hyperparameters": own["hyperparameters"].iloc[0], "models": len(own)}
-        for metric in metrics:
-            i = intervals[(intervals["job"] == job) & (intervals["metric"] == metric)].iloc[0]
-            row[metric] = f"{i['mean']:.4g}" + ("" if np.isnan(i["low"]) else f" [{i['low']:.4g}, {i['high']:.4g}]")
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha) -> pd.DataFrame:
-    if len(jobs) <= ALL_PAIRS_UP_TO:
-        pairs = list(itertools.combinations(jobs, 2))
-    else:
-        ranking = ranking_metric if ranking_metric in metrics else metrics[0]
-        means = intervals[intervals["metric"] == ranking].set_index("job")["mean"]
-        best = (means.idxmax() if higher_is_better(ranking) else means.idxmin()) if means.notna().any() else jobs[0]
-        pairs = [(best, job) for job in jobs if job != best]
-    keys = ["fold_index", "repeat_index"]
-    rows = []
-    for metric in metrics:
-        n_train, n_test = sizes.get(split_of(metric), (0.0, 0.0))
-        for a, b in pairs:
-            shared = models.loc[models["job"] == a, keys + [metric]].merge(
-                models.loc[models["job"] == b, keys + [metric]], on=keys, suffixes=("_a", "_b"))
-            test = corrected_resampled_ttest(shared[f"{metric}_a"], shared[f"{metric}_b"], n_train, n_test)
-            rows.append({"metric": metric, "job_a": a, "job_b": b, "pairs": len(shared), "difference": test.difference,
-                         "t": test.t, "df": test.df, "p_value": test.p_value,
-                         "different": bool(test.p_value < alpha) if not np.isnan(test.p_value) else False})
-    return pd.DataFrame(rows, columns=["metric", "job_a", "job_b", "pairs", "difference", "t", "df", "p_value", "different"])
-
-
-def hyperparameter_text(values: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())
+def compare_source(source: Source, metrics: list[str] | None = None, alpha: float = ALPHA) -> Comparison:
+    return compare_models(source.models, source.sizes, metrics, source.ranking_metric, source.title, alpha)
 
 
 def compare_jobs(run_id: str | None = None, run_ids: list[str] | None = None, metrics: list[str] | None = None,
                  alpha: float = ALPHA) -> Comparison:
     """For notebooks: the head-to-head of an experiment run's jobs, or of chosen job runs."""
-    from mlflow_qc.evaluate.compare_sources import load_models
-
-    source = load_models(run_id, run_ids)
-    return compare_models(source.models, source.sizes, metrics, source.ranking_metric, source.title, alpha)
+    return compare_source(load_models(run_id, run_ids), metrics, alpha)
 
 
 def compare_command(run_id: str | None, run_ids: list[str] | None, fmt: str) -> str:
     """The ``compare`` entry point: render, log on the experiment run, return the text."""
     from mlflow.tracking import MlflowClient
 
-    from mlflow_qc.evaluate.compare_sources import load_models
-
     source = load_models(run_id, run_ids)
-    comparison = compare_models(source.models, source.sizes, None, source.ranking_metric, source.title)
-    text = comparison.render(fmt)
-    MlflowClient().log_text(source.experiment_run_id, text, ARTIFACTS[fmt])
+    text = compare_source(source).render(fmt)
+    MlflowClient().log_text(source.experiment_run_id, text, COMPARE_ARTIFACTS[fmt])
     return text

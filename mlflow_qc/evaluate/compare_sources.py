@@ -11,12 +11,9 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.evaluate.artifacts import run_artifact
-from mlflow_qc.evaluate.compare import hyperparameter_text, split_sizes
-from mlflow_qc.run.prepare_run import SPLITS_ARTIFACT
-from mlflow_qc.run.summary import HP_PREFIX, METRICS_ARTIFACT, RANKING_METRIC
-from mlflow_qc.run.tree import JOB_KEY, LEVEL, PARENT
+from mlflow_qc.evaluate.comparison import model_frame, split_sizes
 from mlflow_qc.split import Splits
-
+from mlflow_qc.tracking.names import EXPERIMENT, JOB, JOB_KEY, LEVEL, METRICS_ARTIFACT, PARENT, RANKING_METRIC, SPLITS_ARTIFACT
 
 
 @dataclass
@@ -30,22 +27,10 @@ class Source:
 
 def models_frame(table: pd.DataFrame) -> pd.DataFrame:
     """qc/metrics.csv rows of finished, non-refit models -> the comparison's model table."""
-    table = table[(table["status"] == "FINISHED") & ~table["refit"].astype(str).str.lower().eq("true")]
-    if table.empty:
+    frame = model_frame(table)
+    if frame.empty:
         raise QCError(METRICS_ARTIFACT, "no finished model outside refit jobs; expected at least one to compare")
-    hp_columns = [c for c in table.columns if c.startswith(HP_PREFIX)]
-    identity = {"job_index", "job_key", "refit", "fold_index", "repeat_index", "run_id", "status", *hp_columns}
-    metrics = [c for c in table.columns if c not in identity]
-    hyperparameters = table[hp_columns].apply(
-        lambda row: hyperparameter_text({k[len(HP_PREFIX):]: v for k, v in row.items()}), axis=1) if hp_columns else ""
-    return pd.DataFrame({
-        "job": "job " + table["job_index"].astype(int).astype(str),
-        "job_key": table["job_key"],
-        "hyperparameters": hyperparameters,
-        "fold_index": table["fold_index"],
-        "repeat_index": table["repeat_index"],
-        **{m: table[m] for m in metrics},
-    })
+    return frame
 
 
 def _read(run, path: str, scratch: str) -> Path:
@@ -58,8 +43,8 @@ def _read(run, path: str, scratch: str) -> Path:
 
 def experiment_source(client: MlflowClient, run_id: str) -> Source:
     run = client.get_run(run_id)
-    if run.data.tags.get(LEVEL) != "experiment":
-        raise QCError("run_id", f"run {run_id} has qc.level={run.data.tags.get(LEVEL)!r}; expected an experiment run")
+    if run.data.tags.get(LEVEL) != EXPERIMENT:
+        raise QCError("run_id", f"run {run_id} has {LEVEL}={run.data.tags.get(LEVEL)!r}; expected an experiment run")
     with tempfile.TemporaryDirectory() as scratch:
         models = models_frame(pd.read_csv(_read(run, METRICS_ARTIFACT, scratch)))
         splits = Splits.from_dict(json.loads(_read(run, SPLITS_ARTIFACT, scratch).read_text()))
@@ -78,8 +63,8 @@ def load_models(run_id: str | None, run_ids: list[str] | None) -> Source:
     frames, sources, names = [], {}, {}
     for job_run_id in run_ids:
         job = client.get_run(job_run_id)
-        if job.data.tags.get(LEVEL) != "job":
-            raise QCError("run_ids", f"run {job_run_id} has qc.level={job.data.tags.get(LEVEL)!r}; expected job runs")
+        if job.data.tags.get(LEVEL) != JOB:
+            raise QCError("run_ids", f"run {job_run_id} has {LEVEL}={job.data.tags.get(LEVEL)!r}; expected job runs")
         parent = job.data.tags[PARENT]
         if parent not in sources:
             sources[parent] = experiment_source(client, parent)

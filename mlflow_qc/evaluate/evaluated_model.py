@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-PROBABILITY_PREFIX = "probability_"
+from mlflow_qc.models.outputs import PROBABILITY_PREFIX
 
 
 def _raw_model(model):

@@ -23,10 +23,10 @@ from mlflow.models.evaluation.base import EvaluationResult, ModelEvaluator
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.evaluate.evaluated_model import EvaluatedModel
-from mlflow_qc.evaluate.figures_classification import class_index
 from mlflow_qc.evaluate.importance import ORIGINAL, column_groups, importance_metrics, permutation_importance
 from mlflow_qc.evaluate.job_report import EvaluationData, evaluation_report
-from mlflow_qc.evaluate.metrics import classification_metrics, fast_log_loss, fast_squared_error, predicted_index, regression_metrics
+from mlflow_qc.models.metrics import classification_metrics, fast_log_loss, fast_squared_error, regression_metrics
+from mlflow_qc.models.outputs import label_positions, predicted_index, probability_columns
 
 MODEL_TYPES = ("classifier", "regressor")
 DEFAULTS = {"permute_count": 3, "seed": 0, "metric_prefix": "qc_", "split": "evaluation"}
@@ -71,7 +71,7 @@ class QCEvaluator(ModelEvaluator):
         split = config["split"]
         frame = pd.DataFrame({"split": split, "row": np.arange(len(labels)), "y_true": labels})
         if classification:
-            y_index = class_index(pd.Series(labels), scored.classes)
+            y_index = label_positions(labels, scored.classes)
             if (y_index < 0).any():
                 unknown = sorted({str(v) for v in labels[y_index < 0]})
                 raise ValueError(f"labels {unknown[:5]} are not among the model's classes {scored.classes}")
@@ -79,8 +79,8 @@ class QCEvaluator(ModelEvaluator):
             loss = lambda output: fast_log_loss(y_index, output)  # noqa: E731
             scores = classification_metrics(y_index, proba, loss(proba))
             frame["prediction"] = np.asarray(scored.classes, dtype=object)[predicted_index(proba)]
-            for j, name in enumerate(scored.classes):
-                frame[f"probability_{name}"] = proba[:, j]
+            for j, column in enumerate(probability_columns(scored.classes)):
+                frame[column] = proba[:, j]
         else:
             values = scored.output(features)
             loss = lambda output: fast_squared_error(labels, output)  # noqa: E731

@@ -1,43 +1,25 @@
 """The experiment run's ``qc/report.html`` (boomerang, leaderboard, head-to-head) and ``qc/compare.md``.
 
-Everything comes from the training's job book in memory: no model run is read back.
+Everything comes from the experiment's model table in memory: no model run is read back.
 """
 from __future__ import annotations
 
-import pandas as pd
-
-from mlflow_qc.evaluate.compare import ARTIFACTS, compare_models, hyperparameter_text, split_sizes
+from mlflow_qc.evaluate.comparison import compare_models, model_frame, split_sizes
 from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
 from mlflow_qc.evaluate.report import Report
+from mlflow_qc.tracking.names import COMPARE_ARTIFACTS
 
 
-def job_label(job) -> str:
-    return f"{'refit' if job.refit else 'job'} {job.index}"
-
-
-def experiment_models(training) -> pd.DataFrame:
-    """One row per finished model of the training, with its split metrics."""
-    rows = []
-    for record in training.book.finished:
-        task = record.task
-        rows.append({
-            "job": job_label(task.job), "model": f"model {task.name}", "run_id": record.run_id, "refit": task.job.refit,
-            "hyperparameters": hyperparameter_text(task.job.hyperparameters),
-            "fold_index": task.fold_index, "repeat_index": task.repeat_index, **record.metrics,
-        })
-    return pd.DataFrame(rows)
-
-
-def experiment_report(client, run_id: str, training) -> tuple[Report, str | None]:
-    """The report, and the head-to-head as Markdown (None without models)."""
-    run = client.get_run(run_id)
-    analysis_type = training.recipe.model.analysis_type
-    models = experiment_models(training)
-    report = Report(f"{training.recipe.name}: all models", f"{len(models)} model(s); {analysis_type}; experiment run {run_id}")
+def experiment_report(client, event) -> tuple[Report, str | None]:
+    """The report of an ``ExperimentClosed`` event, and the head-to-head as Markdown (None without models)."""
+    run = client.get_run(event.run_id)
+    analysis_type = event.analysis_type
+    models = model_frame(event.models, include_refit=True)
+    report = Report(f"{event.name}: all models", f"{len(models)} model(s); {analysis_type}; experiment run {event.run_id}")
     if models.empty:
         report.section("Models").notes.append("No model finished.")
         return report, None
-    metric = training.ranking_metric
+    metric = event.ranking_metric
     boomerang = boomerang_figure(models, analysis_type)
     if boomerang is not None:
         section = report.section("Models by split")
@@ -52,14 +34,13 @@ def experiment_report(client, run_id: str, training) -> tuple[Report, str | None
     figure = leaderboard_figure(compared, board, metric)
     if figure is not None:
         section.figures.append(figure)
-    comparison = compare_models(compared, split_sizes(training.prepared.entry.meta["contexts"]), None, metric,
-                                f"Head-to-head: {run.info.run_name}")
+    comparison = compare_models(compared, split_sizes(event.contexts), None, metric, f"Head-to-head: {run.info.run_name}")
     report.section("Head-to-head").html.append(comparison.render("html"))
     return report, comparison.render("markdown")
 
 
-def log_experiment_report(client, run_id: str, training) -> None:
-    report, markdown = experiment_report(client, run_id, training)
-    report.log(client, run_id)
+def log_experiment_report(client, event) -> None:
+    report, markdown = experiment_report(client, event)
+    report.log(client, event.run_id)
     if markdown is not None:
-        client.log_text(run_id, markdown, ARTIFACTS["markdown"])
+        client.log_text(event.run_id, markdown, COMPARE_ARTIFACTS["markdown"])

@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mlflow_qc.evaluate.figures_style import color, figure, guide_line, ordered_splits, thin, titled
+from mlflow_qc.models.outputs import label_positions, probability_columns
 
 CURVES = {
     "roc": ("ROC", "false positive rate", "true positive rate"),
@@ -21,21 +22,16 @@ CURVES = {
 }
 
 
-def class_index(values: pd.Series, classes: list) -> np.ndarray:
-    """Positions of decoded labels in ``classes`` (compared as text, as parquet may have stringified them)."""
-    return pd.Categorical(values.astype(str), categories=[str(c) for c in classes]).codes.astype(np.int64)
-
-
 def with_class_positions(predictions: pd.DataFrame, classes: list) -> pd.DataFrame:
     """Adds ``y_index`` and ``predicted_index`` (positions in ``classes``; -1 for an unknown label) once."""
     if "y_index" in predictions.columns:
         return predictions
-    return predictions.assign(y_index=class_index(predictions["y_true"], classes),
-                              predicted_index=class_index(predictions["prediction"], classes))
+    return predictions.assign(y_index=label_positions(predictions["y_true"], classes),
+                              predicted_index=label_positions(predictions["prediction"], classes))
 
 
 def probabilities(frame: pd.DataFrame, classes: list) -> np.ndarray:
-    return frame[[f"probability_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    return frame[probability_columns(classes)].to_numpy(dtype=np.float64)
 
 
 def one_vs_rest(frame: pd.DataFrame, classes: list):

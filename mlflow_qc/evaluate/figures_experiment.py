@@ -1,4 +1,4 @@
-"""Experiment figures: the seed's "boomerang" (loss against score per split) and the leaderboard.
+"""Experiment figures: AIQC's "boomerang" (loss against score per split) and the leaderboard.
 
 ``models`` has one row per finished model: ``job``, ``model``, ``run_id``, ``hyperparameters``
 and ``{split}_{metric}`` columns.
@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mlflow_qc.evaluate.compare import split_of
 from mlflow_qc.evaluate.figures_style import SPLIT_ORDER, color, figure, titled
-from mlflow_qc.run.aggregate import higher_is_better
+from mlflow_qc.tracking.names import higher_is_better, split_of
 
 SCORES = {
     "classification": ("accuracy", "f1", "precision", "recall", "roc_auc"),
@@ -35,7 +34,7 @@ def boomerang_figure(models: pd.DataFrame, analysis_type: str, min_score: float 
                      max_loss: float | None = None) -> go.Figure | None:
     """Every model as a line through its splits in (loss, score); a menu picks the score type.
 
-    Models that generalise draw short lines; overfitting bends them into the seed's boomerang
+    Models that generalise draw short lines; overfitting bends them into AIQC's boomerang
     (low loss and high score on train, worse elsewhere). ``min_score``/``max_loss`` leave out
     models with any split beyond them.
     """

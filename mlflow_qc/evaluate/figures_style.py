@@ -6,7 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-SPLIT_ORDER = ("train", "fold_validation", "validation", "test")
+from mlflow_qc.tracking.names import SPLITS
+
+SPLIT_ORDER = SPLITS
 MAX_CURVE_POINTS = 200
 MAX_SCATTER_POINTS = 2000
 PALETTE = qualitative.Plotly

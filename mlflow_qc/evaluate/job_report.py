@@ -14,10 +14,14 @@ from mlflow_qc.evaluate.figures_classification import confidence_figure, confusi
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
-from mlflow_qc.run.tree import FOLD_INDEX, REPEAT_INDEX, job_run_id_of
+from mlflow_qc.tracking.names import (
+    FINISHED, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PREDICTIONS_ARTIFACT, REPEAT_INDEX, SPLITS,
+)
+from mlflow_qc.tracking.queries import job_run_id_of, model_runs_below
 
-PREDICTIONS_FILE, IMPORTANCE_FILE = "predictions.parquet", "importance.csv"
-NOT_HISTORY = re.compile(r"^((train|fold_validation|validation|test)_|importance_)")
+QC_FOLDER = str(Path(PREDICTIONS_ARTIFACT).parent)
+PREDICTIONS_FILE, IMPORTANCE_FILE = Path(PREDICTIONS_ARTIFACT).name, Path(IMPORTANCE_ARTIFACT).name
+NOT_HISTORY = re.compile(rf"^(({'|'.join(SPLITS)})_|{IMPORTANCE_PREFIX})")
 
 
 @dataclass
@@ -42,7 +46,7 @@ def collect(client, runs: list) -> EvaluationData:
     with tempfile.TemporaryDirectory() as tmp:
         for run in runs:
             label, run_id = model_label(run.data.tags), run.info.run_id
-            folder = run_artifact(run.info.artifact_uri, "qc", Path(tmp, run_id))
+            folder = run_artifact(run.info.artifact_uri, QC_FOLDER, Path(tmp, run_id))
             if (folder / PREDICTIONS_FILE).exists():
                 predictions.append(pd.read_parquet(folder / PREDICTIONS_FILE).assign(model=label, run_id=run_id))
             if (folder / IMPORTANCE_FILE).exists():
@@ -66,7 +70,7 @@ def categorical_labels(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     """split x metric: mean and spread over the models."""
-    split_metrics = metrics[~metrics["key"].str.startswith("importance_")] if len(metrics) else metrics
+    split_metrics = metrics[~metrics["key"].str.startswith(IMPORTANCE_PREFIX)] if len(metrics) else metrics
     if split_metrics.empty:
         return pd.DataFrame()
     rows = []
@@ -114,7 +118,7 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
 def log_job_report(client, job_run_id: str, model_runs: list, meta: dict) -> Report:
     """Build the job's report from its finished model runs and log it on the job run."""
     job = client.get_run(job_run_id)
-    finished = [r for r in model_runs if r.info.status == "FINISHED"]
+    finished = [r for r in model_runs if r.info.status == FINISHED]
     data = collect(client, finished)
     hyperparameters = ", ".join(f"{k}={v}" for k, v in job.data.params.items())
     subtitle = f"{len(finished)} model(s); {meta.get('analysis_type')}; job run {job_run_id}"
@@ -125,7 +129,5 @@ def log_job_report(client, job_run_id: str, model_runs: list, meta: dict) -> Rep
 
 def refresh_job_reports(client, model_runs: list, meta: dict) -> None:
     """Rebuild the reports of the jobs these models belong to (e.g. after importance after the fact)."""
-    from mlflow_qc.evaluate.importance_run import model_runs_below
-
     for job_run_id in dict.fromkeys(job_run_id_of(client, run) for run in model_runs):
         log_job_report(client, job_run_id, model_runs_below(client, client.get_run(job_run_id)), meta)

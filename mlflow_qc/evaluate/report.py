@@ -25,9 +25,8 @@ import plotly.io as pio
 from plotly.io.json import to_json_plotly
 
 from mlflow_qc.evaluate.tables import html_table
+from mlflow_qc.tracking.names import REPORT_HTML, REPORT_JSON
 
-REPORT_HTML = "qc/report.html"
-REPORT_JSON = "qc/report.json"
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 STYLE = """

@@ -4,14 +4,8 @@
 sklearn run never imports tensorflow or torch; so do the library helpers below
 (``MetricCutoff`` imports keras, ``train_loop``/``batches`` import torch).
 """
-from mlflow_qc.models.base import (
-    ModelAdapter,
-    TrainedModel,
-    adapter_class,
-    adapter_for,
-    load_model,
-    load_trained,
-)
+from mlflow_qc.models.base import ModelAdapter, TrainedModel
+from mlflow_qc.models.registry import adapter_class, adapter_for, load_model, load_trained
 from mlflow_qc.models.cutoffs import cutoffs_met, parse_cutoffs
 
 _LAZY = {

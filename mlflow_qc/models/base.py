@@ -7,7 +7,6 @@ one-hot; regression (n, m). Features are a list of float64 arrays, one per input
 """
 from __future__ import annotations
 
-import importlib
 import json
 import random
 from abc import ABC, abstractmethod
@@ -18,13 +17,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mlflow_qc.errors import QCError
+from mlflow_qc.preprocess.labels import encoded_class_index
 
 ADAPTER_FILE = "adapter.json"
-ADAPTER_MODULES = {
-    "keras": "mlflow_qc.models.keras_adapter:KerasAdapter",
-    "pytorch": "mlflow_qc.models.torch_adapter:TorchAdapter",
-    "sklearn": "mlflow_qc.models.sklearn_adapter:SklearnAdapter",
-}
 
 
 @dataclass
@@ -104,10 +99,7 @@ class ModelAdapter(ABC):
 
     def class_index(self, label: np.ndarray) -> np.ndarray:
         """1-D integer class indices from a binary, ordinal or one-hot label."""
-        label = np.asarray(label)
-        if self.analysis_type == "classification_multi" and label.shape[1] > 1:
-            return label.argmax(axis=1)
-        return label.reshape(len(label)).astype(np.int64)
+        return encoded_class_index(label, self.n_classes)
 
     def output_shape(self, label: np.ndarray) -> tuple[int, ...]:
         """``label_shape`` for fn_build: the shape of one sample of the model's output.
@@ -121,7 +113,7 @@ class ModelAdapter(ABC):
 
     def shaped_output(self, output) -> np.ndarray:
         """A model's output as float64 (n, width), checked against the analysis type."""
-        if isinstance(output, tuple):  # the seed's fn_predict returns (prediction, probability)
+        if isinstance(output, tuple):  # AIQC's fn_predict returns (prediction, probability)
             output = output[-1]
         output = np.asarray(output, dtype=np.float64)
         if output.ndim == 1:
@@ -157,41 +149,3 @@ def single_or_list(items: list):
 def seed_python_numpy(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def adapter_class(library: str) -> type[ModelAdapter]:
-    """Imports the library's adapter only when asked: sklearn never loads keras or torch."""
-    if library not in ADAPTER_MODULES:
-        raise QCError("model.library", f"'{library}' is not supported; expected one of {sorted(ADAPTER_MODULES)}")
-    module, _, name = ADAPTER_MODULES[library].partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def adapter_for(architecture, n_classes: int | None = None) -> ModelAdapter:
-    return adapter_class(architecture.library)(architecture, n_classes)
-
-
-def load_model(library: str, folder: Path) -> Any:
-    return adapter_class(library).load(Path(folder))
-
-
-def load_trained(folder: Path) -> tuple[ModelAdapter, Any]:
-    """The adapter (with the saved user module) and the model saved in ``folder``.
-
-    For serving: ``adapter.predict(model, features)`` then runs the user's fn_predict
-    from the copy saved with the model.
-    """
-    from mlflow_qc.models.user_module import USER_MODULE_FILE
-    from mlflow_qc.recipe import Architecture
-
-    folder = Path(folder)
-    meta = json.loads((folder / ADAPTER_FILE).read_text())
-    module = folder / USER_MODULE_FILE
-    architecture = Architecture(
-        library=meta["library"],
-        analysis_type=meta["analysis_type"],
-        module=str(module) if module.is_file() else None,
-        estimator=meta.get("estimator"),
-    )
-    adapter = adapter_for(architecture, meta.get("n_classes"))
-    return adapter, adapter.load(folder)

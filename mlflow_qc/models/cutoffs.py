@@ -1,4 +1,4 @@
-"""Early stopping when every metric cutoff is met (the seed's ``MetricCutoff``).
+"""Early stopping when every metric cutoff is met (AIQC's ``MetricCutoff``).
 
 Hyperparameter ``metric_cutoffs``: one ``{metric, cutoff, above_or_below}`` mapping or a
 list of them, e.g. ``[{metric: val_accuracy, cutoff: 0.9, above_or_below: above}]``;

@@ -1,6 +1,6 @@
 """Keras 3 adapter and its defaults (imports keras: load it through ``adapter_for``).
 
-Defaults, per the seed (AIQC) design:
+Defaults, as in AIQC:
 - loss: binary crossentropy; sparse categorical crossentropy for class-index labels
   (n, 1), categorical for one-hot; mean squared error for regression.
 - optimizer: Adam, hyperparameter ``learning_rate`` (default 0.001).

@@ -1,7 +1,7 @@
 """scikit-learn adapter: ``estimator`` is a dotted class path, hyperparameters its arguments.
 
 - Features: every input flattened per sample and concatenated into one 2-D matrix.
-- ``random_state`` is set from the seed when the estimator takes it and the user did
+- ``random_state`` is set from the model's seed when the estimator takes it and the user did
   not give it.
 - Classification fits on the class index; ``predict`` uses ``predict_proba`` with its
   columns placed by class index (a class absent from training gets probability 0).
@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import joblib
 import numpy as np
 from sklearn.metrics import log_loss, mean_squared_error
 
+from mlflow_qc.classes import import_dotted
 from mlflow_qc.errors import QCError
 from mlflow_qc.models.base import ModelAdapter, TrainedModel, seed_python_numpy
 
@@ -31,11 +31,7 @@ MODEL_FILE = "model.joblib"
 
 
 def estimator_class(dotted: str) -> type:
-    module_name, _, class_name = (dotted or "").rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name) if module_name else None
-    except (ImportError, AttributeError):
-        cls = None
+    cls = import_dotted(dotted)
     if not isinstance(cls, type):
         raise QCError("model.estimator", f"'{dotted}' is not an importable class; expected a dotted path such as sklearn.svm.SVC")
     return cls

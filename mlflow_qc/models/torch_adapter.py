@@ -1,6 +1,6 @@
 """PyTorch adapter and its defaults (imports torch: load it through ``adapter_for``).
 
-Defaults, per the seed (AIQC) design, for a model whose last layer outputs
+Defaults, as in AIQC, for a model whose last layer outputs
 probabilities (sigmoid/softmax) or values (regression):
 - loss: ``nn.BCELoss`` (binary); ``ProbabilityCrossEntropy`` (multi-class: cross-entropy
   on softmax outputs, class-index or one-hot labels — ``nn.CrossEntropyLoss`` expects

@@ -2,7 +2,7 @@
 
 Conventions for PyTorch user code: features are float32 tensors — one tensor, or a
 list of them for multi-input models, passed to ``model(...)`` as one argument (the
-seed's convention). Labels are float32 (n, width), except class-index multi-class
+AIQC convention). Labels are float32 (n, width), except class-index multi-class
 labels, which become a 1-D int64 tensor as ``nn.NLLLoss``/``nn.CrossEntropyLoss`` expect.
 """
 from __future__ import annotations

@@ -52,5 +52,5 @@ def import_saved_module(folder: Path) -> ModuleType | None:
 
 
 def user_functions(module: ModuleType) -> dict:
-    """The seed's user functions the module defines (fn_build required)."""
+    """AIQC's user functions the module defines (fn_build required)."""
     return {name: getattr(module, name) for name in FUNCTION_NAMES if callable(getattr(module, name, None))}

@@ -1,7 +1,6 @@
 """Resolving, building and fitting sklearn-style encoders on the columns they claimed."""
 from __future__ import annotations
 
-import importlib
 import inspect
 
 import numpy as np
@@ -9,29 +8,9 @@ import pandas as pd
 from scipy import sparse
 from sklearn.preprocessing import LabelBinarizer, LabelEncoder, MultiLabelBinarizer, OneHotEncoder, OrdinalEncoder
 
+from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.recipe import Encoder
-
-
-def resolve_encoder_class(name: str) -> type:
-    """A class in sklearn.preprocessing by name, or any class by dotted path."""
-    if "." not in name:
-        module = importlib.import_module("sklearn.preprocessing")
-        cls = getattr(module, name, None)
-        if not isinstance(cls, type):
-            raise ValueError(f"unknown encoder '{name}'; expected a class in sklearn.preprocessing or a dotted path")
-        return cls
-    module_name, _, class_name = name.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        raise ValueError(f"cannot import module '{module_name}' for encoder '{name}'") from None
-    cls = getattr(module, class_name, None)
-    if not isinstance(cls, type):
-        raise ValueError(f"unknown encoder '{name}': '{module_name}' has no class '{class_name}'")
-    if not (hasattr(cls, "fit") and hasattr(cls, "transform")):
-        raise ValueError(f"'{name}' is not an encoder; expected a class with fit and transform")
-    return cls
 
 
 CATEGORICAL = (OneHotEncoder, OrdinalEncoder, LabelBinarizer, LabelEncoder, MultiLabelBinarizer)

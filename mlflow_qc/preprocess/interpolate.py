@@ -1,4 +1,4 @@
-"""Interpolation of float columns with the seed's semantics.
+"""Interpolation of float columns with AIQC's semantics.
 
 The training rows are interpolated alone, in row order. Every other split is
 interpolated with the (interpolated) training rows as context: both sorted by

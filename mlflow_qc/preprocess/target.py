@@ -8,7 +8,9 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.encoders import ColumnEncoder, dense, is_categorical, resolve_encoder_class
+from mlflow_qc.classes import resolve_encoder_class
+from mlflow_qc.preprocess.encoders import ColumnEncoder, dense, is_categorical
+from mlflow_qc.preprocess.labels import encoded_class_index
 from mlflow_qc.preprocess.interpolate import Interpolator, interpolate_new, interpolate_splits, require_float
 from mlflow_qc.recipe import Encoder, Target
 
@@ -69,10 +71,7 @@ class TargetColumn:
 
     def class_index(self, encoded) -> np.ndarray:
         """One column: the rounded value (binary 0/1 or ordinal); several: the argmax (one-hot, probabilities)."""
-        encoded = dense(np.asarray(encoded, dtype=np.float64))
-        if encoded.shape[1] == 1:
-            return np.clip(np.rint(encoded[:, 0]), 0, len(self.categories) - 1).astype(np.int64)
-        return encoded.argmax(axis=1)
+        return encoded_class_index(dense(np.asarray(encoded, dtype=np.float64)), len(self.categories))
 
     def _encode(self, frame: pd.DataFrame) -> np.ndarray:
         if self.encoder is None:

@@ -1,15 +1,10 @@
-"""Aggregates over models and the experiment's tables (qc/metrics.csv, qc/metrics_aggregate.csv)."""
+"""Aggregates of split metrics over models: ``{split}_{metric}_{mean,median,std,min,max}``."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from mlflow_qc.evaluate.metrics import metric_names
-
-STATS = ("mean", "median", "std", "min", "max")
-SPLITS = ("train", "fold_validation", "validation", "test")
-LOWER_IS_BETTER = ("loss", "mse")
-RANKING_SPLITS = ("fold_validation", "validation", "train")
+from mlflow_qc.models.metrics import metric_names
+from mlflow_qc.tracking.names import SPLITS
 
 
 def split_metrics(metrics: dict[str, float], analysis_type: str) -> dict[str, float]:
@@ -41,38 +36,3 @@ def aggregate(per_model: list[dict[str, float]]) -> dict[str, float]:
             }
         )
     return {k: float(v) for k, v in out.items()}
-
-
-def default_ranking_metric(analysis_type: str, split_names) -> str:
-    split = next(s for s in RANKING_SPLITS if s in split_names)
-    return f"{split}_{'r2' if analysis_type == 'regression' else 'accuracy'}"
-
-
-def higher_is_better(metric: str) -> bool:
-    return not metric.endswith(LOWER_IS_BETTER)
-
-
-def rank_jobs(jobs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Jobs best first by the mean of ``metric`` over their models."""
-    column = f"{metric}_mean"
-    if column not in jobs.columns:
-        return jobs.iloc[0:0]
-    ranked = jobs.dropna(subset=[column])
-    return ranked.sort_values(column, ascending=not higher_is_better(metric), kind="stable")
-
-
-def models_table(rows: list[dict]) -> pd.DataFrame:
-    """One row per finished model; ``rows`` hold identity columns plus split metrics."""
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    return table.sort_values(["job_index", "fold_index", "repeat_index"], na_position="first", kind="stable").reset_index(drop=True)
-
-
-def jobs_table(models: pd.DataFrame, metric_columns: list[str], id_columns: list[str]) -> pd.DataFrame:
-    rows = []
-    for _, group in models.groupby("job_index", sort=True):
-        head = group.iloc[0]
-        per_model = group[metric_columns].to_dict("records")
-        rows.append({**{c: head[c] for c in id_columns}, "model_count": len(group), **aggregate(per_model)})
-    return pd.DataFrame(rows)

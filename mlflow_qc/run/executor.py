@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from joblib import Parallel, delayed, parallel_config
 
 from mlflow_qc.errors import QCError
-from mlflow_qc.run.plan import ModelTask
-from mlflow_qc.run.worker import ModelResult, TaskEnvironment, train_model
+from mlflow_qc.run.plan import ModelRecord, ModelTask
+from mlflow_qc.run.worker import TaskEnvironment, train_model
 
 # Backends whose joblib registration lives in another package, imported on demand.
 BACKEND_REGISTRARS = {"dask": ("distributed", None), "ray": ("ray.util.joblib", "register_ray")}
@@ -33,8 +33,8 @@ def _select_backend(backend: str) -> str:
     return backend
 
 
-def execute(tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backend: str = "local") -> Iterator[ModelResult]:
-    """Train every task; yields results in completion order."""
+def execute(tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backend: str = "local") -> Iterator[ModelRecord]:
+    """Train every task; yields their records in completion order."""
     if not tasks:
         return
     if backend == "local" and n_jobs == 1:

@@ -1,11 +1,12 @@
-"""Training a recipe: prepare, plan, resume, execute, close jobs, summarise.
+"""Training a recipe, in one pass down: check, plan, prepare, open the experiment run, adopt the
+earlier tree, execute the models, close the jobs, summarise, hand over to the observers.
 
-Used by ``mlflow-qc train`` (the MLproject ``main`` entry point) and ``Experiment.run``.
+Used by ``Experiment.run`` (and through it ``mlflow-qc train``, the MLproject ``main`` entry
+point), which also chooses the observers.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,25 +14,24 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from mlflow_qc import cache
-from mlflow_qc.evaluate import hooks as evaluation_hooks
-from mlflow_qc.prepare import Prepared, add_context, prepare
+from mlflow_qc.errors import QCError
+from mlflow_qc.hashing import content_key, digest
+from mlflow_qc.models import adapter_for
+from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
-from mlflow_qc.run.aggregate import default_ranking_metric, higher_is_better
 from mlflow_qc.run.executor import execute
-from mlflow_qc.run.jobs import JobBook, ModelRecord
-from mlflow_qc.run.plan import Job, ModelTask, plan_tasks
+from mlflow_qc.run.jobs import JobBook
+from mlflow_qc.run.observers import ExperimentClosed, notify
+from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, plan_tasks
 from mlflow_qc.run.prepare_run import log_preparation
 from mlflow_qc.run.session import experiment_run, failure_status
-from mlflow_qc.run.summary import summarise
-from mlflow_qc.run.tree import RESUME_KEY, RunTree, owner_tags
+from mlflow_qc.run.summary import models_table, summarise
+from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
-from mlflow_qc.errors import QCError
-from mlflow_qc.models import adapter_for
 from mlflow_qc.search import check_search, combinations, tpe_search
-
-REFIT_CONTEXT = "refit"
+from mlflow_qc.split import REFIT_CONTEXT
+from mlflow_qc.tracking.names import RESUME_KEY, default_ranking_metric, higher_is_better
 
 
 class NothingSucceeded(Exception):
@@ -48,43 +48,65 @@ class ExperimentResult:
     best_job_index: int | None
 
     def metrics(self):
-        from mlflow_qc.results import metrics
+        from mlflow_qc.tracking.tables import read_metrics
 
-        return metrics(self.run_id)
+        return read_metrics(self.run_id)
 
     def aggregates(self):
-        from mlflow_qc.results import aggregates
+        from mlflow_qc.tracking.tables import read_aggregates
 
-        return aggregates(self.run_id)
+        return read_aggregates(self.run_id)
 
 
 def resume_key(recipe: Recipe, prepared: Prepared) -> str:
     """Runs of one tree share data, preprocessing, seed and model code; grids and repeats may grow."""
     model = recipe.require_model()
     code = Path(model.module).read_bytes() if model.module else b""
-    return cache.content_key(
+    return content_key(
         {
             "prepared": prepared.key,
             "seed": recipe.seed,
             "library": model.library,
             "analysis_type": model.analysis_type,
             "estimator": model.estimator,
-            "module": hashlib.sha256(code).hexdigest(),
+            "module": digest(code),
         }
     )
+
+
+def planned_jobs(recipe: Recipe) -> list[Job] | None:
+    """The jobs of a grid or random search; None for TPE, which proposes them while it searches."""
+    if recipe.search.method == "tpe":
+        return None
+    return [Job(i, hp) for i, hp in enumerate(combinations(recipe.model, recipe.search, recipe.seed))]
+
+
+def check_model(recipe: Recipe) -> None:
+    """The model and search problems a recipe can have, before any run exists."""
+    model = recipe.require_model()
+    check_search(model, recipe.search)
+    names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
+    adapter_for(model).check_hyperparameters(names)
+    if recipe.data.target is None:
+        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
 
 
 class Training:
     """One execution of a recipe inside its experiment run."""
 
-    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment):
+    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar):
         self.recipe = recipe
         self.prepared = prepared
         self.tree = tree
         self.env = env
-        self.book = JobBook(tree, recipe, prepared.entry)
+        self.observers = observers
+        self.bar = bar
+        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry.meta, observers)
         self.jobs: list[Job] = []
-        self.bar = None
+        self.models = None  # the last summary's model table
+        entry = prepared.entry
+        self.ranking_metric = (recipe.register.metric if recipe.register and recipe.register.metric
+                               else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0])))
 
     def run_jobs(self, jobs: list[Job], contexts: list[str]) -> None:
         tasks = plan_tasks(jobs, contexts, self.recipe.trainer.repeat_count, self.recipe.seed)
@@ -94,18 +116,18 @@ class Training:
         for task in tasks:
             done = self.tree.finished.get(task.identity)
             if done is not None:
-                self._record(ModelRecord(task, done.info.run_id, "FINISHED", dict(done.data.metrics), reused=True))
-                self.bar.update()
+                self._record(ModelRecord(task, done.info.run_id, done.info.status, dict(done.data.metrics), reused=True))
             else:
                 todo.append(dataclasses.replace(task, parent_run_id=self._open_parent(task)))
         self.bar.total = max(self.bar.total, self.bar.n + len(todo))
         self.bar.refresh()
         trainer = self.recipe.trainer
-        for result in execute(todo, self.env, trainer.n_jobs, trainer.backend):
-            self._record(ModelRecord(result.task, result.run_id, result.status, result.metrics, result.error))
-            self.bar.update()
-            if result.status != "FINISHED" and not trainer.continue_on_error:
-                raise RuntimeError(f"{result.task.name} failed (continue_on_error is false):\n{result.error}")
+        for record in execute(todo, self.env, trainer.n_jobs, trainer.backend):
+            self._record(record)
+            if not record.finished:
+                notify(self.observers, "model_failed", record)
+                if not trainer.continue_on_error:
+                    raise RuntimeError(f"{record.task.name} failed (continue_on_error is false):\n{record.error}")
 
     def _open_parent(self, task: ModelTask) -> str:
         adopted = task.job.key in self.tree.job_runs
@@ -120,50 +142,45 @@ class Training:
         complete = self.book.record(record)
         if complete is not None:
             self.book.close(complete)
+        self.bar.update()
 
     def objective(self, hyperparameters: dict) -> float:
         """TPE's objective: train one job, return its ranking metric to minimise."""
         job = Job(len(self.jobs), hyperparameters)
         self.run_jobs([job], self.prepared.entry.contexts)
         metric = self.ranking_metric
-        values = [r.metrics.get(metric, np.nan) for r in self.book.models_of(job) if r.status == "FINISHED"]
+        values = [r.metrics.get(metric, np.nan) for r in self.book.models_of(job) if r.finished]
         mean = float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else np.inf
         return -mean if higher_is_better(metric) and np.isfinite(mean) else mean
 
-    @property
-    def ranking_metric(self) -> str:
-        if self.recipe.register and self.recipe.register.metric:
-            return self.recipe.register.metric
-        return default_ranking_metric(self.recipe.model.analysis_type, self.prepared.entry.split_names(self.prepared.entry.contexts[0]))
-
     def refit(self, best: Job) -> None:
-        rows = self.prepared.splits.splits
-        fit_rows = np.sort(np.concatenate([rows[s] for s in ("train", "validation") if s in rows]))
-        context_rows = {"train": fit_rows, **({"test": rows["test"]} if "test" in rows else {})}
-        add_context(self.prepared, self.recipe, REFIT_CONTEXT, context_rows)
         self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT])
 
+    def summarise(self) -> Job | None:
+        """Log the experiment's tables and best job; returns the best job."""
+        self.models = models_table(list(self.book.records.values()))
+        runs = {job.index: self.tree.job_runs[job.key] for job in self.jobs if job.key in self.tree.job_runs}
+        best = summarise(self.tree.client, self.tree.root_run_id, self.models, self.ranking_metric, runs)
+        return next((job for job in self.jobs if job.index == best), None)
 
-def check_model(recipe: Recipe) -> None:
-    """The model and search problems a recipe can have, before any run exists."""
-    model = recipe.require_model()
-    check_search(model, recipe.search)
-    names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
-    adapter_for(model).check_hyperparameters(names)
-    if recipe.data.target is None:
-        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
+    def closed(self, best: Job | None) -> ExperimentClosed:
+        return ExperimentClosed(
+            run_id=self.tree.root_run_id,
+            name=self.recipe.name,
+            analysis_type=self.recipe.model.analysis_type,
+            models=self.models,
+            ranking_metric=self.ranking_metric,
+            contexts=self.prepared.entry.meta["contexts"],
+            finished=len(self.book.finished),
+            best_job_index=None if best is None else best.index,
+        )
 
 
-def planned_models(recipe: Recipe, prepared: Prepared) -> int:
-    """Models to train (reused ones included) for the progress bar; refit adds its own later."""
-    search = recipe.search
-    jobs = search.count if search.method == "tpe" else len(combinations(recipe.model, search, recipe.seed))
-    return jobs * len(prepared.entry.contexts) * recipe.trainer.repeat_count
-
-
-def run_experiment(recipe: Recipe) -> ExperimentResult:
+def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
+    """Train every job of ``recipe`` into its experiment run; ``observers`` see each step."""
     model = recipe.require_model()
     check_model(recipe)  # under `mlflow run`, cli.main ends the launched run FAILED on a QCError
+    jobs = planned_jobs(recipe)
     prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
     with experiment_run(recipe, tags=owner_tags()) as (client, run):
         run_id, experiment_id = run.info.run_id, run.info.experiment_id
@@ -175,24 +192,25 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         log_preparation(client, run_id, recipe, prepared)
 
         tree = RunTree(client, experiment_id, run_id, key)
-        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, recipe, str(prepared.entry.root))
-        training = Training(recipe, prepared, tree, env)
-        grid = None if recipe.search.method == "tpe" else combinations(model, recipe.search, recipe.seed)
-        tree.adopt(None if grid is None else [Job(i, hp) for i, hp in enumerate(grid)])
+        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers))
+        contexts = prepared.entry.contexts
+        planned = (recipe.search.count if jobs is None else len(jobs)) * len(contexts) * recipe.trainer.repeat_count
+        tree.adopt(jobs)
         try:
-            with progress_bar(planned_models(recipe, prepared), recipe.name) as training.bar:
-                if grid is None:
+            with progress_bar(planned, recipe.name) as bar:
+                training = Training(recipe, prepared, tree, env, observers, bar)
+                if jobs is None:
                     tpe_search(model, recipe.search, recipe.seed, training.objective)
                 else:
-                    training.run_jobs([Job(i, hp) for i, hp in enumerate(grid)], prepared.entry.contexts)
-                best = summarise(client, run_id, training)
+                    training.run_jobs(jobs, contexts)
+                best = training.summarise()
                 if recipe.trainer.refit and best is not None:
                     training.refit(best)
-                    summarise(client, run_id, training)
+                    training.summarise()
         except BaseException as exc:
             tree.end_unfinished(failure_status(exc))
             raise
-        evaluation_hooks.experiment_artifacts(client, run_id, training)
+        notify(observers, "experiment_closed", client, training.closed(best))
         result = ExperimentResult(
             run_id=run_id,
             experiment_id=experiment_id,
@@ -203,11 +221,6 @@ def run_experiment(recipe: Recipe) -> ExperimentResult:
         )
         if not training.book.finished:
             raise NothingSucceeded(failure_summary(result))
-        if recipe.register is not None:
-            from mlflow_qc.serve.registry import register_best
-
-            version = register_best(run_id, recipe.register.metric, recipe.register.model_name, recipe.register.alias)
-            client.set_tag(run_id, "qc.registered_model", f"models:/{version.name}/{version.version}")
     return result
 
 

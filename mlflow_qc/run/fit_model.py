@@ -7,29 +7,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_qc.evaluate.metrics import classification_metrics, probabilities_by_class, regression_metrics
+from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models import ModelAdapter, adapter_for
-from mlflow_qc.prepare import CacheEntry
-from mlflow_qc.recipe import Recipe
+from mlflow_qc.models.metrics import classification_metrics, regression_metrics
+from mlflow_qc.models.outputs import decode_output, decode_truth, probabilities_by_class
+from mlflow_qc.recipe import Architecture
 from mlflow_qc.run.plan import ModelTask
-from mlflow_qc.serve.decode import decode_output, decode_truth
-
-EVALUATION_PREFERENCE = ("fold_validation", "validation")
+from mlflow_qc.tracking.names import evaluation_split
 
 
 @dataclass
-class ModelOutcome:
+class FittedModel:
+    """A trained model in memory with what it predicted: the observers' material."""
+
     model: Any
     adapter: ModelAdapter
     history: dict[str, list[float]]
-    metrics: dict[str, float]
-    predictions: pd.DataFrame
-    outputs: dict[str, np.ndarray] = field(repr=False)
-
-
-def evaluation_split(split_names) -> str | None:
-    """The split a model watches while training (Keras' validation_data)."""
-    return next((name for name in EVALUATION_PREFERENCE if name in split_names), None)
+    metrics: dict[str, float]  # {split}_{metric}
+    predictions: pd.DataFrame  # split, row, y_true, prediction[, probability_<class>]: decoded
+    outputs: dict[str, np.ndarray] = field(repr=False)  # split -> the adapter's raw output
 
 
 def score(analysis_type: str, label: np.ndarray, output: np.ndarray, pipeline, loss: float) -> dict[str, float]:
@@ -39,8 +35,7 @@ def score(analysis_type: str, label: np.ndarray, output: np.ndarray, pipeline, l
     return classification_metrics(pipeline.class_index(label), probabilities_by_class(output), loss)
 
 
-def fit_and_evaluate(task: ModelTask, recipe: Recipe, entry: CacheEntry) -> ModelOutcome:
-    architecture = recipe.require_model()
+def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEntry) -> FittedModel:
     analysis_type = architecture.analysis_type
     pipeline = entry.pipeline(task.context)
     classes = entry.meta["classes"]
@@ -63,7 +58,7 @@ def fit_and_evaluate(task: ModelTask, recipe: Recipe, entry: CacheEntry) -> Mode
         frame.insert(0, "split", name)
         frames.append(frame)
         outputs[name] = output
-    return ModelOutcome(
+    return FittedModel(
         model=trained.model,
         adapter=adapter,
         history=trained.history,

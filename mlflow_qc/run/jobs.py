@@ -2,40 +2,28 @@
 
 A fold run gets the aggregates over its repeats, a job run over all its models; each
 ends FINISHED when all its models finished, FAILED (with the first traceback) otherwise.
+Observers hear of a job once all its models are back, before its run ends.
 """
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 
 from mlflow.entities import Metric, Param
 
-from mlflow_qc.evaluate import hooks as evaluation_hooks
 from mlflow_qc.run.aggregate import aggregate, split_metrics
-from mlflow_qc.run.plan import Job, ModelTask
-from mlflow_qc.run.session import ERROR_ARTIFACT
-from mlflow_qc.run.tree import FINISHED, RunTree
-
-FAILED = "FAILED"
-
-
-@dataclass
-class ModelRecord:
-    task: ModelTask
-    run_id: str
-    status: str
-    metrics: dict[str, float]
-    error: str | None = None
-    reused: bool = False
+from mlflow_qc.run.observers import JobClosed, notify
+from mlflow_qc.run.plan import Job, ModelRecord, ModelTask
+from mlflow_qc.run.tree import RunTree
+from mlflow_qc.tracking.names import ERROR_ARTIFACT, FAILED, FINISHED
 
 
 class JobBook:
-    def __init__(self, tree: RunTree, recipe, entry):
+    def __init__(self, tree: RunTree, analysis_type: str, meta: dict, observers=()):
         self.tree = tree
-        self.recipe = recipe
-        self.entry = entry
-        self.analysis_type = recipe.model.analysis_type
+        self.analysis_type = analysis_type
+        self.meta = meta
+        self.observers = observers
         self.expected: dict[str, list[ModelTask]] = defaultdict(list)
         self.records: dict[tuple, ModelRecord] = {}
         self.closed: set[str] = set()
@@ -66,7 +54,7 @@ class JobBook:
         for fold_index, fold_records in sorted(by_fold.items()):
             self._end(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})
         job_run_id = self.tree.job_run(job)
-        evaluation_hooks.job_artifacts(self.tree.client, job_run_id, records, self.recipe, self.entry)
+        notify(self.observers, "job_closed", self.tree.client, JobClosed(job_run_id, records, self.meta))
         aggregates = self._end(job_run_id, records)
         self.closed.add(job.key)
         return aggregates
@@ -74,7 +62,7 @@ class JobBook:
     def _end(self, run_id: str, records: list[ModelRecord], params: dict[str, str] | None = None) -> dict[str, float]:
         """Log the aggregates (and a fold run's params, logged here to save a round trip) and end the run."""
         client = self.tree.client
-        finished = [r.metrics for r in records if r.status == FINISHED]
+        finished = [r.metrics for r in records if r.finished]
         aggregates = aggregate(finished)
         now = int(time.time() * 1000)
         client.log_batch(
@@ -82,7 +70,7 @@ class JobBook:
             metrics=[Metric(k, v, now, 0) for k, v in aggregates.items()],
             params=[Param(k, v) for k, v in (params or {}).items()],
         )
-        failures = [r for r in records if r.status != FINISHED]
+        failures = [r for r in records if not r.finished]
         if failures:
             client.log_text(run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT)
         client.set_terminated(run_id, FAILED if failures else FINISHED)
@@ -90,8 +78,8 @@ class JobBook:
 
     @property
     def failures(self) -> list[ModelRecord]:
-        return [r for r in self.records.values() if r.status != FINISHED]
+        return [r for r in self.records.values() if not r.finished]
 
     @property
     def finished(self) -> list[ModelRecord]:
-        return [r for r in self.records.values() if r.status == FINISHED]
+        return [r for r in self.records.values() if r.finished]

@@ -1,27 +1,24 @@
-"""What to train: jobs (hyperparameter combinations) x folds x repeats, with stable identities.
+"""What to train: jobs (hyperparameter combinations) x folds x repeats, with stable identities,
+and the record of what came of each model.
 
 A job is identified by the hash of its hyperparameters and a model by (job, fold, repeat),
 so reruns find what already finished whatever order the work ran in.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 
-
-def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+from mlflow_qc.hashing import content_key, digest
+from mlflow_qc.tracking.names import FINISHED
 
 
 def job_key(hyperparameters: dict) -> str:
-    return hashlib.sha256(canonical_json(hyperparameters).encode()).hexdigest()[:16]
+    return content_key(hyperparameters, length=16)
 
 
 def model_seed(seed: int, key: str, fold_index: int | None, repeat_index: int) -> int:
     """Each model's own seed: repeats differ, reruns agree."""
-    digest = hashlib.sha256(f"{seed}:{key}:{fold_index}:{repeat_index}".encode()).hexdigest()
-    return int(digest[:8], 16) % (2**31 - 1)
+    return int(digest(f"{seed}:{key}:{fold_index}:{repeat_index}", 8), 16) % (2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -33,6 +30,10 @@ class Job:
     @property
     def key(self) -> str:
         return job_key({"hyperparameters": self.hyperparameters, "refit": self.refit})
+
+    @property
+    def label(self) -> str:
+        return f"{'refit' if self.refit else 'job'} {self.index}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,23 @@ class ModelTask:
     def name(self) -> str:
         fold = "" if self.fold_index is None else f" fold {self.fold_index}"
         return f"job {self.job.index}{fold} repeat {self.repeat_index}"
+
+
+@dataclass
+class ModelRecord:
+    """What came of one model task: its run, status and split metrics (or the error)."""
+
+    task: ModelTask
+    run_id: str
+    status: str
+    metrics: dict[str, float]
+    error: str | None = None
+    reused: bool = False  # finished by an earlier run of the same tree
+    seconds: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status == FINISHED
 
 
 def fold_index_of(context: str) -> int | None:

@@ -14,21 +14,18 @@ from mlflow_qc.data.source import log_datasets
 from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.session import experiment_run, recipe_params
-
-SPLITS_ARTIFACT = "qc/splits.json"
-RECIPE_ARTIFACT = "recipe.yaml"
-CACHE_KEY_TAG = "qc.cache_key"
+from mlflow_qc.tracking.names import CACHE_KEY, PREPARE, PREPARED_ARTIFACT, RECIPE_ARTIFACT, SPLITS_ARTIFACT
 
 
 def log_preparation(client: MlflowClient, run_id: str, recipe: Recipe, prepared: Prepared) -> None:
     client.log_batch(
         run_id,
         params=[Param(k, v) for k, v in recipe_params(recipe).items()],
-        tags=[RunTag(CACHE_KEY_TAG, prepared.key)],
+        tags=[RunTag(CACHE_KEY, prepared.key)],
     )
     client.log_text(run_id, recipe.to_yaml(), RECIPE_ARTIFACT)
     client.log_text(run_id, prepared.splits.to_json(), SPLITS_ARTIFACT)
-    log_datasets(client, run_id, [(ds, v) for (ds, _), v in zip(prepared.data.unique, prepared.versions)])
+    log_datasets(client, run_id, prepared.dataset_versions)
 
 
 def export_prepared(client: MlflowClient, run_id: str, prepared: Prepared) -> None:
@@ -45,7 +42,7 @@ def export_prepared(client: MlflowClient, run_id: str, prepared: Prepared) -> No
                     _write(features, names[i], folder / f"features_{i}")
                 if arrays.label is not None:
                     _write(arrays.label, label_columns(entry.meta, arrays.label.shape[1]), folder / "label")
-        client.log_artifacts(run_id, tmp, "qc/prepared")
+        client.log_artifacts(run_id, tmp, PREPARED_ARTIFACT)
 
 
 def label_columns(meta: dict, width: int) -> list[str]:
@@ -67,7 +64,7 @@ def _write(array: np.ndarray, columns: list[str], stem: Path) -> None:
 def run_prepare(recipe: Recipe, export: bool = False) -> str:
     """The ``prepare`` command: validate and prepare (before any run exists), then record it."""
     prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
-    with experiment_run(recipe, level="prepare") as (client, run):
+    with experiment_run(recipe, level=PREPARE) as (client, run):
         prepared = prepared or prepare(recipe)
         log_preparation(client, run.info.run_id, recipe, prepared)
         if export:

@@ -18,9 +18,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.recipe import Recipe
-
-LEVEL_TAG = "qc.level"
-ERROR_ARTIFACT = "qc/error.txt"
+from mlflow_qc.tracking.names import ERROR_ARTIFACT, EXPERIMENT, LEVEL, RUNNING
 
 
 SQLITE_WAL_ENV = "MLFLOW_QC_SQLITE_WAL"
@@ -91,7 +89,7 @@ def end_launched_run_on_error(exc: BaseException) -> None:
         return
     try:
         client = MlflowClient()
-        if client.get_run(run_id).info.status == "RUNNING":
+        if client.get_run(run_id).info.status == RUNNING:
             end_run_on_error(client, run_id, exc)
     except Exception:
         pass  # the original error is what the user must see
@@ -131,17 +129,17 @@ def experiment_id_for(name: str) -> str:
 
 
 @contextmanager
-def experiment_run(recipe: Recipe, level: str = "experiment", tags: dict | None = None):
+def experiment_run(recipe: Recipe, level: str = EXPERIMENT, tags: dict | None = None):
     """Start (or, under ``mlflow run``, adopt) the top run and end it properly whatever happens."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
     tune_sqlite_store(mlflow.get_tracking_uri())  # before MLflow opens its first connection
     experiment_id = None if run_id else experiment_id_for(recipe.name)
-    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, tags={LEVEL_TAG: level, **(tags or {})})
+    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, tags={LEVEL: level, **(tags or {})})
     tune_sqlite_store(mlflow.get_tracking_uri())  # a new store exists now: switch it to WAL
     client = MlflowClient()
     try:
         if run_id is not None:
-            client.set_tag(run.info.run_id, LEVEL_TAG, level)
+            client.set_tag(run.info.run_id, LEVEL, level)
         yield client, run
     except BaseException as exc:
         record_error(client, run.info.run_id, exc)

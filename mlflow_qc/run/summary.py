@@ -1,24 +1,27 @@
-"""The experiment run's summary: model and job tables, the best job's aggregates."""
+"""The experiment run's summary: the model table (``qc/metrics.csv``), the job table
+(``qc/metrics_aggregate.csv``), the best job and its aggregates."""
 from __future__ import annotations
 
 import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 from mlflow.entities import Metric, RunTag
 
-from mlflow_qc.run.aggregate import jobs_table, models_table, rank_jobs
-from mlflow_qc.run.plan import Job
+from mlflow_qc.run.aggregate import aggregate
+from mlflow_qc.run.plan import ModelRecord
+from mlflow_qc.tracking.names import (
+    AGGREGATE_ARTIFACT, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINISHED, HP_PREFIX, METRICS_ARTIFACT, MODELS_FAILED,
+    MODELS_FINISHED, RANKING_METRIC, STATS,
+)
+from mlflow_qc.tracking.tables import IDENTITY_COLUMNS, rank_jobs
 
-METRICS_ARTIFACT = "qc/metrics.csv"
-AGGREGATE_ARTIFACT = "qc/metrics_aggregate.csv"
-RANKING_METRIC = "qc.ranking_metric"
-HP_PREFIX = "hp."
 
-
-def model_rows(training) -> list[dict]:
+def models_table(records: list[ModelRecord]) -> pd.DataFrame:
+    """One row per model: identity, ``hp.<name>`` per hyperparameter, then its split metrics; in tree order."""
     rows = []
-    for record in training.book.records.values():
+    for record in records:
         task = record.task
         rows.append(
             {
@@ -33,39 +36,52 @@ def model_rows(training) -> list[dict]:
                 **record.metrics,
             }
         )
-    return rows
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    return table.sort_values(["job_index", "fold_index", "repeat_index"], na_position="first", kind="stable").reset_index(drop=True)
 
 
-def summarise(client, run_id: str, training) -> Job | None:
-    """Log qc/metrics.csv, qc/metrics_aggregate.csv and the best job's aggregates; return the best job."""
-    models = models_table(model_rows(training))
+def jobs_table(models: pd.DataFrame) -> pd.DataFrame:
+    """One row per job of the finished models: identity, hyperparameters, model count, aggregates."""
+    hp_columns = [c for c in models.columns if c.startswith(HP_PREFIX)]
+    metric_columns = [c for c in models.columns if c not in hp_columns and c not in IDENTITY_COLUMNS]
+    id_columns = ["job_index", "job_key", "refit", *hp_columns]
+    rows = []
+    for _, group in models.groupby("job_index", sort=True):
+        head = group.iloc[0]
+        per_model = group[metric_columns].to_dict("records")
+        rows.append({**{c: head[c] for c in id_columns}, "model_count": len(group), **aggregate(per_model)})
+    return pd.DataFrame(rows)
+
+
+def summarise(client, run_id: str, models: pd.DataFrame, ranking_metric: str, job_run_ids: dict[int, str]) -> int | None:
+    """Log qc/metrics.csv, qc/metrics_aggregate.csv and the best job's aggregates; return the best job's index.
+
+    ``job_run_ids``: job index -> its run id.
+    """
     if models.empty:
         return None
-    finished = models[models["status"] == "FINISHED"]
-    hp_columns = [c for c in models.columns if c.startswith(HP_PREFIX)]
-    metric_columns = [c for c in models.columns if c not in hp_columns and c not in (
-        "job_index", "job_key", "refit", "fold_index", "repeat_index", "run_id", "status")]
-    jobs = jobs_table(finished, metric_columns, ["job_index", "job_key", "refit", *hp_columns])
+    finished = models[models["status"] == FINISHED]
+    jobs = jobs_table(finished)
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "qc").mkdir()
         models.to_csv(Path(tmp, METRICS_ARTIFACT), index=False)
         jobs.to_csv(Path(tmp, AGGREGATE_ARTIFACT), index=False)
         client.log_artifacts(run_id, tmp)
-    metric = training.ranking_metric
-    ranked = rank_jobs(jobs[~jobs["refit"]] if not jobs.empty else jobs, metric)
+    ranked = rank_jobs(jobs[~jobs["refit"]] if not jobs.empty else jobs, ranking_metric)
     tags = {
-        RANKING_METRIC: metric,
-        "qc.models_finished": str(len(finished)),
-        "qc.models_failed": str(len(models) - len(finished)),
+        RANKING_METRIC: ranking_metric,
+        MODELS_FINISHED: str(len(finished)),
+        MODELS_FAILED: str(len(models) - len(finished)),
     }
-    best = None
-    if not ranked.empty:
-        row = ranked.iloc[0]
-        best = next(job for job in training.jobs if job.key == row["job_key"])
-        tags.update({"qc.best_job_index": str(best.index), "qc.best_job_run_id": training.tree.job_runs[best.key]})
-        now = int(time.time() * 1000)
-        values = [Metric(k, float(row[k]), now, 0) for k in ranked.columns if k.endswith(("_mean", "_median", "_std", "_min", "_max"))]
-        client.log_batch(run_id, metrics=values, tags=[RunTag(k, v) for k, v in tags.items()])
-    else:
+    if ranked.empty:
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        return None
+    row = ranked.iloc[0]
+    best = int(row["job_index"])
+    tags.update({BEST_JOB_INDEX: str(best), BEST_JOB_RUN_ID: job_run_ids[best]})
+    now = int(time.time() * 1000)
+    values = [Metric(k, float(row[k]), now, 0) for k in ranked.columns if k.endswith(tuple(f"_{s}" for s in STATS))]
+    client.log_batch(run_id, metrics=values, tags=[RunTag(k, v) for k, v in tags.items()])
     return best

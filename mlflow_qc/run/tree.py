@@ -1,4 +1,4 @@
-"""The MLflow run tree (DESIGN section 4) and resuming it.
+"""Writing the MLflow run tree (README: "The run tree") and resuming it.
 
 experiment run -> job runs (one per hyperparameter combination) -> fold runs (with
 cross-validation) -> model runs (fold x repeat). Every run of a tree carries the
@@ -12,41 +12,16 @@ import os
 import socket
 
 import psutil
-from mlflow.entities import Param, Run, RunStatus, ViewType
+from mlflow.entities import Param, Run
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import Job, ModelTask
-
-LEVEL = "qc.level"
-RESUME_KEY = "qc.resume_key"
-JOB_KEY = "qc.job_key"
-JOB_INDEX = "qc.job_index"
-FOLD_INDEX = "qc.fold_index"
-REPEAT_INDEX = "qc.repeat_index"
-MODEL_URI = "qc.model_uri"
-REFIT = "qc.refit"
-PID, PID_STARTED, HOST = "qc.pid", "qc.pid_started", "qc.host"
-PARENT, RUN_NAME = "mlflow.parentRunId", "mlflow.runName"
-FINISHED = RunStatus.to_string(RunStatus.FINISHED)
-RUNNING = RunStatus.to_string(RunStatus.RUNNING)
-KILLED = RunStatus.to_string(RunStatus.KILLED)
-
-
-def job_run_id_of(client: MlflowClient, model_run: Run) -> str:
-    """The job run above a model run (its parent, or its parent's parent under a fold run)."""
-    parent = client.get_run(model_run.data.tags[PARENT])
-    return parent.data.tags[PARENT] if parent.data.tags.get(LEVEL) == "fold" else parent.info.run_id
-
-
-def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], filter_string, ViewType.ACTIVE_ONLY, max_results=5000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+from mlflow_qc.tracking.names import (
+    EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LEVEL, MODEL, PARENT, PID,
+    PID_STARTED, REFIT, REPEAT_INDEX, RESUME_KEY, RUN_NAME, RUNNING,
+)
+from mlflow_qc.tracking.queries import children_of, tree_runs
 
 
 def owner_tags() -> dict[str, str]:
@@ -54,7 +29,7 @@ def owner_tags() -> dict[str, str]:
     return {PID: str(me.pid), PID_STARTED: str(int(me.create_time())), HOST: socket.gethostname()}
 
 
-def _still_running(run: Run) -> bool:
+def still_running(run: Run) -> bool:
     """Whether the process that owns a RUNNING run is alive (on this host; others are assumed gone)."""
     tags = run.data.tags
     if run.info.status != RUNNING or tags.get(HOST) != socket.gethostname() or PID not in tags:
@@ -79,9 +54,7 @@ class RunTree:
         self.finished: dict[tuple, Run] = {}
 
     def _runs(self, level: str) -> list[Run]:
-        return search_all(
-            self.client, self.experiment_id, f"tags.`{RESUME_KEY}` = '{self.resume_key}' and tags.`{LEVEL}` = '{level}'"
-        )
+        return tree_runs(self.client, self.experiment_id, self.resume_key, level)
 
     def tags(self, level: str, **extra) -> dict[str, str]:
         return tree_tags(self.resume_key, level, **extra)
@@ -95,15 +68,15 @@ class RunTree:
         ``jobs`` gives the current indices of the ones still planned.
         """
         indices = {job.key: job.index for job in jobs or []}
-        previous = [r for r in self._runs("experiment") if r.info.run_id != self.root_run_id]
+        previous = [r for r in self._runs(EXPERIMENT) if r.info.run_id != self.root_run_id]
         for run in previous:
-            if _still_running(run):
+            if still_running(run):
                 raise QCError(
                     "experiment",
                     f"run {run.info.run_id} of this recipe is still running (pid {run.data.tags[PID]}); "
                     "expected it to finish or be stopped before resuming",
                 )
-        for job_run in self._runs("job"):
+        for job_run in self._runs(JOB):
             key = job_run.data.tags.get(JOB_KEY)
             if key in self.job_runs:
                 continue
@@ -111,7 +84,7 @@ class RunTree:
             self.client.set_tag(job_run.info.run_id, PARENT, self.root_run_id)
             if key in indices:
                 self.client.set_tag(job_run.info.run_id, JOB_INDEX, str(indices[key]))
-        for fold_run in self._runs("fold"):
+        for fold_run in self._runs(FOLD):
             parent = fold_run.data.tags.get(PARENT)
             key = next((k for k, rid in self.job_runs.items() if rid == parent), None)
             if key is not None:
@@ -121,8 +94,7 @@ class RunTree:
         for run in previous:
             if run.info.status == RUNNING:
                 self.client.set_terminated(run.info.run_id, KILLED)
-            children = search_all(self.client, self.experiment_id, f"tags.`{PARENT}` = '{run.info.run_id}'")
-            if not children:
+            if not children_of(self.client, self.experiment_id, run.info.run_id):
                 self.client.delete_run(run.info.run_id)
             adopted_from.append(run.info.run_id)
         return adopted_from
@@ -130,7 +102,7 @@ class RunTree:
     def _sort_models(self) -> None:
         """Keep one finished model per (job, fold, repeat); the rest are discarded (soft-deleted)."""
         parents = set(self.job_runs.values()) | set(self.fold_runs.values())
-        for run in self._runs("model"):
+        for run in self._runs(MODEL):
             tags = run.data.tags
             if tags.get(PARENT) not in parents:
                 continue
@@ -145,7 +117,7 @@ class RunTree:
 
     def end_unfinished(self, status: str) -> None:
         """End every run of this tree still RUNNING below the root (after an interrupt)."""
-        for level in ("model", "fold", "job"):
+        for level in (MODEL, FOLD, JOB):
             for run in self._runs(level):
                 if run.info.status == RUNNING:
                     self.client.set_terminated(run.info.run_id, status)
@@ -161,8 +133,8 @@ class RunTree:
 
     def job_run(self, job: Job) -> str:
         if job.key not in self.job_runs:
-            tags = self.tags("job", **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower()})
-            run_id = self._create(self.root_run_id, f"{'refit' if job.refit else 'job'} {job.index}", tags)
+            tags = self.tags(JOB, **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower()})
+            run_id = self._create(self.root_run_id, job.label, tags)
             self.client.log_batch(run_id, params=_params(job.hyperparameters))
             self.job_runs[job.key] = run_id
         return self.job_runs[job.key]
@@ -170,13 +142,12 @@ class RunTree:
     def fold_run(self, job: Job, fold_index: int) -> str:
         key = (job.key, fold_index)
         if key not in self.fold_runs:
-            tags = self.tags("fold", **{JOB_KEY: job.key, JOB_INDEX: job.index, FOLD_INDEX: fold_index})
+            tags = self.tags(FOLD, **{JOB_KEY: job.key, JOB_INDEX: job.index, FOLD_INDEX: fold_index})
             self.fold_runs[key] = self._create(self.job_run(job), f"job {job.index} fold {fold_index}", tags)
         return self.fold_runs[key]
 
     def parent_of(self, task: ModelTask) -> str:
         return self.job_run(task.job) if task.fold_index is None else self.fold_run(task.job, task.fold_index)
-
 
 
 def tree_tags(resume_key: str, level: str, **extra) -> dict[str, str]:
@@ -186,7 +157,7 @@ def tree_tags(resume_key: str, level: str, **extra) -> dict[str, str]:
 def model_tags(resume_key: str, task: ModelTask) -> dict[str, str]:
     return tree_tags(
         resume_key,
-        "model",
+        MODEL,
         **{
             PARENT: task.parent_run_id,
             RUN_NAME: f"model {task.name}",

@@ -17,14 +17,14 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from mlflow_qc.errors import QCError, one_line
-from mlflow_qc.evaluate.metrics import classification_metrics, regression_metrics
-from mlflow_qc.serve.decode import probability_columns
+from mlflow_qc.models.metrics import classification_metrics, regression_metrics
+from mlflow_qc.models.outputs import label_positions, probability_columns
 from mlflow_qc.serve.pyfunc import QCModel
 from mlflow_qc.serve.quiet import no_progress_bars
 from mlflow_qc.serve.schema import as_frame
+from mlflow_qc.tracking.names import FINISHED, INFERENCE, INFERENCE_ARTIFACT, LEVEL, MODEL_RUN_ID, MODEL_URI, RUN_NAME
 
 OUTPUT_WRITERS = {".csv": ",", ".tsv": "\t", ".parquet": None, ".pq": None}
-PREDICTIONS_ARTIFACT = "qc/inference"
 
 
 class Inference:
@@ -108,12 +108,11 @@ class Inference:
     def class_index(self, labels: np.ndarray) -> np.ndarray:
         """Positions of the true labels among the model's classes (as strings when types differ)."""
         classes = self.model.classes
-        lookup = {**{str(c): i for i, c in enumerate(classes)}, **{c: i for i, c in enumerate(classes)}}
-        index = [lookup.get(label, lookup.get(str(label))) for label in labels.tolist()]
-        unknown = list(dict.fromkeys(label for label, i in zip(labels.tolist(), index) if i is None))
+        index = label_positions(labels, classes)
+        unknown = list(dict.fromkeys(np.asarray(labels, dtype=object)[index < 0].tolist()))
         if unknown:
             raise QCError("target", f"label(s) {unknown[:5]} are not classes of the model; expected some of {classes}")
-        return np.asarray(index, dtype=np.int64)
+        return index
 
 
 @dataclass
@@ -192,9 +191,9 @@ def log_inference_run(inference: Inference, input_path: str, output_path: str, t
 
     client = MlflowClient()
     source_run = source_run_id(client, inference.model_uri)
-    tags = {"qc.level": "inference", "qc.model_uri": inference.model_uri, "mlflow.runName": f"inference {Path(input_path).name}"}
+    tags = {LEVEL: INFERENCE, MODEL_URI: inference.model_uri, RUN_NAME: f"inference {Path(input_path).name}"}
     if source_run:
-        tags["qc.model_run_id"] = source_run
+        tags[MODEL_RUN_ID] = source_run
     run_id = adopted = os.environ.get("MLFLOW_RUN_ID")
     if not adopted:
         experiment_id = client.get_run(source_run).info.experiment_id if source_run else _current_experiment_id()
@@ -207,9 +206,9 @@ def log_inference_run(inference: Inference, input_path: str, output_path: str, t
         params=[Param(key, str(value)[:6000]) for key, value in params.items()],
         tags=[RunTag(key, value) for key, value in tags.items()],
     )
-    client.log_artifact(run_id, output_path, PREDICTIONS_ARTIFACT)
+    client.log_artifact(run_id, output_path, INFERENCE_ARTIFACT)
     if not adopted:
-        client.set_terminated(run_id, "FINISHED")
+        client.set_terminated(run_id, FINISHED)
     return run_id
 
 

@@ -1,4 +1,4 @@
-"""The deployable model of a model run (DESIGN section 6).
+"""The deployable model of a model run (README: "Serving and inference").
 
 raw rows -> the fitted preprocessing of that model's fold -> the model -> decoded
 ``prediction`` (+ ``probability_<class>``). Saved as an ``mlflow.pyfunc`` model with
@@ -24,12 +24,8 @@ import numpy as np
 import pandas as pd
 
 from mlflow_qc.errors import QCError
-
-MODEL_ARTIFACT = "model"
-DATA_DIR = "qc"
-META_FILE = "qc_model.json"
-PIPELINE_FILE = "pipeline.pkl"
-MODEL_DIR = "model"
+from mlflow_qc.models.outputs import decode_output, probability_columns
+from mlflow_qc.tracking.names import MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE
 
 _LIBRARY_PACKAGES = {"sklearn": [], "keras": ["tensorflow-cpu", "keras"], "pytorch": ["torch"]}
 _BASE_PACKAGES = ["mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml"]
@@ -60,8 +56,6 @@ def _colspec_type(values) -> str:
 def output_schema(analysis_type: str, classes):
     from mlflow.types import ColSpec, Schema
 
-    from mlflow_qc.serve.decode import probability_columns
-
     if analysis_type == "regression":
         return Schema([ColSpec("double", "prediction")])
     columns = [ColSpec(_colspec_type(classes), "prediction")]
@@ -79,25 +73,25 @@ def input_schema(example: pd.DataFrame):
         return _infer_schema(example)
 
 
-def save_qc_model(dest: Path, outcome, entry, context: str) -> None:
-    """Write the pyfunc model of one trained model into ``dest``."""
+def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
+    """Write the pyfunc model of one trained model (``fitted``: its adapter and model) into ``dest``."""
     import mlflow.models
 
     pipeline = entry.pipeline(context)
-    library = outcome.adapter.library
-    scaffold = _scaffold(library, str(entry.root), outcome.adapter.analysis_type)
+    library = fitted.adapter.library
+    scaffold = _scaffold(library, str(entry.root), fitted.adapter.analysis_type)
     shutil.copytree(scaffold, dest)
-    staging = Path(dest, "data", DATA_DIR)
-    shutil.copyfile(entry.pipeline_path(context), staging / PIPELINE_FILE)
-    outcome.adapter.save(outcome.model, staging / MODEL_DIR)
+    staging = Path(dest, "data", MODEL_DATA_DIR)
+    shutil.copyfile(entry.pipeline_path(context), staging / MODEL_PIPELINE_FILE)
+    fitted.adapter.save(fitted.model, staging / MODEL_LIBRARY_DIR)
     meta = {
-        "analysis_type": outcome.adapter.analysis_type,
+        "analysis_type": fitted.adapter.analysis_type,
         "library": library,
         "context": context,
         "raw_columns": pipeline.raw_columns,
         "classes": pipeline.classes,
     }
-    (staging / META_FILE).write_text(json.dumps(meta, default=str))
+    (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
     model = mlflow.models.Model.load(Path(dest, "MLmodel"))
     model.model_uuid = uuid.uuid4().hex
     model.utc_time_created = str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
@@ -116,7 +110,7 @@ def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
 
-    from mlflow_qc.prepare import CacheEntry
+    from mlflow_qc.cache import CacheEntry
     from mlflow_qc.serve.quiet import without_log_line
 
     entry = CacheEntry(entry_root)
@@ -124,7 +118,7 @@ def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
     classes = entry.meta["classes"]
     folder = Path(tempfile.mkdtemp(prefix="qc-model-scaffold-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    staging = folder / DATA_DIR
+    staging = folder / MODEL_DATA_DIR
     staging.mkdir()
     signature = ModelSignature(inputs=input_schema(example), outputs=output_schema(analysis_type, classes))
     with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
@@ -152,10 +146,10 @@ class QCModel:
     def __init__(self, folder: Path):
         from mlflow_qc.models import load_trained
 
-        self.meta = json.loads((folder / META_FILE).read_text())
-        with open(folder / PIPELINE_FILE, "rb") as handle:
+        self.meta = json.loads((folder / MODEL_META_FILE).read_text())
+        with open(folder / MODEL_PIPELINE_FILE, "rb") as handle:
             self.pipeline = pickle.load(handle)
-        self.adapter, self.model = load_trained(folder / MODEL_DIR)
+        self.adapter, self.model = load_trained(folder / MODEL_LIBRARY_DIR)
 
     @property
     def analysis_type(self) -> str:
@@ -179,8 +173,6 @@ class QCModel:
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """QCError for rows the preprocessing cannot take (unknown category, gap it cannot fill)."""
-        from mlflow_qc.serve.decode import decode_output
-
         if frame.empty:
             raise QCError("input", "no rows; expected at least one row")
         features = self.pipeline.transform([frame[columns] for columns in self.meta["raw_columns"]])

@@ -17,13 +17,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError, one_line
-from mlflow_qc.results import aggregates, metrics
-from mlflow_qc.run.aggregate import higher_is_better, rank_jobs
-from mlflow_qc.run.prepare_run import RECIPE_ARTIFACT
-from mlflow_qc.run.summary import RANKING_METRIC
-from mlflow_qc.run.tree import FINISHED, LEVEL, MODEL_URI, job_run_id_of
-from mlflow_qc.serve.pyfunc import MODEL_ARTIFACT
+from mlflow_qc.run.observers import ExperimentClosed, TrainingObserver
 from mlflow_qc.serve.quiet import no_progress_bars
+from mlflow_qc.tracking.names import (
+    EXPERIMENT, FINISHED, HP_PREFIX, JOB_INDEX, LEVEL, MODEL_ARTIFACT, MODEL_RUN_ID, MODEL_URI, RANKING_METRIC,
+    RECIPE_ARTIFACT, REFIT, REGISTERED_MODEL, VERSION_DATA_VERSIONS, VERSION_EXPERIMENT_RUN_ID, VERSION_JOB_RUN_ID,
+    VERSION_METRIC, VERSION_METRIC_VALUE, VERSION_RECIPE, higher_is_better,
+)
+from mlflow_qc.tracking.queries import get_run, job_run_id_of
+from mlflow_qc.tracking.tables import rank_jobs, read_aggregates, read_metrics
 
 DEFAULT_ALIAS = "champion"
 DVC_SOURCE = "dvc"
@@ -57,15 +59,15 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
     choice = best_model(run_id, metric, jobs, models)
     model_run = client.get_run(choice.model_run_id)
     tags = {
-        "qc.recipe": str(recipe.get("name") or name),
-        "qc.experiment_run_id": run_id,
-        "qc.job_run_id": job_run_id_of(client, model_run),
-        "qc.job_index": str(choice.job_index),
-        "qc.model_run_id": choice.model_run_id,
-        "qc.refit": str(choice.refit).lower(),
-        "qc.metric": metric,
-        "qc.metric_value": repr(choice.value),
-        "qc.data_versions": json.dumps(data_versions(run), sort_keys=True),
+        VERSION_RECIPE: str(recipe.get("name") or name),
+        VERSION_EXPERIMENT_RUN_ID: run_id,
+        VERSION_JOB_RUN_ID: job_run_id_of(client, model_run),
+        JOB_INDEX: str(choice.job_index),
+        MODEL_RUN_ID: choice.model_run_id,
+        REFIT: str(choice.refit).lower(),
+        VERSION_METRIC: metric,
+        VERSION_METRIC_VALUE: repr(choice.value),
+        VERSION_DATA_VERSIONS: json.dumps(data_versions(run), sort_keys=True),
     }
     model_uri = model_run.data.tags.get(MODEL_URI, f"runs:/{choice.model_run_id}/{MODEL_ARTIFACT}")
     existed = _registered(client, name)
@@ -114,7 +116,7 @@ def best_model(run_id: str, metric: str, jobs: pd.DataFrame, models: pd.DataFram
 
 def _refit_twin(jobs: pd.DataFrame, best: pd.Series) -> pd.Series | None:
     """The refit job with the best job's hyperparameters, if the trainer refit it."""
-    hyperparameters = [c for c in jobs.columns if c.startswith("hp.")]
+    hyperparameters = [c for c in jobs.columns if c.startswith(HP_PREFIX)]
     for _, job in jobs[jobs["refit"].astype(bool)].iterrows():
         if all(_same(job[c], best[c]) for c in hyperparameters):
             return job
@@ -126,19 +128,16 @@ def _same(a, b) -> bool:
 
 
 def _experiment_run(client: MlflowClient, run_id: str):
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise QCError("run_id", f"no run {run_id} in {mlflow.get_tracking_uri()}; expected an experiment run's id") from None
+    run = get_run(client, run_id)
     level = run.data.tags.get(LEVEL)
-    if level != "experiment":
+    if level != EXPERIMENT:
         raise QCError("run_id", f"run {run_id} is a {level or 'non-QC'} run; expected an experiment run (tag {LEVEL}=experiment)")
     return run
 
 
 def _tables(run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
-        return aggregates(run_id), metrics(run_id)
+        return read_aggregates(run_id), read_metrics(run_id)
     except MlflowException:
         raise QCError(f"experiment run {run_id}", "has no qc/metrics.csv: no model finished; expected a trained experiment run") from None
 
@@ -159,3 +158,16 @@ def data_versions(run) -> dict[str, str]:
         if dataset.source_type == DVC_SOURCE:
             versions[dataset.name] = json.loads(dataset.source).get("md5")
     return versions
+
+
+class Registration(TrainingObserver):
+    """The recipe's ``register:`` block: once the experiment is summarised, register its best model."""
+
+    def __init__(self, metric: str | None, model_name: str, alias: str | None):
+        self.metric, self.model_name, self.alias = metric, model_name, alias
+
+    def experiment_closed(self, client, event: ExperimentClosed) -> None:
+        if not event.finished:
+            return  # nothing to register: the training ends with "nothing succeeded"
+        version = register_best(event.run_id, self.metric, self.model_name, self.alias)
+        client.set_tag(event.run_id, REGISTERED_MODEL, f"models:/{version.name}/{version.version}")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, r2_score
 
-from mlflow_qc.evaluate.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlflow_qc.models.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from tests.helpers import copy_recipe, mlflow_run, runs_by_level
 
 pytestmark = pytest.mark.e2e

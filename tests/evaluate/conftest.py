@@ -70,8 +70,8 @@ def isolate_mlflow(patch: pytest.MonkeyPatch) -> None:
 
 def train(tmp_path_factory, name: str, recipe: dict) -> Trained:
     from mlflow_qc.data.demo import write_demo_data
+    from mlflow_qc.experiment import Experiment
     from mlflow_qc.recipe import load_recipe
-    from mlflow_qc.run.experiment_run import run_experiment
 
     root = init_dvc_repo(tmp_path_factory.mktemp(name) / "project")
     write_demo_data(root / "data")
@@ -84,7 +84,7 @@ def train(tmp_path_factory, name: str, recipe: dict) -> Trained:
         isolate_mlflow(patch)
         patch.chdir(root)
         patch.setenv("MLFLOW_TRACKING_URI", uri)
-        result = run_experiment(load_recipe(str(path)))
+        result = Experiment.from_recipe(load_recipe(str(path))).run()
     return Trained(root, uri, result.run_id, result.experiment_id)
 
 

@@ -8,7 +8,7 @@ from sklearn.metrics import accuracy_score, r2_score
 
 import mlflow_qc
 from mlflow_qc.errors import QCError
-from mlflow_qc.evaluate.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlflow_qc.models.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from mlflow_qc.serve.inference import Inference, predict_file
 from tests.serve.serving_helpers import EXOPLANETS_MODEL, IRIS_MODEL
 

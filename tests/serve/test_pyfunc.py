@@ -127,7 +127,7 @@ def _trained_outcome(recipe_path: Path):
     recipe = load_recipe(recipe_path)
     prepared = prepare(recipe)
     [task, *_] = plan_tasks([Job(0, {"C": 1.0})], prepared.entry.contexts, 1, recipe.seed)
-    return fit_and_evaluate(task, recipe, prepared.entry), prepared.entry, task.context
+    return fit_and_evaluate(task, recipe.model, prepared.entry), prepared.entry, task.context
 
 
 LOAD_AND_PREDICT = """

@@ -10,7 +10,9 @@ import pytest
 
 from mlflow_qc import Inference
 from mlflow_qc.models import load_trained
-from mlflow_qc.serve.pyfunc import DATA_DIR, MODEL_DIR, PIPELINE_FILE
+from mlflow_qc.tracking.names import MODEL_DATA_DIR as DATA_DIR
+from mlflow_qc.tracking.names import MODEL_LIBRARY_DIR as MODEL_DIR
+from mlflow_qc.tracking.names import MODEL_PIPELINE_FILE as PIPELINE_FILE
 from tests.serve.serving_helpers import EXOPLANETS_MODEL, IRIS_MODEL, invoke, scoring_server, served_frame, split_payload
 
 pytestmark = pytest.mark.e2e

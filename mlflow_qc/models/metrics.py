@@ -1,4 +1,4 @@
-"""Per-split metrics with the seed's names and definitions.
+"""Per-split metrics with AIQC's names and definitions.
 
 classification: accuracy, f1, precision, recall, roc_auc, loss (multi-class: weighted
 averages, roc_auc one-vs-rest); regression: r2, mse, explained_variance, loss.
@@ -11,29 +11,14 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
+from mlflow_qc.models.outputs import predicted_index
+
 CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "loss")
 REGRESSION_METRICS = ("r2", "mse", "explained_variance", "loss")
 
 
 def metric_names(analysis_type: str) -> tuple[str, ...]:
     return REGRESSION_METRICS if analysis_type == "regression" else CLASSIFICATION_METRICS
-
-
-def probabilities_by_class(output: np.ndarray) -> np.ndarray:
-    """Model output -> one column per class: binary (n, 1) = P(class 1) becomes (n, 2)."""
-    output = np.asarray(output, dtype=np.float64)
-    if output.ndim == 1:
-        output = output[:, None]
-    if output.shape[1] == 1:
-        return np.hstack([1.0 - output, output])
-    return output
-
-
-def predicted_index(proba: np.ndarray) -> np.ndarray:
-    """Binary: P(class 1) > 0.5; multi-class: argmax."""
-    if proba.shape[1] == 2:
-        return (proba[:, 1] > 0.5).astype(np.int64)
-    return proba.argmax(axis=1)
 
 
 def classification_metrics(y_index: np.ndarray, proba: np.ndarray, loss: float | None = None) -> dict[str, float]:

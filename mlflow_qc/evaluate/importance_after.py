@@ -1,0 +1,77 @@
+"""Permutation importance after the fact (the ``importance`` entry point), for runs trained with
+``permute_count: 0``: ``qc/importance.csv`` and ``importance_<column>`` metrics on every model run
+below a run, then their jobs' reports rebuilt."""
+from __future__ import annotations
+
+import ast
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+from mlflow_qc import cache
+from mlflow_qc.cache import CacheEntry
+from mlflow_qc.errors import QCError
+from mlflow_qc.evaluate.artifacts import run_artifact
+from mlflow_qc.evaluate.importance import importance_metrics
+from mlflow_qc.evaluate.importance_run import model_importance, write_importance
+from mlflow_qc.evaluate.job_report import refresh_job_reports
+from mlflow_qc.models import load_trained
+from mlflow_qc.tracking.names import CACHE_KEY, MODEL_DATA, MODEL_LIBRARY_DIR, MODEL_META_FILE
+from mlflow_qc.tracking.queries import experiment_run_of, model_runs_below
+
+NOT_HYPERPARAMETERS = {"fold_index", "repeat_index", "seed"}
+
+
+def _parse(value: str):
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def cache_entry_of(experiment_run) -> CacheEntry:
+    key = experiment_run.data.tags.get(CACHE_KEY)
+    root = cache.entry_path(key) if key else None
+    if root is None or not cache.is_complete(root):
+        raise QCError(
+            f"run {experiment_run.info.run_id}",
+            f"its prepared arrays (cache entry {key}) are not in {cache.cache_root()}; "
+            "expected them there: run `mlflow-qc prepare` with the same recipe first",
+        )
+    return CacheEntry(root)
+
+
+def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_count: int) -> dict[str, float]:
+    params = run.data.params
+    hyperparameters = {k: _parse(v) for k, v in params.items() if k not in NOT_HYPERPARAMETERS}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = run_artifact(run.info.artifact_uri, MODEL_DATA, tmp)
+        context = json.loads((folder / MODEL_META_FILE).read_text())["context"]
+        adapter, model = load_trained(folder / MODEL_LIBRARY_DIR)
+        table = model_importance(adapter, model, entry, context, hyperparameters, permute_count, int(params.get("seed", 0)))
+        out = Path(tmp, "out")
+        write_importance(table, out)
+        client.log_artifacts(run.info.run_id, str(out))
+    metrics = importance_metrics(table)
+    now = int(time.time() * 1000)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+    return metrics
+
+
+def importance_after_the_fact(run_id: str, permute_count: int) -> list[str]:
+    """Importance for every finished model run below ``run_id``; rebuilds their jobs' reports."""
+    if permute_count < 1:
+        raise QCError("permute_count", f"{permute_count}; expected at least 1")
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    experiment_run = experiment_run_of(client, run)
+    entry = cache_entry_of(experiment_run)
+    models = model_runs_below(client, run)
+    for model_run in models:
+        _importance_of_run(client, model_run, entry, permute_count)
+    refresh_job_reports(client, models, entry.meta)
+    return [m.info.run_id for m in models]

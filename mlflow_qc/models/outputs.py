@@ -1,0 +1,77 @@
+"""The model-output contract: what adapters return and how it becomes answers.
+
+An adapter's ``predict`` gives, for classification, probabilities (n, 1) = P(class 1) for
+binary or (n, k) in class-index order for multi-class; for regression values on the encoded
+scale of the target. Decoded answers are ``prediction`` (the original class, or the value on
+the original scale) plus one ``probability_<class>`` column per class. ``pipeline`` below is a
+fitted preprocessing (``classes``, ``class_index``, ``decode_target``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PROBABILITY_PREFIX = "probability_"
+BINARY_CUTOFF = 0.5
+
+
+def probability_columns(classes) -> list[str]:
+    return [f"{PROBABILITY_PREFIX}{c}" for c in classes]
+
+
+def probabilities_by_class(output: np.ndarray) -> np.ndarray:
+    """Model output -> one column per class: binary (n, 1) = P(class 1) becomes (n, 2)."""
+    output = np.asarray(output, dtype=np.float64)
+    if output.ndim == 1:
+        output = output[:, None]
+    if output.shape[1] == 1:
+        return np.hstack([1.0 - output, output])
+    return output
+
+
+def predicted_index(proba: np.ndarray) -> np.ndarray:
+    """Binary: P(class 1) > 0.5; multi-class: argmax."""
+    if proba.shape[1] == 2:
+        return (proba[:, 1] > BINARY_CUTOFF).astype(np.int64)
+    return proba.argmax(axis=1)
+
+
+def label_positions(labels, classes) -> np.ndarray:
+    """Positions of decoded labels among ``classes`` (-1 for an unknown label); equal values match,
+    and else their text (a parquet file or a request may have turned 1 into "1")."""
+    labels = np.asarray(labels, dtype=object).reshape(-1)
+    positions = pd.Index(list(classes), dtype=object).get_indexer(labels).astype(np.int64)
+    unmatched = positions < 0
+    if unmatched.any():
+        texts = pd.Index([str(c) for c in classes], dtype=object)
+        positions[unmatched] = texts.get_indexer([str(v) for v in labels[unmatched]])
+    return positions
+
+
+def original_scale(values: np.ndarray, pipeline) -> np.ndarray:
+    """Regression values on the encoded scale -> the target's original scale (1-D for one column)."""
+    decoded = np.asarray(pipeline.decode_target(np.asarray(values, dtype=np.float64)))
+    return decoded[:, 0] if decoded.ndim == 2 and decoded.shape[1] == 1 else decoded
+
+
+def decode_output(output: np.ndarray, analysis_type: str, pipeline) -> pd.DataFrame:
+    """Classification: the predicted class (original label) and one probability per class;
+    regression: the prediction on the original scale of the target."""
+    if not analysis_type.startswith("classification"):
+        decoded = original_scale(output, pipeline)
+        if decoded.ndim == 1:
+            return pd.DataFrame({"prediction": decoded})
+        return pd.DataFrame({f"prediction_{j}": decoded[:, j] for j in range(decoded.shape[1])})
+    proba = probabilities_by_class(output)
+    classes = np.asarray(pipeline.classes, dtype=object)
+    frame = pd.DataFrame({"prediction": classes[predicted_index(proba)]})
+    for j, column in enumerate(probability_columns(pipeline.classes)):
+        frame[column] = proba[:, j]
+    return frame
+
+
+def decode_truth(label: np.ndarray, analysis_type: str, pipeline) -> np.ndarray:
+    """Encoded labels back to original labels / the original scale."""
+    if not analysis_type.startswith("classification"):
+        return original_scale(label, pipeline)
+    return np.asarray(pipeline.classes, dtype=object)[pipeline.class_index(label)]

@@ -1,0 +1,56 @@
+"""Finding the adapter of a library, and loading a saved model with its adapter.
+
+Each adapter module is imported only when asked: a scikit-learn run never loads keras or torch.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from mlflow_qc.errors import QCError
+from mlflow_qc.models.base import ADAPTER_FILE, ModelAdapter
+from mlflow_qc.models.user_module import USER_MODULE_FILE
+from mlflow_qc.recipe import Architecture
+
+ADAPTER_MODULES = {
+    "keras": "mlflow_qc.models.keras_adapter:KerasAdapter",
+    "pytorch": "mlflow_qc.models.torch_adapter:TorchAdapter",
+    "sklearn": "mlflow_qc.models.sklearn_adapter:SklearnAdapter",
+}
+
+
+def adapter_class(library: str) -> type[ModelAdapter]:
+    """Imports the library's adapter only when asked: sklearn never loads keras or torch."""
+    if library not in ADAPTER_MODULES:
+        raise QCError("model.library", f"'{library}' is not supported; expected one of {sorted(ADAPTER_MODULES)}")
+    module, _, name = ADAPTER_MODULES[library].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def adapter_for(architecture, n_classes: int | None = None) -> ModelAdapter:
+    return adapter_class(architecture.library)(architecture, n_classes)
+
+
+def load_model(library: str, folder: Path) -> Any:
+    return adapter_class(library).load(Path(folder))
+
+
+def load_trained(folder: Path) -> tuple[ModelAdapter, Any]:
+    """The adapter (with the saved user module) and the model saved in ``folder``.
+
+    For serving: ``adapter.predict(model, features)`` then runs the user's fn_predict
+    from the copy saved with the model.
+    """
+    folder = Path(folder)
+    meta = json.loads((folder / ADAPTER_FILE).read_text())
+    module = folder / USER_MODULE_FILE
+    architecture = Architecture(
+        library=meta["library"],
+        analysis_type=meta["analysis_type"],
+        module=str(module) if module.is_file() else None,
+        estimator=meta.get("estimator"),
+    )
+    adapter = adapter_for(architecture, meta.get("n_classes"))
+    return adapter, adapter.load(folder)

@@ -1,0 +1,96 @@
+"""Every name mlflow_qc writes into MLflow (README: "The run tree"): tags, levels, statuses, artifact paths,
+split and metric names. Writers (the trainer) and readers (reports, registry, pages) import them here.
+"""
+from __future__ import annotations
+
+# --- levels of the run tree (tag LEVEL) -------------------------------------------------
+EXPERIMENT, JOB, FOLD, MODEL = "experiment", "job", "fold", "model"
+PREPARE, INFERENCE = "prepare", "inference"
+TREE_LEVELS = (EXPERIMENT, JOB, FOLD, MODEL)
+
+# --- run statuses ----------------------------------------------------------------------
+FINISHED, FAILED, RUNNING, KILLED = "FINISHED", "FAILED", "RUNNING", "KILLED"
+
+# --- MLflow's own tags -----------------------------------------------------------------
+PARENT = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"
+
+# --- run tags --------------------------------------------------------------------------
+LEVEL = "qc.level"
+RESUME_KEY = "qc.resume_key"  # every run of one tree
+JOB_KEY = "qc.job_key"
+JOB_INDEX = "qc.job_index"
+FOLD_INDEX = "qc.fold_index"
+REPEAT_INDEX = "qc.repeat_index"
+REFIT = "qc.refit"
+MODEL_URI = "qc.model_uri"  # model runs: the URI of their pyfunc
+PID, PID_STARTED, HOST = "qc.pid", "qc.pid_started", "qc.host"  # the process owning a tree
+CACHE_KEY = "qc.cache_key"
+RANKING_METRIC = "qc.ranking_metric"
+BEST_JOB_INDEX = "qc.best_job_index"
+BEST_JOB_RUN_ID = "qc.best_job_run_id"
+MODELS_FINISHED = "qc.models_finished"
+MODELS_FAILED = "qc.models_failed"
+REGISTERED_MODEL = "qc.registered_model"
+MODEL_RUN_ID = "qc.model_run_id"  # inference runs and registered versions: the model run behind them
+
+# --- registered model version tags -----------------------------------------------------
+VERSION_RECIPE = "qc.recipe"
+VERSION_EXPERIMENT_RUN_ID = "qc.experiment_run_id"
+VERSION_JOB_RUN_ID = "qc.job_run_id"
+VERSION_METRIC = "qc.metric"
+VERSION_METRIC_VALUE = "qc.metric_value"
+VERSION_DATA_VERSIONS = "qc.data_versions"
+
+# --- params ----------------------------------------------------------------------------
+HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
+
+# --- artifacts -------------------------------------------------------------------------
+RECIPE_ARTIFACT = "recipe.yaml"
+SPLITS_ARTIFACT = "qc/splits.json"
+METRICS_ARTIFACT = "qc/metrics.csv"
+AGGREGATE_ARTIFACT = "qc/metrics_aggregate.csv"
+ERROR_ARTIFACT = "qc/error.txt"
+PREDICTIONS_ARTIFACT = "qc/predictions.parquet"
+IMPORTANCE_ARTIFACT = "qc/importance.csv"
+REPORT_HTML = "qc/report.html"
+REPORT_JSON = "qc/report.json"
+REPORT_ERROR = "qc/report_error.txt"
+COMPARE_ARTIFACTS = {"markdown": "qc/compare.md", "latex": "qc/compare.tex", "html": "qc/compare.html"}
+PREPARED_ARTIFACT = "qc/prepared"
+INFERENCE_ARTIFACT = "qc/inference"
+
+# --- the pyfunc model of a model run (artifact MODEL_ARTIFACT) ---------------------------
+MODEL_ARTIFACT = "model"
+MODEL_DATA_DIR = "qc"  # the pyfunc's data folder: model/data/qc
+MODEL_META_FILE = "qc_model.json"
+MODEL_PIPELINE_FILE = "pipeline.pkl"
+MODEL_LIBRARY_DIR = "model"  # the adapter's folder inside the data folder
+MODEL_DATA = f"{MODEL_ARTIFACT}/data/{MODEL_DATA_DIR}"
+
+# --- splits and metrics ----------------------------------------------------------------
+SPLITS = ("train", "fold_validation", "validation", "test")
+EVALUATION_PREFERENCE = ("fold_validation", "validation")  # what a model watches while training
+RANKING_SPLITS = ("fold_validation", "validation", "train")
+LOWER_IS_BETTER = ("loss", "mse", "mae")
+IMPORTANCE_PREFIX = "importance_"
+STATS = ("mean", "median", "std", "min", "max")
+
+
+def evaluation_split(split_names) -> str | None:
+    """The split a model watches while training (Keras' validation_data): never test."""
+    return next((name for name in EVALUATION_PREFERENCE if name in split_names), None)
+
+
+def split_of(metric: str) -> str | None:
+    """The split of a ``{split}_{metric}`` name (the longest split name that prefixes it)."""
+    return next((s for s in sorted(SPLITS, key=len, reverse=True) if metric.startswith(f"{s}_")), None)
+
+
+def higher_is_better(metric: str) -> bool:
+    return not metric.endswith(LOWER_IS_BETTER)
+
+
+def default_ranking_metric(analysis_type: str, split_names) -> str:
+    split = next(s for s in RANKING_SPLITS if s in split_names)
+    return f"{split}_{'accuracy' if analysis_type.startswith('classification') else 'r2'}"

@@ -1,0 +1,85 @@
+"""Reading the run tree back: levels, parents, the model runs below a run."""
+from __future__ import annotations
+
+from mlflow.entities import Run, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_qc.errors import QCError
+from mlflow_qc.tracking.names import (
+    EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, JOB, JOB_KEY, LEVEL, MODEL, PARENT, RESUME_KEY,
+)
+
+PAGE_SIZE = 5000
+
+
+def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
+    """Every active run of the experiment matching ``filter_string``, page after page."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string, ViewType.ACTIVE_ONLY, max_results=PAGE_SIZE, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def level_of(run: Run) -> str | None:
+    return run.data.tags.get(LEVEL)
+
+
+def is_experiment_run(run: Run) -> bool:
+    return level_of(run) == EXPERIMENT
+
+
+def get_run(client: MlflowClient, run_id: str, where: str = "run_id") -> Run:
+    """The run, or a QCError naming the store when there is none."""
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise QCError(where, f"no run {run_id} in {client.tracking_uri}; expected the id of an mlflow_qc run") from None
+
+
+def job_run_id_of(client: MlflowClient, model_run: Run) -> str:
+    """The job run above a model run (its parent, or its parent's parent under a fold run)."""
+    parent = client.get_run(model_run.data.tags[PARENT])
+    return parent.data.tags[PARENT] if level_of(parent) == FOLD else parent.info.run_id
+
+
+def experiment_run_of(client: MlflowClient, run: Run) -> Run:
+    """The experiment run at the top of the tree holding ``run`` (``run`` itself for an experiment run)."""
+    while not is_experiment_run(run):
+        parent = run.data.tags.get(PARENT)
+        if not parent:
+            raise QCError(f"run {run.info.run_id}", "no experiment run above it; expected a run of an mlflow_qc training")
+        run = client.get_run(parent)
+    return run
+
+
+def model_runs_below(client: MlflowClient, run: Run) -> list[Run]:
+    """The finished model runs of a model, fold, job or experiment run."""
+    tags = run.data.tags
+    level = level_of(run)
+    if level == MODEL:
+        return [run]
+    if level not in (FOLD, JOB, EXPERIMENT):
+        raise QCError("run_id", f"run {run.info.run_id} has {LEVEL}={level!r}; expected a model, fold, job or experiment run")
+    query = f"tags.`{LEVEL}` = '{MODEL}' and attributes.status = '{FINISHED}' and tags.`{RESUME_KEY}` = '{tags[RESUME_KEY]}'"
+    if level in (FOLD, JOB):
+        query += f" and tags.`{JOB_KEY}` = '{tags[JOB_KEY]}'"
+    if level == FOLD:
+        query += f" and tags.`{FOLD_INDEX}` = '{tags[FOLD_INDEX]}'"
+    return search_all(client, run.info.experiment_id, query)
+
+
+def tree_runs(client: MlflowClient, experiment_id: str, resume_key: str, level: str) -> list[Run]:
+    """The runs of one level of the tree with ``resume_key``."""
+    return search_all(client, experiment_id, f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{level}'")
+
+
+def children_of(client: MlflowClient, experiment_id: str, run_id: str) -> list[Run]:
+    return search_all(client, experiment_id, f"tags.`{PARENT}` = '{run_id}'")
+
+
+def is_job_run(run: Run) -> bool:
+    return level_of(run) == JOB
