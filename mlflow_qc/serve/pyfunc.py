@@ -90,6 +90,7 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "context": context,
         "raw_columns": pipeline.raw_columns,
         "classes": pipeline.classes,
+        "threshold": fitted.threshold,  # binary: P(class 1) > threshold is class 1
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
     model = mlflow.models.Model.load(Path(dest, "MLmodel"))
@@ -163,6 +164,11 @@ class QCModel:
     def target(self) -> str | None:
         return self.pipeline.label_name
 
+    @property
+    def threshold(self) -> float | None:
+        """A binary model's decision threshold (None: 0.5; models saved before it had none)."""
+        return self.meta.get("threshold")
+
     def predict(self, model_input, params=None) -> pd.DataFrame:
         from mlflow_qc.serve.schema import as_frame
 
@@ -177,7 +183,7 @@ class QCModel:
             raise QCError("input", "no rows; expected at least one row")
         features = self.pipeline.transform([frame[columns] for columns in self.meta["raw_columns"]])
         output = np.asarray(self.adapter.predict(self.model, features))
-        return decode_output(output, self.meta["analysis_type"], self.pipeline)
+        return decode_output(output, self.meta["analysis_type"], self.pipeline, self.threshold)
 
 
 def _guard_pyfunc_predict() -> None:
