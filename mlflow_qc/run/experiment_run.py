@@ -94,12 +94,12 @@ def check_model(recipe: Recipe) -> None:
     model = recipe.require_model()
     check_search(model, recipe.search)
     names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
-    adapter_for(model).check_hyperparameters(names)
-    if recipe.data.target is None:
-        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
     if recipe.trainer.threshold is not None and THRESHOLD_PARAM in names:
         raise QCError(f"{recipe.source or 'recipe'}: model.hyperparameters.{THRESHOLD_PARAM}",
                       "is the name of the model runs' decision threshold (trainer.threshold); expected another name")
+    adapter_for(model).check_hyperparameters(names)
+    if recipe.data.target is None:
+        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
 
 
 class Training:
