@@ -72,7 +72,7 @@ def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> 
         return GateDecision(True, f"{rule}: no version held @{alias}, nothing to beat -> @{alias} goes to this version")
     if holder.run_id == candidate.model_run_id:
         return GateDecision(True, f"{rule}: the same model as version {holder.version} -> @{alias} goes to this version",
-                            holder_version=holder.version)
+                            holder_version=str(holder.version))
     versus = f"@{alias} version {holder.version}"
     holder_models = shared_split_models(client, holder, candidate.experiment_run_id, metric)
     if holder_models is not None:
@@ -93,7 +93,7 @@ def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> 
                 f"{candidate.label} {fresh.candidate:.4g} vs {versus} {fresh.holder:.4g}; paired permutation test: p = {fresh.p_value:.3g}")
         p_value = fresh.p_value
     outcome = f"@{alias} moves to this version" if moved else f"@{alias} stays at version {holder.version}; this version is @challenger"
-    return GateDecision(moved, f"{text} -> {outcome}", None if math.isnan(p_value) else float(p_value), holder.version)
+    return GateDecision(moved, f"{text} -> {outcome}", None if math.isnan(p_value) else float(p_value), str(holder.version))
 
 
 def shared_split_models(client, holder, candidate_run_id: str, metric: str) -> pd.DataFrame | None:
