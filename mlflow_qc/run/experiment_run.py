@@ -251,7 +251,7 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
             failures=training.book.failures,
             best_job_index=None if best is None else best.index,
         )
-        if not training.book.finished:
+        if not any(not record.task.job.baseline for record in training.book.finished):  # the baseline alone is no success
             raise NothingSucceeded(failure_summary(result))
     return result
 

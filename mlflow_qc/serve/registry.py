@@ -30,7 +30,7 @@ from mlflow_qc.tracking.names import (
     higher_is_better,
 )
 from mlflow_qc.tracking.queries import get_run, job_run_id_of
-from mlflow_qc.tracking.tables import candidate_jobs, hyperparameter_twin, rank_jobs, read_aggregates, read_metrics
+from mlflow_qc.tracking.tables import candidate_jobs, flag, hyperparameter_twin, rank_jobs, read_aggregates, read_metrics
 
 DVC_SOURCE = "dvc"
 
@@ -188,7 +188,8 @@ class Registration(TrainingObserver):
         self.metric, self.model_name, self.alias, self.gate = metric, model_name, alias, gate
 
     def experiment_closed(self, client, event: ExperimentClosed) -> None:
-        if not event.finished:
-            return  # nothing to register: the training ends with "nothing succeeded"
+        models = event.models
+        if not event.finished or not ((models["status"] == FINISHED) & ~flag(models, "baseline")).any():
+            return  # nothing to register (the baseline never is): the training ends with "nothing succeeded"
         version = register_best(event.run_id, self.metric, self.model_name, self.alias, self.gate)
         client.set_tag(event.run_id, REGISTERED_MODEL, f"models:/{version.name}/{version.version}")

@@ -152,3 +152,20 @@ def test_rerunning_reuses_the_baseline_job(project):
     assert again.finished == again.reused == 16
     with inside(root):
         assert [run.info.run_name for run in runs(root, again, "job")].count("baseline") == 1
+
+
+def test_the_baseline_alone_is_no_success_and_is_never_registered(project):
+    from mlflow_qc.run.experiment_run import NothingSucceeded
+
+    root, _, _ = project
+    failing = guard_recipe("failing", ["signal"], hyperparameters={"C": [-1.0]}, trainer={"baseline": True},
+                           register={"model_name": "never-registered"})
+    with pytest.raises(NothingSucceeded, match="8 model"):
+        train(root, failing)
+    client = client_of(root)
+    experiment = client.get_experiment_by_name("failing")
+    [run] = client.search_runs([experiment.experiment_id], "tags.`qc.level` = 'experiment'")
+    assert run.info.status == "FAILED"
+    statuses = {job.info.run_name: job.info.status for job in client.search_runs([experiment.experiment_id], "tags.`qc.level` = 'job'")}
+    assert statuses == {"baseline": "FINISHED", "job 0": "FAILED"}
+    assert client.search_registered_models("name = 'never-registered'") == []
