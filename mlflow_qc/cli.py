@@ -141,7 +141,7 @@ def data_demo(folder: str, version: bool) -> None:
     from mlflow_qc.data.versioning import add_path
 
     for path in write_demo_data(folder):
-        if version and path.suffix != "" and find_dvc_root(str(path)):
+        if version and find_dvc_root(str(path)):
             add_path(str(path))
         click.echo(str(path))
 

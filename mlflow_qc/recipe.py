@@ -45,7 +45,9 @@ class DatasetSpec(Spec):
     header: Literal["infer"] | int | None = "infer"
     rename_columns: list[str] | None = None
     retype: str | dict[str, str] | None = None
-    frame: Any = Field(default=None, exclude=True, repr=False)  # a DataFrame handed over in Python
+    image_column: str | None = None  # image manifest: the column of image paths (relative to the manifest)
+    color: Literal["L", "RGB"] | None = None  # images: Pillow mode; default L when every image is grayscale, else RGB
+    frame: Any = Field(default=None, exclude=True, repr=False)  # a DataFrame (or an N-D array) handed over in Python
 
     @field_validator("path")
     @classmethod
@@ -56,6 +58,8 @@ class DatasetSpec(Spec):
     def _one_source(self):
         if (self.path is None) == (self.frame is None):
             raise ValueError("expected exactly one of a file path or a DataFrame")
+        if self.image_column is not None and self.kind not in (None, "image"):
+            raise ValueError(f"image_column is for image manifests; expected kind: image, not {self.kind}")
         return self
 
     @property
@@ -67,7 +71,7 @@ def _dataset_shorthand(value):
     """Accept a path or a DataFrame wherever a dataset spec is expected."""
     if isinstance(value, (str, os.PathLike)):
         return {"path": str(value)}
-    if value is not None and type(value).__name__ == "DataFrame":
+    if value is not None and type(value).__name__ in ("DataFrame", "ndarray"):
         return {"frame": value}
     return value
 
@@ -149,7 +153,7 @@ class Input(Spec):
     interpolaters: list[Interpolater] = Field(default_factory=list)
     encoders: list[FeatureEncoder] = Field(default_factory=list)
     window: Window | None = None
-    reshape_indices: list[int | str] | None = None
+    reshape_indices: list[int | str | list[int]] | None = None  # AIQC Shape, applied last (README: N-D data)
 
     @field_validator("dataset", mode="before")
     @classmethod

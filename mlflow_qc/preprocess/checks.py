@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.tabular import TabularInput
+from mlflow_qc.preprocess.feature_input import FeatureInput
+from mlflow_qc.preprocess.kinds import input_of
 from mlflow_qc.preprocess.target import TargetColumn
 from mlflow_qc.recipe import DatasetSpec, Pipeline
 
@@ -27,7 +28,7 @@ def target_dataset_of(spec: Pipeline, datasets: list[Dataset], target_dataset: D
 
 def validate(
     spec: Pipeline, datasets: list[Dataset], target_dataset: Dataset | None, analysis_type: str | None
-) -> tuple[list[TabularInput], TargetColumn | None]:
+) -> tuple[list[FeatureInput], TargetColumn | None]:
     """Raises the first QCError; returns the unfitted per-input transformers and target."""
     if len(datasets) != len(spec.inputs):
         raise ValueError(f"{len(datasets)} datasets for {len(spec.inputs)} inputs")
@@ -41,5 +42,5 @@ def validate(
     inputs = []
     for index, (item, dataset) in enumerate(zip(spec.inputs, datasets)):
         shares_target = target is not None and (dataset is target_dataset or same_source(item.dataset, spec.target_dataset()))
-        inputs.append(TabularInput(item, dataset, f"data.inputs[{index}]", spec.target.column if shares_target else None))
+        inputs.append(input_of(item, dataset, f"data.inputs[{index}]", spec.target.column if shares_target else None))
     return inputs, target

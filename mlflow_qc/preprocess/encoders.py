@@ -6,6 +6,7 @@ import inspect
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.preprocessing import LabelBinarizer, LabelEncoder, MultiLabelBinarizer, OneHotEncoder, OrdinalEncoder
 
 from mlflow_qc.classes import resolve_encoder_class
@@ -14,7 +15,8 @@ from mlflow_qc.recipe import Encoder
 
 
 CATEGORICAL = (OneHotEncoder, OrdinalEncoder, LabelBinarizer, LabelEncoder, MultiLabelBinarizer)
-ONE_DIMENSIONAL = (LabelBinarizer, LabelEncoder, MultiLabelBinarizer)
+TEXT = (CountVectorizer, HashingVectorizer, TfidfVectorizer)  # one text column each, as 1-D strings
+ONE_DIMENSIONAL = (LabelBinarizer, LabelEncoder, MultiLabelBinarizer, *TEXT)
 
 
 def is_categorical(cls: type) -> bool:
@@ -102,6 +104,10 @@ class ColumnEncoder:
 def _one_dimensional_names(encoder, column: str) -> list[str]:
     if isinstance(encoder, LabelEncoder):
         return [column]
+    if isinstance(encoder, TEXT):  # a word (or n-gram, or hashed bucket) per column
+        if isinstance(encoder, HashingVectorizer):
+            return [one_hot_name(column, f"hash_{k}") for k in range(encoder.n_features)]
+        return [one_hot_name(column, term) for term in encoder.get_feature_names_out()]
     classes = encoder.classes_
     if isinstance(encoder, LabelBinarizer) and len(classes) == 2:
         return [one_hot_name(column, classes[1])]

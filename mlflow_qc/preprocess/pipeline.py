@@ -8,7 +8,7 @@ import pandas as pd
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.tabular import TabularInput
+from mlflow_qc.preprocess.feature_input import FeatureInput
 from mlflow_qc.preprocess.target import TargetColumn
 from mlflow_qc.preprocess.checks import target_dataset_of, validate
 from mlflow_qc.recipe import Pipeline
@@ -23,7 +23,7 @@ class PreparedSplit:
 class FittedPipeline:
     """Picklable: it is cached on disk and travels inside the served model."""
 
-    def __init__(self, inputs: list[TabularInput], target: TargetColumn | None):
+    def __init__(self, inputs: list[FeatureInput], target: TargetColumn | None):
         self.inputs = inputs
         self.target = target
 
@@ -42,7 +42,7 @@ class FittedPipeline:
         """
         inputs, target = validate(spec, datasets, target_dataset, analysis_type)
         rows = {split: np.asarray(positions, dtype=np.int64) for split, positions in rows.items()}
-        features = [item.fit_transform(dataset.frame, rows) for item, dataset in zip(inputs, datasets)]
+        features = [item.fit_transform(dataset, rows) for item, dataset in zip(inputs, datasets)]
         labels = None
         if target is not None:
             labels = target.fit_transform(target_dataset_of(spec, datasets, target_dataset).frame, rows)
@@ -72,11 +72,19 @@ class FittedPipeline:
     def classes(self) -> list | None:
         return None if self.target is None else self.target.classes
 
-    def transform(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
-        """New raw rows, one frame per input (inference)."""
-        if len(frames) != len(self.inputs):
-            raise QCError("input", f"{len(frames)} tables; expected one per input ({len(self.inputs)})")
-        return [item.transform(frame, f"inputs[{index}]") for index, (item, frame) in enumerate(zip(self.inputs, frames))]
+    @property
+    def kinds(self) -> list[str]:
+        return [item.kind for item in self.inputs]
+
+    @property
+    def raw_shapes(self) -> list[tuple[int, ...] | None]:
+        return [item.raw_shape for item in self.inputs]
+
+    def transform(self, raws: list) -> list[np.ndarray]:
+        """New raw samples, one per input (inference): a DataFrame for a table, an array for N-D data."""
+        if len(raws) != len(self.inputs):
+            raise QCError("input", f"{len(raws)} inputs; expected one per input ({len(self.inputs)})")
+        return [item.transform(raw, f"inputs[{index}]") for index, (item, raw) in enumerate(zip(self.inputs, raws))]
 
     def encode_target(self, values) -> np.ndarray:
         return self._require_target().encode(values)

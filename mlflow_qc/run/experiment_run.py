@@ -101,7 +101,7 @@ class Training:
         self.env = env
         self.observers = observers
         self.bar = bar
-        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry.meta, observers)
+        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers)
         self.jobs: list[Job] = []
         self.models = None  # the last summary's model table
         entry = prepared.entry

@@ -21,6 +21,7 @@ from mlflow_qc.models.metrics import classification_metrics, regression_metrics
 from mlflow_qc.models.outputs import label_positions, probability_columns
 from mlflow_qc.serve.pyfunc import QCModel
 from mlflow_qc.serve.quiet import no_progress_bars
+from mlflow_qc.serve.requests import is_tabular
 from mlflow_qc.serve.schema import as_frame
 from mlflow_qc.tracking.names import FINISHED, INFERENCE, INFERENCE_ARTIFACT, LEVEL, MODEL_RUN_ID, MODEL_URI, RUN_NAME
 
@@ -46,19 +47,25 @@ class Inference:
 
     @property
     def columns(self) -> list[str]:
-        return self.schema.input_names()
+        return self.schema.input_names() if self.tabular else []
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Decoded ``prediction`` (+ ``probability_<class>``), one row per input row, in order.
+    @property
+    def tabular(self) -> bool:
+        return is_tabular(self.model.meta)
 
-        The training target's column is ignored when present (a labelled file predicts as is).
-        The columns are checked and cast by the pyfunc's own input check (``conform``).
+    def predict(self, samples) -> pd.DataFrame:
+        """Decoded ``prediction`` (+ ``probability_<class>``), one row per input sample, in order.
+
+        A table's target column is ignored when present (a labelled file predicts as is); its
+        columns are checked and cast by the pyfunc's own input check (``conform``). N-D models
+        take their samples as a tensor (or, for images, a column of base64-encoded files).
         """
-        frame = as_frame(frame)
-        if self.model.target in frame.columns and self.model.target not in self.columns:
-            frame = frame.drop(columns=[self.model.target])
+        if self.tabular:
+            samples = as_frame(samples)
+            if self.model.target in samples.columns and self.model.target not in self.columns:
+                samples = samples.drop(columns=[self.model.target])
         try:
-            return self.pyfunc.predict(frame).reset_index(drop=True)
+            return self.pyfunc.predict(samples).reset_index(drop=True)
         except MlflowException as exc:
             if isinstance(exc.__cause__, QCError):
                 raise exc.__cause__ from None
