@@ -77,7 +77,7 @@ class Inference:
         return self.metrics(self.predict(features), truth)
 
     def split_target(self, frame: pd.DataFrame, target) -> tuple[pd.DataFrame, np.ndarray]:
-        if isinstance(target, str) and target in frame.columns:
+        if isinstance(target, str) and isinstance(frame, pd.DataFrame) and target in frame.columns:
             return frame.drop(columns=[target]), frame[target].to_numpy()
         if isinstance(target, (str, os.PathLike)):
             if not os.path.isfile(target):
@@ -145,8 +145,8 @@ def predict_file(model_uri: str, input_path: str, output_path: str, target: str 
     """``mlflow-qc predict``: predict the rows of ``input_path`` into ``output_path``; score with a target."""
     started = time.time()
     writer_check(output_path)
-    frame = read_table(input_path, "input")
     inference = Inference(model_uri)
+    frame = read_table(input_path, "input") if inference.tabular else read_samples(input_path, inference.model.meta)
     truth = None
     if target:
         frame, truth = inference.split_target(frame, target)
@@ -156,7 +156,7 @@ def predict_file(model_uri: str, input_path: str, output_path: str, target: str 
     if truth is not None:
         result.metrics = inference.metrics(predictions, truth)
         result.run_id = log_inference_run(inference, input_path, output_path, target, result.metrics)
-    elif inference.model.target in frame.columns:
+    elif inference.tabular and inference.model.target in frame.columns:
         result.unused_target = inference.model.target
     result.seconds = time.time() - started
     return result
@@ -169,6 +169,23 @@ def read_table(path: str, where: str) -> pd.DataFrame:
     if not os.path.isfile(path):
         raise QCError(where, f"file not found: {path}")
     return load_dataset(DatasetSpec(path=os.path.abspath(path)), where).frame
+
+
+def read_samples(path: str, meta: dict) -> np.ndarray:
+    """The N-D samples of a ``.npy``/``.npz`` file, an image folder or an image manifest (column ``file``),
+    read as the model's single input was in training."""
+    from mlflow_qc.data.dataset import load_dataset
+    from mlflow_qc.recipe import DatasetSpec
+
+    kinds = meta["kinds"]
+    if len(kinds) != 1:
+        raise QCError("input", f"the model has {len(kinds)} inputs; expected a single-input model for a file of samples")
+    if not os.path.exists(path):
+        raise QCError("input", f"file not found: {path}")
+    color = (meta.get("colors") or [None])[0]
+    manifest = os.path.isfile(path) and not path.lower().endswith((".npy", ".npz"))
+    spec = DatasetSpec(path=os.path.abspath(path), kind=kinds[0], color=color, image_column="file" if manifest else None)
+    return load_dataset(spec, "input").array
 
 
 def writer_check(path: str) -> str:

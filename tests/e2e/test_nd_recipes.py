@@ -140,3 +140,16 @@ def test_a_served_image_model_answers_tensors_and_image_files_as_in_process(brai
             assert response.status_code == 400, (name, response.text[:500])
             assert message in response.json()["message"], (name, response.text[-500:])
         pd.testing.assert_frame_equal(served_frame(invoke(url, {"inputs": pixels.tolist()})), by_tensor)  # still serving
+
+
+def test_batch_inference_reads_an_image_folder_and_scores_it(brain_tumor, inside):
+    project, levels = brain_tumor
+    inside(project)
+    uri = levels["model"][0].data.tags["qc.model_uri"]
+    output = project.root / "scored.csv"
+    result = project.cli("predict", uri, project.root / "data" / "brain_tumor", output, "--target", project.root / "data" / "brain_tumor.csv")
+    answers = pd.read_csv(output)
+    manifest = pd.read_csv(project.root / "data" / "brain_tumor.csv")
+    assert len(answers) == 80 and set(answers["prediction"]) <= {0, 1}
+    accuracy_value = float((answers["prediction"] == manifest["status"]).mean())
+    assert f"accuracy {accuracy_value:.4g}" in result.stdout

@@ -110,3 +110,22 @@ def test_a_text_vectorizer_is_fit_on_the_training_rows_of_its_column():
     assert names == ["text=apple", "text=blue", "text=car", "text=green", "text=red", "text=sky", "n"]
     assert "text=zebra" not in names  # a word only the test rows have is not learnt
     np.testing.assert_array_equal(arrays["test"].features[0][:, :6], [[0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0]])
+
+
+def test_inputs_of_different_kinds_must_agree_on_the_sample_count():
+    from mlflow_qc.data.dataset import load_dataset
+    from mlflow_qc.preprocess import FittedPipeline, validate
+    from mlflow_qc.recipe import Input, Pipeline, Target
+
+    table = pd.DataFrame({"age": RNG.normal(50, 10, 40), "label": np.tile(["a", "b"], 20)})
+    spec = Pipeline(inputs=[Input(dataset=SEQUENCES), Input(dataset=table, encoders=[{"sklearn": "StandardScaler"}])],
+                    target=Target(column="label", dataset=table))
+    datasets = [load_dataset(item.dataset) for item in spec.inputs]
+    target = load_dataset(spec.target.dataset)
+    fitted, arrays = FittedPipeline.fit_transform(spec, datasets, target, {"train": np.arange(30), "test": np.arange(30, 40)},
+                                                  "classification_binary")
+    assert fitted.kinds == ["sequence", "tabular"]
+    assert [f.shape for f in arrays["test"].features] == [(10, 25, 2), (10, 1)]
+    short = Pipeline(inputs=[Input(dataset=SEQUENCES[:39]), Input(dataset=table)], target=Target(column="label", dataset=table))
+    with pytest.raises(QCError, match=r"data.inputs\[1\].dataset: 40 samples, but data.inputs\[0\] has 39"):
+        validate(short, [load_dataset(item.dataset) for item in short.inputs], target, "classification_binary")
