@@ -112,8 +112,13 @@ def _make_splits(recipe: Recipe, data: LoadedData) -> Splits:
     stratifier = recipe.data.stratifier
     target = data.target.frame[recipe.data.target.column] if data.target is not None else None
     classification = recipe.model.is_classification if recipe.model else None
-    strata = stratification_labels(target, classification, stratifier.bin_count)
-    return make_splits(data.inputs[0].n_samples, strata, stratifier, recipe.seed)
+    strata = stratification_labels(target, classification, stratifier.bin_count) if stratifier.order == "random" else None
+    window = recipe.data.window
+    groups = None
+    if stratifier.group_column is not None:
+        groups = (data.target or data.inputs[0]).frame[stratifier.group_column].to_numpy()
+    sizes = None if window is None else (window.size_window, window.size_shift)
+    return make_splits(data.inputs[0].n_samples, strata, stratifier, recipe.seed, window=sizes, groups=groups)
 
 
 def _fit_context(recipe: Recipe, data: LoadedData, rows: dict[str, np.ndarray], folder: Path, extra: bool = False) -> FittedPipeline:
@@ -137,6 +142,8 @@ def _write_contexts(recipe: Recipe, data: LoadedData, splits: Splits, root: Path
         "classes": None if fitted.classes is None else [_plain(c) for c in fitted.classes],
         "analysis_type": recipe.model.analysis_type if recipe.model else None,
         "kinds": fitted.kinds,
+        "windows": fitted.windows,
+        "forecast_columns": fitted.forecast_columns,
     }
     example_rows = splits.splits["train"][:INPUT_EXAMPLE_ROWS]
     cache.write_input_example(root, input_example(data, fitted, example_rows))

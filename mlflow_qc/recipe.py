@@ -19,7 +19,7 @@ from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.errors import QCError, from_validation_error, one_line
 from mlflow_qc.overrides import apply_overrides
 
-AnalysisType = Literal["classification_binary", "classification_multi", "regression"]
+AnalysisType = Literal["classification_binary", "classification_multi", "regression", "forecasting"]
 DATASET_KINDS = ("tabular", "sequence", "image")
 
 
@@ -182,12 +182,15 @@ class Target(Spec):
 
 
 class Stratifier(Spec):
-    """Split sizes (shares of all samples), folds of the training split and bins."""
+    """Split sizes (shares of all samples, or of the time steps for windows), folds of the training
+    split, bins; ``order: time`` for contiguous blocks in time, ``group_column`` to keep groups apart."""
 
     size_test: float | None = Field(default=None, gt=0, lt=1)
     size_validation: float | None = Field(default=None, gt=0, lt=1)
     fold_count: int | None = Field(default=None, ge=2)
     bin_count: int | None = Field(default=None, ge=2)
+    order: Literal["random", "time"] = "random"
+    group_column: str | None = None
 
     @model_validator(mode="after")
     def _sizes_leave_training_rows(self):
@@ -210,10 +213,30 @@ class Pipeline(Spec):
     def _listify(cls, value):
         return value if isinstance(value, (list, tuple)) else [value]
 
+    @model_validator(mode="after")
+    def _windows_agree(self):
+        windows = {None if item.window is None else (item.window.size_window, item.window.size_shift) for item in self.inputs}
+        if len(windows) > 1:
+            raise ValueError("inputs have different windows; expected the same window on every input (or none)")
+        if self.window is not None and self.stratifier.order != "time":
+            raise ValueError("windows overlap, so a random split puts the same time steps in two splits; "
+                             "expected stratifier.order: time")
+        return self
+
+    @property
+    def window(self) -> Window | None:
+        return self.inputs[0].window
+
     def target_dataset(self) -> DatasetSpec | None:
         if self.target is None:
             return None
         return self.target.dataset or self.inputs[0].dataset
+
+    def group_dataset(self) -> DatasetSpec | None:
+        """Where ``stratifier.group_column`` is read: the target's table, else the first input's."""
+        if self.stratifier.group_column is None:
+            return None
+        return self.target_dataset() or self.inputs[0].dataset
 
 
 class Architecture(Spec):

@@ -1,5 +1,6 @@
 """Demo datasets the project produces itself (AIQC's, BSD-3; the licence is written beside them):
-tables (sonar, iris, exoplanets, SMS spam), a sequence (epilepsy), images (brain tumours)."""
+tables (sonar, iris, exoplanets, SMS spam, Delhi's daily climate), a sequence (epilepsy), images
+(brain tumours, frames of the moon), and a synthetic table of patient visits for grouped splits."""
 from __future__ import annotations
 
 import shutil
@@ -9,12 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PACKAGED = ("sonar.csv", "iris.tsv", "exoplanets.parquet", "spam.csv")
+PACKAGED = ("sonar.csv", "iris.tsv", "exoplanets.parquet", "spam.csv", "delhi_climate.parquet")
 LICENSE = "LICENSE-AIQC"
 GAPPY = "exoplanets_gappy.parquet"
 GAP_SHARE = 0.06
 EPILEPSY, EPILEPSY_LABELS = "epilepsy.npy", "epilepsy_labels.parquet"
 BRAIN_TUMOR = "brain_tumor"  # a folder of 80 grayscale JPEGs and brain_tumor.csv, the manifest beside it
+MOON = "liberty_moon"  # 15 grayscale frames of a moving moon, in time order by file name
+PATIENTS = "patients.csv"
+PATIENT_COUNT, VISITS, MARKERS = 40, 12, 6
 
 
 def _packaged(name: str) -> Path:
@@ -51,6 +55,24 @@ def _brain_tumor(folder: Path) -> None:
     manifest.to_csv(folder / f"{BRAIN_TUMOR}.csv", index=False)
 
 
+def patients(seed: int = 0) -> pd.DataFrame:
+    """Visits of patients whose markers identify the patient but say nothing about the label.
+
+    Each patient has a label drawn at random and marker levels of their own; a visit is those
+    levels plus a little noise. A model that memorises patients scores high when visits of one
+    patient land in training and test (a shuffled split), near chance when whole patients are
+    held out (``group_column: patient``).
+    """
+    rng = np.random.default_rng(seed)
+    levels = rng.normal(0, 3, size=(PATIENT_COUNT, MARKERS))
+    labels = rng.permutation(np.repeat(["no", "yes"], PATIENT_COUNT // 2))
+    rows = np.repeat(np.arange(PATIENT_COUNT), VISITS)
+    frame = pd.DataFrame(levels[rows] + rng.normal(0, 0.3, size=(len(rows), MARKERS)), columns=[f"marker_{k}" for k in range(MARKERS)])
+    frame.insert(0, "patient", [f"p{p:02d}" for p in rows])
+    frame["relapse"] = labels[rows]
+    return frame
+
+
 def write_demo_data(folder: str | Path) -> list[Path]:
     """Write the demo datasets that are missing from ``folder`` (and the licence beside them);
     return every demo dataset's path (files, and the image folder)."""
@@ -65,9 +87,12 @@ def write_demo_data(folder: str | Path) -> list[Path]:
             shutil.copyfile(_packaged(name), target)
         written.append(target)
     makers = {GAPPY: lambda f: exoplanets_with_gaps().to_parquet(f / GAPPY, index=False),
-              EPILEPSY: _epilepsy, BRAIN_TUMOR: _brain_tumor}
+              EPILEPSY: _epilepsy, BRAIN_TUMOR: _brain_tumor,
+              MOON: lambda f: shutil.copytree(_packaged(MOON), f / MOON),
+              PATIENTS: lambda f: patients().to_csv(f / PATIENTS, index=False)}
     for name, make in makers.items():
         if not (folder / name).exists():
             make(folder)
-    written += [folder / GAPPY, folder / EPILEPSY, folder / EPILEPSY_LABELS, folder / BRAIN_TUMOR, folder / f"{BRAIN_TUMOR}.csv"]
+    written += [folder / GAPPY, folder / EPILEPSY, folder / EPILEPSY_LABELS, folder / BRAIN_TUMOR, folder / f"{BRAIN_TUMOR}.csv",
+                folder / MOON, folder / PATIENTS]
     return written

@@ -22,7 +22,7 @@ def add_gallery(report: Report, predictions: pd.DataFrame, runs: list, entry) ->
     """Add a "Samples" section to ``report`` when the job's first input is a sequence or an image."""
     kinds = entry.meta.get("kinds") or []
     index = next((i for i, kind in enumerate(kinds) if kind in SHOWN_KINDS), None)
-    if index is None or predictions.empty or "probability_" not in "".join(predictions.columns):
+    if index is None or predictions.empty or "probability_" not in "".join(map(str, predictions.columns)):
         return
     model = sorted(predictions["model"].astype(str).unique())[0]
     own = predictions[predictions["model"].astype(str) == model]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_qc.evaluate.artifacts import run_artifact
+from mlflow_qc.evaluate.figures_forecast import forecast_figures, horizon_error_figure
 from mlflow_qc.evaluate.gallery import add_gallery
 from mlflow_qc.evaluate.figures_classification import confidence_figure, confusion_figures, curve_figures, with_class_positions
 from mlflow_qc.evaluate.figures_style import ordered_splits
@@ -105,6 +106,11 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
         confidence = confidence_figure(predictions, classes)
         if confidence is not None:
             report.section("Confidence").figures.append(confidence)
+    elif len(predictions) and analysis_type == "forecasting":
+        report.section("Forecasts").figures += forecast_figures(predictions)
+        horizon = horizon_error_figure(predictions)
+        if horizon is not None:
+            report.section("Error by horizon").figures.append(horizon)
     elif len(predictions):
         report.section("Predictions").figures += regression_figures(predictions)
     if len(data.importance):

@@ -104,5 +104,22 @@ class ArrayInput(FeatureInput):
             raise QCError(where, f"channel '{name}' has missing values in {which} after preprocessing; {MISSING_HINT}")
         return self._back(encoded, len(samples), moved)
 
+    def inverse(self, encoded: np.ndarray) -> np.ndarray:
+        """Encoded samples -> raw channels on the original scale, each encoder's channels inverted."""
+        positions = np.moveaxis(encoded, self.channel_axis, -1).shape[1:-1]
+        table = self._table_of(encoded)
+        raw = np.empty((len(table), len(self.channels)))
+        start = 0
+        for encoder in self.encoders:
+            width = len(encoder.names)
+            raw[:, [self.channels.index(c) for c in encoder.columns]] = encoder.inverse(table[:, start:start + width])
+            start += width
+        raw[:, [self.channels.index(c) for c in self.passthrough]] = table[:, start:]
+        return self._back(raw, len(encoded), positions)
+
+    def _table_of(self, encoded: np.ndarray) -> np.ndarray:
+        moved = np.moveaxis(encoded, self.channel_axis, -1)
+        return moved.reshape(-1, moved.shape[-1])
+
     def raw_example(self, dataset: Dataset, rows: np.ndarray) -> np.ndarray:
         return np.asarray(dataset.array[rows], dtype=np.float64)

@@ -86,6 +86,15 @@ class ColumnEncoder:
         return dense(self.fitted[0].inverse_transform(encoded))[:, 0]
 
     @property
+    def invertible(self) -> bool:
+        """Whether encoded values (a forecast) can be brought back to the original scale."""
+        return not (self.categorical or self.one_dimensional) and hasattr(resolve_encoder_class(self.spec.sklearn), "inverse_transform")
+
+    def inverse(self, block: np.ndarray) -> np.ndarray:
+        """(n, its encoded columns) -> (n, its claimed columns) on the original scale."""
+        return dense(self.fitted[0].inverse_transform(block)).astype(np.float64)
+
+    @property
     def categories(self) -> np.ndarray:
         """The categories of a single-column categorical encoder, in encoded order."""
         encoder = self.fitted[0]

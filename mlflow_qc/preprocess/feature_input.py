@@ -39,6 +39,10 @@ class FeatureInput:
         """A few raw samples as the served model receives them."""
         raise NotImplementedError
 
+    def inverse(self, encoded: np.ndarray) -> np.ndarray:
+        """Encoded values (before any reshape) back on the original scale: a forecast of this input's own values."""
+        raise NotImplementedError
+
     def _shaped(self, features: np.ndarray) -> np.ndarray:
         return features if self.reshape is None else self.reshape.apply(features)
 

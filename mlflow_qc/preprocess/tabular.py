@@ -67,6 +67,17 @@ class TabularInput(FeatureInput):
     def raw_example(self, dataset: Dataset, rows: np.ndarray) -> pd.DataFrame:
         return dataset.frame.iloc[rows][self.raw_columns].reset_index(drop=True)
 
+    def inverse(self, encoded: np.ndarray) -> np.ndarray:
+        """(n, features) -> (n, raw columns): each encoder's block inverted, passthrough columns as they are."""
+        raw = np.empty((len(encoded), len(self.raw_columns)))
+        start = 0
+        for encoder in self.encoders:
+            width = len(encoder.names)
+            raw[:, [self.raw_columns.index(c) for c in encoder.columns]] = encoder.inverse(encoded[:, start:start + width])
+            start += width
+        raw[:, [self.raw_columns.index(c) for c in self.passthrough]] = encoded[:, start:]
+        return raw
+
     def _transform(self, frame: pd.DataFrame, where: str) -> np.ndarray:
         missing = [column for column in self.raw_columns if column not in frame.columns]
         if missing:

@@ -53,13 +53,18 @@ class Inference:
     def tabular(self) -> bool:
         return is_tabular(self.model.meta)
 
-    def predict(self, samples) -> pd.DataFrame:
+    def predict(self, samples, record_shifted: bool = False) -> pd.DataFrame:
         """Decoded ``prediction`` (+ ``probability_<class>``), one row per input sample, in order.
 
         A table's target column is ignored when present (a labelled file predicts as is); its
         columns are checked and cast by the pyfunc's own input check (``conform``). N-D models
         take their samples as a tensor (or, for images, a column of base64-encoded files).
+        A forecaster takes one window of raw rows and answers its next steps; with
+        ``record_shifted`` it takes a longer series and answers every window's forecasts, each
+        aligned to the time step it forecasts, beside the actual value where the series has it.
         """
+        if record_shifted:
+            return self.forecast(samples)
         if self.tabular:
             samples = as_frame(samples)
             if self.model.target in samples.columns and self.model.target not in self.columns:
@@ -70,6 +75,35 @@ class Inference:
             if isinstance(exc.__cause__, QCError):
                 raise exc.__cause__ from None
             raise QCError("input", one_line(exc.message)) from None
+
+    def forecast(self, series) -> pd.DataFrame:
+        """Every window of ``series`` forecast: ``window`` (its first row), ``horizon``, ``step`` (the row
+        forecast), the forecast columns and, where the series reaches that step, ``actual_<column>``."""
+        if self.model.analysis_type != "forecasting":
+            raise QCError("record_shifted", f"{self.model_uri} is a {self.model.analysis_type} model; expected a forecaster")
+        series = as_frame(series) if self.tabular else np.asarray(series)
+        try:
+            index, forecast = self.model.forecast_series(series)
+        except MlflowException as exc:
+            raise QCError("input", one_line(exc.message)) from None
+        if not self.tabular:
+            return index.assign(frame=list(forecast))
+        columns = self.model.meta["raw_columns"][0]
+        frame = pd.concat([index, pd.DataFrame(forecast, columns=columns)], axis=1)
+        known = frame["step"] < len(series)
+        for column in columns:
+            frame[f"actual_{column}"] = np.where(known, series[column].to_numpy(np.float64)[frame["step"].clip(upper=len(series) - 1)], np.nan)
+        return frame
+
+    def score_forecast(self, series) -> dict[str, float]:
+        """The forecasting metrics of every forecast whose step the series holds."""
+        from mlflow_qc.models.metrics import forecasting_metrics
+
+        frame = self.forecast(series).dropna()
+        if frame.empty:
+            raise QCError("input", "no forecast step falls inside the series; expected a series longer than size_window + size_shift")
+        columns = self.model.meta["raw_columns"][0]
+        return forecasting_metrics(frame[[f"actual_{c}" for c in columns]].to_numpy()[:, None], frame[columns].to_numpy()[:, None])
 
     def score(self, frame: pd.DataFrame, target) -> dict[str, float]:
         """The training metrics on ``frame``; ``target``: a column of ``frame``, a file or the values."""

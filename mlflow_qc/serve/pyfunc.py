@@ -53,9 +53,13 @@ def _colspec_type(values) -> str:
     return {"integer": "long", "floating": "double", "mixed-integer-float": "double", "boolean": "boolean"}.get(kind, "string")
 
 
-def output_schema(analysis_type: str, classes):
+def output_schema(analysis_type: str, classes, forecast_columns=None):
+    """The answer's columns; None for an image forecaster (it answers frames, an array)."""
     from mlflow.types import ColSpec, Schema
 
+    if analysis_type == "forecasting":
+        return None if forecast_columns is None or len(forecast_columns) == 0 or forecast_columns[0].startswith("channel_") \
+            else Schema([ColSpec("double", name) for name in forecast_columns])
     if analysis_type == "regression":
         return Schema([ColSpec("double", "prediction")])
     columns = [ColSpec(_colspec_type(classes), "prediction")]
@@ -102,6 +106,7 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "kinds": pipeline.kinds,
         "raw_shapes": pipeline.raw_shapes,
         "colors": [getattr(item, "color", None) for item in pipeline.inputs],
+        "windows": pipeline.windows,
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
     model = mlflow.models.Model.load(Path(dest, "MLmodel"))
@@ -133,7 +138,8 @@ def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
     staging = folder / MODEL_DATA_DIR
     staging.mkdir()
     inputs = input_schema(example)
-    signature = ModelSignature(inputs=inputs, outputs=output_schema(analysis_type, classes)) if inputs is not None else None
+    outputs = output_schema(analysis_type, classes, entry.meta.get("forecast_columns"))
+    signature = ModelSignature(inputs=inputs, outputs=outputs) if inputs is not None else None
     with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
         mlflow.pyfunc.save_model(
             str(folder / "model"),
@@ -189,6 +195,20 @@ class QCModel:
         features = self.pipeline.transform(raw_inputs(model_input, self.meta))
         output = np.asarray(self.adapter.predict(self.model, features))
         return decode_output(output, self.meta["analysis_type"], self.pipeline)
+
+    def forecast_series(self, series) -> tuple[pd.DataFrame, object]:
+        """Every window of a longer series (a table of raw rows, or frames) forecast at once:
+        (a table of ``window``, ``horizon``, ``step`` per forecast step, the forecasts: columns, or frames)."""
+        from mlflow_qc.serve.requests import raw_inputs
+
+        [raw] = raw_inputs(series, self.meta)
+        windowed = self.pipeline.inputs[0]
+        features = windowed.windows(raw, "input")
+        forecast = self.pipeline.decode_target(np.asarray(self.adapter.predict(self.model, [features])))
+        count, shift = forecast.shape[:2]
+        index = pd.DataFrame({"window": np.repeat(np.arange(count), shift), "horizon": np.tile(np.arange(1, shift + 1), count)})
+        index["step"] = index["window"] + windowed.size_window + index["horizon"] - 1
+        return index, forecast.reshape(count * shift, *forecast.shape[2:])
 
     def checked(self, data, schema):
         """A request made ready for MLflow's own schema enforcement: a table with exactly the signature's
