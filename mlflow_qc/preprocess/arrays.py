@@ -14,7 +14,7 @@ import pandas as pd
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.encoders import ColumnEncoder
+from mlflow_qc.preprocess.encoders import ColumnEncoder, invert_blocks
 from mlflow_qc.preprocess.feature_input import FeatureInput
 from mlflow_qc.preprocess.filters import claim_columns
 from mlflow_qc.recipe import Input
@@ -107,14 +107,7 @@ class ArrayInput(FeatureInput):
     def inverse(self, encoded: np.ndarray) -> np.ndarray:
         """Encoded samples -> raw channels on the original scale, each encoder's channels inverted."""
         positions = np.moveaxis(encoded, self.channel_axis, -1).shape[1:-1]
-        table = self._table_of(encoded)
-        raw = np.empty((len(table), len(self.channels)))
-        start = 0
-        for encoder in self.encoders:
-            width = len(encoder.names)
-            raw[:, [self.channels.index(c) for c in encoder.columns]] = encoder.inverse(table[:, start:start + width])
-            start += width
-        raw[:, [self.channels.index(c) for c in self.passthrough]] = table[:, start:]
+        raw = invert_blocks(self.encoders, self.passthrough, self.channels, self._table_of(encoded))
         return self._back(raw, len(encoded), positions)
 
     def _table_of(self, encoded: np.ndarray) -> np.ndarray:

@@ -121,3 +121,16 @@ def _one_dimensional_names(encoder, column: str) -> list[str]:
     if isinstance(encoder, LabelBinarizer) and len(classes) == 2:
         return [one_hot_name(column, classes[1])]
     return [one_hot_name(column, value) for value in classes]
+
+
+def invert_blocks(encoders: list[ColumnEncoder], passthrough: list[str], columns: list[str], encoded: np.ndarray) -> np.ndarray:
+    """Encoded columns (each encoder's block in order, then the unclaimed columns) -> every column
+    of ``columns`` on its original scale, in that order."""
+    raw = np.empty((len(encoded), len(columns)))
+    start = 0
+    for encoder in encoders:
+        width = len(encoder.names)
+        raw[:, [columns.index(c) for c in encoder.columns]] = encoder.inverse(encoded[:, start:start + width])
+        start += width
+    raw[:, [columns.index(c) for c in passthrough]] = encoded[:, start:]
+    return raw

@@ -11,7 +11,7 @@ from pandas.api import types
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.encoders import ColumnEncoder
+from mlflow_qc.preprocess.encoders import ColumnEncoder, invert_blocks
 from mlflow_qc.preprocess.feature_input import FeatureInput
 from mlflow_qc.preprocess.filters import claim_columns, select_features
 from mlflow_qc.preprocess.interpolate import Interpolator, interpolate_new, interpolate_splits, require_float
@@ -69,14 +69,7 @@ class TabularInput(FeatureInput):
 
     def inverse(self, encoded: np.ndarray) -> np.ndarray:
         """(n, features) -> (n, raw columns): each encoder's block inverted, passthrough columns as they are."""
-        raw = np.empty((len(encoded), len(self.raw_columns)))
-        start = 0
-        for encoder in self.encoders:
-            width = len(encoder.names)
-            raw[:, [self.raw_columns.index(c) for c in encoder.columns]] = encoder.inverse(encoded[:, start:start + width])
-            start += width
-        raw[:, [self.raw_columns.index(c) for c in self.passthrough]] = encoded[:, start:]
-        return raw
+        return invert_blocks(self.encoders, self.passthrough, self.raw_columns, encoded)
 
     def _transform(self, frame: pd.DataFrame, where: str) -> np.ndarray:
         missing = [column for column in self.raw_columns if column not in frame.columns]

@@ -48,16 +48,6 @@ def spam(tmp_path_factory):
     return trained(tmp_path_factory, "spam_sklearn.yaml", "spam")
 
 
-@pytest.fixture
-def inside(monkeypatch):
-    def enter(project: Project) -> Project:
-        monkeypatch.chdir(project.root)
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", project.tracking_uri)
-        return project
-
-    return enter
-
-
 def job_report(project: Project, levels: dict) -> dict:
     job = levels["job"][0]
     path = mlflow.artifacts.download_artifacts(run_id=job.info.run_id, artifact_path="qc/report.json", tracking_uri=project.tracking_uri)
