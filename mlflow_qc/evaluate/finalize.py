@@ -117,7 +117,7 @@ def finalize(run_id: str) -> Revealed:
     for run_id_ in [run_id, *chosen]:
         client.set_tag(run_id_, TEST_REVEALED, revealed)
     all_models = [client.get_run(model.info.run_id) for _, models in chosen.values() for model in models]
-    report_safely(client, run_id, lambda: refresh_job_reports(client, all_models, entry.meta))
+    report_safely(client, run_id, lambda: refresh_job_reports(client, all_models, entry))
     report_safely(client, run_id, lambda: log_experiment_report(client, closed_event(client, run_id, entry)))
     means = {job.info.run_name: aggregate([scores[m.info.run_id].metrics for m in models]) for job, models in chosen.values()}
     return Revealed(run_id, revealed, {name: {k[: -len("_mean")]: v for k, v in values.items() if k.endswith("_mean")}

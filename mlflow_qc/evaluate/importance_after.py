@@ -55,6 +55,8 @@ def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_cou
         saved = saved_model(run, tmp)
         table = model_importance(saved.adapter, saved.model, entry, saved.context, hyperparameters, permute_count,
                                  int(params.get("seed", 0)))
+        if table.empty:
+            return {}  # image inputs only: not computed
         out = Path(tmp, "out")
         write_importance(table, out)
         client.log_artifacts(run.info.run_id, str(out))
@@ -75,5 +77,5 @@ def importance_after_the_fact(run_id: str, permute_count: int) -> list[str]:
     models = model_runs_below(client, run)
     for model_run in models:
         _importance_of_run(client, model_run, entry, permute_count)
-    refresh_job_reports(client, models, entry.meta)
+    refresh_job_reports(client, models, entry)
     return [m.info.run_id for m in models]

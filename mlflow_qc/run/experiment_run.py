@@ -98,8 +98,9 @@ def check_model(recipe: Recipe) -> None:
         raise QCError(f"{recipe.source or 'recipe'}: model.hyperparameters.{THRESHOLD_PARAM}",
                       "is the name of the model runs' decision threshold (trainer.threshold); expected another name")
     adapter_for(model).check_hyperparameters(names)
-    if recipe.data.target is None:
-        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
+    if recipe.data.target is None and recipe.data.window is None:
+        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
+                                                                     "(or windows, to forecast their next steps)")
 
 
 class Training:
@@ -112,7 +113,7 @@ class Training:
         self.env = env
         self.observers = observers
         self.bar = bar
-        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry.meta, observers)
+        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers)
         self.jobs: list[Job] = []
         self.baseline: Job | None = None  # trainer.baseline: trained first, never the best job
         self.models = None  # the last summary's model table

@@ -57,6 +57,10 @@ def raw_rows(experiment_run_id: str, rows: np.ndarray) -> tuple[pd.DataFrame, np
     raw = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{experiment_run_id}/{RECIPE_ARTIFACT}"))
     recipe = recipe_from_dict({**raw, "model": None, "register": None}, source=f"experiment run {experiment_run_id}: {RECIPE_ARTIFACT}")
     data = load_data(recipe)
+    tabular = all(dataset.array is None and dataset.frame is not None for dataset in data.inputs)
+    if not tabular or data.target is None or any(item.window for item in recipe.data.inputs):
+        raise QCError("register.gate", "the alias holder was trained on other splits, and a fresh evaluation takes tables "
+                      "with a target column; expected a holder trained on the same splits (same data, seed and stratifier)")
     frames = [dataset.frame.iloc[rows].reset_index(drop=True) for dataset in data.inputs]
     frame = pd.concat(frames, axis=1)
     truth = data.target.frame[recipe.data.target.column].iloc[rows].to_numpy()
