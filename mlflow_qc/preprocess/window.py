@@ -13,7 +13,13 @@ import numpy as np
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
 from mlflow_qc.preprocess.feature_input import FeatureInput
-from mlflow_qc.split.windows import covered_steps
+
+
+def covered_steps(starts: np.ndarray, span: int) -> np.ndarray:
+    """Every time step some window of ``starts`` covers, sorted."""
+    if not len(starts):
+        return np.array([], dtype=np.int64)
+    return np.unique((np.asarray(starts)[:, None] + np.arange(span)).ravel())
 
 
 class WindowedInput(FeatureInput):

@@ -24,10 +24,3 @@ def window_starts(rows: np.ndarray, span: int, n_rows: int, groups=None) -> np.n
 def window_spans(starts: np.ndarray, span: int) -> np.ndarray:
     """(windows, 2): the first and last time step each window's features and label cover."""
     return np.stack([starts, starts + span - 1], axis=1) if len(starts) else np.zeros((0, 2), dtype=np.int64)
-
-
-def covered_steps(starts: np.ndarray, span: int) -> np.ndarray:
-    """Every time step some window of ``starts`` covers, sorted."""
-    if not len(starts):
-        return np.array([], dtype=np.int64)
-    return np.unique((np.asarray(starts)[:, None] + np.arange(span)).ravel())
