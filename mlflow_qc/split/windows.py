@@ -7,8 +7,6 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mlflow_qc.preprocess.window import covered_steps  # noqa: F401  re-exported: defined in preprocess, a lower layer
-
 
 def window_starts(rows: np.ndarray, span: int, n_rows: int, groups=None) -> np.ndarray:
     """The start steps of every window that fits inside ``rows``."""
@@ -26,4 +24,3 @@ def window_starts(rows: np.ndarray, span: int, n_rows: int, groups=None) -> np.n
 def window_spans(starts: np.ndarray, span: int) -> np.ndarray:
     """(windows, 2): the first and last time step each window's features and label cover."""
     return np.stack([starts, starts + span - 1], axis=1) if len(starts) else np.zeros((0, 2), dtype=np.int64)
-

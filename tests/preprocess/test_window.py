@@ -9,7 +9,7 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.preprocess import FittedPipeline
 from mlflow_qc.recipe import Input, Pipeline, Stratifier
 from mlflow_qc.split import make_splits
-from mlflow_qc.split.windows import covered_steps
+from mlflow_qc.preprocess.window import covered_steps
 
 RNG = np.random.default_rng(3)
 SERIES = pd.DataFrame({"temp": 20 + np.cumsum(RNG.normal(0, 1, 120)), "wind": RNG.gamma(2.0, 2.0, 120)})
