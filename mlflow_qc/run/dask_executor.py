@@ -5,8 +5,10 @@ worker processes (one thread each, loopback only, no dashboard) starts and stops
 command. Workers need nothing of this machine but the cluster and the tracking server:
 
 - the prepared arrays travel through the cluster: the cache entry's shared files and the
-  model module are scattered once, each context once, however many models use them; a
-  worker writes them into its own local directory the first time a model needs them;
+  model module are sent once, each context once, however many models use them, as tasks
+  that hand them over (not ``scatter``: the scheduler can send a task again when the worker
+  holding its result is lost; scattered data would be gone); a worker writes them into its
+  own local directory the first time a model needs them;
 - workers write their model runs over HTTP, so a scheduler given by address needs an
   ``http(s)://`` tracking server, refused before any run exists otherwise. A local cluster
   may use a sqlite store as ``local`` with ``n_jobs`` does (one machine, write-ahead log).
@@ -22,6 +24,7 @@ import dataclasses
 import ipaddress
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,11 +41,7 @@ from mlflow_qc.run.worker import TaskEnvironment, train_model
 from mlflow_qc.tracking.names import ERROR_ARTIFACT, FAILED, FINISHED, MODEL
 from mlflow_qc.tracking.queries import runs_of_model, tree_runs
 
-LOCAL_CLUSTER_CONFIG = {
-    "distributed.scheduler.allowed-failures": 1,  # a task whose worker is lost runs once more, then errs
-    "distributed.scheduler.worker-saturation": 1.0,  # a worker holds only what it runs: a loss costs one attempt
-}
-CONNECT_SECONDS = 30
+LOCAL_CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 1}  # a task whose worker is lost runs once more, then errs
 SERVER_SCHEMES = ("http", "https")
 GUIDE = "README: Distributed training"
 
@@ -96,10 +95,11 @@ def dask_executor(address: str | None, n_jobs: int, tracking_uri: str) -> Iterat
                                    processes=True, host="127.0.0.1", dashboard_address=None)
         client = Client(cluster)
     else:
+        timeout = dask.config.get("distributed.comm.timeouts.connect")  # 30s unless configured
         try:
-            client = Client(address, timeout=CONNECT_SECONDS)
+            client = Client(address, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise QCError("trainer.address", f"no Dask scheduler answered at {address} within {CONNECT_SECONDS} s "
+            raise QCError("trainer.address", f"no Dask scheduler answered at {address} within {timeout} "
                           f"({type(exc).__name__}); expected a running scheduler ({GUIDE})") from None
     try:
         executor = DaskExecutor(client)
@@ -122,7 +122,7 @@ class Shipment:
 class DaskExecutor:
     def __init__(self, client):
         self.client = client
-        self._scattered: dict[tuple[str, str | None], object] = {}  # (entry root, context) -> Future
+        self._shipped: dict[tuple[str, str | None], object] = {}  # (entry root, context) -> Future
 
     def workers(self) -> list[str]:
         return list(self.client.nthreads())
@@ -132,44 +132,60 @@ class DaskExecutor:
         """Models the cluster trains at once (at least 1): TPE proposes this many combinations at a time."""
         return max(1, sum(self.client.nthreads().values()))
 
-    def _scatter(self, env: TaskEnvironment, context: str | None):
+    def _ship(self, env: TaskEnvironment, context: str | None):
+        """A future of the entry's shared part (context None) or of one context, sent once per command."""
+        import dask
+
         key = (env.entry_root, context)
-        if key not in self._scattered:
+        if key not in self._shipped:
             if context is None:
                 module = env.architecture.module
                 code = (os.path.basename(module), Path(module).read_bytes()) if module else None
                 payload = Shipment(pack(env.entry_root), code)
             else:
                 payload = pack(env.entry_root, context)
-            self._scattered[key] = self.client.scatter(payload, hash=False)
-        return self._scattered[key]
+            with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1TiB"}):  # large on purpose
+                self._shipped[key] = self.client.submit(handed_over, payload, pure=False)
+        return self._shipped[key]
 
     def execute(self, tasks: list[ModelTask], env: TaskEnvironment) -> Iterator[ModelRecord]:
-        """Train every task on the cluster; yields their records in completion order."""
+        """Train every task on the cluster; yields their records in completion order.
+
+        No more tasks are out than the cluster has threads: a worker holds only the model it
+        trains, so losing it costs only that model an attempt (the scheduler counts an attempt
+        for every task assigned to a lost worker, started or not).
+        """
         if not tasks:
             return
         from distributed import as_completed
 
-        shipment = self._scatter(env, None)
-        futures = {
-            self.client.submit(train_on_worker, task, env, shipment, self._scatter(env, task.context), pure=False): task
-            for task in tasks
-        }
-        pending, kept = set(futures), {}
+        queue, out, kept = deque(tasks), {}, {}
+        done = as_completed()
+
+        def submit_more():
+            limit = self.slots
+            while queue and len(out) < limit:
+                task = queue.popleft()
+                future = self.client.submit(train_on_worker, task, env, self._ship(env, None),
+                                            self._ship(env, task.context), pure=False)
+                out[future] = task
+                done.add(future)
+
+        submit_more()
         try:
-            for future in as_completed(futures):
-                pending.discard(future)
-                task = futures[future]
+            for future in done:
+                task = out.pop(future)
                 try:
                     record = future.result()
                 except Exception as exc:  # the cluster could not run it: its workers were lost, it was cancelled
                     record = lost_model(task, env, exc)
                 future.release()
+                submit_more()  # before the caller's bookkeeping: keep the workers busy
                 kept[task.identity] = record.run_id
                 yield record
         finally:
-            if pending:
-                self.client.cancel(list(pending))
+            if out:
+                self.client.cancel(list(out))
         discard_strays(env, kept)
 
 
@@ -207,6 +223,10 @@ def discard_strays(env: TaskEnvironment, kept: dict[tuple, str]) -> None:
 # --- on the worker -----------------------------------------------------------------------
 
 _unpacking = threading.Lock()  # a worker with several threads writes each part once
+
+
+def handed_over(payload):
+    return payload
 
 
 def train_on_worker(task: ModelTask, env: TaskEnvironment, shipment: Shipment, part: EntryPart) -> ModelRecord:
