@@ -15,6 +15,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from bench.train_overhead import make_data, recipe as bench_recipe
@@ -147,6 +148,7 @@ def hand_started_cluster(root):
     and a client of it. The scheduler retries a lost worker's task once, as a local cluster does."""
     from distributed import Client
 
+    root.mkdir()
     port, dashboard = free_port(), free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
@@ -192,3 +194,6 @@ def test_a_hand_started_cluster_survives_a_killed_client_and_a_killed_worker(ben
     assert {r.data.tags["mlflow.parentRunId"] for r in levels["job"]} == {experiment.info.run_id}
     table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics.csv"))
     assert set(table["run_id"]) == {r.info.run_id for r in levels["model"]}
+    client = MlflowClient()
+    discarded = client.search_runs([experiment.info.experiment_id], "tags.`qc.level` = 'model'", ViewType.DELETED_ONLY)
+    assert any(r.info.start_time > experiment.info.start_time for r in discarded)  # the lost worker's attempt
