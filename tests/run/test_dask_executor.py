@@ -142,3 +142,25 @@ def test_a_scheduler_by_address_with_a_sqlite_store_starts_no_run(workspace):
     with pytest.raises(QCError, match="trainer.address: the tracking store sqlite"):
         Experiment.from_recipe(load_recipe(path)).run()
     assert MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()]) == []
+
+
+def test_tpe_proposes_one_combination_per_worker_at_a_time(workspace):
+    from mlflow_qc import Experiment, load_recipe
+
+    import yaml
+
+    from tests.run.conftest import IRIS
+
+    path = workspace / "tpe.yaml"
+    model = {**IRIS["model"], "hyperparameters": {"max_iter": [300]}}
+    path.write_text(yaml.safe_dump({**IRIS, "data": {**IRIS["data"], "inputs": [{"dataset": {"path": "data/iris.tsv"}}]},
+                                    "model": model, "search": {"method": "tpe", "count": 4, "space": {"C": {"loguniform": [0.01, 10.0]}}},
+                                    "trainer": {"backend": "dask", "n_jobs": 2}}))
+    result = Experiment.from_recipe(load_recipe(path)).run()
+    assert result.finished == 4 * 2 and not result.failures
+    client = MlflowClient()
+    jobs = sorted(client.search_runs([result.experiment_id], "tags.`qc.level` = 'job'"), key=lambda r: int(r.data.tags["qc.job_index"]))
+    assert len({r.data.params["C"] for r in jobs}) == 4
+    overlap = lambda a, b: b.info.start_time < a.info.end_time  # noqa: E731 (b opened before a closed)
+    assert overlap(jobs[0], jobs[1]) and overlap(jobs[2], jobs[3])  # proposed and trained together
+    assert not overlap(jobs[1], jobs[2])  # the next pair waits for the losses of the first
