@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import queue
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -153,39 +154,51 @@ class DaskExecutor:
 
         No more tasks are out than the cluster has threads: a worker holds only the model it
         trains, so losing it costs only that model an attempt (the scheduler counts an attempt
-        for every task assigned to a lost worker, started or not).
+        for every task assigned to a lost worker, started or not). A finished task is replaced
+        from the callback thread, so workers stay busy while the caller closes a job.
         """
         if not tasks:
             return
-        from distributed import as_completed
+        waiting, out, task_of = deque(tasks), set(), {}
+        finished: queue.Queue = queue.Queue()
+        lock = threading.RLock()  # a callback of an already finished future runs inside add_done_callback
 
-        queue, out, kept = deque(tasks), {}, {}
-        done = as_completed()
+        def refill():
+            with lock:
+                limit = self.slots if waiting else 0
+                while waiting and len(out) < limit:
+                    task = waiting.popleft()
+                    future = self.client.submit(train_on_worker, task, env, self._ship(env, None),
+                                                self._ship(env, task.context), pure=False)
+                    out.add(future)
+                    task_of[future] = task
+                    future.add_done_callback(back)
 
-        def submit_more():
-            limit = self.slots
-            while queue and len(out) < limit:
-                task = queue.popleft()
-                future = self.client.submit(train_on_worker, task, env, self._ship(env, None),
-                                            self._ship(env, task.context), pure=False)
-                out[future] = task
-                done.add(future)
+        def back(future):
+            with lock:
+                out.discard(future)
+            finished.put(future)
+            refill()
 
-        submit_more()
+        refill()
+        kept = {}
         try:
-            for future in done:
-                task = out.pop(future)
+            for _ in tasks:
+                future = finished.get()
+                task = task_of.pop(future)
                 try:
                     record = future.result()
                 except Exception as exc:  # the cluster could not run it: its workers were lost, it was cancelled
                     record = lost_model(task, env, exc)
                 future.release()
-                submit_more()  # before the caller's bookkeeping: keep the workers busy
                 kept[task.identity] = record.run_id
                 yield record
         finally:
-            if out:
-                self.client.cancel(list(out))
+            with lock:
+                waiting.clear()
+                abandoned = list(out)
+            if abandoned:
+                self.client.cancel(abandoned)
         discard_strays(env, kept)
 
 
