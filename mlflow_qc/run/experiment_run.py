@@ -87,8 +87,9 @@ def check_model(recipe: Recipe) -> None:
     check_search(model, recipe.search)
     names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
     adapter_for(model).check_hyperparameters(names)
-    if recipe.data.target is None:
-        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
+    if recipe.data.target is None and recipe.data.window is None:
+        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
+                                                                     "(or windows, to forecast their next steps)")
 
 
 class Training:
@@ -102,7 +103,7 @@ class Training:
         self.env = env
         self.observers = observers
         self.bar = bar
-        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry.meta, observers)
+        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers)
         self.jobs: list[Job] = []
         self.models = None  # the last summary's model table
         entry = prepared.entry

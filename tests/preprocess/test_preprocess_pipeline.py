@@ -94,7 +94,7 @@ BAD_BEFORE_FITTING = [
     (_bad(interpolaters=[{"dtypes": ["int"]}]), r"data\.inputs\[0\]\.interpolaters\[0\]: column 'n' has dtype int64"),
     (_bad(frame=table().assign(r=np.nan)), r"data\.inputs\[0\]: column 'r' has missing values; .*SimpleImputer"),
     (_bad(window={"size_window": 2, "size_shift": 1}), r"data\.inputs\[0\]\.window: window is not supported yet"),
-    (_bad(reshape_indices=[0, 1]), r"data\.inputs\[0\]\.reshape_indices: reshape_indices is not supported yet"),
+    (_bad(reshape_indices=[1, 0]), r"data\.inputs\[0\]\.reshape_indices: \[1, 0\]; expected 0 first"),
     (_bad(target={"column": "label"}), r"data\.target\.column: column\(s\) \['label'\] not in"),
     (_bad(analysis_type="regression"), r"data\.target\.column: 'y' has dtype str; expected a numeric target for regression"),
     (_bad(target={"column": "species"}), r"data\.target\.column: 'species' has 3 classes; expected exactly 2"),
