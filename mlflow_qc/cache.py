@@ -37,7 +37,6 @@ INPUT_EXAMPLE_ARRAY = "input_example.npy"
 META_FILE = "meta.json"
 SPLITS_FILE = "splits.json"
 ROWS_FILE = "rows.json"
-SHARED_FILES = (META_FILE, SPLITS_FILE, INPUT_EXAMPLE_FILE)
 
 
 def cache_root() -> Path:
@@ -167,8 +166,8 @@ class EntryPart:
 
 def pack(root: str | Path, context: str | None = None) -> EntryPart:
     root = Path(root)
-    if context is None:
-        files = {name: (root / name).read_bytes() for name in SHARED_FILES}
+    if context is None:  # meta, splits, input examples: the entry's top-level files
+        files = {path.name: path.read_bytes() for path in sorted(root.iterdir()) if path.is_file() and path.name != COMPLETE_MARKER}
     else:
         folder = root / context
         files = {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}

@@ -164,3 +164,18 @@ def test_tpe_proposes_one_combination_per_worker_at_a_time(workspace):
     overlap = lambda a, b: b.info.start_time < a.info.end_time  # noqa: E731 (b opened before a closed)
     assert overlap(jobs[0], jobs[1]) and overlap(jobs[2], jobs[3])  # proposed and trained together
     assert not overlap(jobs[1], jobs[2])  # the next pair waits for the losses of the first
+
+
+def test_an_entry_packed_and_unpacked_elsewhere_has_the_same_files(setting, tmp_path):
+    from mlflow_qc.cache import CacheEntry, pack, unpack
+
+    root = setting[1].entry.root
+    copy = tmp_path / "elsewhere" / root.name
+    unpack(pack(root), copy)
+    for context in CacheEntry(root).contexts:
+        unpack(pack(root, context), copy)
+        unpack(pack(root, context), copy)  # a second time: already there, left alone
+    original = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    copied = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.name != "complete"}
+    assert copied == {path: data for path, data in original.items() if path.name != "complete"}
+    assert CacheEntry(copy).load("fold_1", "train").features[0].shape == CacheEntry(root).load("fold_1", "train").features[0].shape
