@@ -308,7 +308,8 @@ class Trainer(Spec):
     permute_count: int = Field(default=0, ge=0)
     continue_on_error: bool = True
     n_jobs: int = Field(default=1, ge=-1)
-    backend: str = "local"
+    backend: str = "local"  # local | dask | another registered joblib backend
+    address: str | None = None  # dask: a running scheduler; None = a local cluster of n_jobs workers
     refit: bool = False
     hide_test: bool = False  # test metrics sealed until `mlflow-qc finalize`
     baseline: bool = False  # a Dummy job beside the others
@@ -328,6 +329,19 @@ class Trainer(Spec):
         if value is None or value in THRESHOLD_RULES or (number and 0 < value < 1):
             return value
         raise ValueError(f"expected {' or '.join(THRESHOLD_RULES)} or a number between 0 and 1")
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, address):
+        if address is not None and not address.strip():
+            raise ValueError("expected a Dask scheduler address such as tcp://10.0.0.5:8786, or null for a local cluster")
+        return address
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self):
+        if self.address is not None and self.backend != "dask":
+            raise ValueError(f"address names a Dask scheduler; expected backend: dask (got backend: {self.backend})")
+        return self
 
 
 class Register(Spec):

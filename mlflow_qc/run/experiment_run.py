@@ -20,7 +20,7 @@ from mlflow_qc.models import adapter_for
 from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
-from mlflow_qc.run.executor import execute
+from mlflow_qc.run.executor import open_executor
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, baseline_job, plan_tasks
@@ -29,7 +29,7 @@ from mlflow_qc.run.session import experiment_run, failure_status
 from mlflow_qc.run.summary import models_table, summarise
 from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
-from mlflow_qc.search import check_search, combinations, tpe_search
+from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT
 from mlflow_qc.tracking.names import (
     RESUME_KEY, TEST_REVEALED, TEST_SEALED, THRESHOLD_PARAM, default_ranking_metric, higher_is_better,
@@ -106,8 +106,9 @@ def check_model(recipe: Recipe) -> None:
 class Training:
     """One execution of a recipe inside its experiment run."""
 
-    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar):
+    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar, executor):
         self.recipe = recipe
+        self.executor = executor
         self.prepared = prepared
         self.tree = tree
         self.env = env
@@ -140,7 +141,7 @@ class Training:
         self.bar.total = max(self.bar.total, self.bar.n + len(todo))
         self.bar.refresh()
         trainer = self.recipe.trainer
-        for record in execute(todo, env or self.env, trainer.n_jobs, trainer.backend):
+        for record in self.executor.execute(todo, env or self.env):
             self._record(record)
             if not record.finished:
                 notify(self.observers, "model_failed", record)
@@ -162,10 +163,13 @@ class Training:
             self.book.close(complete)
         self.bar.update()
 
-    def objective(self, hyperparameters: dict) -> float:
-        """TPE's objective: train one job, return its ranking metric to minimise."""
-        job = Job(len(self.jobs), hyperparameters)
-        self.run_jobs([job], self.prepared.entry.contexts)
+    def objective(self, proposals: list[dict]) -> list[float]:
+        """TPE's objective: train one job per proposal together, return their ranking metrics to minimise."""
+        jobs = [Job(len(self.jobs) + i, hyperparameters) for i, hyperparameters in enumerate(proposals)]
+        self.run_jobs(jobs, self.prepared.entry.contexts)
+        return [self._loss(job) for job in jobs]
+
+    def _loss(self, job: Job) -> float:
         metric = self.ranking_metric
         values = [r.metrics.get(metric, np.nan) for r in self.book.models_of(job) if r.finished]
         mean = float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else np.inf
@@ -205,8 +209,13 @@ class Training:
 
 def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
     """Train every job of ``recipe`` into its experiment run; ``observers`` see each step."""
-    model = recipe.require_model()
     check_model(recipe)  # under `mlflow run`, cli.main ends the launched run FAILED on a QCError
+    with open_executor(recipe.trainer, mlflow.get_tracking_uri()) as executor:  # a cluster is checked here too
+        return _train(recipe, observers, executor)
+
+
+def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
+    model = recipe.require_model()
     jobs = planned_jobs(recipe)
     prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
     with experiment_run(recipe, tags=owner_tags()) as (client, run):
@@ -229,11 +238,11 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
         seal_test(client, run_id, trainer.hide_test, tree.revealed)
         try:
             with progress_bar(planned, recipe.name) as bar:
-                training = Training(recipe, prepared, tree, env, observers, bar)
+                training = Training(recipe, prepared, tree, env, observers, bar, executor)
                 if trainer.baseline:
                     training.run_baseline()
                 if jobs is None:
-                    tpe_search(model, recipe.search, recipe.seed, training.objective)
+                    tpe_search_batches(model, recipe.search, recipe.seed, training.objective, executor.slots)
                 else:
                     training.run_jobs(jobs, contexts)
                 best = training.summarise()

@@ -105,17 +105,13 @@ class RunTree:
         """Keep one finished model per (job, fold, repeat); the rest are discarded (soft-deleted)."""
         parents = set(self.job_runs.values()) | set(self.fold_runs.values())
         for run in self._runs(MODEL):
-            tags = run.data.tags
-            if tags.get(PARENT) not in parents:
+            if run.data.tags.get(PARENT) not in parents:
                 continue
-            fold = tags.get(FOLD_INDEX)
-            identity = (tags[JOB_KEY], None if fold is None else int(fold), int(tags[REPEAT_INDEX]))
+            identity = model_identity(run)
             if run.info.status == FINISHED and identity not in self.finished:
                 self.finished[identity] = run
                 continue
-            if run.info.status == RUNNING:
-                self.client.set_terminated(run.info.run_id, KILLED)
-            self.client.delete_run(run.info.run_id)
+            discard_run(self.client, run)
 
     def end_unfinished(self, status: str) -> None:
         """End every run of this tree still RUNNING below the root (after an interrupt)."""
@@ -151,6 +147,20 @@ class RunTree:
 
     def parent_of(self, task: ModelTask) -> str:
         return self.job_run(task.job) if task.fold_index is None else self.fold_run(task.job, task.fold_index)
+
+
+def model_identity(run: Run) -> tuple:
+    """(job key, fold index, repeat index) of a model run: ``ModelTask.identity``."""
+    tags = run.data.tags
+    fold = tags.get(FOLD_INDEX)
+    return (tags[JOB_KEY], None if fold is None else int(fold), int(tags[REPEAT_INDEX]))
+
+
+def discard_run(client: MlflowClient, run: Run) -> None:
+    """A run that is not part of the tree (a superseded attempt): ended KILLED if running, soft-deleted."""
+    if run.info.status == RUNNING:
+        client.set_terminated(run.info.run_id, KILLED)
+    client.delete_run(run.info.run_id)
 
 
 def tree_tags(resume_key: str, level: str, **extra) -> dict[str, str]:
