@@ -12,7 +12,6 @@ served models on the candidate's validation split: 4,000 rows, 999 paired permut
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from train_overhead import make_data, recipe as overhead_recipe  # noqa: E402
+from train_overhead import in_process_workspace, recipe as overhead_recipe  # noqa: E402
 
 COMBOS = 4
 
@@ -61,14 +60,7 @@ def main() -> None:
     from mlflow_qc.serve.registry import register_best
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "data").mkdir()
-        (root / "recipes").mkdir()
-        make_data(root / "data" / "bench.parquet")
-        os.chdir(root)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-        os.environ["MLFLOW_QC_CACHE"] = str(root / "cache")
-        os.environ["MLFLOW_QC_QUIET"] = "1"
+        root = in_process_workspace(Path(tmp, "project"))
         from mlflow_qc.prepare import prepare
         from mlflow_qc.recipe import recipe_from_dict
 
