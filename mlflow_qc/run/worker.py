@@ -5,6 +5,7 @@ an explicit client and parent-run tag, never the thread-local fluent run stack.
 """
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 import traceback
@@ -45,12 +46,11 @@ def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool
     """``wanted``: asked before the run is marked FINISHED; False (the client that asked for this
     model is gone, e.g. a Dask task cancelled) ends it KILLED, so a rerun never finds two."""
     started = time.time()
-    tune_sqlite_store(env.tracking_uri)
-    client = MlflowClient(env.tracking_uri)
+    client = _client(env.tracking_uri)
     run = client.create_run(env.experiment_id, tags=model_tags(env.resume_key, task))
     run_id = run.info.run_id
     try:
-        entry = CacheEntry(env.entry_root)
+        entry = _entry(env.entry_root)
         fitted = fit_and_evaluate(task, env.architecture, entry, env.hide_test, env.threshold)
         log_model_run(client, run_id, task, fitted, entry, env.observers, started)
         if wanted is not None and not wanted():
@@ -65,6 +65,19 @@ def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool
     except BaseException as exc:  # interrupted: end the run KILLED, then stop
         end_run_on_error(client, run_id, exc)
         raise
+
+
+@functools.lru_cache(maxsize=4)
+def _client(tracking_uri: str) -> MlflowClient:
+    """One client per store and process (the sqlite store tuned once, before its first connection)."""
+    tune_sqlite_store(tracking_uri)
+    return MlflowClient(tracking_uri)
+
+
+@functools.lru_cache(maxsize=4)
+def _entry(root: str) -> CacheEntry:
+    """A cache entry never changes (content-keyed): its meta and splits are read once per process."""
+    return CacheEntry(root)
 
 
 def log_model_run(client: MlflowClient, run_id: str, task: ModelTask, fitted: FittedModel, entry: CacheEntry,
