@@ -36,8 +36,10 @@ def probabilities(frame: pd.DataFrame, classes: list) -> np.ndarray:
 
 def one_vs_rest(frame: pd.DataFrame, classes: list):
     """(class position, is-that-class, its probability, share of the split) per curve to draw."""
-    y = frame["y_index"].to_numpy()
-    proba = probabilities(frame, classes)
+    return one_vs_rest_arrays(frame["y_index"].to_numpy(), probabilities(frame, classes), classes)
+
+
+def one_vs_rest_arrays(y: np.ndarray, proba: np.ndarray, classes: list):
     positions = [1] if len(classes) == 2 else range(len(classes))
     for k in positions:
         truth = (y == k).astype(np.int64)
@@ -77,11 +79,15 @@ def curve_figures(kind: str, predictions: pd.DataFrame, classes: list) -> list[g
     title, x_title, y_title = CURVES[kind]
     area = "AUC" if kind == "roc" else "AP"
     predictions = with_class_positions(predictions, classes)
+    y_all, proba_all = predictions["y_index"].to_numpy(), probabilities(predictions, classes)  # once, not per model
     figures = []
     for split in ordered_splits(predictions):
         traces, shown = [], set()
-        for (model, run_id), frame in predictions[predictions["split"] == split].groupby(["model", "run_id"], sort=False, observed=True):
-            for k, truth, score, weight in one_vs_rest(frame, classes):
+        mask = (predictions["split"] == split).to_numpy()
+        truths, probas = y_all[mask], proba_all[mask]
+        groups = predictions.loc[mask, ["model", "run_id"]].groupby(["model", "run_id"], sort=False, observed=True).indices
+        for (model, run_id), rows in groups.items():
+            for k, truth, score, weight in one_vs_rest_arrays(truths[rows], probas[rows], classes):
                 x, y, value = curve(kind, truth, score)
                 x, y = thin(x, y)
                 label = str(classes[k])
