@@ -1,4 +1,5 @@
-"""One model run: create it, train and evaluate, let the observers add to it, log it in a few calls, end it.
+"""One model run: train and evaluate it, let the observers add to it, write it (run/model_run.py: on a SQL
+store whole, in one transaction).
 
 Runs in the main process or in a worker process (joblib, Dask); it talks to MLflow through
 an explicit client and parent-run tag, never the thread-local fluent run stack.
@@ -19,14 +20,12 @@ from mlflow.tracking import MlflowClient
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.recipe import Architecture
 from mlflow_qc.run.fit_model import FittedModel, fit_and_evaluate
+from mlflow_qc.run.model_run import ModelRun, open_model_run
 from mlflow_qc.run.observers import ModelFinished, notify
 from mlflow_qc.run.plan import ModelRecord, ModelTask
-from mlflow_qc.run.session import end_run_on_error, tune_sqlite_store
+from mlflow_qc.run.session import tune_sqlite_store
 from mlflow_qc.run.tree import model_tags
 from mlflow_qc.tracking.names import FAILED, FINISHED, KILLED, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
-
-BATCH = 1000  # MLflow's per-call metric limit
-
 
 @dataclass(frozen=True)
 class TaskEnvironment:
@@ -47,23 +46,23 @@ def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool
     model is gone, e.g. a Dask task cancelled) ends it KILLED, so a rerun never finds two."""
     started = time.time()
     client = _client(env.tracking_uri)
-    run = client.create_run(env.experiment_id, tags=model_tags(env.resume_key, task))
-    run_id = run.info.run_id
+    run = open_model_run(client, env.experiment_id, model_tags(env.resume_key, task))
+    run_id = run.run_id
     try:
         entry = _entry(env.entry_root)
         fitted = fit_and_evaluate(task, env.architecture, entry, env.hide_test, env.threshold)
-        log_model_run(client, run_id, task, fitted, entry, env.observers, started)
+        logged = log_model_run(run, task, fitted, entry, env.observers, started)
         if wanted is not None and not wanted():
-            client.set_terminated(run_id, KILLED)
+            run.end(KILLED, *logged)
             return ModelRecord(task, run_id, KILLED, {}, error="no longer wanted", seconds=time.time() - started)
-        client.set_terminated(run_id, FINISHED)
+        run.end(FINISHED, *logged)
         return ModelRecord(task, run_id, FINISHED, fitted.metrics, seconds=time.time() - started)
     except Exception as exc:
-        end_run_on_error(client, run_id, exc)
+        run.fail(exc)
         error = "".join(traceback.format_exception(exc))
         return ModelRecord(task, run_id, FAILED, {}, error=error, seconds=time.time() - started)
     except BaseException as exc:  # interrupted: end the run KILLED, then stop
-        end_run_on_error(client, run_id, exc)
+        run.fail(exc)
         raise
 
 
@@ -80,9 +79,11 @@ def _entry(root: str) -> CacheEntry:
     return CacheEntry(root)
 
 
-def log_model_run(client: MlflowClient, run_id: str, task: ModelTask, fitted: FittedModel, entry: CacheEntry,
-                  observers, started: float) -> None:
-    """Predictions and whatever the observers add as artifacts; params, metrics, history and tags in one batch."""
+def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: CacheEntry, observers,
+                  started: float) -> tuple[list[Metric], list[Param], list[RunTag]]:
+    """Predictions and whatever the observers add as artifacts; returns the params, metrics, history
+    and tags that end the run (one batch)."""
+    run_id = run.run_id
     now = int(time.time() * 1000)
     params = {**task.job.hyperparameters, "fold_index": task.fold_index, "repeat_index": task.repeat_index, "seed": task.seed}
     if fitted.threshold is not None:
@@ -100,9 +101,7 @@ def log_model_run(client: MlflowClient, run_id: str, task: ModelTask, fitted: Fi
         fitted.predictions.to_parquet(predictions, index=False)
         event = ModelFinished(run_id, task, fitted, entry, Path(tmp))
         notify(observers, "model_finished", event)
-        client.log_artifacts(run_id, tmp)
+        run.log_artifacts(tmp)
     metrics += [Metric(key, float(value), now, 0) for key, value in event.metrics.items()]
     tags = [RunTag(key, value) for key, value in event.tags.items()]
-    client.log_batch(run_id, metrics=metrics[:BATCH], params=[Param(k, str(v)) for k, v in params.items()], tags=tags)
-    for start in range(BATCH, len(metrics), BATCH):
-        client.log_batch(run_id, metrics=metrics[start : start + BATCH])
+    return metrics, [Param(k, str(v)) for k, v in params.items()], tags
