@@ -29,8 +29,12 @@ def from_validation_error(exc, source: str) -> QCError:
         return QCError(f"{source}: {where}", "field required")
     message = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
-    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {_short(repr(value))})"
     return QCError(f"{source}: {where}", one_line(message) + shown)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _location(loc) -> str:

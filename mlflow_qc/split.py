@@ -79,6 +79,7 @@ def stratification_labels(target: pd.Series | None, classification: bool | None,
 
 def make_splits(n_samples: int, strata: np.ndarray | None, stratifier: Stratifier, seed: int) -> Splits:
     rows = np.arange(n_samples)
+    _require_rows_per_class(strata, stratifier)
     splits: dict[str, np.ndarray] = {}
     rest, rest_strata = rows, strata
     if stratifier.size_test:
@@ -90,6 +91,21 @@ def make_splits(n_samples: int, strata: np.ndarray | None, stratifier: Stratifie
     splits = {name: splits[name] for name in SPLIT_ORDER if name in splits}
     folds = _folds(splits["train"], None if strata is None else strata[splits["train"]], stratifier.fold_count, seed)
     return Splits(seed=seed, splits=splits, folds=folds)
+
+
+def _require_rows_per_class(strata: np.ndarray | None, stratifier: Stratifier) -> None:
+    """Stratification puts every class in every split; a class with fewer rows cannot be."""
+    names = ["train"] + [name for name, size in (("validation", stratifier.size_validation), ("test", stratifier.size_test)) if size]
+    if strata is None or len(names) == 1:
+        return
+    values, counts = np.unique(strata, return_counts=True)
+    smallest = int(np.argmin(counts))
+    if counts[smallest] < len(names):
+        raise QCError(
+            "data.target.column",
+            f"class '{values[smallest]}' has {counts[smallest]} row(s); expected at least {len(names)} per class to "
+            f"stratify it into {' / '.join(names)}: drop or merge that class's rows, or declare fewer splits",
+        )
 
 
 def _split_off(rows, strata, share, seed, field_name):
