@@ -13,6 +13,22 @@ class QCError(Exception):
         self.expected = expected
         super().__init__(f"{where}: {expected}")
 
+    def __reduce__(self):  # travels back from worker processes
+        return type(self), (self.where, self.expected)
+
+
+class StoreError(Exception):
+    """The machinery failed, not the user's input: the tracking server stopped answering, the
+    artifact store is full. One line ``<where>: <problem>``; the CLI exits 1; a rerun resumes."""
+
+    def __init__(self, where: str, problem: str):
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.where, self.problem)
+
 
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
@@ -24,7 +40,7 @@ def from_validation_error(exc, source: str) -> QCError:
     where = _location(err["loc"])
     if err["type"] == "extra_forbidden":
         parent, _, key = where.rpartition(".")
-        return QCError(f"{source}: {where}", f"unknown key '{key}'{' in ' + parent if parent else ''}; expected a key listed in the README, section 'The recipe'")
+        return QCError(f"{source}: {_short(where)}", f"unknown key '{_short(key)}'{' in ' + parent if parent else ''}; expected a key listed in the README, section 'The recipe'")
     if err["type"] == "missing":
         return QCError(f"{source}: {where}", "field required")
     message = err["msg"].removeprefix("Value error, ")

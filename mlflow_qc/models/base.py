@@ -20,6 +20,12 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.preprocess.labels import encoded_class_index
 
 ADAPTER_FILE = "adapter.json"
+PROBABILITY_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within ~1e-6
+
+
+class ModelContractError(QCError):
+    """The model code breaks the output contract (shape, probabilities). Every model of the
+    recipe would break it the same way, so the trainer stops at the first."""
 
 
 @dataclass
@@ -127,12 +133,32 @@ class ModelAdapter(ABC):
         else:
             return output
         if expected is not None and output.shape[1:] != (expected,):
-            raise QCError(
+            raise ModelContractError(
                 f"{self.architecture.module or self.architecture.estimator}",
                 f"the model outputs shape {output.shape[1:]} per sample; expected ({expected},): "
                 "one probability per class (sigmoid/softmax last layer)",
             )
+        self._check_probabilities(output)
         return output
+
+    def _check_probabilities(self, output: np.ndarray) -> None:
+        """Logits (the PyTorch idiom beside CrossEntropyLoss) would make every metric wrong or fail."""
+        rows = output[np.isfinite(output).all(axis=1)]  # NaN: a diverged model, that model's own failure
+        if not len(rows):
+            return
+        low, high = float(rows.min()), float(rows.max())
+        if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
+            found = f"values from {low:.3g} to {high:.3g}"
+        elif self.analysis_type == "classification_multi" and np.abs(rows.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
+            found = f"rows summing to {float(rows.sum(axis=1)[np.abs(rows.sum(axis=1) - 1).argmax()]):.3g}"
+        else:
+            return
+        last = "softmax" if self.analysis_type == "classification_multi" else "sigmoid"
+        raise ModelContractError(
+            f"{self.architecture.module or self.architecture.estimator}",
+            f"the model's output is not a probability per class ({found}); expected fn_build to end with a {last} "
+            f"layer, or an fn_predict that applies {last} to the model's logits",
+        )
 
 
 def features_shape(features: list[np.ndarray]):

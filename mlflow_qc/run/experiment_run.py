@@ -21,6 +21,7 @@ from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.executor import execute
+from mlflow_qc.run.faults import tracking_unreachable
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, plan_tasks
@@ -126,6 +127,8 @@ class Training:
             self._record(record)
             if not record.finished:
                 notify(self.observers, "model_failed", record)
+                if record.stop is not None:
+                    raise record.stop
                 if not trainer.continue_on_error:
                     raise RuntimeError(f"{record.task.name} failed (continue_on_error is false):\n{record.error}")
 
@@ -208,7 +211,8 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
                     training.refit(best)
                     training.summarise()
         except BaseException as exc:
-            tree.end_unfinished(failure_status(exc))
+            if not tracking_unreachable(exc):
+                tree.end_unfinished(failure_status(exc))
             raise
         notify(observers, "experiment_closed", client, training.closed(best))
         result = ExperimentResult(

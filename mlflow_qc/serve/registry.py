@@ -16,8 +16,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.errors import QCError
 from mlflow_qc.run.observers import ExperimentClosed, TrainingObserver
+from mlflow_qc.serve.atomic_registration import register_with_alias
 from mlflow_qc.serve.quiet import no_progress_bars
 from mlflow_qc.tracking.names import (
     EXPERIMENT, FINISHED, HP_PREFIX, JOB_INDEX, LEVEL, MODEL_ARTIFACT, MODEL_RUN_ID, MODEL_URI, RANKING_METRIC,
@@ -70,26 +71,7 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
         VERSION_DATA_VERSIONS: json.dumps(data_versions(run), sort_keys=True),
     }
     model_uri = model_run.data.tags.get(MODEL_URI, f"runs:/{choice.model_run_id}/{MODEL_ARTIFACT}")
-    existed = _registered(client, name)
-    version = mlflow.register_model(model_uri, name, tags=tags)
-    try:
-        client.set_registered_model_alias(name, alias, version.version)
-    except BaseException as exc:  # no partial registration: take back what this call created
-        client.delete_model_version(name, version.version)
-        if not existed:
-            client.delete_registered_model(name)
-        if isinstance(exc, MlflowException):
-            raise QCError("alias", f"cannot set alias '{alias}' ({one_line(exc.message)}); expected another alias") from None
-        raise
-    return client.get_model_version(name, version.version)
-
-
-def _registered(client: MlflowClient, name: str) -> bool:
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        return False
-    return True
+    return register_with_alias(client, model_uri, name, tags, alias)  # all or nothing, signals too
 
 
 def best_model(run_id: str, metric: str, jobs: pd.DataFrame, models: pd.DataFrame) -> Choice:
