@@ -49,6 +49,9 @@ def from_validation_error(exc, source: str) -> QCError:
     return QCError(f"{source}: {where}", one_line(message) + shown)
 
 
+_TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list", "is-instance"}
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -58,8 +61,8 @@ def _location(loc) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "lax-", "union[")):
-            continue
+        elif str(part).startswith(("function-", "lax-", "union[")) or "[" in str(part) or part in _TYPE_TAGS:
+            continue  # pydantic's names for the member of a union that failed, not a field
         else:
             out += ("." if out else "") + str(part)
     return out or "recipe"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.errors import QCError, from_validation_error, one_line
+from mlflow_qc.hashing import canonical_json
 from mlflow_qc.overrides import apply_overrides
 from mlflow_qc.recipe_yaml import load_yaml, read_text, settle_words
 
@@ -236,6 +237,12 @@ class Architecture(Spec):
         for name, values in grid.items():
             if len(values) == 0:
                 raise ValueError(f"hyperparameter '{name}' has an empty list; expected at least one value")
+            seen = set()
+            for value in values:
+                text = canonical_json(value)
+                if text in seen:
+                    raise ValueError(f"hyperparameter '{name}' lists {text[:40]} more than once; expected distinct values (each is one job)")
+                seen.add(text)
         return grid
 
     @model_validator(mode="after")
@@ -291,7 +298,7 @@ class Trainer(Spec):
 
 
 class Register(Spec):
-    model_name: str
+    model_name: str = Field(min_length=1)
     metric: str | None = None
     alias: str | None = "champion"
 
@@ -303,7 +310,7 @@ warnings.filterwarnings("ignore", message='Field name "register" in "Recipe"')
 class Recipe(Spec):
     """One experiment: the root of the recipe file."""
 
-    name: str | None = None
+    name: str | None = Field(default=None, min_length=1)
     seed: int = Field(default=42, ge=0, lt=2**32)  # numpy, scikit-learn and torch take 0 .. 2**32-1
     data: Pipeline
     model: Architecture | None = None

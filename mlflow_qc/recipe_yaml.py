@@ -37,7 +37,9 @@ class _WordLoader(yaml.SafeLoader):
 
 
 def _construct_word(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> YamlWord:
-    return YamlWord(node.value, yaml.SafeLoader.construct_yaml_bool(loader, node))
+    if not isinstance(node, yaml.ScalarNode) or str(node.value).lower() not in loader.bool_values:  # `!!bool maybe`
+        raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a boolean", node.start_mark)
+    return YamlWord(node.value, loader.bool_values[node.value.lower()])
 
 
 _WordLoader.add_constructor("tag:yaml.org,2002:bool", _construct_word)
@@ -64,6 +66,8 @@ def load_yaml(text: str, where: str):
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise QCError(where, f"not valid YAML ({one_line(exc)})") from None
+    except (ValueError, TypeError, KeyError) as exc:  # PyYAML's constructors on explicit tags: `!!int abc`
+        raise QCError(where, f"not valid YAML ({type(exc).__name__}: {one_line(exc)[:200]})") from None
     except RecursionError:
         raise QCError(where, f"nested too deeply for YAML to read; expected at most {MAX_DEPTH} levels") from None
     finally:

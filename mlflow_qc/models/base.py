@@ -75,6 +75,9 @@ class ModelAdapter(ABC):
     def check_hyperparameters(self, names) -> None:
         """QCError for a hyperparameter the model cannot take; user modules take any (**hp)."""
 
+    def check_values(self, grid: dict[str, list]) -> None:
+        """QCError for a hyperparameter value the library would refuse at fit time, where it can tell."""
+
     def save(self, model, folder: Path) -> None:
         """The model plus ``adapter.json``, enough for ``load_trained`` to rebuild this adapter."""
         folder = Path(folder)

@@ -33,10 +33,23 @@ def _select_backend(backend: str) -> str:
     return backend
 
 
+def check_backend(backend: str, n_jobs: int) -> None:
+    """QCError for a backend joblib does not know, before any run exists (dask and ray are set up when they run)."""
+    if backend == "local" or backend in BACKEND_REGISTRARS:
+        return
+    try:
+        with parallel_config(backend=_select_backend(backend), n_jobs=n_jobs):
+            pass
+    except ValueError as exc:
+        raise QCError("trainer.backend", f"{exc}; expected local, dask, ray or a registered joblib backend") from None
+
+
 def execute(tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backend: str = "local") -> Iterator[ModelRecord]:
     """Train every task; yields their records in completion order."""
     if not tasks:
         return
+    if backend == "local" and n_jobs > len(tasks):
+        n_jobs = len(tasks)  # loky starts every worker it is given
     if backend == "local" and n_jobs == 1:
         for task in tasks:
             yield train_model(task, env)

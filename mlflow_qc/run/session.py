@@ -15,6 +15,7 @@ from contextlib import closing, contextmanager
 
 import mlflow
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.recipe import Recipe
@@ -126,7 +127,15 @@ def experiment_id_for(name: str) -> str:
     environment, where a later ``mlflow run --experiment-name`` of this process trips on it)."""
     client = MlflowClient()
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found else client.create_experiment(name)
+    if found:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:  # another command created it in the meantime
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 @contextmanager
