@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 
 import numpy as np
 import pandas as pd
@@ -39,9 +40,16 @@ def build_encoder(spec: Encoder):
     return cls(**params)
 
 
+FEATURE_MEMORY_ENV = "MLFLOW_QC_FEATURE_MEMORY"
+FEATURE_MEMORY_CAP = 8 * 2**30
+
+
 def feature_memory_limit() -> int:
-    """Bytes one encoder's dense features may take: a quarter of the machine's memory."""
-    return psutil.virtual_memory().total // 4
+    """Bytes one categorical encoder's dense features may take: a quarter of this machine's
+    memory, at most 8 GiB, unless MLFLOW_QC_FEATURE_MEMORY (bytes) says otherwise."""
+    if os.environ.get(FEATURE_MEMORY_ENV):
+        return int(os.environ[FEATURE_MEMORY_ENV])
+    return min(psutil.virtual_memory().total // 4, FEATURE_MEMORY_CAP)
 
 
 def dense(values) -> np.ndarray:
@@ -87,8 +95,8 @@ class ColumnEncoder:
         raise QCError(
             self.where,
             f"{self.spec.sklearn} makes {len(self.names)} feature columns for {rows} rows ({needed / 2**30:.1f} GiB; "
-            f"column '{widest}' has {counts.get(widest, '?')} categories), more than a quarter of this machine's memory; "
-            "expected fewer categories: exclude identifier-like columns, or set min_frequency / max_categories",
+            f"column '{widest}' has {counts.get(widest, '?')} categories), over the {feature_memory_limit() / 2**30:.1f} GiB "
+            f"allowed ({FEATURE_MEMORY_ENV}); expected fewer categories: exclude identifier-like columns, or set min_frequency / max_categories",
         )
 
     def _categories_per_column(self) -> list:

@@ -7,18 +7,14 @@ or trains; never a traceback, never a run left RUNNING.
 from __future__ import annotations
 
 import collections
-import io
-import signal
 import sqlite3
 import typing
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from mlflow_qc.cli import main
 from mlflow_qc.recipe import Recipe
 from tests.e2e.recipe_mutations import base_recipe, dump, mutations
-from tests.helpers import mlflow_run
+from tests.helpers import cli_in_process, mlflow_run
 
 pytestmark = pytest.mark.e2e
 
@@ -48,19 +44,7 @@ FIELDS = field_names()
 
 
 def train_in_process(recipe) -> tuple[int, str, str]:
-    """``mlflow-qc --quiet train RECIPE`` in this process: (exit status, stdout, stderr)."""
-    previous = signal.getsignal(signal.SIGTERM)  # cli.main installs its own handler
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                main(["--quiet", "train", str(recipe)])
-                code = 0
-            except SystemExit as exc:
-                code = exc.code
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return code, out.getvalue(), err.getvalue()
+    return cli_in_process("--quiet", "train", recipe)
 
 
 def run_counts(db) -> tuple[int, int]:
