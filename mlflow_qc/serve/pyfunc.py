@@ -197,7 +197,10 @@ def _guard_pyfunc_predict() -> None:
 
     @functools.wraps(original)
     def predict(self, data, params=None):
-        schema = self.metadata.get_input_schema() if isinstance(self._model_impl, QCModel) else None
+        qc_model = isinstance(self._model_impl, QCModel)
+        if qc_model and params:
+            raise invalid_input(QCError("params", f"got {str(params)[:80]}; expected none: a qc model takes only rows"))
+        schema = self.metadata.get_input_schema() if qc_model else None
         if schema is not None and schema.has_input_names():
             from mlflow_qc.serve.schema import conform
 
@@ -212,5 +215,8 @@ def _guard_pyfunc_predict() -> None:
 
 
 def _load_pyfunc(data_path: str) -> QCModel:
+    from mlflow_qc.serve.scoring_guard import guard_json_decoding
+
     _guard_pyfunc_predict()
+    guard_json_decoding()
     return QCModel(Path(data_path))
