@@ -1,6 +1,6 @@
 """Registering a model version and pointing an alias at it as one step.
 
-The registry has no transactions across calls, so the step defers SIGINT and SIGTERM while it
+The registry has no transactions across calls, so the step holds SIGINT and SIGTERM while it
 runs: a signal that arrives meanwhile is raised when the step ends, and like any error there it
 takes back what the step created (the version, the registered model when it is new) and points
 the alias back at the version that held it. Nothing is left half-registered and no alias moves.
@@ -23,15 +23,31 @@ DEFERRED = {signal.SIGINT, signal.SIGTERM}
 
 @contextmanager
 def deferred_signals():
-    """SIGINT/SIGTERM wait until the block ends (signals reach Python in the main thread only)."""
+    """SIGINT/SIGTERM are held until the block ends, then handled as they would have been.
+
+    Python runs signal handlers in the main thread whichever thread the signal reaches, so the
+    handlers are swapped (an OS signal mask on one thread would not hold a signal sent to the
+    process while other threads run). Elsewhere than the main thread the block runs as is.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED)
+    held: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: held.append(signum)) for signum in DEFERRED}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            _deliver(held[0], previous[held[0]])
+
+
+def _deliver(signum: int, handler) -> None:
+    if callable(handler):
+        handler(signum, None)  # e.g. raises Interrupted or KeyboardInterrupt here
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)
 
 
 def register_with_alias(client: MlflowClient, model_uri: str, name: str, tags: dict, alias: str) -> ModelVersion:
