@@ -30,6 +30,10 @@ class StoreError(Exception):
         return type(self), (self.where, self.problem)
 
 
+class TrackingUnreachable(StoreError):
+    """The tracking server stopped answering: nothing more can be recorded until it is back."""
+
+
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
 

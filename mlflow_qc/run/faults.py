@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mlflow_qc.errors import StoreError, one_line
+from mlflow_qc.errors import StoreError, TrackingUnreachable, one_line
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 SQLITE_FULL = "database or disk is full"
@@ -32,7 +32,8 @@ def tracking_unreachable(exc: BaseException) -> bool:
     """MLflow gave up on an HTTP call: the server is down, refuses connections or times out."""
     import requests
 
-    unreachable = (requests.exceptions.ConnectionError, requests.exceptions.RetryError, requests.exceptions.Timeout)
+    unreachable = (requests.exceptions.ConnectionError, requests.exceptions.RetryError, requests.exceptions.Timeout,
+                   TrackingUnreachable)  # the last: as a worker process sends it back (pickling drops the chain)
     return any(isinstance(item, unreachable) for item in _chain(exc))
 
 
@@ -52,7 +53,7 @@ def fault_of(exc: BaseException, tracking_uri: str) -> StoreError | None:
         return exc
     if tracking_unreachable(exc):
         retries = os.environ.get(MAX_RETRIES_ENV, "MLflow's default")
-        return StoreError(
+        return TrackingUnreachable(
             f"tracking server {tracking_uri}",
             f"not answering after {retries} retries ({_reason(exc)}); expected it running: start it again and rerun "
             f"to resume (finished models are kept; {MAX_RETRIES_ENV} sets how long to wait)",

@@ -41,6 +41,15 @@ class TaskEnvironment:
 
 
 def train_model(task: ModelTask, env: TaskEnvironment) -> ModelRecord:
+    try:
+        return _train_model(task, env)
+    except Exception as exc:
+        if tracking_unreachable(exc):  # one picklable line, whichever process this runs in
+            raise fault_of(exc, env.tracking_uri) from exc
+        raise
+
+
+def _train_model(task: ModelTask, env: TaskEnvironment) -> ModelRecord:
     started = time.time()
     tune_sqlite_store(env.tracking_uri)
     client = MlflowClient(env.tracking_uri)
