@@ -7,6 +7,7 @@ INSTALL_REQUIRES = [
     "numpy>=2.0,<3",
     "pandas>=2.2,<4",
     "pyarrow>=18",
+    "pillow>=10",
     "scikit-learn>=1.6,<2",
     "scipy>=1.13",
     "torch==2.13.0",
@@ -33,7 +34,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mlflow_qc", "mlflow_qc.*"]),
     include_package_data=True,
-    package_data={"mlflow_qc": ["demo/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py"]},
+    package_data={"mlflow_qc": ["demo/*", "demo/brain_tumor/*", "demo/liberty_moon/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={

@@ -29,6 +29,7 @@ from mlflow_qc.split import Splits
 COMPLETE_MARKER = "complete"
 PIPELINE_FILE = "pipeline.pkl"
 INPUT_EXAMPLE_FILE = "input_example.parquet"
+INPUT_EXAMPLE_ARRAY = "input_example.npy"
 META_FILE = "meta.json"
 SPLITS_FILE = "splits.json"
 ROWS_FILE = "rows.json"
@@ -106,9 +107,34 @@ class CacheEntry:
     def pipeline_path(self, context: str) -> Path:
         return self.root / context / PIPELINE_FILE
 
-    def input_example(self) -> pd.DataFrame:
-        """A few raw training rows with every column the model needs: the served model's example."""
-        return pd.read_parquet(self.root / INPUT_EXAMPLE_FILE)
+    def input_example(self):
+        """A few raw training samples as the served model takes them (see ``write_input_example``)."""
+        table = self.root / INPUT_EXAMPLE_FILE
+        if table.exists():
+            return pd.read_parquet(table)
+        named = sorted(self.root.glob("input_example_*"), key=lambda path: int(path.stem.rsplit("_", 1)[1]))
+        if not named:
+            return np.load(self.root / INPUT_EXAMPLE_ARRAY)
+        return {f"input_{path.stem.rsplit('_', 1)[1]}": _read_example(path) for path in named}
+
+
+def _read_example(path: Path):
+    return pd.read_parquet(path) if path.suffix == ".parquet" else np.load(path)
+
+
+def write_input_example(root: Path, example) -> None:
+    """A table, an array, or a dict of them by input name (``input_<i>``)."""
+    if isinstance(example, pd.DataFrame):
+        example.to_parquet(root / INPUT_EXAMPLE_FILE, index=False)
+    elif isinstance(example, dict):
+        for name, value in example.items():
+            index = name.removeprefix("input_")
+            if isinstance(value, pd.DataFrame):
+                value.to_parquet(root / f"input_example_{index}.parquet", index=False)
+            else:
+                np.save(root / f"input_example_{index}.npy", value)
+    else:
+        np.save(root / INPUT_EXAMPLE_ARRAY, example)
 
 
 def write_context(folder: Path, fitted: FittedPipeline, arrays: dict[str, PreparedSplit], rows: dict | None = None) -> None:

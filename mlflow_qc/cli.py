@@ -59,11 +59,11 @@ def train(recipe: str, overrides: str) -> None:
 
 @cli.command()
 @click.argument("model_uri")
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False))
 @click.option("--target", default="", help="Target column (or a file of it): also score and log an inference run.")
 def predict(model_uri: str, input_path: str, output_path: str, target: str) -> None:
-    """Batch inference: raw rows from INPUT (CSV/TSV/Parquet) -> decoded answers in OUTPUT."""
+    """Batch inference: raw rows from INPUT (CSV/TSV/Parquet; N-D models: .npy/.npz, an image folder or manifest) -> decoded answers in OUTPUT."""
     from mlflow_qc.serve.inference import predict_file
 
     result = predict_file(model_uri, input_path, output_path, target or None)
@@ -141,7 +141,7 @@ def data_demo(folder: str, version: bool) -> None:
     from mlflow_qc.data.versioning import add_path
 
     for path in write_demo_data(folder):
-        if version and path.suffix != "" and find_dvc_root(str(path)):
+        if version and find_dvc_root(str(path)):
             add_path(str(path))
         click.echo(str(path))
 

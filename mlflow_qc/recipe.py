@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,7 @@ from mlflow_qc.hashing import canonical_json
 from mlflow_qc.overrides import apply_overrides
 from mlflow_qc.recipe_yaml import load_yaml, read_text, settle_words
 
-AnalysisType = Literal["classification_binary", "classification_multi", "regression"]
+AnalysisType = Literal["classification_binary", "classification_multi", "regression", "forecasting"]
 DATASET_KINDS = ("tabular", "sequence", "image")
 
 
@@ -47,7 +48,9 @@ class DatasetSpec(Spec):
     header: Literal["infer"] | int | None = "infer"
     rename_columns: list[str] | None = None
     retype: str | dict[str, str] | None = None
-    frame: Any = Field(default=None, exclude=True, repr=False)  # a DataFrame handed over in Python
+    image_column: str | None = None  # image manifest: the column of image paths (relative to the manifest)
+    color: Literal["L", "RGB"] | None = None  # images: Pillow mode; default L when every image is grayscale, else RGB
+    frame: Any = Field(default=None, exclude=True, repr=False)  # a DataFrame (or an N-D array) handed over in Python
 
     @field_validator("path")
     @classmethod
@@ -58,6 +61,8 @@ class DatasetSpec(Spec):
     def _one_source(self):
         if (self.path is None) == (self.frame is None):
             raise ValueError("expected exactly one of a file path or a DataFrame")
+        if self.image_column is not None and self.kind not in (None, "image"):
+            raise ValueError(f"image_column is for image manifests; expected kind: image, not {self.kind}")
         return self
 
     @property
@@ -69,7 +74,7 @@ def _dataset_shorthand(value):
     """Accept a path or a DataFrame wherever a dataset spec is expected."""
     if isinstance(value, (str, os.PathLike)):
         return {"path": str(value)}
-    if value is not None and type(value).__name__ == "DataFrame":
+    if value is not None and type(value).__name__ in ("DataFrame", "ndarray"):
         return {"frame": value}
     return value
 
@@ -151,7 +156,7 @@ class Input(Spec):
     interpolaters: list[Interpolater] = Field(default_factory=list)
     encoders: list[FeatureEncoder] = Field(default_factory=list)
     window: Window | None = None
-    reshape_indices: list[int | str] | None = None
+    reshape_indices: list[int | str | list[int]] | None = None  # AIQC Shape, applied last (README: N-D data)
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -180,12 +185,15 @@ class Target(Spec):
 
 
 class Stratifier(Spec):
-    """Split sizes (shares of all samples), folds of the training split and bins."""
+    """Split sizes (shares of all samples, or of the time steps for windows), folds of the training
+    split, bins; ``order: time`` for contiguous blocks in time, ``group_column`` to keep groups apart."""
 
     size_test: float | None = Field(default=None, gt=0, lt=1)
     size_validation: float | None = Field(default=None, gt=0, lt=1)
     fold_count: int | None = Field(default=None, ge=2)
     bin_count: int | None = Field(default=None, ge=2, le=1000)
+    order: Literal["random", "time"] = "random"
+    group_column: str | None = None
 
     @model_validator(mode="after")
     def _sizes_leave_training_rows(self):
@@ -208,10 +216,30 @@ class Pipeline(Spec):
     def _listify(cls, value):
         return value if isinstance(value, (list, tuple)) else [value]
 
+    @model_validator(mode="after")
+    def _windows_agree(self):
+        windows = {None if item.window is None else (item.window.size_window, item.window.size_shift) for item in self.inputs}
+        if len(windows) > 1:
+            raise ValueError("inputs have different windows; expected the same window on every input (or none)")
+        if self.window is not None and self.stratifier.order != "time":
+            raise ValueError("windows overlap, so a random split puts the same time steps in two splits; "
+                             "expected stratifier.order: time")
+        return self
+
+    @property
+    def window(self) -> Window | None:
+        return self.inputs[0].window
+
     def target_dataset(self) -> DatasetSpec | None:
         if self.target is None:
             return None
         return self.target.dataset or self.inputs[0].dataset
+
+    def group_dataset(self) -> DatasetSpec | None:
+        """Where ``stratifier.group_column`` is read: the target's table, else the first input's."""
+        if self.stratifier.group_column is None:
+            return None
+        return self.target_dataset() or self.inputs[0].dataset
 
 
 class Architecture(Spec):
@@ -237,12 +265,9 @@ class Architecture(Spec):
         for name, values in grid.items():
             if len(values) == 0:
                 raise ValueError(f"hyperparameter '{name}' has an empty list; expected at least one value")
-            seen = set()
-            for value in values:
-                text = canonical_json(value)
-                if text in seen:
-                    raise ValueError(f"hyperparameter '{name}' lists {text[:40]} more than once; expected distinct values (each is one job)")
-                seen.add(text)
+            repeated = [text for text, count in Counter(canonical_json(value) for value in values).items() if count > 1]
+            if repeated:
+                raise ValueError(f"hyperparameter '{name}' lists {repeated[0][:40]} more than once; expected distinct values (each is one job)")
         return grid
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ TOP_JOBS = 30
 
 
 def score_types(models: pd.DataFrame, analysis_type: str) -> list[str]:
-    kind = "regression" if analysis_type == "regression" else "classification"
+    kind = "classification" if analysis_type.startswith("classification") else "regression"
     return [s for s in SCORES[kind] if any(f"{split}_{s}" in models.columns for split in SPLIT_ORDER)]
 
 

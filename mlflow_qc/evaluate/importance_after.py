@@ -53,6 +53,8 @@ def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_cou
         context = json.loads((folder / MODEL_META_FILE).read_text())["context"]
         adapter, model = load_trained(folder / MODEL_LIBRARY_DIR)
         table = model_importance(adapter, model, entry, context, hyperparameters, permute_count, int(params.get("seed", 0)))
+        if table.empty:
+            return {}  # image inputs only: not computed
         out = Path(tmp, "out")
         write_importance(table, out)
         client.log_artifacts(run.info.run_id, str(out))
@@ -73,5 +75,5 @@ def importance_after_the_fact(run_id: str, permute_count: int) -> list[str]:
     models = model_runs_below(client, run)
     for model_run in models:
         _importance_of_run(client, model_run, entry, permute_count)
-    refresh_job_reports(client, models, entry.meta)
+    refresh_job_reports(client, models, entry)
     return [m.info.run_id for m in models]

@@ -15,9 +15,12 @@ from mlflow_qc.models.outputs import predicted_index
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "loss")
 REGRESSION_METRICS = ("r2", "mse", "explained_variance", "loss")
+FORECASTING_METRICS = ("r2", "mse", "mae", "explained_variance", "loss")
 
 
 def metric_names(analysis_type: str) -> tuple[str, ...]:
+    if analysis_type == "forecasting":
+        return FORECASTING_METRICS
     return REGRESSION_METRICS if analysis_type == "regression" else CLASSIFICATION_METRICS
 
 
@@ -80,3 +83,21 @@ def fast_squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean squared error over every output (scikit-learn's uniform average) without input checks."""
     y_true = np.asarray(y_true, dtype=np.float64)
     return float(np.mean((y_true - np.asarray(y_pred, dtype=np.float64).reshape(y_true.shape)) ** 2))
+
+
+def forecasting_metrics(y_true: np.ndarray, y_pred: np.ndarray, loss: float | None = None) -> dict[str, float]:
+    """Forecasts (windows x size_shift x step) on the original scale: every forecast step of every
+    column a sample, scores averaged uniformly over the columns; image frames count every pixel
+    value as one sample of one column (a pixel on its own is often constant)."""
+    truth = np.asarray(y_true, dtype=np.float64)
+    predicted = np.asarray(y_pred, dtype=np.float64).reshape(truth.shape)
+    columns = truth.shape[2] if truth.ndim == 3 else 1
+    truth, predicted = truth.reshape(-1, columns), predicted.reshape(-1, columns)
+    scores = {
+        "r2": skm.r2_score(truth, predicted),
+        "mse": skm.mean_squared_error(truth, predicted),
+        "mae": skm.mean_absolute_error(truth, predicted),
+        "explained_variance": skm.explained_variance_score(truth, predicted),
+        "loss": loss if loss is not None else skm.mean_squared_error(truth, predicted),
+    }
+    return {name: float(value) for name, value in scores.items()}

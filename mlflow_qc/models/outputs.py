@@ -54,9 +54,15 @@ def original_scale(values: np.ndarray, pipeline) -> np.ndarray:
     return decoded[:, 0] if decoded.ndim == 2 and decoded.shape[1] == 1 else decoded
 
 
-def decode_output(output: np.ndarray, analysis_type: str, pipeline) -> pd.DataFrame:
+def decode_output(output: np.ndarray, analysis_type: str, pipeline):
     """Classification: the predicted class (original label) and one probability per class;
-    regression: the prediction on the original scale of the target."""
+    regression: the prediction on the original scale of the target; forecasting: the next steps
+    on the original scale, a row per step in the forecast columns (images: an array of frames)."""
+    if analysis_type == "forecasting":
+        forecast = pipeline.decode_target(output)  # windows x size_shift x step
+        if forecast.ndim > 3:
+            return forecast.reshape(-1, *forecast.shape[2:])
+        return pd.DataFrame(forecast.reshape(-1, forecast.shape[-1]), columns=pipeline.forecast_columns)
     if not analysis_type.startswith("classification"):
         decoded = original_scale(output, pipeline)
         if decoded.ndim == 1:
@@ -67,6 +73,27 @@ def decode_output(output: np.ndarray, analysis_type: str, pipeline) -> pd.DataFr
     frame = pd.DataFrame({"prediction": classes[predicted_index(proba)]})
     for j, column in enumerate(probability_columns(pipeline.classes)):
         frame[column] = proba[:, j]
+    return frame
+
+
+def forecast_frame(label: np.ndarray, output: np.ndarray, pipeline, starts: np.ndarray, size_window: int) -> pd.DataFrame:
+    """Every forecast step of every window, long: ``row`` (the window's first step), ``horizon``
+    (1 .. size_shift), ``step`` (the time step forecast), then per column ``y_true_<c>`` and
+    ``prediction_<c>`` on the original scale; for image frames the pixel ``mse`` and ``mae`` instead."""
+    truth, forecast = pipeline.decode_target(label), pipeline.decode_target(output)
+    count, shift = truth.shape[:2]
+    frame = pd.DataFrame({
+        "row": np.repeat(np.asarray(starts), shift),
+        "horizon": np.tile(np.arange(1, shift + 1), count),
+    })
+    frame["step"] = frame["row"] + size_window + frame["horizon"] - 1
+    if truth.ndim > 3:
+        error = (forecast - truth).reshape(count * shift, -1)
+        frame["mse"], frame["mae"] = (error**2).mean(axis=1), np.abs(error).mean(axis=1)
+        return frame
+    for j, column in enumerate(pipeline.forecast_columns):
+        frame[f"y_true_{column}"] = truth[:, :, j].ravel()
+        frame[f"prediction_{column}"] = forecast[:, :, j].ravel()
     return frame
 
 

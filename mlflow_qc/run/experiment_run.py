@@ -94,8 +94,9 @@ def check_model(recipe: Recipe) -> None:
     adapter.check_hyperparameters(names)
     adapter.check_values(model.hyperparameters)
     check_backend(recipe.trainer.backend, recipe.trainer.n_jobs)
-    if recipe.data.target is None:
-        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
+    if recipe.data.target is None and recipe.data.window is None:
+        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
+                                                                     "(or windows, to forecast their next steps)")
     if recipe.register and recipe.register.metric:
         check_ranking_metric(recipe.register.metric, model.analysis_type, declared_splits(recipe.data.stratifier))
 
@@ -117,7 +118,7 @@ class Training:
         self.env = env
         self.observers = observers
         self.bar = bar
-        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry.meta, observers)
+        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers)
         self.jobs: list[Job] = []
         self.models = None  # the last summary's model table
         entry = prepared.entry

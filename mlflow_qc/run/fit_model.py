@@ -9,8 +9,8 @@ import pandas as pd
 
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models import ModelAdapter, adapter_for
-from mlflow_qc.models.metrics import classification_metrics, regression_metrics
-from mlflow_qc.models.outputs import decode_output, decode_truth, probabilities_by_class
+from mlflow_qc.models.metrics import classification_metrics, forecasting_metrics, regression_metrics
+from mlflow_qc.models.outputs import decode_output, decode_truth, forecast_frame, probabilities_by_class
 from mlflow_qc.recipe import Architecture
 from mlflow_qc.run.plan import ModelTask
 from mlflow_qc.tracking.names import evaluation_split
@@ -29,6 +29,8 @@ class FittedModel:
 
 
 def score(analysis_type: str, label: np.ndarray, output: np.ndarray, pipeline, loss: float) -> dict[str, float]:
+    if analysis_type == "forecasting":
+        return forecasting_metrics(pipeline.decode_target(label), pipeline.decode_target(output), loss)
     if analysis_type == "regression":
         predicted = decode_output(output, analysis_type, pipeline).to_numpy(dtype=np.float64)
         return regression_metrics(decode_truth(label, analysis_type, pipeline), predicted.squeeze(), loss)
@@ -52,9 +54,12 @@ def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEn
         loss = adapter.loss(trained.model, np.asarray(data.label), output, dict(hyperparameters))
         for metric, value in score(analysis_type, data.label, output, pipeline, loss).items():
             metrics[f"{name}_{metric}"] = value
-        frame = decode_output(output, analysis_type, pipeline)
-        frame.insert(0, "y_true", decode_truth(data.label, analysis_type, pipeline))
-        frame.insert(0, "row", rows[name])
+        if analysis_type == "forecasting":
+            frame = forecast_frame(data.label, output, pipeline, rows[name], pipeline.windows[0][0])
+        else:
+            frame = decode_output(output, analysis_type, pipeline)
+            frame.insert(0, "y_true", decode_truth(data.label, analysis_type, pipeline))
+            frame.insert(0, "row", rows[name])
         frame.insert(0, "split", name)
         frames.append(frame)
         outputs[name] = output

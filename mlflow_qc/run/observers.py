@@ -46,7 +46,8 @@ class ModelFinished:
 class JobClosed:
     run_id: str  # the job run
     records: list[ModelRecord]  # every model of the job, finished or not
-    meta: dict  # the prepared cache entry's meta (classes, analysis type, contexts)
+    meta: dict  # the prepared cache entry's meta (classes, analysis type, contexts, input kinds)
+    entry_root: str  # the prepared cache entry (arrays, fitted pipelines)
 
 
 @dataclass
