@@ -20,9 +20,9 @@ BASE = {
     "name": "fuzz",
     "seed": 7,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/iris.tsv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [{"dataset": {"path": "../data/iris.tsv", "kind": "tabular"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
         "target": {"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
-        "stratifier": {"size_test": 0.2, "size_validation": 0.2},
+        "stratifier": {"size_test": 0.2, "size_validation": 0.2, "order": "random"},
         "version": None,  # replaced by a bare `off` below, as the README writes it
     },
     "model": {
