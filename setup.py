@@ -22,7 +22,9 @@ INSTALL_REQUIRES = [
     "psutil>=5.9",
 ]
 
-TEST_REQUIRES = ["pytest>=8", "requests>=2.31", "playwright>=1.45"]
+# trainer.backend: dask (pip install 'mlflow-qc[dask]'); the tests start real clusters, so they pull it too.
+DASK_REQUIRES = ["dask>=2024.8", "distributed>=2024.8"]
+TEST_REQUIRES = ["pytest>=8", "requests>=2.31", "playwright>=1.45", *DASK_REQUIRES]
 
 setup(
     name="mlflow-qc",
@@ -36,7 +38,7 @@ setup(
     include_package_data=True,
     package_data={"mlflow_qc": ["demo/*", "demo/brain_tumor/*", "demo/liberty_moon/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"dask": DASK_REQUIRES, "test": TEST_REQUIRES},
     entry_points={
         "console_scripts": ["mlflow-qc=mlflow_qc.cli:main"],
         "mlflow.dataset_source": ["dvc=mlflow_qc.data.source:DVCDatasetSource"],

@@ -8,6 +8,9 @@ Layout of an entry: ``meta.json`` (contexts, feature_names, label_name, classes,
 analysis_type, input_count), ``splits.json``, ``input_example.parquet``, and per context
 ``{context}/pipeline.pkl`` and ``{context}/{split}/features_I.npy|label.npy``; a context
 fitted beyond the splits' own (``refit``) also has ``{context}/rows.json``.
+
+``pack`` / ``unpack`` move an entry to a machine that does not share this disk (a Dask
+worker): the shared files once, then each context on its own, as bytes.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pickle
 import shutil
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -149,3 +153,37 @@ def write_context(folder: Path, fitted: FittedPipeline, arrays: dict[str, Prepar
         pickle.dump(fitted, handle, protocol=pickle.HIGHEST_PROTOCOL)
     if rows is not None:
         (folder / ROWS_FILE).write_text(json.dumps({split: r.tolist() for split, r in rows.items()}))
+
+
+@dataclass(frozen=True)
+class EntryPart:
+    """Some files of the entry ``key`` by relative path: its shared files (``context`` None) or one context's."""
+
+    key: str
+    context: str | None
+    files: dict[str, bytes]
+
+
+def pack(root: str | Path, context: str | None = None) -> EntryPart:
+    root = Path(root)
+    if context is None:  # meta, splits, input examples: the entry's top-level files
+        files = {path.name: path.read_bytes() for path in sorted(root.iterdir()) if path.is_file() and path.name != COMPLETE_MARKER}
+    else:
+        folder = root / context
+        files = {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return EntryPart(root.name, context, files)
+
+
+def unpack(part: EntryPart, root: str | Path) -> None:
+    """Write ``part`` under ``root`` (the entry's folder on this machine) unless it is there already.
+
+    The shared part comes first: it creates ``root``; each context is then written atomically.
+    """
+    root = Path(root)
+    target = root if part.context is None else root / part.context
+    if is_complete(target):
+        return
+    with write_entry(target) as staging:
+        for name, data in part.files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)

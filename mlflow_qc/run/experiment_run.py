@@ -23,19 +23,21 @@ from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.claim import claim_tree
-from mlflow_qc.run.executor import check_backend, execute
+from mlflow_qc.run.executor import check_backend, open_executor
 from mlflow_qc.run.faults import tracking_unreachable
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
-from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, plan_tasks
+from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, baseline_job, plan_tasks
 from mlflow_qc.run.prepare_run import log_preparation
 from mlflow_qc.run.session import experiment_run, failure_status
 from mlflow_qc.run.summary import models_table, summarise
 from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
-from mlflow_qc.search import check_search, combinations, tpe_search
+from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT, declared_splits
-from mlflow_qc.tracking.names import RESUME_KEY, default_ranking_metric, higher_is_better
+from mlflow_qc.tracking.names import (
+    RESUME_KEY, TEST_REVEALED, TEST_SEALED, THRESHOLD_PARAM, default_ranking_metric, higher_is_better,
+)
 
 
 class NothingSucceeded(Exception):
@@ -66,6 +68,11 @@ def resume_key(recipe: Recipe, prepared: Prepared) -> str:
     """Runs of one tree share data, preprocessing, seed and model code; grids and repeats may grow."""
     model = recipe.require_model()
     code = Path(model.module).read_bytes() if model.module else b""
+    trainer = recipe.trainer
+    # what changes every model's logged evaluation; named only when set, so earlier trees keep their key
+    evaluation = {"hide_test": True} if trainer.hide_test else {}
+    if trainer.threshold is not None:
+        evaluation["threshold"] = trainer.threshold
     return content_key(
         {
             "prepared": prepared.key,
@@ -74,6 +81,7 @@ def resume_key(recipe: Recipe, prepared: Prepared) -> str:
             "analysis_type": model.analysis_type,
             "estimator": model.estimator,
             "module": digest(code),
+            **evaluation,
         }
     )
 
@@ -90,6 +98,9 @@ def check_model(recipe: Recipe) -> None:
     model = recipe.require_model()
     check_search(model, recipe.search)
     names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
+    if recipe.trainer.threshold is not None and THRESHOLD_PARAM in names:
+        raise QCError(f"{recipe.source or 'recipe'}: model.hyperparameters.{THRESHOLD_PARAM}",
+                      "is the name of the model runs' decision threshold (trainer.threshold); expected another name")
     adapter = adapter_for(model)
     adapter.check_hyperparameters(names)
     adapter.check_values(model.hyperparameters)
@@ -111,8 +122,9 @@ def check_ranking_metric(metric: str, analysis_type: str, splits: list[str]) -> 
 class Training:
     """One execution of a recipe inside its experiment run."""
 
-    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar):
+    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar, executor):
         self.recipe = recipe
+        self.executor = executor
         self.prepared = prepared
         self.tree = tree
         self.env = env
@@ -120,14 +132,20 @@ class Training:
         self.bar = bar
         self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers)
         self.jobs: list[Job] = []
+        self.baseline: Job | None = None  # trainer.baseline: trained first, never the best job
         self.models = None  # the last summary's model table
         entry = prepared.entry
         self.ranking_metric = (recipe.register.metric if recipe.register and recipe.register.metric
                                else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0])))
 
-    def run_jobs(self, jobs: list[Job], contexts: list[str]) -> None:
+    def run_baseline(self) -> None:
+        """The baseline job on every context and repeat, before the search's jobs."""
+        self.baseline = baseline_job(self.recipe.model.analysis_type)
+        self.run_jobs([self.baseline], self.prepared.entry.contexts)
+
+    def run_jobs(self, jobs: list[Job], contexts: list[str], env: TaskEnvironment | None = None) -> None:
         tasks = plan_tasks(jobs, contexts, self.recipe.trainer.repeat_count, self.recipe.seed)
-        self.jobs.extend(jobs)
+        self.jobs.extend(job for job in jobs if not job.baseline)
         self.book.expect(tasks)
         todo = []
         for task in tasks:
@@ -139,7 +157,7 @@ class Training:
         self.bar.total = max(self.bar.total, self.bar.n + len(todo))
         self.bar.refresh()
         trainer = self.recipe.trainer
-        for record in execute(todo, self.env, trainer.n_jobs, trainer.backend):
+        for record in self.executor.execute(todo, env or self.env):
             self._record(record)
             if not record.finished:
                 notify(self.observers, "model_failed", record)
@@ -163,17 +181,27 @@ class Training:
             self.book.close(complete)
         self.bar.update()
 
-    def objective(self, hyperparameters: dict) -> float:
-        """TPE's objective: train one job, return its ranking metric to minimise."""
-        job = Job(len(self.jobs), hyperparameters)
-        self.run_jobs([job], self.prepared.entry.contexts)
+    def objective(self, proposals: list[dict]) -> list[float]:
+        """TPE's objective: train one job per proposal together, return their ranking metrics to minimise."""
+        jobs = [Job(len(self.jobs) + i, hyperparameters) for i, hyperparameters in enumerate(proposals)]
+        self.run_jobs(jobs, self.prepared.entry.contexts)
+        return [self._loss(job) for job in jobs]
+
+    def _loss(self, job: Job) -> float:
         metric = self.ranking_metric
         values = [r.metrics.get(metric, np.nan) for r in self.book.models_of(job) if r.finished]
         mean = float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else np.inf
         return -mean if higher_is_better(metric) and np.isfinite(mean) else mean
 
     def refit(self, best: Job) -> None:
-        self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT])
+        """The best job's hyperparameters on train + validation; a chosen decision threshold is the
+        median of the best job's (the refit model has no evaluation split to choose its own on)."""
+        env = self.env
+        if isinstance(env.threshold, str):
+            chosen = [self.tree.client.get_run(r.run_id).data.params.get(THRESHOLD_PARAM) for r in self.book.models_of(best) if r.finished]
+            chosen = [float(value) for value in chosen if value is not None]
+            env = dataclasses.replace(env, threshold=float(np.median(chosen)) if chosen else None)
+        self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT], env)
 
     def summarise(self) -> Job | None:
         """Log the experiment's tables and best job; returns the best job."""
@@ -192,13 +220,20 @@ class Training:
             contexts=self.prepared.entry.meta["contexts"],
             finished=len(self.book.finished),
             best_job_index=None if best is None else best.index,
+            job_run_ids={job.key: self.tree.job_runs[job.key] for job in [*self.jobs, *filter(None, [self.baseline])]
+                         if job.key in self.tree.job_runs},
         )
 
 
 def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
     """Train every job of ``recipe`` into its experiment run; ``observers`` see each step."""
-    model = recipe.require_model()
     check_model(recipe)  # under `mlflow run`, cli.main ends the launched run FAILED on a QCError
+    with open_executor(recipe.trainer, mlflow.get_tracking_uri()) as executor:  # a cluster is checked here too
+        return _train(recipe, observers, executor)
+
+
+def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
+    model = recipe.require_model()
     jobs = planned_jobs(recipe)
     prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
     with ExitStack() as claims, experiment_run(recipe, tags=owner_tags()) as (client, run):  # the claim outlives the run
@@ -212,15 +247,21 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
         log_preparation(client, run_id, recipe, prepared)
 
         tree = RunTree(client, experiment_id, run_id, key)
-        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers))
+        trainer = recipe.trainer
+        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers),
+                              hide_test=trainer.hide_test, threshold=trainer.threshold)
         contexts = prepared.entry.contexts
-        planned = (recipe.search.count if jobs is None else len(jobs)) * len(contexts) * recipe.trainer.repeat_count
+        job_count = (recipe.search.count if jobs is None else len(jobs)) + trainer.baseline
+        planned = job_count * len(contexts) * trainer.repeat_count
         tree.adopt(jobs)
+        seal_test(client, run_id, trainer.hide_test, tree.revealed)
         try:
             with progress_bar(planned, recipe.name) as bar:
-                training = Training(recipe, prepared, tree, env, observers, bar)
+                training = Training(recipe, prepared, tree, env, observers, bar, executor)
+                if trainer.baseline:
+                    training.run_baseline()
                 if jobs is None:
-                    tpe_search(model, recipe.search, recipe.seed, training.objective)
+                    tpe_search_batches(model, recipe.search, recipe.seed, training.objective, executor.slots)
                 else:
                     training.run_jobs(jobs, contexts)
                 best = training.summarise()
@@ -240,9 +281,17 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
             failures=training.book.failures,
             best_job_index=None if best is None else best.index,
         )
-        if not training.book.finished:
+        if not any(not record.task.job.baseline for record in training.book.finished):  # the baseline alone is no success
             raise NothingSucceeded(failure_summary(result))
     return result
+
+
+def seal_test(client, run_id: str, hide_test: bool, revealed: str | None) -> None:
+    """Tag a hide_test experiment run sealed; a tree whose test split an earlier run revealed stays revealed."""
+    if hide_test:
+        client.set_tag(run_id, TEST_SEALED, "true")
+    if revealed:
+        client.set_tag(run_id, TEST_REVEALED, revealed)
 
 
 def failure_summary(result: ExperimentResult) -> str:

@@ -50,14 +50,17 @@ def _deliver(signum: int, handler) -> None:
         signal.raise_signal(signum)
 
 
-def register_with_alias(client: MlflowClient, model_uri: str, name: str, tags: dict, alias: str) -> ModelVersion:
-    """A new version of ``name`` from ``model_uri`` with ``tags``, and ``alias`` on it."""
+def register_with_alias(client: MlflowClient, model_uri: str, name: str, tags: dict, alias: str,
+                        description: str | None = None) -> ModelVersion:
+    """A new version of ``name`` from ``model_uri`` with ``tags`` and ``description``, and ``alias`` on it."""
     existed = _registered(client, name)
     holder = _alias_holder(client, name, alias) if existed else None
     version = None
     try:
         with deferred_signals():
             version = mlflow.register_model(model_uri, name, tags=tags)
+            if description:
+                client.update_model_version(name, version.version, description=description)
             client.set_registered_model_alias(name, alias, version.version)
             return client.get_model_version(name, version.version)
     except BaseException as exc:

@@ -2,14 +2,12 @@
 figures render and no request leaves loopback. The screenshot is kept in test-artifacts/."""
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.helpers import REPO_ROOT, background_server, free_port
+from tests.helpers import REPO_ROOT, mlflow_server
 
 pytestmark = pytest.mark.e2e
 
@@ -18,16 +16,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LOOPBACK = {"127.0.0.1", "localhost"}
 LOCAL_SCHEMES = {"blob", "data", "about"}
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "qc_report_in_mlflow_ui.png"
-
-
-@contextmanager
-def mlflow_server(backend_uri: str, cwd: Path, log: Path):
-    port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    base = f"http://127.0.0.1:{port}"
-    with background_server(command, f"{base}/health", log, cwd, ready_seconds=120):
-        yield base
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")
