@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mlflow_qc"
 LAYERS = [
     ("errors", "hashing", "classes", "progress"),
     ("tracking",),
-    ("overrides", "recipe"),
+    ("overrides", "recipe", "recipe_yaml"),
     ("data",),
     ("preprocess",),
     ("split",),

@@ -253,6 +253,8 @@ def _guard_pyfunc_predict() -> None:
     @functools.wraps(original)
     def predict(self, data, params=None):
         if isinstance(self._model_impl, QCModel):
+            if params:
+                raise invalid_input(QCError("params", f"got {str(params)[:80]}; expected none: a qc model takes only its input"))
             try:
                 data = self._model_impl.checked(data, self.metadata.get_input_schema())
             except QCError as exc:
@@ -290,7 +292,10 @@ def _accept_image_files() -> None:
 
 
 def _load_pyfunc(data_path: str) -> QCModel:
+    from mlflow_qc.serve.scoring_guard import guard_json_decoding
+
     _guard_pyfunc_predict()
+    guard_json_decoding()
     model = QCModel(Path(data_path))
     if "image" in (model.meta.get("kinds") or []):
         _accept_image_files()

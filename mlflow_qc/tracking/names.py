@@ -91,6 +91,7 @@ EVALUATION_PREFERENCE = ("fold_validation", "validation")  # what a model watche
 RANKING_SPLITS = ("fold_validation", "validation", "train")
 LOWER_IS_BETTER = ("loss", "mse", "mae")
 IMPORTANCE_PREFIX = "importance_"
+FIT_SECONDS = "fit_seconds"  # model runs: wall time of training, evaluating and logging; no split prefix
 STATS = ("mean", "median", "std", "min", "max")
 
 

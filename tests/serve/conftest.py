@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import copy_recipe
-from tests.serve.serving_helpers import IRIS_MODEL, Project, new_project, train, write_recipe
+from tests.serve.serving_helpers import IRIS_MODEL, Project, new_project, scoring_server, train, write_recipe
 
 IRIS_SKLEARN = {
     "name": "iris-sklearn",
@@ -32,6 +32,13 @@ def iris(tmp_path_factory) -> Project:
     project = train(root, write_recipe(root, "iris", IRIS_SKLEARN))
     project.cli("register", project.run_id)
     return project
+
+
+@pytest.fixture(scope="session")
+def iris_url(iris):
+    """One real ``mlflow models serve -m models:/iris-classifier@champion`` for the session."""
+    with scoring_server(iris, f"models:/{IRIS_MODEL}@champion") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
