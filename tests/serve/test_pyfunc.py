@@ -20,7 +20,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.types import ColSpec, Schema
 
 from mlflow_qc.errors import QCError
-from mlflow_qc.serve.pyfunc import input_schema, pip_requirements, save_qc_model
+from mlflow_qc.serve.bundle import pip_requirements
+from mlflow_qc.serve.save import input_schema, save_qc_model
 from mlflow_qc.serve.schema import conform
 from tests.helpers import copy_recipe
 from tests.serve.serving_helpers import IRIS_MODEL, new_project, train
