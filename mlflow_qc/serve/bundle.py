@@ -9,10 +9,13 @@ versions; never mlflow-qc, which is on no public registry.
 """
 from __future__ import annotations
 
+import ast
 import atexit
 import functools
 import shutil
+import sys
 import tempfile
+import warnings
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -35,24 +38,52 @@ LOADER_MODULE = Path(qc_loader.__file__).stem
 _BASE_PACKAGES = (("mlflow", "mlflow-skinny"), "scikit-learn", "scipy", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml")
 _IMAGE_PACKAGES = ("pillow",)
 _LIBRARY_PACKAGES = {"sklearn": (), "keras": (("tensorflow-cpu", "tensorflow"), "keras"), "pytorch": ("torch",)}
+# What those packages let a user's model module import without a pin of its own.
+_PINNED_IMPORTS = {"mlflow", "mlflow_qc", "sklearn", "scipy", "pandas", "numpy", "pyarrow", "pydantic", "yaml", "PIL", "keras", "tensorflow", "torch"}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # a fixed timestamp: the same code gives the same archive bytes
 
 
 @functools.lru_cache(maxsize=None)
-def pip_requirements(library: str, images: bool = False) -> tuple[str, ...]:
+def pip_requirements(library: str, images: bool = False, module: str | None = None) -> tuple[str, ...]:
     """``package==version`` for this environment; never inferred (that costs seconds per model).
 
-    Versions are public ones: a local build label (``torch 2.13.0+cpu``) is on no public index.
+    ``module``: the user's model module, whose other imports (``import torchvision``) are pinned too.
     """
     pins = []
     for wanted in (*_BASE_PACKAGES, *(_IMAGE_PACKAGES if images else ()), *_LIBRARY_PACKAGES[library]):
         for package in (wanted,) if isinstance(wanted, str) else wanted:
             try:
-                pins.append(f"{package}=={Version(metadata.version(package)).public}")
+                pins.append(_pin(package))
                 break
             except metadata.PackageNotFoundError:
                 continue
-    return tuple(pins)
+    return tuple(dict.fromkeys([*pins, *module_requirements(module)]))
+
+
+def _pin(package: str) -> str:
+    """A public version: a local build label (``torch 2.13.0+cpu``) is on no public index."""
+    return f"{package}=={Version(metadata.version(package)).public}"
+
+
+def module_requirements(path: str | None) -> list[str]:
+    """Pins for what a model module imports beyond the packages every model of its library has."""
+    if not path or not Path(path).is_file():
+        return []
+    names = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(), path)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    others = sorted(names - _PINNED_IMPORTS - set(sys.stdlib_module_names))
+    if not others:
+        return []
+    providers = metadata.packages_distributions()  # ~0.3-1 s, only for a module that imports more
+    unprovided = [name for name in others if name not in providers]
+    if unprovided:
+        warnings.warn(f"{path}: no installed package provides {unprovided}; a served model finds them only where they "
+                      "are importable (README: Serving and inference)", stacklevel=2)
+    return [_pin(package) for name in others for package in providers.get(name, ())]
 
 
 def inference_modules() -> list[str]:

@@ -73,7 +73,7 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
 
     pipeline = entry.pipeline(context)
     library = fitted.adapter.library
-    scaffold = _scaffold(library, str(entry.root), fitted.adapter.analysis_type)
+    scaffold = _scaffold(library, str(entry.root), fitted.adapter.analysis_type, fitted.adapter.architecture.module)
     shutil.copytree(scaffold, dest)
     staging = Path(dest, "data", MODEL_DATA_DIR)
     shutil.copyfile(entry.pipeline_path(context), staging / MODEL_PIPELINE_FILE)
@@ -98,7 +98,7 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
+def _scaffold(library: str, entry_root: str, analysis_type: str, module: str | None) -> Path:
     """Everything of a saved model but its data, made once per process and cache entry.
 
     ``mlflow.pyfunc.save_model`` spends ~50 ms checking requirements, signature and
@@ -124,7 +124,7 @@ def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
             loader_module=LOADER_MODULE,
             data_path=str(staging),
             code_paths=list(code_paths()),
-            pip_requirements=list(pip_requirements(library, "image" in entry.meta.get("kinds", ()))),
+            pip_requirements=list(pip_requirements(library, "image" in entry.meta.get("kinds", ()), module)),
             metadata=_made_by(),
             signature=signature,
             input_example=example if signature is not None else None,
