@@ -300,6 +300,9 @@ class Search(Spec):
         return self
 
 
+THRESHOLD_RULES = ("f1", "youden")
+
+
 class Trainer(Spec):
     repeat_count: int = Field(default=1, ge=1)
     permute_count: int = Field(default=0, ge=0)
@@ -308,6 +311,9 @@ class Trainer(Spec):
     backend: str = "local"  # local | dask | another registered joblib backend
     address: str | None = None  # dask: a running scheduler; None = a local cluster of n_jobs workers
     refit: bool = False
+    hide_test: bool = False  # test metrics sealed until `mlflow-qc finalize`
+    baseline: bool = False  # a Dummy job beside the others
+    threshold: Literal["f1", "youden"] | float | None = None  # binary: the decision threshold
 
     @field_validator("n_jobs")
     @classmethod
@@ -315,6 +321,14 @@ class Trainer(Spec):
         if n_jobs == 0:
             raise ValueError("expected a positive number of processes, or -1 for all cores")
         return n_jobs
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold(cls, value):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is None or value in THRESHOLD_RULES or (number and 0 < value < 1):
+            return value
+        raise ValueError(f"expected {' or '.join(THRESHOLD_RULES)} or a number between 0 and 1")
 
     @field_validator("address")
     @classmethod
@@ -334,6 +348,7 @@ class Register(Spec):
     model_name: str
     metric: str | None = None
     alias: str | None = "champion"
+    gate: float | None = Field(default=None, gt=0, lt=1)  # the alias moves only when the new model beats its holder at this p
 
 
 # BaseModel's metaclass brings ABCMeta.register; the recipe's "register" field shadows it on purpose.
@@ -355,6 +370,25 @@ class Recipe(Spec):
     @property
     def base_dir(self) -> str:
         return os.path.dirname(self.source) if self.source else os.getcwd()
+
+    @model_validator(mode="after")
+    def _guards_fit(self, info: ValidationInfo):
+        """The quality guards' settings against the rest of the recipe (README: "Quality guards")."""
+        source = (info.context or {}).get("source") or "recipe"
+        trainer, stratifier = self.trainer, self.data.stratifier
+        if trainer.threshold is not None and self.model is not None and self.model.analysis_type != "classification_binary":
+            raise QCError(f"{source}: trainer.threshold",
+                          f"applies to classification_binary only; expected null for {self.model.analysis_type}")
+        if trainer.threshold in THRESHOLD_RULES and not (stratifier.fold_count or stratifier.size_validation):
+            raise QCError(f"{source}: trainer.threshold", f"{trainer.threshold} is chosen on each model's evaluation split; "
+                          "expected data.stratifier.fold_count or size_validation, or a fixed number")
+        if trainer.hide_test and not stratifier.size_test:
+            raise QCError(f"{source}: trainer.hide_test", "there is no test split to seal; expected data.stratifier.size_test")
+        metric = self.register.metric if self.register else None
+        if trainer.hide_test and metric and metric.startswith("test_"):
+            raise QCError(f"{source}: register.metric",
+                          f"{metric} is sealed by trainer.hide_test; expected a metric of fold_validation, validation or train")
+        return self
 
     def require_model(self) -> Architecture:
         if self.model is None:
@@ -421,7 +455,7 @@ def load_recipe(path: str | os.PathLike, overrides: str | None = None) -> Recipe
 
 def recipe_from_dict(raw: dict, base_dir: str | None = None, source: str | None = None) -> Recipe:
     try:
-        recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd()})
+        recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd(), "source": source})
     except ValidationError as exc:
         raise from_validation_error(exc, source or "recipe") from None
     recipe.source = source

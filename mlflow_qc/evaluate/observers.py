@@ -59,6 +59,16 @@ class JobReport(TrainingObserver):
         report_safely(client, event.run_id, build)
 
 
+class BaselineVerdict(TrainingObserver):
+    """``trainer.baseline``: each job run (and the experiment run, for its best job) gets ``qc.beats_baseline``
+    and ``baseline_p_value`` on the ranking metric, before the report and the registration read them."""
+
+    def experiment_closed(self, client, event: ExperimentClosed) -> None:
+        from mlflow_qc.evaluate.baseline_tags import tag_verdicts
+
+        tag_verdicts(client, event)
+
+
 class ExperimentReport(TrainingObserver):
     """The experiment run's report (boomerang, leaderboard, head-to-head) and ``qc/compare.md``."""
 

@@ -29,10 +29,11 @@ def probabilities_by_class(output: np.ndarray) -> np.ndarray:
     return output
 
 
-def predicted_index(proba: np.ndarray) -> np.ndarray:
-    """Binary: P(class 1) > 0.5; multi-class: argmax."""
+def predicted_index(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Binary: P(class 1) > ``threshold`` (the model's decision threshold, 0.5 when it has none);
+    multi-class: argmax."""
     if proba.shape[1] == 2:
-        return (proba[:, 1] > BINARY_CUTOFF).astype(np.int64)
+        return (proba[:, 1] > (BINARY_CUTOFF if threshold is None else threshold)).astype(np.int64)
     return proba.argmax(axis=1)
 
 
@@ -54,10 +55,11 @@ def original_scale(values: np.ndarray, pipeline) -> np.ndarray:
     return decoded[:, 0] if decoded.ndim == 2 and decoded.shape[1] == 1 else decoded
 
 
-def decode_output(output: np.ndarray, analysis_type: str, pipeline):
-    """Classification: the predicted class (original label) and one probability per class;
-    regression: the prediction on the original scale of the target; forecasting: the next steps
-    on the original scale, a row per step in the forecast columns (images: an array of frames)."""
+def decode_output(output: np.ndarray, analysis_type: str, pipeline, threshold: float | None = None):
+    """Classification: the predicted class (original label, binary by ``threshold``) and one
+    probability per class; regression: the prediction on the original scale of the target;
+    forecasting: the next steps on the original scale, a row per step in the forecast columns
+    (images: an array of frames)."""
     if analysis_type == "forecasting":
         forecast = pipeline.decode_target(output)  # windows x size_shift x step
         if forecast.ndim > 3:
@@ -70,7 +72,7 @@ def decode_output(output: np.ndarray, analysis_type: str, pipeline):
         return pd.DataFrame({f"prediction_{j}": decoded[:, j] for j in range(decoded.shape[1])})
     proba = probabilities_by_class(output)
     classes = np.asarray(pipeline.classes, dtype=object)
-    frame = pd.DataFrame({"prediction": classes[predicted_index(proba)]})
+    frame = pd.DataFrame({"prediction": classes[predicted_index(proba, threshold)]})
     for j, column in enumerate(probability_columns(pipeline.classes)):
         frame[column] = proba[:, j]
     return frame

@@ -23,7 +23,7 @@ from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.executor import open_executor
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
-from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, plan_tasks
+from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, baseline_job, plan_tasks
 from mlflow_qc.run.prepare_run import log_preparation
 from mlflow_qc.run.session import experiment_run, failure_status
 from mlflow_qc.run.summary import models_table, summarise
@@ -31,7 +31,9 @@ from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
 from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT
-from mlflow_qc.tracking.names import RESUME_KEY, default_ranking_metric, higher_is_better
+from mlflow_qc.tracking.names import (
+    RESUME_KEY, TEST_REVEALED, TEST_SEALED, THRESHOLD_PARAM, default_ranking_metric, higher_is_better,
+)
 
 
 class NothingSucceeded(Exception):
@@ -62,6 +64,11 @@ def resume_key(recipe: Recipe, prepared: Prepared) -> str:
     """Runs of one tree share data, preprocessing, seed and model code; grids and repeats may grow."""
     model = recipe.require_model()
     code = Path(model.module).read_bytes() if model.module else b""
+    trainer = recipe.trainer
+    # what changes every model's logged evaluation; named only when set, so earlier trees keep their key
+    evaluation = {"hide_test": True} if trainer.hide_test else {}
+    if trainer.threshold is not None:
+        evaluation["threshold"] = trainer.threshold
     return content_key(
         {
             "prepared": prepared.key,
@@ -70,6 +77,7 @@ def resume_key(recipe: Recipe, prepared: Prepared) -> str:
             "analysis_type": model.analysis_type,
             "estimator": model.estimator,
             "module": digest(code),
+            **evaluation,
         }
     )
 
@@ -86,6 +94,9 @@ def check_model(recipe: Recipe) -> None:
     model = recipe.require_model()
     check_search(model, recipe.search)
     names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
+    if recipe.trainer.threshold is not None and THRESHOLD_PARAM in names:
+        raise QCError(f"{recipe.source or 'recipe'}: model.hyperparameters.{THRESHOLD_PARAM}",
+                      "is the name of the model runs' decision threshold (trainer.threshold); expected another name")
     adapter_for(model).check_hyperparameters(names)
     if recipe.data.target is None and recipe.data.window is None:
         raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
@@ -105,14 +116,20 @@ class Training:
         self.bar = bar
         self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers)
         self.jobs: list[Job] = []
+        self.baseline: Job | None = None  # trainer.baseline: trained first, never the best job
         self.models = None  # the last summary's model table
         entry = prepared.entry
         self.ranking_metric = (recipe.register.metric if recipe.register and recipe.register.metric
                                else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0])))
 
-    def run_jobs(self, jobs: list[Job], contexts: list[str]) -> None:
+    def run_baseline(self) -> None:
+        """The baseline job on every context and repeat, before the search's jobs."""
+        self.baseline = baseline_job(self.recipe.model.analysis_type)
+        self.run_jobs([self.baseline], self.prepared.entry.contexts)
+
+    def run_jobs(self, jobs: list[Job], contexts: list[str], env: TaskEnvironment | None = None) -> None:
         tasks = plan_tasks(jobs, contexts, self.recipe.trainer.repeat_count, self.recipe.seed)
-        self.jobs.extend(jobs)
+        self.jobs.extend(job for job in jobs if not job.baseline)
         self.book.expect(tasks)
         todo = []
         for task in tasks:
@@ -124,7 +141,7 @@ class Training:
         self.bar.total = max(self.bar.total, self.bar.n + len(todo))
         self.bar.refresh()
         trainer = self.recipe.trainer
-        for record in self.executor.execute(todo, self.env):
+        for record in self.executor.execute(todo, env or self.env):
             self._record(record)
             if not record.finished:
                 notify(self.observers, "model_failed", record)
@@ -159,7 +176,14 @@ class Training:
         return -mean if higher_is_better(metric) and np.isfinite(mean) else mean
 
     def refit(self, best: Job) -> None:
-        self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT])
+        """The best job's hyperparameters on train + validation; a chosen decision threshold is the
+        median of the best job's (the refit model has no evaluation split to choose its own on)."""
+        env = self.env
+        if isinstance(env.threshold, str):
+            chosen = [self.tree.client.get_run(r.run_id).data.params.get(THRESHOLD_PARAM) for r in self.book.models_of(best) if r.finished]
+            chosen = [float(value) for value in chosen if value is not None]
+            env = dataclasses.replace(env, threshold=float(np.median(chosen)) if chosen else None)
+        self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT], env)
 
     def summarise(self) -> Job | None:
         """Log the experiment's tables and best job; returns the best job."""
@@ -178,6 +202,8 @@ class Training:
             contexts=self.prepared.entry.meta["contexts"],
             finished=len(self.book.finished),
             best_job_index=None if best is None else best.index,
+            job_run_ids={job.key: self.tree.job_runs[job.key] for job in [*self.jobs, *filter(None, [self.baseline])]
+                         if job.key in self.tree.job_runs},
         )
 
 
@@ -202,13 +228,19 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
         log_preparation(client, run_id, recipe, prepared)
 
         tree = RunTree(client, experiment_id, run_id, key)
-        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers))
+        trainer = recipe.trainer
+        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers),
+                              hide_test=trainer.hide_test, threshold=trainer.threshold)
         contexts = prepared.entry.contexts
-        planned = (recipe.search.count if jobs is None else len(jobs)) * len(contexts) * recipe.trainer.repeat_count
+        job_count = (recipe.search.count if jobs is None else len(jobs)) + trainer.baseline
+        planned = job_count * len(contexts) * trainer.repeat_count
         tree.adopt(jobs)
+        seal_test(client, run_id, trainer.hide_test, tree.revealed)
         try:
             with progress_bar(planned, recipe.name) as bar:
                 training = Training(recipe, prepared, tree, env, observers, bar, executor)
+                if trainer.baseline:
+                    training.run_baseline()
                 if jobs is None:
                     tpe_search_batches(model, recipe.search, recipe.seed, training.objective, executor.slots)
                 else:
@@ -229,9 +261,17 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
             failures=training.book.failures,
             best_job_index=None if best is None else best.index,
         )
-        if not training.book.finished:
+        if not any(not record.task.job.baseline for record in training.book.finished):  # the baseline alone is no success
             raise NothingSucceeded(failure_summary(result))
     return result
+
+
+def seal_test(client, run_id: str, hide_test: bool, revealed: str | None) -> None:
+    """Tag a hide_test experiment run sealed; a tree whose test split an earlier run revealed stays revealed."""
+    if hide_test:
+        client.set_tag(run_id, TEST_SEALED, "true")
+    if revealed:
+        client.set_tag(run_id, TEST_REVEALED, revealed)
 
 
 def failure_summary(result: ExperimentResult) -> str:

@@ -60,6 +60,7 @@ class ExperimentClosed:
     contexts: dict[str, dict[str, int]]  # split sizes of each context
     finished: int  # models that finished
     best_job_index: int | None
+    job_run_ids: dict[str, str] = field(default_factory=dict)  # job key -> its job run (the baseline's too)
 
 
 class TrainingObserver:

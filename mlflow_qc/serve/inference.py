@@ -144,7 +144,7 @@ class Inference:
             predicted = predictions[columns].to_numpy(np.float64)
             return regression_metrics(truth, predicted[:, 0] if predicted.shape[1] == 1 else predicted)
         proba = predictions[probability_columns(self.model.classes)].to_numpy(np.float64)
-        return classification_metrics(self.class_index(truth), proba)
+        return classification_metrics(self.class_index(truth), proba, threshold=self.model.threshold)
 
     def class_index(self, labels: np.ndarray) -> np.ndarray:
         """Positions of the true labels among the model's classes (as strings when types differ)."""

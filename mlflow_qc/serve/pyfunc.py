@@ -53,6 +53,11 @@ class QCModel:
     def target(self) -> str | None:
         return self.pipeline.label_name
 
+    @property
+    def threshold(self) -> float | None:
+        """A binary model's decision threshold (None: 0.5; models saved before it had none)."""
+        return self.meta.get("threshold")
+
     def predict(self, model_input, params=None) -> pd.DataFrame:
         try:
             return self.predict_raw(model_input)
@@ -65,7 +70,7 @@ class QCModel:
 
         features = self.pipeline.transform(raw_inputs(model_input, self.meta))
         output = np.asarray(self.adapter.predict(self.model, features))
-        return decode_output(output, self.meta["analysis_type"], self.pipeline)
+        return decode_output(output, self.meta["analysis_type"], self.pipeline, self.threshold)
 
     def forecast_series(self, series) -> tuple[pd.DataFrame, object]:
         """Every window of a longer series (a table of raw rows, or frames) forecast at once:

@@ -88,6 +88,7 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "raw_shapes": pipeline.raw_shapes,
         "colors": [getattr(item, "color", None) for item in pipeline.inputs],
         "windows": pipeline.windows,
+        "threshold": fitted.threshold,  # binary: P(class 1) > threshold is class 1
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
     model = mlflow.models.Model.load(Path(dest, "MLmodel"))

@@ -33,6 +33,10 @@ MODELS_FINISHED = "qc.models_finished"
 MODELS_FAILED = "qc.models_failed"
 REGISTERED_MODEL = "qc.registered_model"
 MODEL_RUN_ID = "qc.model_run_id"  # inference runs and registered versions: the model run behind them
+BASELINE = "qc.baseline"  # "true" on the baseline job's runs (trainer.baseline)
+BEATS_BASELINE = "qc.beats_baseline"  # job runs (and the experiment run, for its best job): "true" | "false"
+TEST_SEALED = "qc.test_sealed"  # experiment runs trained with trainer.hide_test: "true"
+TEST_REVEALED = "qc.test_revealed"  # "<UTC time> by <user>": finalize evaluated the test split
 
 # --- registered model version tags -----------------------------------------------------
 VERSION_RECIPE = "qc.recipe"
@@ -41,9 +45,21 @@ VERSION_JOB_RUN_ID = "qc.job_run_id"
 VERSION_METRIC = "qc.metric"
 VERSION_METRIC_VALUE = "qc.metric_value"
 VERSION_DATA_VERSIONS = "qc.data_versions"
+VERSION_GATE = "qc.gate"  # the p-value the gate required
+VERSION_GATE_P_VALUE = "qc.gate_p_value"  # the p-value the comparison gave
+VERSION_GATE_HOLDER = "qc.gate_holder_version"  # the version that held the alias before
+
+# --- registered model aliases ----------------------------------------------------------
+DEFAULT_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"  # a gated version that did not beat the alias holder
 
 # --- params ----------------------------------------------------------------------------
 HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
+THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary classifier (trainer.threshold)
+
+# --- metrics beyond {split}_{metric} -----------------------------------------------------
+BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job
+BASELINE_JOB = "baseline"  # the baseline job's name in tables and reports
 
 # --- artifacts -------------------------------------------------------------------------
 RECIPE_ARTIFACT = "recipe.yaml"
@@ -71,6 +87,7 @@ MODEL_CODE_ARCHIVE = "mlflow_qc_inference.zip"  # in the pyfunc's code/ folder, 
 
 # --- splits and metrics ----------------------------------------------------------------
 SPLITS = ("train", "fold_validation", "validation", "test")
+TEST_SPLIT = "test"
 EVALUATION_PREFERENCE = ("fold_validation", "validation")  # what a model watches while training
 RANKING_SPLITS = ("fold_validation", "validation", "train")
 LOWER_IS_BETTER = ("loss", "mse", "mae")
