@@ -3,8 +3,8 @@ its requirements name only public packages (README: "Serving and inference").
 
 The environments are built as a serving team builds them: ``mlflow models prepare-env
 --env-manager virtualenv`` makes a fresh venv (pyenv provides the model's Python) and installs the
-model's own requirements.txt, nothing else; one per model, once per session (pip's cache makes
-that minutes). The scripts run there from a folder outside the checkout, without PYTHONPATH.
+model's own requirements.txt, nothing else; one per model, once per module, the two side by side
+(pip's cache makes that minutes). The scripts run there from a folder outside the checkout, without PYTHONPATH.
 """
 from __future__ import annotations
 
@@ -53,30 +53,59 @@ def outside_env(project: Project, **extra: str) -> dict[str, str]:
     return {**env, **project.env, **extra}
 
 
-def prepared_environment(project: Project, model_uri: str, root: Path) -> tuple[dict[str, str], Path]:
-    """MLflow's virtualenv for the model under ``root`` (MLFLOW_ENV_ROOT): the variables that find it, its python."""
+class EnvironmentBuild:
+    """``mlflow models prepare-env --env-manager virtualenv`` of one model under ``root`` (MLFLOW_ENV_ROOT), started now."""
+
+    def __init__(self, project: Project, model_uri: str, root: Path):
+        root.mkdir(parents=True)
+        self.root, self.log = root, root / "prepare-env.log"
+        self.env = {"MLFLOW_ENV_ROOT": str(root), "PIP_NO_COMPILE": "1", "PIP_NO_INPUT": "1"}
+        command = [sys.executable, "-m", "mlflow", "models", "prepare-env", "-m", model_uri, "--env-manager", "virtualenv"]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=root, env=outside_env(project, **self.env), stdout=log, stderr=subprocess.STDOUT)
+
+    def wait(self) -> tuple[dict[str, str], Path]:
+        """The variables that find the environment, and its python."""
+        returncode = self.process.wait(timeout=ENVIRONMENT_SECONDS)
+        assert returncode == 0, self.log.read_text(errors="replace")[-6000:]
+        [python] = self.root.glob("*/bin/python")
+        return self.env, python
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def environment_builds(sonar_keras, iris_torch, tmp_path_factory):
+    """Both models' environments, built side by side and waited for where a test needs one: each
+    build is one pip process, so an otherwise idle two-core machine builds the pair in about the
+    time of the larger instead of the sum."""
     if shutil.which("pyenv") is None:
         message = "mlflow models serve --env-manager virtualenv needs pyenv on PATH (README: Serving and inference)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    root.mkdir(parents=True)
-    env = {"MLFLOW_ENV_ROOT": str(root), "PIP_NO_COMPILE": "1", "PIP_NO_INPUT": "1"}
-    command = [sys.executable, "-m", "mlflow", "models", "prepare-env", "-m", model_uri, "--env-manager", "virtualenv"]
-    result = subprocess.run(command, cwd=root, env=outside_env(project, **env), capture_output=True, text=True, timeout=ENVIRONMENT_SECONDS)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    [python] = root.glob("*/bin/python")
-    return env, python
+    root = tmp_path_factory.mktemp("envs")
+    builds = {}
+    try:
+        builds[SONAR_URI] = EnvironmentBuild(sonar_keras, SONAR_URI, root / "sonar")
+        builds[TORCH_URI] = EnvironmentBuild(iris_torch, TORCH_URI, root / "torch")
+        yield builds
+    finally:
+        for build in builds.values():
+            build.stop()
 
 
 @pytest.fixture(scope="module")
-def sonar_environment(sonar_keras, tmp_path_factory):
-    return prepared_environment(sonar_keras, SONAR_URI, tmp_path_factory.mktemp("envs") / "sonar")
+def sonar_environment(environment_builds):
+    return environment_builds[SONAR_URI].wait()
 
 
 @pytest.fixture(scope="module")
-def torch_environment(iris_torch, tmp_path_factory):
-    return prepared_environment(iris_torch, TORCH_URI, tmp_path_factory.mktemp("envs") / "torch")
+def torch_environment(environment_builds):
+    return environment_builds[TORCH_URI].wait()
 
 
 def model_folder(model_uri: str, dest: Path) -> Path:
