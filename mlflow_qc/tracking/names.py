@@ -83,6 +83,7 @@ MODEL_META_FILE = "qc_model.json"
 MODEL_PIPELINE_FILE = "pipeline.pkl"
 MODEL_LIBRARY_DIR = "model"  # the adapter's folder inside the data folder
 MODEL_DATA = f"{MODEL_ARTIFACT}/data/{MODEL_DATA_DIR}"
+MODEL_CODE_ARCHIVE = "mlflow_qc_inference.zip"  # in the pyfunc's code/ folder, beside its loader module
 
 # --- splits and metrics ----------------------------------------------------------------
 SPLITS = ("train", "fold_validation", "validation", "test")

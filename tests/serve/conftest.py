@@ -48,3 +48,24 @@ def exoplanets(tmp_path_factory) -> Project:
     project = train(root, copy_recipe("exoplanets_sklearn.yaml", root), "search.count=2;trainer.permute_count=0")
     project.cli("register", project.run_id)
     return project
+
+
+@pytest.fixture(scope="session")
+def iris_torch(tmp_path_factory) -> Project:
+    """recipes/iris_pytorch.yaml cut to 1 model (no folds, 1 repeat, 15 epochs); registered under its name."""
+    root = new_project(tmp_path_factory.mktemp("serve") / "iris-torch")
+    overrides = "model.hyperparameters.neuron_count=[8];model.hyperparameters.epochs=[15];trainer.repeat_count=1"
+    project = train(root, copy_recipe("iris_pytorch.yaml", root), overrides)
+    project.cli("register", project.run_id)
+    return project
+
+
+@pytest.fixture(scope="session")
+def sonar_keras(tmp_path_factory) -> Project:
+    """The demo recipe (sonar, Keras) cut to 1 model of 5 epochs; registered as sonar-classifier@champion."""
+    root = new_project(tmp_path_factory.mktemp("serve") / "sonar")
+    overrides = ("data.stratifier.fold_count=null;trainer.repeat_count=1;trainer.permute_count=0;"
+                 "model.hyperparameters.neuron_count=[12];model.hyperparameters.epochs=[5]")
+    project = train(root, copy_recipe("demo.yaml", root), overrides)
+    project.cli("register", project.run_id)
+    return project
