@@ -113,7 +113,7 @@ def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: Ca
     with tempfile.TemporaryDirectory() as tmp:
         predictions = Path(tmp, PREDICTIONS_ARTIFACT)
         predictions.parent.mkdir(parents=True)
-        fitted.predictions.to_parquet(predictions, index=False)
+        fitted.write_predictions(predictions)
         event = ModelFinished(run_id, task, fitted, entry, Path(tmp))
         notify(observers, "model_finished", event)
         run.log_artifacts(tmp)
