@@ -33,7 +33,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mlflow_qc", "mlflow_qc.*"]),
     include_package_data=True,
-    package_data={"mlflow_qc": ["demo/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py"]},
+    package_data={"mlflow_qc": ["demo/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py", "ui/static/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={
@@ -41,5 +41,6 @@ setup(
         "mlflow.dataset_source": ["dvc=mlflow_qc.data.source:DVCDatasetSource"],
         "mlflow.run_context_provider": ["mlflow_qc=mlflow_qc.data.context:DVCRunContextProvider"],
         "mlflow.model_evaluator": ["qc=mlflow_qc.evaluate.evaluator:QCEvaluator"],
+        "mlflow.app": ["qc=mlflow_qc.ui.app:create_app"],
     },
 )

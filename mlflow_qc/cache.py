@@ -6,8 +6,8 @@ into place, so a reader never sees half an entry and a crash leaves none behind.
 
 Layout of an entry: ``meta.json`` (contexts, feature_names, label_name, classes,
 analysis_type, input_count), ``splits.json``, ``input_example.parquet``, and per context
-``{context}/pipeline.pkl`` and ``{context}/{split}/features_I.npy|label.npy``; a context
-fitted beyond the splits' own (``refit``) also has ``{context}/rows.json``.
+``{context}/pipeline.pkl``, ``{context}/typical.json`` and ``{context}/{split}/features_I.npy|label.npy``;
+a context fitted beyond the splits' own (``refit``) also has ``{context}/rows.json``.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ INPUT_EXAMPLE_FILE = "input_example.parquet"
 META_FILE = "meta.json"
 SPLITS_FILE = "splits.json"
 ROWS_FILE = "rows.json"
+TYPICAL_FILE = "typical.json"  # per context: the typical training sample (data/typical.py)
 
 
 def cache_root() -> Path:
@@ -106,9 +107,21 @@ class CacheEntry:
     def pipeline_path(self, context: str) -> Path:
         return self.root / context / PIPELINE_FILE
 
+    def typical(self, context: str) -> dict | None:
+        """The typical training sample of a context (None in entries written before it existed)."""
+        path = self.root / context / TYPICAL_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+
     def input_example(self) -> pd.DataFrame:
         """A few raw training rows with every column the model needs: the served model's example."""
         return pd.read_parquet(self.root / INPUT_EXAMPLE_FILE)
+
+
+def write_typical(folder: Path, typical: dict) -> None:
+    """A context's typical sample, written whole or not at all (entries of earlier versions get it later)."""
+    staging = folder / f".{TYPICAL_FILE}.{os.getpid()}"
+    staging.write_text(json.dumps(typical, default=str))
+    os.replace(staging, folder / TYPICAL_FILE)
 
 
 def write_context(folder: Path, fitted: FittedPipeline, arrays: dict[str, PreparedSplit], rows: dict | None = None) -> None:

@@ -40,21 +40,25 @@ def model_label(tags: dict) -> str:
     return f"fold {fold} repeat {repeat}" if fold is not None else f"repeat {repeat}"
 
 
-def collect(client, runs: list) -> EvaluationData:
-    """Read each model run's qc/ folder and epoch history (one download and a few queries per model)."""
+def collect(client, runs: list, label=model_label, artifact_root=lambda run: run.info.artifact_uri) -> EvaluationData:
+    """Read each model run's qc/ folder and epoch history (one download and a few queries per model).
+
+    ``label(tags)`` names each model in the figures; ``artifact_root(run)`` is where its artifacts
+    are read from (the QC pages map ``mlflow-artifacts:`` locations onto the server's folder).
+    """
     predictions, importance, histories, metrics = [], [], {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for run in runs:
-            label, run_id = model_label(run.data.tags), run.info.run_id
-            folder = run_artifact(run.info.artifact_uri, QC_FOLDER, Path(tmp, run_id))
+            label_of, run_id = label(run.data.tags), run.info.run_id
+            folder = run_artifact(artifact_root(run), QC_FOLDER, Path(tmp, run_id))
             if (folder / PREDICTIONS_FILE).exists():
-                predictions.append(pd.read_parquet(folder / PREDICTIONS_FILE).assign(model=label, run_id=run_id))
+                predictions.append(pd.read_parquet(folder / PREDICTIONS_FILE).assign(model=label_of, run_id=run_id))
             if (folder / IMPORTANCE_FILE).exists():
-                importance.append(pd.read_csv(folder / IMPORTANCE_FILE).assign(model=label, run_id=run_id))
+                importance.append(pd.read_csv(folder / IMPORTANCE_FILE).assign(model=label_of, run_id=run_id))
             keys = [k for k in run.data.metrics if not NOT_HISTORY.match(k)]
             history = {k: [m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)] for k in keys}
-            histories[label] = {k: v for k, v in history.items() if len(v) > 1}
-            metrics += [{"model": label, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)]
+            histories[label_of] = {k: v for k, v in history.items() if len(v) > 1}
+            metrics += [{"model": label_of, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)]
     return EvaluationData(
         predictions=categorical_labels(pd.concat(predictions, ignore_index=True)) if predictions else pd.DataFrame(),
         importance=pd.concat(importance, ignore_index=True) if importance else pd.DataFrame(),

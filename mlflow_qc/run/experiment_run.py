@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
+from mlflow.entities import RunTag
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.hashing import content_key, digest
@@ -31,7 +33,11 @@ from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
 from mlflow_qc.search import check_search, combinations, tpe_search
 from mlflow_qc.split import REFIT_CONTEXT
-from mlflow_qc.tracking.names import RESUME_KEY, default_ranking_metric, higher_is_better
+from mlflow_qc.tracking.names import (
+    MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, RANKING_METRIC, RESUME_KEY, default_ranking_metric, higher_is_better,
+)
+
+PROGRESS_SECONDS = 1.0  # the experiment run's model counts are rewritten at most this often while training
 
 
 class NothingSucceeded(Exception):
@@ -94,7 +100,7 @@ def check_model(recipe: Recipe) -> None:
 class Training:
     """One execution of a recipe inside its experiment run."""
 
-    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar):
+    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar, planned: int):
         self.recipe = recipe
         self.prepared = prepared
         self.tree = tree
@@ -107,6 +113,22 @@ class Training:
         entry = prepared.entry
         self.ranking_metric = (recipe.register.metric if recipe.register and recipe.register.metric
                                else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0])))
+        self.planned = planned
+        self._progress_at = 0.0
+        self._tag({MODELS_PLANNED: str(planned), RANKING_METRIC: self.ranking_metric, **self._counts()})
+
+    def _tag(self, tags: dict[str, str]) -> None:
+        self.tree.client.log_batch(self.tree.root_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    def _counts(self) -> dict[str, str]:
+        return {MODELS_FINISHED: str(len(self.book.finished)), MODELS_FAILED: str(len(self.book.failures))}
+
+    def _report_progress(self) -> None:
+        """Keep the experiment run's counts current for the QC pages' experiment list."""
+        now = time.monotonic()
+        if now - self._progress_at >= PROGRESS_SECONDS:
+            self._progress_at = now
+            self._tag(self._counts())
 
     def run_jobs(self, jobs: list[Job], contexts: list[str]) -> None:
         tasks = plan_tasks(jobs, contexts, self.recipe.trainer.repeat_count, self.recipe.seed)
@@ -143,6 +165,7 @@ class Training:
         if complete is not None:
             self.book.close(complete)
         self.bar.update()
+        self._report_progress()
 
     def objective(self, hyperparameters: dict) -> float:
         """TPE's objective: train one job, return its ranking metric to minimise."""
@@ -154,6 +177,8 @@ class Training:
         return -mean if higher_is_better(metric) and np.isfinite(mean) else mean
 
     def refit(self, best: Job) -> None:
+        self.planned += self.recipe.trainer.repeat_count
+        self._tag({MODELS_PLANNED: str(self.planned)})
         self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT])
 
     def summarise(self) -> Job | None:
@@ -198,7 +223,7 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
         tree.adopt(jobs)
         try:
             with progress_bar(planned, recipe.name) as bar:
-                training = Training(recipe, prepared, tree, env, observers, bar)
+                training = Training(recipe, prepared, tree, env, observers, bar, planned)
                 if jobs is None:
                     tpe_search(model, recipe.search, recipe.seed, training.objective)
                 else:

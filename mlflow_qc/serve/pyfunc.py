@@ -25,7 +25,9 @@ import pandas as pd
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.models.outputs import decode_output, probability_columns
-from mlflow_qc.tracking.names import MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE
+from mlflow_qc.tracking.names import (
+    MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL,
+)
 
 _LIBRARY_PACKAGES = {"sklearn": [], "keras": ["tensorflow-cpu", "keras"], "pytorch": ["torch"]}
 _BASE_PACKAGES = ["mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml"]
@@ -90,6 +92,7 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "context": context,
         "raw_columns": pipeline.raw_columns,
         "classes": pipeline.classes,
+        MODEL_TYPICAL: entry.typical(context),
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
     model = mlflow.models.Model.load(Path(dest, "MLmodel"))
@@ -162,6 +165,11 @@ class QCModel:
     @property
     def target(self) -> str | None:
         return self.pipeline.label_name
+
+    @property
+    def typical(self) -> dict | None:
+        """The typical training sample per raw column (``data/typical.py``); None for models logged before it."""
+        return self.meta.get(MODEL_TYPICAL)
 
     def predict(self, model_input, params=None) -> pd.DataFrame:
         from mlflow_qc.serve.schema import as_frame

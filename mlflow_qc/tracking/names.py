@@ -14,6 +14,8 @@ FINISHED, FAILED, RUNNING, KILLED = "FINISHED", "FAILED", "RUNNING", "KILLED"
 # --- MLflow's own tags -----------------------------------------------------------------
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
+EXPERIMENT_KIND = "mlflow.experimentKind"  # an experiment tag: which first screen the MLflow UI opens
+CUSTOM_MODEL_DEVELOPMENT = "custom_model_development"  # its value for qc experiments: the runs table
 
 # --- run tags --------------------------------------------------------------------------
 LEVEL = "qc.level"
@@ -29,8 +31,11 @@ CACHE_KEY = "qc.cache_key"
 RANKING_METRIC = "qc.ranking_metric"
 BEST_JOB_INDEX = "qc.best_job_index"
 BEST_JOB_RUN_ID = "qc.best_job_run_id"
-MODELS_FINISHED = "qc.models_finished"
+MODELS_FINISHED = "qc.models_finished"  # kept current while the experiment trains
 MODELS_FAILED = "qc.models_failed"
+MODELS_PLANNED = "qc.models_planned"  # how many models the experiment run will have when done
+PAGE = "qc.page"  # experiment runs: the path of their tracker page
+ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 MODEL_RUN_ID = "qc.model_run_id"  # inference runs and registered versions: the model run behind them
 
@@ -44,6 +49,7 @@ VERSION_DATA_VERSIONS = "qc.data_versions"
 
 # --- params ----------------------------------------------------------------------------
 HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
+NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed")  # the other params of a model run
 
 # --- artifacts -------------------------------------------------------------------------
 RECIPE_ARTIFACT = "recipe.yaml"
@@ -60,6 +66,22 @@ COMPARE_ARTIFACTS = {"markdown": "qc/compare.md", "latex": "qc/compare.tex", "ht
 PREPARED_ARTIFACT = "qc/prepared"
 INFERENCE_ARTIFACT = "qc/inference"
 
+# --- the QC pages of `mlflow server --app-name qc` (README: "The QC pages") ---------------
+PAGES_ROOT = "/qc"
+
+
+def tracker_path(run_id: str) -> str:
+    return f"{PAGES_ROOT}/experiment/{run_id}"
+
+
+def compare_path(run_a: str, run_b: str) -> str:
+    return f"{PAGES_ROOT}/compare?a={run_a}&b={run_b}"
+
+
+def whatif_path(run_id: str) -> str:
+    return f"{PAGES_ROOT}/whatif/{run_id}"
+
+
 # --- the pyfunc model of a model run (artifact MODEL_ARTIFACT) ---------------------------
 MODEL_ARTIFACT = "model"
 MODEL_DATA_DIR = "qc"  # the pyfunc's data folder: model/data/qc
@@ -67,6 +89,7 @@ MODEL_META_FILE = "qc_model.json"
 MODEL_PIPELINE_FILE = "pipeline.pkl"
 MODEL_LIBRARY_DIR = "model"  # the adapter's folder inside the data folder
 MODEL_DATA = f"{MODEL_ARTIFACT}/data/{MODEL_DATA_DIR}"
+MODEL_TYPICAL = "typical"  # key of MODEL_META_FILE: the typical training sample (median / most frequent per raw column)
 
 # --- splits and metrics ----------------------------------------------------------------
 SPLITS = ("train", "fold_validation", "validation", "test")
