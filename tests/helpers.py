@@ -87,7 +87,7 @@ def background_server(command: list, ready_url: str, log: Path, cwd: Path, env=N
             try:
                 if requests.get(ready_url, timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or too busy starting to answer
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"{command[:5]} not ready after {ready_seconds}s:\n{log.read_text()[-3000:]}")

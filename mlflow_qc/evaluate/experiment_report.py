@@ -1,13 +1,27 @@
 """The experiment run's ``qc/report.html`` (boomerang, leaderboard, head-to-head) and ``qc/compare.md``.
 
-Everything comes from the experiment's model table in memory: no model run is read back.
+Everything comes from the experiment's model table in memory: no model run is read back (one query finds the
+job runs its head-to-head link names).
 """
 from __future__ import annotations
 
 from mlflow_qc.evaluate.comparison import compare_models, model_frame, split_sizes
 from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
 from mlflow_qc.evaluate.report import Report
-from mlflow_qc.tracking.names import COMPARE_ARTIFACTS
+from mlflow_qc.tracking.names import COMPARE_ARTIFACTS, JOB, JOB_INDEX, RESUME_KEY, compare_path, tracker_path
+from mlflow_qc.tracking.queries import tree_runs
+
+
+def page_links(client, run, board) -> list[tuple[str, str]]:
+    """The tracker, and the head-to-head of the two best jobs when there are two."""
+    links = [("experiment tracker", tracker_path(run.info.run_id))]
+    if len(board) >= 2 and RESUME_KEY in run.data.tags:
+        job_runs = {r.data.tags.get(JOB_INDEX): r.info.run_id
+                    for r in tree_runs(client, run.info.experiment_id, run.data.tags[RESUME_KEY], JOB)}
+        best, second = (job_runs.get(str(label).removeprefix("job ")) for label in board["job"][:2])
+        if best and second:
+            links.append((f"head-to-head {board['job'][0]} vs {board['job'][1]}", compare_path(best, second)))
+    return links
 
 
 def experiment_report(client, event) -> tuple[Report, str | None]:
@@ -16,6 +30,7 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
     analysis_type = event.analysis_type
     models = model_frame(event.models, include_refit=True)
     report = Report(f"{event.name}: all models", f"{len(models)} model(s); {analysis_type}; experiment run {event.run_id}")
+    report.pages = page_links(client, run, [])
     if models.empty:
         report.section("Models").notes.append("No model finished.")
         return report, None
@@ -29,6 +44,7 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
     if compared.empty:
         return report, None
     board = leaderboard(compared, metric)
+    report.pages = page_links(client, run, board)
     section = report.section("Leaderboard")
     section.tables.append((f"Jobs by the mean of {metric}", board))
     figure = leaderboard_figure(compared, board, metric)

@@ -15,7 +15,8 @@ from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
 from mlflow_qc.tracking.names import (
-    FINISHED, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PREDICTIONS_ARTIFACT, REPEAT_INDEX, SPLITS,
+    FINISHED, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PAGE_LINKS_SHOWN, PARENT, PREDICTIONS_ARTIFACT,
+    REPEAT_INDEX, SPLITS, tracker_path, whatif_path,
 )
 from mlflow_qc.tracking.queries import job_run_id_of, model_runs_below
 
@@ -127,6 +128,8 @@ def log_job_report(client, job_run_id: str, model_runs: list, meta: dict) -> Rep
     hyperparameters = ", ".join(f"{k}={v}" for k, v in job.data.params.items())
     subtitle = f"{len(finished)} model(s); {meta.get('analysis_type')}; job run {job_run_id}"
     report = evaluation_report(data, meta.get("classes"), meta.get("analysis_type"), f"{job.info.run_name}: {hyperparameters}", subtitle)
+    report.pages = [("experiment tracker", tracker_path(job.data.tags[PARENT]))] if PARENT in job.data.tags else []
+    report.pages += [(f"what-if {model_label(run.data.tags)}", whatif_path(run.info.run_id)) for run in finished[:PAGE_LINKS_SHOWN]]
     report.log(client, job_run_id)
     return report
 

@@ -68,6 +68,8 @@ INFERENCE_ARTIFACT = "qc/inference"
 
 # --- the QC pages of `mlflow server --app-name qc` (README: "The QC pages") ---------------
 PAGES_ROOT = "/qc"
+PING_PATH = f"{PAGES_ROOT}/api/ping"  # answers {"qc": true} to anyone: how a report finds out the pages are served
+PAGE_LINKS_SHOWN = 10  # what-if links a job report offers at most
 
 
 def tracker_path(run_id: str) -> str:

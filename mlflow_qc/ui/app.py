@@ -9,6 +9,8 @@ Flask app itself.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+from pathlib import Path
 
 from mlflow_qc.tracking.names import PAGES_ROOT
 
@@ -25,6 +27,31 @@ def add_pages(flask_app) -> None:
     prefix = os.environ.get(STATIC_PREFIX_ENV, "").rstrip("/")
     flask_app.extensions["mlflow_qc"] = PageState(prefix)
     flask_app.register_blueprint(pages_blueprint, url_prefix=f"{prefix}{PAGES_ROOT}")
+    open_experiments_on_their_runs(flask_app, prefix)
+
+
+@lru_cache(maxsize=4)
+def _index_with_default(index: str, script: str) -> str:
+    text = Path(index).read_text(encoding="utf-8")
+    return text.replace("<head>", f'<head><script src="{script}"></script>', 1)
+
+
+def open_experiments_on_their_runs(flask_app, prefix: str) -> None:
+    """MLflow's index page, loading ``static/model-training.js`` before the UI starts (see that file)."""
+    from flask import Response
+
+    original = flask_app.view_functions.get("serve")
+    if original is None or getattr(original, "_qc_index", False):
+        return
+
+    def serve():
+        index = Path(flask_app.static_folder or "", "index.html")
+        if not index.is_file():
+            return original()
+        return Response(_index_with_default(str(index), f"{prefix}{PAGES_ROOT}/static/model-training.js"), mimetype="text/html")
+
+    serve._qc_index = True
+    flask_app.view_functions["serve"] = serve
 
 
 def create_app(app=None):

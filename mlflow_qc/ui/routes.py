@@ -27,7 +27,7 @@ from mlflow_qc.ui.whatif import FieldErrors, Models, predict
 
 QUERY_LIMIT = 4096  # bytes of query string; two run ids need 70
 BODY_LIMIT = 64 * 1024  # bytes of a what-if request
-STATIC = {"qc.js": "application/javascript", "qc.css": "text/css"}
+STATIC = {"qc.js": "application/javascript", "qc.css": "text/css", "model-training.js": "application/javascript"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "

@@ -48,6 +48,8 @@ def a_or_an(word: str) -> str:
 
 
 def check_run_id(value, field: str) -> str:
+    if value is None:
+        raise PageError(400, field, f"missing; expected the id of a run ({README})")
     if not isinstance(value, str) or not RUN_ID.fullmatch(value):
         raise PageError(400, field, f"{shown(value)} is not a run id; expected 32 hexadecimal digits ({README})")
     return value

@@ -5,18 +5,14 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
+from tests.browser import is_local, launch, loopback_only, needs_chromium
 from tests.helpers import REPO_ROOT, background_server, free_port
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-LOOPBACK = {"127.0.0.1", "localhost"}
-LOCAL_SCHEMES = {"blob", "data", "about"}
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "qc_report_in_mlflow_ui.png"
 
 
@@ -30,29 +26,19 @@ def mlflow_server(backend_uri: str, cwd: Path, log: Path):
         yield base
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")
+@needs_chromium
 def test_job_report_renders_in_the_mlflow_ui_without_leaving_loopback(sonar_binary, tmp_path):
     from playwright.sync_api import sync_playwright
 
     job = sonar_binary.runs("job")[0]
     expected_figures = sum(len(s["figures"]) for s in sonar_binary.report(job.info.run_id)["sections"])
-    seen, refused = [], []
-
-    def guard(route):
-        url = urlparse(route.request.url)
-        if url.scheme in LOCAL_SCHEMES or url.hostname in LOOPBACK:
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
 
     with mlflow_server(sonar_binary.tracking_uri, sonar_binary.root, tmp_path / "server.log") as base:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = launch(playwright)
             try:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                context.on("request", lambda request: seen.append(request.url))
-                context.route("**/*", guard)
+                seen, refused = loopback_only(context)
                 page = context.new_page()
                 page.goto(f"{base}/#/experiments/{sonar_binary.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html")
                 frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=90_000).content_frame()
@@ -69,6 +55,6 @@ def test_job_report_renders_in_the_mlflow_ui_without_leaving_loopback(sonar_bina
                 browser.close()
     assert seen, "no request was recorded"
     assert refused == []
-    outside = [u for u in seen if urlparse(u).scheme not in LOCAL_SCHEMES and urlparse(u).hostname not in LOOPBACK]
+    outside = [u for u in seen if not is_local(u)]
     assert outside == []
     assert SCREENSHOT.stat().st_size > 10_000
