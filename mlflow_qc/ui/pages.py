@@ -130,7 +130,7 @@ def whatif_body(prefix: str, run, loaded: LoadedModel) -> str:
             attributes += f' list="values-{index}"'
         if spec.kind == "number":
             attributes += ' inputmode="decimal"'
-        importance = f'<span class="qc-importance">{spec.importance:.3g}</span>' if spec.importance is not None else ""
+        importance = f'<span class="qc-importance">{spec.importance:.2g}</span>' if spec.importance is not None else ""
         rows.append(
             f'<div class="qc-field"><label for="field-{index}">{e(spec.name)}</label>'
             f'<input type="text" {attributes}>{options}{importance}'

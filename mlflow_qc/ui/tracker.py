@@ -18,7 +18,7 @@ from mlflow.entities import Run
 
 from mlflow_qc.tracking.names import (
     ERROR_ARTIFACT, ERROR_LINE, EXPERIMENT, FAILED, FINISHED, FOLD_INDEX, JOB, JOB_INDEX, JOB_KEY, KILLED,
-    MODEL, MODELS_PLANNED, NOT_HYPERPARAMETERS, RANKING_METRIC, REFIT, REPEAT_INDEX, RESUME_KEY, RUNNING, SPLITS, default_ranking_metric,
+    MODEL, MODELS_PLANNED, NOT_HYPERPARAMETERS, RANKING_METRIC, REFIT, REPEAT_INDEX, REPORT_HTML, RESUME_KEY, RUNNING, SPLITS, default_ranking_metric,
     higher_is_better, split_of,
 )
 from mlflow_qc.tracking.queries import tree_runs, tree_runs_changed
@@ -216,5 +216,6 @@ def snapshot(store: Store, trees: Trees, run: Run) -> dict:
         "leaderboard": leaderboard(tree, metric),
         "failures": shown,
         "failures_total": failed_total,
+        "report_path": REPORT_HTML,
         "now_ms": now_ms,
     }

@@ -16,7 +16,7 @@ import yaml
 from mlflow import MlflowClient
 
 from tests.browser import CHROMIUM, launch
-from tests.evaluate.conftest import Trained, train
+from tests.evaluate.conftest import Trained, enter, train  # noqa: F401 (enter: a fixture the page tests use)
 from tests.helpers import CLI, background_server, free_port
 
 # The what-if and head-to-head subject: sonar, two jobs x 3 folds, permutation importance on.

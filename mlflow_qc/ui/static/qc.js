@@ -184,11 +184,16 @@
         el("td", {}, job.best_model_run_id ? el("a", {className: "qc-whatif-link", href: `${BASE}/whatif/${job.best_model_run_id}`, text: "what-if"}) : "—"),
         el("td", {}, box));
     });
+    const running = data.run.state === "running";
+    const ranked = data.leaderboard.filter((job) => job.job_run_id && job.mean !== null && !job.refit);
+    const topTwo = ranked.length >= 2
+      ? el("a", {id: "qc-top-two", href: `${BASE}/compare?a=${ranked[0].job_run_id}&b=${ranked[1].job_run_id}`,
+                 text: `Head-to-head of ${ranked[0].name} and ${ranked[1].name}`}) : null;
     return el("section", {},
-      el("h2", {text: "Leaderboard so far"}),
+      el("h2", {text: running ? "Leaderboard so far" : "Leaderboard"}),
       el("p", {className: "qc-note", text: `Jobs by the mean of ${metric} over their finished models (${data.higher_is_better ? "higher" : "lower"} is better).`}),
       table(["#", "Job", "Hyperparameters", "Models ok / failed / running", metric, "Best model", "Compare"], rows, "qc-leaderboard"),
-      el("p", {}, compareLink()));
+      el("p", {}, compareLink(), topTwo ? " · " : null, topTwo));
   }
 
   function failures(data) {
@@ -216,6 +221,8 @@
         el("span", {id: "qc-state-holder"}, badge(run.state)), " ",
         el("a", {href: `${UI}#/experiments/${encodeURIComponent(run.experiment_id)}`, text: run.experiment_name}), " · ",
         el("a", {href: runHref(run.experiment_id, run.run_id), text: "experiment run in MLflow"}), " · ",
+        run.state === "running" ? null : el("a", {href: `${runHref(run.experiment_id, run.run_id)}/artifactPath/${data.report_path}`, text: "report"}),
+        run.state === "running" ? null : " · ",
         `started ${when(run.start_ms)}`, " · ", `${run.state === "running" ? "running for" : "took"} ${duration((end - run.start_ms) / 1000)}`),
       stateNote ? el("p", {className: "qc-state-note", text: stateNote}) : null,
       progress(data), leaderboard(data), failures(data),
@@ -293,6 +300,8 @@
         } else {
           showErrors(answer.fields || {"": answer.error || response.statusText});
           document.getElementById("qc-prediction").textContent = "—";
+          replace(document.getElementById("qc-probability-table"));
+          if (window.Plotly) Plotly.purge("qc-probabilities");
         }
       } catch (error) {
         if (mine === sequence) showErrors({"": `The server did not answer (${error.message}).`});
