@@ -28,16 +28,17 @@ from mlflow_qc.run.observers import ExperimentClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, plan_tasks
 from mlflow_qc.run.prepare_run import log_preparation
 from mlflow_qc.run.session import experiment_run, failure_status
-from mlflow_qc.run.summary import models_table, summarise
+from mlflow_qc.run.summary import log_progress, models_table, summarise
 from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
 from mlflow_qc.search import check_search, combinations, tpe_search
 from mlflow_qc.split import REFIT_CONTEXT
 from mlflow_qc.tracking.names import (
-    MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, RANKING_METRIC, RESUME_KEY, default_ranking_metric, higher_is_better,
+    MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC, RESUME_KEY, TRAINING_STARTED,
+    default_ranking_metric, higher_is_better,
 )
 
-PROGRESS_SECONDS = 1.0  # the experiment run's model counts are rewritten at most this often while training
+PROGRESS_SECONDS = 2.0  # the experiment run's counts and qc/progress.csv are rewritten at most this often
 
 
 class NothingSucceeded(Exception):
@@ -115,7 +116,8 @@ class Training:
                                else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0])))
         self.planned = planned
         self._progress_at = 0.0
-        self._tag({MODELS_PLANNED: str(planned), RANKING_METRIC: self.ranking_metric, **self._counts()})
+        self._tag({MODELS_PLANNED: str(planned), RANKING_METRIC: self.ranking_metric,
+                   TRAINING_STARTED: str(int(time.time() * 1000)), **self._counts()})
 
     def _tag(self, tags: dict[str, str]) -> None:
         self.tree.client.log_batch(self.tree.root_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -123,12 +125,15 @@ class Training:
     def _counts(self) -> dict[str, str]:
         return {MODELS_FINISHED: str(len(self.book.finished)), MODELS_FAILED: str(len(self.book.failures))}
 
-    def _report_progress(self) -> None:
-        """Keep the experiment run's counts current for the QC pages' experiment list."""
-        now = time.monotonic()
-        if now - self._progress_at >= PROGRESS_SECONDS:
-            self._progress_at = now
-            self._tag(self._counts())
+    def report_progress(self, now: bool = False) -> None:
+        """What the QC pages show of a training under way: the experiment run's counts (the list) and
+        ``qc/progress.csv``, the models back so far (the tracker); at most every PROGRESS_SECONDS."""
+        if not now and time.monotonic() - self._progress_at < PROGRESS_SECONDS:
+            return
+        self._progress_at = time.monotonic()
+        written_at = int(time.time() * 1000)
+        log_progress(self.tree.client, self.tree.root_run_id, list(self.book.records.values()), self.tree.job_runs)
+        self._tag({**self._counts(), PROGRESS_AT: str(written_at)})
 
     def run_jobs(self, jobs: list[Job], contexts: list[str]) -> None:
         tasks = plan_tasks(jobs, contexts, self.recipe.trainer.repeat_count, self.recipe.seed)
@@ -165,7 +170,7 @@ class Training:
         if complete is not None:
             self.book.close(complete)
         self.bar.update()
-        self._report_progress()
+        self.report_progress()
 
     def objective(self, hyperparameters: dict) -> float:
         """TPE's objective: train one job, return its ranking metric to minimise."""
@@ -186,6 +191,7 @@ class Training:
         self.models = models_table(list(self.book.records.values()))
         runs = {job.index: self.tree.job_runs[job.key] for job in self.jobs if job.key in self.tree.job_runs}
         best = summarise(self.tree.client, self.tree.root_run_id, self.models, self.ranking_metric, runs)
+        self.report_progress(now=True)
         return next((job for job in self.jobs if job.index == best), None)
 
     def closed(self, best: Job | None) -> ExperimentClosed:
@@ -252,6 +258,5 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
 def failure_summary(result: ExperimentResult) -> str:
     lines = [f"{len(result.failures)} model(s) failed:"]
     for record in result.failures:
-        last = (record.error or "").strip().splitlines()[-1:] or ["unknown error"]
-        lines.append(f"  {record.task.name}: {last[0]}")
+        lines.append(f"  {record.task.name}: {record.error_line or 'unknown error'}")
     return "\n".join(lines)

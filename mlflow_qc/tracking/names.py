@@ -34,6 +34,8 @@ BEST_JOB_RUN_ID = "qc.best_job_run_id"
 MODELS_FINISHED = "qc.models_finished"  # kept current while the experiment trains
 MODELS_FAILED = "qc.models_failed"
 MODELS_PLANNED = "qc.models_planned"  # how many models the experiment run will have when done
+TRAINING_STARTED = "qc.training_started"  # epoch ms: when this experiment run began training models
+PROGRESS_AT = "qc.progress_at"  # epoch ms: when PROGRESS_ARTIFACT was last written
 PAGE = "qc.page"  # experiment runs: the path of their tracker page
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
@@ -56,6 +58,7 @@ RECIPE_ARTIFACT = "recipe.yaml"
 SPLITS_ARTIFACT = "qc/splits.json"
 METRICS_ARTIFACT = "qc/metrics.csv"
 AGGREGATE_ARTIFACT = "qc/metrics_aggregate.csv"
+PROGRESS_ARTIFACT = "qc/progress.csv"  # the models back so far, rewritten while training (the tracker reads it)
 ERROR_ARTIFACT = "qc/error.txt"
 PREDICTIONS_ARTIFACT = "qc/predictions.parquet"
 IMPORTANCE_ARTIFACT = "qc/importance.csv"
@@ -82,6 +85,10 @@ def compare_path(run_a: str, run_b: str) -> str:
 
 def whatif_path(run_id: str) -> str:
     return f"{PAGES_ROOT}/whatif/{run_id}"
+
+
+def report_path(run_id: str) -> str:
+    return f"{PAGES_ROOT}/report/{run_id}"
 
 
 # --- the pyfunc model of a model run (artifact MODEL_ARTIFACT) ---------------------------

@@ -73,9 +73,10 @@ def model_runs_below(client: MlflowClient, run: Run) -> list[Run]:
     return search_all(client, run.info.experiment_id, query)
 
 
-def tree_runs(client: MlflowClient, experiment_id: str, resume_key: str, level: str) -> list[Run]:
-    """The runs of one level of the tree with ``resume_key``."""
-    return search_all(client, experiment_id, f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{level}'")
+def tree_runs(client: MlflowClient, experiment_id: str, resume_key: str, level: str, where: str = "") -> list[Run]:
+    """The runs of one level of the tree with ``resume_key`` (and the filter ``where``)."""
+    query = f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{level}'"
+    return search_all(client, experiment_id, f"{query} and {where}" if where else query)
 
 
 def active_experiments(client: MlflowClient) -> list[Experiment]:
@@ -93,17 +94,6 @@ def experiment_runs(client: MlflowClient, experiment_ids: list[str]) -> list[Run
     runs = [run for start in range(0, len(experiment_ids), 100)  # MLflow searches at most 100 experiments at once
             for run in search_all(client, experiment_ids[start:start + 100], f"tags.`{LEVEL}` = '{EXPERIMENT}'")]
     return sorted(runs, key=lambda run: run.info.start_time or 0, reverse=True)
-
-
-def tree_runs_changed(client: MlflowClient, experiment_id: str, resume_key: str, level: str, since_ms: int) -> list[Run]:
-    """The runs of one level of the tree that started or ended at ``since_ms`` or later (two queries:
-    MLflow's filters have no ``or``); a run that did both comes once."""
-    base = f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{level}'"
-    found = {}
-    for attribute in ("start_time", "end_time"):
-        for run in search_all(client, experiment_id, f"{base} and attributes.{attribute} >= {int(since_ms)}"):
-            found[run.info.run_id] = run
-    return list(found.values())
 
 
 def children_of(client: MlflowClient, experiment_id: str, run_id: str) -> list[Run]:

@@ -18,7 +18,7 @@ from plotly.io.json import to_json_plotly
 
 from mlflow_qc.evaluate.report import template_json
 from mlflow_qc.evaluate.tables import html_table
-from mlflow_qc.tracking.names import LEVEL, NOT_HYPERPARAMETERS, PAGES_ROOT, tracker_path
+from mlflow_qc.tracking.names import JOB, LEVEL, NOT_HYPERPARAMETERS, PAGES_ROOT, report_path, tracker_path
 
 if TYPE_CHECKING:
     from mlflow_qc.ui.whatif import LoadedModel
@@ -89,10 +89,12 @@ def compare_body(prefix: str, result: dict) -> tuple[str, list[dict]]:
     for side in result["sides"]:
         params = ", ".join(f"{k}={v}" for k, v in side.run.data.params.items() if k not in NOT_HYPERPARAMETERS)
         tracker = prefix + tracker_path(side.experiment_run.info.run_id)
+        report = (f' · <a href="{e(prefix + report_path(side.run.info.run_id))}">report</a>'
+                  if side.run.data.tags.get(LEVEL) == JOB else "")
         cards.append(
             f'<section class="qc-side qc-side-{e(side.key)}"><h2>{e(side.key)}: {run_link(prefix, side.run)}</h2>'
             f'<p>{e(side.run.data.tags.get(LEVEL, ""))} run of {e(side.experiment_run.info.run_name or "")} '
-            f'(<a href="{e(tracker)}">tracker</a>); {len(side.models)} model(s)</p>'
+            f'(<a href="{e(tracker)}">tracker</a>{report}); {len(side.models)} model(s)</p>'
             f'<p class="qc-note">{e(params)}</p></section>'
         )
     notes = "".join(f'<p class="qc-note">{e(note)}</p>' for note in result["notes"])

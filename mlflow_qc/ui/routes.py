@@ -17,17 +17,20 @@ from flask import Blueprint, Response, current_app, g, request
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.hashing import digest
-from mlflow_qc.tracking.names import EXPERIMENT, PAGES_ROOT
+from mlflow_qc.tracking.names import EXPERIMENT, JOB, PAGES_ROOT, REPORT_HTML
 from mlflow_qc.ui import pages
 from mlflow_qc.ui.experiments import experiment_list
 from mlflow_qc.ui.headtohead import head_to_head
 from mlflow_qc.ui.store import PageError, Store, check_run_id, shown
-from mlflow_qc.ui.tracker import Trees, snapshot
+from mlflow_qc.ui.tracker import snapshot
 from mlflow_qc.ui.whatif import FieldErrors, Models, predict
 
 QUERY_LIMIT = 4096  # bytes of query string; two run ids need 70
 BODY_LIMIT = 64 * 1024  # bytes of a what-if request
 STATIC = {"qc.js": "application/javascript", "qc.css": "text/css", "model-training.js": "application/javascript"}
+# A report is a whole page of its own with inline scripts: it runs as a sandboxed document (an opaque
+# origin, as in the MLflow UI's artifact viewer) that can read nothing of this server's origin.
+REPORT_POLICY = "sandbox allow-scripts allow-popups allow-top-navigation allow-popups-to-escape-sandbox"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -40,12 +43,12 @@ pages_blueprint = Blueprint("qc", __name__)
 
 
 class PageState:
-    """What one server process keeps between requests: the store, the trees read, the loaded models."""
+    """What one server process keeps between requests: the store and the loaded what-if models."""
 
     def __init__(self, prefix: str):
         self.prefix = prefix
         self.store = Store()
-        self.trees = Trees()
+        self.store.warm_up()
         self.models = Models()
 
 
@@ -113,7 +116,7 @@ def experiments_page():
 def tracker_page(run_id: str):
     only_parameters()
     run = state().store.run(run_id, "run_id", (EXPERIMENT,))
-    data = snapshot(state().store, state().trees, run)
+    data = snapshot(state().store, run)
     return html_page(pages.shell(state().prefix, "tracker", run.info.run_name or run.info.run_id, '<div id="qc-root"></div>', data))
 
 
@@ -140,6 +143,20 @@ def whatif_page(run_id: str):
     return html_page(pages.shell(state().prefix, "whatif", f"What-if: {run.info.run_name}", body, data, figures=True))
 
 
+@pages_blueprint.get("/report/<run_id>")
+def report_page(run_id: str):
+    """A job's or experiment's ``qc/report.html`` in a tab of its own, where its links to the pages work
+    (the MLflow UI shows it in a frame that lets no link out, and serves the file as a download)."""
+    only_parameters()
+    run = state().store.run(run_id, "run_id", (EXPERIMENT, JOB))
+    text = state().store.read_text(run, REPORT_HTML)
+    if text is None:
+        raise PageError(404, "run_id", f"run {run.info.run_id} has no {REPORT_HTML}; expected a job or experiment run that closed")
+    response = html_page(text)
+    response.headers["Content-Security-Policy"] = REPORT_POLICY
+    return response
+
+
 # --- JSON --------------------------------------------------------------------------------
 
 def json_response(value, status: int = 200) -> Response:
@@ -156,7 +173,7 @@ def experiments_json():
 def tracker_json(run_id: str):
     only_parameters()
     run = state().store.run(run_id, "run_id", (EXPERIMENT,))
-    return json_response(snapshot(state().store, state().trees, run))
+    return json_response(snapshot(state().store, run))
 
 
 @pages_blueprint.post("/api/whatif/<run_id>")

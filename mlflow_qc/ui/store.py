@@ -65,6 +65,13 @@ class Store:
         self.artifacts_destination = artifacts_destination or os.environ.get(ARTIFACTS_DESTINATION_ENV)
         self.client = MlflowClient(self.tracking_uri)
 
+    def warm_up(self) -> None:
+        """Open the store's connection now rather than in the first page request."""
+        try:
+            self.client.search_experiments(max_results=1)
+        except MlflowException:
+            pass  # an unreachable store answers each page with its own error
+
     def run(self, run_id, field: str, levels: tuple[str, ...] = ()) -> Run:
         """The active run ``run_id`` (400 when malformed, 404 when absent or not at one of ``levels``)."""
         check_run_id(run_id, field)
@@ -100,9 +107,13 @@ class Store:
             found = self.artifact_path(run, path, scratch)
             return found.read_text(encoding="utf-8", errors="replace") if found is not None and found.is_file() else None
 
-    def read_table(self, run: Run, path: str) -> pd.DataFrame | None:
+    def read_table(self, run: Run, path: str, text_prefix: str | None = None) -> pd.DataFrame | None:
+        """A parquet or CSV artifact; CSV columns starting with ``text_prefix`` stay text (hyperparameters as logged)."""
         with tempfile.TemporaryDirectory() as scratch:
             found = self.artifact_path(run, path, scratch)
             if found is None or not found.is_file():
                 return None
-            return pd.read_parquet(found) if found.suffix == ".parquet" else pd.read_csv(found)
+            if found.suffix == ".parquet":
+                return pd.read_parquet(found)
+            text = {c: str for c in pd.read_csv(found, nrows=0).columns if text_prefix and c.startswith(text_prefix)}
+            return pd.read_csv(found, dtype=text)

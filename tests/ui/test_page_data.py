@@ -20,7 +20,7 @@ from mlflow_qc.ui.experiments import run_state
 from mlflow_qc.ui.headtohead import head_to_head
 from mlflow_qc.ui.launch import server_command, store_uri
 from mlflow_qc.ui.store import PageError, Store
-from mlflow_qc.ui.tracker import Trees, snapshot
+from mlflow_qc.ui.tracker import snapshot
 from mlflow_qc.ui.whatif import FieldErrors, Models, predict
 from tests.ui.conftest import dead_pid
 
@@ -60,7 +60,7 @@ def test_each_model_carries_the_median_of_its_own_training_rows(pages_store, sto
 
 
 def test_the_tracker_of_a_finished_experiment_agrees_with_its_tables(pages_store, store):
-    data = snapshot(store, Trees(), store.run(pages_store.run_id, "run_id"))
+    data = snapshot(store, store.run(pages_store.run_id, "run_id"))
     aggregates = pd.read_csv(pages_store.artifact(pages_store.run_id, "qc/metrics_aggregate.csv"))
     means = dict(zip(aggregates["job_index"], aggregates["fold_validation_accuracy_mean"]))
     assert {row["job_index"]: row["mean"] for row in data["leaderboard"]} == pytest.approx(means, abs=1e-12)
@@ -69,20 +69,21 @@ def test_the_tracker_of_a_finished_experiment_agrees_with_its_tables(pages_store
     assert data["counts"]["finished"] == 6 and data["failures_total"] == 0
 
 
-def test_a_running_tree_is_read_again_only_where_it_changed(pages_store):
-    """A tree written by hand with the client: counts, ETA, failures with their line, and an update picked up."""
+def test_a_running_tree_from_its_progress_file_and_the_runs_since(pages_store):
+    """A tree written by hand with the client: read whole, then from qc/progress.csv plus the runs it cannot know."""
     client = MlflowClient(pages_store.tracking_uri)
     experiment = client.create_experiment(f"by-hand-{time.time_ns()}")
     key = "by-hand"
     root = client.create_run(experiment, run_name="by-hand", tags={
         "qc.level": "experiment", "qc.resume_key": key, "qc.models_planned": "10", "qc.ranking_metric": "validation_accuracy",
-        "qc.pid": str(os.getpid()), "qc.host": socket.gethostname()})
+        "qc.pid": str(os.getpid()), "qc.host": socket.gethostname(), "qc.training_started": str(int(time.time() * 1000))})
     job = client.create_run(experiment, run_name="job 0", tags={"qc.level": "job", "qc.resume_key": key, "qc.job_key": "j0",
                                                                 "qc.job_index": "0", "mlflow.parentRunId": root.info.run_id})
 
     def model(status: str, accuracy: float | None = None, error: str | None = None) -> str:
         run = client.create_run(experiment, tags={"qc.level": "model", "qc.resume_key": key, "qc.job_key": "j0", "qc.job_index": "0",
                                                   "mlflow.parentRunId": job.info.run_id, "qc.repeat_index": "0"})
+        client.log_param(run.info.run_id, "C", "0.5")
         if accuracy is not None:
             client.log_metric(run.info.run_id, "validation_accuracy", accuracy)
         if error:
@@ -91,27 +92,34 @@ def test_a_running_tree_is_read_again_only_where_it_changed(pages_store):
             client.set_terminated(run.info.run_id, status)
         return run.info.run_id
 
-    model("FINISHED", 0.8)
-    model("FINISHED", 0.6)
+    good, fair = model("FINISHED", 0.8), model("FINISHED", 0.6)
     failed = model("FAILED", error="ValueError: no")
     running = model("RUNNING")
-    store, trees = Store(pages_store.tracking_uri), Trees()
-    data = snapshot(store, trees, store.run(root.info.run_id, "run_id"))
+    store = Store(pages_store.tracking_uri)
+    data = snapshot(store, store.run(root.info.run_id, "run_id"))  # no progress file: every model run is read
     assert data["run"]["state"] == "running"
     assert data["counts"] == {"finished": 2, "failed": 1, "running": 1, "killed": 0, "planned": 10}
     assert data["eta"]["remaining"] == 7 and data["eta"]["seconds_left"] > 0 and data["eta"]["per_minute"] > 0
-    assert data["failures"] == [{**data["failures"][0], "run_id": failed, "error": "ValueError: no"}]
+    assert data["failures"] == [{"run_id": failed, "name": "model job 0 repeat 0", "error": "ValueError: no"}]
     [row] = data["leaderboard"]
     assert row["mean"] == pytest.approx(0.7) and (row["finished"], row["failed"], row["running"]) == (2, 1, 1)
-    tree = trees.of(store.run(root.info.run_id, "run_id"))
-    first_read = tree.read_at_ms
+    assert row["hyperparameters"] == {"C": "0.5"} and row["best_model_run_id"] == good
+
+    progress = pd.DataFrame({  # what the trainer writes: the three models back so far
+        "job_index": 0, "job_key": "j0", "job_run_id": job.info.run_id, "refit": False, "fold_index": np.nan, "repeat_index": 0,
+        "run_id": [good, fair, failed], "status": ["FINISHED", "FINISHED", "FAILED"], "hp.C": 0.5,
+        "validation_accuracy": [0.8, 0.6, np.nan], "reused": False, "seconds": 1.0, "error": [None, None, "ValueError: no"]})
+    client.log_text(root.info.run_id, progress.to_csv(index=False), "qc/progress.csv")
+    client.set_tag(root.info.run_id, "qc.progress_at", str(int(time.time() * 1000)))
     client.log_metric(running, "validation_accuracy", 1.0)
-    client.set_terminated(running, "FINISHED")
-    model("RUNNING")
-    data = snapshot(store, trees, store.run(root.info.run_id, "run_id"))
-    assert tree.read_at_ms > first_read
+    client.set_terminated(running, "FINISHED")  # ended after the file was written
+    newest = model("RUNNING")
+    data = snapshot(store, store.run(root.info.run_id, "run_id"))
     assert data["counts"] == {"finished": 3, "failed": 1, "running": 1, "killed": 0, "planned": 10}
-    assert data["leaderboard"][0]["mean"] == pytest.approx(0.8) and data["leaderboard"][0]["best_model_run_id"] == running
+    [row] = data["leaderboard"]
+    assert row["mean"] == pytest.approx(0.8) and row["best_model_run_id"] == running and row["job_run_id"] == job.info.run_id
+    assert data["eta"]["remaining"] == 6
+    client.set_terminated(newest, "KILLED")
     client.delete_experiment(experiment)
 
 

@@ -168,3 +168,17 @@ def test_the_mlflow_ui_still_opens_a_qc_experiment_on_its_runs_table(served, pag
     assert run_link.text_content().strip() == "sonar-pages"  # the experiment run is named after the recipe
     page.wait_for_timeout(500)
     screenshot(page, "mlflow_ui_runs.png")
+
+
+def test_a_report_links_to_the_pages_and_shows_their_address_inside_the_mlflow_ui(served, page):
+    job = served.jobs()[0]
+    page.goto(f"{served.base}/qc/report/{job.info.run_id}")  # the report in a tab of its own
+    page.wait_for_selector("body[data-qc-pages=shown]", timeout=120_000)
+    page.wait_for_selector("body[data-qc-rendered=true]", timeout=120_000)
+    page.locator("#qc-pages a", has_text="experiment tracker").click()
+    page.wait_for_url(f"**/qc/experiment/{served.trained.run_id}", timeout=60_000)
+    page.wait_for_selector("#qc-count-finished")
+    page.goto(f"{served.base}/#/experiments/{served.trained.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html")
+    frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=120_000).content_frame()
+    frame.wait_for_selector("body[data-qc-pages=shown]", timeout=120_000)
+    assert f"({served.base}/qc/experiment/{served.trained.run_id})" in frame.text_content("#qc-pages")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 
 import pytest
 import requests
 
+from tests.helpers import background_server, free_port
 from tests.ui.conftest import HOSTILE_EXPERIMENT, HOSTILE_NAME
 
 pytestmark = pytest.mark.e2e
@@ -175,3 +177,17 @@ def test_static_files_and_the_ping_for_reports(served):
     ping = served.get("/qc/api/ping")
     assert ping.headers["Access-Control-Allow-Origin"] == "*"
     assert requests.post(f"{served.base}/qc/api/ping", timeout=30).status_code == 405
+
+
+def test_the_pages_also_run_under_gunicorn(served, tmp_path):
+    """``mlflow server --gunicorn-opts``: the factory hands gunicorn MLflow's Flask app with the pages on it."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "mlflow", "server", "--app-name", "qc", "--backend-store-uri", served.trained.tracking_uri,
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--gunicorn-opts", "--timeout 120"]
+    with background_server(command, f"{base}/health", tmp_path / "gunicorn.log", served.trained.root, ready_seconds=120):
+        tracker = requests.get(f"{base}/qc/experiment/{served.trained.run_id}", timeout=60)
+        assert tracker.status_code == 200 and page_data(tracker.text)["run"]["state"] == "finished"
+        assert requests.get(f"{base}/qc/experiment/{UNKNOWN_RUN}", timeout=60).status_code == 404
+        assert "/qc/static/model-training.js" in requests.get(f"{base}/", timeout=60).text
+    assert "gunicorn" in (tmp_path / "gunicorn.log").read_text().lower()

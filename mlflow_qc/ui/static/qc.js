@@ -221,7 +221,7 @@
         el("span", {id: "qc-state-holder"}, badge(run.state)), " ",
         el("a", {href: `${UI}#/experiments/${encodeURIComponent(run.experiment_id)}`, text: run.experiment_name}), " · ",
         el("a", {href: runHref(run.experiment_id, run.run_id), text: "experiment run in MLflow"}), " · ",
-        run.state === "running" ? null : el("a", {href: `${runHref(run.experiment_id, run.run_id)}/artifactPath/${data.report_path}`, text: "report"}),
+        run.state === "running" ? null : el("a", {id: "qc-report", href: `${BASE}/report/${run.run_id}`, text: "report"}),
         run.state === "running" ? null : " · ",
         `started ${when(run.start_ms)}`, " · ", `${run.state === "running" ? "running for" : "took"} ${duration((end - run.start_ms) / 1000)}`),
       stateNote ? el("p", {className: "qc-state-note", text: stateNote}) : null,
