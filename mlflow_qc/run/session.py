@@ -76,7 +76,11 @@ ERROR_LINE_LIMIT = 1000  # characters of the exception line kept as a tag (MLflo
 
 
 def error_line(exc: BaseException) -> str:
-    """The exception as one line (``ValueError: ...``), what the tracker page lists per failure."""
+    """The exception as one line (``ValueError: ...``), what the QC pages show of a failure."""
+    if isinstance(exc, Interrupted):
+        return f"interrupted by {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
     return one_line(traceback.format_exception_only(exc)[-1])[:ERROR_LINE_LIMIT]
 
 

@@ -16,21 +16,11 @@ import yaml
 from mlflow import MlflowClient
 
 from tests.browser import CHROMIUM, launch
-from tests.evaluate.conftest import Trained, enter, train  # noqa: F401 (enter: a fixture the page tests use)
+from tests.evaluate.conftest import SONAR_BINARY, Trained, enter, train  # noqa: F401 (enter: a fixture the page tests use)
 from tests.helpers import CLI, background_server, free_port
 
-# The what-if and head-to-head subject: sonar, two jobs x 3 folds, permutation importance on.
-SONAR_PAGES = {
-    "seed": 13,
-    "data": {
-        "inputs": [{"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
-        "target": {"column": "object", "encoder": {"sklearn": "LabelBinarizer"}},
-        "stratifier": {"size_test": 0.15, "fold_count": 3},
-    },
-    "model": {"library": "sklearn", "analysis_type": "classification_binary",
-              "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": [0.05, 1.0]}},
-    "trainer": {"repeat_count": 1, "permute_count": 2},
-}
+# The what-if and head-to-head subject: the evaluation tests' sonar recipe, one repeat, permutation importance on.
+SONAR_PAGES = {**SONAR_BINARY, "seed": 13, "trainer": {"repeat_count": 1, "permute_count": 2}}
 
 # Trained in the background while a browser watches: 4 jobs x 3 folds of forests big enough to take a while.
 WATCHED = {

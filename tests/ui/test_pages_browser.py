@@ -83,6 +83,7 @@ def test_a_killed_training_shows_as_killed(served, page, tmp_path):
             training.kill()
     data = tracker_api(served, run_id)
     assert data["run"]["state"] == "killed" and data["eta"] is None
+    assert data["run"]["error"] == "interrupted by signal 15"
     assert data["counts"]["running"] == 0 and 1 <= data["counts"]["finished"] < data["counts"]["planned"]
     page.goto(f"{served.base}/qc/experiment/{run_id}")
     page.wait_for_selector("body[data-state=killed]")

@@ -184,7 +184,7 @@ def test_the_pages_also_run_under_gunicorn(served, tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "mlflow", "server", "--app-name", "qc", "--backend-store-uri", served.trained.tracking_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--gunicorn-opts", "--timeout 120"]
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--gunicorn-opts", "--timeout 120 --graceful-timeout 5"]
     with background_server(command, f"{base}/health", tmp_path / "gunicorn.log", served.trained.root, ready_seconds=120):
         tracker = requests.get(f"{base}/qc/experiment/{served.trained.run_id}", timeout=60)
         assert tracker.status_code == 200 and page_data(tracker.text)["run"]["state"] == "finished"

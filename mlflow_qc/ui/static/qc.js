@@ -96,7 +96,7 @@
       const models = `${e.finished ?? "—"} / ${e.failed ?? "—"} / ${e.planned ?? "—"}`;
       const best = e.best_job_index === null || e.best_job_index === undefined ? "—"
         : `job ${e.best_job_index}` + (e.best_score === null ? "" : ` (${e.ranking_metric} ${number(e.best_score)})`);
-      const ended = e.end_ms || Date.now();
+      const took = e.state === "stopped" ? null : ((e.end_ms || Date.now()) - e.start_ms) / 1000;
       return el("tr", {dataset: {runId: e.run_id}},
         el("td", {}, el("a", {href: `${UI}#/experiments/${encodeURIComponent(e.experiment_id)}`, text: e.experiment_name})),
         el("td", {}, el("a", {className: "qc-run", href: `${BASE}/experiment/${e.run_id}`, text: e.run_name || e.run_id})),
@@ -104,7 +104,7 @@
         el("td", {className: "qc-num", text: models}),
         el("td", {text: best}),
         el("td", {text: when(e.start_ms)}),
-        el("td", {className: "qc-num", text: duration((ended - e.start_ms) / 1000)}));
+        el("td", {className: "qc-num", text: duration(took)}));
     });
   }
 
