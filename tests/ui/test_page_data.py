@@ -214,3 +214,36 @@ def test_the_ui_command_serves_the_store_on_loopback(monkeypatch):
     with pytest.raises(QCError, match=r"^--port: 0; expected a port number"):
         server_command("127.0.0.1", 0, "sqlite:///x.db", 1)
     assert re.search(r"--h11-max-incomplete-event-size \d+", command[-1])
+
+
+def test_a_cache_entry_written_before_typical_values_gets_them(pages_store, enter):
+    from mlflow_qc.prepare import prepare
+    from mlflow_qc.recipe import load_recipe
+
+    enter(pages_store)
+    recipe = load_recipe(str(pages_store.root / "recipes" / "sonar-pages.yaml"))
+    entry = prepare(recipe).entry
+    written = {context: entry.typical(context) for context in entry.contexts}
+    for context in entry.contexts:
+        (entry.root / context / "typical.json").unlink()  # as an entry of an earlier version has it
+    again = prepare(recipe).entry
+    assert again.root == entry.root  # the same entry (same cache and resume keys), completed in place
+    assert {context: again.typical(context) for context in again.contexts} == written
+
+
+def test_learning_curves_of_two_sides_share_one_figure_coloured_by_side():
+    from mlflow_qc.evaluate.figures_training import learning_curve_figures
+    from mlflow_qc.ui.headtohead import overlay
+
+    histories = {f"{side} · fold {fold} repeat 0": {"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6]}
+                 for side in ("A", "B") for fold in (0, 1)}
+    [figure] = overlay(learning_curve_figures(histories), lambda model: model.split(" · ")[0])
+    traces = figure["data"]
+    assert len(traces) == 8
+    assert {t["name"] for t in traces} == {"A: train", "A: evaluation", "B: train", "B: evaluation"}
+    colours = {t["name"].split(":")[0]: set() for t in traces}
+    for trace in traces:
+        colours[trace["name"].split(":")[0]].add(trace["line"]["color"])
+    assert all(len(c) == 1 for c in colours.values()) and colours["A"] != colours["B"]
+    assert sum(t["showlegend"] for t in traces) == 4  # one legend entry per side and role
+    assert {t["line"]["dash"] for t in traces if t["name"].endswith("train")} == {"solid"}
