@@ -89,12 +89,17 @@ def ranking_metric(run: Run, models: pd.DataFrame) -> str | None:
     return default_ranking_metric(analysis_type, splits) if analysis_type and splits else None
 
 
+def column(models: pd.DataFrame, name: str, missing) -> pd.Series:
+    """A column of the model table, or ``missing`` in every row (older tables lack some)."""
+    return models[name] if name in models else pd.Series(missing, index=models.index, dtype=object)
+
+
 def eta(models: pd.DataFrame, planned: int | None, started_ms: int, now_ms: int) -> dict:
     """Models per minute since this run began training (reused ones aside), and the time left at that pace."""
-    status = models["status"] if len(models) else pd.Series(dtype=str)
+    status = column(models, "status", "")
     done = int(status.isin([FINISHED, FAILED, KILLED]).sum())
     remaining = None if planned is None else max(planned - done, 0)
-    fresh = int((status.isin([FINISHED, FAILED]) & ~models.get(REUSED, pd.Series(False, index=models.index)).fillna(False).astype(bool)).sum())
+    fresh = int((status.isin([FINISHED, FAILED]) & ~column(models, REUSED, False).fillna(False).astype(bool)).sum())
     if not fresh:
         return {"per_minute": None, "seconds_left": None, "remaining": remaining}
     per_second = fresh / max((now_ms - started_ms) / 1000, 1e-3)
@@ -108,19 +113,22 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
         return []
     key = models["job_key"].fillna("")
     status = models["status"]
+
+    def per_job(values: pd.Series):
+        return values.groupby(key, sort=False)
+
     jobs = pd.DataFrame({
-        "job_index": models["job_index"].groupby(key, sort=False).first(),
-        "job_run_id": (models[JOB_RUN_ID] if JOB_RUN_ID in models else pd.Series(None, index=models.index, dtype=object)).groupby(key, sort=False).first(),
-        "refit": (models["refit"].astype(str).str.lower().eq("true") if "refit" in models else pd.Series(False, index=models.index)).groupby(key, sort=False).any(),
-        "finished": status.eq(FINISHED).groupby(key, sort=False).sum(),
-        "failed": status.eq(FAILED).groupby(key, sort=False).sum(),
-        "running": status.eq(RUNNING).groupby(key, sort=False).sum(),
+        "job_index": per_job(models["job_index"]).first(),
+        "job_run_id": per_job(column(models, JOB_RUN_ID, None)).first(),
+        "refit": per_job(column(models, "refit", False).astype(str).str.lower().eq("true")).any(),
+        "finished": per_job(status.eq(FINISHED)).sum(),
+        "failed": per_job(status.eq(FAILED)).sum(),
+        "running": per_job(status.eq(RUNNING)).sum(),
     })
-    scores = models[metric].where(status.eq(FINISHED)).astype(np.float64) if metric in models else pd.Series(np.nan, index=models.index)
-    by_job = scores.groupby(key, sort=False)
-    jobs["mean"], jobs["std"], jobs["scored"] = by_job.mean(), by_job.std(ddof=0), by_job.count()
-    scored = scores.dropna()
-    best = scored.groupby(key[scored.index], sort=False).idxmax() if metric and higher_is_better(metric) else scored.groupby(key[scored.index], sort=False).idxmin()
+    scores = pd.to_numeric(column(models, metric, np.nan), errors="coerce").where(status.eq(FINISHED))
+    jobs["mean"], jobs["std"], jobs["scored"] = per_job(scores).mean(), per_job(scores).std(ddof=0), per_job(scores).count()
+    scored = scores.dropna().groupby(key, sort=False)
+    best = scored.idxmax() if metric and higher_is_better(metric) else scored.idxmin()
     jobs["best_model_run_id"] = best.map(models["run_id"])
     hp_columns = [c for c in models.columns if c.startswith(HP_PREFIX)]
     hyperparameters = models[hp_columns].groupby(key, sort=False).first() if hp_columns else None
@@ -169,7 +177,7 @@ def snapshot(store: Store, run: Run) -> dict:
     planned = count(tags, MODELS_PLANNED)
     metric = ranking_metric(run, models)
     shown, failed_total = failures(models)
-    status = models["status"] if len(models) else pd.Series(dtype=str)
+    status = column(models, "status", "")
     counts = {s.lower(): int((status == s).sum()) for s in (FINISHED, FAILED, RUNNING, KILLED)}
     experiment = store.client.get_experiment(run.info.experiment_id)
     return {
