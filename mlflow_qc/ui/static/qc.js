@@ -145,10 +145,12 @@
       el("span", {}, el("b", {id: "qc-count-planned", text: c.planned ?? "?"}), " planned"),
     ];
     let eta = null;
-    if (data.eta) {
-      eta = data.eta.seconds_left === null
-        ? "ETA after the first model finishes"
-        : `ETA ${duration(data.eta.seconds_left)} (${number(data.eta.per_minute, 3)} models/min, ${data.eta.remaining} to go)`;
+    if (data.eta && data.eta.per_minute === null) {
+      eta = "ETA after the first model finishes";
+    } else if (data.eta) {
+      const pace = `${number(data.eta.per_minute, 3)} models/min`;
+      eta = data.eta.seconds_left === null ? `${pace} (how many are planned is not recorded)`
+        : `ETA ${duration(data.eta.seconds_left)} (${pace}, ${data.eta.remaining} to go)`;
     }
     return el("section", {className: "qc-progress"},
       el("div", {className: "qc-bar"}, el("div", {className: "qc-bar-done", style: `width:${(share * 100).toFixed(1)}%`})),
