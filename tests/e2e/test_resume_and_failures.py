@@ -59,7 +59,8 @@ def finished_models(db) -> int:
     if not db.exists():
         return 0
     with sqlite3.connect(db) as connection:
-        if not connection.execute("select name from sqlite_master where name = 'runs'").fetchall():
+        tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
+        if not {"runs", "tags"} <= tables:  # MLflow is still creating its schema
             return 0
         return connection.execute(
             "select count(*) from runs join tags on tags.run_uuid = runs.run_uuid "
