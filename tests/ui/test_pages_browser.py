@@ -145,12 +145,14 @@ def test_the_whatif_of_a_sonar_model_repredicts_and_flags_a_non_number(served, p
     count = answered(page, count)
     after = probability(page, "M")
     assert after != pytest.approx(before, abs=1e-6)
+    assert page.text_content("#qc-prediction") in ("M", "R")
+    screenshot(page, "qc_whatif.png")  # a changed field and the model's answer to it
     top.fill("abc")
     count = answered(page, count)
     error = page.locator(f".qc-field-error[data-error-for='{field}']")
     assert error.text_content().startswith("'abc' is not a number; expected a number (training range")
     assert page.text_content("#qc-prediction") == "—"
-    screenshot(page, "qc_whatif.png")
+    screenshot(page, "qc_whatif_refused.png")
     page.click("#qc-reset")
     answered(page, count)
     assert error.text_content() == ""
