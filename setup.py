@@ -7,6 +7,7 @@ INSTALL_REQUIRES = [
     "numpy>=2.0,<3",
     "pandas>=2.2,<4",
     "pyarrow>=18",
+    "pillow>=10",
     "scikit-learn>=1.6,<2",
     "scipy>=1.13",
     "torch==2.13.0",
@@ -21,7 +22,9 @@ INSTALL_REQUIRES = [
     "psutil>=5.9",
 ]
 
-TEST_REQUIRES = ["pytest>=8", "requests>=2.31", "playwright>=1.45"]
+# trainer.backend: dask (pip install 'mlflow-qc[dask]'); the tests start real clusters, so they pull it too.
+DASK_REQUIRES = ["dask>=2024.8", "distributed>=2024.8"]
+TEST_REQUIRES = ["pytest>=8", "requests>=2.31", "playwright>=1.45", *DASK_REQUIRES]
 
 setup(
     name="mlflow-qc",
@@ -33,9 +36,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mlflow_qc", "mlflow_qc.*"]),
     include_package_data=True,
-    package_data={"mlflow_qc": ["demo/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py", "ui/static/*"]},
+    package_data={"mlflow_qc": ["demo/*", "demo/brain_tumor/*", "demo/liberty_moon/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py", "ui/static/*"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"dask": DASK_REQUIRES, "test": TEST_REQUIRES},
     entry_points={
         "console_scripts": ["mlflow-qc=mlflow_qc.cli:main"],
         "mlflow.dataset_source": ["dvc=mlflow_qc.data.source:DVCDatasetSource"],

@@ -12,7 +12,6 @@ the local artifact store. The experiment report is also built for 40 jobs x 10 m
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from train_overhead import FOLDS, SEED, make_data, recipe as overhead_recipe  # noqa: E402
+from train_overhead import FOLDS, SEED, in_process_workspace, recipe as overhead_recipe  # noqa: E402
 
 
 def recipe(permute_count: int) -> dict:
@@ -165,14 +164,7 @@ def main() -> None:
     parser.add_argument("--permute-counts", default="0,3")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp, "project")
-        (root / "data").mkdir(parents=True)
-        (root / "recipes").mkdir()
-        make_data(root / "data" / "bench.parquet")
-        os.chdir(root)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-        os.environ["MLFLOW_QC_CACHE"] = str(root / ".qc_cache")
-        os.environ["MLFLOW_QC_QUIET"] = "1"
+        root = in_process_workspace(Path(tmp, "project"))
         timings = timed_hooks()
         results = [train(root, int(count), timings) for count in args.permute_counts.split(",")]
         synthetic = synthetic_experiment_report()

@@ -45,6 +45,19 @@ def make_data(path: Path) -> None:
     frame.to_parquet(path, index=False)
 
 
+def in_process_workspace(root: Path) -> Path:
+    """``root`` as the project of an in-process benchmark: data/bench.parquet, recipes/, the cwd,
+    a sqlite store and a prepared-array cache of its own, no progress bars."""
+    (root / "data").mkdir(parents=True)
+    (root / "recipes").mkdir()
+    make_data(root / "data" / "bench.parquet")
+    os.chdir(root)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ["MLFLOW_QC_CACHE"] = str(root / ".qc_cache")
+    os.environ["MLFLOW_QC_QUIET"] = "1"
+    return root
+
+
 def recipe(combos: int) -> dict:
     return {
         "name": "bench",

@@ -8,6 +8,9 @@ Layout of an entry: ``meta.json`` (contexts, feature_names, label_name, classes,
 analysis_type, input_count), ``splits.json``, ``input_example.parquet``, and per context
 ``{context}/pipeline.pkl``, ``{context}/typical.json`` and ``{context}/{split}/features_I.npy|label.npy``;
 a context fitted beyond the splits' own (``refit``) also has ``{context}/rows.json``.
+
+``pack`` / ``unpack`` move an entry to a machine that does not share this disk (a Dask
+worker): the shared files once, then each context on its own, as bytes.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pickle
 import shutil
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from mlflow_qc.split import Splits
 COMPLETE_MARKER = "complete"
 PIPELINE_FILE = "pipeline.pkl"
 INPUT_EXAMPLE_FILE = "input_example.parquet"
+INPUT_EXAMPLE_ARRAY = "input_example.npy"
 META_FILE = "meta.json"
 SPLITS_FILE = "splits.json"
 ROWS_FILE = "rows.json"
@@ -112,9 +117,34 @@ class CacheEntry:
         path = self.root / context / TYPICAL_FILE
         return json.loads(path.read_text()) if path.is_file() else None
 
-    def input_example(self) -> pd.DataFrame:
-        """A few raw training rows with every column the model needs: the served model's example."""
-        return pd.read_parquet(self.root / INPUT_EXAMPLE_FILE)
+    def input_example(self):
+        """A few raw training samples as the served model takes them (see ``write_input_example``)."""
+        table = self.root / INPUT_EXAMPLE_FILE
+        if table.exists():
+            return pd.read_parquet(table)
+        named = sorted(self.root.glob("input_example_*"), key=lambda path: int(path.stem.rsplit("_", 1)[1]))
+        if not named:
+            return np.load(self.root / INPUT_EXAMPLE_ARRAY)
+        return {f"input_{path.stem.rsplit('_', 1)[1]}": _read_example(path) for path in named}
+
+
+def _read_example(path: Path):
+    return pd.read_parquet(path) if path.suffix == ".parquet" else np.load(path)
+
+
+def write_input_example(root: Path, example) -> None:
+    """A table, an array, or a dict of them by input name (``input_<i>``)."""
+    if isinstance(example, pd.DataFrame):
+        example.to_parquet(root / INPUT_EXAMPLE_FILE, index=False)
+    elif isinstance(example, dict):
+        for name, value in example.items():
+            index = name.removeprefix("input_")
+            if isinstance(value, pd.DataFrame):
+                value.to_parquet(root / f"input_example_{index}.parquet", index=False)
+            else:
+                np.save(root / f"input_example_{index}.npy", value)
+    else:
+        np.save(root / INPUT_EXAMPLE_ARRAY, example)
 
 
 def write_typical(folder: Path, typical: dict) -> None:
@@ -136,3 +166,37 @@ def write_context(folder: Path, fitted: FittedPipeline, arrays: dict[str, Prepar
         pickle.dump(fitted, handle, protocol=pickle.HIGHEST_PROTOCOL)
     if rows is not None:
         (folder / ROWS_FILE).write_text(json.dumps({split: r.tolist() for split, r in rows.items()}))
+
+
+@dataclass(frozen=True)
+class EntryPart:
+    """Some files of the entry ``key`` by relative path: its shared files (``context`` None) or one context's."""
+
+    key: str
+    context: str | None
+    files: dict[str, bytes]
+
+
+def pack(root: str | Path, context: str | None = None) -> EntryPart:
+    root = Path(root)
+    if context is None:  # meta, splits, input examples: the entry's top-level files
+        files = {path.name: path.read_bytes() for path in sorted(root.iterdir()) if path.is_file() and path.name != COMPLETE_MARKER}
+    else:
+        folder = root / context
+        files = {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return EntryPart(root.name, context, files)
+
+
+def unpack(part: EntryPart, root: str | Path) -> None:
+    """Write ``part`` under ``root`` (the entry's folder on this machine) unless it is there already.
+
+    The shared part comes first: it creates ``root``; each context is then written atomically.
+    """
+    root = Path(root)
+    target = root if part.context is None else root / part.context
+    if is_complete(target):
+        return
+    with write_entry(target) as staging:
+        for name, data in part.files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)

@@ -59,11 +59,11 @@ def train(recipe: str, overrides: str) -> None:
 
 @cli.command()
 @click.argument("model_uri")
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False))
 @click.option("--target", default="", help="Target column (or a file of it): also score and log an inference run.")
 def predict(model_uri: str, input_path: str, output_path: str, target: str) -> None:
-    """Batch inference: raw rows from INPUT (CSV/TSV/Parquet) -> decoded answers in OUTPUT."""
+    """Batch inference: raw rows from INPUT (CSV/TSV/Parquet; N-D models: .npy/.npz, an image folder or manifest) -> decoded answers in OUTPUT."""
     from mlflow_qc.serve.inference import predict_file
 
     result = predict_file(model_uri, input_path, output_path, target or None)
@@ -75,12 +75,33 @@ def predict(model_uri: str, input_path: str, output_path: str, target: str) -> N
 @click.option("--metric", default="", help="Ranks jobs by the mean over their models (default: the recipe's).")
 @click.option("--model-name", default="", help="Registered model name (default: the recipe's).")
 @click.option("--alias", default="", help="Alias for the new version (default: the recipe's, else champion).")
-def register(run_id: str, metric: str, model_name: str, alias: str) -> None:
+@click.option("--gate", default="", help="Move the alias only when the new model beats its holder at this p-value "
+              "(default: the recipe's register.gate; none: always move).")
+def register(run_id: str, metric: str, model_name: str, alias: str, gate: str) -> None:
     """Register the best model of the experiment run RUN_ID and set its alias."""
     from mlflow_qc.serve.registry import register_best
 
-    version = register_best(run_id, metric or None, model_name or None, alias or None)
-    click.echo(f"registered {version.name} version {version.version} ({version.source})")
+    version = register_best(run_id, metric or None, model_name or None, alias or None, _p_value(gate, "gate"))
+    click.echo(f"registered {version.name} version {version.version} as @{', @'.join(version.aliases)} ({version.source})")
+    click.echo(version.description)
+
+
+def _p_value(text: str, where: str) -> float | None:
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise QCError(where, f"'{text}'; expected a p-value between 0 and 1, such as 0.05") from None
+
+
+@cli.command()
+@click.argument("run_id")
+def finalize(run_id: str) -> None:
+    """Evaluate the chosen job of the experiment run RUN_ID (trained with hide_test) on the sealed test split, once."""
+    from mlflow_qc.evaluate.finalize import finalize as reveal
+
+    click.echo(reveal(run_id).summary())
 
 
 @cli.command()
@@ -161,7 +182,7 @@ def data_demo(folder: str, version: bool) -> None:
     from mlflow_qc.data.versioning import add_path
 
     for path in write_demo_data(folder):
-        if version and path.suffix != "" and find_dvc_root(str(path)):
+        if version and find_dvc_root(str(path)):
             add_path(str(path))
         click.echo(str(path))
 

@@ -13,18 +13,22 @@ from mlflow_qc.recipe import Architecture, Pipeline, Recipe, Register, Search, T
 
 def training_observers(recipe: Recipe) -> list:
     """The observers a recipe's training gets: pyfunc per model, importance when asked, a report
-    per job and per experiment, registration when the recipe has a ``register:`` block."""
-    from mlflow_qc.evaluate.observers import ExperimentReport, Importance, JobReport
+    per job, the verdicts against the baseline job when there is one, the experiment's report,
+    registration when the recipe has a ``register:`` block."""
+    from mlflow_qc.evaluate.observers import BaselineVerdict, ExperimentReport, Importance, JobReport
     from mlflow_qc.serve.packaging import PyfuncPackaging
     from mlflow_qc.serve.registry import Registration
 
     observers = [PyfuncPackaging()]
     if recipe.trainer.permute_count > 0:
         observers.append(Importance(recipe.trainer.permute_count))
-    observers += [JobReport(), ExperimentReport()]
+    observers.append(JobReport())
+    if recipe.trainer.baseline:
+        observers.append(BaselineVerdict())
+    observers.append(ExperimentReport())
     if recipe.register is not None:
         register = recipe.register
-        observers.append(Registration(register.metric, register.model_name, register.alias))
+        observers.append(Registration(register.metric, register.model_name, register.alias, register.gate))
     return observers
 
 

@@ -18,8 +18,8 @@ import sklearn
 from mlflow_qc import cache
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.data.dataset import Dataset, load_dataset
-from mlflow_qc.data.typical import typical_values
-from mlflow_qc.data.versioning import DatasetVersion, version_dataset
+from mlflow_qc.data.typical import one_table, typical_values
+from mlflow_qc.data.versioning import DatasetVersion, version_dataset_files
 from mlflow_qc.hashing import content_key
 from mlflow_qc.preprocess import FittedPipeline, validate
 from mlflow_qc.recipe import DatasetSpec, Recipe
@@ -62,7 +62,7 @@ class Prepared:
 
     key: str
     entry: CacheEntry
-    versions: list[DatasetVersion]
+    dataset_versions: list[tuple[Dataset, DatasetVersion]]  # an image manifest has two: table and images
     data: LoadedData
 
     @property
@@ -70,8 +70,8 @@ class Prepared:
         return self.entry.splits
 
     @property
-    def dataset_versions(self) -> list[tuple[Dataset, DatasetVersion]]:
-        return [(dataset, version) for (dataset, _), version in zip(self.data.unique, self.versions)]
+    def versions(self) -> list[DatasetVersion]:
+        return [version for _, version in self.dataset_versions]
 
 
 def cache_key(recipe: Recipe, versions: list[DatasetVersion]) -> str:
@@ -96,17 +96,14 @@ def prepare(recipe: Recipe) -> Prepared:
     analysis_type = recipe.model.analysis_type if recipe.model else None
     data = load_data(recipe)
     validate(recipe.data, data.inputs, data.target, analysis_type)
-    versions = [
-        version_dataset(ds.spec, recipe.data.version, where, rows=ds.n_samples, columns=len(ds.columns))
-        for ds, where in data.unique
-    ]
-    key = cache_key(recipe, versions)
+    versions = [(ds, version) for ds, _ in data.unique for version in version_dataset_files(ds, recipe.data.version)]
+    key = cache_key(recipe, [version for _, version in versions])
     root = cache.entry_path(key)
     if not cache.is_complete(root):
         splits = _make_splits(recipe, data)
         with cache.write_entry(root) as staging:
             _write_contexts(recipe, data, splits, staging)
-    prepared = Prepared(key=key, entry=CacheEntry(root), versions=versions, data=data)
+    prepared = Prepared(key=key, entry=CacheEntry(root), dataset_versions=versions, data=data)
     if recipe.trainer.refit:
         _add_context(prepared, recipe, REFIT_CONTEXT, refit_rows(prepared.splits))
     _add_missing_typical(prepared)
@@ -117,8 +114,13 @@ def _make_splits(recipe: Recipe, data: LoadedData) -> Splits:
     stratifier = recipe.data.stratifier
     target = data.target.frame[recipe.data.target.column] if data.target is not None else None
     classification = recipe.model.is_classification if recipe.model else None
-    strata = stratification_labels(target, classification, stratifier.bin_count)
-    return make_splits(data.inputs[0].n_samples, strata, stratifier, recipe.seed)
+    strata = stratification_labels(target, classification, stratifier.bin_count) if stratifier.order == "random" else None
+    window = recipe.data.window
+    groups = None
+    if stratifier.group_column is not None:
+        groups = (data.target or data.inputs[0]).frame[stratifier.group_column].to_numpy()
+    sizes = None if window is None else (window.size_window, window.size_shift)
+    return make_splits(data.inputs[0].n_samples, strata, stratifier, recipe.seed, window=sizes, groups=groups)
 
 
 def _fit_context(recipe: Recipe, data: LoadedData, rows: dict[str, np.ndarray], folder: Path, extra: bool = False) -> FittedPipeline:
@@ -126,7 +128,8 @@ def _fit_context(recipe: Recipe, data: LoadedData, rows: dict[str, np.ndarray], 
     analysis_type = recipe.model.analysis_type if recipe.model else None
     fitted, arrays = FittedPipeline.fit_transform(recipe.data, data.inputs, data.target, rows, analysis_type)
     cache.write_context(folder, fitted, arrays, rows if extra else None)
-    cache.write_typical(folder, typical_values(input_example(data, fitted, rows["train"])))
+    if one_table(fitted.kinds, fitted.windows):
+        cache.write_typical(folder, typical_values(input_example(data, fitted, rows["train"])))
     return fitted
 
 
@@ -134,6 +137,8 @@ def _add_missing_typical(prepared: Prepared) -> None:
     """Entries written before the typical sample existed get it now (their cache key, and so
     the resume key of their experiments, stays the same)."""
     entry = prepared.entry
+    if not one_table(entry.meta.get("kinds"), entry.meta.get("windows")):
+        return
     contexts = entry.contexts + ([REFIT_CONTEXT] if cache.is_complete(entry.root / REFIT_CONTEXT) else [])
     for context in contexts:
         if entry.typical(context) is None:
@@ -153,18 +158,25 @@ def _write_contexts(recipe: Recipe, data: LoadedData, splits: Splits, root: Path
         "label_name": fitted.label_name,
         "classes": None if fitted.classes is None else [_plain(c) for c in fitted.classes],
         "analysis_type": recipe.model.analysis_type if recipe.model else None,
+        "kinds": fitted.kinds,
+        "windows": fitted.windows,
+        "forecast_columns": fitted.forecast_columns,
     }
     example_rows = splits.splits["train"][:INPUT_EXAMPLE_ROWS]
-    input_example(data, fitted, example_rows).to_parquet(root / cache.INPUT_EXAMPLE_FILE, index=False)
+    cache.write_input_example(root, input_example(data, fitted, example_rows))
     (root / cache.SPLITS_FILE).write_text(splits.to_json())
     (root / cache.META_FILE).write_text(json.dumps(meta))
 
 
-def input_example(data: LoadedData, fitted: FittedPipeline, rows: np.ndarray) -> pd.DataFrame:
-    """The raw columns of every input for ``rows``, side by side (each column once)."""
-    frames = [ds.frame.iloc[rows][columns] for ds, columns in zip(data.inputs, fitted.raw_columns)]
-    example = pd.concat([f.reset_index(drop=True) for f in frames], axis=1)
-    return example.loc[:, ~example.columns.duplicated()]
+def input_example(data: LoadedData, fitted: FittedPipeline, rows: np.ndarray):
+    """A few raw samples as the served model takes them: the raw columns of every tabular input side
+    by side (each column once); an N-D input's raw samples; a dict ``input_<i>`` of them for several
+    inputs of which one is N-D."""
+    examples = [item.raw_example(ds, rows) for item, ds in zip(fitted.inputs, data.inputs)]
+    if all(isinstance(example, pd.DataFrame) for example in examples):
+        example = pd.concat(examples, axis=1)
+        return example.loc[:, ~example.columns.duplicated()]
+    return examples[0] if len(examples) == 1 else {f"input_{i}": example for i, example in enumerate(examples)}
 
 
 def _plain(value):

@@ -19,7 +19,7 @@ from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.errors import QCError, from_validation_error, one_line
 from mlflow_qc.overrides import apply_overrides
 
-AnalysisType = Literal["classification_binary", "classification_multi", "regression"]
+AnalysisType = Literal["classification_binary", "classification_multi", "regression", "forecasting"]
 DATASET_KINDS = ("tabular", "sequence", "image")
 
 
@@ -45,7 +45,9 @@ class DatasetSpec(Spec):
     header: Literal["infer"] | int | None = "infer"
     rename_columns: list[str] | None = None
     retype: str | dict[str, str] | None = None
-    frame: Any = Field(default=None, exclude=True, repr=False)  # a DataFrame handed over in Python
+    image_column: str | None = None  # image manifest: the column of image paths (relative to the manifest)
+    color: Literal["L", "RGB"] | None = None  # images: Pillow mode; default L when every image is grayscale, else RGB
+    frame: Any = Field(default=None, exclude=True, repr=False)  # a DataFrame (or an N-D array) handed over in Python
 
     @field_validator("path")
     @classmethod
@@ -56,6 +58,8 @@ class DatasetSpec(Spec):
     def _one_source(self):
         if (self.path is None) == (self.frame is None):
             raise ValueError("expected exactly one of a file path or a DataFrame")
+        if self.image_column is not None and self.kind not in (None, "image"):
+            raise ValueError(f"image_column is for image manifests; expected kind: image, not {self.kind}")
         return self
 
     @property
@@ -67,7 +71,7 @@ def _dataset_shorthand(value):
     """Accept a path or a DataFrame wherever a dataset spec is expected."""
     if isinstance(value, (str, os.PathLike)):
         return {"path": str(value)}
-    if value is not None and type(value).__name__ == "DataFrame":
+    if value is not None and type(value).__name__ in ("DataFrame", "ndarray"):
         return {"frame": value}
     return value
 
@@ -149,7 +153,7 @@ class Input(Spec):
     interpolaters: list[Interpolater] = Field(default_factory=list)
     encoders: list[FeatureEncoder] = Field(default_factory=list)
     window: Window | None = None
-    reshape_indices: list[int | str] | None = None
+    reshape_indices: list[int | str | list[int]] | None = None  # AIQC Shape, applied last (README: N-D data)
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -178,12 +182,15 @@ class Target(Spec):
 
 
 class Stratifier(Spec):
-    """Split sizes (shares of all samples), folds of the training split and bins."""
+    """Split sizes (shares of all samples, or of the time steps for windows), folds of the training
+    split, bins; ``order: time`` for contiguous blocks in time, ``group_column`` to keep groups apart."""
 
     size_test: float | None = Field(default=None, gt=0, lt=1)
     size_validation: float | None = Field(default=None, gt=0, lt=1)
     fold_count: int | None = Field(default=None, ge=2)
     bin_count: int | None = Field(default=None, ge=2)
+    order: Literal["random", "time"] = "random"
+    group_column: str | None = None
 
     @model_validator(mode="after")
     def _sizes_leave_training_rows(self):
@@ -206,10 +213,30 @@ class Pipeline(Spec):
     def _listify(cls, value):
         return value if isinstance(value, (list, tuple)) else [value]
 
+    @model_validator(mode="after")
+    def _windows_agree(self):
+        windows = {None if item.window is None else (item.window.size_window, item.window.size_shift) for item in self.inputs}
+        if len(windows) > 1:
+            raise ValueError("inputs have different windows; expected the same window on every input (or none)")
+        if self.window is not None and self.stratifier.order != "time":
+            raise ValueError("windows overlap, so a random split puts the same time steps in two splits; "
+                             "expected stratifier.order: time")
+        return self
+
+    @property
+    def window(self) -> Window | None:
+        return self.inputs[0].window
+
     def target_dataset(self) -> DatasetSpec | None:
         if self.target is None:
             return None
         return self.target.dataset or self.inputs[0].dataset
+
+    def group_dataset(self) -> DatasetSpec | None:
+        """Where ``stratifier.group_column`` is read: the target's table, else the first input's."""
+        if self.stratifier.group_column is None:
+            return None
+        return self.target_dataset() or self.inputs[0].dataset
 
 
 class Architecture(Spec):
@@ -273,13 +300,20 @@ class Search(Spec):
         return self
 
 
+THRESHOLD_RULES = ("f1", "youden")
+
+
 class Trainer(Spec):
     repeat_count: int = Field(default=1, ge=1)
     permute_count: int = Field(default=0, ge=0)
     continue_on_error: bool = True
     n_jobs: int = Field(default=1, ge=-1)
-    backend: str = "local"
+    backend: str = "local"  # local | dask | another registered joblib backend
+    address: str | None = None  # dask: a running scheduler; None = a local cluster of n_jobs workers
     refit: bool = False
+    hide_test: bool = False  # test metrics sealed until `mlflow-qc finalize`
+    baseline: bool = False  # a Dummy job beside the others
+    threshold: Literal["f1", "youden"] | float | None = None  # binary: the decision threshold
 
     @field_validator("n_jobs")
     @classmethod
@@ -288,11 +322,33 @@ class Trainer(Spec):
             raise ValueError("expected a positive number of processes, or -1 for all cores")
         return n_jobs
 
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold(cls, value):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is None or value in THRESHOLD_RULES or (number and 0 < value < 1):
+            return value
+        raise ValueError(f"expected {' or '.join(THRESHOLD_RULES)} or a number between 0 and 1")
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, address):
+        if address is not None and not address.strip():
+            raise ValueError("expected a Dask scheduler address such as tcp://10.0.0.5:8786, or null for a local cluster")
+        return address
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self):
+        if self.address is not None and self.backend != "dask":
+            raise ValueError(f"address names a Dask scheduler; expected backend: dask (got backend: {self.backend})")
+        return self
+
 
 class Register(Spec):
     model_name: str
     metric: str | None = None
     alias: str | None = "champion"
+    gate: float | None = Field(default=None, gt=0, lt=1)  # the alias moves only when the new model beats its holder at this p
 
 
 # BaseModel's metaclass brings ABCMeta.register; the recipe's "register" field shadows it on purpose.
@@ -314,6 +370,25 @@ class Recipe(Spec):
     @property
     def base_dir(self) -> str:
         return os.path.dirname(self.source) if self.source else os.getcwd()
+
+    @model_validator(mode="after")
+    def _guards_fit(self, info: ValidationInfo):
+        """The quality guards' settings against the rest of the recipe (README: "Quality guards")."""
+        source = (info.context or {}).get("source") or "recipe"
+        trainer, stratifier = self.trainer, self.data.stratifier
+        if trainer.threshold is not None and self.model is not None and self.model.analysis_type != "classification_binary":
+            raise QCError(f"{source}: trainer.threshold",
+                          f"applies to classification_binary only; expected null for {self.model.analysis_type}")
+        if trainer.threshold in THRESHOLD_RULES and not (stratifier.fold_count or stratifier.size_validation):
+            raise QCError(f"{source}: trainer.threshold", f"{trainer.threshold} is chosen on each model's evaluation split; "
+                          "expected data.stratifier.fold_count or size_validation, or a fixed number")
+        if trainer.hide_test and not stratifier.size_test:
+            raise QCError(f"{source}: trainer.hide_test", "there is no test split to seal; expected data.stratifier.size_test")
+        metric = self.register.metric if self.register else None
+        if trainer.hide_test and metric and metric.startswith("test_"):
+            raise QCError(f"{source}: register.metric",
+                          f"{metric} is sealed by trainer.hide_test; expected a metric of fold_validation, validation or train")
+        return self
 
     def require_model(self) -> Architecture:
         if self.model is None:
@@ -380,7 +455,7 @@ def load_recipe(path: str | os.PathLike, overrides: str | None = None) -> Recipe
 
 def recipe_from_dict(raw: dict, base_dir: str | None = None, source: str | None = None) -> Recipe:
     try:
-        recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd()})
+        recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd(), "source": source})
     except ValidationError as exc:
         raise from_validation_error(exc, source or "recipe") from None
     recipe.source = source

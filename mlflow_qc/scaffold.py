@@ -66,6 +66,5 @@ def init_project(dest: str | Path) -> Path:
     (root / ".gitignore").write_text(GITIGNORE)
     init_dvc_repo(root)
     for path in write_demo_data(root / "data"):
-        if path.suffix:
-            add_path(str(path))
+        add_path(str(path))
     return root

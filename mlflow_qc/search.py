@@ -3,7 +3,7 @@
 Every hyperparameter in a recipe is a list of values. ``grid`` is their product in
 declaration order; ``random`` a seeded subset of it (``count``, or ``percent`` as a share
 in (0, 1], rounded up as in AIQC), returned in grid order; ``tpe`` proposes
-combinations one after another while the objective is evaluated: the recipe's ``space``
+combinations (one, or a batch for parallel workers, at a time) while the objective is evaluated: the recipe's ``space``
 gives the searched dimensions, single-value hyperparameters are constants and
 multi-value ones become ``hp.choice``. Values come back as plain Python types.
 """
@@ -135,24 +135,40 @@ def tpe_search(architecture, search, seed: int, objective: Callable[[dict], floa
     marks a failed evaluation, which TPE then ignores. Exceptions from the objective
     propagate. Proposals may repeat a combination already evaluated.
     """
-    from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, hp, tpe
+    return tpe_search_batches(architecture, search, seed, lambda proposals: [objective(p) for p in proposals], 1)
+
+
+def tpe_search_batches(architecture, search, seed: int, objective: Callable[[list[dict]], list[float]],
+                       batch_size: int) -> list[tuple[dict, float]]:
+    """``tpe_search`` proposing ``batch_size`` combinations at a time, evaluated together by ``objective``
+    (one loss per proposal, in order): as hyperopt's ``fmin`` with ``max_queue_len=batch_size``, where
+    proposals still being evaluated count as the worst results so far (the batch spreads out).
+    The same seed and batch size give the same proposals; batch size 1 is ``fmin``'s sequence.
+    """
+    from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, STATUS_FAIL, STATUS_OK, Domain, Trials, base, hp, space_eval, tpe
 
     constants, dimensions, order = _tpe_dimensions(architecture, search)
     space = {name: maker(hp) for name, (maker, _) in dimensions.items()}
+    domain, trials = Domain(lambda sample: None, space), Trials()
+    rstate = np.random.default_rng(seed)
     evaluated: list[tuple[dict, float]] = []
-
-    def evaluate(sample: dict) -> dict:
-        values = {**constants, **{name: dimensions[name][1](sample[name]) for name in dimensions}}
-        params = {name: values[name] for name in order}
-        loss = objective(copy.deepcopy(params))
-        loss = float("nan") if loss is None else float(loss)
-        evaluated.append((params, loss))
-        if not math.isfinite(loss):
-            return {"status": STATUS_FAIL}
-        return {"loss": loss, "status": STATUS_OK}
-
-    fmin(
-        evaluate, space, algo=tpe.suggest, max_evals=search.count, trials=Trials(),
-        rstate=np.random.default_rng(seed), show_progressbar=False, return_argmin=False,
-    )
+    while len(evaluated) < search.count:
+        wanted = min(max(1, batch_size), search.count - len(evaluated))
+        while len(new := [t for t in trials.trials if t["state"] == JOB_STATE_NEW]) < wanted:
+            ids = trials.new_trial_ids(wanted - len(new))
+            trials.refresh()
+            trials.insert_trial_docs(tpe.suggest(ids, domain, trials, rstate.integers(2**31 - 1)))
+            trials.refresh()
+        proposals = []
+        for trial in new:
+            sample = space_eval(space, base.spec_from_misc(trial["misc"]))
+            values = {**constants, **{name: dimensions[name][1](sample[name]) for name in dimensions}}
+            proposals.append({name: values[name] for name in order})
+        losses = objective(copy.deepcopy(proposals))
+        for trial, params, loss in zip(new, proposals, losses, strict=True):
+            loss = float("nan") if loss is None else float(loss)
+            evaluated.append((params, loss))
+            trial["state"] = JOB_STATE_DONE
+            trial["result"] = {"loss": loss, "status": STATUS_OK} if math.isfinite(loss) else {"status": STATUS_FAIL}
+        trials.refresh()
     return evaluated

@@ -32,3 +32,16 @@ def workspace(tmp_path, monkeypatch):
     for leaked in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(leaked, raising=False)  # mlflow.set_experiment in another test exports these
     return root
+
+
+@pytest.fixture
+def inside(monkeypatch):
+    """Point this process's MLflow at a trained project (in-process API calls): cwd and tracking URI."""
+
+    def enter(project):
+        monkeypatch.chdir(project.root)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", project.tracking_uri)
+        return project
+
+    return enter
+

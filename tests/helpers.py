@@ -87,7 +87,7 @@ def background_server(command: list, ready_url: str, log: Path, cwd: Path, env=N
             try:
                 if requests.get(ready_url, timeout=2).status_code == 200:
                     break
-            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or too busy starting to answer
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or too busy to answer in time
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"{command[:5]} not ready after {ready_seconds}s:\n{log.read_text()[-3000:]}")
@@ -108,3 +108,16 @@ def _stop_group(server: subprocess.Popen) -> None:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=20)
 
+
+
+@contextmanager
+def mlflow_server(backend_uri: str, cwd: Path, log: Path, artifacts: Path | None = None):
+    """``mlflow server`` on loopback over ``backend_uri`` (serving artifacts from ``artifacts``); yields its URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    if artifacts is not None:
+        command += ["--artifacts-destination", str(artifacts)]
+    base = f"http://127.0.0.1:{port}"
+    with background_server(command, f"{base}/health", log, cwd, ready_seconds=120):
+        yield base

@@ -32,7 +32,7 @@ def test_every_mlproject_entry_point_calls_a_cli_verb():
     from mlflow_qc.cli import cli
 
     project = yaml.safe_load((REPO_ROOT / "MLproject").read_text())
-    assert set(project["entry_points"]) == {"main", "prepare", "predict", "importance", "register", "compare"}
+    assert set(project["entry_points"]) == {"main", "prepare", "predict", "importance", "register", "compare", "finalize"}
     for name, entry in project["entry_points"].items():
         verb = entry["command"].split()[1]
         assert verb in cli.commands, (name, verb)

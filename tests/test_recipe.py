@@ -77,6 +77,12 @@ def test_python_objects_equal_the_file(recipe_file, tmp_path):
     assert experiment.recipe.to_dict() == load_recipe(recipe_file).to_dict()
 
 
+def test_a_dask_scheduler_address_is_kept(recipe_file):
+    recipe = load_recipe(recipe_file, "trainer.backend=dask;trainer.address=tcp://10.0.0.5:8786")
+    assert (recipe.trainer.backend, recipe.trainer.address) == ("dask", "tcp://10.0.0.5:8786")
+    assert load_recipe(recipe_file).trainer.address is None
+
+
 def test_overrides_set_nested_keys_and_list_items(recipe_file):
     recipe = load_recipe(recipe_file, "trainer.repeat_count=1; seed=9; data.inputs.0.encoders.0.params.method=box-cox")
     assert recipe.trainer.repeat_count == 1 and recipe.seed == 9
@@ -90,6 +96,8 @@ def test_overrides_set_nested_keys_and_list_items(recipe_file):
         ("trainer.repeat_count", "overrides: 'trainer.repeat_count' is not key=value"),
         ("data.inputs.5.encoders=[]", "overrides: 'data.inputs.5': expected a list index below 1"),
         ("trainer.repeats=2", "trainer.repeats: unknown key 'repeats' in trainer"),
+        ("trainer.address=tcp://10.0.0.5:8786", "trainer: address names a Dask scheduler; expected backend: dask"),
+        ("trainer.backend=dask;trainer.address=' '", "trainer.address: expected a Dask scheduler address"),
     ],
 )
 def test_bad_overrides_name_the_key(recipe_file, overrides, message):

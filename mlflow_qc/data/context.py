@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import json
 import os
 import subprocess
 
@@ -82,6 +83,22 @@ def file_md5(path: str) -> str:
         for chunk in iter(lambda: handle.read(2**20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def folder_md5(path: str) -> str:
+    """DVC's version of a folder: the md5 of its sorted ``[{md5, relpath}]`` manifest, plus ``.dir``."""
+    entries = []
+    for folder, _, names in os.walk(path):
+        for name in names:
+            full = os.path.join(folder, name)
+            entries.append({"md5": file_md5(full), "relpath": os.path.relpath(full, path).replace(os.sep, "/")})
+    entries.sort(key=lambda entry: entry["relpath"])
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
+
+
+def path_md5(path: str) -> str:
+    """A file's md5, or a folder's DVC ``.dir`` md5."""
+    return folder_md5(path) if os.path.isdir(path) else file_md5(path)
 
 
 def git(root: str, *args: str) -> str | None:

@@ -1,148 +1,118 @@
-"""Reading datasets: tabular files (CSV, TSV, Parquet) and DataFrames.
+"""Datasets: tables (CSV, TSV, Parquet, DataFrames), sequences (3-D ``.npy``/``.npz``) and images
+(a folder of images, a manifest table of image paths, or a 4-D ``.npy``).
 
-Sequence (.npy, 3-D) and image (4-D, folders) data share the ``Dataset`` shape:
-``kind`` says which, ``n_samples`` counts the first axis.
+A sample is a row of a table, a sequence (timesteps x channels) or an image (channels x rows x
+columns); ``n_samples`` counts them along the first axis. An image manifest keeps its table too:
+a target can come from it.
 """
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.data.arrays import ARRAY_SUFFIXES, check_samples, kind_of_rank, read_array
+from mlflow_qc.data.images import folder_files, load_images, manifest_files
+from mlflow_qc.data.tables import TABULAR_SUFFIXES, preview_columns, read_table
+from mlflow_qc.errors import QCError
 from mlflow_qc.recipe import DatasetSpec
 
-TABULAR_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
-SEQUENCE_SUFFIXES = {".npy"}
+__all__ = ["Dataset", "infer_kind", "load_dataset", "preview_columns"]
 
 
 @dataclass
 class Dataset:
     spec: DatasetSpec
     kind: str
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None  # the table: tabular data, or an image manifest
     where: str = "dataset"
+    array: np.ndarray | None = None  # N-D samples (sequence, image)
+    files: list[str] | None = None  # image files, in sample order
+    color: str | None = None  # images: the Pillow mode they were decoded with
     dtypes: dict[str, str] = field(init=False)
 
     def __post_init__(self):
-        self.dtypes = {column: str(dtype) for column, dtype in self.frame.dtypes.items()}
+        frame = self.frame if self.frame is not None else pd.DataFrame()
+        self.dtypes = {column: str(dtype) for column, dtype in frame.dtypes.items()}
 
     @property
     def n_samples(self) -> int:
-        return len(self.frame)
+        return len(self.array) if self.array is not None else len(self.frame)
 
     @property
     def columns(self) -> list[str]:
-        return list(self.frame.columns)
+        return [] if self.frame is None else list(self.frame.columns)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...] | None:
+        """One sample's shape for N-D data (timesteps x channels, channels x rows x columns)."""
+        return None if self.array is None else tuple(self.array.shape[1:])
 
     @property
     def label(self) -> str:
         return self.spec.label
 
     def require_columns(self, columns, field_name: str) -> None:
-        missing = [c for c in columns if c not in self.frame.columns]
+        missing = [c for c in columns if c not in self.columns]
         if missing:
-            raise QCError(
-                field_name,
-                f"column(s) {missing} not in {os.path.basename(self.label)}; expected some of {preview_columns(self.columns)}",
-            )
-
-
-def preview_columns(columns: list[str], limit: int = 12) -> str:
-    shown = ", ".join(columns[:limit])
-    return f"[{shown}{', ...' if len(columns) > limit else ''}]"
+            where = os.path.basename(self.label)
+            if self.frame is None:
+                raise QCError(field_name, f"{where} is {self.kind} data without columns; expected a table for column(s) {missing}")
+            raise QCError(field_name, f"column(s) {missing} not in {where}; expected some of {preview_columns(self.columns)}")
 
 
 def infer_kind(spec: DatasetSpec) -> str:
     if spec.kind:
         return spec.kind
     if spec.frame is not None:
-        return "tabular"
+        return "tabular" if isinstance(spec.frame, pd.DataFrame) else (kind_of_rank(np.asarray(spec.frame)) or "unknown")
     if os.path.isdir(spec.path):
         return "image"
     suffix = os.path.splitext(spec.path)[1].lower()
+    if spec.image_column is not None:
+        return "image"
     if suffix in TABULAR_SUFFIXES:
         return "tabular"
-    if suffix in SEQUENCE_SUFFIXES:
-        return "sequence"
+    if suffix in ARRAY_SUFFIXES and os.path.isfile(spec.path):
+        return kind_of_rank(read_array(spec.path, "dataset")) or "unknown"
     return "unknown"
 
 
 def load_dataset(spec: DatasetSpec, where: str = "dataset") -> Dataset:
     """Read one dataset; problems are QCErrors naming ``where`` (e.g. ``data.inputs[0].dataset``)."""
     kind = infer_kind(spec)
-    if kind != "tabular":
-        if kind == "unknown":
-            raise QCError(f"{where}.path", f"cannot tell the kind of {spec.path}; expected .csv, .tsv, .parquet, .npy or an image folder, or set kind")
-        raise QCError(f"{where}.kind", f"{kind} data is not supported yet; expected tabular data (.csv, .tsv, .parquet)")
+    if kind == "unknown":
+        raise QCError(f"{where}.path", f"cannot tell the kind of {spec.label}; expected .csv, .tsv, .parquet, "
+                                       "a 3-D (sequence) or 4-D (image) .npy/.npz, or an image folder, or set kind")
+    if kind == "tabular":
+        if spec.path is not None and (os.path.isdir(spec.path) or spec.path.lower().endswith(ARRAY_SUFFIXES)):
+            raise QCError(f"{where}.kind", f"{spec.path} is not a table; expected kind sequence or image for it")
+        return Dataset(spec=spec, kind=kind, frame=read_table(spec, where), where=where)
+    if spec.image_column is not None:
+        return _image_manifest(spec, where)
     if spec.frame is not None:
-        frame = spec.frame.copy()
-    else:
-        frame = _read_table(spec, where)
-    frame = _name_columns(frame, spec, where)
-    frame = _retype(frame, spec, where)
-    if frame.empty:
-        raise QCError(f"{where}.path", f"{spec.label} has no rows; expected a non-empty table")
-    return Dataset(spec=spec, kind=kind, frame=frame.reset_index(drop=True), where=where)
+        array = check_samples(np.asarray(spec.frame), kind, where, "the array")
+        return Dataset(spec=spec, kind=kind, frame=None, where=where, array=array)
+    if kind == "image" and os.path.isdir(spec.path):
+        files = folder_files(spec.path, where)
+        array, color = load_images(files, spec.color, where)
+        return Dataset(spec=spec, kind=kind, frame=None, where=where, array=array, files=files, color=color)
+    if not spec.path.lower().endswith(ARRAY_SUFFIXES):
+        raise QCError(f"{where}.path", f"{spec.path} is neither an image folder nor a .npy/.npz file; "
+                                       f"expected one of them for {kind} data (an image manifest needs image_column)")
+    array = check_samples(read_array(spec.path, where), kind, where, os.path.basename(spec.path))
+    return Dataset(spec=spec, kind=kind, frame=None, where=where, array=array, color=_channels_color(array) if kind == "image" else None)
 
 
-def _read_table(spec: DatasetSpec, where: str) -> pd.DataFrame:
-    path = spec.path
-    if not os.path.isfile(path):
-        raise QCError(f"{where}.path", f"file not found: {path}")
-    suffix = os.path.splitext(path)[1].lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            if spec.header != "infer":
-                raise QCError(f"{where}.header", "Parquet files carry their column names; expected header: infer")
-            return pd.read_parquet(path)
-        header = spec.header if spec.header is not None else None
-        return pd.read_csv(path, sep=sniff_delimiter(path, TABULAR_SUFFIXES.get(suffix)), header=header)
-    except QCError:
-        raise
-    except Exception as exc:  # pandas/pyarrow parse errors
-        raise QCError(f"{where}.path", f"cannot read {path} as a table ({one_line(exc)})") from None
+def _image_manifest(spec: DatasetSpec, where: str) -> Dataset:
+    manifest = read_table(spec, where)
+    files = manifest_files(manifest, spec.image_column, spec.path, where)
+    array, color = load_images(files, spec.color, where)
+    return Dataset(spec=spec, kind="image", frame=manifest, where=where, array=array, files=files, color=color)
 
 
-def sniff_delimiter(path: str, default: str | None) -> str:
-    """The delimiter of a text table: files named .csv are sometimes tab separated."""
-    with open(path, newline="", errors="replace") as handle:
-        sample = handle.read(65536)
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
-    except csv.Error:
-        return default or ","
-
-
-def _name_columns(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFrame:
-    if spec.rename_columns is not None:
-        if len(spec.rename_columns) != frame.shape[1]:
-            raise QCError(
-                f"{where}.rename_columns",
-                f"{len(spec.rename_columns)} names for {frame.shape[1]} columns; expected one name per column",
-            )
-        frame.columns = list(spec.rename_columns)
-    else:
-        frame.columns = [str(c) for c in frame.columns]
-    duplicated = frame.columns[frame.columns.duplicated()].tolist()
-    if duplicated:
-        raise QCError(f"{where}", f"duplicate column name(s) {duplicated}; expected unique names (use rename_columns)")
-    return frame
-
-
-def _retype(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFrame:
-    retype = spec.retype
-    if retype is None:
-        return frame
-    targets = retype if isinstance(retype, dict) else {column: retype for column in frame.columns}
-    unknown = [c for c in targets if c not in frame.columns]
-    if unknown:
-        raise QCError(f"{where}.retype", f"column(s) {unknown} not in the dataset; expected some of {preview_columns(list(frame.columns))}")
-    for column, dtype in targets.items():
-        try:
-            frame[column] = frame[column].astype(dtype)
-        except (TypeError, ValueError) as exc:
-            raise QCError(f"{where}.retype.{column}", f"cannot convert to {dtype} ({one_line(exc)})") from None
-    return frame
+def _channels_color(array: np.ndarray) -> str | None:
+    """The Pillow mode an image array's channels correspond to (None: neither 1 nor 3 channels)."""
+    return {1: "L", 3: "RGB"}.get(array.shape[1])

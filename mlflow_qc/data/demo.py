@@ -1,4 +1,6 @@
-"""Demo datasets the project produces itself (AIQC's, BSD-3; the licence is written beside them)."""
+"""Demo datasets the project produces itself (AIQC's, BSD-3; the licence is written beside them):
+tables (sonar, iris, exoplanets, SMS spam, Delhi's daily climate), a sequence (epilepsy), images
+(brain tumours, frames of the moon), and a synthetic table of patient visits for grouped splits."""
 from __future__ import annotations
 
 import shutil
@@ -8,10 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PACKAGED = ("sonar.csv", "iris.tsv", "exoplanets.parquet")
+PACKAGED = ("sonar.csv", "iris.tsv", "exoplanets.parquet", "spam.csv", "delhi_climate.parquet")
 LICENSE = "LICENSE-AIQC"
 GAPPY = "exoplanets_gappy.parquet"
 GAP_SHARE = 0.06
+EPILEPSY, EPILEPSY_LABELS = "epilepsy.npy", "epilepsy_labels.parquet"
+BRAIN_TUMOR = "brain_tumor"  # a folder of 80 grayscale JPEGs and brain_tumor.csv, the manifest beside it
+MOON = "liberty_moon"  # 15 grayscale frames of a moving moon, in time order by file name
+PATIENTS = "patients.csv"
+PATIENT_COUNT, VISITS, MARKERS = 40, 12, 6
 
 
 def _packaged(name: str) -> Path:
@@ -30,18 +37,62 @@ def exoplanets_with_gaps(seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def _epilepsy(folder: Path) -> None:
+    """1000 EEG segments as a sequence (samples x 178 timesteps x 1 channel) and their labels by position."""
+    table = pd.read_parquet(_packaged("epilepsy.parquet"))
+    labels = table.pop("seizure")
+    np.save(folder / EPILEPSY, table.to_numpy(dtype=np.float32)[:, :, None])
+    labels.to_frame().to_parquet(folder / EPILEPSY_LABELS, index=False)
+
+
+def _brain_tumor(folder: Path) -> None:
+    """The images (healthy_K.jpg, tumor_K.jpg) and a manifest with their paths and labels (status 1 = tumour)."""
+    images = folder / BRAIN_TUMOR
+    shutil.copytree(_packaged(BRAIN_TUMOR), images)
+    names = sorted(p.name for p in images.iterdir())
+    manifest = pd.DataFrame({"file": [f"{BRAIN_TUMOR}/{name}" for name in names],
+                             "status": [int(name.startswith("tumor")) for name in names]})
+    manifest.to_csv(folder / f"{BRAIN_TUMOR}.csv", index=False)
+
+
+def patients(seed: int = 0) -> pd.DataFrame:
+    """Visits of patients whose markers identify the patient but say nothing about the label.
+
+    Each patient has a label drawn at random and marker levels of their own; a visit is those
+    levels plus a little noise. A model that memorises patients scores high when visits of one
+    patient land in training and test (a shuffled split), near chance when whole patients are
+    held out (``group_column: patient``).
+    """
+    rng = np.random.default_rng(seed)
+    levels = rng.normal(0, 3, size=(PATIENT_COUNT, MARKERS))
+    labels = rng.permutation(np.repeat(["no", "yes"], PATIENT_COUNT // 2))
+    rows = np.repeat(np.arange(PATIENT_COUNT), VISITS)
+    frame = pd.DataFrame(levels[rows] + rng.normal(0, 0.3, size=(len(rows), MARKERS)), columns=[f"marker_{k}" for k in range(MARKERS)])
+    frame.insert(0, "patient", [f"p{p:02d}" for p in rows])
+    frame["relapse"] = labels[rows]
+    return frame
+
+
 def write_demo_data(folder: str | Path) -> list[Path]:
-    """Write the demo datasets that are missing from ``folder``; return every demo file's path."""
+    """Write the demo datasets that are missing from ``folder`` (and the licence beside them);
+    return every demo dataset's path (files, and the image folder)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / LICENSE).exists():
+        shutil.copyfile(_packaged(LICENSE), folder / LICENSE)
     written = []
-    for name in PACKAGED + (LICENSE,):
+    for name in PACKAGED:
         target = folder / name
         if not target.exists():
             shutil.copyfile(_packaged(name), target)
         written.append(target)
-    gappy = folder / GAPPY
-    if not gappy.exists():
-        exoplanets_with_gaps().to_parquet(gappy, index=False)
-    written.append(gappy)
+    makers = {GAPPY: lambda f: exoplanets_with_gaps().to_parquet(f / GAPPY, index=False),
+              EPILEPSY: _epilepsy, BRAIN_TUMOR: _brain_tumor,
+              MOON: lambda f: shutil.copytree(_packaged(MOON), f / MOON),
+              PATIENTS: lambda f: patients().to_csv(f / PATIENTS, index=False)}
+    for name, make in makers.items():
+        if not (folder / name).exists():
+            make(folder)
+    written += [folder / GAPPY, folder / EPILEPSY, folder / EPILEPSY_LABELS, folder / BRAIN_TUMOR, folder / f"{BRAIN_TUMOR}.csv",
+                folder / MOON, folder / PATIENTS]
     return written

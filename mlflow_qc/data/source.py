@@ -74,11 +74,16 @@ def log_datasets(client: MlflowClient, run_id: str, items: list[tuple[Dataset, D
     """Log each dataset as an input of ``run_id``: name = file name, MLflow's pandas digest,
     schema and profile, source = its ``DatasetVersion``, tagged with ``context``."""
     import mlflow.data
+    import numpy as np
 
     inputs = []
     for dataset, version in items:
-        logged = mlflow.data.from_pandas(dataset.frame, source=DVCDatasetSource(version), name=_input_name(version))
-        logged.__dict__["schema"] = _schema(dataset.frame)  # fills MLflow's cached_property
+        source, name = DVCDatasetSource(version), _input_name(version)
+        if dataset.array is not None and (dataset.frame is None or version.path != dataset.spec.path):
+            logged = mlflow.data.from_numpy(np.asarray(dataset.array), source=source, name=name)
+        else:
+            logged = mlflow.data.from_pandas(dataset.frame, source=source, name=name)
+            logged.__dict__["schema"] = _schema(dataset.frame)  # fills MLflow's cached_property
         entity = logged._to_mlflow_entity()
         inputs.append(DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]))
     client.log_inputs(run_id, datasets=inputs)

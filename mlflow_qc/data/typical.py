@@ -16,6 +16,13 @@ def _plain(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def one_table(kinds: list[str] | None, windows: list | None) -> bool:
+    """Whether a model takes one row of raw columns per sample (tabular inputs, no windows): the models a
+    what-if page offers one field per column, and those whose contexts keep a typical sample. ``kinds``
+    None: an entry or model from before N-D data, when every model took one table."""
+    return all(kind == "tabular" for kind in kinds or ["tabular"]) and not any(windows or [])
+
+
 def typical_values(frame: pd.DataFrame) -> dict[str, dict]:
     """Per column: ``kind`` (number, boolean, category), ``default`` and ``min``/``max`` or ``values``."""
     typical = {}

@@ -21,17 +21,16 @@ from mlflow_qc.data.context import (
     cache_dir,
     default_remote_url,
     dvc_out,
-    file_md5,
     find_dvc_root,
     git,
     git_state,
     object_paths,
+    path_md5,
 )
 from mlflow_qc.errors import QCError, one_line
 
 if TYPE_CHECKING:
-    import pandas as pd
-
+    from mlflow_qc.data.dataset import Dataset
     from mlflow_qc.recipe import DatasetSpec
 
 MODES = ("auto", "require", "off")
@@ -44,6 +43,7 @@ class DatasetVersion:
     ``git_revision`` is the HEAD of the repository holding the data; ``git_dirty``
     says that the file recording the version (the ``.dvc`` file, or the data itself
     when git versions it) differs from that commit, so only ``md5`` pins the bytes.
+    A folder's ``md5`` is DVC's ``<md5>.dir`` of its manifest; ``shape`` is an N-D dataset's.
     """
 
     path: str | None
@@ -56,6 +56,11 @@ class DatasetVersion:
     rows: int | None = None
     columns: int | None = None
     git_dirty: bool = False
+    shape: list[int] | None = None
+
+    @property
+    def is_folder(self) -> bool:
+        return self.md5.endswith(".dir")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,16 +71,22 @@ class DatasetVersion:
         return cls(**{key: value for key, value in d.items() if key in known})
 
 
-def frame_md5(frame: pd.DataFrame) -> str:
-    """A content hash of a DataFrame: values, index, column names and dtypes."""
+def frame_md5(frame) -> str:
+    """A content hash of a DataFrame (values, index, column names and dtypes) or an array (values, shape, dtype)."""
+    import numpy as np
     import pandas as pd
 
+    if not isinstance(frame, pd.DataFrame):
+        array = np.ascontiguousarray(frame)
+        digest = hashlib.md5(array.tobytes())
+        digest.update(repr((array.shape, str(array.dtype))).encode())
+        return digest.hexdigest()
     digest = hashlib.md5(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
     digest.update(repr([(str(name), str(dtype)) for name, dtype in frame.dtypes.items()]).encode())
     return digest.hexdigest()
 
 
-def version_dataset(spec: DatasetSpec, mode: str, where: str, *, rows=None, columns=None) -> DatasetVersion:
+def version_dataset(spec: DatasetSpec, mode: str, where: str, *, rows=None, columns=None, shape=None) -> DatasetVersion:
     """Version one dataset under ``data.version`` = ``mode``; QCErrors name ``{where}.path``."""
     if mode not in MODES:
         raise QCError("data.version", f"got {mode!r}; expected one of {', '.join(MODES)}")
@@ -83,8 +94,24 @@ def version_dataset(spec: DatasetSpec, mode: str, where: str, *, rows=None, colu
         if mode == "require":
             raise QCError(where, "an in-memory DataFrame cannot be versioned by DVC; "
                                  "save it in a DVC repository or set data.version: auto")
-        return DatasetVersion(path=None, md5=frame_md5(spec.frame), rows=rows, columns=columns)
-    return _version_file(spec.path, mode, f"{where}.path", rows, columns)
+        return DatasetVersion(path=None, md5=frame_md5(spec.frame), rows=rows, columns=columns, shape=shape)
+    return version_path(spec.path, mode, f"{where}.path", rows=rows, columns=columns, shape=shape)
+
+
+def version_dataset_files(dataset: Dataset, mode: str) -> list[DatasetVersion]:
+    """Every version a loaded dataset stands on: its file or folder, and an image manifest's images
+    folder too (the folder below the manifest's that holds them all)."""
+    where = dataset.where
+    shape = list(dataset.array.shape) if dataset.array is not None else None
+    version = version_dataset(dataset.spec, mode, where, rows=dataset.n_samples, columns=len(dataset.columns) or None, shape=shape)
+    if dataset.spec.image_column is None or dataset.spec.path is None:
+        return [version]
+    folder = os.path.commonpath([os.path.dirname(f) for f in dataset.files])
+    base = os.path.dirname(dataset.spec.path)
+    if mode != "off" and (folder == base or not folder.startswith(base + os.sep)):
+        raise QCError(f"{where}.image_column", f"the images are not all in one folder below {base}; expected them in a "
+                                               "folder beside the manifest (versioned as one DVC directory), or data.version: off")
+    return [version, version_path(folder, mode, f"{where}.image_column", rows=dataset.n_samples, shape=shape)]
 
 
 def add_path(path: str) -> DatasetVersion:
@@ -92,23 +119,25 @@ def add_path(path: str) -> DatasetVersion:
     path = os.path.abspath(path)
     if find_dvc_root(path) is None:
         raise QCError(path, "not inside a DVC repository; expected a file under a folder where `dvc init` was run")
-    return _version_file(path, "add", path)
+    return version_path(path, "add", path)
 
 
-def _version_file(path: str, mode: str, field: str, rows=None, columns=None) -> DatasetVersion:
+def version_path(path: str, mode: str, field: str, **facts) -> DatasetVersion:
+    """Version a file or a folder (one DVC directory); ``facts``: rows, columns, shape to record."""
     # mode "add" is auto for `mlflow-qc data add`: git-versioned files are refused, pushes always happen.
-    if not os.path.isfile(path):
-        raise QCError(field, f"file not found: {path}; expected a data file")
-    md5 = file_md5(path)
+    if not os.path.exists(path):
+        raise QCError(field, f"file not found: {path}; expected a data file or folder")
+    md5 = path_md5(path)
+    rows, columns, shape = facts.get("rows"), facts.get("columns"), facts.get("shape")
     root = None if mode == "off" else find_dvc_root(path)
     if root is None:
         if mode == "require":
             raise QCError(field, f"{path} is not tracked by DVC (no DVC repository above it); "
                                  f"run `dvc init` and `mlflow-qc data add {path}`, or set data.version: auto")
-        return DatasetVersion(path=path, md5=md5, rows=rows, columns=columns)
+        return DatasetVersion(path=path, md5=md5, rows=rows, columns=columns, shape=shape)
     rel = os.path.relpath(path, root)
     remote = default_remote_url(root)
-    found = dict(path=path, md5=md5, dvc_root=root, dvc_path=rel, remote_url=remote, rows=rows, columns=columns)
+    found = dict(path=path, md5=md5, dvc_root=root, dvc_path=rel, remote_url=remote, rows=rows, columns=columns, shape=shape)
     if git(root, "ls-files", "--", path):
         if mode != "auto":
             hint = ", or set data.version: auto" if mode == "require" else ""
@@ -125,7 +154,7 @@ def _version_file(path: str, mode: str, field: str, rows=None, columns=None) -> 
         _dvc(root, field, "add", target)
         dvc_file, recorded = _tracking(root, path)
         if recorded != md5:
-            raise QCError(field, f"{rel} changed while DVC added it; expected a file that stays unchanged during training")
+            raise QCError(field, f"{rel} changed while DVC added it; expected data that stays unchanged during training")
         if remote:
             _dvc(root, field, "push", dvc_file)
     elif remote and (mode == "add" or not _remote_has(remote, md5)):
@@ -180,38 +209,55 @@ def _dvc(root: str, field: str, *args: str) -> None:
 
 
 def restore_version(version: DatasetVersion, dest: str) -> str:
-    """Write the exact bytes of ``version`` to ``dest`` (a file, or a folder to hold it).
+    """Write the exact bytes of ``version`` (a file, or a whole folder) to ``dest`` (or into it, a folder).
 
-    Looked for, cheapest first, in the DVC cache of ``dvc_root``, the file at ``path``,
-    git at ``git_revision``, and the DVC remote; every candidate is checked by md5.
+    Looked for, cheapest first, in the DVC cache of ``dvc_root``, the data at ``path``,
+    git at ``git_revision`` (files), and the DVC remote; every candidate is checked by md5.
     """
     if version.path is None:
         raise QCError("dataset", "the run used an in-memory DataFrame; there is no file to restore")
     into_folder = os.path.isdir(dest) or dest.endswith(("/", os.sep))
     target = os.path.join(dest, os.path.basename(version.path)) if into_folder else dest
+    if version.is_folder and os.path.exists(target):
+        raise QCError(dest, f"{target} exists; expected a place where the folder {os.path.basename(version.path)} can be written")
     with tempfile.TemporaryDirectory(prefix="qc-restore-") as scratch:
         for source in (_from_cache, _from_workspace, _from_git, _from_remote):
             found = source(version, scratch)
-            if found is not None and file_md5(found) == version.md5:
+            if found is not None and path_md5(found) == version.md5:
                 os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-                shutil.copyfile(found, target)
+                if version.is_folder:
+                    shutil.copytree(found, target)
+                else:
+                    shutil.copyfile(found, target)
                 return target
     remote = version.remote_url or "none recorded"
-    raise QCError(version.path, f"version md5 {version.md5} is in neither the DVC cache, the file, git nor the DVC remote ({remote})")
+    data = "folder" if version.is_folder else "file"
+    raise QCError(version.path, f"version md5 {version.md5} is in neither the DVC cache, the {data}, git nor the DVC remote ({remote})")
 
 
 def _from_cache(version: DatasetVersion, scratch: str) -> str | None:
     if version.dvc_root is None or not os.path.isdir(version.dvc_root):
         return None
-    return next((p for p in object_paths(cache_dir(version.dvc_root), version.md5) if os.path.isfile(p)), None)
+    cache = cache_dir(version.dvc_root)
+    found = next((p for p in object_paths(cache, version.md5) if os.path.isfile(p)), None)
+    if found is None or not version.is_folder:
+        return found
+    folder = os.path.join(scratch, "from-cache")
+    for relpath, md5 in _manifest(version.dvc_root, version.md5).items():
+        source = next((p for p in object_paths(cache, md5) if os.path.isfile(p)), None)
+        if source is None:
+            return None
+        os.makedirs(os.path.dirname(os.path.join(folder, relpath)), exist_ok=True)
+        shutil.copyfile(source, os.path.join(folder, relpath))
+    return folder if os.path.isdir(folder) else None
 
 
 def _from_workspace(version: DatasetVersion, scratch: str) -> str | None:
-    return version.path if os.path.isfile(version.path) else None
+    return version.path if os.path.exists(version.path) else None
 
 
 def _from_git(version: DatasetVersion, scratch: str) -> str | None:
-    if not (version.git_revision and version.dvc_root and version.dvc_path and os.path.isdir(version.dvc_root)):
+    if version.is_folder or not (version.git_revision and version.dvc_root and version.dvc_path and os.path.isdir(version.dvc_root)):
         return None
     out = os.path.join(scratch, "from-git")
     with open(out, "wb") as handle:

@@ -2,13 +2,14 @@
 pairwise corrected resampled t-tests (see ``significance``) over the folds and repeats two jobs share.
 
 Up to ``ALL_PAIRS_UP_TO`` jobs every pair is tested; beyond that every job against the best one
-(by the experiment's ranking metric), so the report stays readable for large searches.
+(by the experiment's ranking metric), so the report stays readable for large searches. With a
+baseline job (``trainer.baseline``) every job is also tested against it on the ranking metric.
 p-values are per test, without a correction for multiple comparisons.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,8 @@ import pandas as pd
 from mlflow_qc.evaluate.significance import corrected_interval, corrected_resampled_ttest
 from mlflow_qc.evaluate.tables import html_table, latex_table, markdown_table
 from mlflow_qc.split import REFIT_CONTEXT, Splits
-from mlflow_qc.tracking.names import COMPARE_ARTIFACTS, FINISHED, HP_PREFIX, higher_is_better, split_of
-from mlflow_qc.tracking.tables import IDENTITY_COLUMNS
+from mlflow_qc.tracking.names import BASELINE_JOB, COMPARE_ARTIFACTS, FINISHED, HP_PREFIX, higher_is_better, split_of
+from mlflow_qc.tracking.tables import IDENTITY_COLUMNS, flag
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -29,6 +30,10 @@ METHOD = (
 )
 
 
+VERDICT_COLUMNS = ["job", "metric", "pairs", "job_mean", "baseline_mean", "difference", "p_value", "beats_baseline"]
+AGAINST_BASELINE = "Against the baseline"
+
+
 @dataclass
 class Comparison:
     title: str
@@ -36,25 +41,25 @@ class Comparison:
     intervals: pd.DataFrame  # job, metric, mean, low, high, count
     pairs: pd.DataFrame  # metric, job_a, job_b, pairs, difference, t, df, p_value, different
     alpha: float = ALPHA
+    baseline: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VERDICT_COLUMNS))  # baseline_verdicts
 
     def render(self, fmt: str = "markdown") -> str:
         method = METHOD.format(confidence=CONFIDENCE, alpha=self.alpha)
-        pairs = self.pairs.assign(different=self.pairs["different"].map({True: "yes", False: "no"}))
+        yes_no = {True: "yes", False: "no"}
+        pairs = self.pairs.assign(different=self.pairs["different"].map(yes_no))
+        verdicts = self.baseline.assign(beats_baseline=self.baseline["beats_baseline"].map(yes_no))
+        tables = [("Mean [confidence interval]", self.summary, "mean [confidence interval]")]
+        tables += [(heading, table, caption) for heading, table, caption in (
+            (AGAINST_BASELINE, verdicts, "each job against the baseline (corrected resampled t-test)"),
+            ("Pairwise tests", pairs, "pairwise corrected resampled t-tests")) if len(table)]
         if fmt == "markdown":
-            parts = [f"# {self.title}", method, "## Mean [confidence interval]", markdown_table(self.summary)]
-            if len(pairs):
-                parts += ["## Pairwise tests", markdown_table(pairs)]
+            parts = [f"# {self.title}", method] + [text for heading, table, _ in tables for text in (f"## {heading}", markdown_table(table))]
             return "\n\n".join(parts) + "\n"
         if fmt == "latex":
-            parts = [f"% {self.title}", f"% {method}", latex_table(self.summary, f"{self.title}: mean [confidence interval]")]
-            if len(pairs):
-                parts.append(latex_table(pairs, f"{self.title}: pairwise corrected resampled t-tests"))
+            parts = [f"% {self.title}", f"% {method}"] + [latex_table(table, f"{self.title}: {caption}") for _, table, caption in tables]
             return "\n\n".join(parts) + "\n"
         if fmt == "html":
-            body = f"<p>{method}</p><h3>Mean [confidence interval]</h3>{html_table(self.summary)}"
-            if len(pairs):
-                body += f"<h3>Pairwise tests</h3>{html_table(pairs)}"
-            return body
+            return f"<p>{method}</p>" + "".join(f"<h3>{heading}</h3>{html_table(table)}" for heading, table, _ in tables)
         raise ValueError(f"format {fmt!r}; expected one of {sorted(COMPARE_ARTIFACTS)}")
 
 
@@ -98,7 +103,44 @@ def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], 
     )
     summary = _summary(models, intervals, jobs, metrics)
     pairs = _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha)
-    return Comparison(title, summary, intervals, pairs, alpha)
+    against = ranking_metric if ranking_metric in metrics else next(iter(metrics), None)
+    return Comparison(title, summary, intervals, pairs, alpha, baseline_verdicts(models, sizes, against, alpha))
+
+
+def shared_test(models: pd.DataFrame, a: str, b: str, metric: str, sizes: dict[str, tuple[float, float]]):
+    """The corrected resampled t-test of job ``a`` against job ``b`` over the folds and repeats both have;
+    returns (number of pairs, PairedTest)."""
+    keys = ["fold_index", "repeat_index"]
+    shared = models.loc[models["job"] == a, keys + [metric]].merge(
+        models.loc[models["job"] == b, keys + [metric]], on=keys, suffixes=("_a", "_b"))
+    n_train, n_test = sizes.get(split_of(metric), (0.0, 0.0))
+    return len(shared), corrected_resampled_ttest(shared[f"{metric}_a"], shared[f"{metric}_b"], n_train, n_test)
+
+
+def beats(test, metric: str, alpha: float) -> bool:
+    """A real difference (p < alpha) in the better direction of ``metric``."""
+    better = test.difference > 0 if higher_is_better(metric) else test.difference < 0
+    return bool(better and not np.isnan(test.p_value) and test.p_value < alpha)
+
+
+def baseline_verdicts(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], metric: str | None,
+                      alpha: float = ALPHA) -> pd.DataFrame:
+    """Every job against the baseline job on ``metric`` (one row per job; empty without a baseline).
+
+    A job beats the baseline when it is better by the corrected resampled t-test at ``alpha``;
+    fewer than two shared folds x repeats give no p-value, and no claim that it does."""
+    if BASELINE_JOB not in set(models["job"]) or metric not in models.columns:
+        return pd.DataFrame(columns=VERDICT_COLUMNS)
+    rows = []
+    baseline_mean = models.loc[models["job"] == BASELINE_JOB, metric].mean()
+    for job in dict.fromkeys(models["job"]):
+        if job == BASELINE_JOB:
+            continue
+        count, test = shared_test(models, job, BASELINE_JOB, metric, sizes)
+        rows.append({"job": job, "metric": metric, "pairs": count, "job_mean": models.loc[models["job"] == job, metric].mean(),
+                     "baseline_mean": baseline_mean, "difference": test.difference, "p_value": test.p_value,
+                     "beats_baseline": beats(test, metric, alpha)})
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
 def _summary(models: pd.DataFrame, intervals: pd.DataFrame, jobs: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -121,15 +163,11 @@ def _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha) -> pd
         means = intervals[intervals["metric"] == ranking].set_index("job")["mean"]
         best = (means.idxmax() if higher_is_better(ranking) else means.idxmin()) if means.notna().any() else jobs[0]
         pairs = [(best, job) for job in jobs if job != best]
-    keys = ["fold_index", "repeat_index"]
     rows = []
     for metric in metrics:
-        n_train, n_test = sizes.get(split_of(metric), (0.0, 0.0))
         for a, b in pairs:
-            shared = models.loc[models["job"] == a, keys + [metric]].merge(
-                models.loc[models["job"] == b, keys + [metric]], on=keys, suffixes=("_a", "_b"))
-            test = corrected_resampled_ttest(shared[f"{metric}_a"], shared[f"{metric}_b"], n_train, n_test)
-            rows.append({"metric": metric, "job_a": a, "job_b": b, "pairs": len(shared), "difference": test.difference,
+            count, test = shared_test(models, a, b, metric, sizes)
+            rows.append({"metric": metric, "job_a": a, "job_b": b, "pairs": count, "difference": test.difference,
                          "t": test.t, "df": test.df, "p_value": test.p_value,
                          "different": bool(test.p_value < alpha) if not np.isnan(test.p_value) else False})
     return pd.DataFrame(rows, columns=["metric", "job_a", "job_b", "pairs", "difference", "t", "df", "p_value", "different"])
@@ -145,23 +183,28 @@ def model_frame(table: pd.DataFrame, include_refit: bool = False) -> pd.DataFram
     text, fold and repeat, then the split metrics."""
     if table.empty:
         return table
-    refit = table["refit"].astype(str).str.lower().eq("true")
+    refit = flag(table, "refit")
     table = table[(table["status"] == FINISHED) & (include_refit | ~refit)]
-    refit = refit[table.index]
+    refit, baseline = refit[table.index], flag(table, "baseline")
     hp_columns = [c for c in table.columns if c.startswith(HP_PREFIX)]
     identity = {*IDENTITY_COLUMNS, *hp_columns}
     metrics = [c for c in table.columns if c not in identity]
     job_index = table["job_index"].astype(int).astype(str)
     fold = table["fold_index"].map(lambda f: "" if pd.isna(f) else f" fold {int(f)}")
     repeat = table["repeat_index"].astype(int).astype(str)
-    hyperparameters = table[hp_columns].apply(
-        lambda row: hyperparameter_text({k[len(HP_PREFIX):]: v for k, v in row.items()}), axis=1) if hp_columns else ""
+    # the baseline job's hyperparameters (its strategy) are not the search's, and the other way round
+    own = {flagged: [c for c in hp_columns if table.loc[baseline == flagged, c].notna().any()] for flagged in (True, False)}
+    own = own if baseline.any() else {False: hp_columns}
+    hyperparameters = pd.Series([
+        hyperparameter_text({c[len(HP_PREFIX):]: row[c] for c in own[flagged]})
+        for (_, row), flagged in zip(table.iterrows(), baseline)], index=table.index, dtype=object) if hp_columns else ""
     return pd.DataFrame({
-        "job": np.where(refit, "refit ", "job ") + job_index,
-        "model": "model job " + job_index + fold + " repeat " + repeat,
+        "job": np.where(baseline, BASELINE_JOB, np.where(refit, "refit ", "job ") + job_index),
+        "model": "model " + np.where(baseline, BASELINE_JOB, "job " + job_index) + fold + " repeat " + repeat,
         "run_id": table["run_id"],
         "job_key": table["job_key"],
         "refit": refit,
+        "baseline": baseline,
         "hyperparameters": hyperparameters,
         "fold_index": table["fold_index"],
         "repeat_index": table["repeat_index"],

@@ -1,26 +1,33 @@
-"""The experiment run's ``qc/report.html`` (boomerang, leaderboard, head-to-head) and ``qc/compare.md``.
+"""The experiment run's ``qc/report.html`` (boomerang, leaderboard, head-to-head, the test split's
+state) and ``qc/compare.md``.
 
 Everything comes from the experiment's model table in memory: no model run is read back (one query finds the
 job runs its head-to-head link names).
 """
 from __future__ import annotations
 
-from mlflow_qc.evaluate.comparison import compare_models, model_frame, split_sizes
+from mlflow_qc.evaluate.comparison import ALPHA, baseline_verdicts, compare_models, model_frame, split_sizes
 from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
 from mlflow_qc.evaluate.report import Report
-from mlflow_qc.tracking.names import COMPARE_ARTIFACTS, JOB, JOB_INDEX, RESUME_KEY, compare_path, tracker_path
+from mlflow_qc.tracking.names import (
+    BASELINE_JOB, COMPARE_ARTIFACTS, JOB, JOB_INDEX, RESUME_KEY, TEST_REVEALED, TEST_SEALED, TEST_SPLIT, compare_path, split_of,
+    tracker_path,
+)
 from mlflow_qc.tracking.queries import tree_runs
+
+TEST_SECTION = "Test split"
 
 
 def page_links(client, run, board) -> list[tuple[str, str]]:
-    """The tracker, and the head-to-head of the two best jobs when there are two."""
+    """The tracker, and the head-to-head of the two best jobs when there are two (the baseline is none of them)."""
     links = [("experiment tracker", tracker_path(run.info.run_id))]
-    if len(board) >= 2 and RESUME_KEY in run.data.tags:
+    ranked = [str(label) for label in board["job"] if label != BASELINE_JOB] if len(board) else []
+    if len(ranked) >= 2 and RESUME_KEY in run.data.tags:
         job_runs = {r.data.tags.get(JOB_INDEX): r.info.run_id
                     for r in tree_runs(client, run.info.experiment_id, run.data.tags[RESUME_KEY], JOB)}
-        best, second = (job_runs.get(str(label).removeprefix("job ")) for label in board["job"][:2])
+        best, second = (job_runs.get(label.removeprefix("job ")) for label in ranked[:2])
         if best and second:
-            links.append((f"head-to-head {board['job'][0]} vs {board['job'][1]}", compare_path(best, second)))
+            links.append((f"head-to-head {ranked[0]} vs {ranked[1]}", compare_path(best, second)))
     return links
 
 
@@ -43,16 +50,46 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
     compared = models[~models["refit"]]  # a refit job is one model on other rows: ranked and tested apart
     if compared.empty:
         return report, None
-    board = leaderboard(compared, metric)
+    sizes = split_sizes(event.contexts)
+    verdicts = baseline_verdicts(compared, sizes, metric)
+    board = leaderboard(compared, metric, verdicts)
     report.pages = page_links(client, run, board)
     section = report.section("Leaderboard")
     section.tables.append((f"Jobs by the mean of {metric}", board))
+    if len(verdicts):
+        section.notes.append(baseline_note(verdicts))
     figure = leaderboard_figure(compared, board, metric)
     if figure is not None:
         section.figures.append(figure)
-    comparison = compare_models(compared, split_sizes(event.contexts), None, metric, f"Head-to-head: {run.info.run_name}")
+    test_section(report, run.data.tags, models)
+    comparison = compare_models(compared, sizes, None, metric, f"Head-to-head: {run.info.run_name}")
     report.section("Head-to-head").html.append(comparison.render("html"))
     return report, comparison.render("markdown")
+
+
+def baseline_note(verdicts) -> str:
+    losers = verdicts.loc[~verdicts["beats_baseline"].astype(bool), "job"].tolist()
+    rule = f"better than the baseline job by the corrected resampled t-test on {verdicts['metric'].iloc[0]}, p < {ALPHA}"
+    if not losers:
+        return f"Every job beats the baseline ({rule})."
+    return f"Not beating the baseline ({rule}): {', '.join(losers)}."
+
+
+def test_section(report: Report, tags: dict, models) -> None:
+    """Where the test split stands: sealed (trainer.hide_test), or revealed once by finalize with its numbers."""
+    if TEST_REVEALED in tags:
+        section = report.section(TEST_SECTION)
+        section.notes.append(f"Revealed once by mlflow-qc finalize ({tags[TEST_REVEALED]}): the chosen job, and the baseline.")
+        columns = [c for c in models.columns if split_of(c) == TEST_SPLIT]
+        revealed = models.dropna(subset=columns, how="all") if columns else models.iloc[0:0]
+        if len(revealed):
+            table = revealed.groupby("job", sort=False)[columns].agg(["mean", "std"])
+            table.columns = [f"{metric} {stat}" for metric, stat in table.columns]
+            section.tables.append(("Test metrics: mean and spread over each job's models", table.reset_index()))
+    elif tags.get(TEST_SEALED) == "true":
+        report.section(TEST_SECTION).notes.append(
+            "Sealed (trainer.hide_test): no model was scored on the test split. `mlflow-qc finalize RUN_ID` "
+            "evaluates the chosen job on it once.")
 
 
 def log_experiment_report(client, event) -> None:

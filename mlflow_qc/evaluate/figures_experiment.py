@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mlflow_qc.evaluate.figures_style import SPLIT_ORDER, color, figure, titled
-from mlflow_qc.tracking.names import higher_is_better, split_of
+from mlflow_qc.evaluate.figures_style import SPLIT_ORDER, color, figure, guide_line, titled
+from mlflow_qc.tracking.names import BASELINE_JOB, higher_is_better, split_of
 
 SCORES = {
     "classification": ("accuracy", "f1", "precision", "recall", "roc_auc"),
@@ -20,7 +20,7 @@ TOP_JOBS = 30
 
 
 def score_types(models: pd.DataFrame, analysis_type: str) -> list[str]:
-    kind = "regression" if analysis_type == "regression" else "classification"
+    kind = "classification" if analysis_type.startswith("classification") else "regression"
     return [s for s in SCORES[kind] if any(f"{split}_{s}" in models.columns for split in SPLIT_ORDER)]
 
 
@@ -72,8 +72,11 @@ def boomerang_figure(models: pd.DataFrame, analysis_type: str, min_score: float 
     )
 
 
-def leaderboard(models: pd.DataFrame, ranking_metric: str) -> pd.DataFrame:
-    """Jobs best first by the mean of the ranking metric, with the other metrics of its split."""
+def leaderboard(models: pd.DataFrame, ranking_metric: str, verdicts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Jobs best first by the mean of the ranking metric, with the other metrics of its split.
+
+    With a baseline job (``verdicts``: ``comparison.baseline_verdicts``) each job says whether it
+    beats it and with which p-value; the baseline itself is listed without a rank."""
     split = split_of(ranking_metric)
     others = [c for c in models.columns if split and c.startswith(f"{split}_") and c != ranking_metric]
     rows = []
@@ -87,8 +90,15 @@ def leaderboard(models: pd.DataFrame, ranking_metric: str) -> pd.DataFrame:
         })
     table = pd.DataFrame(rows)
     table = table.sort_values(f"{ranking_metric} mean", ascending=not higher_is_better(ranking_metric), kind="stable", na_position="last")
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    ranked = table["job"] != BASELINE_JOB
+    table.insert(0, "rank", ranked.cumsum() if ranked.all() else np.where(ranked, ranked.cumsum(), np.nan))
+    if verdicts is not None and len(verdicts):
+        by_job = verdicts.set_index("job")
+        position = table.columns.get_loc(f"{ranking_metric} std") + 1
+        table.insert(position, "baseline p", table["job"].map(by_job["p_value"]))
+        table.insert(position, "beats baseline", table["job"].map(by_job["beats_baseline"].map({True: "yes", False: "no"})).fillna(""))
+    return table
 
 
 def leaderboard_figure(models: pd.DataFrame, board: pd.DataFrame, ranking_metric: str, top: int = TOP_JOBS) -> go.Figure | None:
@@ -101,5 +111,7 @@ def leaderboard_figure(models: pd.DataFrame, board: pd.DataFrame, ranking_metric
     box = {"type": "box", "x": values["job"].to_numpy(), "y": values[ranking_metric].to_numpy(dtype=np.float64),
            "text": values["model"].to_numpy(), "boxpoints": "all", "jitter": 0.3, "pointpos": 0,
            "marker": {"size": 4, "color": color(0)}, "hovertemplate": "%{text}<br>%{y:.4g}<extra></extra>"}
-    return figure([box], title={"text": f"Leaderboard: {ranking_metric}{more}"}, showlegend=False, height=460,
+    baseline = models.loc[models["job"] == BASELINE_JOB, ranking_metric]
+    shapes = [] if baseline.empty else [{**guide_line(0, baseline.mean(), 1, baseline.mean(), xref="paper"), "name": BASELINE_JOB}]
+    return figure([box], title={"text": f"Leaderboard: {ranking_metric}{more}"}, showlegend=False, height=460, shapes=shapes,
                   yaxis=titled(ranking_metric), xaxis={**titled("job"), "categoryorder": "array", "categoryarray": shown})

@@ -4,7 +4,6 @@ below a run, then their jobs' reports rebuilt."""
 from __future__ import annotations
 
 import ast
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -15,15 +14,12 @@ from mlflow.tracking import MlflowClient
 from mlflow_qc import cache
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.errors import QCError
-from mlflow_qc.evaluate.artifacts import run_artifact
+from mlflow_qc.evaluate.artifacts import saved_model
 from mlflow_qc.evaluate.importance import importance_metrics
 from mlflow_qc.evaluate.importance_run import model_importance, write_importance
 from mlflow_qc.evaluate.job_report import refresh_job_reports
-from mlflow_qc.models import load_trained
-from mlflow_qc.tracking.names import CACHE_KEY, MODEL_DATA, MODEL_LIBRARY_DIR, MODEL_META_FILE
+from mlflow_qc.tracking.names import CACHE_KEY, NOT_HYPERPARAMETERS
 from mlflow_qc.tracking.queries import experiment_run_of, model_runs_below
-
-NOT_HYPERPARAMETERS = {"fold_index", "repeat_index", "seed"}
 
 
 def _parse(value: str):
@@ -31,6 +27,11 @@ def _parse(value: str):
         return ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return value
+
+
+def model_hyperparameters(run) -> dict:
+    """A model run's hyperparameters, read back from its params."""
+    return {k: _parse(v) for k, v in run.data.params.items() if k not in NOT_HYPERPARAMETERS}
 
 
 def cache_entry_of(experiment_run) -> CacheEntry:
@@ -47,12 +48,13 @@ def cache_entry_of(experiment_run) -> CacheEntry:
 
 def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_count: int) -> dict[str, float]:
     params = run.data.params
-    hyperparameters = {k: _parse(v) for k, v in params.items() if k not in NOT_HYPERPARAMETERS}
+    hyperparameters = model_hyperparameters(run)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = run_artifact(run.info.artifact_uri, MODEL_DATA, tmp)
-        context = json.loads((folder / MODEL_META_FILE).read_text())["context"]
-        adapter, model = load_trained(folder / MODEL_LIBRARY_DIR)
-        table = model_importance(adapter, model, entry, context, hyperparameters, permute_count, int(params.get("seed", 0)))
+        saved = saved_model(run, tmp)
+        table = model_importance(saved.adapter, saved.model, entry, saved.context, hyperparameters, permute_count,
+                                 int(params.get("seed", 0)))
+        if table.empty:
+            return {}  # image inputs only: not computed
         out = Path(tmp, "out")
         write_importance(table, out)
         client.log_artifacts(run.info.run_id, str(out))
@@ -73,5 +75,5 @@ def importance_after_the_fact(run_id: str, permute_count: int) -> list[str]:
     models = model_runs_below(client, run)
     for model_run in models:
         _importance_of_run(client, model_run, entry, permute_count)
-    refresh_job_reports(client, models, entry.meta)
+    refresh_job_reports(client, models, entry)
     return [m.info.run_id for m in models]

@@ -18,6 +18,9 @@ from mlflow_qc.models.outputs import probabilities_by_class
 from mlflow_qc.tracking.names import IMPORTANCE_ARTIFACT, evaluation_split
 
 
+UNPERMUTED_KINDS = ("image",)  # a shuffled channel of every pixel says little about an image model
+
+
 def importance_split(split_names) -> str:
     """The split a model watched while training, else train."""
     return evaluation_split(split_names) or "train"
@@ -29,7 +32,10 @@ def model_importance(adapter, model, entry: CacheEntry, context: str, hyperparam
     data = entry.load(context, split, mmap=False)
     pipeline = entry.pipeline(context)
     label = np.asarray(data.label)
-    groups = column_groups(pipeline.feature_names, [f.shape[-1] for f in data.features], pipeline.raw_columns)
+    groups = [group for group in column_groups(pipeline.feature_names, [f.shape[-1] for f in data.features], pipeline.raw_columns)
+              if pipeline.kinds[group.input_index] not in UNPERMUTED_KINDS]
+    if not groups:
+        return pd.DataFrame()
     predict = lambda features: adapter.predict(model, features)  # noqa: E731
     loss = adapter_loss(adapter, model, label, hyperparameters, predict(list(data.features)))
     table = permutation_importance(predict, loss, list(data.features), groups, permute_count, seed)

@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlflow_qc.data.typical import one_table
 from mlflow_qc.evaluate.artifacts import run_artifact
+from mlflow_qc.evaluate.figures_forecast import forecast_figures, horizon_error_figure
+from mlflow_qc.evaluate.gallery import add_gallery
 from mlflow_qc.evaluate.figures_classification import confidence_figure, confusion_figures, curve_figures, with_class_positions
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
@@ -109,6 +112,11 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
         confidence = confidence_figure(predictions, classes)
         if confidence is not None:
             report.section("Confidence").figures.append(confidence)
+    elif len(predictions) and analysis_type == "forecasting":
+        report.section("Forecasts").figures += forecast_figures(predictions)
+        horizon = horizon_error_figure(predictions)
+        if horizon is not None:
+            report.section("Error by horizon").figures.append(horizon)
     elif len(predictions):
         report.section("Predictions").figures += regression_figures(predictions)
     if len(data.importance):
@@ -120,8 +128,10 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
     return report
 
 
-def log_job_report(client, job_run_id: str, model_runs: list, meta: dict) -> Report:
-    """Build the job's report from its finished model runs and log it on the job run."""
+def log_job_report(client, job_run_id: str, model_runs: list, entry) -> Report:
+    """Build the job's report from its finished model runs and log it on the job run (``entry``: the
+    prepared cache entry, for the classes and the samples' gallery)."""
+    meta = entry.meta
     job = client.get_run(job_run_id)
     finished = [r for r in model_runs if r.info.status == FINISHED]
     data = collect(client, finished)
@@ -129,12 +139,17 @@ def log_job_report(client, job_run_id: str, model_runs: list, meta: dict) -> Rep
     subtitle = f"{len(finished)} model(s); {meta.get('analysis_type')}; job run {job_run_id}"
     report = evaluation_report(data, meta.get("classes"), meta.get("analysis_type"), f"{job.info.run_name}: {hyperparameters}", subtitle)
     report.pages = [("experiment tracker", tracker_path(job.data.tags[PARENT]))] if PARENT in job.data.tags else []
-    report.pages += [(f"what-if {model_label(run.data.tags)}", whatif_path(run.info.run_id)) for run in finished[:PAGE_LINKS_SHOWN]]
+    with_whatif = finished[:PAGE_LINKS_SHOWN] if one_table(meta.get("kinds"), meta.get("windows")) else []  # one field per column
+    report.pages += [(f"what-if {model_label(run.data.tags)}", whatif_path(run.info.run_id)) for run in with_whatif]
+    if "image" in (meta.get("kinds") or []):
+        report.section("Feature importance").notes.append(
+            "Permutation importance is not computed for image inputs: shuffling a channel over every pixel says little about an image model.")
+    add_gallery(report, data.predictions, finished, entry)
     report.log(client, job_run_id)
     return report
 
 
-def refresh_job_reports(client, model_runs: list, meta: dict) -> None:
+def refresh_job_reports(client, model_runs: list, entry) -> None:
     """Rebuild the reports of the jobs these models belong to (e.g. after importance after the fact)."""
     for job_run_id in dict.fromkeys(job_run_id_of(client, run) for run in model_runs):
-        log_job_report(client, job_run_id, model_runs_below(client, client.get_run(job_run_id)), meta)
+        log_job_report(client, job_run_id, model_runs_below(client, client.get_run(job_run_id)), entry)

@@ -26,6 +26,8 @@ class Importance(TrainingObserver):
         fitted, task = event.fitted, event.task
         table = model_importance(fitted.adapter, fitted.model, event.entry, task.context, task.job.hyperparameters,
                                  self.permute_count, task.seed)
+        if table.empty:
+            return  # image inputs only: the job report says importance is not computed for them
         write_importance(table, event.folder)
         event.metrics.update(importance_metrics(table))
 
@@ -46,14 +48,25 @@ class JobReport(TrainingObserver):
     """``qc/report.html`` + ``qc/report.json`` of a job from its finished models' runs."""
 
     def job_closed(self, client, event: JobClosed) -> None:
+        from mlflow_qc.cache import CacheEntry
         from mlflow_qc.evaluate.job_report import log_job_report
 
         def build():
             runs = [client.get_run(record.run_id) for record in event.records if record.status == FINISHED]
             if runs:
-                log_job_report(client, event.run_id, runs, event.meta)
+                log_job_report(client, event.run_id, runs, CacheEntry(event.entry_root))
 
         report_safely(client, event.run_id, build)
+
+
+class BaselineVerdict(TrainingObserver):
+    """``trainer.baseline``: each job run (and the experiment run, for its best job) gets ``qc.beats_baseline``
+    and ``baseline_p_value`` on the ranking metric, before the report and the registration read them."""
+
+    def experiment_closed(self, client, event: ExperimentClosed) -> None:
+        from mlflow_qc.evaluate.baseline_tags import tag_verdicts
+
+        tag_verdicts(client, event)
 
 
 class ExperimentReport(TrainingObserver):

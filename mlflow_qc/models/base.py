@@ -34,12 +34,13 @@ class ModelAdapter(ABC):
     library: ClassVar[str]
     model_file: ClassVar[str]
 
-    def __init__(self, architecture, n_classes: int | None = None):
+    def __init__(self, architecture, n_classes: int | None = None, label_shape=None):
         self.architecture = architecture
         self.analysis_type = architecture.analysis_type
         if self.analysis_type == "classification_binary":
             n_classes = n_classes or 2
         self.n_classes = n_classes
+        self.label_shape = None if label_shape is None else tuple(label_shape)  # forecasting: (size_shift, step)
 
     # --- the interface ---------------------------------------------------------------
 
@@ -79,6 +80,7 @@ class ModelAdapter(ABC):
             "analysis_type": self.analysis_type,
             "n_classes": self.n_classes,
             "estimator": self.architecture.estimator,
+            "label_shape": None if self.label_shape is None else list(self.label_shape),
         }
         (folder / ADAPTER_FILE).write_text(json.dumps(meta, indent=2))
 
@@ -87,6 +89,11 @@ class ModelAdapter(ABC):
     @property
     def is_classification(self) -> bool:
         return self.analysis_type.startswith("classification")
+
+    def learn_label_shape(self, label: np.ndarray) -> None:
+        """Remember one sample's label shape: a forecast (size_shift x step) is given back in it."""
+        if self.analysis_type == "forecasting":
+            self.label_shape = tuple(np.asarray(label).shape[1:])
 
     def is_ordinal(self, label: np.ndarray) -> bool:
         """Multi-class labels given as one column of class indices."""
@@ -124,6 +131,12 @@ class ModelAdapter(ABC):
             expected = 1
         elif self.analysis_type == "classification_multi":
             expected = self.n_classes
+        elif self.analysis_type == "forecasting" and self.label_shape:
+            if output.size != len(output) * int(np.prod(self.label_shape)):
+                raise QCError(f"{self.architecture.module or self.architecture.estimator}",
+                              f"the model outputs {output.size // max(len(output), 1)} values per sample; expected "
+                              f"{int(np.prod(self.label_shape))}: the next size_shift steps {self.label_shape}")
+            return output.reshape(len(output), *self.label_shape)
         else:
             return output
         if expected is not None and output.shape[1:] != (expected,):

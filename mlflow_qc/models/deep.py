@@ -37,6 +37,7 @@ class DeepAdapter(ModelAdapter):
         return value
 
     def build(self, train, hyperparameters: dict):
+        self.learn_label_shape(train.label)
         model = self.functions["fn_build"](features_shape(train.features), self.output_shape(train.label), **hyperparameters)
         return self.returned("fn_build", model)
 

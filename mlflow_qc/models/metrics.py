@@ -15,16 +15,21 @@ from mlflow_qc.models.outputs import predicted_index
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "loss")
 REGRESSION_METRICS = ("r2", "mse", "explained_variance", "loss")
+FORECASTING_METRICS = ("r2", "mse", "mae", "explained_variance", "loss")
 
 
 def metric_names(analysis_type: str) -> tuple[str, ...]:
+    if analysis_type == "forecasting":
+        return FORECASTING_METRICS
     return REGRESSION_METRICS if analysis_type == "regression" else CLASSIFICATION_METRICS
 
 
-def classification_metrics(y_index: np.ndarray, proba: np.ndarray, loss: float | None = None) -> dict[str, float]:
+def classification_metrics(y_index: np.ndarray, proba: np.ndarray, loss: float | None = None,
+                           threshold: float | None = None) -> dict[str, float]:
+    """``threshold``: a binary model's decision threshold (accuracy, f1, precision, recall use it)."""
     y_index = np.asarray(y_index).ravel()
     n_classes = proba.shape[1]
-    predicted = predicted_index(proba)
+    predicted = predicted_index(proba, threshold)
     binary = n_classes == 2
     precision, recall, f1, _ = skm.precision_recall_fscore_support(
         y_index, predicted, average="binary" if binary else "weighted", zero_division=0
@@ -38,6 +43,34 @@ def classification_metrics(y_index: np.ndarray, proba: np.ndarray, loss: float |
         "loss": loss if loss is not None else skm.log_loss(y_index, np.clip(proba, 1e-15, 1), labels=range(n_classes)),
     }
     return {name: float(value) for name, value in scores.items()}
+
+
+def classification_metric(name: str, y_index: np.ndarray, predicted: np.ndarray, proba: np.ndarray) -> float:
+    """One metric of ``classification_metrics`` from given answers (class indices) and probabilities;
+    ``loss`` is the log loss. For the thousands of calls of a permutation test."""
+    binary = proba.shape[1] == 2
+    average = "binary" if binary else "weighted"
+    if name == "accuracy":
+        return float(np.mean(predicted == y_index))
+    if name in ("f1", "precision", "recall"):
+        function = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[name]
+        return float(function(y_index, predicted, average=average, zero_division=0))
+    if name == "roc_auc":
+        return float(_roc_auc(y_index, proba, binary))
+    if name == "loss":
+        return fast_log_loss(y_index, proba)
+    raise ValueError(f"unknown classification metric {name!r}; expected one of {CLASSIFICATION_METRICS}")
+
+
+REGRESSION_FUNCTIONS = {"r2": skm.r2_score, "mse": skm.mean_squared_error, "explained_variance": skm.explained_variance_score,
+                        "loss": skm.mean_squared_error, "mae": skm.mean_absolute_error}
+
+
+def regression_metric(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """One metric of ``regression_metrics`` (``loss`` is the squared error; forecasting's ``mae`` too)."""
+    if name not in REGRESSION_FUNCTIONS:
+        raise ValueError(f"unknown regression metric {name!r}; expected one of {sorted(REGRESSION_FUNCTIONS)}")
+    return float(REGRESSION_FUNCTIONS[name](y_true, y_pred))
 
 
 def _roc_auc(y_index: np.ndarray, proba: np.ndarray, binary: bool) -> float:
@@ -78,3 +111,21 @@ def fast_squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean squared error over every output (scikit-learn's uniform average) without input checks."""
     y_true = np.asarray(y_true, dtype=np.float64)
     return float(np.mean((y_true - np.asarray(y_pred, dtype=np.float64).reshape(y_true.shape)) ** 2))
+
+
+def forecasting_metrics(y_true: np.ndarray, y_pred: np.ndarray, loss: float | None = None) -> dict[str, float]:
+    """Forecasts (windows x size_shift x step) on the original scale: every forecast step of every
+    column a sample, scores averaged uniformly over the columns; image frames count every pixel
+    value as one sample of one column (a pixel on its own is often constant)."""
+    truth = np.asarray(y_true, dtype=np.float64)
+    predicted = np.asarray(y_pred, dtype=np.float64).reshape(truth.shape)
+    columns = truth.shape[2] if truth.ndim == 3 else 1
+    truth, predicted = truth.reshape(-1, columns), predicted.reshape(-1, columns)
+    scores = {
+        "r2": skm.r2_score(truth, predicted),
+        "mse": skm.mean_squared_error(truth, predicted),
+        "mae": skm.mean_absolute_error(truth, predicted),
+        "explained_variance": skm.explained_variance_score(truth, predicted),
+        "loss": loss if loss is not None else skm.mean_squared_error(truth, predicted),
+    }
+    return {name: float(value) for name, value in scores.items()}

@@ -29,10 +29,11 @@ def probabilities_by_class(output: np.ndarray) -> np.ndarray:
     return output
 
 
-def predicted_index(proba: np.ndarray) -> np.ndarray:
-    """Binary: P(class 1) > 0.5; multi-class: argmax."""
+def predicted_index(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Binary: P(class 1) > ``threshold`` (the model's decision threshold, 0.5 when it has none);
+    multi-class: argmax."""
     if proba.shape[1] == 2:
-        return (proba[:, 1] > BINARY_CUTOFF).astype(np.int64)
+        return (proba[:, 1] > (BINARY_CUTOFF if threshold is None else threshold)).astype(np.int64)
     return proba.argmax(axis=1)
 
 
@@ -54,9 +55,16 @@ def original_scale(values: np.ndarray, pipeline) -> np.ndarray:
     return decoded[:, 0] if decoded.ndim == 2 and decoded.shape[1] == 1 else decoded
 
 
-def decode_output(output: np.ndarray, analysis_type: str, pipeline) -> pd.DataFrame:
-    """Classification: the predicted class (original label) and one probability per class;
-    regression: the prediction on the original scale of the target."""
+def decode_output(output: np.ndarray, analysis_type: str, pipeline, threshold: float | None = None):
+    """Classification: the predicted class (original label, binary by ``threshold``) and one
+    probability per class; regression: the prediction on the original scale of the target;
+    forecasting: the next steps on the original scale, a row per step in the forecast columns
+    (images: an array of frames)."""
+    if analysis_type == "forecasting":
+        forecast = pipeline.decode_target(output)  # windows x size_shift x step
+        if forecast.ndim > 3:
+            return forecast.reshape(-1, *forecast.shape[2:])
+        return pd.DataFrame(forecast.reshape(-1, forecast.shape[-1]), columns=pipeline.forecast_columns)
     if not analysis_type.startswith("classification"):
         decoded = original_scale(output, pipeline)
         if decoded.ndim == 1:
@@ -64,9 +72,30 @@ def decode_output(output: np.ndarray, analysis_type: str, pipeline) -> pd.DataFr
         return pd.DataFrame({f"prediction_{j}": decoded[:, j] for j in range(decoded.shape[1])})
     proba = probabilities_by_class(output)
     classes = np.asarray(pipeline.classes, dtype=object)
-    frame = pd.DataFrame({"prediction": classes[predicted_index(proba)]})
+    frame = pd.DataFrame({"prediction": classes[predicted_index(proba, threshold)]})
     for j, column in enumerate(probability_columns(pipeline.classes)):
         frame[column] = proba[:, j]
+    return frame
+
+
+def forecast_frame(label: np.ndarray, output: np.ndarray, pipeline, starts: np.ndarray, size_window: int) -> pd.DataFrame:
+    """Every forecast step of every window, long: ``row`` (the window's first step), ``horizon``
+    (1 .. size_shift), ``step`` (the time step forecast), then per column ``y_true_<c>`` and
+    ``prediction_<c>`` on the original scale; for image frames the pixel ``mse`` and ``mae`` instead."""
+    truth, forecast = pipeline.decode_target(label), pipeline.decode_target(output)
+    count, shift = truth.shape[:2]
+    frame = pd.DataFrame({
+        "row": np.repeat(np.asarray(starts), shift),
+        "horizon": np.tile(np.arange(1, shift + 1), count),
+    })
+    frame["step"] = frame["row"] + size_window + frame["horizon"] - 1
+    if truth.ndim > 3:
+        error = (forecast - truth).reshape(count * shift, -1)
+        frame["mse"], frame["mae"] = (error**2).mean(axis=1), np.abs(error).mean(axis=1)
+        return frame
+    for j, column in enumerate(pipeline.forecast_columns):
+        frame[f"y_true_{column}"] = truth[:, :, j].ravel()
+        frame[f"prediction_{column}"] = forecast[:, :, j].ravel()
     return frame
 
 

@@ -29,8 +29,8 @@ def adapter_class(library: str) -> type[ModelAdapter]:
     return getattr(importlib.import_module(module), name)
 
 
-def adapter_for(architecture, n_classes: int | None = None) -> ModelAdapter:
-    return adapter_class(architecture.library)(architecture, n_classes)
+def adapter_for(architecture, n_classes: int | None = None, label_shape=None) -> ModelAdapter:
+    return adapter_class(architecture.library)(architecture, n_classes, label_shape)
 
 
 def load_model(library: str, folder: Path) -> Any:
@@ -52,5 +52,5 @@ def load_trained(folder: Path) -> tuple[ModelAdapter, Any]:
         module=str(module) if module.is_file() else None,
         estimator=meta.get("estimator"),
     )
-    adapter = adapter_for(architecture, meta.get("n_classes"))
+    adapter = adapter_for(architecture, meta.get("n_classes"), meta.get("label_shape"))
     return adapter, adapter.load(folder)

@@ -68,12 +68,14 @@ class SklearnAdapter(ModelAdapter):
         if "random_state" in inspect.signature(self.estimator_class).parameters:
             arguments.setdefault("random_state", seed % 2**32)
         estimator = self.estimator_class(**arguments)
+        self.learn_label_shape(train.label)
         estimator.fit(flat_features(train.features), self.fit_target(train.label))
         return TrainedModel(model=estimator, history=self.history(estimator))
 
     def fit_target(self, label: np.ndarray) -> np.ndarray:
         if self.is_classification:
             return self.class_index(label)
+        label = label.reshape(len(label), -1)  # a forecast's steps x columns as outputs
         return label.ravel() if label.shape[1] == 1 else label
 
     def history(self, estimator) -> dict[str, list[float]]:
@@ -89,7 +91,7 @@ class SklearnAdapter(ModelAdapter):
         matrix = flat_features(features)
         if not self.is_classification:
             output = np.asarray(model.predict(matrix), dtype=np.float64)
-            return output.reshape(len(matrix), -1)
+            return self.shaped_output(output.reshape(len(matrix), -1))
         classes = np.asarray(model.classes_).astype(np.int64)
         width = max(self.n_classes or 0, int(classes.max()) + 1)
         probabilities = np.zeros((len(matrix), width))
@@ -101,7 +103,7 @@ class SklearnAdapter(ModelAdapter):
 
     def loss(self, model, label: np.ndarray, output: np.ndarray, hyperparameters: dict) -> float:
         if not self.is_classification:
-            return float(mean_squared_error(label, output))
+            return float(mean_squared_error(np.reshape(label, (len(label), -1)), np.reshape(output, (len(output), -1))))
         output = np.asarray(output, dtype=np.float64)
         if self.analysis_type == "classification_binary":
             output = np.hstack([1 - output, output])

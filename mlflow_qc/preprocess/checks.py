@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.tabular import TabularInput
+from mlflow_qc.preprocess.feature_input import FeatureInput
+from mlflow_qc.preprocess.kinds import input_of
 from mlflow_qc.preprocess.target import TargetColumn
+from mlflow_qc.preprocess.window import ShiftedTarget
 from mlflow_qc.recipe import DatasetSpec, Pipeline
 
 
@@ -27,7 +29,7 @@ def target_dataset_of(spec: Pipeline, datasets: list[Dataset], target_dataset: D
 
 def validate(
     spec: Pipeline, datasets: list[Dataset], target_dataset: Dataset | None, analysis_type: str | None
-) -> tuple[list[TabularInput], TargetColumn | None]:
+) -> tuple[list[FeatureInput], TargetColumn | ShiftedTarget | None]:
     """Raises the first QCError; returns the unfitted per-input transformers and target."""
     if len(datasets) != len(spec.inputs):
         raise ValueError(f"{len(datasets)} datasets for {len(spec.inputs)} inputs")
@@ -37,9 +39,20 @@ def validate(
     for where, dataset in named + ([("data.target.dataset", target_dataset)] if target_dataset else []):
         if dataset.n_samples != expected:
             raise QCError(where, f"{dataset.n_samples} samples, but data.inputs[0] has {expected}; expected the same number of samples")
+    if analysis_type == "forecasting" and (spec.window is None or spec.target is not None):
+        raise QCError("model.analysis_type", "forecasting learns the steps that follow a window; expected "
+                                             "data.inputs[0].window and no data.target")
     target = TargetColumn(spec.target, target_dataset, analysis_type) if spec.target else None
     inputs = []
     for index, (item, dataset) in enumerate(zip(spec.inputs, datasets)):
         shares_target = target is not None and (dataset is target_dataset or same_source(item.dataset, spec.target_dataset()))
-        inputs.append(TabularInput(item, dataset, f"data.inputs[{index}]", spec.target.column if shares_target else None))
+        inputs.append(input_of(item, dataset, f"data.inputs[{index}]", spec.target.column if shares_target else None))
+    if spec.window is not None and target is None:
+        if analysis_type not in (None, "forecasting"):
+            raise QCError("model.analysis_type", f"{analysis_type} needs a target; windows without one forecast their next "
+                                                 "steps: expected forecasting, or a data.target")
+        target = ShiftedTarget(inputs[0])
+    if spec.stratifier.group_column is not None:
+        group_table = target_dataset or datasets[0]
+        group_table.require_columns([spec.stratifier.group_column], "data.stratifier.group_column")
     return inputs, target

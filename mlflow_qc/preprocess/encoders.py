@@ -6,6 +6,7 @@ import inspect
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.preprocessing import LabelBinarizer, LabelEncoder, MultiLabelBinarizer, OneHotEncoder, OrdinalEncoder
 
 from mlflow_qc.classes import resolve_encoder_class
@@ -14,7 +15,8 @@ from mlflow_qc.recipe import Encoder
 
 
 CATEGORICAL = (OneHotEncoder, OrdinalEncoder, LabelBinarizer, LabelEncoder, MultiLabelBinarizer)
-ONE_DIMENSIONAL = (LabelBinarizer, LabelEncoder, MultiLabelBinarizer)
+TEXT = (CountVectorizer, HashingVectorizer, TfidfVectorizer)  # one text column each, as 1-D strings
+ONE_DIMENSIONAL = (LabelBinarizer, LabelEncoder, MultiLabelBinarizer, *TEXT)
 
 
 def is_categorical(cls: type) -> bool:
@@ -84,6 +86,15 @@ class ColumnEncoder:
         return dense(self.fitted[0].inverse_transform(encoded))[:, 0]
 
     @property
+    def invertible(self) -> bool:
+        """Whether encoded values (a forecast) can be brought back to the original scale."""
+        return not (self.categorical or self.one_dimensional) and hasattr(resolve_encoder_class(self.spec.sklearn), "inverse_transform")
+
+    def inverse(self, block: np.ndarray) -> np.ndarray:
+        """(n, its encoded columns) -> (n, its claimed columns) on the original scale."""
+        return dense(self.fitted[0].inverse_transform(block)).astype(np.float64)
+
+    @property
     def categories(self) -> np.ndarray:
         """The categories of a single-column categorical encoder, in encoded order."""
         encoder = self.fitted[0]
@@ -102,7 +113,24 @@ class ColumnEncoder:
 def _one_dimensional_names(encoder, column: str) -> list[str]:
     if isinstance(encoder, LabelEncoder):
         return [column]
+    if isinstance(encoder, TEXT):  # a word (or n-gram, or hashed bucket) per column
+        if isinstance(encoder, HashingVectorizer):
+            return [one_hot_name(column, f"hash_{k}") for k in range(encoder.n_features)]
+        return [one_hot_name(column, term) for term in encoder.get_feature_names_out()]
     classes = encoder.classes_
     if isinstance(encoder, LabelBinarizer) and len(classes) == 2:
         return [one_hot_name(column, classes[1])]
     return [one_hot_name(column, value) for value in classes]
+
+
+def invert_blocks(encoders: list[ColumnEncoder], passthrough: list[str], columns: list[str], encoded: np.ndarray) -> np.ndarray:
+    """Encoded columns (each encoder's block in order, then the unclaimed columns) -> every column
+    of ``columns`` on its original scale, in that order."""
+    raw = np.empty((len(encoded), len(columns)))
+    start = 0
+    for encoder in encoders:
+        width = len(encoder.names)
+        raw[:, [columns.index(c) for c in encoder.columns]] = encoder.inverse(encoded[:, start:start + width])
+        start += width
+    raw[:, [columns.index(c) for c in passthrough]] = encoded[:, start:]
+    return raw

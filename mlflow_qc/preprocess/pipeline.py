@@ -8,8 +8,9 @@ import pandas as pd
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.tabular import TabularInput
+from mlflow_qc.preprocess.feature_input import FeatureInput
 from mlflow_qc.preprocess.target import TargetColumn
+from mlflow_qc.preprocess.window import ShiftedTarget
 from mlflow_qc.preprocess.checks import target_dataset_of, validate
 from mlflow_qc.recipe import Pipeline
 
@@ -23,7 +24,7 @@ class PreparedSplit:
 class FittedPipeline:
     """Picklable: it is cached on disk and travels inside the served model."""
 
-    def __init__(self, inputs: list[TabularInput], target: TargetColumn | None):
+    def __init__(self, inputs: list[FeatureInput], target: TargetColumn | None):
         self.inputs = inputs
         self.target = target
 
@@ -42,10 +43,17 @@ class FittedPipeline:
         """
         inputs, target = validate(spec, datasets, target_dataset, analysis_type)
         rows = {split: np.asarray(positions, dtype=np.int64) for split, positions in rows.items()}
-        features = [item.fit_transform(dataset.frame, rows) for item, dataset in zip(inputs, datasets)]
         labels = None
-        if target is not None:
-            labels = target.fit_transform(target_dataset_of(spec, datasets, target_dataset).frame, rows)
+        if spec.window is None:
+            features = [item.fit_transform(dataset, rows) for item, dataset in zip(inputs, datasets)]
+        else:  # the samples are windows: ``rows`` hold their first time steps
+            windowed = [item.fit_windows(dataset, rows) for item, dataset in zip(inputs, datasets)]
+            features = [item_features for item_features, _ in windowed]
+            if isinstance(target, ShiftedTarget):
+                labels = windowed[0][1]
+        if isinstance(target, TargetColumn):
+            label_rows = rows if spec.window is None else {split: starts + spec.window.size_window - 1 for split, starts in rows.items()}
+            labels = target.fit_transform(target_dataset_of(spec, datasets, target_dataset).frame, label_rows)
         arrays = {
             split: PreparedSplit([per_input[split] for per_input in features], None if labels is None else labels[split])
             for split in rows
@@ -72,11 +80,28 @@ class FittedPipeline:
     def classes(self) -> list | None:
         return None if self.target is None else self.target.classes
 
-    def transform(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
-        """New raw rows, one frame per input (inference)."""
-        if len(frames) != len(self.inputs):
-            raise QCError("input", f"{len(frames)} tables; expected one per input ({len(self.inputs)})")
-        return [item.transform(frame, f"inputs[{index}]") for index, (item, frame) in enumerate(zip(self.inputs, frames))]
+    @property
+    def windows(self) -> list[tuple[int, int] | None]:
+        return [(item.size_window, item.size_shift) if hasattr(item, "size_window") else None for item in self.inputs]
+
+    @property
+    def forecast_columns(self) -> list[str] | None:
+        """The columns (or channels) a forecaster predicts; None for other models."""
+        return self.target.columns if isinstance(self.target, ShiftedTarget) else None
+
+    @property
+    def kinds(self) -> list[str]:
+        return [item.kind for item in self.inputs]
+
+    @property
+    def raw_shapes(self) -> list[tuple[int, ...] | None]:
+        return [item.raw_shape for item in self.inputs]
+
+    def transform(self, raws: list) -> list[np.ndarray]:
+        """New raw samples, one per input (inference): a DataFrame for a table, an array for N-D data."""
+        if len(raws) != len(self.inputs):
+            raise QCError("input", f"{len(raws)} inputs; expected one per input ({len(self.inputs)})")
+        return [item.transform(raw, f"inputs[{index}]") for index, (item, raw) in enumerate(zip(self.inputs, raws))]
 
     def encode_target(self, values) -> np.ndarray:
         return self._require_target().encode(values)
@@ -87,7 +112,7 @@ class FittedPipeline:
     def class_index(self, encoded) -> np.ndarray:
         return self._require_target().class_index(encoded)
 
-    def _require_target(self) -> TargetColumn:
+    def _require_target(self) -> TargetColumn | ShiftedTarget:
         if self.target is None:
             raise QCError("data.target", "this pipeline has no target; expected a recipe with data.target")
         return self.target

@@ -1,7 +1,7 @@
 """One tabular input: its raw columns, interpolaters and encoders, fitted per context.
 
-Sequence and image inputs will be siblings with the same surface
-(raw_columns, raw_dtypes, feature_names, fit_transform, transform).
+Text is a column too: a vectorizer encoder (TfidfVectorizer, CountVectorizer) claims a text
+column, gets it 1-D and is fit on the training rows like any other encoder.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pandas.api import types
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.encoders import ColumnEncoder
+from mlflow_qc.preprocess.encoders import ColumnEncoder, invert_blocks
+from mlflow_qc.preprocess.feature_input import FeatureInput
 from mlflow_qc.preprocess.filters import claim_columns, select_features
 from mlflow_qc.preprocess.interpolate import Interpolator, interpolate_new, interpolate_splits, require_float
 from mlflow_qc.recipe import Input
@@ -19,15 +20,14 @@ from mlflow_qc.recipe import Input
 _MISSING_HINT = "expected none: add an interpolater (float columns) or an encoder such as sklearn.impute.SimpleImputer"
 
 
-class TabularInput:
+class TabularInput(FeatureInput):
+    kind = "tabular"
+
     def __init__(self, spec: Input, dataset: Dataset, where: str, target_column: str | None):
         """Checks everything that needs no fitting; ``target_column`` is set when the target shares the dataset."""
-        for key in ("window", "reshape_indices"):
-            if getattr(spec, key) is not None:
-                raise QCError(f"{where}.{key}", f"{key} is not supported yet; expected {key}: null")
-        if dataset.kind != "tabular":
-            raise QCError(f"{where}.dataset.kind", f"{dataset.kind} inputs are not supported yet; expected tabular data")
-        self.where = where
+        if spec.window is not None:
+            raise QCError(f"{where}.window", "window is not supported yet; expected window: null")
+        super().__init__(where, spec.reshape_indices)
         self.raw_columns = select_features(spec, dataset, where, target_column)
         dtypes = dataset.frame[self.raw_columns].dtypes
         self.raw_dtypes = {column: str(dtype) for column, dtype in dtypes.items()}
@@ -41,7 +41,8 @@ class TabularInput:
         claimed = {column for columns in claims for column in columns}
         self.passthrough = [column for column in self.raw_columns if column not in claimed]
         self._check_passthrough(dataset.frame, dtypes)
-        self.feature_names: list[str] = []
+        if self.reshape is not None:
+            self.reshape.shape((dataset.n_samples, len(self.raw_columns)))  # checked again once encoders fixed the width
 
     def _check_passthrough(self, frame: pd.DataFrame, dtypes: pd.Series) -> None:
         interpolated = {column for interpolator in self.interpolators for column in interpolator.columns}
@@ -55,17 +56,22 @@ class TabularInput:
             if column not in interpolated and frame[column].isna().any():
                 raise QCError(self.where, f"column '{column}' has missing values; {_MISSING_HINT}")
 
-    def fit_transform(self, frame: pd.DataFrame, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``frame``: the whole dataset; returns each split's features in ``rows`` order."""
-        frame = frame[self.raw_columns].reset_index(drop=True)
+    def _fit_transform(self, dataset: Dataset, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        frame = dataset.frame[self.raw_columns].reset_index(drop=True)
         splits, full = interpolate_splits(self.interpolators, frame, rows)
         for encoder in self.encoders:
             encoder.fit(full, splits["train"])
         self.feature_names = [name for encoder in self.encoders for name in encoder.names] + self.passthrough
         return {split: self._encode(part, self.where, f"split '{split}'") for split, part in splits.items()}
 
-    def transform(self, frame: pd.DataFrame, where: str) -> np.ndarray:
-        """New raw rows (inference)."""
+    def raw_example(self, dataset: Dataset, rows: np.ndarray) -> pd.DataFrame:
+        return dataset.frame.iloc[rows][self.raw_columns].reset_index(drop=True)
+
+    def inverse(self, encoded: np.ndarray) -> np.ndarray:
+        """(n, features) -> (n, raw columns): each encoder's block inverted, passthrough columns as they are."""
+        return invert_blocks(self.encoders, self.passthrough, self.raw_columns, encoded)
+
+    def _transform(self, frame: pd.DataFrame, where: str) -> np.ndarray:
         missing = [column for column in self.raw_columns if column not in frame.columns]
         if missing:
             raise QCError(where, f"column(s) {missing} missing; expected the raw feature columns {self.raw_columns}")

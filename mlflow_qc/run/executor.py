@@ -1,22 +1,25 @@
-"""Running model tasks: in-process, in parallel processes, or on any joblib backend.
+"""Running model tasks: in-process, in parallel processes on this machine, or on a Dask cluster.
 
-``trainer.backend: local`` uses loky processes on this machine (``n_jobs``); another
-name selects a registered joblib backend (``dask``, ``ray``, ...), which is the seam a
-distributed engine plugs into. Results come back as they finish.
+``trainer.backend: local`` uses loky processes on this machine (``n_jobs``); ``dask`` a Dask
+cluster (``run/dask_executor.py``); another name selects a registered joblib backend
+(``ray``, ...). Every executor yields the records as the models finish.
 """
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from joblib import Parallel, delayed, parallel_config
+from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.worker import TaskEnvironment, train_model
 
 # Backends whose joblib registration lives in another package, imported on demand.
-BACKEND_REGISTRARS = {"dask": ("distributed", None), "ray": ("ray.util.joblib", "register_ray")}
+BACKEND_REGISTRARS = {"ray": ("ray.util.joblib", "register_ray")}
 
 
 def _select_backend(backend: str) -> str:
@@ -28,13 +31,14 @@ def _select_backend(backend: str) -> str:
             module = importlib.import_module(module_name)
         except ImportError:
             raise QCError("trainer.backend", f"backend '{backend}' needs the package '{module_name.split('.')[0]}'; install it or use local") from None
-        if register:
-            getattr(module, register)()
+        getattr(module, register)()
+    if backend not in BACKENDS and backend not in EXTERNAL_BACKENDS:
+        raise QCError("trainer.backend", f"unknown backend '{backend}'; expected local, dask or a registered joblib backend")
     return backend
 
 
 def execute(tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backend: str = "local") -> Iterator[ModelRecord]:
-    """Train every task; yields their records in completion order."""
+    """Train every task on this machine (or a joblib backend); yields their records in completion order."""
     if not tasks:
         return
     if backend == "local" and n_jobs == 1:
@@ -43,3 +47,28 @@ def execute(tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backe
         return
     with parallel_config(backend=_select_backend(backend), n_jobs=n_jobs):
         yield from Parallel(return_as="generator_unordered")(delayed(train_model)(task, env) for task in tasks)
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    n_jobs: int = 1
+    backend: str = "local"
+    slots: int = 1  # TPE proposes one combination at a time (a job's models run in parallel)
+
+    def execute(self, tasks: list[ModelTask], env: TaskEnvironment) -> Iterator[ModelRecord]:
+        return execute(tasks, env, self.n_jobs, self.backend)
+
+
+@contextmanager
+def open_executor(trainer, tracking_uri: str):
+    """The executor of ``trainer.backend`` for one command; a cluster is checked (and a local one
+    started) here, before any run exists, and stopped when the block ends."""
+    if trainer.backend != "dask":
+        if trainer.n_jobs != 1 or trainer.backend != "local":
+            _select_backend(trainer.backend)
+        yield LocalExecutor(trainer.n_jobs, trainer.backend)
+        return
+    from mlflow_qc.run.dask_executor import dask_executor
+
+    with dask_executor(trainer.address, trainer.n_jobs, tracking_uri) as executor:
+        yield executor

@@ -22,20 +22,20 @@ from mlflow_qc.models import adapter_for
 from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
-from mlflow_qc.run.executor import execute
+from mlflow_qc.run.executor import open_executor
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
-from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, plan_tasks
+from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, baseline_job, plan_tasks
 from mlflow_qc.run.prepare_run import log_preparation
 from mlflow_qc.run.session import experiment_run, failure_status
 from mlflow_qc.run.summary import log_progress, models_table, summarise
 from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
-from mlflow_qc.search import check_search, combinations, tpe_search
+from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT
 from mlflow_qc.tracking.names import (
-    MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC, RESUME_KEY, TRAINING_STARTED,
-    default_ranking_metric, higher_is_better,
+    MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC, RESUME_KEY, TEST_REVEALED, TEST_SEALED,
+    THRESHOLD_PARAM, TRAINING_STARTED, default_ranking_metric, higher_is_better,
 )
 
 PROGRESS_SECONDS = 2.0  # the experiment run's counts and qc/progress.csv are rewritten at most this often
@@ -69,6 +69,11 @@ def resume_key(recipe: Recipe, prepared: Prepared) -> str:
     """Runs of one tree share data, preprocessing, seed and model code; grids and repeats may grow."""
     model = recipe.require_model()
     code = Path(model.module).read_bytes() if model.module else b""
+    trainer = recipe.trainer
+    # what changes every model's logged evaluation; named only when set, so earlier trees keep their key
+    evaluation = {"hide_test": True} if trainer.hide_test else {}
+    if trainer.threshold is not None:
+        evaluation["threshold"] = trainer.threshold
     return content_key(
         {
             "prepared": prepared.key,
@@ -77,6 +82,7 @@ def resume_key(recipe: Recipe, prepared: Prepared) -> str:
             "analysis_type": model.analysis_type,
             "estimator": model.estimator,
             "module": digest(code),
+            **evaluation,
         }
     )
 
@@ -93,23 +99,30 @@ def check_model(recipe: Recipe) -> None:
     model = recipe.require_model()
     check_search(model, recipe.search)
     names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
+    if recipe.trainer.threshold is not None and THRESHOLD_PARAM in names:
+        raise QCError(f"{recipe.source or 'recipe'}: model.hyperparameters.{THRESHOLD_PARAM}",
+                      "is the name of the model runs' decision threshold (trainer.threshold); expected another name")
     adapter_for(model).check_hyperparameters(names)
-    if recipe.data.target is None:
-        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column")
+    if recipe.data.target is None and recipe.data.window is None:
+        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
+                                                                     "(or windows, to forecast their next steps)")
 
 
 class Training:
     """One execution of a recipe inside its experiment run."""
 
-    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar, planned: int):
+    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar, executor,
+                 planned: int):
         self.recipe = recipe
+        self.executor = executor
         self.prepared = prepared
         self.tree = tree
         self.env = env
         self.observers = observers
         self.bar = bar
-        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry.meta, observers)
+        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers)
         self.jobs: list[Job] = []
+        self.baseline: Job | None = None  # trainer.baseline: trained first, never the best job
         self.models = None  # the last summary's model table
         entry = prepared.entry
         self.ranking_metric = (recipe.register.metric if recipe.register and recipe.register.metric
@@ -135,9 +148,14 @@ class Training:
         log_progress(self.tree.client, self.tree.root_run_id, list(self.book.records.values()), self.tree.job_runs)
         self._tag({**self._counts(), PROGRESS_AT: str(written_at)})
 
-    def run_jobs(self, jobs: list[Job], contexts: list[str]) -> None:
+    def run_baseline(self) -> None:
+        """The baseline job on every context and repeat, before the search's jobs."""
+        self.baseline = baseline_job(self.recipe.model.analysis_type)
+        self.run_jobs([self.baseline], self.prepared.entry.contexts)
+
+    def run_jobs(self, jobs: list[Job], contexts: list[str], env: TaskEnvironment | None = None) -> None:
         tasks = plan_tasks(jobs, contexts, self.recipe.trainer.repeat_count, self.recipe.seed)
-        self.jobs.extend(jobs)
+        self.jobs.extend(job for job in jobs if not job.baseline)
         self.book.expect(tasks)
         todo = []
         for task in tasks:
@@ -149,7 +167,7 @@ class Training:
         self.bar.total = max(self.bar.total, self.bar.n + len(todo))
         self.bar.refresh()
         trainer = self.recipe.trainer
-        for record in execute(todo, self.env, trainer.n_jobs, trainer.backend):
+        for record in self.executor.execute(todo, env or self.env):
             self._record(record)
             if not record.finished:
                 notify(self.observers, "model_failed", record)
@@ -172,19 +190,29 @@ class Training:
         self.bar.update()
         self.report_progress()
 
-    def objective(self, hyperparameters: dict) -> float:
-        """TPE's objective: train one job, return its ranking metric to minimise."""
-        job = Job(len(self.jobs), hyperparameters)
-        self.run_jobs([job], self.prepared.entry.contexts)
+    def objective(self, proposals: list[dict]) -> list[float]:
+        """TPE's objective: train one job per proposal together, return their ranking metrics to minimise."""
+        jobs = [Job(len(self.jobs) + i, hyperparameters) for i, hyperparameters in enumerate(proposals)]
+        self.run_jobs(jobs, self.prepared.entry.contexts)
+        return [self._loss(job) for job in jobs]
+
+    def _loss(self, job: Job) -> float:
         metric = self.ranking_metric
         values = [r.metrics.get(metric, np.nan) for r in self.book.models_of(job) if r.finished]
         mean = float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else np.inf
         return -mean if higher_is_better(metric) and np.isfinite(mean) else mean
 
     def refit(self, best: Job) -> None:
+        """The best job's hyperparameters on train + validation; a chosen decision threshold is the
+        median of the best job's (the refit model has no evaluation split to choose its own on)."""
         self.planned += self.recipe.trainer.repeat_count
         self._tag({MODELS_PLANNED: str(self.planned)})
-        self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT])
+        env = self.env
+        if isinstance(env.threshold, str):
+            chosen = [self.tree.client.get_run(r.run_id).data.params.get(THRESHOLD_PARAM) for r in self.book.models_of(best) if r.finished]
+            chosen = [float(value) for value in chosen if value is not None]
+            env = dataclasses.replace(env, threshold=float(np.median(chosen)) if chosen else None)
+        self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT], env)
 
     def summarise(self) -> Job | None:
         """Log the experiment's tables and best job; returns the best job."""
@@ -204,13 +232,20 @@ class Training:
             contexts=self.prepared.entry.meta["contexts"],
             finished=len(self.book.finished),
             best_job_index=None if best is None else best.index,
+            job_run_ids={job.key: self.tree.job_runs[job.key] for job in [*self.jobs, *filter(None, [self.baseline])]
+                         if job.key in self.tree.job_runs},
         )
 
 
 def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
     """Train every job of ``recipe`` into its experiment run; ``observers`` see each step."""
-    model = recipe.require_model()
     check_model(recipe)  # under `mlflow run`, cli.main ends the launched run FAILED on a QCError
+    with open_executor(recipe.trainer, mlflow.get_tracking_uri()) as executor:  # a cluster is checked here too
+        return _train(recipe, observers, executor)
+
+
+def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
+    model = recipe.require_model()
     jobs = planned_jobs(recipe)
     prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
     with experiment_run(recipe, tags=owner_tags()) as (client, run):
@@ -223,15 +258,21 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
         log_preparation(client, run_id, recipe, prepared)
 
         tree = RunTree(client, experiment_id, run_id, key)
-        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers))
+        trainer = recipe.trainer
+        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers),
+                              hide_test=trainer.hide_test, threshold=trainer.threshold)
         contexts = prepared.entry.contexts
-        planned = (recipe.search.count if jobs is None else len(jobs)) * len(contexts) * recipe.trainer.repeat_count
+        job_count = (recipe.search.count if jobs is None else len(jobs)) + trainer.baseline
+        planned = job_count * len(contexts) * trainer.repeat_count
         tree.adopt(jobs)
+        seal_test(client, run_id, trainer.hide_test, tree.revealed)
         try:
             with progress_bar(planned, recipe.name) as bar:
-                training = Training(recipe, prepared, tree, env, observers, bar, planned)
+                training = Training(recipe, prepared, tree, env, observers, bar, executor, planned)
+                if trainer.baseline:
+                    training.run_baseline()
                 if jobs is None:
-                    tpe_search(model, recipe.search, recipe.seed, training.objective)
+                    tpe_search_batches(model, recipe.search, recipe.seed, training.objective, executor.slots)
                 else:
                     training.run_jobs(jobs, contexts)
                 best = training.summarise()
@@ -250,9 +291,17 @@ def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
             failures=training.book.failures,
             best_job_index=None if best is None else best.index,
         )
-        if not training.book.finished:
+        if not any(not record.task.job.baseline for record in training.book.finished):  # the baseline alone is no success
             raise NothingSucceeded(failure_summary(result))
     return result
+
+
+def seal_test(client, run_id: str, hide_test: bool, revealed: str | None) -> None:
+    """Tag a hide_test experiment run sealed; a tree whose test split an earlier run revealed stays revealed."""
+    if hide_test:
+        client.set_tag(run_id, TEST_SEALED, "true")
+    if revealed:
+        client.set_tag(run_id, TEST_REVEALED, revealed)
 
 
 def failure_summary(result: ExperimentResult) -> str:

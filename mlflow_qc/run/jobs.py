@@ -19,10 +19,10 @@ from mlflow_qc.tracking.names import ERROR_ARTIFACT, FAILED, FINISHED
 
 
 class JobBook:
-    def __init__(self, tree: RunTree, analysis_type: str, meta: dict, observers=()):
+    def __init__(self, tree: RunTree, analysis_type: str, entry, observers=()):
         self.tree = tree
         self.analysis_type = analysis_type
-        self.meta = meta
+        self.entry = entry
         self.observers = observers
         self.expected: dict[str, list[ModelTask]] = defaultdict(list)
         self.records: dict[tuple, ModelRecord] = {}
@@ -54,7 +54,7 @@ class JobBook:
         for fold_index, fold_records in sorted(by_fold.items()):
             self._end(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})
         job_run_id = self.tree.job_run(job)
-        notify(self.observers, "job_closed", self.tree.client, JobClosed(job_run_id, records, self.meta))
+        notify(self.observers, "job_closed", self.tree.client, JobClosed(job_run_id, records, self.entry.meta, str(self.entry.root)))
         aggregates = self._end(job_run_id, records)
         self.closed.add(job.key)
         return aggregates

@@ -46,7 +46,8 @@ class ModelFinished:
 class JobClosed:
     run_id: str  # the job run
     records: list[ModelRecord]  # every model of the job, finished or not
-    meta: dict  # the prepared cache entry's meta (classes, analysis type, contexts)
+    meta: dict  # the prepared cache entry's meta (classes, analysis type, contexts, input kinds)
+    entry_root: str  # the prepared cache entry (arrays, fitted pipelines)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class ExperimentClosed:
     contexts: dict[str, dict[str, int]]  # split sizes of each context
     finished: int  # models that finished
     best_job_index: int | None
+    job_run_ids: dict[str, str] = field(default_factory=dict)  # job key -> its job run (the baseline's too)
 
 
 class TrainingObserver:

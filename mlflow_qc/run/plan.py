@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlflow_qc.hashing import content_key, digest
-from mlflow_qc.tracking.names import FINISHED
+from mlflow_qc.models.baseline import baseline_hyperparameters
+from mlflow_qc.tracking.names import BASELINE_JOB, FINISHED
 
 
 def job_key(hyperparameters: dict) -> str:
@@ -21,19 +22,30 @@ def model_seed(seed: int, key: str, fold_index: int | None, repeat_index: int) -
     return int(digest(f"{seed}:{key}:{fold_index}:{repeat_index}", 8), 16) % (2**31 - 1)
 
 
+BASELINE_INDEX = -1  # the baseline job's qc.job_index: before the search's jobs, never one of them
+
+
 @dataclass(frozen=True)
 class Job:
     index: int
     hyperparameters: dict = field(hash=False)
     refit: bool = False
+    baseline: bool = False  # the trivial model every job is tested against (trainer.baseline)
 
     @property
     def key(self) -> str:
-        return job_key({"hyperparameters": self.hyperparameters, "refit": self.refit})
+        identity = {"hyperparameters": self.hyperparameters, "refit": self.refit}
+        return job_key({**identity, "baseline": True} if self.baseline else identity)
 
     @property
     def label(self) -> str:
+        if self.baseline:
+            return BASELINE_JOB
         return f"{'refit' if self.refit else 'job'} {self.index}"
+
+
+def baseline_job(analysis_type: str) -> Job:
+    return Job(BASELINE_INDEX, baseline_hyperparameters(analysis_type), baseline=True)
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,8 @@ class ModelTask:
     @property
     def name(self) -> str:
         fold = "" if self.fold_index is None else f" fold {self.fold_index}"
-        return f"job {self.job.index}{fold} repeat {self.repeat_index}"
+        job = self.job.label if self.job.baseline else f"job {self.job.index}"
+        return f"{job}{fold} repeat {self.repeat_index}"
 
 
 @dataclass

@@ -134,6 +134,9 @@ def recipe_params(recipe: Recipe) -> dict[str, str]:
                 "trainer.permute_count": recipe.trainer.permute_count,
             }
         )
+        guards = {"hide_test": recipe.trainer.hide_test, "baseline": recipe.trainer.baseline, "threshold": recipe.trainer.threshold}
+        params.update({f"trainer.{name}": value for name, value in guards.items() if value})  # only when on
+
     return {key: str(value) for key, value in params.items()}
 
 

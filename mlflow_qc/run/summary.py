@@ -15,8 +15,7 @@ from mlflow_qc.tracking.names import (
     AGGREGATE_ARTIFACT, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINISHED, HP_PREFIX, METRICS_ARTIFACT, MODELS_FAILED,
     MODELS_FINISHED, PROGRESS_ARTIFACT, RANKING_METRIC, STATS,
 )
-from mlflow_qc.tracking.tables import PROGRESS_COLUMNS
-from mlflow_qc.tracking.tables import IDENTITY_COLUMNS, rank_jobs
+from mlflow_qc.tracking.tables import IDENTITY_COLUMNS, PROGRESS_COLUMNS, candidate_jobs, rank_jobs
 
 
 def models_table(records: list[ModelRecord]) -> pd.DataFrame:
@@ -29,6 +28,7 @@ def models_table(records: list[ModelRecord]) -> pd.DataFrame:
                 "job_index": task.job.index,
                 "job_key": task.job.key,
                 "refit": task.job.refit,
+                "baseline": task.job.baseline,
                 "fold_index": task.fold_index,
                 "repeat_index": task.repeat_index,
                 "run_id": record.run_id,
@@ -65,7 +65,7 @@ def jobs_table(models: pd.DataFrame) -> pd.DataFrame:
     """One row per job of the finished models: identity, hyperparameters, model count, aggregates."""
     hp_columns = [c for c in models.columns if c.startswith(HP_PREFIX)]
     metric_columns = [c for c in models.columns if c not in hp_columns and c not in IDENTITY_COLUMNS]
-    id_columns = ["job_index", "job_key", "refit", *hp_columns]
+    id_columns = ["job_index", "job_key", "refit", *(["baseline"] if "baseline" in models.columns else []), *hp_columns]
     rows = []
     for _, group in models.groupby("job_index", sort=True):
         head = group.iloc[0]
@@ -88,7 +88,7 @@ def summarise(client, run_id: str, models: pd.DataFrame, ranking_metric: str, jo
         models.to_csv(Path(tmp, METRICS_ARTIFACT), index=False)
         jobs.to_csv(Path(tmp, AGGREGATE_ARTIFACT), index=False)
         client.log_artifacts(run_id, tmp)
-    ranked = rank_jobs(jobs[~jobs["refit"]] if not jobs.empty else jobs, ranking_metric)
+    ranked = rank_jobs(candidate_jobs(jobs), ranking_metric)
     tags = {
         RANKING_METRIC: ranking_metric,
         MODELS_FINISHED: str(len(finished)),

@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import Job, ModelTask
 from mlflow_qc.tracking.names import (
-    EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LEVEL, MODEL, PARENT, PID,
-    PID_STARTED, REFIT, REPEAT_INDEX, RESUME_KEY, RUN_NAME, RUNNING,
+    BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LEVEL, MODEL, PARENT, PID,
+    PID_STARTED, REFIT, REPEAT_INDEX, RESUME_KEY, RUN_NAME, RUNNING, TEST_REVEALED,
 )
 from mlflow_qc.tracking.queries import children_of, tree_runs
 
@@ -52,6 +52,7 @@ class RunTree:
         self.job_runs: dict[str, str] = {}
         self.fold_runs: dict[tuple[str, int], str] = {}
         self.finished: dict[tuple, Run] = {}
+        self.revealed: str | None = None  # an earlier experiment run's qc.test_revealed: the tree's test split is spent
 
     def _runs(self, level: str) -> list[Run]:
         return tree_runs(self.client, self.experiment_id, self.resume_key, level)
@@ -69,6 +70,7 @@ class RunTree:
         """
         indices = {job.key: job.index for job in jobs or []}
         previous = [r for r in self._runs(EXPERIMENT) if r.info.run_id != self.root_run_id]
+        self.revealed = next((r.data.tags[TEST_REVEALED] for r in previous if TEST_REVEALED in r.data.tags), self.revealed)
         for run in previous:
             if still_running(run):
                 raise QCError(
@@ -103,17 +105,13 @@ class RunTree:
         """Keep one finished model per (job, fold, repeat); the rest are discarded (soft-deleted)."""
         parents = set(self.job_runs.values()) | set(self.fold_runs.values())
         for run in self._runs(MODEL):
-            tags = run.data.tags
-            if tags.get(PARENT) not in parents:
+            if run.data.tags.get(PARENT) not in parents:
                 continue
-            fold = tags.get(FOLD_INDEX)
-            identity = (tags[JOB_KEY], None if fold is None else int(fold), int(tags[REPEAT_INDEX]))
+            identity = model_identity(run)
             if run.info.status == FINISHED and identity not in self.finished:
                 self.finished[identity] = run
                 continue
-            if run.info.status == RUNNING:
-                self.client.set_terminated(run.info.run_id, KILLED)
-            self.client.delete_run(run.info.run_id)
+            discard_run(self.client, run)
 
     def end_unfinished(self, status: str) -> None:
         """End every run of this tree still RUNNING below the root (after an interrupt)."""
@@ -133,7 +131,8 @@ class RunTree:
 
     def job_run(self, job: Job) -> str:
         if job.key not in self.job_runs:
-            tags = self.tags(JOB, **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower()})
+            tags = self.tags(JOB, **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower(),
+                                     BASELINE: "true" if job.baseline else None})
             run_id = self._create(self.root_run_id, job.label, tags)
             self.client.log_batch(run_id, params=_params(job.hyperparameters))
             self.job_runs[job.key] = run_id
@@ -143,11 +142,25 @@ class RunTree:
         key = (job.key, fold_index)
         if key not in self.fold_runs:
             tags = self.tags(FOLD, **{JOB_KEY: job.key, JOB_INDEX: job.index, FOLD_INDEX: fold_index})
-            self.fold_runs[key] = self._create(self.job_run(job), f"job {job.index} fold {fold_index}", tags)
+            self.fold_runs[key] = self._create(self.job_run(job), f"{job.label} fold {fold_index}", tags)
         return self.fold_runs[key]
 
     def parent_of(self, task: ModelTask) -> str:
         return self.job_run(task.job) if task.fold_index is None else self.fold_run(task.job, task.fold_index)
+
+
+def model_identity(run: Run) -> tuple:
+    """(job key, fold index, repeat index) of a model run: ``ModelTask.identity``."""
+    tags = run.data.tags
+    fold = tags.get(FOLD_INDEX)
+    return (tags[JOB_KEY], None if fold is None else int(fold), int(tags[REPEAT_INDEX]))
+
+
+def discard_run(client: MlflowClient, run: Run) -> None:
+    """A run that is not part of the tree (a superseded attempt): ended KILLED if running, soft-deleted."""
+    if run.info.status == RUNNING:
+        client.set_terminated(run.info.run_id, KILLED)
+    client.delete_run(run.info.run_id)
 
 
 def tree_tags(resume_key: str, level: str, **extra) -> dict[str, str]:
@@ -165,6 +178,7 @@ def model_tags(resume_key: str, task: ModelTask) -> dict[str, str]:
             JOB_INDEX: task.job.index,
             FOLD_INDEX: task.fold_index,
             REPEAT_INDEX: task.repeat_index,
+            BASELINE: "true" if task.job.baseline else None,
         },
     )
 

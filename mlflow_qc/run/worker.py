@@ -1,6 +1,6 @@
 """One model run: create it, train and evaluate, let the observers add to it, log it in a few calls, end it.
 
-Runs in the main process or in a worker process (joblib); it talks to MLflow through
+Runs in the main process or in a worker process (joblib, Dask); it talks to MLflow through
 an explicit client and parent-run tag, never the thread-local fluent run stack.
 """
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from mlflow_qc.run.observers import ModelFinished, notify
 from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.session import end_run_on_error, tune_sqlite_store
 from mlflow_qc.run.tree import model_tags
-from mlflow_qc.tracking.names import FAILED, FINISHED, PREDICTIONS_ARTIFACT
+from mlflow_qc.tracking.names import FAILED, FINISHED, KILLED, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
 
 BATCH = 1000  # MLflow's per-call metric limit
 
@@ -36,9 +37,13 @@ class TaskEnvironment:
     architecture: Architecture
     entry_root: str
     observers: tuple = ()
+    hide_test: bool = False  # trainer.hide_test: the test split is not evaluated
+    threshold: str | float | None = None  # trainer.threshold: a rule (f1, youden) or a fixed number
 
 
-def train_model(task: ModelTask, env: TaskEnvironment) -> ModelRecord:
+def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool] | None = None) -> ModelRecord:
+    """``wanted``: asked before the run is marked FINISHED; False (the client that asked for this
+    model is gone, e.g. a Dask task cancelled) ends it KILLED, so a rerun never finds two."""
     started = time.time()
     tune_sqlite_store(env.tracking_uri)
     client = MlflowClient(env.tracking_uri)
@@ -46,8 +51,11 @@ def train_model(task: ModelTask, env: TaskEnvironment) -> ModelRecord:
     run_id = run.info.run_id
     try:
         entry = CacheEntry(env.entry_root)
-        fitted = fit_and_evaluate(task, env.architecture, entry)
+        fitted = fit_and_evaluate(task, env.architecture, entry, env.hide_test, env.threshold)
         log_model_run(client, run_id, task, fitted, entry, env.observers, started)
+        if wanted is not None and not wanted():
+            client.set_terminated(run_id, KILLED)
+            return ModelRecord(task, run_id, KILLED, {}, error="no longer wanted", seconds=time.time() - started)
         client.set_terminated(run_id, FINISHED)
         return ModelRecord(task, run_id, FINISHED, fitted.metrics, seconds=time.time() - started)
     except Exception as exc:
@@ -64,6 +72,8 @@ def log_model_run(client: MlflowClient, run_id: str, task: ModelTask, fitted: Fi
     """Predictions and whatever the observers add as artifacts; params, metrics, history and tags in one batch."""
     now = int(time.time() * 1000)
     params = {**task.job.hyperparameters, "fold_index": task.fold_index, "repeat_index": task.repeat_index, "seed": task.seed}
+    if fitted.threshold is not None:
+        params[THRESHOLD_PARAM] = repr(fitted.threshold)
     metrics = [Metric(key, value, now, 0) for key, value in fitted.metrics.items()]
     metrics += [
         Metric(key, float(value), now, step)

@@ -21,6 +21,7 @@ from mlflow_qc.models.metrics import classification_metrics, regression_metrics
 from mlflow_qc.models.outputs import label_positions, probability_columns
 from mlflow_qc.serve.pyfunc import QCModel
 from mlflow_qc.serve.quiet import no_progress_bars
+from mlflow_qc.serve.requests import is_tabular
 from mlflow_qc.serve.schema import as_frame
 from mlflow_qc.tracking.names import FINISHED, INFERENCE, INFERENCE_ARTIFACT, LEVEL, MODEL_RUN_ID, MODEL_URI, RUN_NAME
 
@@ -46,23 +47,63 @@ class Inference:
 
     @property
     def columns(self) -> list[str]:
-        return self.schema.input_names()
+        return self.schema.input_names() if self.tabular else []
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Decoded ``prediction`` (+ ``probability_<class>``), one row per input row, in order.
+    @property
+    def tabular(self) -> bool:
+        return is_tabular(self.model.meta)
 
-        The training target's column is ignored when present (a labelled file predicts as is).
-        The columns are checked and cast by the pyfunc's own input check (``conform``).
+    def predict(self, samples, record_shifted: bool = False) -> pd.DataFrame:
+        """Decoded ``prediction`` (+ ``probability_<class>``), one row per input sample, in order.
+
+        A table's target column is ignored when present (a labelled file predicts as is); its
+        columns are checked and cast by the pyfunc's own input check (``conform``). N-D models
+        take their samples as a tensor (or, for images, a column of base64-encoded files).
+        A forecaster takes one window of raw rows and answers its next steps; with
+        ``record_shifted`` it takes a longer series and answers every window's forecasts, each
+        aligned to the time step it forecasts, beside the actual value where the series has it.
         """
-        frame = as_frame(frame)
-        if self.model.target in frame.columns and self.model.target not in self.columns:
-            frame = frame.drop(columns=[self.model.target])
+        if record_shifted:
+            return self.forecast(samples)
+        if self.tabular:
+            samples = as_frame(samples)
+            if self.model.target in samples.columns and self.model.target not in self.columns:
+                samples = samples.drop(columns=[self.model.target])
         try:
-            return self.pyfunc.predict(frame).reset_index(drop=True)
+            return self.pyfunc.predict(samples).reset_index(drop=True)
         except MlflowException as exc:
             if isinstance(exc.__cause__, QCError):
                 raise exc.__cause__ from None
             raise QCError("input", one_line(exc.message)) from None
+
+    def forecast(self, series) -> pd.DataFrame:
+        """Every window of ``series`` forecast: ``window`` (its first row), ``horizon``, ``step`` (the row
+        forecast), the forecast columns and, where the series reaches that step, ``actual_<column>``."""
+        if self.model.analysis_type != "forecasting":
+            raise QCError("record_shifted", f"{self.model_uri} is a {self.model.analysis_type} model; expected a forecaster")
+        series = as_frame(series) if self.tabular else np.asarray(series)
+        try:
+            index, forecast = self.model.forecast_series(series)
+        except MlflowException as exc:
+            raise QCError("input", one_line(exc.message)) from None
+        if not self.tabular:
+            return index.assign(frame=list(forecast))
+        columns = self.model.meta["raw_columns"][0]
+        frame = pd.concat([index, pd.DataFrame(forecast, columns=columns)], axis=1)
+        known = frame["step"] < len(series)
+        for column in columns:
+            frame[f"actual_{column}"] = np.where(known, series[column].to_numpy(np.float64)[frame["step"].clip(upper=len(series) - 1)], np.nan)
+        return frame
+
+    def score_forecast(self, series) -> dict[str, float]:
+        """The forecasting metrics of every forecast whose step the series holds."""
+        from mlflow_qc.models.metrics import forecasting_metrics
+
+        frame = self.forecast(series).dropna()
+        if frame.empty:
+            raise QCError("input", "no forecast step falls inside the series; expected a series longer than size_window + size_shift")
+        columns = self.model.meta["raw_columns"][0]
+        return forecasting_metrics(frame[[f"actual_{c}" for c in columns]].to_numpy()[:, None], frame[columns].to_numpy()[:, None])
 
     def score(self, frame: pd.DataFrame, target) -> dict[str, float]:
         """The training metrics on ``frame``; ``target``: a column of ``frame``, a file or the values."""
@@ -70,7 +111,7 @@ class Inference:
         return self.metrics(self.predict(features), truth)
 
     def split_target(self, frame: pd.DataFrame, target) -> tuple[pd.DataFrame, np.ndarray]:
-        if isinstance(target, str) and target in frame.columns:
+        if isinstance(target, str) and isinstance(frame, pd.DataFrame) and target in frame.columns:
             return frame.drop(columns=[target]), frame[target].to_numpy()
         if isinstance(target, (str, os.PathLike)):
             if not os.path.isfile(target):
@@ -103,7 +144,7 @@ class Inference:
             predicted = predictions[columns].to_numpy(np.float64)
             return regression_metrics(truth, predicted[:, 0] if predicted.shape[1] == 1 else predicted)
         proba = predictions[probability_columns(self.model.classes)].to_numpy(np.float64)
-        return classification_metrics(self.class_index(truth), proba)
+        return classification_metrics(self.class_index(truth), proba, threshold=self.model.threshold)
 
     def class_index(self, labels: np.ndarray) -> np.ndarray:
         """Positions of the true labels among the model's classes (as strings when types differ)."""
@@ -138,8 +179,8 @@ def predict_file(model_uri: str, input_path: str, output_path: str, target: str 
     """``mlflow-qc predict``: predict the rows of ``input_path`` into ``output_path``; score with a target."""
     started = time.time()
     writer_check(output_path)
-    frame = read_table(input_path, "input")
     inference = Inference(model_uri)
+    frame = read_table(input_path, "input") if inference.tabular else read_samples(input_path, inference.model.meta)
     truth = None
     if target:
         frame, truth = inference.split_target(frame, target)
@@ -149,7 +190,7 @@ def predict_file(model_uri: str, input_path: str, output_path: str, target: str 
     if truth is not None:
         result.metrics = inference.metrics(predictions, truth)
         result.run_id = log_inference_run(inference, input_path, output_path, target, result.metrics)
-    elif inference.model.target in frame.columns:
+    elif inference.tabular and inference.model.target in frame.columns:
         result.unused_target = inference.model.target
     result.seconds = time.time() - started
     return result
@@ -162,6 +203,23 @@ def read_table(path: str, where: str) -> pd.DataFrame:
     if not os.path.isfile(path):
         raise QCError(where, f"file not found: {path}")
     return load_dataset(DatasetSpec(path=os.path.abspath(path)), where).frame
+
+
+def read_samples(path: str, meta: dict) -> np.ndarray:
+    """The N-D samples of a ``.npy``/``.npz`` file, an image folder or an image manifest (column ``file``),
+    read as the model's single input was in training."""
+    from mlflow_qc.data.dataset import load_dataset
+    from mlflow_qc.recipe import DatasetSpec
+
+    kinds = meta["kinds"]
+    if len(kinds) != 1:
+        raise QCError("input", f"the model has {len(kinds)} inputs; expected a single-input model for a file of samples")
+    if not os.path.exists(path):
+        raise QCError("input", f"file not found: {path}")
+    color = (meta.get("colors") or [None])[0]
+    manifest = os.path.isfile(path) and not path.lower().endswith((".npy", ".npz"))
+    spec = DatasetSpec(path=os.path.abspath(path), kind=kinds[0], color=color, image_column="file" if manifest else None)
+    return load_dataset(spec, "input").array
 
 
 def writer_check(path: str) -> str:

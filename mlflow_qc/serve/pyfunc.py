@@ -55,9 +55,13 @@ def _colspec_type(values) -> str:
     return {"integer": "long", "floating": "double", "mixed-integer-float": "double", "boolean": "boolean"}.get(kind, "string")
 
 
-def output_schema(analysis_type: str, classes):
+def output_schema(analysis_type: str, classes, forecast_columns=None):
+    """The answer's columns; None for an image forecaster (it answers frames, an array)."""
     from mlflow.types import ColSpec, Schema
 
+    if analysis_type == "forecasting":
+        return None if forecast_columns is None or len(forecast_columns) == 0 or forecast_columns[0].startswith("channel_") \
+            else Schema([ColSpec("double", name) for name in forecast_columns])
     if analysis_type == "regression":
         return Schema([ColSpec("double", "prediction")])
     columns = [ColSpec(_colspec_type(classes), "prediction")]
@@ -65,9 +69,18 @@ def output_schema(analysis_type: str, classes):
     return Schema(columns)
 
 
-def input_schema(example: pd.DataFrame):
+def input_schema(example):
+    """Named columns for a table; an unnamed tensor (any number of samples) for N-D samples; named
+    tensors for several N-D inputs; None (no signature) for a table beside N-D inputs."""
+    from mlflow.types import Schema, TensorSpec
     from mlflow.types.utils import _infer_schema
 
+    if isinstance(example, np.ndarray):
+        return Schema([TensorSpec(np.dtype(np.float64), (-1, *example.shape[1:]))])
+    if isinstance(example, dict):
+        if not all(isinstance(value, np.ndarray) for value in example.values()):
+            return None
+        return Schema([TensorSpec(np.dtype(np.float64), (-1, *value.shape[1:]), name) for name, value in example.items()])
     with warnings.catch_warnings():
         # the hint says integer columns cannot hold missing values; the schema keeps the
         # training dtypes on purpose, and conform() names the column when a request breaks that
@@ -93,6 +106,11 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "raw_columns": pipeline.raw_columns,
         "classes": pipeline.classes,
         MODEL_TYPICAL: entry.typical(context),
+        "kinds": pipeline.kinds,
+        "raw_shapes": pipeline.raw_shapes,
+        "colors": [getattr(item, "color", None) for item in pipeline.inputs],
+        "windows": pipeline.windows,
+        "threshold": fitted.threshold,  # binary: P(class 1) > threshold is class 1
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
     model = mlflow.models.Model.load(Path(dest, "MLmodel"))
@@ -123,7 +141,9 @@ def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     staging = folder / MODEL_DATA_DIR
     staging.mkdir()
-    signature = ModelSignature(inputs=input_schema(example), outputs=output_schema(analysis_type, classes))
+    inputs = input_schema(example)
+    outputs = output_schema(analysis_type, classes, entry.meta.get("forecast_columns"))
+    signature = ModelSignature(inputs=inputs, outputs=outputs) if inputs is not None else None
     with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
         mlflow.pyfunc.save_model(
             str(folder / "model"),
@@ -131,7 +151,7 @@ def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
             data_path=str(staging),
             pip_requirements=list(pip_requirements(library)),
             signature=signature,
-            input_example=example,
+            input_example=example if signature is not None else None,
         )
     return folder / "model"
 
@@ -144,7 +164,7 @@ def invalid_input(exc: QCError):
 
 
 class QCModel:
-    """Raw DataFrame in, decoded DataFrame out."""
+    """Raw samples in (a table, a tensor, encoded image files; see ``serve.requests``), decoded table out."""
 
     def __init__(self, folder: Path):
         from mlflow_qc.models import load_trained
@@ -171,21 +191,56 @@ class QCModel:
         """The typical training sample per raw column (``data/typical.py``); None for models logged before it."""
         return self.meta.get(MODEL_TYPICAL)
 
-    def predict(self, model_input, params=None) -> pd.DataFrame:
-        from mlflow_qc.serve.schema import as_frame
+    @property
+    def threshold(self) -> float | None:
+        """A binary model's decision threshold (None: 0.5; models saved before it had none)."""
+        return self.meta.get("threshold")
 
+    def predict(self, model_input, params=None) -> pd.DataFrame:
         try:
-            return self.predict_frame(as_frame(model_input))
+            return self.predict_raw(model_input)
         except QCError as exc:
             raise invalid_input(exc) from exc
 
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """QCError for rows the preprocessing cannot take (unknown category, gap it cannot fill)."""
-        if frame.empty:
-            raise QCError("input", "no rows; expected at least one row")
-        features = self.pipeline.transform([frame[columns] for columns in self.meta["raw_columns"]])
+    def predict_raw(self, model_input) -> pd.DataFrame:
+        """QCError for samples the preprocessing cannot take (unknown category, gap it cannot fill, shape)."""
+        from mlflow_qc.serve.requests import raw_inputs
+
+        features = self.pipeline.transform(raw_inputs(model_input, self.meta))
         output = np.asarray(self.adapter.predict(self.model, features))
-        return decode_output(output, self.meta["analysis_type"], self.pipeline)
+        return decode_output(output, self.meta["analysis_type"], self.pipeline, self.threshold)
+
+    def forecast_series(self, series) -> tuple[pd.DataFrame, object]:
+        """Every window of a longer series (a table of raw rows, or frames) forecast at once:
+        (a table of ``window``, ``horizon``, ``step`` per forecast step, the forecasts: columns, or frames)."""
+        from mlflow_qc.serve.requests import raw_inputs
+
+        [raw] = raw_inputs(series, self.meta)
+        windowed = self.pipeline.inputs[0]
+        features = windowed.windows(raw, "input")
+        forecast = self.pipeline.decode_target(np.asarray(self.adapter.predict(self.model, [features])))
+        count, shift = forecast.shape[:2]
+        index = pd.DataFrame({"window": np.repeat(np.arange(count), shift), "horizon": np.tile(np.arange(1, shift + 1), count)})
+        index["step"] = index["window"] + windowed.size_window + index["horizon"] - 1
+        return index, forecast.reshape(count * shift, *forecast.shape[2:])
+
+    def checked(self, data, schema):
+        """A request made ready for MLflow's own schema enforcement: a table with exactly the signature's
+        columns, or N-D samples as float64 tensors of the training shape (image files decoded)."""
+        from mlflow_qc.serve.requests import is_tabular, samples
+
+        if schema is None:
+            return data
+        if is_tabular(self.meta):
+            from mlflow_qc.serve.schema import conform
+
+            return conform(data, schema) if schema.has_input_names() else data
+        if len(self.meta["kinds"]) == 1:
+            return samples(data, self.meta, 0, "input")
+        if isinstance(data, dict):
+            return {name: samples(value, self.meta, int(name.rsplit("_", 1)[1]), name) if name.startswith("input_") else value
+                    for name, value in data.items()}
+        return data
 
 
 def _guard_pyfunc_predict() -> None:
@@ -205,12 +260,9 @@ def _guard_pyfunc_predict() -> None:
 
     @functools.wraps(original)
     def predict(self, data, params=None):
-        schema = self.metadata.get_input_schema() if isinstance(self._model_impl, QCModel) else None
-        if schema is not None and schema.has_input_names():
-            from mlflow_qc.serve.schema import conform
-
+        if isinstance(self._model_impl, QCModel):
             try:
-                data = conform(data, schema)
+                data = self._model_impl.checked(data, self.metadata.get_input_schema())
             except QCError as exc:
                 raise invalid_input(exc) from exc
         return original(self, data, params)
@@ -219,6 +271,35 @@ def _guard_pyfunc_predict() -> None:
     PyFuncModel.predict = predict
 
 
+def _accept_image_files() -> None:
+    """Let the scoring server hand an image model's ``dataframe_split``/``dataframe_records`` body over
+    as a table, once per process.
+
+    The server parses such a body against the signature, and an image model's signature is a
+    tensor: a column of base64-encoded image files would fail as "could not convert string to
+    float" before the model sees it. Tables for tensor signatures are parsed without the
+    signature instead; the model's own check (``QCModel.checked``) decodes or refuses them.
+    """
+    from mlflow.pyfunc import scoring_server
+
+    original = scoring_server.infer_and_parse_data
+    if getattr(original, "_qc_images", False):
+        return
+
+    @functools.wraps(original)
+    def parse(data, schema=None):
+        tables = isinstance(data, dict) and data.keys() & {scoring_server.DF_SPLIT, scoring_server.DF_RECORDS}
+        if tables and schema is not None and schema.is_tensor_spec():
+            schema = None
+        return original(data, schema)
+
+    parse._qc_images = True
+    scoring_server.infer_and_parse_data = parse
+
+
 def _load_pyfunc(data_path: str) -> QCModel:
     _guard_pyfunc_predict()
-    return QCModel(Path(data_path))
+    model = QCModel(Path(data_path))
+    if "image" in (model.meta.get("kinds") or []):
+        _accept_image_files()
+    return model

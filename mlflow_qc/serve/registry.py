@@ -2,7 +2,10 @@
 
 Jobs are ranked by the mean of a metric over their finished models (qc/metrics_aggregate.csv);
 the best job's best model by its own value is registered. When the trainer refit the best
-job's hyperparameters on train + validation, that refit model is the one registered.
+job's hyperparameters on train + validation, that refit model is the one registered. The
+baseline job is never ranked nor registered. With a gate (``register.gate``, ``--gate``) the
+alias moves only when the new model beats the version holding it (``gate``); otherwise the
+new version gets the alias ``challenger``. The version's description says what was compared.
 """
 from __future__ import annotations
 
@@ -19,15 +22,16 @@ from mlflow.tracking import MlflowClient
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.run.observers import ExperimentClosed, TrainingObserver
 from mlflow_qc.serve.quiet import no_progress_bars
+from mlflow_qc.serve.gate import Candidate, GateDecision, decide
 from mlflow_qc.tracking.names import (
-    EXPERIMENT, FINISHED, HP_PREFIX, JOB_INDEX, LEVEL, MODEL_ARTIFACT, MODEL_RUN_ID, MODEL_URI, RANKING_METRIC,
-    RECIPE_ARTIFACT, REFIT, REGISTERED_MODEL, VERSION_DATA_VERSIONS, VERSION_EXPERIMENT_RUN_ID, VERSION_JOB_RUN_ID,
-    VERSION_METRIC, VERSION_METRIC_VALUE, VERSION_RECIPE, higher_is_better,
+    CHALLENGER_ALIAS, DEFAULT_ALIAS, EXPERIMENT, FINISHED, JOB_INDEX, LEVEL, MODEL_ARTIFACT, MODEL_RUN_ID, MODEL_URI,
+    RANKING_METRIC, RECIPE_ARTIFACT, REFIT, REGISTERED_MODEL, VERSION_DATA_VERSIONS, VERSION_EXPERIMENT_RUN_ID, VERSION_GATE,
+    VERSION_GATE_HOLDER, VERSION_GATE_P_VALUE, VERSION_JOB_RUN_ID, VERSION_METRIC, VERSION_METRIC_VALUE, VERSION_RECIPE,
+    higher_is_better,
 )
 from mlflow_qc.tracking.queries import get_run, job_run_id_of
-from mlflow_qc.tracking.tables import rank_jobs, read_aggregates, read_metrics
+from mlflow_qc.tracking.tables import candidate_jobs, flag, hyperparameter_twin, rank_jobs, read_aggregates, read_metrics
 
-DEFAULT_ALIAS = "champion"
 DVC_SOURCE = "dvc"
 
 
@@ -37,10 +41,12 @@ class Choice:
     model_run_id: str
     value: float
     refit: bool
+    ranked_index: int  # the job the ranking chose (job_index, or the job a refit model refit)
 
 
-def register_best(run_id: str, metric: str | None = None, model_name: str | None = None, alias: str | None = None) -> ModelVersion:
-    """Register the best model of experiment run ``run_id`` and point ``alias`` at it.
+def register_best(run_id: str, metric: str | None = None, model_name: str | None = None, alias: str | None = None,
+                  gate: float | None = None) -> ModelVersion:
+    """Register the best model of experiment run ``run_id`` and point ``alias`` at it (gated: see the module).
 
     Defaults come from the recipe logged on the run (its ``register:`` block), then the run's
     ranking metric, the recipe's name and ``champion``.
@@ -56,6 +62,7 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
         raise QCError("metric", f"experiment run {run_id} names no ranking metric; expected --metric")
     name = model_name or block.get("model_name") or recipe.get("name") or client.get_experiment(run.info.experiment_id).name
     alias = alias or block.get("alias") or DEFAULT_ALIAS
+    gate = checked_gate(gate if gate is not None else block.get("gate"), alias)
     choice = best_model(run_id, metric, jobs, models)
     model_run = client.get_run(choice.model_run_id)
     tags = {
@@ -70,10 +77,17 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
         VERSION_DATA_VERSIONS: json.dumps(data_versions(run), sort_keys=True),
     }
     model_uri = model_run.data.tags.get(MODEL_URI, f"runs:/{choice.model_run_id}/{MODEL_ARTIFACT}")
+    description = f"{metric} = {choice.value:.6g}: the best model of job {choice.job_index} of experiment run {run_id}"
+    decision = None
+    if gate is not None:  # decided before anything is written
+        decision = decide(client, name, alias, gate, Candidate(run_id, choice.ranked_index, choice.model_run_id, model_uri, metric))
+        tags.update(gate_tags(gate, decision))
+        description += f"\n{decision.text}"
     existed = _registered(client, name)
     version = mlflow.register_model(model_uri, name, tags=tags)
     try:
-        client.set_registered_model_alias(name, alias, version.version)
+        client.update_model_version(name, version.version, description=description)
+        client.set_registered_model_alias(name, alias if decision is None or decision.moved else CHALLENGER_ALIAS, version.version)
     except BaseException as exc:  # no partial registration: take back what this call created
         client.delete_model_version(name, version.version)
         if not existed:
@@ -82,6 +96,25 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
             raise QCError("alias", f"cannot set alias '{alias}' ({one_line(exc.message)}); expected another alias") from None
         raise
     return client.get_model_version(name, version.version)
+
+
+def checked_gate(gate, alias: str) -> float | None:
+    if gate is None:
+        return None
+    if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not 0 < gate < 1:
+        raise QCError("gate", f"{gate!r}; expected a p-value between 0 and 1, such as 0.05")
+    if alias == CHALLENGER_ALIAS:
+        raise QCError("alias", f"'{CHALLENGER_ALIAS}' is the gate's alias for versions that did not win; expected another alias")
+    return float(gate)
+
+
+def gate_tags(gate: float, decision: GateDecision) -> dict[str, str]:
+    tags = {VERSION_GATE: repr(gate)}
+    if decision.p_value is not None:
+        tags[VERSION_GATE_P_VALUE] = repr(decision.p_value)
+    if decision.holder_version is not None:
+        tags[VERSION_GATE_HOLDER] = decision.holder_version
+    return tags
 
 
 def _registered(client: MlflowClient, name: str) -> bool:
@@ -100,31 +133,19 @@ def best_model(run_id: str, metric: str, jobs: pd.DataFrame, models: pd.DataFram
     known = sorted(c[: -len("_mean")] for c in jobs.columns if c.endswith("_mean"))
     if metric not in known:
         raise QCError("metric", f"'{metric}' is not a metric of experiment run {run_id}; expected one of {known}")
-    ranked = rank_jobs(jobs[~jobs["refit"].astype(bool)], metric)
+    ranked = rank_jobs(candidate_jobs(jobs), metric)
     if ranked.empty:
         raise QCError("metric", f"no job of experiment run {run_id} has a value for '{metric}'; expected another metric")
     best = ranked.iloc[0]
-    refit = _refit_twin(jobs, best)
+    refit = hyperparameter_twin(jobs, best, refit=True)
     job_index = int(best["job_index"] if refit is None else refit["job_index"])
     candidates = finished[finished["job_index"] == job_index]
     if metric in candidates.columns and candidates[metric].notna().any():
         candidates = candidates.sort_values(metric, ascending=not higher_is_better(metric), na_position="last", kind="stable")
     top = candidates.iloc[0]
     value = float(top[metric]) if metric in top.index and pd.notna(top[metric]) else float(best[f"{metric}_mean"])
-    return Choice(job_index=job_index, model_run_id=str(top["run_id"]), value=value, refit=refit is not None)
-
-
-def _refit_twin(jobs: pd.DataFrame, best: pd.Series) -> pd.Series | None:
-    """The refit job with the best job's hyperparameters, if the trainer refit it."""
-    hyperparameters = [c for c in jobs.columns if c.startswith(HP_PREFIX)]
-    for _, job in jobs[jobs["refit"].astype(bool)].iterrows():
-        if all(_same(job[c], best[c]) for c in hyperparameters):
-            return job
-    return None
-
-
-def _same(a, b) -> bool:
-    return (pd.isna(a) and pd.isna(b)) if pd.isna(a) or pd.isna(b) else str(a) == str(b)
+    return Choice(job_index=job_index, model_run_id=str(top["run_id"]), value=value, refit=refit is not None,
+                  ranked_index=int(best["job_index"]))
 
 
 def _experiment_run(client: MlflowClient, run_id: str):
@@ -163,11 +184,12 @@ def data_versions(run) -> dict[str, str]:
 class Registration(TrainingObserver):
     """The recipe's ``register:`` block: once the experiment is summarised, register its best model."""
 
-    def __init__(self, metric: str | None, model_name: str, alias: str | None):
-        self.metric, self.model_name, self.alias = metric, model_name, alias
+    def __init__(self, metric: str | None, model_name: str, alias: str | None, gate: float | None = None):
+        self.metric, self.model_name, self.alias, self.gate = metric, model_name, alias, gate
 
     def experiment_closed(self, client, event: ExperimentClosed) -> None:
-        if not event.finished:
-            return  # nothing to register: the training ends with "nothing succeeded"
-        version = register_best(event.run_id, self.metric, self.model_name, self.alias)
+        models = event.models
+        if not event.finished or not ((models["status"] == FINISHED) & ~flag(models, "baseline")).any():
+            return  # nothing to register (the baseline never is): the training ends with "nothing succeeded"
+        version = register_best(event.run_id, self.metric, self.model_name, self.alias, self.gate)
         client.set_tag(event.run_id, REGISTERED_MODEL, f"models:/{version.name}/{version.version}")

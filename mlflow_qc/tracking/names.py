@@ -40,6 +40,10 @@ PAGE = "qc.page"  # experiment runs: the path of their tracker page
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 MODEL_RUN_ID = "qc.model_run_id"  # inference runs and registered versions: the model run behind them
+BASELINE = "qc.baseline"  # "true" on the baseline job's runs (trainer.baseline)
+BEATS_BASELINE = "qc.beats_baseline"  # job runs (and the experiment run, for its best job): "true" | "false"
+TEST_SEALED = "qc.test_sealed"  # experiment runs trained with trainer.hide_test: "true"
+TEST_REVEALED = "qc.test_revealed"  # "<UTC time> by <user>": finalize evaluated the test split
 
 # --- registered model version tags -----------------------------------------------------
 VERSION_RECIPE = "qc.recipe"
@@ -48,10 +52,22 @@ VERSION_JOB_RUN_ID = "qc.job_run_id"
 VERSION_METRIC = "qc.metric"
 VERSION_METRIC_VALUE = "qc.metric_value"
 VERSION_DATA_VERSIONS = "qc.data_versions"
+VERSION_GATE = "qc.gate"  # the p-value the gate required
+VERSION_GATE_P_VALUE = "qc.gate_p_value"  # the p-value the comparison gave
+VERSION_GATE_HOLDER = "qc.gate_holder_version"  # the version that held the alias before
+
+# --- registered model aliases ----------------------------------------------------------
+DEFAULT_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"  # a gated version that did not beat the alias holder
 
 # --- params ----------------------------------------------------------------------------
 HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
-NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed")  # the other params of a model run
+THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary classifier (trainer.threshold)
+NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM)  # the other params of a model run
+
+# --- metrics beyond {split}_{metric} -----------------------------------------------------
+BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job
+BASELINE_JOB = "baseline"  # the baseline job's name in tables and reports
 
 # --- artifacts -------------------------------------------------------------------------
 RECIPE_ARTIFACT = "recipe.yaml"
@@ -102,6 +118,7 @@ MODEL_TYPICAL = "typical"  # key of MODEL_META_FILE: the typical training sample
 
 # --- splits and metrics ----------------------------------------------------------------
 SPLITS = ("train", "fold_validation", "validation", "test")
+TEST_SPLIT = "test"
 EVALUATION_PREFERENCE = ("fold_validation", "validation")  # what a model watches while training
 RANKING_SPLITS = ("fold_validation", "validation", "train")
 LOWER_IS_BETTER = ("loss", "mse", "mae")

@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.tracking.names import (
-    EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, JOB, JOB_KEY, LEVEL, MODEL, PARENT, RESUME_KEY,
+    EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, JOB, JOB_KEY, LEVEL, MODEL, PARENT, REPEAT_INDEX, RESUME_KEY,
 )
 
 PAGE_SIZE = 5000
@@ -94,6 +94,13 @@ def experiment_runs(client: MlflowClient, experiment_ids: list[str]) -> list[Run
     runs = [run for start in range(0, len(experiment_ids), 100)  # MLflow searches at most 100 experiments at once
             for run in search_all(client, experiment_ids[start:start + 100], f"tags.`{LEVEL}` = '{EXPERIMENT}'")]
     return sorted(runs, key=lambda run: run.info.start_time or 0, reverse=True)
+
+
+def runs_of_model(client: MlflowClient, experiment_id: str, resume_key: str, parent_run_id: str, repeat_index: int) -> list[Run]:
+    """Every active run of one model (the repeat under its fold or job run), earlier attempts included."""
+    query = (f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{MODEL}' "
+             f"and tags.`{PARENT}` = '{parent_run_id}' and tags.`{REPEAT_INDEX}` = '{repeat_index}'")
+    return search_all(client, experiment_id, query)
 
 
 def children_of(client: MlflowClient, experiment_id: str, run_id: str) -> list[Run]:

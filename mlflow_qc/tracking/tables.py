@@ -5,10 +5,10 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
-from mlflow_qc.tracking.names import AGGREGATE_ARTIFACT, METRICS_ARTIFACT, higher_is_better
+from mlflow_qc.tracking.names import AGGREGATE_ARTIFACT, HP_PREFIX, METRICS_ARTIFACT, higher_is_better
 
 # The columns of qc/metrics.csv that say which model a row is; the rest are hp.* and metrics.
-IDENTITY_COLUMNS = ("job_index", "job_key", "refit", "fold_index", "repeat_index", "run_id", "status")
+IDENTITY_COLUMNS = ("job_index", "job_key", "refit", "baseline", "fold_index", "repeat_index", "run_id", "status")
 # What qc/progress.csv has beside the columns of qc/metrics.csv.
 PROGRESS_COLUMNS = ("job_run_id", "reused", "seconds", "error")
 
@@ -28,6 +28,18 @@ def read_aggregates(run_id: str) -> pd.DataFrame:
     return _csv(run_id, AGGREGATE_ARTIFACT)
 
 
+def flag(table: pd.DataFrame, column: str) -> pd.Series:
+    """A true/false column of a table as booleans; all false when the table predates it (``baseline``)."""
+    if column not in table.columns:
+        return pd.Series(False, index=table.index)
+    return table[column].astype(str).str.lower().eq("true")
+
+
+def candidate_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
+    """The jobs that may be the best one: neither refit jobs (ranked through their twins) nor the baseline."""
+    return jobs[~flag(jobs, "refit") & ~flag(jobs, "baseline")] if not jobs.empty else jobs
+
+
 def rank_jobs(jobs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Jobs best first by the mean of ``metric`` over their models."""
     column = f"{metric}_mean"
@@ -35,3 +47,18 @@ def rank_jobs(jobs: pd.DataFrame, metric: str) -> pd.DataFrame:
         return jobs.iloc[0:0]
     ranked = jobs.dropna(subset=[column])
     return ranked.sort_values(column, ascending=not higher_is_better(metric), kind="stable")
+
+
+def hyperparameter_twin(jobs: pd.DataFrame, job: pd.Series, refit: bool) -> pd.Series | None:
+    """The job of ``jobs`` (a refit one, or not) with the hyperparameters of ``job``: a refit job and the
+    job it refit."""
+    hyperparameters = [c for c in jobs.columns if c.startswith(HP_PREFIX)]
+    pool = jobs[flag(jobs, "refit")] if refit else candidate_jobs(jobs)
+    for _, other in pool.iterrows():
+        if all(_same(other[c], job[c]) for c in hyperparameters):
+            return other
+    return None
+
+
+def _same(a, b) -> bool:
+    return (pd.isna(a) and pd.isna(b)) if pd.isna(a) or pd.isna(b) else str(a) == str(b)

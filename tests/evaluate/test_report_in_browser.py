@@ -2,28 +2,14 @@
 figures render and no request leaves loopback. The screenshot is kept in test-artifacts/."""
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 
 from tests.browser import is_local, launch, loopback_only, needs_chromium
-from tests.helpers import REPO_ROOT, background_server, free_port
+from tests.helpers import REPO_ROOT, mlflow_server
 
 pytestmark = pytest.mark.e2e
 
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "qc_report_in_mlflow_ui.png"
-
-
-@contextmanager
-def mlflow_server(backend_uri: str, cwd: Path, log: Path):
-    port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    base = f"http://127.0.0.1:{port}"
-    with background_server(command, f"{base}/health", log, cwd, ready_seconds=120):
-        yield base
 
 
 @needs_chromium

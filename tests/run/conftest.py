@@ -1,11 +1,18 @@
 """A real sqlite MLflow store per test, and trees written into it by hand."""
 from __future__ import annotations
 
+import dataclasses
+
+import mlflow
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
+from mlflow_qc.prepare import prepare
+from mlflow_qc.recipe import load_recipe
 from mlflow_qc.run.plan import Job, plan_tasks
 from mlflow_qc.run.tree import RunTree, tree_tags
+from mlflow_qc.run.worker import TaskEnvironment
 from mlflow_qc.tracking.names import EXPERIMENT, LEVEL
 
 
@@ -39,3 +46,34 @@ def tasks_of(tree: RunTree, job: Job, folds: int = 2, repeats: int = 2):
 
 def level_of(client, run_id: str) -> str:
     return client.get_run(run_id).data.tags[LEVEL]
+
+
+IRIS = {
+    "name": "executor", "seed": 3,
+    "data": {"inputs": [{"dataset": {"path": "../data/iris.tsv"}}], "target": {"column": "species"},
+             "stratifier": {"size_test": 0.2, "fold_count": 2}, "version": "off"},
+    "model": {"library": "sklearn", "analysis_type": "classification_multi",
+              "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": [0.1, 1.0]}},
+}
+
+
+@pytest.fixture
+def setting(workspace):
+    (workspace / "recipes").mkdir()
+    path = workspace / "recipes" / "executor.yaml"
+    path.write_text(yaml.safe_dump(IRIS))
+    recipe = load_recipe(path)
+    prepared = prepare(recipe)
+    client = MlflowClient()
+    experiment_id = client.create_experiment("executor")
+    return recipe, prepared, client, experiment_id
+
+
+def planned(setting, observers=()):
+    recipe, prepared, client, experiment_id = setting
+    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key"), "key")
+    jobs = [Job(0, {"C": 0.1}), Job(1, {"C": 1.0})]
+    tasks = [dataclasses.replace(t, parent_run_id=tree.parent_of(t))
+             for t in plan_tasks(jobs, prepared.entry.contexts, 1, recipe.seed)]
+    env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, "key", recipe.model, str(prepared.entry.root), tuple(observers))
+    return tasks, env

@@ -1,4 +1,6 @@
 """The job book: a job closes when all its models are back, with aggregates per fold and job."""
+from types import SimpleNamespace
+
 import mlflow
 import pytest
 
@@ -26,7 +28,7 @@ def test_a_job_closes_once_its_models_are_back(store):
     client, experiment_id = store
     tree = new_tree(client, experiment_id)
     heard = Heard()
-    book = JobBook(tree, "classification_binary", {"classes": ["a", "b"]}, [heard])
+    book = JobBook(tree, "classification_binary", SimpleNamespace(meta={"classes": ["a", "b"]}, root="entry"), [heard])
     job = Job(0, {"C": 1.0})
     tasks = tasks_of(tree, job)
     book.expect(tasks)
@@ -52,7 +54,7 @@ def test_a_job_closes_once_its_models_are_back(store):
 def test_a_failed_model_fails_its_fold_and_job_with_its_traceback(store):
     client, experiment_id = store
     tree = new_tree(client, experiment_id)
-    book = JobBook(tree, "classification_binary", {}, [])
+    book = JobBook(tree, "classification_binary", SimpleNamespace(meta={}, root="entry"), [])
     job = Job(0, {"C": 1.0})
     tasks = tasks_of(tree, job, folds=2, repeats=1)
     book.expect(tasks)

@@ -41,15 +41,3 @@ def exoplanets(tmp_path_factory) -> Project:
     project = train(root, copy_recipe("exoplanets_sklearn.yaml", root), "search.count=2;trainer.permute_count=0")
     project.cli("register", project.run_id)
     return project
-
-
-@pytest.fixture
-def inside(monkeypatch):
-    """Point this process's MLflow at a project (in-process API calls)."""
-
-    def enter(project: Project) -> Project:
-        monkeypatch.chdir(project.root)
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", project.tracking_uri)
-        return project
-
-    return enter

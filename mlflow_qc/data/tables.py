@@ -1,0 +1,87 @@
+"""Reading tables: CSV, TSV (the delimiter sniffed), Parquet; naming and retyping their columns."""
+from __future__ import annotations
+
+import csv
+import os
+
+import pandas as pd
+
+from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.recipe import DatasetSpec
+
+TABULAR_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
+
+
+def read_table(spec: DatasetSpec, where: str) -> pd.DataFrame:
+    """The table of ``spec`` (a file or a DataFrame) with its columns named and retyped, index reset."""
+    frame = spec.frame.copy() if spec.frame is not None else _read_file(spec, where)
+    frame = _name_columns(frame, spec, where)
+    frame = _retype(frame, spec, where)
+    if frame.empty:
+        raise QCError(f"{where}.path", f"{spec.label} has no rows; expected a non-empty table")
+    return frame.reset_index(drop=True)
+
+
+def preview_columns(columns: list[str], limit: int = 12) -> str:
+    shown = ", ".join(columns[:limit])
+    return f"[{shown}{', ...' if len(columns) > limit else ''}]"
+
+
+def _read_file(spec: DatasetSpec, where: str) -> pd.DataFrame:
+    path = spec.path
+    if not os.path.isfile(path):
+        raise QCError(f"{where}.path", f"file not found: {path}")
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            if spec.header != "infer":
+                raise QCError(f"{where}.header", "Parquet files carry their column names; expected header: infer")
+            return pd.read_parquet(path)
+        header = spec.header if spec.header is not None else None
+        return pd.read_csv(path, sep=sniff_delimiter(path, TABULAR_SUFFIXES.get(suffix)), header=header)
+    except QCError:
+        raise
+    except Exception as exc:  # pandas/pyarrow parse errors
+        raise QCError(f"{where}.path", f"cannot read {path} as a table ({one_line(exc)})") from None
+
+
+def sniff_delimiter(path: str, default: str | None) -> str:
+    """The delimiter of a text table: files named .csv are sometimes tab separated."""
+    with open(path, newline="", errors="replace") as handle:
+        sample = handle.read(65536)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return default or ","
+
+
+def _name_columns(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFrame:
+    if spec.rename_columns is not None:
+        if len(spec.rename_columns) != frame.shape[1]:
+            raise QCError(
+                f"{where}.rename_columns",
+                f"{len(spec.rename_columns)} names for {frame.shape[1]} columns; expected one name per column",
+            )
+        frame.columns = list(spec.rename_columns)
+    else:
+        frame.columns = [str(c) for c in frame.columns]
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise QCError(f"{where}", f"duplicate column name(s) {duplicated}; expected unique names (use rename_columns)")
+    return frame
+
+
+def _retype(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFrame:
+    retype = spec.retype
+    if retype is None:
+        return frame
+    targets = retype if isinstance(retype, dict) else {column: retype for column in frame.columns}
+    unknown = [c for c in targets if c not in frame.columns]
+    if unknown:
+        raise QCError(f"{where}.retype", f"column(s) {unknown} not in the dataset; expected some of {preview_columns(list(frame.columns))}")
+    for column, dtype in targets.items():
+        try:
+            frame[column] = frame[column].astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise QCError(f"{where}.retype.{column}", f"cannot convert to {dtype} ({one_line(exc)})") from None
+    return frame
