@@ -17,7 +17,7 @@ import pandas as pd
 from mlflow.entities import Run
 
 from mlflow_qc.tracking.names import (
-    ERROR_LINE, EXPERIMENT, FAILED, FINISHED, FOLD_INDEX, HP_PREFIX, JOB, JOB_INDEX, JOB_KEY, KILLED, METRICS_ARTIFACT,
+    BASELINE, BASELINE_JOB, ERROR_LINE, EXPERIMENT, FAILED, FINISHED, FOLD_INDEX, HP_PREFIX, JOB, JOB_INDEX, JOB_KEY, KILLED, METRICS_ARTIFACT,
     MODEL, MODELS_PLANNED, NOT_HYPERPARAMETERS, PROGRESS_AT, PROGRESS_ARTIFACT, RANKING_METRIC, REPEAT_INDEX, RESUME_KEY,
     RUNNING, SPLITS, TRAINING_STARTED, default_ranking_metric, higher_is_better, split_of,
 )
@@ -43,7 +43,8 @@ def run_rows(runs: list[Run], started_ms: int) -> pd.DataFrame:
         rows.append({
             "job_index": int(index) if index and index.isdigit() else None, "job_key": tags.get(JOB_KEY),
             "fold_index": float(fold) if fold is not None else np.nan, "repeat_index": tags.get(REPEAT_INDEX),
-            "run_id": info.run_id, "status": info.status, REUSED: (info.start_time or 0) < started_ms,
+            "baseline": tags.get(BASELINE) == "true", "run_id": info.run_id, "status": info.status,
+            REUSED: (info.start_time or 0) < started_ms,
             ERROR: tags.get(ERROR_LINE),
             **{f"{HP_PREFIX}{k}": v for k, v in run.data.params.items() if k not in NOT_HYPERPARAMETERS},
             **run.data.metrics,
@@ -123,7 +124,8 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
     jobs = pd.DataFrame({
         "job_index": per_job(models["job_index"]).first(),
         "job_run_id": per_job(column(models, JOB_RUN_ID, None)).first(),
-        "refit": per_job(column(models, "refit", False).astype(str).str.lower().eq("true")).any(),
+        "refit": per_job(flag(models, "refit")).any(),
+        "baseline": per_job(flag(models, "baseline")).any(),
         "finished": per_job(status.eq(FINISHED)).sum(),
         "failed": per_job(status.eq(FAILED)).sum(),
         "running": per_job(status.eq(RUNNING)).sum(),
@@ -141,16 +143,28 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
         values = {} if hyperparameters is None else {c[len(HP_PREFIX):]: v for c, v in hyperparameters.loc[job_key].items() if not pd.isna(v)}
         rows.append({
             "job_key": job_key or None, "job_index": index, "job_run_id": None if pd.isna(job["job_run_id"]) else job["job_run_id"],
-            "name": f"{'refit' if job['refit'] else 'job'} {'' if index is None else index}".strip(), "refit": bool(job["refit"]),
+            "name": job_name(index, bool(job["refit"]), bool(job["baseline"])), "refit": bool(job["refit"]), "baseline": bool(job["baseline"]),
             "hyperparameters": values, "finished": int(job["finished"]), "failed": int(job["failed"]), "running": int(job["running"]),
             "mean": None if job["scored"] == 0 else float(job["mean"]), "std": float(job["std"]) if job["scored"] > 1 else None,
             "best_model_run_id": None if pd.isna(job["best_model_run_id"]) else job["best_model_run_id"],
         })
     direction = -1 if metric and higher_is_better(metric) else 1
     rows.sort(key=lambda r: (r["refit"], r["mean"] is None, direction * (r["mean"] or 0), r["job_index"] or 0))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
+    ranks = iter(range(1, len(rows) + 1))
+    for row in rows:  # the baseline is listed where its score puts it, without a rank (as in the reports)
+        row["rank"] = None if row["baseline"] else next(ranks)
     return rows
+
+
+def flag(models: pd.DataFrame, name: str) -> pd.Series:
+    """A true/false column of the model table as booleans (CSV gives text or bools; older tables lack it)."""
+    return column(models, name, False).astype(str).str.lower().eq("true")
+
+
+def job_name(index: int | None, refit: bool, baseline: bool) -> str:
+    if baseline:
+        return BASELINE_JOB
+    return f"{'refit' if refit else 'job'} {'' if index is None else index}".strip()
 
 
 def failures(models: pd.DataFrame) -> tuple[list[dict], int]:
@@ -165,6 +179,8 @@ def model_name(row) -> str:
     where = "" if fold is None or (isinstance(fold, float) and np.isnan(fold)) else f" fold {int(fold)}"
     index = row.get("job_index")
     job = "" if index is None or (isinstance(index, float) and np.isnan(index)) else f"job {int(index)}"
+    if str(row.get("baseline")).lower() == "true":
+        job = BASELINE_JOB
     return f"model {job}{where} repeat {row.get('repeat_index')}"
 
 

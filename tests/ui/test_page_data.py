@@ -123,6 +123,20 @@ def test_a_running_tree_from_its_progress_file_and_the_runs_since(pages_store):
     client.delete_experiment(experiment)
 
 
+def test_the_baseline_job_is_listed_by_its_score_without_a_rank():
+    from mlflow_qc.ui.tracker import leaderboard
+
+    models = pd.DataFrame({  # qc/progress.csv of a trainer.baseline experiment: the baseline job first
+        "job_index": [-1, -1, 0, 0, 1, 1], "job_key": ["b", "b", "j0", "j0", "j1", "j1"], "job_run_id": ["rb", "rb", "r0", "r0", "r1", "r1"],
+        "refit": False, "baseline": [True, True, False, False, False, False], "fold_index": [0, 1] * 3, "repeat_index": 0,
+        "run_id": [f"m{i}" for i in range(6)], "status": "FINISHED", "hp.strategy": ["prior", "prior", *[np.nan] * 4],
+        "hp.C": [np.nan, np.nan, 0.5, 0.5, 1.0, 1.0], "fold_validation_accuracy": [0.55, 0.55, 0.5, 0.4, 0.8, 0.7]})
+    board = leaderboard(models, "fold_validation_accuracy")
+    assert [(row["name"], row["rank"]) for row in board] == [("job 1", 1), ("baseline", None), ("job 0", 2)]
+    assert board[1]["baseline"] is True and board[1]["hyperparameters"] == {"strategy": "prior"}
+    assert board[0]["hyperparameters"] == {"C": 1.0}
+
+
 def test_a_running_experiment_whose_process_is_gone_is_stopped(pages_store):
     client = MlflowClient(pages_store.tracking_uri)
     tags = {"qc.level": "experiment", "qc.host": socket.gethostname()}
