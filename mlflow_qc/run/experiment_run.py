@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 from mlflow.entities import RunTag
 
+from mlflow_qc.data.typical import one_table
 from mlflow_qc.errors import QCError
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.models import adapter_for
@@ -35,7 +36,7 @@ from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT
 from mlflow_qc.tracking.names import (
     MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC, RESUME_KEY, TEST_REVEALED, TEST_SEALED,
-    THRESHOLD_PARAM, TRAINING_STARTED, default_ranking_metric, higher_is_better,
+    THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, default_ranking_metric, higher_is_better,
 )
 
 PROGRESS_SECONDS = 2.0  # the experiment run's counts and qc/progress.csv are rewritten at most this often
@@ -129,7 +130,8 @@ class Training:
                                else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0])))
         self.planned = planned
         self._progress_at = 0.0
-        self._tag({MODELS_PLANNED: str(planned), RANKING_METRIC: self.ranking_metric,
+        whatif = one_table(entry.meta.get("kinds"), entry.meta.get("windows"))
+        self._tag({MODELS_PLANNED: str(planned), RANKING_METRIC: self.ranking_metric, WHATIF: str(whatif).lower(),
                    TRAINING_STARTED: str(int(time.time() * 1000)), **self._counts()})
 
     def _tag(self, tags: dict[str, str]) -> None:

@@ -37,6 +37,7 @@ MODELS_PLANNED = "qc.models_planned"  # how many models the experiment run will 
 TRAINING_STARTED = "qc.training_started"  # epoch ms: when this experiment run began training models
 PROGRESS_AT = "qc.progress_at"  # epoch ms: when PROGRESS_ARTIFACT was last written
 PAGE = "qc.page"  # experiment runs: the path of their tracker page
+WHATIF = "qc.whatif"  # experiment runs: "false" when their models take no single table (N-D inputs, windows): no what-if page
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 MODEL_RUN_ID = "qc.model_run_id"  # inference runs and registered versions: the model run behind them

@@ -19,7 +19,7 @@ from mlflow.entities import Run
 from mlflow_qc.tracking.names import (
     BASELINE, BASELINE_JOB, ERROR_LINE, EXPERIMENT, FAILED, FINISHED, FOLD_INDEX, HP_PREFIX, JOB, JOB_INDEX, JOB_KEY, KILLED, METRICS_ARTIFACT,
     MODEL, MODELS_PLANNED, NOT_HYPERPARAMETERS, PROGRESS_AT, PROGRESS_ARTIFACT, RANKING_METRIC, REPEAT_INDEX, RESUME_KEY,
-    RUNNING, SPLITS, TRAINING_STARTED, default_ranking_metric, higher_is_better, split_of,
+    RUNNING, SPLITS, TRAINING_STARTED, WHATIF, default_ranking_metric, higher_is_better, split_of,
 )
 from mlflow_qc.tracking.queries import tree_runs
 from mlflow_qc.tracking.tables import PROGRESS_COLUMNS
@@ -210,5 +210,6 @@ def snapshot(store: Store, run: Run) -> dict:
         "leaderboard": leaderboard(models, metric),
         "failures": shown,
         "failures_total": failed_total,
+        "whatif": tags.get(WHATIF) != "false",  # experiments from before the tag took tables only
         "now_ms": now_ms,
     }

@@ -8,6 +8,7 @@ prediction made from something else.
 """
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 from mlflow.entities import Run
 
+from mlflow_qc.data.typical import one_table
 from mlflow_qc.errors import QCError
 from mlflow_qc.models.outputs import probability_columns
 from mlflow_qc.serve.inference import Inference
-from mlflow_qc.tracking.names import FINISHED, IMPORTANCE_ARTIFACT, MODEL, MODEL_ARTIFACT
+from mlflow_qc.tracking.names import FINISHED, IMPORTANCE_ARTIFACT, MODEL, MODEL_ARTIFACT, MODEL_DATA, MODEL_META_FILE
 from mlflow_qc.ui.store import PageError, Store, shown
 
 MODELS_KEPT = 4  # loaded models per server process, the most recently used kept
@@ -96,7 +98,21 @@ def importance_of(store: Store, run: Run) -> dict[str, float]:
     return {str(c): float(m) for c, m in zip(original["column"], original["median"]) if not math.isnan(m)}
 
 
+def check_one_table(store: Store, run: Run) -> None:
+    """Refuse, before loading it, a model that does not take one row of raw columns (N-D inputs, windows)."""
+    text = store.read_text(run, f"{MODEL_DATA}/{MODEL_META_FILE}")
+    try:
+        meta = json.loads(text) if text else {}
+    except ValueError:
+        meta = {}
+    if not one_table(meta.get("kinds"), meta.get("windows")):
+        takes = "windows of steps" if any(meta.get("windows") or []) else f"{'/'.join(meta['kinds'])} inputs"
+        raise PageError(404, "run_id", f"run {run.info.run_id} is a model of {takes}; expected a model of one table "
+                                       f"(the what-if page has one field per column)")
+
+
 def load_model(store: Store, run: Run) -> LoadedModel:
+    check_one_table(store, run)
     scratch = tempfile.mkdtemp(prefix="qc-whatif-")
     path = store.artifact_path(run, MODEL_ARTIFACT, scratch)
     if path is None or not (path / "MLmodel").is_file():

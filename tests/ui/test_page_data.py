@@ -137,6 +137,13 @@ def test_the_baseline_job_is_listed_by_its_score_without_a_rank():
     assert board[0]["hyperparameters"] == {"C": 1.0}
 
 
+def test_only_models_of_one_table_have_a_whatif():
+    from mlflow_qc.data.typical import one_table
+
+    assert one_table(None, None) and one_table(["tabular", "tabular"], [None, None])  # None: models from before N-D data
+    assert not one_table(["tabular", "image"], [None, None]) and not one_table(["tabular"], [(10, 1)])
+
+
 def test_a_running_experiment_whose_process_is_gone_is_stopped(pages_store):
     client = MlflowClient(pages_store.tracking_uri)
     tags = {"qc.level": "experiment", "qc.host": socket.gethostname()}

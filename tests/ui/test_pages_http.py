@@ -54,6 +54,7 @@ def test_the_tracker_of_a_finished_experiment(served):
     data = page_data(response.text)
     assert data["run"]["state"] == "finished" and data["eta"] is None
     assert data["counts"] == {"finished": 6, "failed": 0, "running": 0, "killed": 0, "planned": 6}
+    assert data["whatif"] is True  # a model of one table: the leaderboard links each job's best model to its what-if
     assert data["ranking_metric"] == "fold_validation_accuracy"
     jobs = {job.info.run_id: job for job in served.jobs()}
     board = data["leaderboard"]
@@ -68,7 +69,7 @@ def test_the_tracker_of_a_finished_experiment(served):
 def test_every_experiment_run_links_its_tracker_and_opens_on_the_runs_table(served):
     run = served.client().get_run(served.trained.run_id)
     assert run.data.tags["qc.page"] == f"/qc/experiment/{served.trained.run_id}"
-    assert run.info.run_name == "sonar-pages"
+    assert run.info.run_name == "sonar-pages" and run.data.tags["qc.whatif"] == "true"
     assert served.client().get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     index = served.get("/")
     assert index.status_code == 200 and '<script src="/qc/static/model-training.js"></script>' in index.text
@@ -104,6 +105,22 @@ def test_a_model_run_on_the_experiment_page_is_refused(served):
     mixed = served.get(f"/qc/compare?a={job}&b={model}")
     assert mixed.status_code == 400 and "expected two job runs or two model runs" in message(mixed)
     assert served.get(f"/qc/compare?a={job}&b={job}").status_code == 400
+    still_serving(served)
+
+
+def test_the_whatif_of_a_model_that_takes_no_single_table_is_refused_before_loading(served):
+    """A sequence model (its pyfunc's qc_model.json says so) has no what-if: one field per column does not fit it."""
+    client = served.client()
+    experiment = client.create_experiment("sequence-model")
+    run = client.create_run(experiment, run_name="sequence model", tags={"qc.level": "model"})
+    meta = {"analysis_type": "classification_binary", "kinds": ["sequence"], "windows": [None], "raw_columns": None}
+    client.log_text(run.info.run_id, json.dumps(meta), "model/data/qc/qc_model.json")  # no MLmodel: it is never loaded
+    client.set_terminated(run.info.run_id, "FINISHED")
+    response = served.get(f"/qc/whatif/{run.info.run_id}")
+    assert response.status_code == 404
+    assert message(response) == (f"run_id: run {run.info.run_id} is a model of sequence inputs; expected a model of one "
+                                 "table (the what-if page has one field per column)")
+    client.delete_experiment(experiment)
     still_serving(served)
 
 
