@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
-
 from tests.helpers import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -14,8 +12,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"blob", "data", "about"}
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"  # the README names this folder
-
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")
 
 
 def is_local(url: str) -> bool:

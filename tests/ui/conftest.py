@@ -1,5 +1,5 @@
 """One trained store and one real ``mlflow server --app-name qc`` over it (started by ``mlflow-qc ui``),
-shared by the page tests of a session; one headless Chromium for the browser tests."""
+shared by the page tests of a session (the browser: ``chromium`` of tests/conftest.py)."""
 from __future__ import annotations
 
 import os
@@ -15,7 +15,6 @@ import requests
 import yaml
 from mlflow import MlflowClient
 
-from tests.browser import CHROMIUM, launch
 from tests.evaluate.conftest import SONAR_BINARY, Trained, enter, train  # noqa: F401 (enter: a fixture the page tests use)
 from tests.helpers import CLI, background_server, free_port
 
@@ -93,20 +92,6 @@ def served(pages_store, tmp_path_factory) -> Served:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")}
     with background_server(command, f"{base}/health", log, pages_store.root, env=env, ready_seconds=120):
         yield Served(pages_store, base, log, hostile, stopped)
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def background_training(served: Served, name: str, recipe: dict, log: Path) -> subprocess.Popen:
