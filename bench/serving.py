@@ -70,7 +70,7 @@ def train_qc(root: Path) -> tuple[str, callable]:
     from mlflow_qc.recipe import load_recipe
     from mlflow_qc.run.fit_model import fit_and_evaluate
     from mlflow_qc.run.plan import Job, plan_tasks
-    from mlflow_qc.serve.pyfunc import save_qc_model
+    from mlflow_qc.serve.save import save_qc_model
     from mlflow_qc.tracking.names import MODEL_ARTIFACT
 
     (root / "recipe.yaml").write_text(RECIPE)

@@ -11,7 +11,7 @@ def import_dotted(dotted: str):
         return None
     try:
         return getattr(importlib.import_module(module_name), name, None)
-    except ImportError:
+    except (ImportError, TypeError, ValueError):  # TypeError, ValueError: not a module name ("../x", "a..b")
         return None
 
 
@@ -25,8 +25,8 @@ def resolve_encoder_class(name: str) -> type:
     module_name, _, class_name = name.rpartition(".")
     try:
         module = importlib.import_module(module_name)
-    except ImportError:
-        raise ValueError(f"cannot import module '{module_name}' for encoder '{name}'") from None
+    except (ImportError, TypeError, ValueError):
+        raise ValueError(f"cannot import module '{module_name}' for encoder '{name}'; expected a dotted path such as sklearn.preprocessing.StandardScaler") from None
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise ValueError(f"unknown encoder '{name}': '{module_name}' has no class '{class_name}'")

@@ -198,6 +198,7 @@ def init(folder: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from mlflow_qc.run.faults import MAX_RETRIES_ENV, fault_of
     from mlflow_qc.run.session import Interrupted, end_launched_run_on_error, raise_on_sigterm
 
     raise_on_sigterm()
@@ -207,6 +208,16 @@ def main(argv: list[str] | None = None) -> None:
         end_launched_run_on_error(exc)
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:
+        import mlflow
+
+        fault = fault_of(exc, mlflow.get_tracking_uri())
+        if fault is None:
+            raise
+        os.environ[MAX_RETRIES_ENV] = "0"  # MLflow's exit handler ends the run: one try, no long wait
+        end_launched_run_on_error(exc)
+        click.echo(f"error: {fault}", err=True)
+        sys.exit(1)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

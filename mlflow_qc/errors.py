@@ -13,6 +13,26 @@ class QCError(Exception):
         self.expected = expected
         super().__init__(f"{where}: {expected}")
 
+    def __reduce__(self):  # travels back from worker processes
+        return type(self), (self.where, self.expected)
+
+
+class StoreError(Exception):
+    """The machinery failed, not the user's input: the tracking server stopped answering, the
+    artifact store is full. One line ``<where>: <problem>``; the CLI exits 1; a rerun resumes."""
+
+    def __init__(self, where: str, problem: str):
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.where, self.problem)
+
+
+class TrackingUnreachable(StoreError):
+    """The tracking server stopped answering: nothing more can be recorded until it is back."""
+
 
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
@@ -24,13 +44,20 @@ def from_validation_error(exc, source: str) -> QCError:
     where = _location(err["loc"])
     if err["type"] == "extra_forbidden":
         parent, _, key = where.rpartition(".")
-        return QCError(f"{source}: {where}", f"unknown key '{key}'{' in ' + parent if parent else ''}; expected a key listed in the README, section 'The recipe'")
+        return QCError(f"{source}: {_short(where)}", f"unknown key '{_short(key)}'{' in ' + parent if parent else ''}; expected a key listed in the README, section 'The recipe'")
     if err["type"] == "missing":
         return QCError(f"{source}: {where}", "field required")
     message = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
-    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {_short(repr(value))})"
     return QCError(f"{source}: {where}", one_line(message) + shown)
+
+
+_TYPE_TAGS = {"int", "str", "float", "bool", "none", "dict", "list", "is-instance"}
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _location(loc) -> str:
@@ -38,8 +65,8 @@ def _location(loc) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "lax-", "union[")):
-            continue
+        elif str(part).startswith(("function-", "lax-", "union[")) or "[" in str(part) or part in _TYPE_TAGS:
+            continue  # pydantic's names for the member of a union that failed, not a field
         else:
             out += ("." if out else "") + str(part)
     return out or "recipe"

@@ -1,14 +1,14 @@
 """Recipe overrides from the command line: ``"trainer.repeat_count=1;seed=7"``.
 
-Keys are dotted paths into the recipe (numbers index lists); values are read as YAML.
+Keys are dotted paths into the recipe (numbers index lists); values are read as YAML
+(booleans keep their text until the schema settles them, as in the recipe file).
 """
 from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from mlflow_qc.errors import QCError
+from mlflow_qc.recipe_yaml import load_yaml
 
 
 def parse_overrides(overrides: str | None) -> list[tuple[list[str], Any]]:
@@ -22,8 +22,8 @@ def parse_overrides(overrides: str | None) -> list[tuple[list[str], Any]]:
         if not sep or not key.strip():
             raise QCError("overrides", f"'{part}' is not key=value; expected e.g. 'trainer.repeat_count=1;seed=7'")
         try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
+            parsed = load_yaml(value, "overrides") if value.strip() else None
+        except QCError:
             parsed = value
         pairs.append((key.strip().split("."), parsed))
     return pairs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.errors import QCError, from_validation_error, one_line
+from mlflow_qc.hashing import canonical_json
 from mlflow_qc.overrides import apply_overrides
+from mlflow_qc.recipe_yaml import load_yaml, read_text, settle_words
 
 AnalysisType = Literal["classification_binary", "classification_multi", "regression", "forecasting"]
 DATASET_KINDS = ("tabular", "sequence", "image")
@@ -188,7 +191,7 @@ class Stratifier(Spec):
     size_test: float | None = Field(default=None, gt=0, lt=1)
     size_validation: float | None = Field(default=None, gt=0, lt=1)
     fold_count: int | None = Field(default=None, ge=2)
-    bin_count: int | None = Field(default=None, ge=2)
+    bin_count: int | None = Field(default=None, ge=2, le=1000)
     order: Literal["random", "time"] = "random"
     group_column: str | None = None
 
@@ -262,6 +265,9 @@ class Architecture(Spec):
         for name, values in grid.items():
             if len(values) == 0:
                 raise ValueError(f"hyperparameter '{name}' has an empty list; expected at least one value")
+            repeated = [text for text, count in Counter(canonical_json(value) for value in values).items() if count > 1]
+            if repeated:
+                raise ValueError(f"hyperparameter '{name}' lists {repeated[0][:40]} more than once; expected distinct values (each is one job)")
         return grid
 
     @model_validator(mode="after")
@@ -285,7 +291,7 @@ class Architecture(Spec):
 
 class Search(Spec):
     method: Literal["grid", "random", "tpe"] = "grid"
-    count: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1, le=100_000)
     percent: float | None = Field(default=None, gt=0, le=1)
     space: dict[str, dict[str, list[Any]]] | None = None
 
@@ -304,10 +310,10 @@ THRESHOLD_RULES = ("f1", "youden")
 
 
 class Trainer(Spec):
-    repeat_count: int = Field(default=1, ge=1)
-    permute_count: int = Field(default=0, ge=0)
+    repeat_count: int = Field(default=1, ge=1, le=10_000)
+    permute_count: int = Field(default=0, ge=0, le=1000)
     continue_on_error: bool = True
-    n_jobs: int = Field(default=1, ge=-1)
+    n_jobs: int = Field(default=1, ge=-1, le=1024)
     backend: str = "local"  # local | dask | another registered joblib backend
     address: str | None = None  # dask: a running scheduler; None = a local cluster of n_jobs workers
     refit: bool = False
@@ -345,7 +351,7 @@ class Trainer(Spec):
 
 
 class Register(Spec):
-    model_name: str
+    model_name: str = Field(min_length=1)
     metric: str | None = None
     alias: str | None = "champion"
     gate: float | None = Field(default=None, gt=0, lt=1)  # the alias moves only when the new model beats its holder at this p
@@ -358,8 +364,8 @@ warnings.filterwarnings("ignore", message='Field name "register" in "Recipe"')
 class Recipe(Spec):
     """One experiment: the root of the recipe file."""
 
-    name: str | None = None
-    seed: int = 42
+    name: str | None = Field(default=None, min_length=1)
+    seed: int = Field(default=42, ge=0, lt=2**32)  # numpy, scikit-learn and torch take 0 .. 2**32-1
     data: Pipeline
     model: Architecture | None = None
     search: Search = Field(default_factory=Search)
@@ -442,14 +448,12 @@ def load_recipe(path: str | os.PathLike, overrides: str | None = None) -> Recipe
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise QCError("recipe", f"file not found: {path}; expected a YAML recipe file")
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as exc:
-        raise QCError(path, f"not valid YAML ({one_line(exc)})") from None
+    raw = load_yaml(read_text(path), path)
     if not isinstance(raw, dict):
         raise QCError(path, "expected a mapping of recipe keys (name, seed, data, model, ...)")
-    raw = apply_overrides(raw, overrides)
-    raw.setdefault("name", Path(path).stem)
+    raw = settle_words(apply_overrides(raw, overrides), Recipe)
+    if raw.get("name") is None:
+        raw["name"] = Path(path).stem
     return recipe_from_dict(raw, base_dir=os.path.dirname(path), source=path)
 
 

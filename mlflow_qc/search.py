@@ -19,6 +19,7 @@ import numpy as np
 from mlflow_qc.errors import QCError
 
 SPACE_KINDS = {"uniform": 2, "loguniform": 2, "quniform": 3, "choice": None}
+MAX_GRID = 100_000
 
 
 def plain(value):
@@ -42,6 +43,20 @@ def grid(hyperparameters: dict[str, list]) -> list[dict]:
     ]
 
 
+def grid_size(hyperparameters: dict[str, list]) -> int:
+    return math.prod(len(values) for values in hyperparameters.values())
+
+
+def grid_item(hyperparameters: dict[str, list], index: int) -> dict:
+    """``grid(hyperparameters)[index]`` without building the grid (the last name varies fastest)."""
+    chosen = {}
+    for name in reversed(list(hyperparameters)):
+        values = hyperparameters[name]
+        index, position = divmod(index, len(values))
+        chosen[name] = plain(copy.deepcopy(values[position]))
+    return {name: chosen[name] for name in hyperparameters}
+
+
 def random_count(search, grid_size: int) -> int:
     if search.count is not None:
         count = search.count
@@ -53,22 +68,26 @@ def random_count(search, grid_size: int) -> int:
 
 def combinations(architecture, search, seed: int) -> list[dict]:
     """The combinations to train, for ``grid`` and ``random`` search."""
-    combos = grid(architecture.hyperparameters)
     method = search.method if search is not None else "grid"
     if method == "grid":
-        return combos
+        return grid(architecture.hyperparameters)
     if method == "random":
-        chosen = np.random.default_rng(seed).choice(len(combos), size=random_count(search, len(combos)), replace=False)
-        return [combos[i] for i in sorted(chosen)]
+        size = grid_size(architecture.hyperparameters)
+        chosen = np.random.default_rng(seed).choice(size, size=random_count(search, size), replace=False)
+        return [grid_item(architecture.hyperparameters, int(i)) for i in sorted(chosen)]
     raise QCError("search.method", f"'{method}' proposes combinations while searching; expected grid or random here (use tpe_search)")
 
 
 def check_search(architecture, search) -> None:
     """Every QCError the search would raise, before anything runs."""
     if search is None or search.method == "grid":
+        size = grid_size(architecture.hyperparameters)
+        if size > MAX_GRID:
+            raise QCError("model.hyperparameters", f"a grid of {size} combinations; expected at most {MAX_GRID} "
+                          "(search: {method: random, count: N} samples a larger grid, tpe searches it)")
         return
     if search.method == "random":
-        random_count(search, len(grid(architecture.hyperparameters)))
+        random_count(search, grid_size(architecture.hyperparameters))
     else:
         _tpe_dimensions(architecture, search)
 

@@ -4,17 +4,18 @@ Every ``import`` / ``from ... import`` statement of every module counts, at modu
 inside a function, and so does a module named by a string (``"mlflow_qc.models.keras_adapter"``,
 the lazy lookups of the adapters). Layers, low to high (README: "Layout"):
 """
-import ast
 from pathlib import Path
 
 import pytest
 
+from mlflow_qc.import_graph import import_graph, module_files
+
 PACKAGE = Path(__file__).resolve().parents[1] / "mlflow_qc"
 
 LAYERS = [
-    ("errors", "hashing", "classes", "progress"),
+    ("errors", "hashing", "classes", "progress", "import_graph"),
     ("tracking",),
-    ("overrides", "recipe"),
+    ("overrides", "recipe", "recipe_yaml"),
     ("data",),
     ("preprocess",),
     ("split",),
@@ -29,51 +30,8 @@ LAYERS = [
 ]
 LAYER_OF = {part: index for index, parts in enumerate(LAYERS) for part in parts}
 
-
-def module_names() -> dict[str, Path]:
-    modules = {}
-    for path in PACKAGE.rglob("*.py"):
-        if "template" in path.relative_to(PACKAGE).parts:
-            continue  # the project template is the user's code, not the package
-        parts = ["mlflow_qc", *path.relative_to(PACKAGE).with_suffix("").parts]
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        modules[".".join(parts)] = path
-    return modules
-
-
-MODULES = module_names()
-
-
-def resolve(name: str) -> str | None:
-    """The package module a dotted name lands in (``pkg.module.attribute`` -> ``pkg.module``)."""
-    while name and name not in MODULES:
-        name = name.rpartition(".")[0]
-    return name or None
-
-
-def imports_of(module: str) -> set[str]:
-    path = MODULES[module]
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([base] if base else []))
-            for alias in node.names:  # a submodule, or a name defined in the module ``base``
-                submodule = f"{base}.{alias.name}"
-                found.add(submodule if submodule in MODULES else base)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("mlflow_qc."):
-            found.add(node.value.split(":")[0])
-    targets = {resolve(name) for name in found if name.startswith("mlflow_qc")}
-    return {target for target in targets if target and target != module}
-
-
-GRAPH = {module: imports_of(module) for module in MODULES}
+MODULES = module_files(PACKAGE)
+GRAPH = import_graph(MODULES)
 
 
 def layer(module: str) -> int:

@@ -60,7 +60,8 @@ class Dataset:
             where = os.path.basename(self.label)
             if self.frame is None:
                 raise QCError(field_name, f"{where} is {self.kind} data without columns; expected a table for column(s) {missing}")
-            raise QCError(field_name, f"column(s) {missing} not in {where}; expected some of {preview_columns(self.columns)}")
+            shown = missing if len(missing) <= 5 else str(missing[:5])[:-1] + ", ...]"
+            raise QCError(field_name, f"column(s) {shown} not in {where}; expected some of {preview_columns(self.columns)}")
 
 
 def infer_kind(spec: DatasetSpec) -> str:

@@ -23,7 +23,7 @@ def read_table(spec: DatasetSpec, where: str) -> pd.DataFrame:
 
 
 def preview_columns(columns: list[str], limit: int = 12) -> str:
-    shown = ", ".join(columns[:limit])
+    shown = ", ".join(str(column)[:60] for column in columns[:limit])
     return f"[{shown}{', ...' if len(columns) > limit else ''}]"
 
 
@@ -37,12 +37,28 @@ def _read_file(spec: DatasetSpec, where: str) -> pd.DataFrame:
             if spec.header != "infer":
                 raise QCError(f"{where}.header", "Parquet files carry their column names; expected header: infer")
             return pd.read_parquet(path)
-        header = spec.header if spec.header is not None else None
-        return pd.read_csv(path, sep=sniff_delimiter(path, TABULAR_SUFFIXES.get(suffix)), header=header)
+        header = 0 if spec.header == "infer" else spec.header
+        sep = sniff_delimiter(path, TABULAR_SUFFIXES.get(suffix))
+        frame = pd.read_csv(path, sep=sep, header=header)
+        if header is not None and spec.rename_columns is None:
+            _refuse_repeated_names(pd.read_csv(path, sep=sep, header=None, skiprows=header, nrows=1, dtype=str), spec, where)
+        return frame
     except QCError:
         raise
     except Exception as exc:  # pandas/pyarrow parse errors
         raise QCError(f"{where}.path", f"cannot read {path} as a table ({one_line(exc)})") from None
+
+
+def _refuse_repeated_names(header_row: pd.DataFrame, spec: DatasetSpec, where: str) -> None:
+    """pandas renames a repeated header name (``bh``, ``bh.1``) and would train on both."""
+    names = pd.Series(header_row.iloc[0].tolist()) if len(header_row) else pd.Series([], dtype=object)
+    repeated = names[names.duplicated() & names.notna()].unique().tolist()
+    if repeated:
+        raise QCError(
+            f"{where}.path",
+            f"column name(s) {preview_columns(repeated)} appear more than once in the header of "
+            f"{os.path.basename(spec.path)}; expected unique names: rename them in the file or give rename_columns",
+        )
 
 
 def sniff_delimiter(path: str, default: str | None) -> str:

@@ -18,7 +18,7 @@ from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
 from mlflow_qc.tracking.names import (
-    FINISHED, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PAGE_LINKS_SHOWN, PARENT, PREDICTIONS_ARTIFACT,
+    FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PAGE_LINKS_SHOWN, PARENT, PREDICTIONS_ARTIFACT,
     REPEAT_INDEX, SPLITS, tracker_path, whatif_path,
 )
 from mlflow_qc.tracking.queries import job_run_id_of, model_runs_below
@@ -59,7 +59,7 @@ def collect(client, runs: list, label=model_label, artifact_root=lambda run: run
                 predictions.append(pd.read_parquet(folder / PREDICTIONS_FILE).assign(model=label_of, run_id=run_id))
             if (folder / IMPORTANCE_FILE).exists():
                 importance.append(pd.read_csv(folder / IMPORTANCE_FILE).assign(model=label_of, run_id=run_id))
-            keys = [k for k in run.data.metrics if not NOT_HISTORY.match(k)]
+            keys = [k for k in run.data.metrics if not NOT_HISTORY.match(k) and k != FIT_SECONDS]
             history = {k: [m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)] for k in keys}
             histories[label_of] = {k: v for k, v in history.items() if len(v) > 1}
             metrics += [{"model": label_of, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)]

@@ -20,6 +20,12 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.preprocess.labels import encoded_class_index
 
 ADAPTER_FILE = "adapter.json"
+PROBABILITY_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within ~1e-6
+
+
+class ModelContractError(QCError):
+    """The model code breaks the output contract (shape, probabilities). Every model of the
+    recipe would break it the same way, so the trainer stops at the first."""
 
 
 @dataclass
@@ -69,6 +75,9 @@ class ModelAdapter(ABC):
 
     def check_hyperparameters(self, names) -> None:
         """QCError for a hyperparameter the model cannot take; user modules take any (**hp)."""
+
+    def check_values(self, grid: dict[str, list]) -> None:
+        """QCError for a hyperparameter value the library would refuse at fit time, where it can tell."""
 
     def save(self, model, folder: Path) -> None:
         """The model plus ``adapter.json``, enough for ``load_trained`` to rebuild this adapter."""
@@ -133,19 +142,39 @@ class ModelAdapter(ABC):
             expected = self.n_classes
         elif self.analysis_type == "forecasting" and self.label_shape:
             if output.size != len(output) * int(np.prod(self.label_shape)):
-                raise QCError(f"{self.architecture.module or self.architecture.estimator}",
+                raise ModelContractError(f"{self.architecture.module or self.architecture.estimator}",
                               f"the model outputs {output.size // max(len(output), 1)} values per sample; expected "
                               f"{int(np.prod(self.label_shape))}: the next size_shift steps {self.label_shape}")
             return output.reshape(len(output), *self.label_shape)
         else:
             return output
         if expected is not None and output.shape[1:] != (expected,):
-            raise QCError(
+            raise ModelContractError(
                 f"{self.architecture.module or self.architecture.estimator}",
                 f"the model outputs shape {output.shape[1:]} per sample; expected ({expected},): "
                 "one probability per class (sigmoid/softmax last layer)",
             )
+        self._check_probabilities(output)
         return output
+
+    def _check_probabilities(self, output: np.ndarray) -> None:
+        """Logits (the PyTorch idiom beside CrossEntropyLoss) would make every metric wrong or fail."""
+        rows = output[np.isfinite(output).all(axis=1)]  # NaN: a diverged model, that model's own failure
+        if not len(rows):
+            return
+        low, high = float(rows.min()), float(rows.max())
+        if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
+            found = f"values from {low:.3g} to {high:.3g}"
+        elif self.analysis_type == "classification_multi" and np.abs(rows.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
+            found = f"rows summing to {float(rows.sum(axis=1)[np.abs(rows.sum(axis=1) - 1).argmax()]):.3g}"
+        else:
+            return
+        last = "softmax" if self.analysis_type == "classification_multi" else "sigmoid"
+        raise ModelContractError(
+            f"{self.architecture.module or self.architecture.estimator}",
+            f"the model's output is not a probability per class ({found}); expected fn_build to end with a {last} "
+            f"layer, or an fn_predict that applies {last} to the model's logits",
+        )
 
 
 def features_shape(features: list[np.ndarray]):

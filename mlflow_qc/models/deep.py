@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlflow_qc.errors import QCError
+from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.models.base import ModelAdapter, features_shape
 from mlflow_qc.models.user_module import copy_user_module, import_user_module, user_functions
 
@@ -35,6 +35,19 @@ class DeepAdapter(ModelAdapter):
         if value is None:
             raise QCError(f"{self.architecture.module}: {name}", "returned None; expected a value (is `return` missing?)")
         return value
+
+    def train_with(self, fn_train, evaluation, *arguments, **hyperparameters):
+        """Call fn_train; a user's fn_train that fails without an evaluation split is told why."""
+        try:
+            return fn_train(*arguments, **hyperparameters)
+        except Exception as exc:
+            if evaluation is not None or "fn_train" not in self.functions:
+                raise
+            raise QCError(
+                f"{self.architecture.module}: fn_train",
+                f"failed with eval_features=None ({type(exc).__name__}: {one_line(exc)}): the recipe has no validation "
+                "split to watch; expected data.stratifier.size_validation or fold_count, or an fn_train that accepts None",
+            ) from exc
 
     def build(self, train, hyperparameters: dict):
         self.learn_label_shape(train.label)

@@ -95,8 +95,8 @@ class KerasAdapter(DeepAdapter):
         fn_train = self.functions.get("fn_train")
         if fn_train is None:
             fn_train = partial(default_train, metrics=["accuracy" if self.is_classification else "mae"])
-        model = fn_train(
-            model, loser, optimizer, single_or_list(train.features), train.label, eval_features, eval_label, **hp
+        model = self.train_with(
+            fn_train, evaluation, model, loser, optimizer, single_or_list(train.features), train.label, eval_features, eval_label, **hp
         )
         model = self.returned("fn_train", model)
         history = getattr(getattr(model, "history", None), "history", None) or {}

@@ -83,6 +83,8 @@ def _roc_auc(y_index: np.ndarray, proba: np.ndarray, binary: bool) -> float:
         # one-vs-rest over the classes present; renormalise so rows still sum to 1
         sub = proba[:, present]
         sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-15, None)
+        if len(present) == 2:  # scikit-learn scores two classes as binary: one column of scores
+            return skm.roc_auc_score(y_index == present[1], sub[:, 1])
         return skm.roc_auc_score(y_index, sub, multi_class="ovr", average="weighted", labels=present)
     return skm.roc_auc_score(y_index, proba, multi_class="ovr", average="weighted", labels=np.arange(proba.shape[1]))
 

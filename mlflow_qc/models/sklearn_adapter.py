@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.metrics import log_loss, mean_squared_error
 
 from mlflow_qc.classes import import_dotted
-from mlflow_qc.errors import QCError
+from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.models.base import ModelAdapter, TrainedModel, seed_python_numpy
 
 MODEL_FILE = "model.joblib"
@@ -60,6 +60,18 @@ class SklearnAdapter(ModelAdapter):
                     f"model.hyperparameters.{name}",
                     f"not an argument of {self.architecture.estimator}; expected one of {sorted(parameters)}",
                 )
+
+    def check_values(self, grid: dict[str, list]) -> None:
+        """scikit-learn's own parameter constraints (``_validate_params``, checked by ``fit``), one value at a time."""
+        for name, values in grid.items():
+            for value in values:
+                try:
+                    estimator = self.estimator_class(**{name: value})
+                    validate = getattr(estimator, "_validate_params", None)
+                    if validate is not None:
+                        validate()
+                except (TypeError, ValueError) as exc:
+                    raise QCError(f"model.hyperparameters.{name}", one_line(exc)) from None
 
     def fit(self, train, evaluation, hyperparameters: dict, seed: int) -> TrainedModel:
         seed_python_numpy(seed)

@@ -26,6 +26,7 @@ from mlflow_qc.models.user_module import import_saved_module
 
 MODEL_FILE = "model.pt"
 PREDICT_CHUNK = 8192
+CHECK_SAMPLES = 64
 EPSILON = 1e-7
 
 
@@ -76,6 +77,8 @@ class TorchAdapter(DeepAdapter):
         seed_python_numpy(seed)
         torch.manual_seed(seed)
         model = self.build(train, hp)
+        if "fn_lose" not in self.functions:  # the default losses take probabilities: check before training
+            self.check_untrained(model, train.features)
         loser = self.loser(train.label, hp)
         fn_optimize = self.functions.get("fn_optimize", default_optimize)
         optimizer = self.returned("fn_optimize", fn_optimize(model, **hp))
@@ -90,12 +93,26 @@ class TorchAdapter(DeepAdapter):
             kwargs = {"analysis_type": self.analysis_type, "seed": seed, **hp}
             model, history = train_loop(model, loser, optimizer, features, label, eval_features, eval_label, **kwargs)
         else:
-            result = self.returned("fn_train", fn_train(model, loser, optimizer, features, label, eval_features, eval_label, **hp))
+            result = self.returned(
+                "fn_train", self.train_with(fn_train, evaluation, model, loser, optimizer, features, label, eval_features, eval_label, **hp)
+            )
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise QCError(f"{self.architecture.module}: fn_train", f"returned {type(result).__name__}; expected (model, history)")
             model, history = result
         model = self.returned("fn_train", model)
         return TrainedModel(model=model, history={k: [float(v) for v in values] for k, values in (history or {}).items()})
+
+    def check_untrained(self, model, features: list[np.ndarray]) -> None:
+        """The freshly built model's output on a few training samples against the output contract."""
+        if not self.is_classification:
+            return
+        training = model.training
+        model.eval()  # no dropout, no batch-norm statistics: the check changes nothing
+        try:
+            with torch.no_grad():
+                self.shaped_output(to_numpy(model(single_or_list(as_tensors([f[:CHECK_SAMPLES] for f in features])))))
+        finally:
+            model.train(training)
 
     def predict(self, model, features: list[np.ndarray]) -> np.ndarray:
         fn_predict = self.functions.get("fn_predict", default_predict)

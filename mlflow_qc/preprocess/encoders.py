@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import inspect
+import os
 
 import numpy as np
 import pandas as pd
+import psutil
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.preprocessing import LabelBinarizer, LabelEncoder, MultiLabelBinarizer, OneHotEncoder, OrdinalEncoder
@@ -40,6 +42,18 @@ def build_encoder(spec: Encoder):
     return cls(**params)
 
 
+FEATURE_MEMORY_ENV = "MLFLOW_QC_FEATURE_MEMORY"
+FEATURE_MEMORY_CAP = 8 * 2**30
+
+
+def feature_memory_limit() -> int:
+    """Bytes one categorical encoder's dense features may take: a quarter of this machine's
+    memory, at most 8 GiB, unless MLFLOW_QC_FEATURE_MEMORY (bytes) says otherwise."""
+    if os.environ.get(FEATURE_MEMORY_ENV):
+        return int(os.environ[FEATURE_MEMORY_ENV])
+    return min(psutil.virtual_memory().total // 4, FEATURE_MEMORY_CAP)
+
+
 def dense(values) -> np.ndarray:
     values = values.toarray() if sparse.issparse(values) else np.asarray(values)
     return values.reshape(len(values), -1)
@@ -69,7 +83,28 @@ class ColumnEncoder:
             self.names = self._names(frame.iloc[:1])
         except (ValueError, TypeError) as exc:
             raise QCError(self.where, f"cannot fit {self.spec.sklearn} on {self.columns}: {one_line(exc)}") from None
+        if self.categorical:
+            self._check_width(len(frame))
         return self
+
+    def _check_width(self, rows: int) -> None:
+        """A column of (nearly) one category per row, one-hot encoded, would not fit in memory."""
+        needed = rows * len(self.names) * np.dtype(np.float64).itemsize
+        if needed <= feature_memory_limit():
+            return
+        counts = {column: len(categories) for column, categories in zip(self.columns, self._categories_per_column())}
+        widest = max(counts, key=counts.get) if counts else self.columns[0]
+        raise QCError(
+            self.where,
+            f"{self.spec.sklearn} makes {len(self.names)} feature columns for {rows} rows ({needed / 2**30:.1f} GiB; "
+            f"column '{widest}' has {counts.get(widest, '?')} categories), over the {feature_memory_limit() / 2**30:.1f} GiB "
+            f"allowed ({FEATURE_MEMORY_ENV}); expected fewer categories: exclude identifier-like columns, or set min_frequency / max_categories",
+        )
+
+    def _categories_per_column(self) -> list:
+        if self.one_dimensional:
+            return [getattr(encoder, "classes_", []) for encoder in self.fitted]
+        return list(getattr(self.fitted[0], "categories_", []))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         try:

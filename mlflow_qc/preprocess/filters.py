@@ -9,7 +9,7 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.recipe import ColumnFilter, Input
 
 
-def _is_text(dtype) -> bool:
+def is_text(dtype) -> bool:
     return dtype == object or isinstance(dtype, pd.StringDtype)
 
 
@@ -30,9 +30,9 @@ _KINDS = {
     "bool": types.is_bool_dtype,
     "category": _is_category,
     "datetime": types.is_datetime64_any_dtype,
-    "object": _is_text,
-    "str": _is_text,
-    "string": _is_text,
+    "object": is_text,
+    "str": is_text,
+    "string": is_text,
 }
 DTYPE_EXAMPLES = "float64, int64, bool, str, object, category, or a kind: number, float, int"
 

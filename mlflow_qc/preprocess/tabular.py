@@ -11,9 +11,10 @@ from pandas.api import types
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
+from mlflow_qc.preprocess.cells import check_cells, text_hint
 from mlflow_qc.preprocess.encoders import ColumnEncoder, invert_blocks
 from mlflow_qc.preprocess.feature_input import FeatureInput
-from mlflow_qc.preprocess.filters import claim_columns, select_features
+from mlflow_qc.preprocess.filters import claim_columns, is_text, select_features
 from mlflow_qc.preprocess.interpolate import Interpolator, interpolate_new, interpolate_splits, require_float
 from mlflow_qc.recipe import Input
 
@@ -29,6 +30,7 @@ class TabularInput(FeatureInput):
             raise QCError(f"{where}.window", "window is not supported yet; expected window: null")
         super().__init__(where, spec.reshape_indices)
         self.raw_columns = select_features(spec, dataset, where, target_column)
+        check_cells(dataset.frame[self.raw_columns], where)
         dtypes = dataset.frame[self.raw_columns].dtypes
         self.raw_dtypes = {column: str(dtype) for column, dtype in dtypes.items()}
         self.interpolators = []
@@ -48,10 +50,11 @@ class TabularInput(FeatureInput):
         interpolated = {column for interpolator in self.interpolators for column in interpolator.columns}
         for column in self.passthrough:
             if not types.is_numeric_dtype(dtypes[column]):
+                hint = text_hint(frame[column]) if is_text(dtypes[column]) else None
                 raise QCError(
                     f"{self.where}.encoders",
-                    f"column '{column}' ({dtypes[column]}) is claimed by no encoder; expected an encoder for it, e.g. "
-                    f"{{sklearn: OneHotEncoder, columns: [{column}]}}, or exclude it",
+                    f"column '{column}' ({dtypes[column]}) is claimed by no encoder and "
+                    + (hint or f"is not numeric; expected an encoder for it, e.g. {{sklearn: OneHotEncoder, columns: [{column}]}}, or exclude it"),
                 )
             if column not in interpolated and frame[column].isna().any():
                 raise QCError(self.where, f"column '{column}' has missing values; {_MISSING_HINT}")

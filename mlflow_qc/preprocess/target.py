@@ -9,6 +9,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
 from mlflow_qc.classes import resolve_encoder_class
+from mlflow_qc.preprocess.cells import check_cells
 from mlflow_qc.preprocess.encoders import ColumnEncoder, dense, is_categorical
 from mlflow_qc.preprocess.labels import encoded_class_index
 from mlflow_qc.preprocess.interpolate import Interpolator, interpolate_new, interpolate_splits, require_float
@@ -35,6 +36,7 @@ class TargetColumn:
         """Checks everything that needs no fitting."""
         dataset.require_columns([spec.column], "data.target.column")
         series = dataset.frame[spec.column]
+        check_cells(series.to_frame(), "data.target.column")
         encoder_cls = resolve_encoder_class(spec.encoder.sklearn) if spec.encoder else None
         self.column = spec.column
         self.analysis_type = analysis_type or infer_analysis_type(series, encoder_cls)
@@ -101,7 +103,7 @@ def _check(spec: Target, series: pd.Series, analysis_type: str, encoder_cls: typ
             raise QCError("data.target.encoder", f"{spec.encoder.sklearn} does not encode classes; expected {CLASS_ENCODERS} for {analysis_type}")
         count = series.nunique()
         if analysis_type == "classification_binary" and count != 2:
-            raise QCError("data.target.column", f"'{column}' has {count} classes; expected exactly 2 for classification_binary")
+            raise QCError("data.target.column", f"'{column}' has {count} class{'es' if count != 1 else ''}; expected exactly 2 for classification_binary")
         if count < 2:
             raise QCError("data.target.column", f"'{column}' has {count} class; expected at least 2 for {analysis_type}")
     if spec.interpolater is not None:

@@ -37,10 +37,24 @@ def _select_backend(backend: str) -> str:
     return backend
 
 
+def check_backend(backend: str, n_jobs: int) -> None:
+    """QCError for a backend joblib does not know (or whose package is missing), before any run
+    exists; dask is checked when its cluster is opened."""
+    if backend in ("local", "dask"):
+        return
+    try:
+        with parallel_config(backend=_select_backend(backend), n_jobs=n_jobs):
+            pass
+    except ValueError as exc:
+        raise QCError("trainer.backend", f"{exc}; expected local, dask, ray or a registered joblib backend") from None
+
+
 def execute(tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backend: str = "local") -> Iterator[ModelRecord]:
     """Train every task on this machine (or a joblib backend); yields their records in completion order."""
     if not tasks:
         return
+    if backend == "local" and n_jobs > len(tasks):
+        n_jobs = len(tasks)  # loky starts every worker it is given
     if backend == "local" and n_jobs == 1:
         for task in tasks:
             yield train_model(task, env)
@@ -64,8 +78,7 @@ def open_executor(trainer, tracking_uri: str):
     """The executor of ``trainer.backend`` for one command; a cluster is checked (and a local one
     started) here, before any run exists, and stopped when the block ends."""
     if trainer.backend != "dask":
-        if trainer.n_jobs != 1 or trainer.backend != "local":
-            _select_backend(trainer.backend)
+        check_backend(trainer.backend, trainer.n_jobs)
         yield LocalExecutor(trainer.n_jobs, trainer.backend)
         return
     from mlflow_qc.run.dask_executor import dask_executor

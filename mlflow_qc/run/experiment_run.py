@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,13 @@ from mlflow_qc.data.typical import one_table
 from mlflow_qc.errors import QCError
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.models import adapter_for
+from mlflow_qc.models.metrics import metric_names
 from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
-from mlflow_qc.run.executor import open_executor
+from mlflow_qc.run.claim import claim_tree
+from mlflow_qc.run.executor import check_backend, open_executor
+from mlflow_qc.run.faults import tracking_unreachable
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, baseline_job, plan_tasks
@@ -33,7 +37,7 @@ from mlflow_qc.run.summary import log_progress, models_table, summarise
 from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
 from mlflow_qc.search import check_search, combinations, tpe_search_batches
-from mlflow_qc.split import REFIT_CONTEXT
+from mlflow_qc.split import REFIT_CONTEXT, declared_splits
 from mlflow_qc.tracking.names import (
     MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC, RESUME_KEY, TEST_REVEALED, TEST_SEALED,
     THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, default_ranking_metric, higher_is_better,
@@ -103,10 +107,22 @@ def check_model(recipe: Recipe) -> None:
     if recipe.trainer.threshold is not None and THRESHOLD_PARAM in names:
         raise QCError(f"{recipe.source or 'recipe'}: model.hyperparameters.{THRESHOLD_PARAM}",
                       "is the name of the model runs' decision threshold (trainer.threshold); expected another name")
-    adapter_for(model).check_hyperparameters(names)
+    adapter = adapter_for(model)
+    adapter.check_hyperparameters(names)
+    adapter.check_values(model.hyperparameters)
+    check_backend(recipe.trainer.backend, recipe.trainer.n_jobs)
     if recipe.data.target is None and recipe.data.window is None:
         raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
                                                                      "(or windows, to forecast their next steps)")
+    if recipe.register and recipe.register.metric:
+        check_ranking_metric(recipe.register.metric, model.analysis_type, declared_splits(recipe.data.stratifier))
+
+
+def check_ranking_metric(metric: str, analysis_type: str, splits: list[str]) -> None:
+    """``register.metric`` must be one the models will log: ``{split}_{metric}`` of a declared split."""
+    known = [f"{split}_{name}" for split in splits for name in metric_names(analysis_type)]
+    if metric not in known:
+        raise QCError("register.metric", f"'{metric}' is not a metric this recipe logs; expected one of {known}")
 
 
 class Training:
@@ -173,6 +189,8 @@ class Training:
             self._record(record)
             if not record.finished:
                 notify(self.observers, "model_failed", record)
+                if record.stop is not None:
+                    raise record.stop
                 if not trainer.continue_on_error:
                     raise RuntimeError(f"{record.task.name} failed (continue_on_error is false):\n{record.error}")
 
@@ -250,10 +268,11 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
     model = recipe.require_model()
     jobs = planned_jobs(recipe)
     prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
-    with experiment_run(recipe, tags=owner_tags()) as (client, run):
+    with ExitStack() as claims, experiment_run(recipe, tags=owner_tags()) as (client, run):  # the claim outlives the run
         run_id, experiment_id = run.info.run_id, run.info.experiment_id
         prepared = prepared or prepare(recipe)
         key = resume_key(recipe, prepared)
+        claims.enter_context(claim_tree(mlflow.get_tracking_uri(), experiment_id, key, run_id))
         client.set_tag(run_id, RESUME_KEY, key)
         for tag, value in owner_tags().items():
             client.set_tag(run_id, tag, value)
@@ -282,7 +301,8 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
                     training.refit(best)
                     training.summarise()
         except BaseException as exc:
-            tree.end_unfinished(failure_status(exc))
+            if not tracking_unreachable(exc):
+                tree.end_unfinished(failure_status(exc))
             raise
         notify(observers, "experiment_closed", client, training.closed(best))
         result = ExperimentResult(

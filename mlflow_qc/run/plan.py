@@ -79,6 +79,7 @@ class ModelRecord:
     error: str | None = None
     reused: bool = False  # finished by an earlier run of the same tree
     seconds: float = 0.0
+    stop: Exception | None = None  # why the whole training must stop: every other model would fail the same way
 
     @property
     def finished(self) -> bool:

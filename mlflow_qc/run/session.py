@@ -16,10 +16,12 @@ from contextlib import closing, contextmanager
 
 import mlflow
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import one_line
 from mlflow_qc.recipe import Recipe
+from mlflow_qc.run.faults import single_tries, tracking_unreachable
 from mlflow_qc.tracking.names import (
     CUSTOM_MODEL_DEVELOPMENT, ERROR_ARTIFACT, ERROR_LINE, EXPERIMENT, EXPERIMENT_KIND, LEVEL, PAGE, RUNNING, tracker_path,
 )
@@ -102,7 +104,7 @@ def end_run_on_error(client: MlflowClient, run_id: str, exc: BaseException) -> N
 def end_launched_run_on_error(exc: BaseException) -> None:
     """The run ``mlflow run`` created for us, if an error came before we adopted it."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
-    if not run_id:
+    if not run_id or tracking_unreachable(exc):
         return
     try:
         client = MlflowClient()
@@ -145,7 +147,15 @@ def experiment_id_for(name: str) -> str:
     environment, where a later ``mlflow run --experiment-name`` of this process trips on it)."""
     client = MlflowClient()
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found else client.create_experiment(name)
+    if found:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:  # another command created it in the meantime
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 # The names MLflow gives runs that were started without one ("efficient-crane-612").
@@ -186,8 +196,19 @@ def experiment_run(recipe: Recipe, level: str = EXPERIMENT, tags: dict | None = 
         mark_for_the_ui(client, run, recipe, level)
         yield client, run
     except BaseException as exc:
+        if tracking_unreachable(exc):
+            with single_tries():  # a rerun adopts the run left RUNNING
+                _try(mlflow.end_run, status=failure_status(exc))
+            raise
         record_error(client, run.info.run_id, exc)
         mlflow.end_run(status=failure_status(exc))
         raise
     else:
         mlflow.end_run()
+
+
+def _try(call, **kwargs) -> None:
+    try:
+        call(**kwargs)
+    except Exception:
+        pass

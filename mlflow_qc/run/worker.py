@@ -16,13 +16,15 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.cache import CacheEntry
+from mlflow_qc.models.base import ModelContractError
 from mlflow_qc.recipe import Architecture
+from mlflow_qc.run.faults import fault_of, tracking_unreachable
 from mlflow_qc.run.fit_model import FittedModel, fit_and_evaluate
 from mlflow_qc.run.observers import ModelFinished, notify
 from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.session import end_run_on_error, tune_sqlite_store
 from mlflow_qc.run.tree import model_tags
-from mlflow_qc.tracking.names import FAILED, FINISHED, KILLED, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
+from mlflow_qc.tracking.names import FAILED, FINISHED, FIT_SECONDS, KILLED, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
 
 BATCH = 1000  # MLflow's per-call metric limit
 
@@ -44,6 +46,15 @@ class TaskEnvironment:
 def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool] | None = None) -> ModelRecord:
     """``wanted``: asked before the run is marked FINISHED; False (the client that asked for this
     model is gone, e.g. a Dask task cancelled) ends it KILLED, so a rerun never finds two."""
+    try:
+        return _train_model(task, env, wanted)
+    except Exception as exc:
+        if tracking_unreachable(exc):  # one picklable line, whichever process this runs in
+            raise fault_of(exc, env.tracking_uri) from exc
+        raise
+
+
+def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool] | None) -> ModelRecord:
     started = time.time()
     tune_sqlite_store(env.tracking_uri)
     client = MlflowClient(env.tracking_uri)
@@ -59,9 +70,12 @@ def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool
         client.set_terminated(run_id, FINISHED)
         return ModelRecord(task, run_id, FINISHED, fitted.metrics, seconds=time.time() - started)
     except Exception as exc:
+        if tracking_unreachable(exc):
+            raise  # nothing can be recorded; the trainer stops and a rerun resumes
         end_run_on_error(client, run_id, exc)
         error = "".join(traceback.format_exception(exc))
-        return ModelRecord(task, run_id, FAILED, {}, error=error, seconds=time.time() - started)
+        stop = exc if isinstance(exc, ModelContractError) else fault_of(exc, env.tracking_uri)
+        return ModelRecord(task, run_id, FAILED, {}, error=error, seconds=time.time() - started, stop=stop)
     except BaseException as exc:  # interrupted: end the run KILLED, then stop
         end_run_on_error(client, run_id, exc)
         raise
@@ -80,7 +94,7 @@ def log_model_run(client: MlflowClient, run_id: str, task: ModelTask, fitted: Fi
         for key, values in fitted.history.items()
         for step, value in enumerate(values)
     ]
-    metrics.append(Metric("train_seconds", time.time() - started, now, 0))
+    metrics.append(Metric(FIT_SECONDS, time.time() - started, now, 0))
     with tempfile.TemporaryDirectory() as tmp:
         predictions = Path(tmp, PREDICTIONS_ARTIFACT)
         predictions.parent.mkdir(parents=True)

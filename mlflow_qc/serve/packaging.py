@@ -3,7 +3,7 @@ tag ``qc.model_uri`` pointing at it."""
 from __future__ import annotations
 
 from mlflow_qc.run.observers import ModelFinished, TrainingObserver
-from mlflow_qc.serve.pyfunc import save_qc_model
+from mlflow_qc.serve.save import save_qc_model
 from mlflow_qc.tracking.names import MODEL_ARTIFACT, MODEL_URI
 
 

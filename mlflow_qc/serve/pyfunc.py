@@ -1,159 +1,26 @@
-"""The deployable model of a model run (README: "Serving and inference").
+"""The deployable model of a model run (README: "Serving and inference"): loading and predicting.
 
 raw rows -> the fitted preprocessing of that model's fold -> the model -> decoded
-``prediction`` (+ ``probability_<class>``). Saved as an ``mlflow.pyfunc`` model with
-``loader_module`` pointing here, so loading it needs mlflow_qc and the model's library,
-nothing from the training session. Every input problem is an ``MlflowException`` with
-INVALID_PARAMETER_VALUE (HTTP 400 from the scoring server) naming the column.
+``prediction`` (+ ``probability_<class>``). ``serve.save`` writes the model folder; its
+loader (``qc_loader``, carried in the model's ``code/``) hands over to ``_load_pyfunc`` here, as
+the MLmodel of models logged before it did directly (``loader_module: mlflow_qc.serve.pyfunc``).
+What this module imports is what a served model carries (``serve.bundle``): keep training-only
+imports out of it. Every input problem is an ``MlflowException`` with INVALID_PARAMETER_VALUE
+(HTTP 400 from the scoring server) naming the column.
 """
 from __future__ import annotations
 
-import atexit
-import datetime
 import functools
 import json
 import pickle
-import shutil
-import tempfile
-import uuid
-import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mlflow_qc.errors import QCError
-from mlflow_qc.models.outputs import decode_output, probability_columns
-from mlflow_qc.tracking.names import (
-    MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL,
-)
-
-_LIBRARY_PACKAGES = {"sklearn": [], "keras": ["tensorflow-cpu", "keras"], "pytorch": ["torch"]}
-_BASE_PACKAGES = ["mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml"]
-_EXAMPLE_CHECK_MESSAGE = "Validating input example against model signature"
-
-
-@functools.lru_cache(maxsize=None)
-def pip_requirements(library: str) -> tuple[str, ...]:
-    """Pinned to this environment; never inferred (inference costs seconds per model)."""
-    pins = []
-    for package in _BASE_PACKAGES + _LIBRARY_PACKAGES[library]:
-        try:
-            pins.append(f"{package}=={metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            continue
-    try:
-        pins.append(f"mlflow-qc=={metadata.version('mlflow-qc')}")
-    except metadata.PackageNotFoundError:
-        pins.append("mlflow-qc")
-    return tuple(pins)
-
-
-def _colspec_type(values) -> str:
-    kind = pd.api.types.infer_dtype(pd.Series(list(values)), skipna=True)
-    return {"integer": "long", "floating": "double", "mixed-integer-float": "double", "boolean": "boolean"}.get(kind, "string")
-
-
-def output_schema(analysis_type: str, classes, forecast_columns=None):
-    """The answer's columns; None for an image forecaster (it answers frames, an array)."""
-    from mlflow.types import ColSpec, Schema
-
-    if analysis_type == "forecasting":
-        return None if forecast_columns is None or len(forecast_columns) == 0 or forecast_columns[0].startswith("channel_") \
-            else Schema([ColSpec("double", name) for name in forecast_columns])
-    if analysis_type == "regression":
-        return Schema([ColSpec("double", "prediction")])
-    columns = [ColSpec(_colspec_type(classes), "prediction")]
-    columns += [ColSpec("double", name) for name in probability_columns(classes)]
-    return Schema(columns)
-
-
-def input_schema(example):
-    """Named columns for a table; an unnamed tensor (any number of samples) for N-D samples; named
-    tensors for several N-D inputs; None (no signature) for a table beside N-D inputs."""
-    from mlflow.types import Schema, TensorSpec
-    from mlflow.types.utils import _infer_schema
-
-    if isinstance(example, np.ndarray):
-        return Schema([TensorSpec(np.dtype(np.float64), (-1, *example.shape[1:]))])
-    if isinstance(example, dict):
-        if not all(isinstance(value, np.ndarray) for value in example.values()):
-            return None
-        return Schema([TensorSpec(np.dtype(np.float64), (-1, *value.shape[1:]), name) for name, value in example.items()])
-    with warnings.catch_warnings():
-        # the hint says integer columns cannot hold missing values; the schema keeps the
-        # training dtypes on purpose, and conform() names the column when a request breaks that
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        return _infer_schema(example)
-
-
-def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
-    """Write the pyfunc model of one trained model (``fitted``: its adapter and model) into ``dest``."""
-    import mlflow.models
-
-    pipeline = entry.pipeline(context)
-    library = fitted.adapter.library
-    scaffold = _scaffold(library, str(entry.root), fitted.adapter.analysis_type)
-    shutil.copytree(scaffold, dest)
-    staging = Path(dest, "data", MODEL_DATA_DIR)
-    shutil.copyfile(entry.pipeline_path(context), staging / MODEL_PIPELINE_FILE)
-    fitted.adapter.save(fitted.model, staging / MODEL_LIBRARY_DIR)
-    meta = {
-        "analysis_type": fitted.adapter.analysis_type,
-        "library": library,
-        "context": context,
-        "raw_columns": pipeline.raw_columns,
-        "classes": pipeline.classes,
-        MODEL_TYPICAL: entry.typical(context),
-        "kinds": pipeline.kinds,
-        "raw_shapes": pipeline.raw_shapes,
-        "colors": [getattr(item, "color", None) for item in pipeline.inputs],
-        "windows": pipeline.windows,
-        "threshold": fitted.threshold,  # binary: P(class 1) > threshold is class 1
-    }
-    (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
-    model = mlflow.models.Model.load(Path(dest, "MLmodel"))
-    model.model_uuid = uuid.uuid4().hex
-    model.utc_time_created = str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
-    model.model_size_bytes = sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file())
-    model.save(Path(dest, "MLmodel"))
-
-
-@functools.lru_cache(maxsize=8)
-def _scaffold(library: str, entry_root: str, analysis_type: str) -> Path:
-    """Everything of a saved model but its data, made once per process and cache entry.
-
-    ``mlflow.pyfunc.save_model`` spends ~50 ms checking requirements, signature and
-    example on every call; they are the same for every model of an experiment, so each
-    model copies this folder and adds its own data and identity.
-    """
-    import mlflow.pyfunc
-    from mlflow.models import ModelSignature
-
-    from mlflow_qc.cache import CacheEntry
-    from mlflow_qc.serve.quiet import without_log_line
-
-    entry = CacheEntry(entry_root)
-    example = entry.input_example()
-    classes = entry.meta["classes"]
-    folder = Path(tempfile.mkdtemp(prefix="qc-model-scaffold-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    staging = folder / MODEL_DATA_DIR
-    staging.mkdir()
-    inputs = input_schema(example)
-    outputs = output_schema(analysis_type, classes, entry.meta.get("forecast_columns"))
-    signature = ModelSignature(inputs=inputs, outputs=outputs) if inputs is not None else None
-    with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
-        mlflow.pyfunc.save_model(
-            str(folder / "model"),
-            loader_module=__name__,
-            data_path=str(staging),
-            pip_requirements=list(pip_requirements(library)),
-            signature=signature,
-            input_example=example if signature is not None else None,
-        )
-    return folder / "model"
+from mlflow_qc.models.outputs import decode_output
+from mlflow_qc.tracking.names import MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
 
 
 def invalid_input(exc: QCError):
@@ -261,6 +128,8 @@ def _guard_pyfunc_predict() -> None:
     @functools.wraps(original)
     def predict(self, data, params=None):
         if isinstance(self._model_impl, QCModel):
+            if params:
+                raise invalid_input(QCError("params", f"got {str(params)[:80]}; expected none: a qc model takes only its input"))
             try:
                 data = self._model_impl.checked(data, self.metadata.get_input_schema())
             except QCError as exc:
@@ -298,7 +167,10 @@ def _accept_image_files() -> None:
 
 
 def _load_pyfunc(data_path: str) -> QCModel:
+    from mlflow_qc.serve.scoring_guard import guard_json_decoding
+
     _guard_pyfunc_predict()
+    guard_json_decoding()
     model = QCModel(Path(data_path))
     if "image" in (model.meta.get("kinds") or []):
         _accept_image_files()

@@ -19,8 +19,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.errors import QCError
 from mlflow_qc.run.observers import ExperimentClosed, TrainingObserver
+from mlflow_qc.serve.atomic_registration import register_with_alias
 from mlflow_qc.serve.quiet import no_progress_bars
 from mlflow_qc.serve.gate import Candidate, GateDecision, decide
 from mlflow_qc.tracking.names import (
@@ -83,19 +84,8 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
         decision = decide(client, name, alias, gate, Candidate(run_id, choice.ranked_index, choice.model_run_id, model_uri, metric))
         tags.update(gate_tags(gate, decision))
         description += f"\n{decision.text}"
-    existed = _registered(client, name)
-    version = mlflow.register_model(model_uri, name, tags=tags)
-    try:
-        client.update_model_version(name, version.version, description=description)
-        client.set_registered_model_alias(name, alias if decision is None or decision.moved else CHALLENGER_ALIAS, version.version)
-    except BaseException as exc:  # no partial registration: take back what this call created
-        client.delete_model_version(name, version.version)
-        if not existed:
-            client.delete_registered_model(name)
-        if isinstance(exc, MlflowException):
-            raise QCError("alias", f"cannot set alias '{alias}' ({one_line(exc.message)}); expected another alias") from None
-        raise
-    return client.get_model_version(name, version.version)
+    moved_alias = alias if decision is None or decision.moved else CHALLENGER_ALIAS
+    return register_with_alias(client, model_uri, name, tags, moved_alias, description)  # all or nothing, signals too
 
 
 def checked_gate(gate, alias: str) -> float | None:
@@ -115,14 +105,6 @@ def gate_tags(gate: float, decision: GateDecision) -> dict[str, str]:
     if decision.holder_version is not None:
         tags[VERSION_GATE_HOLDER] = decision.holder_version
     return tags
-
-
-def _registered(client: MlflowClient, name: str) -> bool:
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        return False
-    return True
 
 
 def best_model(run_id: str, metric: str, jobs: pd.DataFrame, models: pd.DataFrame) -> Choice:

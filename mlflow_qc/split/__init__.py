@@ -11,6 +11,6 @@
 """
 from mlflow_qc.split.labels import stratification_labels
 from mlflow_qc.split.make import make_splits
-from mlflow_qc.split.splits import REFIT_CONTEXT, SPLIT_ORDER, Splits, refit_rows
+from mlflow_qc.split.splits import REFIT_CONTEXT, SPLIT_ORDER, Splits, declared_splits, refit_rows
 
-__all__ = ["REFIT_CONTEXT", "SPLIT_ORDER", "Splits", "make_splits", "refit_rows", "stratification_labels"]
+__all__ = ["REFIT_CONTEXT", "SPLIT_ORDER", "Splits", "declared_splits", "make_splits", "refit_rows", "stratification_labels"]

@@ -10,6 +10,8 @@ from mlflow_qc.errors import QCError, one_line
 def shuffled_blocks(n_rows: int, strata, stratifier, seed: int, groups=None) -> tuple[dict, list]:
     """(split -> rows, folds of the training rows), every split a seeded draw."""
     rows = np.arange(n_rows)
+    if groups is None:
+        _require_rows_per_class(strata, stratifier)
     splits: dict[str, np.ndarray] = {}
     rest, rest_strata = rows, strata
     if stratifier.size_test:
@@ -22,6 +24,21 @@ def shuffled_blocks(n_rows: int, strata, stratifier, seed: int, groups=None) -> 
     folds = _folds(train, None if strata is None else strata[train], None if groups is None else groups[train],
                    stratifier.fold_count, seed)
     return splits, folds
+
+
+def _require_rows_per_class(strata, stratifier) -> None:
+    """Stratification puts every class in every split; a class with fewer rows cannot be."""
+    names = ["train"] + [name for name, size in (("validation", stratifier.size_validation), ("test", stratifier.size_test)) if size]
+    if strata is None or len(names) == 1:
+        return
+    values, counts = np.unique(strata, return_counts=True)
+    smallest = int(np.argmin(counts))
+    if counts[smallest] < len(names):
+        raise QCError(
+            "data.target.column",
+            f"class '{values[smallest]}' has {counts[smallest]} row(s); expected at least {len(names)} per class to "
+            f"stratify it into {' / '.join(names)}: drop or merge that class's rows, or declare fewer splits",
+        )
 
 
 def _split_off(rows, strata, groups, share, seed, field_name):

@@ -63,6 +63,13 @@ class Splits:
         }
 
 
+def declared_splits(stratifier) -> list[str]:
+    """The splits every model of a recipe is evaluated on."""
+    declared = {"train": True, "fold_validation": stratifier.fold_count, "validation": stratifier.size_validation,
+                "test": stratifier.size_test}
+    return [name for name, present in declared.items() if present]
+
+
 def refit_rows(splits: Splits) -> dict[str, np.ndarray]:
     """The refit context's samples: train and validation together as its training samples, test as it was."""
     rows = splits.splits

@@ -116,6 +116,7 @@ MODEL_PIPELINE_FILE = "pipeline.pkl"
 MODEL_LIBRARY_DIR = "model"  # the adapter's folder inside the data folder
 MODEL_DATA = f"{MODEL_ARTIFACT}/data/{MODEL_DATA_DIR}"
 MODEL_TYPICAL = "typical"  # key of MODEL_META_FILE: the typical training sample (median / most frequent per raw column)
+MODEL_CODE_ARCHIVE = "mlflow_qc_inference.zip"  # in the pyfunc's code/ folder, beside its loader module
 
 # --- splits and metrics ----------------------------------------------------------------
 SPLITS = ("train", "fold_validation", "validation", "test")
@@ -124,6 +125,7 @@ EVALUATION_PREFERENCE = ("fold_validation", "validation")  # what a model watche
 RANKING_SPLITS = ("fold_validation", "validation", "train")
 LOWER_IS_BETTER = ("loss", "mse", "mae")
 IMPORTANCE_PREFIX = "importance_"
+FIT_SECONDS = "fit_seconds"  # model runs: wall time of training, evaluating and logging; no split prefix
 STATS = ("mean", "median", "std", "min", "max")
 
 

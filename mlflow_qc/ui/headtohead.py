@@ -22,15 +22,15 @@ from mlflow_qc.evaluate.job_report import EvaluationData, collect, model_label
 from mlflow_qc.evaluate.report import figure_dict
 from mlflow_qc.split import Splits
 from mlflow_qc.tracking.names import (
-    CACHE_KEY, FINISHED, FOLD_INDEX, IMPORTANCE_PREFIX, JOB, MODEL, MODEL_DATA, MODEL_META_FILE, RANKING_METRIC, REPEAT_INDEX,
-    SPLITS, SPLITS_ARTIFACT, higher_is_better, split_of,
+    CACHE_KEY, FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_PREFIX, JOB, MODEL, MODEL_DATA, MODEL_META_FILE, RANKING_METRIC,
+    REPEAT_INDEX, SPLITS, SPLITS_ARTIFACT, higher_is_better, split_of,
 )
 from mlflow_qc.tracking.queries import experiment_run_of, level_of, model_runs_below
 from mlflow_qc.ui.store import PageError, Store
 
 SIDES = ("A", "B")
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
-NOT_COMPARED = ("train_seconds",)
+NOT_COMPARED = (FIT_SECONDS,)  # no split of its own, but named here: a time, not a score
 
 
 @dataclass

@@ -20,7 +20,7 @@ class Heard(TrainingObserver):
 
 
 def record(task, accuracy, status=FINISHED):
-    metrics = {"fold_validation_accuracy": accuracy, "train_seconds": 1.0, "loss": 0.3} if status == FINISHED else {}
+    metrics = {"fold_validation_accuracy": accuracy, "fit_seconds": 1.0, "loss": 0.3} if status == FINISHED else {}
     return ModelRecord(task, f"run-{task.fold_index}-{task.repeat_index}", status, metrics, None if status == FINISHED else "Traceback\nValueError: no")
 
 

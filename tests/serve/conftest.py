@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import copy_recipe
-from tests.serve.serving_helpers import IRIS_MODEL, Project, new_project, train, write_recipe
+from tests.serve.serving_helpers import IRIS_MODEL, Project, new_project, scoring_server, train, write_recipe
 
 IRIS_SKLEARN = {
     "name": "iris-sklearn",
@@ -35,9 +35,37 @@ def iris(tmp_path_factory) -> Project:
 
 
 @pytest.fixture(scope="session")
+def iris_url(iris):
+    """One real ``mlflow models serve -m models:/iris-classifier@champion`` for the session."""
+    with scoring_server(iris, f"models:/{IRIS_MODEL}@champion") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def exoplanets(tmp_path_factory) -> Project:
     """recipes/exoplanets_sklearn.yaml (PowerTransformer target), cut to 2 jobs x 4 folds; registered."""
     root = new_project(tmp_path_factory.mktemp("serve") / "exoplanets")
     project = train(root, copy_recipe("exoplanets_sklearn.yaml", root), "search.count=2;trainer.permute_count=0")
+    project.cli("register", project.run_id)
+    return project
+
+
+@pytest.fixture(scope="session")
+def iris_torch(tmp_path_factory) -> Project:
+    """recipes/iris_pytorch.yaml cut to 1 model (no folds, 1 repeat, 15 epochs); registered under its name."""
+    root = new_project(tmp_path_factory.mktemp("serve") / "iris-torch")
+    overrides = "model.hyperparameters.neuron_count=[8];model.hyperparameters.epochs=[15];trainer.repeat_count=1"
+    project = train(root, copy_recipe("iris_pytorch.yaml", root), overrides)
+    project.cli("register", project.run_id)
+    return project
+
+
+@pytest.fixture(scope="session")
+def sonar_keras(tmp_path_factory) -> Project:
+    """The demo recipe (sonar, Keras) cut to 1 model of 5 epochs; registered as sonar-classifier@champion."""
+    root = new_project(tmp_path_factory.mktemp("serve") / "sonar")
+    overrides = ("data.stratifier.fold_count=null;trainer.repeat_count=1;trainer.permute_count=0;"
+                 "model.hyperparameters.neuron_count=[12];model.hyperparameters.epochs=[5]")
+    project = train(root, copy_recipe("demo.yaml", root), overrides)
     project.cli("register", project.run_id)
     return project

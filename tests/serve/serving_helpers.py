@@ -18,6 +18,8 @@ from tests.helpers import background_server, free_port, init_dvc_repo, run_cli
 READY_SECONDS = 180
 IRIS_MODEL = "iris-classifier"
 EXOPLANETS_MODEL = "exoplanets-regression"  # the recipe's name: it has no register block
+TORCH_MODEL = "iris-multi"  # recipes/iris_pytorch.yaml's name: it has no register block
+SONAR_MODEL = "sonar-classifier"  # recipes/demo.yaml's register block
 
 
 @dataclass
@@ -61,11 +63,11 @@ def train(root: Path, recipe: Path, overrides: str = "") -> Project:
 
 
 @contextmanager
-def scoring_server(project: Project, model_uri: str):
-    """``mlflow models serve -m MODEL_URI --env-manager local`` on a free loopback port; yields its URL."""
+def scoring_server(project: Project, model_uri: str, env_manager: str = "local", env: dict | None = None):
+    """``mlflow models serve -m MODEL_URI --env-manager ENV_MANAGER`` on a free loopback port; yields its URL."""
     port = free_port()
-    env = {**os.environ, **project.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"]
+    env = {**os.environ, **project.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", env_manager, "-p", str(port), "-h", "127.0.0.1"]
     url = f"http://127.0.0.1:{port}"
     with background_server(command, f"{url}/ping", project.root / f"serve-{port}.log", project.root, env, READY_SECONDS):
         yield url

@@ -20,10 +20,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.types import ColSpec, Schema
 
 from mlflow_qc.errors import QCError
-from mlflow_qc.serve.pyfunc import input_schema, pip_requirements, save_qc_model
+from mlflow_qc.serve.bundle import pip_requirements
+from mlflow_qc.serve.save import input_schema, save_qc_model
 from mlflow_qc.serve.schema import conform
-from tests.helpers import copy_recipe
-from tests.serve.serving_helpers import IRIS_MODEL, new_project, train
+from tests.serve.serving_helpers import IRIS_MODEL
 
 SCHEMA = Schema([ColSpec("double", "x"), ColSpec("long", "n"), ColSpec("string", "kind")])
 NOISE = ("Validating input example against model signature", "Hint: Inferred schema contains integer")
@@ -139,10 +139,8 @@ model.predict(rows).to_json(sys.argv[4], orient="split", double_precision=15)
 
 
 @pytest.mark.e2e
-def test_pytorch_model_served_from_a_fresh_process_reproduces_training(tmp_path_factory):
-    root = new_project(tmp_path_factory.mktemp("serve") / "iris-torch")
-    overrides = "model.hyperparameters.neuron_count=[8];model.hyperparameters.epochs=[15];trainer.repeat_count=1"
-    project = train(root, copy_recipe("iris_pytorch.yaml", root), overrides)
+def test_pytorch_model_served_from_a_fresh_process_reproduces_training(iris_torch):
+    project, root = iris_torch, iris_torch.root
     client = mlflow.MlflowClient(project.tracking_uri)
     [model_run] = client.search_runs([client.get_run(project.run_id).info.experiment_id], "tags.`qc.level` = 'model'")
     logged = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=model_run.info.run_id, artifact_path="qc/predictions.parquet", tracking_uri=project.tracking_uri))

@@ -23,12 +23,6 @@ SPECIES = {"setosa", "versicolor", "virginica"}
 
 
 @pytest.fixture(scope="module")
-def iris_url(iris):
-    with scoring_server(iris, IRIS_URI) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def exoplanets_url(exoplanets):
     with scoring_server(exoplanets, EXOPLANETS_URI) as url:
         yield url

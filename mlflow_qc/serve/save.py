@@ -1,0 +1,142 @@
+"""Writing the pyfunc folder of one trained model (``model/`` of its run; README: "Serving and inference").
+
+The folder: ``MLmodel`` (loader ``qc_loader``, signature, input example), the public requirements,
+``code/`` (``serve.bundle``: the loader and the zipped inference modules) and ``data/qc/`` (the fitted
+preprocessing, the adapter's folder, ``qc_model.json``); ``serve.pyfunc`` loads it.
+"""
+from __future__ import annotations
+
+import atexit
+import datetime
+import functools
+import json
+import shutil
+import tempfile
+import uuid
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlflow_qc.cache import CacheEntry
+from mlflow_qc.models.outputs import probability_columns
+from mlflow_qc.serve.bundle import LOADER_MODULE, code_paths, pip_requirements
+from mlflow_qc.serve.quiet import without_log_line
+from mlflow_qc.tracking.names import MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
+
+_EXAMPLE_CHECK_MESSAGE = "Validating input example against model signature"
+
+
+def _colspec_type(values) -> str:
+    kind = pd.api.types.infer_dtype(pd.Series(list(values)), skipna=True)
+    return {"integer": "long", "floating": "double", "mixed-integer-float": "double", "boolean": "boolean"}.get(kind, "string")
+
+
+def output_schema(analysis_type: str, classes, forecast_columns=None):
+    """The answer's columns; None for an image forecaster (it answers frames, an array)."""
+    from mlflow.types import ColSpec, Schema
+
+    if analysis_type == "forecasting":
+        return None if forecast_columns is None or len(forecast_columns) == 0 or forecast_columns[0].startswith("channel_") \
+            else Schema([ColSpec("double", name) for name in forecast_columns])
+    if analysis_type == "regression":
+        return Schema([ColSpec("double", "prediction")])
+    columns = [ColSpec(_colspec_type(classes), "prediction")]
+    columns += [ColSpec("double", name) for name in probability_columns(classes)]
+    return Schema(columns)
+
+
+def input_schema(example):
+    """Named columns for a table; an unnamed tensor (any number of samples) for N-D samples; named
+    tensors for several N-D inputs; None (no signature) for a table beside N-D inputs."""
+    from mlflow.types import Schema, TensorSpec
+    from mlflow.types.utils import _infer_schema
+
+    if isinstance(example, np.ndarray):
+        return Schema([TensorSpec(np.dtype(np.float64), (-1, *example.shape[1:]))])
+    if isinstance(example, dict):
+        if not all(isinstance(value, np.ndarray) for value in example.values()):
+            return None
+        return Schema([TensorSpec(np.dtype(np.float64), (-1, *value.shape[1:]), name) for name, value in example.items()])
+    with warnings.catch_warnings():
+        # the hint says integer columns cannot hold missing values; the schema keeps the
+        # training dtypes on purpose, and conform() names the column when a request breaks that
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        return _infer_schema(example)
+
+
+def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
+    """Write the pyfunc model of one trained model (``fitted``: its adapter and model) into ``dest``."""
+    import mlflow.models
+
+    pipeline = entry.pipeline(context)
+    library = fitted.adapter.library
+    scaffold = _scaffold(library, str(entry.root), fitted.adapter.analysis_type, fitted.adapter.architecture.module)
+    shutil.copytree(scaffold, dest)
+    staging = Path(dest, "data", MODEL_DATA_DIR)
+    shutil.copyfile(entry.pipeline_path(context), staging / MODEL_PIPELINE_FILE)
+    fitted.adapter.save(fitted.model, staging / MODEL_LIBRARY_DIR)
+    meta = {
+        "analysis_type": fitted.adapter.analysis_type,
+        "library": library,
+        "context": context,
+        "raw_columns": pipeline.raw_columns,
+        "classes": pipeline.classes,
+        MODEL_TYPICAL: entry.typical(context),
+        "kinds": pipeline.kinds,
+        "raw_shapes": pipeline.raw_shapes,
+        "colors": [getattr(item, "color", None) for item in pipeline.inputs],
+        "windows": pipeline.windows,
+        "threshold": fitted.threshold,  # binary: P(class 1) > threshold is class 1
+    }
+    (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
+    model = mlflow.models.Model.load(Path(dest, "MLmodel"))
+    model.model_uuid = uuid.uuid4().hex
+    model.utc_time_created = str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+    model.model_size_bytes = sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file())
+    model.save(Path(dest, "MLmodel"))
+
+
+@functools.lru_cache(maxsize=8)
+def _scaffold(library: str, entry_root: str, analysis_type: str, module: str | None) -> Path:
+    """Everything of a saved model but its data, made once per process and cache entry.
+
+    ``mlflow.pyfunc.save_model`` spends ~50 ms checking requirements, signature and
+    example on every call; they are the same for every model of an experiment, so each
+    model copies this folder (its code included) and adds its own data and identity.
+    """
+    import mlflow.pyfunc
+    from mlflow.models import ModelSignature
+
+    entry = CacheEntry(entry_root)
+    example = entry.input_example()
+    classes = entry.meta["classes"]
+    folder = Path(tempfile.mkdtemp(prefix="qc-model-scaffold-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    staging = folder / MODEL_DATA_DIR
+    staging.mkdir()
+    inputs = input_schema(example)
+    outputs = output_schema(analysis_type, classes, entry.meta.get("forecast_columns"))
+    signature = ModelSignature(inputs=inputs, outputs=outputs) if inputs is not None else None
+    with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
+        mlflow.pyfunc.save_model(
+            str(folder / "model"),
+            loader_module=LOADER_MODULE,
+            data_path=str(staging),
+            code_paths=list(code_paths()),
+            pip_requirements=list(pip_requirements(library, "image" in entry.meta.get("kinds", ()), module)),
+            metadata=_made_by(),
+            signature=signature,
+            input_example=example if signature is not None else None,
+        )
+    return folder / "model"
+
+
+def _made_by() -> dict | None:
+    """The MLmodel's ``metadata``: which mlflow-qc saved the model (its requirements no longer say)."""
+    try:
+        return {"mlflow_qc_version": metadata.version("mlflow-qc")}
+    except metadata.PackageNotFoundError:
+        return None

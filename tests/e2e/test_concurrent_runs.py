@@ -1,0 +1,88 @@
+"""Two commands at once on one recipe and experiment: the second is refused in one line and the
+tree ends exact; the same when both start on a tracking store that does not exist yet."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import mlflow
+import pytest
+
+from tests.e2e.test_resume_and_failures import finished_models, sklearn_recipe, write
+from tests.helpers import REPO_ROOT, mlflow_run, runs_by_level
+
+pytestmark = pytest.mark.e2e
+
+JOBS, FOLDS, REPEATS = 2, 4, 2
+
+
+def forest(workspace):
+    return write(workspace, "both.yaml", sklearn_recipe(
+        "both", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [150, 200]}, repeat_count=REPEATS))
+
+
+def start_mlflow_run(experiment: str, recipe, log) -> subprocess.Popen:
+    """``mlflow run`` in the background; its output goes to a file, so a full pipe never stalls it."""
+    args = ["mlflow", "run", str(REPO_ROOT), "--env-manager", "local", "--experiment-name", experiment, "-P", f"recipe={recipe}"]
+    with open(log, "w") as output:
+        return subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, text=True)
+
+
+def assert_exact_tree(experiment: str, jobs: int = JOBS, folds: int = FOLDS, repeats: int = REPEATS) -> dict:
+    """One FINISHED tree: every (job, fold, repeat) once; a refused run FAILED without children."""
+    levels = runs_by_level(experiment)
+    trained = [r for r in levels["experiment"] if r.info.status == "FINISHED"]
+    refused = [r for r in levels["experiment"] if r.info.status != "FINISHED"]
+    assert len(trained) == 1, [(r.info.run_id, r.info.status) for r in levels["experiment"]]
+    assert len(levels["job"]) == jobs and len(levels["fold"]) == jobs * folds
+    identities = {(r.data.tags["qc.job_key"], r.data.tags["qc.fold_index"], r.data.tags["qc.repeat_index"]) for r in levels["model"]}
+    assert len(levels["model"]) == len(identities) == jobs * folds * repeats
+    assert all(r.info.status == "FINISHED" for level in ("job", "fold", "model") for r in levels[level])
+    assert {r.data.tags["mlflow.parentRunId"] for r in levels["job"]} == {trained[0].info.run_id}
+    for run in refused:
+        assert run.info.status == "FAILED"
+        assert "still running" in mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/qc/error.txt")
+        assert not [r for runs in levels.values() for r in runs if r.data.tags.get("mlflow.parentRunId") == run.info.run_id]
+    return {"trained": trained[0], "refused": refused}
+
+
+def refusal_line(stderr: str) -> str:
+    [line] = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    return line
+
+
+def test_a_second_mlflow_run_of_a_running_recipe_is_refused_and_the_tree_ends_exact(workspace):
+    recipe = forest(workspace)
+    log = workspace / "first.log"
+    first = start_mlflow_run("both", recipe, log)
+    deadline = time.time() + 300
+    while finished_models(workspace / "mlflow.db") < 1 and time.time() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    assert first.poll() is None, "the first run ended before the second started"
+    second = mlflow_run("both", recipe)
+    assert first.wait(timeout=600) == 0, log.read_text()[-3000:]
+    assert second.returncode != 0 and "Traceback" not in second.stderr
+    line = refusal_line(second.stderr)
+    tree = assert_exact_tree("both")
+    owner = tree["trained"]
+    assert line == (f"error: experiment: run {owner.info.run_id} of this recipe is still running "
+                    f"(pid {owner.data.tags['qc.pid']}); expected it to finish or be stopped before resuming"), line
+    assert len(tree["refused"]) == 1
+
+
+def test_two_mlflow_runs_started_together_on_a_store_that_does_not_exist_yet(workspace):
+    recipe = forest(workspace)
+    assert not (workspace / "mlflow.db").exists()
+    logs = [workspace / f"together-{i}.log" for i in range(2)]
+    processes = [start_mlflow_run("both", recipe, log) for log in logs]
+    results = [(process.wait(timeout=900), log.read_text()) for process, log in zip(processes, logs)]
+    for code, output in results:
+        assert "duplicate column" not in output and "Traceback" not in output and "already exists" not in output, output[-3000:]
+    codes = sorted(code for code, _ in results)
+    assert codes[0] == 0 and codes[1] != 0, [output[-1500:] for _, output in results]
+    refused = next(output for code, output in results if code != 0)
+    assert "still running (pid " in refusal_line(refused)
+    tree = assert_exact_tree("both")
+    assert len(tree["refused"]) == 1
+    assert (workspace / "mlflow.db.lock").exists() and os.path.getsize(workspace / "mlflow.db") > 0
