@@ -36,7 +36,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mlflow_qc", "mlflow_qc.*"]),
     include_package_data=True,
-    package_data={"mlflow_qc": ["demo/*", "demo/brain_tumor/*", "demo/liberty_moon/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py"]},
+    package_data={"mlflow_qc": ["demo/*", "demo/brain_tumor/*", "demo/liberty_moon/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py", "ui/static/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"dask": DASK_REQUIRES, "test": TEST_REQUIRES},
     entry_points={
@@ -49,5 +49,6 @@ setup(
         ],
         "mlflow.tracking_store": ["sqlite=mlflow_qc.tracking.store:tracking_store"],
         "mlflow.model_registry_store": ["sqlite=mlflow_qc.tracking.store:registry_store"],
+        "mlflow.app": ["qc=mlflow_qc.ui.app:create_app"],
     },
 )

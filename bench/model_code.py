@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.serving import interleaved_medians, make_table, train_qc  # noqa: E402
+from bench.serving import interleaved_medians, serving_workspace, train_qc  # noqa: E402
 
 LOAD = """
 import sys, time
@@ -95,14 +95,7 @@ def main() -> None:
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        os.chdir(root)
-        os.environ.update(
-            MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}", MLFLOW_QC_CACHE=str(root / "cache"), MLFLOW_QC_QUIET="1",
-            MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
-        )
-        table = make_table()
-        table.to_parquet(root / "table.parquet", index=False)
+        root, table = serving_workspace(Path(tmp))
         table.drop(columns="label").head(100).to_parquet(root / "rows.parquet", index=False)
         uri, log_once = train_qc(root)
         folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(root / "model")))

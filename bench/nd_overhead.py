@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--variant", choices=list(WORKLOADS))
     parser.add_argument("--root")
     parser.add_argument("--overrides", default="")
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     args = parser.parse_args()
     if args.variant:
         {"epilepsy": bare_epilepsy, "brain_tumor": bare_brain_tumor}[args.variant](Path(args.root), effective_recipe(args.variant, args.overrides))
@@ -149,7 +150,8 @@ def main() -> None:
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     print("| recipe | models | bare s | mlflow_qc s | qc/bare | peak MiB bare / qc |")
     print("|---|---|---|---|---|---|")
-    for name, (recipe_file, sizes, counts) in WORKLOADS.items():
+    for name in args.workloads:
+        recipe_file, sizes, counts = WORKLOADS[name]
         walls = {}
         for overrides, count in zip(sizes, counts):
             runs = {"bare": [], "qc": []}

@@ -228,6 +228,19 @@ def environment() -> str:
     )
 
 
+def serving_workspace(root: Path) -> tuple[Path, pd.DataFrame]:
+    """``root`` as the cwd of an in-process serving benchmark: a sqlite store and cache of its own,
+    no progress bars, the benchmark's table written to table.parquet (and returned)."""
+    os.chdir(root)
+    os.environ.update(
+        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}", MLFLOW_QC_CACHE=str(root / "cache"), MLFLOW_QC_QUIET="1",
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+    )
+    table = make_table()
+    table.to_parquet(root / "table.parquet", index=False)
+    return root, table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests-1row", type=int, default=1000)
@@ -239,14 +252,7 @@ def main() -> None:
     from tests.serve.serving_helpers import Project, scoring_server
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        os.chdir(root)
-        os.environ.update(
-            MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}", MLFLOW_QC_CACHE=str(root / "cache"), MLFLOW_QC_QUIET="1",
-            MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
-        )
-        table = make_table()
-        table.to_parquet(root / "table.parquet", index=False)
+        root, table = serving_workspace(Path(tmp))
         features = table.drop(columns="label")
         models = {"mlflow_qc": train_qc(root), "sklearn": train_plain(table, "predict"), "sklearn_proba": train_plain(table, "predict_proba")}
         uris = {name: uri for name, (uri, _) in models.items()}

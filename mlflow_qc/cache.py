@@ -6,8 +6,8 @@ into place, so a reader never sees half an entry and a crash leaves none behind.
 
 Layout of an entry: ``meta.json`` (contexts, feature_names, label_name, classes,
 analysis_type, input_count), ``splits.json``, ``input_example.parquet``, and per context
-``{context}/pipeline.pkl`` and ``{context}/{split}/features_I.npy|label.npy``; a context
-fitted beyond the splits' own (``refit``) also has ``{context}/rows.json``.
+``{context}/pipeline.pkl``, ``{context}/typical.json`` and ``{context}/{split}/features_I.npy|label.npy``;
+a context fitted beyond the splits' own (``refit``) also has ``{context}/rows.json``.
 
 ``pack`` / ``unpack`` move an entry to a machine that does not share this disk (a Dask
 worker): the shared files once, then each context on its own, as bytes.
@@ -37,6 +37,7 @@ INPUT_EXAMPLE_ARRAY = "input_example.npy"
 META_FILE = "meta.json"
 SPLITS_FILE = "splits.json"
 ROWS_FILE = "rows.json"
+TYPICAL_FILE = "typical.json"  # per context: the typical training sample (data/typical.py)
 
 
 def cache_root() -> Path:
@@ -111,6 +112,11 @@ class CacheEntry:
     def pipeline_path(self, context: str) -> Path:
         return self.root / context / PIPELINE_FILE
 
+    def typical(self, context: str) -> dict | None:
+        """The typical training sample of a context (None in entries written before it existed)."""
+        path = self.root / context / TYPICAL_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+
     def input_example(self):
         """A few raw training samples as the served model takes them (see ``write_input_example``)."""
         table = self.root / INPUT_EXAMPLE_FILE
@@ -139,6 +145,13 @@ def write_input_example(root: Path, example) -> None:
                 np.save(root / f"input_example_{index}.npy", value)
     else:
         np.save(root / INPUT_EXAMPLE_ARRAY, example)
+
+
+def write_typical(folder: Path, typical: dict) -> None:
+    """A context's typical sample, written whole or not at all (entries of earlier versions get it later)."""
+    staging = folder / f".{TYPICAL_FILE}.{os.getpid()}"
+    staging.write_text(json.dumps(typical, default=str))
+    os.replace(staging, folder / TYPICAL_FILE)
 
 
 def write_context(folder: Path, fitted: FittedPipeline, arrays: dict[str, PreparedSplit], rows: dict | None = None) -> None:

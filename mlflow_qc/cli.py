@@ -126,6 +126,26 @@ def compare(run_id: str, run_ids: str, fmt: str) -> None:
     click.echo(compare_command(run_id or None, [r for r in run_ids.split(",") if r] or None, fmt))
 
 
+@cli.command()
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on; anything but loopback shows every run to whoever reaches the port.")
+@click.option("--backend-store-uri", default="", help="The store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Server processes (each loads its own what-if models).")
+def ui(port: int, host: str, backend_store_uri: str, workers: int) -> None:
+    """The MLflow UI with the QC pages at /qc/: mlflow server --app-name qc over the project's store."""
+    from mlflow_qc.ui.launch import is_loopback, server_command
+
+    command = server_command(host, port, backend_store_uri or None, workers)
+    if not is_loopback(host):
+        click.echo(f"warning: listening on {host}: the MLflow UI and the QC pages have no login; anyone who reaches "
+                   f"port {port} reads every run", err=True)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"QC pages at http://{shown_host}:{port}/qc/ (MLflow UI at /), store {command[command.index('--backend-store-uri') + 1]}")
+    sys.stdout.flush()
+    os.execv(command[0], command)
+
+
 @cli.group()
 def data() -> None:
     """Datasets under DVC."""

@@ -18,6 +18,7 @@ import sklearn
 from mlflow_qc import cache
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.data.dataset import Dataset, load_dataset
+from mlflow_qc.data.typical import one_table, typical_values
 from mlflow_qc.data.versioning import DatasetVersion, version_dataset_files
 from mlflow_qc.hashing import content_key
 from mlflow_qc.preprocess import FittedPipeline, validate
@@ -105,6 +106,7 @@ def prepare(recipe: Recipe) -> Prepared:
     prepared = Prepared(key=key, entry=CacheEntry(root), dataset_versions=versions, data=data)
     if recipe.trainer.refit:
         _add_context(prepared, recipe, REFIT_CONTEXT, refit_rows(prepared.splits))
+    _add_missing_typical(prepared)
     return prepared
 
 
@@ -126,7 +128,22 @@ def _fit_context(recipe: Recipe, data: LoadedData, rows: dict[str, np.ndarray], 
     analysis_type = recipe.model.analysis_type if recipe.model else None
     fitted, arrays = FittedPipeline.fit_transform(recipe.data, data.inputs, data.target, rows, analysis_type)
     cache.write_context(folder, fitted, arrays, rows if extra else None)
+    if one_table(fitted.kinds, fitted.windows):
+        cache.write_typical(folder, typical_values(input_example(data, fitted, rows["train"])))
     return fitted
+
+
+def _add_missing_typical(prepared: Prepared) -> None:
+    """Entries written before the typical sample existed get it now (their cache key, and so
+    the resume key of their experiments, stays the same)."""
+    entry = prepared.entry
+    if not one_table(entry.meta.get("kinds"), entry.meta.get("windows")):
+        return
+    contexts = entry.contexts + ([REFIT_CONTEXT] if cache.is_complete(entry.root / REFIT_CONTEXT) else [])
+    for context in contexts:
+        if entry.typical(context) is None:
+            rows = entry.rows(context)["train"]
+            cache.write_typical(entry.root / context, typical_values(input_example(prepared.data, entry.pipeline(context), rows)))
 
 
 def _write_contexts(recipe: Recipe, data: LoadedData, splits: Splits, root: Path) -> None:

@@ -44,3 +44,20 @@ def inside(monkeypatch):
         return project
 
     return enter
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for every browser test of the session (Playwright's sync API allows one at a time)."""
+    from tests.browser import CHROMIUM, launch
+
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.evaluate.artifacts import run_artifact
-from mlflow_qc.evaluate.comparison import model_frame, split_sizes
+from mlflow_qc.evaluate.comparison import context_sizes, model_frame, split_sizes
 from mlflow_qc.split import Splits
 from mlflow_qc.tracking.names import EXPERIMENT, JOB, JOB_KEY, LEVEL, METRICS_ARTIFACT, PARENT, RANKING_METRIC, SPLITS_ARTIFACT
 
@@ -48,9 +48,8 @@ def experiment_source(client: MlflowClient, run_id: str) -> Source:
     with tempfile.TemporaryDirectory() as scratch:
         models = models_frame(pd.read_csv(_read(run, METRICS_ARTIFACT, scratch)))
         splits = Splits.from_dict(json.loads(_read(run, SPLITS_ARTIFACT, scratch).read_text()))
-    contexts = {name: {split: len(rows) for split, rows in ctx.items()} for name, ctx in splits.contexts().items()}
     title = f"Head-to-head: {run.info.run_name}"
-    return Source(models, split_sizes(contexts), run.data.tags.get(RANKING_METRIC), title, run_id)
+    return Source(models, split_sizes(context_sizes(splits)), run.data.tags.get(RANKING_METRIC), title, run_id)
 
 
 def load_models(run_id: str | None, run_ids: list[str] | None) -> Source:

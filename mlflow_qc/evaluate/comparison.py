@@ -16,7 +16,7 @@ import pandas as pd
 
 from mlflow_qc.evaluate.significance import corrected_interval, corrected_resampled_ttest
 from mlflow_qc.evaluate.tables import html_table, latex_table, markdown_table
-from mlflow_qc.split import REFIT_CONTEXT
+from mlflow_qc.split import REFIT_CONTEXT, Splits
 from mlflow_qc.tracking.names import BASELINE_JOB, COMPARE_ARTIFACTS, FINISHED, HP_PREFIX, higher_is_better, split_of
 from mlflow_qc.tracking.tables import IDENTITY_COLUMNS, flag
 
@@ -61,6 +61,11 @@ class Comparison:
         if fmt == "html":
             return f"<p>{method}</p>" + "".join(f"<h3>{heading}</h3>{html_table(table)}" for heading, table, _ in tables)
         raise ValueError(f"format {fmt!r}; expected one of {sorted(COMPARE_ARTIFACTS)}")
+
+
+def context_sizes(splits: Splits) -> dict[str, dict[str, int]]:
+    """context -> split -> rows, as ``split_sizes`` takes them, from an experiment's ``qc/splits.json``."""
+    return {name: {split: len(rows) for split, rows in context.items()} for name, context in splits.contexts().items()}
 
 
 def split_sizes(contexts: dict[str, dict[str, int]]) -> dict[str, tuple[float, float]]:

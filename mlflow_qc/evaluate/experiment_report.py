@@ -1,16 +1,34 @@
 """The experiment run's ``qc/report.html`` (boomerang, leaderboard, head-to-head, the test split's
 state) and ``qc/compare.md``.
 
-Everything comes from the experiment's model table in memory: no model run is read back.
+Everything comes from the experiment's model table in memory: no model run is read back (one query finds the
+job runs its head-to-head link names).
 """
 from __future__ import annotations
 
 from mlflow_qc.evaluate.comparison import ALPHA, baseline_verdicts, compare_models, model_frame, split_sizes
 from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
 from mlflow_qc.evaluate.report import Report
-from mlflow_qc.tracking.names import COMPARE_ARTIFACTS, TEST_REVEALED, TEST_SEALED, TEST_SPLIT, split_of
+from mlflow_qc.tracking.names import (
+    BASELINE_JOB, COMPARE_ARTIFACTS, JOB, JOB_INDEX, RESUME_KEY, TEST_REVEALED, TEST_SEALED, TEST_SPLIT, compare_path, split_of,
+    tracker_path,
+)
+from mlflow_qc.tracking.queries import tree_runs
 
 TEST_SECTION = "Test split"
+
+
+def page_links(client, run, board) -> list[tuple[str, str]]:
+    """The tracker, and the head-to-head of the two best jobs when there are two (the baseline is none of them)."""
+    links = [("experiment tracker", tracker_path(run.info.run_id))]
+    ranked = [str(label) for label in board["job"] if label != BASELINE_JOB] if len(board) else []
+    if len(ranked) >= 2 and RESUME_KEY in run.data.tags:
+        job_runs = {r.data.tags.get(JOB_INDEX): r.info.run_id
+                    for r in tree_runs(client, run.info.experiment_id, run.data.tags[RESUME_KEY], JOB)}
+        best, second = (job_runs.get(label.removeprefix("job ")) for label in ranked[:2])
+        if best and second:
+            links.append((f"head-to-head {ranked[0]} vs {ranked[1]}", compare_path(best, second)))
+    return links
 
 
 def experiment_report(client, event) -> tuple[Report, str | None]:
@@ -19,6 +37,7 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
     analysis_type = event.analysis_type
     models = model_frame(event.models, include_refit=True)
     report = Report(f"{event.name}: all models", f"{len(models)} model(s); {analysis_type}; experiment run {event.run_id}")
+    report.pages = page_links(client, run, [])
     if models.empty:
         report.section("Models").notes.append("No model finished.")
         return report, None
@@ -34,6 +53,7 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
     sizes = split_sizes(event.contexts)
     verdicts = baseline_verdicts(compared, sizes, metric)
     board = leaderboard(compared, metric, verdicts)
+    report.pages = page_links(client, run, board)
     section = report.section("Leaderboard")
     section.tables.append((f"Jobs by the mean of {metric}", board))
     if len(verdicts):

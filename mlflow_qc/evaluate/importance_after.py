@@ -18,10 +18,8 @@ from mlflow_qc.evaluate.artifacts import saved_model
 from mlflow_qc.evaluate.importance import importance_metrics
 from mlflow_qc.evaluate.importance_run import model_importance, write_importance
 from mlflow_qc.evaluate.job_report import refresh_job_reports
-from mlflow_qc.tracking.names import CACHE_KEY, THRESHOLD_PARAM
+from mlflow_qc.tracking.names import CACHE_KEY, NOT_HYPERPARAMETERS
 from mlflow_qc.tracking.queries import experiment_run_of, model_runs_below
-
-NOT_HYPERPARAMETERS = {"fold_index", "repeat_index", "seed", THRESHOLD_PARAM}
 
 
 def _parse(value: str):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_qc.cache import CacheEntry
-from mlflow_qc.evaluate.importance import column_groups, importance_metrics, permutation_importance
+from mlflow_qc.evaluate.importance import column_groups, permutation_importance
 from mlflow_qc.models.metrics import fast_log_loss, fast_squared_error
 from mlflow_qc.models.outputs import probabilities_by_class
 from mlflow_qc.tracking.names import IMPORTANCE_ARTIFACT, evaluation_split

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlflow_qc.data.typical import one_table
 from mlflow_qc.evaluate.artifacts import run_artifact
 from mlflow_qc.evaluate.figures_forecast import forecast_figures, horizon_error_figure
 from mlflow_qc.evaluate.gallery import add_gallery
@@ -17,7 +18,8 @@ from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
 from mlflow_qc.tracking.names import (
-    FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PREDICTIONS_ARTIFACT, REPEAT_INDEX, SPLITS,
+    FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PAGE_LINKS_SHOWN, PARENT, PREDICTIONS_ARTIFACT,
+    REPEAT_INDEX, SPLITS, tracker_path, whatif_path,
 )
 from mlflow_qc.tracking.queries import job_run_id_of, model_runs_below
 
@@ -42,21 +44,25 @@ def model_label(tags: dict) -> str:
     return f"fold {fold} repeat {repeat}" if fold is not None else f"repeat {repeat}"
 
 
-def collect(client, runs: list) -> EvaluationData:
-    """Read each model run's qc/ folder and epoch history (one download and a few queries per model)."""
+def collect(client, runs: list, label=model_label, artifact_root=lambda run: run.info.artifact_uri) -> EvaluationData:
+    """Read each model run's qc/ folder and epoch history (one download and a few queries per model).
+
+    ``label(tags)`` names each model in the figures; ``artifact_root(run)`` is where its artifacts
+    are read from (the QC pages map ``mlflow-artifacts:`` locations onto the server's folder).
+    """
     predictions, importance, histories, metrics = [], [], {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for run in runs:
-            label, run_id = model_label(run.data.tags), run.info.run_id
-            folder = run_artifact(run.info.artifact_uri, QC_FOLDER, Path(tmp, run_id))
+            label_of, run_id = label(run.data.tags), run.info.run_id
+            folder = run_artifact(artifact_root(run), QC_FOLDER, Path(tmp, run_id))
             if (folder / PREDICTIONS_FILE).exists():
-                predictions.append(pd.read_parquet(folder / PREDICTIONS_FILE).assign(model=label, run_id=run_id))
+                predictions.append(pd.read_parquet(folder / PREDICTIONS_FILE).assign(model=label_of, run_id=run_id))
             if (folder / IMPORTANCE_FILE).exists():
-                importance.append(pd.read_csv(folder / IMPORTANCE_FILE).assign(model=label, run_id=run_id))
+                importance.append(pd.read_csv(folder / IMPORTANCE_FILE).assign(model=label_of, run_id=run_id))
             keys = [k for k in run.data.metrics if not NOT_HISTORY.match(k) and k != FIT_SECONDS]
             history = {k: [m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)] for k in keys}
-            histories[label] = {k: v for k, v in history.items() if len(v) > 1}
-            metrics += [{"model": label, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)]
+            histories[label_of] = {k: v for k, v in history.items() if len(v) > 1}
+            metrics += [{"model": label_of, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)]
     return EvaluationData(
         predictions=categorical_labels(pd.concat(predictions, ignore_index=True)) if predictions else pd.DataFrame(),
         importance=pd.concat(importance, ignore_index=True) if importance else pd.DataFrame(),
@@ -132,6 +138,9 @@ def log_job_report(client, job_run_id: str, model_runs: list, entry) -> Report:
     hyperparameters = ", ".join(f"{k}={v}" for k, v in job.data.params.items())
     subtitle = f"{len(finished)} model(s); {meta.get('analysis_type')}; job run {job_run_id}"
     report = evaluation_report(data, meta.get("classes"), meta.get("analysis_type"), f"{job.info.run_name}: {hyperparameters}", subtitle)
+    report.pages = [("experiment tracker", tracker_path(job.data.tags[PARENT]))] if PARENT in job.data.tags else []
+    with_whatif = finished[:PAGE_LINKS_SHOWN] if one_table(meta.get("kinds"), meta.get("windows")) else []  # one field per column
+    report.pages += [(f"what-if {model_label(run.data.tags)}", whatif_path(run.info.run_id)) for run in with_whatif]
     if "image" in (meta.get("kinds") or []):
         report.section("Feature importance").notes.append(
             "Permutation importance is not computed for image inputs: shuffling a channel over every pixel says little about an image model.")

@@ -25,7 +25,7 @@ import plotly.io as pio
 from plotly.io.json import to_json_plotly
 
 from mlflow_qc.evaluate.tables import html_table
-from mlflow_qc.tracking.names import REPORT_HTML, REPORT_JSON
+from mlflow_qc.tracking.names import PING_PATH, REPORT_HTML, REPORT_JSON
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -59,6 +59,32 @@ LOADER = """
     }
   }
   document.body.dataset.qcRendered = "true";
+})();
+"""
+
+# The links to the QC pages show only where a server with the pages answers (mlflow-qc ui): the
+# report may be opened from a file, or from a plain `mlflow ui`. Inside the MLflow UI the report is
+# a sandboxed frame whose address is a blob: URL of the server's origin, and the sandbox blocks
+# every navigation out of it, so there the address is also shown as text to open in a new tab.
+PAGE_LINKS = """
+(async function () {
+  const nav = document.getElementById("qc-pages");
+  let origin = "null";
+  try { origin = new URL(location.href).origin; } catch (error) { return; }
+  if (!nav || !/^https?:/.test(origin)) return;
+  try {
+    const answer = await fetch(origin + nav.dataset.ping, {cache: "no-store"});
+    if (!answer.ok || !(await answer.json()).qc) return;
+  } catch (error) { return; }
+  const framed = window.top !== window.self;
+  for (const link of nav.querySelectorAll("a[data-qc-path]")) {
+    link.href = origin + link.dataset.qcPath;
+    link.target = "_top";
+    if (framed) link.after(document.createTextNode(" (" + link.href + ")"));
+  }
+  if (framed) nav.appendChild(document.createTextNode(" Open an address in a new tab: the artifact viewer keeps links inside it."));
+  nav.hidden = false;
+  document.body.dataset.qcPages = "shown";
 })();
 """
 
@@ -117,6 +143,7 @@ class Report:
     title: str
     subtitle: str = ""
     sections: list[Section] = field(default_factory=list)
+    pages: list[tuple[str, str]] = field(default_factory=list)  # (label, path) of QC pages about the same runs
 
     def section(self, title: str) -> Section:
         found = next((s for s in self.sections if s.title == title), None)
@@ -141,7 +168,9 @@ class Report:
             figures = ",".join(to_json_plotly(plain(dicts[id(f)])) for f in s.figures)
             tables = json.dumps({name: json.loads(t.to_json(orient="records")) for name, t in s.tables})
             sections.append(f'{{"title":{json.dumps(s.title)},"figures":[{figures}],"tables":{tables},"notes":{json.dumps(s.notes)}}}')
-        return f'{{"title":{json.dumps(self.title)},"subtitle":{json.dumps(self.subtitle)},"sections":[{",".join(sections)}]}}'
+        pages = json.dumps([{"label": label, "path": path} for label, path in self.pages])
+        return (f'{{"title":{json.dumps(self.title)},"subtitle":{json.dumps(self.subtitle)},"pages":{pages},'
+                f'"sections":[{",".join(sections)}]}}')
 
     def to_html(self, dicts: dict[int, dict] | None = None) -> str:
         dicts = dicts or self._figure_dicts()
@@ -163,12 +192,19 @@ class Report:
         subtitle = f'<p class="qc-note">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
         return (
             f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>'
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>{subtitle}"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>{subtitle}{self._pages_html()}"
             f"<nav>{''.join(nav)}</nav>{''.join(body)}"
             f'<script id="qc-template" type="application/json">{_script_json(template_json())}</script>'
             f'<script id="qc-plotly-js" type="application/octet-stream">{packed_plotlyjs()}</script>'
-            f"<script>{LOADER % json.dumps(PLOTLY_CONFIG)}</script></body></html>"
+            f"<script>{LOADER % json.dumps(PLOTLY_CONFIG)}</script>"
+            f"{f'<script>{PAGE_LINKS}</script>' if self.pages else ''}</body></html>"
         )
+
+    def _pages_html(self) -> str:
+        if not self.pages:
+            return ""
+        links = " · ".join(f'<a data-qc-path="{html.escape(path)}">{html.escape(label)}</a>' for label, path in self.pages)
+        return f'<p class="qc-pages" id="qc-pages" hidden data-ping="{html.escape(PING_PATH)}">QC pages: {links}.</p>'
 
     def write(self, folder: Path) -> tuple[Path, Path]:
         folder = Path(folder)

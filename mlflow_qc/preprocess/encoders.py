@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pandas as pd
-import psutil
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.preprocessing import LabelBinarizer, LabelEncoder, MultiLabelBinarizer, OneHotEncoder, OrdinalEncoder
@@ -51,6 +50,8 @@ def feature_memory_limit() -> int:
     memory, at most 8 GiB, unless MLFLOW_QC_FEATURE_MEMORY (bytes) says otherwise."""
     if os.environ.get(FEATURE_MEMORY_ENV):
         return int(os.environ[FEATURE_MEMORY_ENV])
+    import psutil  # fitting only: a served model (serve/bundle.py) pins no psutil
+
     return min(psutil.virtual_memory().total // 4, FEATURE_MEMORY_CAP)
 
 

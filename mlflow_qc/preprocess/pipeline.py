@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
+from mlflow.entities import RunTag
 
+from mlflow_qc.data.typical import one_table
 from mlflow_qc.errors import QCError
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.models import adapter_for
@@ -30,14 +33,17 @@ from mlflow_qc.run.observers import ExperimentClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, baseline_job, plan_tasks
 from mlflow_qc.run.prepare_run import log_preparation
 from mlflow_qc.run.session import experiment_run, failure_status
-from mlflow_qc.run.summary import models_table, summarise
+from mlflow_qc.run.summary import log_progress, models_table, summarise
 from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
 from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT, declared_splits
 from mlflow_qc.tracking.names import (
-    RESUME_KEY, TEST_REVEALED, TEST_SEALED, THRESHOLD_PARAM, default_ranking_metric, higher_is_better,
+    MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC, RESUME_KEY, TEST_REVEALED, TEST_SEALED,
+    THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, default_ranking_metric, higher_is_better,
 )
+
+PROGRESS_SECONDS = 2.0  # the experiment run's counts and qc/progress.csv are rewritten at most this often
 
 
 class NothingSucceeded(Exception):
@@ -122,7 +128,8 @@ def check_ranking_metric(metric: str, analysis_type: str, splits: list[str]) -> 
 class Training:
     """One execution of a recipe inside its experiment run."""
 
-    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar, executor):
+    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar, executor,
+                 planned: int):
         self.recipe = recipe
         self.executor = executor
         self.prepared = prepared
@@ -137,6 +144,27 @@ class Training:
         entry = prepared.entry
         self.ranking_metric = (recipe.register.metric if recipe.register and recipe.register.metric
                                else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0])))
+        self.planned = planned
+        self._progress_at = 0.0
+        whatif = one_table(entry.meta.get("kinds"), entry.meta.get("windows"))
+        self._tag({MODELS_PLANNED: str(planned), RANKING_METRIC: self.ranking_metric, WHATIF: str(whatif).lower(),
+                   TRAINING_STARTED: str(int(time.time() * 1000)), **self._counts()})
+
+    def _tag(self, tags: dict[str, str]) -> None:
+        self.tree.client.log_batch(self.tree.root_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    def _counts(self) -> dict[str, str]:
+        return {MODELS_FINISHED: str(len(self.book.finished)), MODELS_FAILED: str(len(self.book.failures))}
+
+    def report_progress(self, now: bool = False) -> None:
+        """What the QC pages show of a training under way: the experiment run's counts (the list) and
+        ``qc/progress.csv``, the models back so far (the tracker); at most every PROGRESS_SECONDS."""
+        if not now and time.monotonic() - self._progress_at < PROGRESS_SECONDS:
+            return
+        self._progress_at = time.monotonic()
+        written_at = int(time.time() * 1000)
+        log_progress(self.tree.client, self.tree.root_run_id, list(self.book.records.values()), self.tree.job_runs)
+        self._tag({**self._counts(), PROGRESS_AT: str(written_at)})
 
     def run_baseline(self) -> None:
         """The baseline job on every context and repeat, before the search's jobs."""
@@ -177,6 +205,7 @@ class Training:
         if complete is not None:
             self.book.close(complete)
         self.bar.update()
+        self.report_progress()
 
     def objective(self, proposals: list[dict]) -> list[float]:
         """TPE's objective: train one job per proposal together, return their ranking metrics to minimise."""
@@ -193,6 +222,8 @@ class Training:
     def refit(self, best: Job) -> None:
         """The best job's hyperparameters on train + validation; a chosen decision threshold is the
         median of the best job's (the refit model has no evaluation split to choose its own on)."""
+        self.planned += self.recipe.trainer.repeat_count
+        self._tag({MODELS_PLANNED: str(self.planned)})
         env = self.env
         if isinstance(env.threshold, str):
             chosen = [self.tree.client.get_run(r.run_id).data.params.get(THRESHOLD_PARAM) for r in self.book.models_of(best) if r.finished]
@@ -205,6 +236,7 @@ class Training:
         self.models = models_table(list(self.book.records.values()))
         runs = {job.index: self.tree.job_runs[job.key] for job in self.jobs if job.key in self.tree.job_runs}
         best = summarise(self.tree.client, self.tree.root_run_id, self.models, self.ranking_metric, runs)
+        self.report_progress(now=True)
         return next((job for job in self.jobs if job.index == best), None)
 
     def closed(self, best: Job | None) -> ExperimentClosed:
@@ -254,7 +286,7 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
         seal_test(client, run_id, trainer.hide_test, tree.revealed)
         try:
             with progress_bar(planned, recipe.name) as bar:
-                training = Training(recipe, prepared, tree, env, observers, bar, executor)
+                training = Training(recipe, prepared, tree, env, observers, bar, executor, planned)
                 if trainer.baseline:
                     training.run_baseline()
                 if jobs is None:
@@ -294,6 +326,5 @@ def seal_test(client, run_id: str, hide_test: bool, revealed: str | None) -> Non
 def failure_summary(result: ExperimentResult) -> str:
     lines = [f"{len(result.failures)} model(s) failed:"]
     for record in result.failures:
-        last = (record.error or "").strip().splitlines()[-1:] or ["unknown error"]
-        lines.append(f"  {record.task.name}: {last[0]}")
+        lines.append(f"  {record.task.name}: {record.error_line or 'unknown error'}")
     return "\n".join(lines)

@@ -85,6 +85,14 @@ class ModelRecord:
     def finished(self) -> bool:
         return self.status == FINISHED
 
+    @property
+    def error_line(self) -> str | None:
+        """The last line of the traceback: the exception and its message."""
+        if self.error is None:
+            return None
+        lines = self.error.strip().splitlines()
+        return lines[-1] if lines else "unknown error"
+
 
 def fold_index_of(context: str) -> int | None:
     return int(context.split("_", 1)[1]) if context.startswith("fold_") else None

@@ -8,6 +8,7 @@ A run never stays RUNNING: errors end it FAILED with ``qc/error.txt``, interrupt
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import traceback
@@ -18,9 +19,12 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from mlflow_qc.errors import one_line
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.faults import single_tries, tracking_unreachable
-from mlflow_qc.tracking.names import ERROR_ARTIFACT, EXPERIMENT, LEVEL, RUNNING
+from mlflow_qc.tracking.names import (
+    CUSTOM_MODEL_DEVELOPMENT, ERROR_ARTIFACT, ERROR_LINE, EXPERIMENT, EXPERIMENT_KIND, LEVEL, PAGE, RUNNING, tracker_path,
+)
 
 
 SQLITE_WAL_ENV = "MLFLOW_QC_SQLITE_WAL"
@@ -70,10 +74,23 @@ def failure_status(exc: BaseException) -> str:
     return RunStatus.to_string(RunStatus.KILLED if killed else RunStatus.FAILED)
 
 
+ERROR_LINE_LIMIT = 1000  # characters of the exception line kept as a tag (MLflow takes 8000)
+
+
+def error_line(exc: BaseException) -> str:
+    """The exception as one line (``ValueError: ...``), what the QC pages show of a failure."""
+    if isinstance(exc, Interrupted):
+        return f"interrupted by {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    return one_line(traceback.format_exception_only(exc)[-1])[:ERROR_LINE_LIMIT]
+
+
 def record_error(client: MlflowClient, run_id: str, exc: BaseException) -> None:
-    """Keep the traceback beside the run; never mask the original error."""
+    """Keep the traceback beside the run and its last line as a tag; never mask the original error."""
     try:
         client.log_text(run_id, "".join(traceback.format_exception(exc)), ERROR_ARTIFACT)
+        client.set_tag(run_id, ERROR_LINE, error_line(exc))
     except Exception:
         pass
 
@@ -141,18 +158,42 @@ def experiment_id_for(name: str) -> str:
         return found.experiment_id
 
 
+# The names MLflow gives runs that were started without one ("efficient-crane-612").
+GENERATED_RUN_NAME = re.compile(r"^[a-z]+-[a-z]+-\d+$")
+
+
+def top_run_name(recipe: Recipe, level: str) -> str:
+    return recipe.name if level == EXPERIMENT else f"{level} {recipe.name}"
+
+
+def mark_for_the_ui(client: MlflowClient, run, recipe: Recipe, level: str) -> None:
+    """What the MLflow UI and the QC pages need to show the tree: the experiment opens on its
+    runs table (not MLflow 3's GenAI overview), the top run is named after the recipe (a name
+    given with ``mlflow run --run-name`` is kept) and an experiment run knows its tracker page."""
+    experiment = client.get_experiment(run.info.experiment_id)
+    if EXPERIMENT_KIND not in experiment.tags:
+        client.set_experiment_tag(run.info.experiment_id, EXPERIMENT_KIND, CUSTOM_MODEL_DEVELOPMENT)
+    name = run.info.run_name or ""
+    if not name or GENERATED_RUN_NAME.match(name):
+        client.update_run(run.info.run_id, name=top_run_name(recipe, level))
+    if level == EXPERIMENT:
+        client.set_tag(run.info.run_id, PAGE, tracker_path(run.info.run_id))
+
+
 @contextmanager
 def experiment_run(recipe: Recipe, level: str = EXPERIMENT, tags: dict | None = None):
     """Start (or, under ``mlflow run``, adopt) the top run and end it properly whatever happens."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
     tune_sqlite_store(mlflow.get_tracking_uri())  # before MLflow opens its first connection
     experiment_id = None if run_id else experiment_id_for(recipe.name)
-    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, tags={LEVEL: level, **(tags or {})})
+    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else top_run_name(recipe, level),
+                           tags={LEVEL: level, **(tags or {})})
     tune_sqlite_store(mlflow.get_tracking_uri())  # a new store exists now: switch it to WAL
     client = MlflowClient()
     try:
         if run_id is not None:
             client.set_tag(run.info.run_id, LEVEL, level)
+        mark_for_the_ui(client, run, recipe, level)
         yield client, run
     except BaseException as exc:
         if tracking_unreachable(exc):

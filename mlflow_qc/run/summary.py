@@ -13,9 +13,9 @@ from mlflow_qc.run.aggregate import aggregate
 from mlflow_qc.run.plan import ModelRecord
 from mlflow_qc.tracking.names import (
     AGGREGATE_ARTIFACT, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINISHED, HP_PREFIX, METRICS_ARTIFACT, MODELS_FAILED,
-    MODELS_FINISHED, RANKING_METRIC, STATS,
+    MODELS_FINISHED, PROGRESS_ARTIFACT, RANKING_METRIC, STATS,
 )
-from mlflow_qc.tracking.tables import IDENTITY_COLUMNS, candidate_jobs, rank_jobs
+from mlflow_qc.tracking.tables import IDENTITY_COLUMNS, PROGRESS_COLUMNS, candidate_jobs, rank_jobs
 
 
 def models_table(records: list[ModelRecord]) -> pd.DataFrame:
@@ -41,6 +41,24 @@ def models_table(records: list[ModelRecord]) -> pd.DataFrame:
     if table.empty:
         return table
     return table.sort_values(["job_index", "fold_index", "repeat_index"], na_position="first", kind="stable").reset_index(drop=True)
+
+
+def log_progress(client, run_id: str, records: list[ModelRecord], job_run_ids: dict[str, str]) -> None:
+    """``qc/progress.csv``: the model table of the models back so far, with what a tracker adds to it
+    (the job run, whether the model was reused from an earlier run, its seconds, its error line)."""
+    table = models_table(records)
+    if not table.empty:
+        extra = {record.run_id: record for record in records}
+        job_run_id, reused, seconds, error = PROGRESS_COLUMNS
+        table.insert(2, job_run_id, table["job_key"].map(job_run_ids))
+        table[reused] = table["run_id"].map(lambda r: extra[r].reused)
+        table[seconds] = table["run_id"].map(lambda r: extra[r].seconds)
+        table[error] = table["run_id"].map(lambda r: extra[r].error_line)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, PROGRESS_ARTIFACT)
+        path.parent.mkdir()
+        table.to_csv(path, index=False)
+        client.log_artifact(run_id, str(path), str(Path(PROGRESS_ARTIFACT).parent))
 
 
 def jobs_table(models: pd.DataFrame) -> pd.DataFrame:

@@ -38,8 +38,8 @@ LOADER_MODULE = Path(qc_loader.__file__).stem
 _BASE_PACKAGES = (("mlflow", "mlflow-skinny"), "scikit-learn", "scipy", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml")
 _IMAGE_PACKAGES = ("pillow",)
 _LIBRARY_PACKAGES = {"sklearn": (), "keras": (("tensorflow-cpu", "tensorflow"), "keras"), "pytorch": ("torch",)}
-# What those packages let a user's model module import without a pin of its own.
-_PINNED_IMPORTS = {"mlflow", "mlflow_qc", "sklearn", "scipy", "pandas", "numpy", "pyarrow", "pydantic", "yaml", "PIL", "keras", "tensorflow", "torch"}
+# What those packages (and their own dependencies: joblib with scikit-learn) let a model module import unpinned.
+_PINNED_IMPORTS = {"mlflow", "mlflow_qc", "sklearn", "joblib", "scipy", "pandas", "numpy", "pyarrow", "pydantic", "yaml", "PIL", "keras", "tensorflow", "torch"}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # a fixed timestamp: the same code gives the same archive bytes
 
 

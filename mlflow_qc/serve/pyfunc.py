@@ -20,7 +20,7 @@ import pandas as pd
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.models.outputs import decode_output
-from mlflow_qc.tracking.names import MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE
+from mlflow_qc.tracking.names import MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
 
 
 def invalid_input(exc: QCError):
@@ -52,6 +52,11 @@ class QCModel:
     @property
     def target(self) -> str | None:
         return self.pipeline.label_name
+
+    @property
+    def typical(self) -> dict | None:
+        """The typical training sample per raw column (``data/typical.py``); None for models logged before it."""
+        return self.meta.get(MODEL_TYPICAL)
 
     @property
     def threshold(self) -> float | None:

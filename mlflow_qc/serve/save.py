@@ -26,7 +26,7 @@ from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models.outputs import probability_columns
 from mlflow_qc.serve.bundle import LOADER_MODULE, code_paths, pip_requirements
 from mlflow_qc.serve.quiet import without_log_line
-from mlflow_qc.tracking.names import MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE
+from mlflow_qc.tracking.names import MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
 
 _EXAMPLE_CHECK_MESSAGE = "Validating input example against model signature"
 
@@ -86,6 +86,7 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "context": context,
         "raw_columns": pipeline.raw_columns,
         "classes": pipeline.classes,
+        MODEL_TYPICAL: entry.typical(context),
         "kinds": pipeline.kinds,
         "raw_shapes": pipeline.raw_shapes,
         "colors": [getattr(item, "color", None) for item in pipeline.inputs],

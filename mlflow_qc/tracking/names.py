@@ -14,6 +14,8 @@ FINISHED, FAILED, RUNNING, KILLED = "FINISHED", "FAILED", "RUNNING", "KILLED"
 # --- MLflow's own tags -----------------------------------------------------------------
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
+EXPERIMENT_KIND = "mlflow.experimentKind"  # an experiment tag: which first screen the MLflow UI opens
+CUSTOM_MODEL_DEVELOPMENT = "custom_model_development"  # its value for qc experiments: the runs table
 
 # --- run tags --------------------------------------------------------------------------
 LEVEL = "qc.level"
@@ -29,8 +31,14 @@ CACHE_KEY = "qc.cache_key"
 RANKING_METRIC = "qc.ranking_metric"
 BEST_JOB_INDEX = "qc.best_job_index"
 BEST_JOB_RUN_ID = "qc.best_job_run_id"
-MODELS_FINISHED = "qc.models_finished"
+MODELS_FINISHED = "qc.models_finished"  # kept current while the experiment trains
 MODELS_FAILED = "qc.models_failed"
+MODELS_PLANNED = "qc.models_planned"  # how many models the experiment run will have when done
+TRAINING_STARTED = "qc.training_started"  # epoch ms: when this experiment run began training models
+PROGRESS_AT = "qc.progress_at"  # epoch ms: when PROGRESS_ARTIFACT was last written
+PAGE = "qc.page"  # experiment runs: the path of their tracker page
+WHATIF = "qc.whatif"  # experiment runs: "false" when their models take no single table (N-D inputs, windows): no what-if page
+ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 MODEL_RUN_ID = "qc.model_run_id"  # inference runs and registered versions: the model run behind them
 BASELINE = "qc.baseline"  # "true" on the baseline job's runs (trainer.baseline)
@@ -56,6 +64,7 @@ CHALLENGER_ALIAS = "challenger"  # a gated version that did not beat the alias h
 # --- params ----------------------------------------------------------------------------
 HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
 THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary classifier (trainer.threshold)
+NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM)  # the other params of a model run
 
 # --- metrics beyond {split}_{metric} -----------------------------------------------------
 BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job
@@ -66,6 +75,7 @@ RECIPE_ARTIFACT = "recipe.yaml"
 SPLITS_ARTIFACT = "qc/splits.json"
 METRICS_ARTIFACT = "qc/metrics.csv"
 AGGREGATE_ARTIFACT = "qc/metrics_aggregate.csv"
+PROGRESS_ARTIFACT = "qc/progress.csv"  # the models back so far, rewritten while training (the tracker reads it)
 ERROR_ARTIFACT = "qc/error.txt"
 PREDICTIONS_ARTIFACT = "qc/predictions.parquet"
 IMPORTANCE_ARTIFACT = "qc/importance.csv"
@@ -76,6 +86,28 @@ COMPARE_ARTIFACTS = {"markdown": "qc/compare.md", "latex": "qc/compare.tex", "ht
 PREPARED_ARTIFACT = "qc/prepared"
 INFERENCE_ARTIFACT = "qc/inference"
 
+# --- the QC pages of `mlflow server --app-name qc` (README: "The QC pages") ---------------
+PAGES_ROOT = "/qc"
+PING_PATH = f"{PAGES_ROOT}/api/ping"  # answers {"qc": true} to anyone: how a report finds out the pages are served
+PAGE_LINKS_SHOWN = 10  # what-if links a job report offers at most
+
+
+def tracker_path(run_id: str) -> str:
+    return f"{PAGES_ROOT}/experiment/{run_id}"
+
+
+def compare_path(run_a: str, run_b: str) -> str:
+    return f"{PAGES_ROOT}/compare?a={run_a}&b={run_b}"
+
+
+def whatif_path(run_id: str) -> str:
+    return f"{PAGES_ROOT}/whatif/{run_id}"
+
+
+def report_path(run_id: str) -> str:
+    return f"{PAGES_ROOT}/report/{run_id}"
+
+
 # --- the pyfunc model of a model run (artifact MODEL_ARTIFACT) ---------------------------
 MODEL_ARTIFACT = "model"
 MODEL_DATA_DIR = "qc"  # the pyfunc's data folder: model/data/qc
@@ -83,6 +115,7 @@ MODEL_META_FILE = "qc_model.json"
 MODEL_PIPELINE_FILE = "pipeline.pkl"
 MODEL_LIBRARY_DIR = "model"  # the adapter's folder inside the data folder
 MODEL_DATA = f"{MODEL_ARTIFACT}/data/{MODEL_DATA_DIR}"
+MODEL_TYPICAL = "typical"  # key of MODEL_META_FILE: the typical training sample (median / most frequent per raw column)
 MODEL_CODE_ARCHIVE = "mlflow_qc_inference.zip"  # in the pyfunc's code/ folder, beside its loader module
 
 # --- splits and metrics ----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Reading the run tree back: levels, parents, the model runs below a run."""
 from __future__ import annotations
 
-from mlflow.entities import Run, ViewType
+from mlflow.entities import Experiment, Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -13,11 +13,12 @@ from mlflow_qc.tracking.names import (
 PAGE_SIZE = 5000
 
 
-def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
-    """Every active run of the experiment matching ``filter_string``, page after page."""
+def search_all(client: MlflowClient, experiment_id: str | list[str], filter_string: str) -> list[Run]:
+    """Every active run of the experiment(s) matching ``filter_string``, page after page."""
+    ids = [experiment_id] if isinstance(experiment_id, str) else list(experiment_id)
     runs, token = [], None
     while True:
-        page = client.search_runs([experiment_id], filter_string, ViewType.ACTIVE_ONLY, max_results=PAGE_SIZE, page_token=token)
+        page = client.search_runs(ids, filter_string, ViewType.ACTIVE_ONLY, max_results=PAGE_SIZE, page_token=token)
         runs.extend(page)
         token = page.token
         if not token:
@@ -72,9 +73,27 @@ def model_runs_below(client: MlflowClient, run: Run) -> list[Run]:
     return search_all(client, run.info.experiment_id, query)
 
 
-def tree_runs(client: MlflowClient, experiment_id: str, resume_key: str, level: str) -> list[Run]:
-    """The runs of one level of the tree with ``resume_key``."""
-    return search_all(client, experiment_id, f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{level}'")
+def tree_runs(client: MlflowClient, experiment_id: str, resume_key: str, level: str, where: str = "") -> list[Run]:
+    """The runs of one level of the tree with ``resume_key`` (and the filter ``where``)."""
+    query = f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{level}'"
+    return search_all(client, experiment_id, f"{query} and {where}" if where else query)
+
+
+def active_experiments(client: MlflowClient) -> list[Experiment]:
+    found, token = [], None
+    while True:
+        page = client.search_experiments(ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
+        found += list(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def experiment_runs(client: MlflowClient, experiment_ids: list[str]) -> list[Run]:
+    """The experiment runs of these experiments, newest first."""
+    runs = [run for start in range(0, len(experiment_ids), 100)  # MLflow searches at most 100 experiments at once
+            for run in search_all(client, experiment_ids[start:start + 100], f"tags.`{LEVEL}` = '{EXPERIMENT}'")]
+    return sorted(runs, key=lambda run: run.info.start_time or 0, reverse=True)
 
 
 def runs_of_model(client: MlflowClient, experiment_id: str, resume_key: str, parent_run_id: str, repeat_index: int) -> list[Run]:

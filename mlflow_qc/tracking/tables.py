@@ -9,6 +9,8 @@ from mlflow_qc.tracking.names import AGGREGATE_ARTIFACT, HP_PREFIX, METRICS_ARTI
 
 # The columns of qc/metrics.csv that say which model a row is; the rest are hp.* and metrics.
 IDENTITY_COLUMNS = ("job_index", "job_key", "refit", "baseline", "fold_index", "repeat_index", "run_id", "status")
+# What qc/progress.csv has beside the columns of qc/metrics.csv.
+PROGRESS_COLUMNS = ("job_run_id", "reused", "seconds", "error")
 
 
 def _csv(run_id: str, artifact: str) -> pd.DataFrame:

@@ -67,6 +67,10 @@ def test_a_keras_conv1d_on_epilepsy_sequences(epilepsy, inside):
     assert len(sections["Samples"]["figures"][0]["data"]) >= 1
     [experiment] = levels["experiment"]
     assert experiment.data.params["data.inputs"] == "1"
+    assert experiment.data.tags["qc.whatif"] == "false"  # sequences: the QC pages offer no what-if page
+    path = mlflow.artifacts.download_artifacts(run_id=levels["job"][0].info.run_id, artifact_path="qc/report.json",
+                                               tracking_uri=project.tracking_uri)
+    assert [page["path"] for page in json.loads(open(path).read())["pages"]] == [f"/qc/experiment/{experiment.info.run_id}"]
 
 
 def test_a_pytorch_cnn_on_brain_tumor_images(brain_tumor, inside):
@@ -95,6 +99,7 @@ def test_tf_idf_and_a_linear_model_on_sms_spam(spam, inside):
     texts = pd.DataFrame({"TextData": ["WINNER!! Claim your free prize now, call 09061701461", "ok see you at lunch"]})
     answers = model.predict(texts)  # the vocabulary travels with the model: raw text in, classes out
     assert list(answers["prediction"]) == ["spam", "ham"]
+    assert levels["experiment"][0].data.tags["qc.whatif"] == "true"  # a text column is a column: one field on the what-if page
 
 
 def brain_images(project: Project, count: int):

@@ -120,8 +120,10 @@ def test_a_failing_fn_train_fails_its_job_and_the_others_finish(workspace):
     failed_model = next(r for r in levels["model"] if r.data.tags["mlflow.parentRunId"] == jobs["13"].info.run_id)
     assert failed_model.info.status == "FAILED"
     assert "fn_train refuses 13 neurons" in mlflow.artifacts.load_text(f"runs:/{failed_model.info.run_id}/qc/error.txt")
+    assert failed_model.data.tags["qc.error"].startswith("ValueError: fn_train refuses 13 neurons")  # the tracker's line
     [experiment] = levels["experiment"]
     assert experiment.info.status == "FINISHED" and experiment.data.tags["qc.models_failed"] == "1"
+    assert experiment.data.tags["qc.models_finished"] == "1" and experiment.data.tags["qc.models_planned"] == "2"
 
 
 def test_nothing_succeeding_exits_non_zero(workspace):
@@ -184,6 +186,8 @@ def test_refit_and_tpe_through_the_python_api(workspace):
     assert len(refit_models) == 1 and set(refit_models[0].data.metrics) >= {"train_accuracy", "test_accuracy"}
     assert "validation_accuracy" not in refit_models[0].data.metrics  # validation rows are training rows now
     assert result.metrics()["refit"].sum() == 1
+    [experiment] = levels["experiment"]
+    assert experiment.data.tags["qc.models_planned"] == str(len(levels["model"])) == "13"  # 4 x 3 folds, then the refit
 
 
 def test_sigterm_ends_every_run_of_the_tree_killed(workspace):

@@ -51,6 +51,10 @@ def test_keras_binary_sonar_three_folds_two_repeats_two_combos(workspace):
     assert {k: len(v) for k, v in levels.items()} == {"experiment": 1, "job": 2, "fold": 6, "model": 12}
     [experiment] = levels["experiment"]
     assert experiment.data.params["seed"] == "42"
+    assert experiment.info.run_name == "sonar-binary"  # the recipe's name, not the one `mlflow run` drew
+    assert experiment.data.tags["qc.page"] == f"/qc/experiment/{experiment.info.run_id}"
+    kind = mlflow.MlflowClient().get_experiment(experiment.info.experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"
     for job in levels["job"]:
         assert job.data.tags["mlflow.parentRunId"] == experiment.info.run_id
         assert "fold_validation_accuracy_mean" in job.data.metrics

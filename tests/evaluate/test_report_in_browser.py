@@ -2,61 +2,40 @@
 figures render and no request leaves loopback. The screenshot is kept in test-artifacts/."""
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import urlparse
-
 import pytest
 
+from tests.browser import is_local, loopback_only
 from tests.helpers import REPO_ROOT, mlflow_server
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-LOOPBACK = {"127.0.0.1", "localhost"}
-LOCAL_SCHEMES = {"blob", "data", "about"}
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "qc_report_in_mlflow_ui.png"
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")
-def test_job_report_renders_in_the_mlflow_ui_without_leaving_loopback(sonar_binary, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_job_report_renders_in_the_mlflow_ui_without_leaving_loopback(sonar_binary, chromium, tmp_path):
     job = sonar_binary.runs("job")[0]
     expected_figures = sum(len(s["figures"]) for s in sonar_binary.report(job.info.run_id)["sections"])
-    seen, refused = [], []
-
-    def guard(route):
-        url = urlparse(route.request.url)
-        if url.scheme in LOCAL_SCHEMES or url.hostname in LOOPBACK:
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
 
     with mlflow_server(sonar_binary.tracking_uri, sonar_binary.root, tmp_path / "server.log") as base:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                context.on("request", lambda request: seen.append(request.url))
-                context.route("**/*", guard)
-                page = context.new_page()
-                page.goto(f"{base}/#/experiments/{sonar_binary.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html")
-                frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=90_000).content_frame()
-                frame.wait_for_selector("body[data-qc-rendered=true]", timeout=60_000)
-                plots = frame.locator(".js-plotly-plot")
-                assert plots.count() == expected_figures
-                assert frame.locator(".js-plotly-plot .main-svg").count() >= expected_figures
-                assert frame.locator(".js-plotly-plot .scatterlayer .trace").count() > 0  # curves drawn
-                assert frame.locator(".js-plotly-plot .heatmaplayer image, .js-plotly-plot .heatmaplayer .hm").count() > 0
-                plots.first.scroll_into_view_if_needed()
-                SCREENSHOT.parent.mkdir(exist_ok=True)
-                page.screenshot(path=str(SCREENSHOT))
-            finally:
-                browser.close()
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        seen, refused = loopback_only(context)
+        try:
+            page = context.new_page()
+            page.goto(f"{base}/#/experiments/{sonar_binary.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html")
+            frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=90_000).content_frame()
+            frame.wait_for_selector("body[data-qc-rendered=true]", timeout=60_000)
+            plots = frame.locator(".js-plotly-plot")
+            assert plots.count() == expected_figures
+            assert frame.locator(".js-plotly-plot .main-svg").count() >= expected_figures
+            assert frame.locator(".js-plotly-plot .scatterlayer .trace").count() > 0  # curves drawn
+            assert frame.locator(".js-plotly-plot .heatmaplayer image, .js-plotly-plot .heatmaplayer .hm").count() > 0
+            plots.first.scroll_into_view_if_needed()
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT))
+        finally:
+            context.close()
     assert seen, "no request was recorded"
     assert refused == []
-    outside = [u for u in seen if urlparse(u).scheme not in LOCAL_SCHEMES and urlparse(u).hostname not in LOOPBACK]
+    outside = [u for u in seen if not is_local(u)]
     assert outside == []
     assert SCREENSHOT.stat().st_size > 10_000

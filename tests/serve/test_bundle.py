@@ -1,14 +1,16 @@
 """What a qc model carries (serve/bundle.py): the zipped inference modules and public, pinned requirements."""
 from __future__ import annotations
 
+import ast
+import sys
 import warnings
 import zipfile
 from importlib import metadata
 
 import pytest
 
-from mlflow_qc.import_graph import closure, import_graph
-from mlflow_qc.serve.bundle import INFERENCE_ROOTS, code_paths, inference_modules, module_requirements, pip_requirements
+from mlflow_qc.import_graph import closure, import_graph, module_files
+from mlflow_qc.serve.bundle import _PINNED_IMPORTS, INFERENCE_ROOTS, code_paths, inference_modules, module_requirements, pip_requirements
 
 
 def test_the_inference_modules_hold_no_training_code():
@@ -17,6 +19,20 @@ def test_the_inference_modules_hold_no_training_code():
     training = {"mlflow_qc.run", "mlflow_qc.cache", "mlflow_qc.split", "mlflow_qc.prepare", "mlflow_qc.search", "mlflow_qc.experiment",
                 "mlflow_qc.evaluate", "mlflow_qc.data.versioning", "mlflow_qc.serve.save", "mlflow_qc.serve.registry", "mlflow_qc.cli"}
     assert not [module for module in modules if module in training or module.rpartition(".")[0] in training]
+
+
+def test_the_inference_modules_import_at_load_only_what_the_pins_provide():
+    """A module-level import of a package the requirements do not pin breaks every served model
+    where mlflow-qc is not installed (function-level imports run only where they are called)."""
+    files = module_files()
+    unpinned = set()
+    for module in inference_modules():
+        for node in ast.parse(files[module].read_text()).body:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            unpinned.update(f"{module}: {name}" for name in names
+                            if name.split(".")[0] not in _PINNED_IMPORTS | set(sys.stdlib_module_names))
+    assert sorted(unpinned) == []
 
 
 def test_the_closure_follows_names_in_strings_and_parent_packages_but_not_the_facade():

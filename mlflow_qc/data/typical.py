@@ -1,0 +1,45 @@
+"""A typical sample of the training rows, column by column: the median of a number column, the most
+frequent value of any other, with the range or the frequent values beside it. The what-if page
+(README: "The QC pages") starts from it; it travels inside each served model."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from pandas.api import types
+
+FREQUENT_VALUES = 50  # of a categorical column, most frequent first
+
+
+def _plain(value):
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def one_table(kinds: list[str] | None, windows: list | None) -> bool:
+    """Whether a model takes one row of raw columns per sample (tabular inputs, no windows): the models a
+    what-if page offers one field per column, and those whose contexts keep a typical sample. ``kinds``
+    None: an entry or model from before N-D data, when every model took one table."""
+    return all(kind == "tabular" for kind in kinds or ["tabular"]) and not any(windows or [])
+
+
+def typical_values(frame: pd.DataFrame) -> dict[str, dict]:
+    """Per column: ``kind`` (number, boolean, category), ``default`` and ``min``/``max`` or ``values``."""
+    typical = {}
+    for column in frame.columns:
+        series = frame[column].dropna()
+        dtype = frame[column].dtype
+        if types.is_bool_dtype(dtype):
+            typical[column] = {"kind": "boolean", "default": bool(series.mode().iloc[0]) if len(series) else False,
+                               "values": [False, True]}
+        elif types.is_numeric_dtype(dtype):
+            whole = types.is_integer_dtype(dtype)
+            median = series.quantile(0.5, interpolation="nearest" if whole else "linear") if len(series) else None
+            typical[column] = {"kind": "number", "whole": whole, "default": _plain(median),
+                               "min": _plain(series.min()) if len(series) else None,
+                               "max": _plain(series.max()) if len(series) else None}
+        else:
+            counts = series.astype(str).value_counts(sort=True)
+            typical[column] = {"kind": "category", "default": counts.index[0] if len(counts) else "",
+                               "values": list(counts.index[:FREQUENT_VALUES]), "distinct": int(len(counts))}
+    return typical

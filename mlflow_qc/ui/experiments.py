@@ -1,0 +1,75 @@
+"""The experiment list (``/qc/``): every experiment run of the store with its state and counts.
+
+Counts come from the experiment run's own tags, which the trainer keeps current while it
+trains, so the list reads one run per experiment whatever the number of models.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+from mlflow.entities import Run
+
+from mlflow_qc.tracking.names import (
+    BEST_JOB_INDEX, BEST_JOB_RUN_ID, ERROR_LINE, HOST, MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PID,
+    RANKING_METRIC, RUNNING,
+)
+from mlflow_qc.tracking.queries import active_experiments, experiment_runs
+from mlflow_qc.ui.store import Store
+
+STOPPED = "stopped"  # RUNNING in the store, but the process that trained it is gone (SIGKILL, a crash)
+
+
+def process_gone(tags: dict) -> bool:
+    """Whether the training process named by a run's ``qc.pid``/``qc.host`` tags has exited (this host only)."""
+    pid = tags.get(PID)
+    if tags.get(HOST) != socket.gethostname() or not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return False
+
+
+def run_state(run: Run) -> str:
+    """running, finished, failed, killed, or stopped (RUNNING with its process gone)."""
+    if run.info.status == RUNNING and process_gone(run.data.tags):
+        return STOPPED
+    return run.info.status.lower()
+
+
+def count(tags: dict, name: str) -> int | None:
+    value = tags.get(name)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def experiment_row(run: Run, experiment_name: str) -> dict:
+    tags, metrics = run.data.tags, run.data.metrics
+    metric = tags.get(RANKING_METRIC)
+    best = metrics.get(f"{metric}_mean") if metric else None
+    return {
+        "run_id": run.info.run_id,
+        "run_name": run.info.run_name,
+        "experiment_id": run.info.experiment_id,
+        "experiment_name": experiment_name,
+        "state": run_state(run),
+        "start_ms": run.info.start_time,
+        "end_ms": run.info.end_time,
+        "finished": count(tags, MODELS_FINISHED),
+        "failed": count(tags, MODELS_FAILED),
+        "planned": count(tags, MODELS_PLANNED),
+        "best_job_index": tags.get(BEST_JOB_INDEX),
+        "best_job_run_id": tags.get(BEST_JOB_RUN_ID),
+        "ranking_metric": metric,
+        "best_score": best,
+        "error": tags.get(ERROR_LINE),
+    }
+
+
+def experiment_list(store: Store) -> dict:
+    experiments = {e.experiment_id: e.name for e in active_experiments(store.client)}
+    runs = experiment_runs(store.client, list(experiments))
+    return {"experiments": [experiment_row(run, experiments.get(run.info.experiment_id, "")) for run in runs]}
