@@ -26,7 +26,7 @@ from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.claim import claim_tree
-from mlflow_qc.run.executor import check_backend, open_executor
+from mlflow_qc.run.executor import open_executor
 from mlflow_qc.run.faults import tracking_unreachable
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
@@ -110,7 +110,6 @@ def check_model(recipe: Recipe) -> None:
     adapter = adapter_for(model)
     adapter.check_hyperparameters(names)
     adapter.check_values(model.hyperparameters)
-    check_backend(recipe.trainer.backend, recipe.trainer.n_jobs)
     if recipe.data.target is None and recipe.data.window is None:
         raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
                                                                      "(or windows, to forecast their next steps)")
@@ -257,7 +256,7 @@ class Training:
 def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
     """Train every job of ``recipe`` into its experiment run; ``observers`` see each step."""
     check_model(recipe)  # under `mlflow run`, cli.main ends the launched run FAILED on a QCError
-    with open_executor(recipe.trainer, mlflow.get_tracking_uri()) as executor:  # a cluster is checked here too
+    with open_executor(recipe.trainer, mlflow.get_tracking_uri()) as executor:  # the backend (or cluster) is checked here
         return _train(recipe, observers, executor)
 
 

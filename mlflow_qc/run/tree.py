@@ -18,27 +18,49 @@ from mlflow.tracking import MlflowClient
 from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import Job, ModelTask
 from mlflow_qc.tracking.names import (
-    BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LEVEL, MODEL, PARENT, PID,
-    PID_STARTED, REFIT, REPEAT_INDEX, RESUME_KEY, RUN_NAME, RUNNING, TEST_REVEALED,
+    BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, LEVEL, MODEL,
+    PARENT, PID, PID_STARTED, REFIT, REPEAT_INDEX, RESUME_KEY, RUN_NAME, RUNNING, TEST_REVEALED,
 )
 from mlflow_qc.tracking.queries import children_of, tree_runs
 
 
 def owner_tags() -> dict[str, str]:
     me = psutil.Process()
-    return {PID: str(me.pid), PID_STARTED: str(int(me.create_time())), HOST: socket.gethostname()}
+    tags = {PID: str(me.pid), PID_STARTED: str(int(me.create_time())), HOST: socket.gethostname()}
+    launcher = _launcher(me)
+    if launcher is not None:
+        tags |= {LAUNCHER_PID: str(launcher.pid), LAUNCHER_STARTED: str(int(launcher.create_time()))}
+    return tags
 
 
-def still_running(run: Run) -> bool:
-    """Whether the process that owns a RUNNING run is alive (on this host; others are assumed gone)."""
+def _launcher(me: psutil.Process) -> psutil.Process | None:
+    """The `mlflow run` process that started this one: the nearest ancestor not handed this run's id."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return None
+    try:
+        return next((p for p in me.parents() if p.environ().get("MLFLOW_RUN_ID") != run_id), None)
+    except psutil.Error:  # an ancestor we may not read: no launcher is recorded
+        return None
+
+
+def still_running(run: Run) -> str | None:
+    """The pid of a live process that owns a RUNNING run (the trainer, or the `mlflow run` that ends it), else None.
+
+    Only processes on this host are checked; elsewhere they are assumed gone.
+    """
     tags = run.data.tags
-    if run.info.status != RUNNING or tags.get(HOST) != socket.gethostname() or PID not in tags:
-        return False
-    pid = int(tags[PID])
-    if pid == os.getpid() or not psutil.pid_exists(pid):
+    if run.info.status != RUNNING or tags.get(HOST) != socket.gethostname():
+        return None
+    owners = ((tags.get(PID), tags.get(PID_STARTED)), (tags.get(LAUNCHER_PID), tags.get(LAUNCHER_STARTED)))
+    return next((pid for pid, started in owners if _alive(pid, started)), None)
+
+
+def _alive(pid: str | None, started: str | None) -> bool:
+    if pid is None or int(pid) == os.getpid() or not psutil.pid_exists(int(pid)):
         return False
     try:
-        return int(psutil.Process(pid).create_time()) == int(tags.get(PID_STARTED, -1))
+        return int(psutil.Process(int(pid)).create_time()) == int(started or -1)
     except psutil.Error:
         return False
 
@@ -73,10 +95,10 @@ class RunTree:
         previous = [r for r in self._runs(EXPERIMENT) if r.info.run_id != self.root_run_id]
         self.revealed = next((r.data.tags[TEST_REVEALED] for r in previous if TEST_REVEALED in r.data.tags), self.revealed)
         for run in previous:
-            if still_running(run):
+            if pid := still_running(run):
                 raise QCError(
                     "experiment",
-                    f"run {run.info.run_id} of this recipe is still running (pid {run.data.tags[PID]}); "
+                    f"run {run.info.run_id} of this recipe is still running (pid {pid}); "
                     "expected it to finish or be stopped before resuming",
                 )
         for job_run in self._runs(JOB):

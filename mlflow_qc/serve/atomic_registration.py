@@ -54,7 +54,8 @@ def register_with_alias(client: MlflowClient, model_uri: str, name: str, tags: d
                         description: str | None = None) -> ModelVersion:
     """A new version of ``name`` from ``model_uri`` with ``tags`` and ``description``, and ``alias`` on it."""
     existed = _registered(client, name)
-    holder = _alias_holder(client, name, alias) if existed else None
+    holding = alias_holder(client, name, alias) if existed else None
+    holder = holding.version if holding else None
     version = None
     try:
         with deferred_signals():
@@ -78,7 +79,10 @@ def _take_back(client: MlflowClient, name: str, existed: bool, version, alias: s
         return
     if version is not None:
         client.delete_model_version(name, version.version)
-    if holder is not None and _alias_holder(client, name, alias) != holder:
+    if holder is None:
+        return
+    now = alias_holder(client, name, alias)
+    if now is None or now.version != holder:
         client.set_registered_model_alias(name, alias, holder)
 
 
@@ -90,8 +94,9 @@ def _registered(client: MlflowClient, name: str) -> bool:
     return True
 
 
-def _alias_holder(client: MlflowClient, name: str, alias: str) -> str | None:
+def alias_holder(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version ``alias`` points at, or None."""
     try:
-        return client.get_model_version_by_alias(name, alias).version
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None

@@ -19,6 +19,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from mlflow_qc.errors import QCError
+from mlflow_qc.serve.atomic_registration import alias_holder
 from mlflow_qc.evaluate.comparison import baseline_verdicts, beats, shared_test
 from mlflow_qc.evaluate.compare_sources import Source, experiment_source
 from mlflow_qc.serve.fresh_evaluation import fresh_comparison
@@ -47,13 +48,6 @@ class GateDecision:
     text: str  # the comparison: both scores, the test, the p-value, the outcome
     p_value: float | None = None
     holder_version: str | None = None
-
-
-def alias_holder(client, name: str, alias: str):
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
 
 
 def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> GateDecision:

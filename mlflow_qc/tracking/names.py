@@ -27,6 +27,8 @@ REPEAT_INDEX = "qc.repeat_index"
 REFIT = "qc.refit"
 MODEL_URI = "qc.model_uri"  # model runs: the URI of their pyfunc
 PID, PID_STARTED, HOST = "qc.pid", "qc.pid_started", "qc.host"  # the process owning a tree
+# under `mlflow run`: the launcher process, which ends the experiment run after the trainer has exited
+LAUNCHER_PID, LAUNCHER_STARTED = "qc.launcher_pid", "qc.launcher_started"
 CACHE_KEY = "qc.cache_key"
 RANKING_METRIC = "qc.ranking_metric"
 BEST_JOB_INDEX = "qc.best_job_index"

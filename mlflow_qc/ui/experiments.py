@@ -11,7 +11,7 @@ import socket
 from mlflow.entities import Run
 
 from mlflow_qc.tracking.names import (
-    BEST_JOB_INDEX, BEST_JOB_RUN_ID, ERROR_LINE, HOST, MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PID,
+    BEST_JOB_INDEX, BEST_JOB_RUN_ID, ERROR_LINE, HOST, LAUNCHER_PID, MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PID,
     RANKING_METRIC, RUNNING,
 )
 from mlflow_qc.tracking.queries import active_experiments, experiment_runs
@@ -21,17 +21,21 @@ STOPPED = "stopped"  # RUNNING in the store, but the process that trained it is 
 
 
 def process_gone(tags: dict) -> bool:
-    """Whether the training process named by a run's ``qc.pid``/``qc.host`` tags has exited (this host only)."""
-    pid = tags.get(PID)
-    if tags.get(HOST) != socket.gethostname() or not pid:
+    """Whether the processes named by a run's ``qc.pid``/``qc.launcher_pid``/``qc.host`` tags have exited (this host only)."""
+    pids = [tags[name] for name in (PID, LAUNCHER_PID) if tags.get(name)]
+    if tags.get(HOST) != socket.gethostname() or not pids:
         return False
+    return not any(_process_exists(pid) for pid in pids)
+
+
+def _process_exists(pid: str) -> bool:
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
-    except (PermissionError, ValueError, OverflowError):
         return False
-    return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    return True
 
 
 def run_state(run: Run) -> str:

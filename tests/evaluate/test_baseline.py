@@ -158,7 +158,8 @@ def test_the_baseline_alone_is_no_success_and_is_never_registered(project):
     from mlflow_qc.run.experiment_run import NothingSucceeded
 
     root, _, _ = project
-    failing = guard_recipe("failing", ["signal"], hyperparameters={"C": [-1.0]}, trainer={"baseline": True},
+    # a combination scikit-learn refuses only in fit (each value alone passes the recipe check)
+    failing = guard_recipe("failing", ["signal"], hyperparameters={"solver": ["lbfgs"], "penalty": ["l1"]}, trainer={"baseline": True},
                            register={"model_name": "never-registered"})
     with pytest.raises(NothingSucceeded, match="8 model"):
         train(root, failing)

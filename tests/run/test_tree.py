@@ -1,4 +1,7 @@
 """Adopting an earlier tree: job runs re-parented, one finished model kept per (job, fold, repeat)."""
+import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -8,7 +11,9 @@ import pytest
 from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import Job
 from mlflow_qc.run.tree import RunTree, model_tags
-from mlflow_qc.tracking.names import FINISHED, HOST, JOB_INDEX, KILLED, PARENT, PID, PID_STARTED, RUNNING
+from mlflow_qc.tracking.names import (
+    FINISHED, HOST, JOB_INDEX, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, PARENT, PID, PID_STARTED, RUNNING,
+)
 from tests.run.conftest import experiment_run, new_tree, tasks_of
 
 JOB = Job(0, {"C": 1.0})
@@ -73,8 +78,6 @@ def test_a_tree_whose_owner_still_runs_is_refused(store):
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         started = str(int(psutil.Process(owner.pid).create_time()))
-        import socket
-
         tags = {PID: str(owner.pid), PID_STARTED: started, HOST: socket.gethostname()}
         busy = experiment_run(client, experiment_id, "key-1", **tags)
         tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1"), "key-1")
@@ -85,6 +88,37 @@ def test_a_tree_whose_owner_still_runs_is_refused(store):
         owner.wait()
     tree.adopt([JOB])  # the owner is gone: its RUNNING run is adopted and ended
     assert client.get_run(busy).info.status == KILLED
+
+
+def test_under_mlflow_run_the_launcher_is_recorded_beside_the_trainer():
+    """The launcher is the nearest ancestor not handed the run's id (`mlflow run` -> bash -> trainer)."""
+    script = "import json; from mlflow_qc.run.tree import owner_tags; print(json.dumps(owner_tags()))"
+    env = {**os.environ, "MLFLOW_RUN_ID": "launched-run"}
+    shown = subprocess.run(["bash", "-c", f"{sys.executable} -c '{script}'; true"], env=env, capture_output=True, text=True, check=True)
+    tags = json.loads(shown.stdout)
+    assert tags[LAUNCHER_PID] == str(os.getpid()) != tags[PID]
+    assert tags[LAUNCHER_STARTED] == str(int(psutil.Process().create_time()))
+    env.pop("MLFLOW_RUN_ID")
+    alone = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert LAUNCHER_PID not in json.loads(alone.stdout)
+
+
+def test_a_tree_whose_trainer_exited_but_whose_launcher_runs_is_refused(store):
+    """`mlflow run` ends its run after the trainer exits: until then a rerun must not adopt (and delete) it."""
+    client, experiment_id = store
+    trainer = subprocess.Popen([sys.executable, "-c", "pass"])
+    trainer.wait()
+    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tags = {PID: str(trainer.pid), PID_STARTED: "0", HOST: socket.gethostname(),
+                LAUNCHER_PID: str(launcher.pid), LAUNCHER_STARTED: str(int(psutil.Process(launcher.pid).create_time()))}
+        busy = experiment_run(client, experiment_id, "key-1", **tags)
+        with pytest.raises(QCError, match=f"run {busy} of this recipe is still running \\(pid {launcher.pid}\\)"):
+            new_tree(client, experiment_id).adopt([JOB])
+        assert client.get_run(busy).info.status == RUNNING and client.get_run(busy).info.lifecycle_stage == "active"
+    finally:
+        launcher.kill()
+        launcher.wait()
 
 
 def test_ending_unfinished_runs_after_an_interrupt(store):
