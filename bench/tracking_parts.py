@@ -1,6 +1,6 @@
 """The per-model parts of tracking, one at a time, the way before issue 13 against the way now (CPU ms).
 
-- a model run's store writes: create_run + log_batch + set_terminated against one transaction
+- a model run's store writes: create_run + log_batch + set_terminated against two transactions
   (``run/model_run.py``), 19 metrics, 5 params, 10 tags;
 - closing a fold run with 90 aggregates: log_batch + set_terminated against ``finish_run``;
 - a model's MLmodel: ``Model.load`` + ``Model.save`` against the scaffold's text;
@@ -56,7 +56,7 @@ def store_writes() -> None:
     def whole():
         WholeModelRun(client, _sql_store(client), experiment, tags).end("FINISHED", metrics, params, extra)
 
-    print(f"model run writes: ordinary {cpu_ms(ordinary, 40):.1f} ms, one transaction {cpu_ms(whole, 40):.1f} ms")
+    print(f"model run writes: ordinary {cpu_ms(ordinary, 40):.1f} ms, two transactions {cpu_ms(whole, 40):.1f} ms")
     aggregates = [Metric(f"aggregate_{i}", 0.5, now, 0) for i in range(90)]
     fold = [Param("fold_index", "1")]
     runs = iter([client.create_run(experiment).info.run_id for _ in range(90)])

@@ -1,19 +1,22 @@
 """A model run's writes to the store: as few statements as the store allows.
 
-On MLflow's SQL store a finished model run is written whole, at the end, in one transaction
-(the run, its tags, params, metrics and latest metrics: ~3 ms instead of ~27 ms of
-create_run + log_batch + set_terminated, each several transactions). Its artifacts go to the
-run's artifact location first; a process killed before the transaction leaves no run at all
-(only an orphaned artifact folder), so a rerun trains that model again, as it does for a run
-left RUNNING. A model that fails or is interrupted is written the ordinary way (created, its
-traceback logged, ended FAILED or KILLED). Any other store (a tracking server) gets the
-ordinary calls throughout: create at the start, one batch, end.
+On MLflow's SQL store a model run takes two transactions: the run and its tags at the start
+(RUNNING, as the QC pages expect of a model in training), then its params, metrics, latest
+metrics, last tags and its end at once (instead of create_run + log_batch + set_terminated,
+each several transactions). A process killed in between leaves the run RUNNING, which a rerun
+discards and trains again. A model that fails or is interrupted is ended the ordinary way (its
+traceback logged, FAILED or KILLED). Any other store (a tracking server) gets the ordinary
+calls: create at the start, one batch, end.
 """
 from __future__ import annotations
 
 import functools
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -29,10 +32,27 @@ class ModelRun:
 
     def __init__(self, client: MlflowClient, experiment_id: str, tags: dict[str, str]):
         self.client = client
-        self.run_id = client.create_run(experiment_id, tags=tags).info.run_id
+        info = client.create_run(experiment_id, tags=tags).info
+        self.run_id, self.artifact_uri = info.run_id, info.artifact_uri
 
     def log_artifacts(self, folder: str) -> None:
         self.client.log_artifacts(self.run_id, folder)
+
+    @contextmanager
+    def artifact_folder(self) -> Iterator[Path]:
+        """A folder whose files become the run's artifacts: the run's own artifact folder when it is
+        local (nothing copied, as MLflow's local repository would), else a temporary one uploaded at the end."""
+        from mlflow.utils.file_utils import local_file_uri_to_path
+        from mlflow.utils.uri import is_local_uri
+
+        if is_local_uri(self.artifact_uri):
+            folder = Path(local_file_uri_to_path(self.artifact_uri))
+            folder.mkdir(parents=True, exist_ok=True)
+            yield folder
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
+            self.log_artifacts(tmp)
 
     def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = ()) -> None:
         metrics = list(metrics)
@@ -47,16 +67,28 @@ class ModelRun:
 
 
 class WholeModelRun(ModelRun):
-    """SQL store: the run's id and artifact location are known from the start, its rows written at the end."""
+    """SQL store: the run and its tags inserted in one transaction at the start (RUNNING, so the QC
+    pages see what trains now), the rest written and the run ended in one transaction at the end."""
 
     def __init__(self, client: MlflowClient, store, experiment_id: str, tags: dict[str, str]):
+        from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
         from mlflow.utils.uri import append_to_uri_path
+        from sqlalchemy import insert
 
-        self.client, self.store, self.experiment_id, self.tags = client, store, experiment_id, tags
+        self.client, self.store = client, store
         self.run_id = uuid.uuid4().hex
-        self.started = int(time.time() * 1000)
         self.artifact_uri = append_to_uri_path(_artifact_location(store, experiment_id), self.run_id, "artifacts")
-        self.written = False
+        tags = dict(tags)
+        name = tags.setdefault(RUN_NAME, f"model {self.run_id[:8]}")
+        with store.ManagedSessionMaker(read_only=False) as session:
+            session.execute(insert(SqlRun.__table__), [{
+                "run_uuid": self.run_id, "name": name, "source_type": "UNKNOWN", "source_name": "", "entry_point_name": "",
+                "user_id": tags.get("mlflow.user", "unknown"), "status": "RUNNING", "start_time": int(time.time() * 1000),
+                "end_time": None, "deleted_time": None, "source_version": "", "lifecycle_stage": "active",
+                "artifact_uri": self.artifact_uri, "experiment_id": int(experiment_id),
+            }])
+            session.execute(insert(SqlTag.__table__), [{"key": k, "value": v, "run_uuid": self.run_id} for k, v in tags.items()])
+        self.tag_keys = set(tags)
 
     def log_artifacts(self, folder: str) -> None:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -64,24 +96,14 @@ class WholeModelRun(ModelRun):
         get_artifact_repository(self.artifact_uri).log_artifacts(folder)
 
     def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = ()) -> None:
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
         from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
+        from sqlalchemy import insert, update
 
         metrics, params, tags = _validate_batch_log_data(list(metrics), list(params), list(tags))
         _validate_param_keys_unique(params)
-        self._write(status, metrics, params, tags)
-
-    def fail(self, exc: BaseException) -> None:
-        if not self.written:
-            self._write("RUNNING", [], [], [])  # then ended the ordinary way, with its traceback
-        end_run_on_error(self.client, self.run_id, exc)
-
-    def _write(self, status: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> None:
-        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
-        from sqlalchemy import insert
-
-        now = int(time.time() * 1000)
-        all_tags = {**self.tags, **{tag.key: tag.value for tag in tags}}
-        name = all_tags.setdefault(RUN_NAME, f"model {self.run_id[:8]}")
+        if any(tag.key in self.tag_keys for tag in tags):
+            return super().end(status, metrics, params, tags)  # a tag set twice: MLflow's own update
         rows, latest = {}, {}
         for metric in metrics:
             is_nan, value = self.store.sanitize_metric_value(float(metric.value))
@@ -92,19 +114,15 @@ class WholeModelRun(ModelRun):
             if best is None or (row["step"], row["timestamp"], row["value"]) > (best["step"], best["timestamp"], best["value"]):
                 latest[metric.key] = row
         with self.store.ManagedSessionMaker(read_only=False) as session:
-            session.execute(insert(SqlRun.__table__), [{
-                "run_uuid": self.run_id, "name": name, "source_type": "UNKNOWN", "source_name": "", "entry_point_name": "",
-                "user_id": all_tags.get("mlflow.user", "unknown"), "status": status, "start_time": self.started,
-                "end_time": None if status == "RUNNING" else now, "deleted_time": None, "source_version": "",
-                "lifecycle_stage": "active", "artifact_uri": self.artifact_uri, "experiment_id": int(self.experiment_id),
-            }])
-            session.execute(insert(SqlTag.__table__), [{"key": k, "value": v, "run_uuid": self.run_id} for k, v in all_tags.items()])
+            if tags:
+                session.execute(insert(SqlTag.__table__), [{"key": t.key, "value": t.value, "run_uuid": self.run_id} for t in tags])
             if params:
                 session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": self.run_id} for p in params])
             if rows:
                 session.execute(insert(SqlMetric.__table__), list(rows.values()))
                 session.execute(insert(SqlLatestMetric.__table__), list(latest.values()))
-        self.written = True
+            session.execute(update(SqlRun.__table__).where(SqlRun.__table__.c.run_uuid == self.run_id).values(
+                status=status, end_time=int(time.time() * 1000)))
 
 
 def open_model_run(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> ModelRun:

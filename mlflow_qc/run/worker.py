@@ -7,12 +7,10 @@ an explicit client and parent-run tag, never the thread-local fluent run stack.
 from __future__ import annotations
 
 import functools
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -110,13 +108,12 @@ def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: Ca
         for step, value in enumerate(values)
     ]
     metrics.append(Metric(FIT_SECONDS, time.time() - started, now, 0))
-    with tempfile.TemporaryDirectory() as tmp:
-        predictions = Path(tmp, PREDICTIONS_ARTIFACT)
-        predictions.parent.mkdir(parents=True)
+    with run.artifact_folder() as folder:
+        predictions = folder / PREDICTIONS_ARTIFACT
+        predictions.parent.mkdir(parents=True, exist_ok=True)
         fitted.write_predictions(predictions)
-        event = ModelFinished(run_id, task, fitted, entry, Path(tmp))
+        event = ModelFinished(run_id, task, fitted, entry, folder)
         notify(observers, "model_finished", event)
-        run.log_artifacts(tmp)
     metrics += [Metric(key, float(value), now, 0) for key, value in event.metrics.items()]
     tags = [RunTag(key, value) for key, value in event.tags.items()]
     return metrics, [Param(k, str(v)) for k, v in params.items()], tags
