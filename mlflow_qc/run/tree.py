@@ -45,15 +45,18 @@ def _launcher(me: psutil.Process) -> psutil.Process | None:
 
 
 def still_running(run: Run) -> str | None:
-    """The pid of a live process that owns a RUNNING run (the trainer, or the `mlflow run` that ends it), else None.
+    """The pid of a live process that owns a run, else None: the trainer of a RUNNING run, or the
+    `mlflow run` launcher, which ends the run after its trainer has (until then the run must not be
+    adopted and deleted, whatever its status).
 
     Only processes on this host are checked; elsewhere they are assumed gone.
     """
     tags = run.data.tags
-    if run.info.status != RUNNING or tags.get(HOST) != socket.gethostname():
+    if tags.get(HOST) != socket.gethostname():
         return None
-    owners = ((tags.get(PID), tags.get(PID_STARTED)), (tags.get(LAUNCHER_PID), tags.get(LAUNCHER_STARTED)))
-    return next((pid for pid, started in owners if _alive(pid, started)), None)
+    if run.info.status == RUNNING and _alive(tags.get(PID), tags.get(PID_STARTED)):
+        return tags[PID]
+    return tags[LAUNCHER_PID] if _alive(tags.get(LAUNCHER_PID), tags.get(LAUNCHER_STARTED)) else None
 
 
 def _alive(pid: str | None, started: str | None) -> bool:

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.e2e
 JOBS, FOLDS, REPEATS = 2, 4, 2
 
 
-def forest(workspace):
+def forest(workspace, n_estimators=(150, 200)):
     return write(workspace, "both.yaml", sklearn_recipe(
-        "both", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [150, 200]}, repeat_count=REPEATS))
+        "both", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": list(n_estimators)}, repeat_count=REPEATS))
 
 
 def start_mlflow_run(experiment: str, recipe, log) -> subprocess.Popen:
@@ -53,7 +53,7 @@ def refusal_line(stderr: str) -> str:
 
 
 def test_a_second_mlflow_run_of_a_running_recipe_is_refused_and_the_tree_ends_exact(workspace):
-    recipe = forest(workspace)
+    recipe = forest(workspace, (400, 500))  # long enough that the second command starts while the first trains
     log = workspace / "first.log"
     first = start_mlflow_run("both", recipe, log)
     deadline = time.time() + 300
