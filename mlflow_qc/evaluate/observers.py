@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import traceback
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from mlflow_qc.run.observers import ExperimentClosed, JobClosed, ModelFinished, TrainingObserver
 from mlflow_qc.tracking.names import FINISHED, REPORT_ERROR
@@ -46,23 +45,7 @@ def report_safely(client, run_id: str, build) -> None:
 
 
 class JobReport(TrainingObserver):
-    """``qc/report.html`` + ``qc/report.json`` of a job from its finished models' runs.
-
-    Built on one background thread while the next job trains (much of it is numpy, pandas and
-    file writes, which leave the interpreter to the training); the experiment's close waits for
-    every report, so the experiment report and the registration come after them. Interrupted,
-    the thread still finishes the reports it was handed before the process exits.
-    """
-
-    def __init__(self):
-        self._builder: ThreadPoolExecutor | None = None
-        self._pending: list[Future] = []
-
-    def __getstate__(self) -> dict:
-        return {}  # workers get a fresh one: jobs close in the trainer's process only
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
+    """``qc/report.html`` + ``qc/report.json`` of a job from its finished models' runs."""
 
     def job_closed(self, client, event: JobClosed) -> None:
         from mlflow_qc.cache import CacheEntry
@@ -73,19 +56,7 @@ class JobReport(TrainingObserver):
             if runs:
                 log_job_report(client, event.run_id, runs, CacheEntry(event.entry_root))
 
-        if self._builder is None:
-            self._builder = ThreadPoolExecutor(1, thread_name_prefix="qc-job-report")
-        self._pending = [f for f in self._pending if not f.done()]
-        self._pending.append(self._builder.submit(report_safely, client, event.run_id, build))
-
-    def experiment_closed(self, client, event: ExperimentClosed) -> None:
-        self.wait()
-
-    def wait(self) -> None:
-        """Every report handed over so far is logged (report_safely keeps their errors on their runs)."""
-        for future in self._pending:
-            future.result()
-        self._pending = []
+        report_safely(client, event.run_id, build)
 
 
 class BaselineVerdict(TrainingObserver):
