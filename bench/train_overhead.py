@@ -5,6 +5,9 @@ columns; StandardScaler + OneHotEncoder; LogisticRegression over C; 5 folds x 2 
 
     python bench/train_overhead.py --combos 4 40 --repeats 3    # 40 and 400 models
 
+Variants: bare, peer, mlflow_qc through ``mlflow run`` and the same entry point's command
+(``mlflow-qc train``) without the launcher, so the launcher's part is the difference.
+
 Each variant runs as its own fresh process (interpreter start and imports included), one
 after another on an idle machine; wall time and peak RSS of its process tree are measured
 from outside. The tracking store and the DVC-versioned dataset exist before timing (both
@@ -151,6 +154,11 @@ def variant_qc(root: Path, experiment: str) -> list[str]:
             "-P", f"recipe={root / 'recipes' / 'bench.yaml'}"]
 
 
+def variant_train(root: Path, experiment: str) -> list[str]:
+    """The MLproject entry point's command on its own (no ``mlflow run`` launcher): qc - train is the launcher."""
+    return [shutil.which("mlflow-qc"), "--quiet", "train", str(root / "recipes" / "bench.yaml"), "--overrides", f"name={experiment}"]
+
+
 # --- harness -------------------------------------------------------------------------
 
 
@@ -195,14 +203,17 @@ def run_workload(combos: int, repeats: int) -> dict:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
     os.environ.update(env)
     setup_workspace(root, combos)
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in ("bare", "peer", "qc")}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in ("bare", "peer", "qc", "train")}
     for attempt in range(repeats):
         for name in runs:
-            env["MLFLOW_QC_CACHE"] = str(root / f"cache-{attempt}")  # every qc run prepares from scratch
-            command = variant_qc(root, f"bench-{attempt}") if name == "qc" else [
-                sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(combos)]
+            env["MLFLOW_QC_CACHE"] = str(root / f"cache-{name}-{attempt}")  # every qc run prepares from scratch
+            if name in ("qc", "train"):
+                command = (variant_qc if name == "qc" else variant_train)(root, f"bench-{name}-{attempt}")
+            else:
+                command = [sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(combos)]
             runs[name].append(measure(command, root, env))
-    assert model_count(root) == combos * FOLDS * REPEATS * repeats, "mlflow_qc did not finish every model"
+            print(f"  {combos * FOLDS * REPEATS} models, {name}: {runs[name][-1][0]:.1f} s", file=sys.stderr, flush=True)
+    assert model_count(root) == 2 * combos * FOLDS * REPEATS * repeats, "mlflow_qc did not finish every model"
     shutil.rmtree(root, ignore_errors=True)
     return {name: (statistics.median(w for w, _ in values), statistics.median(m for _, m in values)) for name, values in runs.items()}
 
@@ -218,20 +229,25 @@ def main() -> None:
         {"bare": variant_bare, "peer": variant_peer}[args.variant](Path(args.root), args.combos[0])
         return
     rows = {}
-    print("| models | bare s | peer s | mlflow_qc s | qc/bare | qc/peer | peak MiB bare / peer / qc | overhead ms/model |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| models | bare s | peer s | mlflow_qc s (mlflow run) | mlflow-qc train s | qc/bare | train/bare | qc/peer "
+          "| peak MiB bare / peer / qc / train | overhead ms/model |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for combos in args.combos:
         results = run_workload(combos, args.repeats)
         models = combos * FOLDS * REPEATS
-        (bare, bare_mib), (peer, peer_mib), (qc, qc_mib) = results["bare"], results["peer"], results["qc"]
-        rows[models] = (bare, qc)
-        print(f"| {models} | {bare:.1f} | {peer:.1f} | {qc:.1f} | {qc / bare:.2f} | {qc / peer:.2f} "
-              f"| {bare_mib:.0f} / {peer_mib:.0f} / {qc_mib:.0f} | {(qc - bare) * 1000 / models:.0f} |", flush=True)
+        (bare, bare_mib), (peer, peer_mib), (qc, qc_mib), (train, train_mib) = (results[k] for k in ("bare", "peer", "qc", "train"))
+        rows[models] = (bare, qc, train)
+        print(f"| {models} | {bare:.1f} | {peer:.1f} | {qc:.1f} | {train:.1f} | {qc / bare:.2f} | {train / bare:.2f} | {qc / peer:.2f} "
+              f"| {bare_mib:.0f} / {peer_mib:.0f} / {qc_mib:.0f} / {train_mib:.0f} | {(qc - bare) * 1000 / models:.0f} |", flush=True)
     if len(rows) > 1:
-        (small, (bare_s, qc_s)), (large, (bare_l, qc_l)) = min(rows.items()), max(rows.items())
-        marginal = ((qc_l - qc_s) - (bare_l - bare_s)) * 1000 / (large - small)
-        fixed = (qc_s - bare_s) - marginal * small / 1000
-        print(f"\nmarginal overhead per model between {small} and {large} models: {marginal:.0f} ms; fixed cost per run: {fixed:.1f} s")
+        (small, (bare_s, qc_s, train_s)), (large, (bare_l, qc_l, train_l)) = min(rows.items()), max(rows.items())
+        for name, (low, high) in {"mlflow run": (qc_s, qc_l), "mlflow-qc train": (train_s, train_l)}.items():
+            marginal = ((high - low) - (bare_l - bare_s)) * 1000 / (large - small)
+            fixed = (low - bare_s) - marginal * small / 1000
+            print(f"\n{name}: marginal overhead per model between {small} and {large} models: {marginal:.0f} ms; "
+                  f"fixed cost per run: {fixed:.1f} s")
+        print(f"\nthe launcher of mlflow run (mlflow run - mlflow-qc train): {qc_s - train_s:.1f} s at {small} models, "
+              f"{qc_l - train_l:.1f} s at {large}")
 
 
 if __name__ == "__main__":

@@ -36,8 +36,10 @@ def probabilities(frame: pd.DataFrame, classes: list) -> np.ndarray:
 
 def one_vs_rest(frame: pd.DataFrame, classes: list):
     """(class position, is-that-class, its probability, share of the split) per curve to draw."""
-    y = frame["y_index"].to_numpy()
-    proba = probabilities(frame, classes)
+    return one_vs_rest_arrays(frame["y_index"].to_numpy(), probabilities(frame, classes), classes)
+
+
+def one_vs_rest_arrays(y: np.ndarray, proba: np.ndarray, classes: list):
     positions = [1] if len(classes) == 2 else range(len(classes))
     for k in positions:
         truth = (y == k).astype(np.int64)
@@ -57,9 +59,10 @@ def threshold_counts(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, 
     return 1 + last - tps, tps
 
 
-def curve(kind: str, truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """x, y and the area (trapezoidal ROC AUC / average precision, as scikit-learn computes them)."""
-    fps, tps = threshold_counts(truth, score)
+def curve(kind: str, truth: np.ndarray, score: np.ndarray, counts=None) -> tuple[np.ndarray, np.ndarray, float]:
+    """x, y and the area (trapezoidal ROC AUC / average precision, as scikit-learn computes them);
+    ``counts``: ``threshold_counts(truth, score)`` when already taken."""
+    fps, tps = threshold_counts(truth, score) if counts is None else counts
     if kind == "roc":
         corners = np.ones(len(fps), dtype=bool)
         corners[1:-1] = np.logical_or(np.diff(fps, 2), np.diff(tps, 2))  # collinear points add no area
@@ -74,30 +77,42 @@ def curve(kind: str, truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, 
 
 def curve_figures(kind: str, predictions: pd.DataFrame, classes: list) -> list[go.Figure]:
     """One figure per split; a line per model (and class), coloured by class."""
-    title, x_title, y_title = CURVES[kind]
-    area = "AUC" if kind == "roc" else "AP"
+    return curves_figures((kind,), predictions, classes)[kind]
+
+
+def curves_figures(kinds: tuple[str, ...], predictions: pd.DataFrame, classes: list) -> dict[str, list[go.Figure]]:
+    """``curve_figures`` of several kinds, each model's threshold counts taken once for all of them."""
     predictions = with_class_positions(predictions, classes)
-    figures = []
+    y_all, proba_all = predictions["y_index"].to_numpy(), probabilities(predictions, classes)  # once, not per model
+    figures = {kind: [] for kind in kinds}
     for split in ordered_splits(predictions):
-        traces, shown = [], set()
-        for (model, run_id), frame in predictions[predictions["split"] == split].groupby(["model", "run_id"], sort=False, observed=True):
-            for k, truth, score, weight in one_vs_rest(frame, classes):
-                x, y, value = curve(kind, truth, score)
-                x, y = thin(x, y)
+        traces, shown = {kind: [] for kind in kinds}, {kind: set() for kind in kinds}
+        mask = (predictions["split"] == split).to_numpy()
+        truths, probas = y_all[mask], proba_all[mask]
+        groups = predictions.loc[mask, ["model", "run_id"]].groupby(["model", "run_id"], sort=False, observed=True).indices
+        for (model, run_id), rows in groups.items():
+            for k, truth, score, weight in one_vs_rest_arrays(truths[rows], probas[rows], classes):
+                counts = threshold_counts(truth, score)
                 label = str(classes[k])
-                traces.append({
-                    "type": "scatter", "x": x, "y": y, "mode": "lines", "name": label, "legendgroup": label,
-                    "showlegend": label not in shown, "line": {"color": color(k), "width": 1.5}, "opacity": 0.75,
-                    "meta": {"run_id": str(run_id), "model": str(model), "split": split, "class": label, "weight": weight, "area": value},
-                    "hovertemplate": f"{model}<br>class {label}<br>{area} {value:.3f}<extra></extra>",
-                })
-                shown.add(label)
-        if traces:
-            figures.append(figure(
-                traces, title={"text": f"{title}: {split}"}, height=460, legend=titled("class"),
-                xaxis={**titled(x_title), "range": [-0.02, 1.02]}, yaxis={**titled(y_title), "range": [-0.02, 1.02]},
-                shapes=[guide_line(0, 0, 1, 1)] if kind == "roc" else [],
-            ))
+                for kind in kinds:
+                    x, y, value = curve(kind, truth, score, counts)
+                    x, y = thin(x, y)
+                    area = "AUC" if kind == "roc" else "AP"
+                    traces[kind].append({
+                        "type": "scatter", "x": x, "y": y, "mode": "lines", "name": label, "legendgroup": label,
+                        "showlegend": label not in shown[kind], "line": {"color": color(k), "width": 1.5}, "opacity": 0.75,
+                        "meta": {"run_id": str(run_id), "model": str(model), "split": split, "class": label, "weight": weight, "area": value},
+                        "hovertemplate": f"{model}<br>class {label}<br>{area} {value:.3f}<extra></extra>",
+                    })
+                    shown[kind].add(label)
+        for kind in kinds:
+            if traces[kind]:
+                title, x_title, y_title = CURVES[kind]
+                figures[kind].append(figure(
+                    traces[kind], title={"text": f"{title}: {split}"}, height=460, legend=titled("class"),
+                    xaxis={**titled(x_title), "range": [-0.02, 1.02]}, yaxis={**titled(y_title), "range": [-0.02, 1.02]},
+                    shapes=[guide_line(0, 0, 1, 1)] if kind == "roc" else [],
+                ))
     return figures
 
 

@@ -13,7 +13,7 @@ from mlflow_qc.data.typical import one_table
 from mlflow_qc.evaluate.artifacts import run_artifact
 from mlflow_qc.evaluate.figures_forecast import forecast_figures, horizon_error_figure
 from mlflow_qc.evaluate.gallery import add_gallery
-from mlflow_qc.evaluate.figures_classification import confidence_figure, confusion_figures, curve_figures, with_class_positions
+from mlflow_qc.evaluate.figures_classification import confidence_figure, confusion_figures, curves_figures, with_class_positions
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
@@ -106,8 +106,9 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
     predictions = data.predictions
     if len(predictions) and analysis_type != "regression" and classes:
         predictions = with_class_positions(predictions, classes)
-        report.section("ROC curves").figures += curve_figures("roc", predictions, classes)
-        report.section("Precision-recall curves").figures += curve_figures("pr", predictions, classes)
+        curves = curves_figures(("roc", "pr"), predictions, classes)
+        report.section("ROC curves").figures += curves["roc"]
+        report.section("Precision-recall curves").figures += curves["pr"]
         report.section("Confusion matrices").figures += confusion_figures(predictions, classes)
         confidence = confidence_figure(predictions, classes)
         if confidence is not None:

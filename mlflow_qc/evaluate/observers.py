@@ -11,6 +11,7 @@ import warnings
 
 from mlflow_qc.run.observers import ExperimentClosed, JobClosed, ModelFinished, TrainingObserver
 from mlflow_qc.tracking.names import FINISHED, REPORT_ERROR
+from mlflow_qc.tracking.queries import runs_by_id
 
 
 class Importance(TrainingObserver):
@@ -52,8 +53,9 @@ class JobReport(TrainingObserver):
         from mlflow_qc.evaluate.job_report import log_job_report
 
         def build():
-            runs = [client.get_run(record.run_id) for record in event.records if record.status == FINISHED]
-            if runs:
+            finished = [record.run_id for record in event.records if record.status == FINISHED]
+            if finished:
+                runs = runs_by_id(client, client.get_run(event.run_id).info.experiment_id, finished)
                 log_job_report(client, event.run_id, runs, CacheEntry(event.entry_root))
 
         report_safely(client, event.run_id, build)

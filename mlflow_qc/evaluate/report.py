@@ -156,17 +156,24 @@ class Report:
     def figures(self) -> list[go.Figure]:
         return [f for s in self.sections for f in s.figures]
 
-    def to_json(self) -> str:
+    def _figure_dicts(self) -> dict[int, dict]:
+        """Each figure's plotly JSON, built once for both the page and report.json (plotly's
+        serialisation is most of a report's cost)."""
+        return {id(f): figure_dict(f) for f in self.figures}
+
+    def to_json(self, dicts: dict[int, dict] | None = None) -> str:
+        dicts = dicts or self._figure_dicts()
         sections = []
         for s in self.sections:
-            figures = ",".join(to_json_plotly(plain(figure_dict(f))) for f in s.figures)
+            figures = ",".join(to_json_plotly(plain(dicts[id(f)])) for f in s.figures)
             tables = json.dumps({name: json.loads(t.to_json(orient="records")) for name, t in s.tables})
             sections.append(f'{{"title":{json.dumps(s.title)},"figures":[{figures}],"tables":{tables},"notes":{json.dumps(s.notes)}}}')
         pages = json.dumps([{"label": label, "path": path} for label, path in self.pages])
         return (f'{{"title":{json.dumps(self.title)},"subtitle":{json.dumps(self.subtitle)},"pages":{pages},'
                 f'"sections":[{",".join(sections)}]}}')
 
-    def to_html(self) -> str:
+    def to_html(self, dicts: dict[int, dict] | None = None) -> str:
+        dicts = dicts or self._figure_dicts()
         nav, body, count = [], [], 0
         for index, s in enumerate(self.sections):
             anchor = f"section-{index}"
@@ -179,7 +186,7 @@ class Report:
             for figure in s.figures:
                 target = f"qc-figure-{count}"
                 count += 1
-                data = _script_json(to_json_plotly(figure_dict(figure)))
+                data = _script_json(to_json_plotly(dicts[id(figure)]))
                 body.append(f'<div id="{target}" class="qc-figure"></div>'
                             f'<script type="application/json" class="qc-figure-data" data-target="{target}">{data}</script>')
         subtitle = f'<p class="qc-note">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
@@ -203,8 +210,9 @@ class Report:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         page, data = folder / Path(REPORT_HTML).name, folder / Path(REPORT_JSON).name
-        page.write_text(self.to_html(), encoding="utf-8")
-        data.write_text(self.to_json(), encoding="utf-8")
+        dicts = self._figure_dicts()
+        page.write_text(self.to_html(dicts), encoding="utf-8")
+        data.write_text(self.to_json(dicts), encoding="utf-8")
         return page, data
 
     def log(self, client, run_id: str) -> None:

@@ -39,8 +39,15 @@ def predicted_index(proba: np.ndarray, threshold: float | None = None) -> np.nda
 
 def label_positions(labels, classes) -> np.ndarray:
     """Positions of decoded labels among ``classes`` (-1 for an unknown label); equal values match,
-    and else their text (a parquet file or a request may have turned 1 into "1")."""
-    labels = np.asarray(labels, dtype=object).reshape(-1)
+    and else their text (a parquet file or a request may have turned 1 into "1"). The distinct
+    labels are matched once (a job report's labels are 10^5-10^6 rows of a few classes)."""
+    if not isinstance(labels, (pd.Series, pd.Index, pd.Categorical)):
+        labels = np.asarray(labels, dtype=object).reshape(-1)
+    codes, distinct = pd.factorize(labels, use_na_sentinel=False)
+    return _distinct_positions(np.asarray(distinct, dtype=object), classes)[codes]
+
+
+def _distinct_positions(labels: np.ndarray, classes) -> np.ndarray:
     positions = pd.Index(list(classes), dtype=object).get_indexer(labels).astype(np.int64)
     unmatched = positions < 0
     if unmatched.any():

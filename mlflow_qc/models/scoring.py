@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from mlflow_qc.models.metrics import classification_metrics, forecasting_metrics, regression_metrics
-from mlflow_qc.models.outputs import decode_output, decode_truth, forecast_frame, probabilities_by_class
+from mlflow_qc.models.outputs import (
+    decode_output, decode_truth, forecast_frame, predicted_index, probabilities_by_class, probability_columns,
+)
 
 
 @dataclass
@@ -34,9 +36,20 @@ def score(analysis_type: str, label: np.ndarray, output: np.ndarray, pipeline, l
 def score_split(adapter, model, split: str, label: np.ndarray, output: np.ndarray, rows: np.ndarray, pipeline,
                 hyperparameters: dict, threshold: float | None = None) -> SplitScore:
     """The metrics and decoded predictions of ``output`` (the adapter's raw output on ``split``)."""
-    analysis_type = adapter.analysis_type
+    metrics = split_metrics(adapter, model, split, label, output, pipeline, hyperparameters, threshold)
+    return SplitScore(metrics, prediction_frame(adapter.analysis_type, split, label, output, rows, pipeline, threshold))
+
+
+def split_metrics(adapter, model, split: str, label: np.ndarray, output: np.ndarray, pipeline, hyperparameters: dict,
+                  threshold: float | None = None) -> dict[str, float]:
+    """``{split}_{metric}`` of ``output`` (the adapter's raw output on ``split``)."""
     loss = adapter.loss(model, np.asarray(label), output, dict(hyperparameters))
-    metrics = {f"{split}_{name}": value for name, value in score(analysis_type, label, output, pipeline, loss, threshold).items()}
+    return {f"{split}_{name}": value for name, value in score(adapter.analysis_type, label, output, pipeline, loss, threshold).items()}
+
+
+def prediction_frame(analysis_type: str, split: str, label: np.ndarray, output: np.ndarray, rows: np.ndarray, pipeline,
+                     threshold: float | None = None) -> pd.DataFrame:
+    """The decoded predictions of one split: split, row, y_true, prediction[, probability_<class>] (forecasts: long)."""
     if analysis_type == "forecasting":
         frame = forecast_frame(label, output, pipeline, rows, pipeline.windows[0][0])
     else:
@@ -44,4 +57,31 @@ def score_split(adapter, model, split: str, label: np.ndarray, output: np.ndarra
         frame.insert(0, "y_true", decode_truth(label, analysis_type, pipeline))
         frame.insert(0, "row", rows)
     frame.insert(0, "split", split)
-    return SplitScore(metrics, frame)
+    return frame
+
+
+def prediction_table(analysis_type: str, split: str, label: np.ndarray, output: np.ndarray, rows: np.ndarray, pipeline,
+                     threshold: float | None = None):
+    """``prediction_frame`` as an Arrow table built from the arrays (no Python object per row: labels are
+    taken from the classes by index); None where only the frame applies (regression, forecasting,
+    classes Arrow cannot type)."""
+    import pyarrow as pa
+
+    if not analysis_type.startswith("classification"):
+        return None
+    try:
+        classes = pa.array(list(pipeline.classes))
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if pa.types.is_null(classes.type):
+        return None
+    proba = probabilities_by_class(output)
+    columns = {
+        "split": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(proba), dtype=np.int32)), pa.array([split])).dictionary_decode(),
+        "row": pa.array(np.asarray(rows, dtype=np.int64)),
+        "y_true": classes.take(pa.array(np.asarray(pipeline.class_index(label), dtype=np.int64))),
+        "prediction": classes.take(pa.array(predicted_index(proba, threshold).astype(np.int64))),
+    }
+    for j, column in enumerate(probability_columns(pipeline.classes)):
+        columns[column] = pa.array(np.ascontiguousarray(proba[:, j], dtype=np.float64))
+    return pa.table(columns)

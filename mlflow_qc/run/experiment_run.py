@@ -194,12 +194,9 @@ class Training:
                     raise RuntimeError(f"{record.task.name} failed (continue_on_error is false):\n{record.error}")
 
     def _open_parent(self, task: ModelTask) -> str:
-        adopted = task.job.key in self.tree.job_runs
         parent = self.tree.parent_of(task)
-        if adopted:
-            self.tree.reopen(self.tree.job_run(task.job))
-            if task.fold_index is not None:
-                self.tree.reopen(parent)
+        self.tree.reopen(self.tree.job_run(task.job))  # adopted runs only, once each
+        self.tree.reopen(parent)
         return parent
 
     def _record(self, record: ModelRecord) -> None:

@@ -7,6 +7,8 @@ its evaluation split and used for every split's metrics and answers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ import pandas as pd
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models import ModelAdapter, adapter_for
 from mlflow_qc.models.baseline import baseline_architecture
-from mlflow_qc.models.scoring import score_split
+from mlflow_qc.models.scoring import prediction_frame, prediction_table, split_metrics
 from mlflow_qc.models.threshold import choose_threshold
 from mlflow_qc.recipe import Architecture
 from mlflow_qc.run.plan import ModelTask
@@ -30,9 +32,33 @@ class FittedModel:
     adapter: ModelAdapter
     history: dict[str, list[float]]
     metrics: dict[str, float]  # {split}_{metric}
-    predictions: pd.DataFrame  # split, row, y_true, prediction[, probability_<class>]: decoded
     outputs: dict[str, np.ndarray] = field(repr=False)  # split -> the adapter's raw output
     threshold: float | None = None  # binary: the decision threshold (None: 0.5)
+    decoding: tuple = field(default=(), repr=False)  # (analysis type, pipeline, {split: (label, rows)}) of the predictions
+
+    @cached_property
+    def predictions(self) -> pd.DataFrame:
+        """split, row, y_true, prediction[, probability_<class>]: decoded, every split the model saw."""
+        analysis_type, pipeline, splits = self.decoding
+        return pd.concat([prediction_frame(analysis_type, split, label, self.outputs[split], rows, pipeline, self.threshold)
+                          for split, (label, rows) in splits.items()], ignore_index=True)
+
+    def write_predictions(self, path: Path) -> None:
+        """``predictions`` as parquet, through Arrow from the arrays where it can (classification)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        analysis_type, pipeline, splits = self.decoding
+        tables = [prediction_table(analysis_type, split, label, self.outputs[split], rows, pipeline, self.threshold)
+                  for split, (label, rows) in splits.items()]
+        if tables and all(t is not None and t.schema.equals(tables[0].schema) for t in tables):
+            table = pa.concat_tables(tables)
+            # dictionary pages only where values repeat (split, labels): on row numbers and probabilities
+            # they cost time (about a third of the write) and bytes
+            repeating = [f.name for f in table.schema if f.name != "row" and not pa.types.is_floating(f.type)]
+            pq.write_table(table, path, use_dictionary=repeating)
+        else:
+            self.predictions.to_parquet(path, index=False)
 
 
 def visible_splits(entry: CacheEntry, context: str, hide_test: bool) -> list[str]:
@@ -60,14 +86,15 @@ def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEn
     else:
         threshold = None
     rows = entry.rows(task.context)
-    scored = [score_split(adapter, trained.model, name, data.label, outputs[name], rows[name], pipeline, hyperparameters, threshold)
-              for name, data in splits.items()]
+    metrics = {}
+    for name, data in splits.items():
+        metrics.update(split_metrics(adapter, trained.model, name, data.label, outputs[name], pipeline, hyperparameters, threshold))
     return FittedModel(
         model=trained.model,
         adapter=adapter,
         history=trained.history,
-        metrics={key: value for result in scored for key, value in result.metrics.items()},
-        predictions=pd.concat([result.predictions for result in scored], ignore_index=True),
+        metrics=metrics,
         outputs=outputs,
         threshold=threshold,
+        decoding=(adapter.analysis_type, pipeline, {name: (data.label, rows[name]) for name, data in splits.items()}),
     )

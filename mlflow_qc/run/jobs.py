@@ -12,6 +12,7 @@ from collections import defaultdict
 from mlflow.entities import Metric, Param
 
 from mlflow_qc.run.aggregate import aggregate, split_metrics
+from mlflow_qc.run.model_run import finish_run
 from mlflow_qc.run.observers import JobClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask
 from mlflow_qc.run.tree import RunTree
@@ -60,20 +61,17 @@ class JobBook:
         return aggregates
 
     def _end(self, run_id: str, records: list[ModelRecord], params: dict[str, str] | None = None) -> dict[str, float]:
-        """Log the aggregates (and a fold run's params, logged here to save a round trip) and end the run."""
+        """Log the aggregates (and a fold run's params, logged here to save a round trip) and end the run
+        (one transaction on a SQL store)."""
         client = self.tree.client
         finished = [r.metrics for r in records if r.finished]
         aggregates = aggregate(finished)
         now = int(time.time() * 1000)
-        client.log_batch(
-            run_id,
-            metrics=[Metric(k, v, now, 0) for k, v in aggregates.items()],
-            params=[Param(k, v) for k, v in (params or {}).items()],
-        )
         failures = [r for r in records if not r.finished]
         if failures:
             client.log_text(run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT)
-        client.set_terminated(run_id, FAILED if failures else FINISHED)
+        finish_run(client, run_id, FAILED if failures else FINISHED, [Metric(k, v, now, 0) for k, v in aggregates.items()],
+                   [Param(k, v) for k, v in (params or {}).items()])
         return aggregates
 
     @property

@@ -77,6 +77,7 @@ class RunTree:
         self.job_runs: dict[str, str] = {}
         self.fold_runs: dict[tuple[str, int], str] = {}
         self.finished: dict[tuple, Run] = {}
+        self.closed_earlier: set[str] = set()  # adopted job and fold runs not reopened yet in this execution
         self.revealed: str | None = None  # an earlier experiment run's qc.test_revealed: the tree's test split is spent
 
     def _runs(self, level: str) -> list[Run]:
@@ -108,6 +109,7 @@ class RunTree:
             if key in self.job_runs:
                 continue
             self.job_runs[key] = job_run.info.run_id
+            self.closed_earlier.add(job_run.info.run_id)
             self.client.set_tag(job_run.info.run_id, PARENT, self.root_run_id)
             if key in indices:
                 self.client.set_tag(job_run.info.run_id, JOB_INDEX, str(indices[key]))
@@ -116,6 +118,7 @@ class RunTree:
             key = next((k for k, rid in self.job_runs.items() if rid == parent), None)
             if key is not None:
                 self.fold_runs[(key, int(fold_run.data.tags[FOLD_INDEX]))] = fold_run.info.run_id
+                self.closed_earlier.add(fold_run.info.run_id)
         self._sort_models()
         adopted_from = []
         for run in previous:
@@ -152,7 +155,10 @@ class RunTree:
         return run.info.run_id
 
     def reopen(self, run_id: str) -> None:
-        self.client.update_run(run_id, status=RUNNING)
+        """An adopted job or fold run that gets new models is RUNNING again (once; new runs already are)."""
+        if run_id in self.closed_earlier:
+            self.closed_earlier.discard(run_id)
+            self.client.update_run(run_id, status=RUNNING)
 
     def job_run(self, job: Job) -> str:
         if job.key not in self.job_runs:

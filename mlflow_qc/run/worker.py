@@ -1,16 +1,16 @@
-"""One model run: create it, train and evaluate, let the observers add to it, log it in a few calls, end it.
+"""One model run: train and evaluate it, let the observers add to it, write it (run/model_run.py: on a SQL
+store whole, in one transaction).
 
 Runs in the main process or in a worker process (joblib, Dask); it talks to MLflow through
 an explicit client and parent-run tag, never the thread-local fluent run stack.
 """
 from __future__ import annotations
 
-import tempfile
+import functools
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -20,13 +20,12 @@ from mlflow_qc.models.base import ModelContractError
 from mlflow_qc.recipe import Architecture
 from mlflow_qc.run.faults import fault_of, tracking_unreachable
 from mlflow_qc.run.fit_model import FittedModel, fit_and_evaluate
+from mlflow_qc.run.model_run import ModelRun, open_model_run
 from mlflow_qc.run.observers import ModelFinished, notify
 from mlflow_qc.run.plan import ModelRecord, ModelTask
-from mlflow_qc.run.session import end_run_on_error, tune_sqlite_store
+from mlflow_qc.run.session import tune_sqlite_store
 from mlflow_qc.run.tree import model_tags
 from mlflow_qc.tracking.names import FAILED, FINISHED, FIT_SECONDS, KILLED, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
-
-BATCH = 1000  # MLflow's per-call metric limit
 
 
 @dataclass(frozen=True)
@@ -56,34 +55,48 @@ def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool
 
 def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool] | None) -> ModelRecord:
     started = time.time()
-    tune_sqlite_store(env.tracking_uri)
-    client = MlflowClient(env.tracking_uri)
-    run = client.create_run(env.experiment_id, tags=model_tags(env.resume_key, task))
-    run_id = run.info.run_id
+    client = _client(env.tracking_uri)
+    run = open_model_run(client, env.experiment_id, model_tags(env.resume_key, task))
+    run_id = run.run_id
     try:
-        entry = CacheEntry(env.entry_root)
+        entry = _entry(env.entry_root)
         fitted = fit_and_evaluate(task, env.architecture, entry, env.hide_test, env.threshold)
-        log_model_run(client, run_id, task, fitted, entry, env.observers, started)
+        logged = log_model_run(run, task, fitted, entry, env.observers, started)
         if wanted is not None and not wanted():
-            client.set_terminated(run_id, KILLED)
+            run.end(KILLED, *logged)
             return ModelRecord(task, run_id, KILLED, {}, error="no longer wanted", seconds=time.time() - started)
-        client.set_terminated(run_id, FINISHED)
+        run.end(FINISHED, *logged)
         return ModelRecord(task, run_id, FINISHED, fitted.metrics, seconds=time.time() - started)
     except Exception as exc:
         if tracking_unreachable(exc):
             raise  # nothing can be recorded; the trainer stops and a rerun resumes
-        end_run_on_error(client, run_id, exc)
+        run.fail(exc)
         error = "".join(traceback.format_exception(exc))
         stop = exc if isinstance(exc, ModelContractError) else fault_of(exc, env.tracking_uri)
         return ModelRecord(task, run_id, FAILED, {}, error=error, seconds=time.time() - started, stop=stop)
     except BaseException as exc:  # interrupted: end the run KILLED, then stop
-        end_run_on_error(client, run_id, exc)
+        run.fail(exc)
         raise
 
 
-def log_model_run(client: MlflowClient, run_id: str, task: ModelTask, fitted: FittedModel, entry: CacheEntry,
-                  observers, started: float) -> None:
-    """Predictions and whatever the observers add as artifacts; params, metrics, history and tags in one batch."""
+@functools.lru_cache(maxsize=4)
+def _client(tracking_uri: str) -> MlflowClient:
+    """One client per store and process (the sqlite store tuned once, before its first connection)."""
+    tune_sqlite_store(tracking_uri)
+    return MlflowClient(tracking_uri)
+
+
+@functools.lru_cache(maxsize=4)
+def _entry(root: str) -> CacheEntry:
+    """A cache entry never changes (content-keyed): its meta and splits are read once per process."""
+    return CacheEntry(root)
+
+
+def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: CacheEntry, observers,
+                  started: float) -> tuple[list[Metric], list[Param], list[RunTag]]:
+    """Predictions and whatever the observers add as artifacts; returns the params, metrics, history
+    and tags that end the run (one batch)."""
+    run_id = run.run_id
     now = int(time.time() * 1000)
     params = {**task.job.hyperparameters, "fold_index": task.fold_index, "repeat_index": task.repeat_index, "seed": task.seed}
     if fitted.threshold is not None:
@@ -95,15 +108,12 @@ def log_model_run(client: MlflowClient, run_id: str, task: ModelTask, fitted: Fi
         for step, value in enumerate(values)
     ]
     metrics.append(Metric(FIT_SECONDS, time.time() - started, now, 0))
-    with tempfile.TemporaryDirectory() as tmp:
-        predictions = Path(tmp, PREDICTIONS_ARTIFACT)
-        predictions.parent.mkdir(parents=True)
-        fitted.predictions.to_parquet(predictions, index=False)
-        event = ModelFinished(run_id, task, fitted, entry, Path(tmp))
+    with run.artifact_folder() as folder:
+        predictions = folder / PREDICTIONS_ARTIFACT
+        predictions.parent.mkdir(parents=True, exist_ok=True)
+        fitted.write_predictions(predictions)
+        event = ModelFinished(run_id, task, fitted, entry, folder)
         notify(observers, "model_finished", event)
-        client.log_artifacts(run_id, tmp)
     metrics += [Metric(key, float(value), now, 0) for key, value in event.metrics.items()]
     tags = [RunTag(key, value) for key, value in event.tags.items()]
-    client.log_batch(run_id, metrics=metrics[:BATCH], params=[Param(k, str(v)) for k, v in params.items()], tags=tags)
-    for start in range(BATCH, len(metrics), BATCH):
-        client.log_batch(run_id, metrics=metrics[start : start + BATCH])
+    return metrics, [Param(k, str(v)) for k, v in params.items()], tags

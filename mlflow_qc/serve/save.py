@@ -7,9 +7,11 @@ preprocessing, the adapter's folder, ``qc_model.json``); ``serve.pyfunc`` loads 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import functools
 import json
+import re
 import shutil
 import tempfile
 import uuid
@@ -92,11 +94,54 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "threshold": fitted.threshold,  # binary: P(class 1) > threshold is class 1
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
+    identity = {
+        "model_uuid": uuid.uuid4().hex,
+        "utc_time_created": str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)),
+        "model_size_bytes": sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file()),
+    }
+    template = _mlmodel_template(str(scaffold))
+    if template is not None:  # the scaffold's MLmodel with this model's identity: what Model.save would write
+        text = template
+        for key, value in identity.items():
+            text = re.sub(rf"^{key}: .*$", lambda _, line=yaml_line(key, value): line, text, count=1, flags=re.M)
+        Path(dest, "MLmodel").write_text(text)
+        return
     model = mlflow.models.Model.load(Path(dest, "MLmodel"))
-    model.model_uuid = uuid.uuid4().hex
-    model.utc_time_created = str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
-    model.model_size_bytes = sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file())
+    for key, value in identity.items():
+        setattr(model, key, value)
     model.save(Path(dest, "MLmodel"))
+
+
+def yaml_line(key: str, value) -> str:
+    import yaml
+
+    return yaml.safe_dump({key: value}, default_flow_style=False).rstrip("\n")
+
+
+@functools.lru_cache(maxsize=8)
+def _mlmodel_template(scaffold: str) -> str | None:
+    """The scaffold's MLmodel text, read once; None when a field a model sets is not a line of its own."""
+    text = Path(scaffold, "MLmodel").read_text()
+    keys = ("model_uuid", "utc_time_created", "model_size_bytes")
+    return text if all(len(re.findall(rf"^{key}: .*$", text, flags=re.M)) == 1 for key in keys) else None
+
+
+@contextlib.contextmanager
+def _pins_already_checked():
+    """Skip MLflow's check that this environment satisfies the model's pip requirements: they are
+    pinned from this environment's installed versions (``bundle.pip_requirements``), so it cannot
+    fail, and it reads the metadata of every installed distribution (1-3 s once per process)."""
+    from mlflow.utils import environment
+
+    original = getattr(environment, "warn_dependency_requirement_mismatches", None)
+    if original is None:
+        yield
+        return
+    environment.warn_dependency_requirement_mismatches = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        environment.warn_dependency_requirement_mismatches = original
 
 
 @functools.lru_cache(maxsize=8)
@@ -120,7 +165,7 @@ def _scaffold(library: str, entry_root: str, analysis_type: str, module: str | N
     inputs = input_schema(example)
     outputs = output_schema(analysis_type, classes, entry.meta.get("forecast_columns"))
     signature = ModelSignature(inputs=inputs, outputs=outputs) if inputs is not None else None
-    with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
+    with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE), _pins_already_checked():
         mlflow.pyfunc.save_model(
             str(folder / "model"),
             loader_module=LOADER_MODULE,

@@ -1,0 +1,188 @@
+"""The per-model parts of tracking, one at a time, the way before issue 13 against the way now (CPU ms).
+
+- a model run's store writes: create_run + log_batch + set_terminated against two transactions
+  (``run/model_run.py``), 19 metrics, 5 params, 10 tags;
+- closing a fold run with 90 aggregates: log_batch + set_terminated against ``finish_run``;
+- a model's MLmodel: ``Model.load`` + ``Model.save`` against the scaffold's text;
+- a model's files: written to a temporary folder and logged (copied) into the artifact store
+  against written in the run's own artifact folder (the copy stands for writing them);
+- a model's predictions (20,000 rows, binary): pandas frames + ``to_parquet`` against Arrow, and
+  Arrow's parquet with dictionary pages on every column against on the repeating ones;
+- a job report of 10 models (``log_job_report``, now only).
+
+    python bench/tracking_parts.py
+"""
+from __future__ import annotations
+
+import datetime
+import re
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def cpu_ms(function, count: int, warm: int = 3) -> float:
+    for _ in range(warm):
+        function()
+    started = time.process_time()
+    for _ in range(count):
+        function()
+    return (time.process_time() - started) * 1000 / count
+
+
+def store_writes() -> None:
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_qc.run.model_run import WholeModelRun, _sql_store, finish_run
+    from mlflow_qc.run.session import tune_sqlite_store
+
+    uri = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("parts")
+    tune_sqlite_store(uri)
+    tags = {f"qc.tag_{i}": "value" for i in range(9)} | {"mlflow.runName": "model x"}
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"metric_{i}", 0.5, now, 0) for i in range(19)]
+    params = [Param(f"param_{i}", "1") for i in range(5)]
+    extra = [RunTag("qc.model_uri", "runs:/x/model")]
+
+    def ordinary():
+        run_id = client.create_run(experiment, tags=tags).info.run_id
+        client.log_batch(run_id, metrics=metrics, params=params, tags=extra)
+        client.set_terminated(run_id, "FINISHED")
+
+    def whole():
+        WholeModelRun(client, _sql_store(client), experiment, tags).end("FINISHED", metrics, params, extra)
+
+    print(f"model run writes: ordinary {cpu_ms(ordinary, 40):.1f} ms, two transactions {cpu_ms(whole, 40):.1f} ms")
+    aggregates = [Metric(f"aggregate_{i}", 0.5, now, 0) for i in range(90)]
+    fold = [Param("fold_index", "1")]
+    runs = iter([client.create_run(experiment).info.run_id for _ in range(90)])
+
+    def close_ordinary():
+        run_id = next(runs)
+        client.log_batch(run_id, metrics=aggregates, params=fold)
+        client.set_terminated(run_id, "FINISHED")
+
+    def close_whole():
+        finish_run(client, next(runs), "FINISHED", aggregates, fold)
+
+    print(f"fold run closing (90 aggregates): ordinary {cpu_ms(close_ordinary, 40):.1f} ms, "
+          f"one transaction {cpu_ms(close_whole, 40):.1f} ms")
+
+
+def mlmodel(folder: Path) -> None:
+    import mlflow.models
+
+    from mlflow_qc.serve.save import _mlmodel_template, yaml_line
+
+    def loaded():
+        model = mlflow.models.Model.load(folder / "MLmodel")
+        model.model_uuid = uuid.uuid4().hex
+        model.utc_time_created = str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+        model.save(folder / "copy" / "MLmodel")
+
+    def templated():
+        text = _mlmodel_template(str(folder))
+        for key, value in {"model_uuid": uuid.uuid4().hex, "utc_time_created": str(datetime.datetime.now())}.items():
+            text = re.sub(rf"^{key}: .*$", lambda _, line=yaml_line(key, value): line, text, count=1, flags=re.M)
+        (folder / "copy" / "MLmodel").write_text(text)
+
+    (folder / "copy").mkdir(exist_ok=True)
+    print(f"MLmodel per model: Model.load + save {cpu_ms(loaded, 20):.1f} ms, scaffold text {cpu_ms(templated, 20):.1f} ms")
+
+
+def artifact_copy(artifacts: Path) -> None:
+    """A model's files (its pyfunc and predictions) written to a temporary folder, logged into the
+    local artifact store and the folder removed, against written where the store keeps them."""
+    import shutil
+
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+    destination = Path(tempfile.mkdtemp())
+
+    def through_temporary():
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(artifacts, tmp, dirs_exist_ok=True)
+            LocalArtifactRepository(str(destination / uuid.uuid4().hex)).log_artifacts(tmp)
+
+    def in_place():
+        shutil.copytree(artifacts, destination / uuid.uuid4().hex)
+
+    print(f"a model's files: through a temporary folder {cpu_ms(through_temporary, 20):.1f} ms, "
+          f"in the artifact folder {cpu_ms(in_place, 20):.1f} ms")
+
+
+def predictions(fitted, folder: Path) -> None:
+    def frames():
+        fitted.__dict__.pop("predictions", None)
+        fitted.predictions.to_parquet(folder / "frame.parquet", index=False)
+
+    print(f"predictions per model: pandas {cpu_ms(frames, 10):.1f} ms, "
+          f"Arrow {cpu_ms(lambda: fitted.write_predictions(folder / 'arrow.parquet'), 10):.1f} ms")
+
+
+def parquet_dictionary(folder: Path) -> None:
+    """A model's predictions table (20,000 rows, binary) written with dictionary pages on every column
+    (pyarrow's default) against on the repeating ones only (split, labels; not row numbers or probabilities)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, rng = 20_000, np.random.default_rng(0)
+    yes = rng.random(rows)
+    labels = pa.array(["no", "yes"])
+    table = pa.table({"split": pa.array(["train"] * rows), "row": pa.array(np.arange(rows)),
+                      "y_true": labels.take(pa.array(rng.integers(0, 2, rows))), "prediction": labels.take(pa.array(rng.integers(0, 2, rows))),
+                      "probability_no": pa.array(1 - yes), "probability_yes": pa.array(yes)})
+    repeating = ["split", "y_true", "prediction"]
+    print(f"predictions parquet: dictionary everywhere {cpu_ms(lambda: pq.write_table(table, folder / 'all.parquet'), 30):.1f} ms, "
+          f"on repeating columns {cpu_ms(lambda: pq.write_table(table, folder / 'some.parquet', use_dictionary=repeating), 30):.1f} ms")
+
+
+def trained_job(root: Path):
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_qc.experiment import Experiment
+    from mlflow_qc.tracking.queries import model_runs_below
+    from train_overhead import in_process_workspace, recipe
+
+    in_process_workspace(root)
+    spec = recipe(1)
+    spec["data"]["version"] = "off"
+    (root / "recipes" / "parts.yaml").write_text(yaml.safe_dump(spec))
+    result = Experiment.from_yaml(root / "recipes" / "parts.yaml").run()
+    client = MlflowClient()
+    [job] = client.search_runs([result.experiment_id], "tags.`qc.level` = 'job'")
+    model = model_runs_below(client, job)[0]
+    return client, job, model_runs_below(client, job), model
+
+
+def main() -> None:
+    from mlflow_qc.cache import CacheEntry, entry_path
+    from mlflow_qc.evaluate.job_report import log_job_report
+    from mlflow_qc.recipe import load_recipe
+    from mlflow_qc.run.fit_model import fit_and_evaluate
+    from mlflow_qc.run.plan import Job, plan_tasks
+
+    store_writes()
+    root = Path(tempfile.mkdtemp(prefix="qc-parts-"))
+    client, job, models, model = trained_job(root)
+    entry = CacheEntry(entry_path(client.get_run(job.data.tags["mlflow.parentRunId"]).data.tags["qc.cache_key"]))
+    mlmodel(Path(model.info.artifact_uri.removeprefix("file://")) / "model")
+    artifact_copy(Path(model.info.artifact_uri.removeprefix("file://")))
+    recipe = load_recipe(root / "recipes" / "parts.yaml")
+    task = plan_tasks([Job(0, {"C": 1.0, "max_iter": 500})], entry.contexts, 1, 42)[0]
+    predictions(fit_and_evaluate(task, recipe.model, entry), root)
+    parquet_dictionary(root)
+    print(f"job report of {len(models)} models: {cpu_ms(lambda: log_job_report(client, job.info.run_id, models, entry), 3, 1):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

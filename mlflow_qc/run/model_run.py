@@ -1,0 +1,202 @@
+"""A model run's writes to the store: as few statements as the store allows.
+
+On MLflow's SQL store a model run takes two transactions: the run and its tags at the start
+(RUNNING, as the QC pages expect of a model in training), then its params, metrics, latest
+metrics, last tags and its end at once (instead of create_run + log_batch + set_terminated,
+each several transactions). A process killed in between leaves the run RUNNING, which a rerun
+discards and trains again. A model that fails or is interrupted is ended the ordinary way (its
+traceback logged, FAILED or KILLED). Any other store (a tracking server) gets the ordinary
+calls: create at the start, one batch, end.
+"""
+from __future__ import annotations
+
+import functools
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from mlflow_qc.run.session import end_run_on_error
+from mlflow_qc.tracking.names import RUN_NAME
+
+BATCH = 1000  # MLflow's per-call metric limit
+
+
+class ModelRun:
+    """The ordinary calls: the run exists from the start (RUNNING), is logged in batches, then ended."""
+
+    def __init__(self, client: MlflowClient, experiment_id: str, tags: dict[str, str]):
+        self.client = client
+        info = client.create_run(experiment_id, tags=tags).info
+        self.run_id, self.artifact_uri = info.run_id, info.artifact_uri
+
+    def log_artifacts(self, folder: str) -> None:
+        self.client.log_artifacts(self.run_id, folder)
+
+    @contextmanager
+    def artifact_folder(self) -> Iterator[Path]:
+        """A folder whose files become the run's artifacts: the run's own artifact folder when it is
+        local (nothing copied, as MLflow's local repository would), else a temporary one uploaded at the end."""
+        from mlflow.utils.file_utils import local_file_uri_to_path
+        from mlflow.utils.uri import is_local_uri
+
+        if is_local_uri(self.artifact_uri):
+            folder = Path(local_file_uri_to_path(self.artifact_uri))
+            folder.mkdir(parents=True, exist_ok=True)
+            yield folder
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
+            self.log_artifacts(tmp)
+
+    def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = ()) -> None:
+        metrics = list(metrics)
+        if metrics or params or tags:
+            self.client.log_batch(self.run_id, metrics=metrics[:BATCH], params=list(params), tags=list(tags))
+        for start in range(BATCH, len(metrics), BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+        self.client.set_terminated(self.run_id, status)
+
+    def fail(self, exc: BaseException) -> None:
+        end_run_on_error(self.client, self.run_id, exc)
+
+
+class WholeModelRun(ModelRun):
+    """SQL store: the run and its tags inserted in one transaction at the start (RUNNING, so the QC
+    pages see what trains now), the rest written and the run ended in one transaction at the end."""
+
+    def __init__(self, client: MlflowClient, store, experiment_id: str, tags: dict[str, str]):
+        from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
+        from mlflow.utils.uri import append_to_uri_path
+        from sqlalchemy import insert
+
+        self.client, self.store = client, store
+        self.run_id = uuid.uuid4().hex
+        self.artifact_uri = append_to_uri_path(_artifact_location(store, experiment_id), self.run_id, "artifacts")
+        tags = dict(tags)
+        name = tags.setdefault(RUN_NAME, f"model {self.run_id[:8]}")
+        with store.ManagedSessionMaker(read_only=False) as session:
+            session.execute(insert(SqlRun.__table__), [{
+                "run_uuid": self.run_id, "name": name, "source_type": "UNKNOWN", "source_name": "", "entry_point_name": "",
+                "user_id": tags.get("mlflow.user", "unknown"), "status": "RUNNING", "start_time": int(time.time() * 1000),
+                "end_time": None, "deleted_time": None, "source_version": "", "lifecycle_stage": "active",
+                "artifact_uri": self.artifact_uri, "experiment_id": int(experiment_id),
+            }])
+            session.execute(insert(SqlTag.__table__), [{"key": k, "value": v, "run_uuid": self.run_id} for k, v in tags.items()])
+        self.tag_keys = set(tags)
+
+    def log_artifacts(self, folder: str) -> None:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        get_artifact_repository(self.artifact_uri).log_artifacts(folder)
+
+    def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = ()) -> None:
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
+        from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
+        from sqlalchemy import insert, update
+
+        metrics, params, tags = _validate_batch_log_data(list(metrics), list(params), list(tags))
+        _validate_param_keys_unique(params)
+        if any(tag.key in self.tag_keys for tag in tags):
+            return super().end(status, metrics, params, tags)  # a tag set twice: MLflow's own update
+        rows, latest = {}, {}
+        for metric in metrics:
+            is_nan, value = self.store.sanitize_metric_value(float(metric.value))
+            row = {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan,
+                   "run_uuid": self.run_id}
+            rows[(metric.key, metric.timestamp, metric.step, value, is_nan)] = row  # MLflow drops exact repeats
+            best = latest.get(metric.key)
+            if best is None or (row["step"], row["timestamp"], row["value"]) > (best["step"], best["timestamp"], best["value"]):
+                latest[metric.key] = row
+        with self.store.ManagedSessionMaker(read_only=False) as session:
+            if tags:
+                session.execute(insert(SqlTag.__table__), [{"key": t.key, "value": t.value, "run_uuid": self.run_id} for t in tags])
+            if params:
+                session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": self.run_id} for p in params])
+            if rows:
+                session.execute(insert(SqlMetric.__table__), list(rows.values()))
+                session.execute(insert(SqlLatestMetric.__table__), list(latest.values()))
+            session.execute(update(SqlRun.__table__).where(SqlRun.__table__.c.run_uuid == self.run_id).values(
+                status=status, end_time=int(time.time() * 1000)))
+
+
+def open_model_run(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> ModelRun:
+    store = _sql_store(client)
+    return ModelRun(client, experiment_id, tags) if store is None else WholeModelRun(client, store, experiment_id, tags)
+
+
+def _sql_store(client: MlflowClient):
+    """MLflow's own SQL store behind ``client`` (not a subclass: a workspace-aware store adds rules), else None."""
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        store = client._tracking_client.store
+    except Exception:
+        return None
+    return store if type(store) is SqlAlchemyStore else None
+
+
+@functools.lru_cache(maxsize=16)
+def _experiment_location(store, experiment_id: str) -> str:
+    experiment = store.get_experiment(experiment_id)
+    if experiment.lifecycle_stage != "active":
+        from mlflow.exceptions import MlflowException
+
+        raise MlflowException(f"The experiment {experiment_id} must be in the 'active' state.")
+    return experiment.artifact_location
+
+
+def _artifact_location(store, experiment_id: str) -> str:
+    return _experiment_location(store, str(experiment_id))
+
+
+def finish_run(client: MlflowClient, run_id: str, status: str, metrics: list[Metric], params: list[Param] = ()) -> None:
+    """``log_batch`` then ``set_terminated`` of an existing run (a fold or job run closing with its
+    aggregates); on a SQL store in one transaction when the run has none of these keys yet
+    (an adopted run closing again takes the ordinary calls, which update what is there)."""
+    store = _sql_store(client)
+    if store is None or not _finished_in_one_go(store, run_id, status, list(metrics), list(params)):
+        if metrics or params:
+            for start in range(0, max(len(metrics), 1), BATCH):
+                client.log_batch(run_id, metrics=list(metrics)[start : start + BATCH], params=list(params) if start == 0 else [])
+        client.set_terminated(run_id, status)
+
+
+def _finished_in_one_go(store, run_id: str, status: str, metrics: list[Metric], params: list[Param]) -> bool:
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun
+    from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
+    from sqlalchemy import insert, select, update
+
+    metrics, params, _ = _validate_batch_log_data(metrics, params, [])
+    _validate_param_keys_unique(params)
+    keys = {m.key for m in metrics}
+    if len(keys) != len(metrics):
+        return False  # steps of one key: MLflow's own rules for the latest value
+    with store.ManagedSessionMaker(read_only=False) as session:
+        stage = session.execute(select(SqlRun.lifecycle_stage).where(SqlRun.run_uuid == run_id)).scalar_one_or_none()
+        if stage != "active":
+            return False  # missing or deleted: the ordinary calls raise MLflow's error
+        if keys and session.execute(select(SqlLatestMetric.key).where(
+                SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(sorted(keys)))).first() is not None:
+            return False
+        names = sorted({p.key for p in params})
+        if names and session.execute(select(SqlParam.key).where(SqlParam.run_uuid == run_id, SqlParam.key.in_(names))).first() is not None:
+            return False
+        rows = []
+        for metric in metrics:
+            is_nan, value = store.sanitize_metric_value(float(metric.value))
+            rows.append({"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step,
+                         "is_nan": is_nan, "run_uuid": run_id})
+        if rows:
+            session.execute(insert(SqlMetric.__table__), rows)
+            session.execute(insert(SqlLatestMetric.__table__), rows)
+        if params:
+            session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": run_id} for p in params])
+        session.execute(update(SqlRun.__table__).where(SqlRun.__table__.c.run_uuid == run_id).values(
+            status=status, end_time=int(time.time() * 1000)))
+    return True
