@@ -38,7 +38,7 @@ def store_writes() -> None:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from mlflow_qc.run.model_run import WholeModelRun, _sql_store, finish_run
+    from mlflow_qc.run.model_run import SqlModelRun, _sql_store, finish_run
     from mlflow_qc.run.session import tune_sqlite_store
 
     uri = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
@@ -57,7 +57,7 @@ def store_writes() -> None:
         client.set_terminated(run_id, "FINISHED")
 
     def whole():
-        WholeModelRun(client, _sql_store(client), experiment, tags).end("FINISHED", metrics, params, extra)
+        SqlModelRun(client, _sql_store(client), experiment, tags).end("FINISHED", metrics, params, extra)
 
     print(f"model run writes: ordinary {cpu_ms(ordinary, 40):.1f} ms, two transactions {cpu_ms(whole, 40):.1f} ms")
     aggregates = [Metric(f"aggregate_{i}", 0.5, now, 0) for i in range(90)]

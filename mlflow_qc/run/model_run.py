@@ -55,18 +55,45 @@ class ModelRun:
             self.log_artifacts(tmp)
 
     def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = ()) -> None:
-        metrics = list(metrics)
-        if metrics or params or tags:
-            self.client.log_batch(self.run_id, metrics=metrics[:BATCH], params=list(params), tags=list(tags))
-        for start in range(BATCH, len(metrics), BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
-        self.client.set_terminated(self.run_id, status)
+        _log_and_end(self.client, self.run_id, status, list(metrics), list(params), list(tags))
 
     def fail(self, exc: BaseException) -> None:
         end_run_on_error(self.client, self.run_id, exc)
 
 
-class WholeModelRun(ModelRun):
+def _log_and_end(client: MlflowClient, run_id: str, status: str, metrics: list[Metric], params: list[Param],
+                 tags: list[RunTag] = ()) -> None:
+    """The ordinary calls: ``log_batch`` (metrics in batches of BATCH), then ``set_terminated``."""
+    if metrics or params or tags:
+        client.log_batch(run_id, metrics=metrics[:BATCH], params=params, tags=list(tags))
+    for start in range(BATCH, len(metrics), BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + BATCH])
+    client.set_terminated(run_id, status)
+
+
+def _metric_row(store, run_id: str, metric: Metric) -> dict:
+    is_nan, value = store.sanitize_metric_value(float(metric.value))
+    return {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan, "run_uuid": run_id}
+
+
+def _write_rows(session, run_id: str, status: str, params: list[Param], metric_rows: list[dict], latest_rows: list[dict],
+                tags: list[RunTag] = ()) -> None:
+    """Insert a run's tags, params, metrics and latest metrics and end it, in ``session``'s transaction."""
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
+    from sqlalchemy import insert, update
+
+    if tags:
+        session.execute(insert(SqlTag.__table__), [{"key": t.key, "value": t.value, "run_uuid": run_id} for t in tags])
+    if params:
+        session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": run_id} for p in params])
+    if metric_rows:
+        session.execute(insert(SqlMetric.__table__), metric_rows)
+        session.execute(insert(SqlLatestMetric.__table__), latest_rows)
+    session.execute(update(SqlRun.__table__).where(SqlRun.__table__.c.run_uuid == run_id).values(
+        status=status, end_time=int(time.time() * 1000)))
+
+
+class SqlModelRun(ModelRun):
     """SQL store: the run and its tags inserted in one transaction at the start (RUNNING, so the QC
     pages see what trains now), the rest written and the run ended in one transaction at the end."""
 
@@ -96,9 +123,7 @@ class WholeModelRun(ModelRun):
         get_artifact_repository(self.artifact_uri).log_artifacts(folder)
 
     def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = ()) -> None:
-        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
         from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
-        from sqlalchemy import insert, update
 
         metrics, params, tags = _validate_batch_log_data(list(metrics), list(params), list(tags))
         _validate_param_keys_unique(params)
@@ -106,28 +131,18 @@ class WholeModelRun(ModelRun):
             return super().end(status, metrics, params, tags)  # a tag set twice: MLflow's own update
         rows, latest = {}, {}
         for metric in metrics:
-            is_nan, value = self.store.sanitize_metric_value(float(metric.value))
-            row = {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan,
-                   "run_uuid": self.run_id}
-            rows[(metric.key, metric.timestamp, metric.step, value, is_nan)] = row  # MLflow drops exact repeats
+            row = _metric_row(self.store, self.run_id, metric)
+            rows[(row["key"], row["timestamp"], row["step"], row["value"], row["is_nan"])] = row  # MLflow drops exact repeats
             best = latest.get(metric.key)
             if best is None or (row["step"], row["timestamp"], row["value"]) > (best["step"], best["timestamp"], best["value"]):
                 latest[metric.key] = row
         with self.store.ManagedSessionMaker(read_only=False) as session:
-            if tags:
-                session.execute(insert(SqlTag.__table__), [{"key": t.key, "value": t.value, "run_uuid": self.run_id} for t in tags])
-            if params:
-                session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": self.run_id} for p in params])
-            if rows:
-                session.execute(insert(SqlMetric.__table__), list(rows.values()))
-                session.execute(insert(SqlLatestMetric.__table__), list(latest.values()))
-            session.execute(update(SqlRun.__table__).where(SqlRun.__table__.c.run_uuid == self.run_id).values(
-                status=status, end_time=int(time.time() * 1000)))
+            _write_rows(session, self.run_id, status, params, list(rows.values()), list(latest.values()), tags)
 
 
 def open_model_run(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> ModelRun:
     store = _sql_store(client)
-    return ModelRun(client, experiment_id, tags) if store is None else WholeModelRun(client, store, experiment_id, tags)
+    return ModelRun(client, experiment_id, tags) if store is None else SqlModelRun(client, store, experiment_id, tags)
 
 
 def _sql_store(client: MlflowClient):
@@ -161,16 +176,13 @@ def finish_run(client: MlflowClient, run_id: str, status: str, metrics: list[Met
     (an adopted run closing again takes the ordinary calls, which update what is there)."""
     store = _sql_store(client)
     if store is None or not _finished_in_one_go(store, run_id, status, list(metrics), list(params)):
-        if metrics or params:
-            for start in range(0, max(len(metrics), 1), BATCH):
-                client.log_batch(run_id, metrics=list(metrics)[start : start + BATCH], params=list(params) if start == 0 else [])
-        client.set_terminated(run_id, status)
+        _log_and_end(client, run_id, status, list(metrics), list(params))
 
 
 def _finished_in_one_go(store, run_id: str, status: str, metrics: list[Metric], params: list[Param]) -> bool:
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun
     from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
-    from sqlalchemy import insert, select, update
+    from sqlalchemy import select
 
     metrics, params, _ = _validate_batch_log_data(metrics, params, [])
     _validate_param_keys_unique(params)
@@ -187,16 +199,6 @@ def _finished_in_one_go(store, run_id: str, status: str, metrics: list[Metric], 
         names = sorted({p.key for p in params})
         if names and session.execute(select(SqlParam.key).where(SqlParam.run_uuid == run_id, SqlParam.key.in_(names))).first() is not None:
             return False
-        rows = []
-        for metric in metrics:
-            is_nan, value = store.sanitize_metric_value(float(metric.value))
-            rows.append({"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step,
-                         "is_nan": is_nan, "run_uuid": run_id})
-        if rows:
-            session.execute(insert(SqlMetric.__table__), rows)
-            session.execute(insert(SqlLatestMetric.__table__), rows)
-        if params:
-            session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": run_id} for p in params])
-        session.execute(update(SqlRun.__table__).where(SqlRun.__table__.c.run_uuid == run_id).values(
-            status=status, end_time=int(time.time() * 1000)))
+        rows = [_metric_row(store, run_id, metric) for metric in metrics]  # one value per key: each is its latest
+        _write_rows(session, run_id, status, params, rows, rows)
     return True

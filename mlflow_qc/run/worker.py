@@ -1,5 +1,5 @@
 """One model run: train and evaluate it, let the observers add to it, write it (run/model_run.py: on a SQL
-store whole, in one transaction).
+store in two transactions, at its start and its end).
 
 Runs in the main process or in a worker process (joblib, Dask); it talks to MLflow through
 an explicit client and parent-run tag, never the thread-local fluent run stack.
