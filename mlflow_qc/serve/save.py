@@ -94,11 +94,11 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "threshold": fitted.threshold,  # binary: P(class 1) > threshold is class 1
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
-    identity = {
-        "model_uuid": uuid.uuid4().hex,
-        "utc_time_created": str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)),
-        "model_size_bytes": sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file()),
-    }
+    identity = dict(zip(IDENTITY_FIELDS, (
+        uuid.uuid4().hex,
+        str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)),
+        sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file()),
+    )))
     template = _mlmodel_template(str(scaffold))
     if template is not None:  # the scaffold's MLmodel with this model's identity: what Model.save would write
         text = template
@@ -112,6 +112,9 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
     model.save(Path(dest, "MLmodel"))
 
 
+IDENTITY_FIELDS = ("model_uuid", "utc_time_created", "model_size_bytes")  # the MLmodel fields each model sets
+
+
 def yaml_line(key: str, value) -> str:
     import yaml
 
@@ -122,8 +125,7 @@ def yaml_line(key: str, value) -> str:
 def _mlmodel_template(scaffold: str) -> str | None:
     """The scaffold's MLmodel text, read once; None when a field a model sets is not a line of its own."""
     text = Path(scaffold, "MLmodel").read_text()
-    keys = ("model_uuid", "utc_time_created", "model_size_bytes")
-    return text if all(len(re.findall(rf"^{key}: .*$", text, flags=re.M)) == 1 for key in keys) else None
+    return text if all(len(re.findall(rf"^{key}: .*$", text, flags=re.M)) == 1 for key in IDENTITY_FIELDS) else None
 
 
 @contextlib.contextmanager
