@@ -56,7 +56,7 @@ def collect(client, runs: list, label=model_label, artifact_root=lambda run: run
             label_of, run_id = label(run.data.tags), run.info.run_id
             folder = run_artifact(artifact_root(run), QC_FOLDER, Path(tmp, run_id))
             if (folder / PREDICTIONS_FILE).exists():
-                predictions.append(pd.read_parquet(folder / PREDICTIONS_FILE).assign(model=label_of, run_id=run_id))
+                predictions.append(labelled_predictions(folder / PREDICTIONS_FILE, label_of, run_id))
             if (folder / IMPORTANCE_FILE).exists():
                 importance.append(pd.read_csv(folder / IMPORTANCE_FILE).assign(model=label_of, run_id=run_id))
             keys = [k for k in run.data.metrics if not NOT_HISTORY.match(k) and k != FIT_SECONDS]
@@ -64,16 +64,35 @@ def collect(client, runs: list, label=model_label, artifact_root=lambda run: run
             histories[label_of] = {k: v for k, v in history.items() if len(v) > 1}
             metrics += [{"model": label_of, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)]
     return EvaluationData(
-        predictions=categorical_labels(pd.concat(predictions, ignore_index=True)) if predictions else pd.DataFrame(),
+        predictions=predictions_frame(predictions),
         importance=pd.concat(importance, ignore_index=True) if importance else pd.DataFrame(),
         histories={k: v for k, v in histories.items() if v},
         metrics=pd.DataFrame(metrics),
     )
 
 
-def categorical_labels(predictions: pd.DataFrame) -> pd.DataFrame:
-    """split, model and run_id as categories: filtering and grouping 10^5-10^6 rows stays fast."""
-    return predictions.astype({c: "category" for c in ("split", "model", "run_id") if c in predictions.columns})
+def labelled_predictions(path: Path, model: str, run_id: str):
+    """A model run's predictions as an Arrow table with its ``model`` and ``run_id`` columns; text
+    columns (split, labels) read as dictionaries, so they reach pandas as categories without a
+    Python string per row (filtering and grouping 10^5-10^6 rows stays fast)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    table = pq.read_table(path, read_dictionary=texts)
+    constant = pa.array(np.zeros(table.num_rows, dtype=np.int32))
+    for name, value in (("model", model), ("run_id", run_id)):
+        table = table.append_column(name, pa.DictionaryArray.from_arrays(constant, pa.array([str(value)])))
+    return table
+
+
+def predictions_frame(tables: list) -> pd.DataFrame:
+    """The models' predictions in one frame (a model's columns missing in another's are null there)."""
+    import pyarrow as pa
+
+    if not tables:
+        return pd.DataFrame()
+    return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries().to_pandas()
 
 
 def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +165,7 @@ def log_job_report(client, job_run_id: str, model_runs: list, entry) -> Report:
         report.section("Feature importance").notes.append(
             "Permutation importance is not computed for image inputs: shuffling a channel over every pixel says little about an image model.")
     add_gallery(report, data.predictions, finished, entry)
-    report.log(client, job_run_id)
+    report.log(client, job_run_id, job.info.artifact_uri)
     return report
 
 

@@ -62,9 +62,10 @@ def prediction_frame(analysis_type: str, split: str, label: np.ndarray, output: 
 
 def prediction_table(analysis_type: str, split: str, label: np.ndarray, output: np.ndarray, rows: np.ndarray, pipeline,
                      threshold: float | None = None):
-    """``prediction_frame`` as an Arrow table built from the arrays (no Python object per row: labels are
-    taken from the classes by index); None where only the frame applies (regression, forecasting,
-    classes Arrow cannot type)."""
+    """``prediction_frame`` as an Arrow table built from the arrays (no Python object per row): split
+    and labels are dictionary arrays (indices into the classes), which parquet stores as they are;
+    None where only the frame applies (regression, forecasting, classes Arrow cannot type). Written
+    without its Arrow schema, a reader sees plain columns, as in the frame."""
     import pyarrow as pa
 
     if not analysis_type.startswith("classification"):
@@ -73,14 +74,18 @@ def prediction_table(analysis_type: str, split: str, label: np.ndarray, output: 
         classes = pa.array(list(pipeline.classes))
     except (pa.ArrowException, TypeError, ValueError):
         return None
-    if pa.types.is_null(classes.type):
+    if not (pa.types.is_string(classes.type) or pa.types.is_integer(classes.type)):
         return None
+
+    def labels(indices: np.ndarray):
+        return pa.DictionaryArray.from_arrays(pa.array(np.asarray(indices, dtype=np.int32)), classes)
+
     proba = probabilities_by_class(output)
     columns = {
-        "split": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(proba), dtype=np.int32)), pa.array([split])).dictionary_decode(),
+        "split": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(proba), dtype=np.int32)), pa.array([split])),
         "row": pa.array(np.asarray(rows, dtype=np.int64)),
-        "y_true": classes.take(pa.array(np.asarray(pipeline.class_index(label), dtype=np.int64))),
-        "prediction": classes.take(pa.array(predicted_index(proba, threshold).astype(np.int64))),
+        "y_true": labels(pipeline.class_index(label)),
+        "prediction": labels(predicted_index(proba, threshold)),
     }
     for j, column in enumerate(probability_columns(pipeline.classes)):
         columns[column] = pa.array(np.ascontiguousarray(proba[:, j], dtype=np.float64))

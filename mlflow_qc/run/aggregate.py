@@ -19,20 +19,14 @@ def split_metrics(metrics: dict[str, float], analysis_type: str) -> dict[str, fl
 
 
 def aggregate(per_model: list[dict[str, float]]) -> dict[str, float]:
-    """``{key}_{stat}`` over models, ignoring NaN (e.g. roc_auc of a one-class split)."""
+    """``{key}_{stat}`` over models, ignoring NaN (e.g. roc_auc of a one-class split); a key NaN in
+    every model has none."""
     keys = sorted({key for metrics in per_model for key in metrics})
-    out = {}
-    for key in keys:
-        values = np.array([m.get(key, np.nan) for m in per_model], dtype=np.float64)
-        if np.all(np.isnan(values)):
-            continue
-        out.update(
-            {
-                f"{key}_mean": np.nanmean(values),
-                f"{key}_median": np.nanmedian(values),
-                f"{key}_std": np.nanstd(values),
-                f"{key}_min": np.nanmin(values),
-                f"{key}_max": np.nanmax(values),
-            }
-        )
-    return {k: float(v) for k, v in out.items()}
+    if not keys:
+        return {}
+    values = np.array([[m.get(key, np.nan) for m in per_model] for key in keys], dtype=np.float64)
+    seen = ~np.all(np.isnan(values), axis=1)
+    keys, values = [k for k, kept in zip(keys, seen) if kept], values[seen]  # one row per key: each reduced as alone
+    stats = {"mean": np.nanmean, "median": np.nanmedian, "std": np.nanstd, "min": np.nanmin, "max": np.nanmax}
+    columns = {name: reduce(values, axis=1) for name, reduce in stats.items()}
+    return {f"{key}_{name}": float(columns[name][i]) for i, key in enumerate(keys) for name in stats}

@@ -54,9 +54,10 @@ class FittedModel:
         if tables and all(t is not None and t.schema.equals(tables[0].schema) for t in tables):
             table = pa.concat_tables(tables)
             # dictionary pages only where values repeat (split, labels): on row numbers and probabilities
-            # they cost time (about a third of the write) and bytes
+            # they cost time (about a third of the write) and bytes; without the Arrow schema the
+            # dictionary columns read back as plain ones
             repeating = [f.name for f in table.schema if f.name != "row" and not pa.types.is_floating(f.type)]
-            pq.write_table(table, path, use_dictionary=repeating)
+            pq.write_table(table, path, use_dictionary=repeating, store_schema=False)
         else:
             self.predictions.to_parquet(path, index=False)
 

@@ -1,4 +1,4 @@
-"""A model run's writes to the store: as few statements as the store allows.
+"""A run's writes to the store: as few statements as the store allows.
 
 On MLflow's SQL store a model run takes two transactions: the run and its tags at the start
 (RUNNING, as the QC pages expect of a model in training), then its params, metrics, latest
@@ -6,7 +6,8 @@ metrics, last tags and its end at once (instead of create_run + log_batch + set_
 each several transactions). A process killed in between leaves the run RUNNING, which a rerun
 discards and trains again. A model that fails or is interrupted is ended the ordinary way (its
 traceback logged, FAILED or KILLED). Any other store (a tracking server) gets the ordinary
-calls: create at the start, one batch, end.
+calls: create at the start, one batch, end. Fold and job runs are created the same way (their
+params with them) and closed in one transaction (``finish_run``).
 """
 from __future__ import annotations
 
@@ -30,10 +31,12 @@ BATCH = 1000  # MLflow's per-call metric limit
 class ModelRun:
     """The ordinary calls: the run exists from the start (RUNNING), is logged in batches, then ended."""
 
-    def __init__(self, client: MlflowClient, experiment_id: str, tags: dict[str, str]):
+    def __init__(self, client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = ()):
         self.client = client
         info = client.create_run(experiment_id, tags=tags).info
         self.run_id, self.artifact_uri = info.run_id, info.artifact_uri
+        if params:
+            client.log_batch(self.run_id, params=list(params))
 
     def log_artifacts(self, folder: str) -> None:
         self.client.log_artifacts(self.run_id, folder)
@@ -94,11 +97,13 @@ def _write_rows(session, run_id: str, status: str, params: list[Param], metric_r
 
 
 class SqlModelRun(ModelRun):
-    """SQL store: the run and its tags inserted in one transaction at the start (RUNNING, so the QC
-    pages see what trains now), the rest written and the run ended in one transaction at the end."""
+    """SQL store: the run and its tags (and params given then) inserted in one transaction at the start
+    (RUNNING, so the QC pages see what trains now), the rest written and the run ended in one
+    transaction at the end."""
 
-    def __init__(self, client: MlflowClient, store, experiment_id: str, tags: dict[str, str]):
-        from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
+    def __init__(self, client: MlflowClient, store, experiment_id: str, tags: dict[str, str], params: list[Param] = ()):
+        from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
+        from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
         from mlflow.utils.uri import append_to_uri_path
         from sqlalchemy import insert
 
@@ -107,6 +112,8 @@ class SqlModelRun(ModelRun):
         self.artifact_uri = append_to_uri_path(_artifact_location(store, experiment_id), self.run_id, "artifacts")
         tags = dict(tags)
         name = tags.setdefault(RUN_NAME, f"model {self.run_id[:8]}")
+        _, params, _ = _validate_batch_log_data([], list(params), [])
+        _validate_param_keys_unique(params)
         with store.ManagedSessionMaker(read_only=False) as session:
             session.execute(insert(SqlRun.__table__), [{
                 "run_uuid": self.run_id, "name": name, "source_type": "UNKNOWN", "source_name": "", "entry_point_name": "",
@@ -115,6 +122,8 @@ class SqlModelRun(ModelRun):
                 "artifact_uri": self.artifact_uri, "experiment_id": int(experiment_id),
             }])
             session.execute(insert(SqlTag.__table__), [{"key": k, "value": v, "run_uuid": self.run_id} for k, v in tags.items()])
+            if params:
+                session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": self.run_id} for p in params])
         self.tag_keys = set(tags)
 
     def log_artifacts(self, folder: str) -> None:
@@ -140,9 +149,10 @@ class SqlModelRun(ModelRun):
             _write_rows(session, self.run_id, status, params, list(rows.values()), list(latest.values()), tags)
 
 
-def open_model_run(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> ModelRun:
+def open_run(client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = ()) -> ModelRun:
+    """A new RUNNING run with its tags (``mlflow.runName`` its name) and ``params``."""
     store = _sql_store(client)
-    return ModelRun(client, experiment_id, tags) if store is None else SqlModelRun(client, store, experiment_id, tags)
+    return ModelRun(client, experiment_id, tags, params) if store is None else SqlModelRun(client, store, experiment_id, tags, params)
 
 
 def _sql_store(client: MlflowClient):

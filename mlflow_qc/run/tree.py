@@ -16,6 +16,7 @@ from mlflow.entities import Param, Run
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
+from mlflow_qc.run.model_run import open_run
 from mlflow_qc.run.plan import Job, ModelTask
 from mlflow_qc.tracking.names import (
     BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, LEVEL, MODEL,
@@ -150,9 +151,9 @@ class RunTree:
 
     # --- creating runs ---------------------------------------------------------------
 
-    def _create(self, parent: str, name: str, tags: dict[str, str]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={PARENT: parent, **tags})
-        return run.info.run_id
+    def _create(self, parent: str, name: str, tags: dict[str, str], params: dict | None = None) -> str:
+        """A fold or job run, RUNNING, with its tags and params (on a SQL store in one transaction)."""
+        return open_run(self.client, self.experiment_id, {PARENT: parent, **tags, RUN_NAME: name}, _params(params or {})).run_id
 
     def reopen(self, run_id: str) -> None:
         """An adopted job or fold run that gets new models is RUNNING again (once; new runs already are)."""
@@ -164,9 +165,7 @@ class RunTree:
         if job.key not in self.job_runs:
             tags = self.tags(JOB, **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower(),
                                      BASELINE: "true" if job.baseline else None})
-            run_id = self._create(self.root_run_id, job.label, tags)
-            self.client.log_batch(run_id, params=_params(job.hyperparameters))
-            self.job_runs[job.key] = run_id
+            self.job_runs[job.key] = self._create(self.root_run_id, job.label, tags, job.hyperparameters)
         return self.job_runs[job.key]
 
     def fold_run(self, job: Job, fold_index: int) -> str:

@@ -20,7 +20,7 @@ from mlflow_qc.models.base import ModelContractError
 from mlflow_qc.recipe import Architecture
 from mlflow_qc.run.faults import fault_of, tracking_unreachable
 from mlflow_qc.run.fit_model import FittedModel, fit_and_evaluate
-from mlflow_qc.run.model_run import ModelRun, open_model_run
+from mlflow_qc.run.model_run import ModelRun, open_run
 from mlflow_qc.run.observers import ModelFinished, notify
 from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.session import tune_sqlite_store
@@ -56,7 +56,7 @@ def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool
 def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool] | None) -> ModelRecord:
     started = time.time()
     client = _client(env.tracking_uri)
-    run = open_model_run(client, env.experiment_id, model_tags(env.resume_key, task))
+    run = open_run(client, env.experiment_id, model_tags(env.resume_key, task))
     run_id = run.run_id
     try:
         entry = _entry(env.entry_root)
