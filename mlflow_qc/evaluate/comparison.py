@@ -92,9 +92,10 @@ def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], 
     models = models.assign(fold_index=models["fold_index"].fillna(-1).astype(int))
     metrics = [m for m in (metrics or default_metrics(models, ranking_metric)) if m in models.columns]
     jobs = list(dict.fromkeys(models["job"]))
+    by_job = dict(list(models.groupby("job", sort=False)))
     intervals = pd.DataFrame(
         [
-            {"job": job, "metric": metric, **corrected_interval(models.loc[models["job"] == job, metric],
+            {"job": job, "metric": metric, **corrected_interval(by_job[job][metric],
                                                                 *sizes.get(split_of(metric), (0.0, 0.0)), CONFIDENCE).__dict__}
             for job in jobs
             for metric in metrics
@@ -110,11 +111,19 @@ def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], 
 def shared_test(models: pd.DataFrame, a: str, b: str, metric: str, sizes: dict[str, tuple[float, float]]):
     """The corrected resampled t-test of job ``a`` against job ``b`` over the folds and repeats both have;
     returns (number of pairs, PairedTest)."""
+    return shared_tests(models, a, b, [metric], sizes)[metric]
+
+
+def shared_tests(models: pd.DataFrame, a: str, b: str, metrics: list[str], sizes: dict[str, tuple[float, float]]) -> dict:
+    """``shared_test`` of each metric, the two jobs' folds and repeats matched once for all of them."""
     keys = ["fold_index", "repeat_index"]
-    shared = models.loc[models["job"] == a, keys + [metric]].merge(
-        models.loc[models["job"] == b, keys + [metric]], on=keys, suffixes=("_a", "_b"))
-    n_train, n_test = sizes.get(split_of(metric), (0.0, 0.0))
-    return len(shared), corrected_resampled_ttest(shared[f"{metric}_a"], shared[f"{metric}_b"], n_train, n_test)
+    shared = models.loc[models["job"] == a, keys + metrics].merge(
+        models.loc[models["job"] == b, keys + metrics], on=keys, suffixes=("_a", "_b"))
+    tests = {}
+    for metric in metrics:
+        n_train, n_test = sizes.get(split_of(metric), (0.0, 0.0))
+        tests[metric] = len(shared), corrected_resampled_ttest(shared[f"{metric}_a"], shared[f"{metric}_b"], n_train, n_test)
+    return tests
 
 
 def beats(test, metric: str, alpha: float) -> bool:
@@ -163,10 +172,11 @@ def _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha) -> pd
         means = intervals[intervals["metric"] == ranking].set_index("job")["mean"]
         best = (means.idxmax() if higher_is_better(ranking) else means.idxmin()) if means.notna().any() else jobs[0]
         pairs = [(best, job) for job in jobs if job != best]
+    tests = {(a, b): shared_tests(models, a, b, metrics, sizes) for a, b in pairs}
     rows = []
     for metric in metrics:
         for a, b in pairs:
-            count, test = shared_test(models, a, b, metric, sizes)
+            count, test = tests[(a, b)][metric]
             rows.append({"metric": metric, "job_a": a, "job_b": b, "pairs": count, "difference": test.difference,
                          "t": test.t, "df": test.df, "p_value": test.p_value,
                          "different": bool(test.p_value < alpha) if not np.isnan(test.p_value) else False})

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from mlflow_qc.import_graph import PACKAGE_DIR, closure, import_graph, module_files
+from mlflow_qc.import_graph import PACKAGE_DIR, LazyImportGraph, closure, module_files
 from mlflow_qc.models.registry import ADAPTER_MODULES
 from mlflow_qc.serve import qc_loader
 from mlflow_qc.tracking.names import MODEL_CODE_ARCHIVE
@@ -88,7 +88,7 @@ def module_requirements(path: str | None) -> list[str]:
 
 def inference_modules() -> list[str]:
     """The package's modules a served model may import, by dotted name."""
-    return sorted(closure(INFERENCE_ROOTS, import_graph()))
+    return sorted(closure(INFERENCE_ROOTS, LazyImportGraph()))
 
 
 @functools.lru_cache(maxsize=1)
