@@ -40,7 +40,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={"dask": DASK_REQUIRES, "test": TEST_REQUIRES},
     entry_points={
-        "console_scripts": ["mlflow-qc=mlflow_qc.cli:main"],
+        "console_scripts": ["mlflow-qc=mlflow_qc.cli:console_main"],
         "mlflow.dataset_source": ["dvc=mlflow_qc.data.source:DVCDatasetSource"],
         "mlflow.run_context_provider": ["mlflow_qc=mlflow_qc.data.context:DVCRunContextProvider"],
         "mlflow.model_evaluator": [
