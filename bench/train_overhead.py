@@ -177,15 +177,17 @@ def setup_workspace(root: Path, combos: int) -> None:
     run(sys.executable, "-c", "import mlflow; mlflow.MlflowClient().search_experiments()")  # create the store
 
 
-def measure(command: list[str], root: Path, env: dict) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of a command's process tree."""
+def measure(command: list[str], root: Path, env: dict) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of a command's process tree. The CPU
+    figure counts its children once they are waited for (the launcher waits for its entry point); on a
+    shared VM it moves less with the host's load than the wall figure."""
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"{command} failed:\n{process.stderr.read().decode()[-3000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def model_count(root: Path) -> int:
@@ -203,7 +205,7 @@ def run_workload(combos: int, repeats: int) -> dict:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
     os.environ.update(env)
     setup_workspace(root, combos)
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in ("bare", "peer", "qc", "train")}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ("bare", "peer", "qc", "train")}
     for attempt in range(repeats):
         for name in runs:
             env["MLFLOW_QC_CACHE"] = str(root / f"cache-{name}-{attempt}")  # every qc run prepares from scratch
@@ -212,10 +214,11 @@ def run_workload(combos: int, repeats: int) -> dict:
             else:
                 command = [sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(combos)]
             runs[name].append(measure(command, root, env))
-            print(f"  {combos * FOLDS * REPEATS} models, {name}: {runs[name][-1][0]:.1f} s", file=sys.stderr, flush=True)
+            print(f"  {combos * FOLDS * REPEATS} models, {name}: {runs[name][-1][0]:.1f} s, CPU {runs[name][-1][2]:.1f} s",
+                  file=sys.stderr, flush=True)
     assert model_count(root) == 2 * combos * FOLDS * REPEATS * repeats, "mlflow_qc did not finish every model"
     shutil.rmtree(root, ignore_errors=True)
-    return {name: (statistics.median(w for w, _ in values), statistics.median(m for _, m in values)) for name, values in runs.items()}
+    return {name: tuple(statistics.median(column) for column in zip(*values)) for name, values in runs.items()}
 
 
 def main() -> None:
@@ -228,24 +231,28 @@ def main() -> None:
     if args.variant:
         {"bare": variant_bare, "peer": variant_peer}[args.variant](Path(args.root), args.combos[0])
         return
-    rows = {}
+    rows, cpu_rows = {}, {}
     print("| models | bare s | peer s | mlflow_qc s (mlflow run) | mlflow-qc train s | qc/bare | train/bare | qc/peer "
           "| peak MiB bare / peer / qc / train | overhead ms/model |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for combos in args.combos:
         results = run_workload(combos, args.repeats)
         models = combos * FOLDS * REPEATS
-        (bare, bare_mib), (peer, peer_mib), (qc, qc_mib), (train, train_mib) = (results[k] for k in ("bare", "peer", "qc", "train"))
-        rows[models] = (bare, qc, train)
+        (bare, bare_mib, bare_cpu), (peer, peer_mib, _), (qc, qc_mib, qc_cpu), (train, train_mib, train_cpu) = (
+            results[k] for k in ("bare", "peer", "qc", "train"))
+        rows[models], cpu_rows[models] = (bare, qc, train), (bare_cpu, qc_cpu, train_cpu)
         print(f"| {models} | {bare:.1f} | {peer:.1f} | {qc:.1f} | {train:.1f} | {qc / bare:.2f} | {train / bare:.2f} | {qc / peer:.2f} "
               f"| {bare_mib:.0f} / {peer_mib:.0f} / {qc_mib:.0f} / {train_mib:.0f} | {(qc - bare) * 1000 / models:.0f} |", flush=True)
     if len(rows) > 1:
-        (small, (bare_s, qc_s, train_s)), (large, (bare_l, qc_l, train_l)) = min(rows.items()), max(rows.items())
-        for name, (low, high) in {"mlflow run": (qc_s, qc_l), "mlflow-qc train": (train_s, train_l)}.items():
-            marginal = ((high - low) - (bare_l - bare_s)) * 1000 / (large - small)
-            fixed = (low - bare_s) - marginal * small / 1000
-            print(f"\n{name}: marginal overhead per model between {small} and {large} models: {marginal:.0f} ms; "
-                  f"fixed cost per run: {fixed:.1f} s")
+        small, large = min(rows), max(rows)
+        for measured, table in (("wall", rows), ("CPU", cpu_rows)):
+            (bare_s, qc_s, train_s), (bare_l, qc_l, train_l) = table[small], table[large]
+            for name, (low, high) in {"mlflow run": (qc_s, qc_l), "mlflow-qc train": (train_s, train_l)}.items():
+                marginal = ((high - low) - (bare_l - bare_s)) * 1000 / (large - small)
+                fixed = (low - bare_s) - marginal * small / 1000
+                print(f"\n{name} ({measured}): marginal overhead per model between {small} and {large} models: {marginal:.0f} ms; "
+                      f"fixed cost per run: {fixed:.1f} s")
+        (bare_s, qc_s, train_s), (bare_l, qc_l, train_l) = rows[small], rows[large]
         print(f"\nthe launcher of mlflow run (mlflow run - mlflow-qc train): {qc_s - train_s:.1f} s at {small} models, "
               f"{qc_l - train_l:.1f} s at {large}")
 
