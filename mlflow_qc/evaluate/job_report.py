@@ -17,6 +17,7 @@ from mlflow_qc.evaluate.figures_classification import confidence_figure, confusi
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
+from mlflow_qc.models.scoring import constant_dictionary
 from mlflow_qc.tracking.names import (
     FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PAGE_LINKS_SHOWN, PARENT, PREDICTIONS_ARTIFACT,
     REPEAT_INDEX, SPLITS, tracker_path, whatif_path,
@@ -80,9 +81,8 @@ def labelled_predictions(path: Path, model: str, run_id: str):
 
     texts = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     table = pq.read_table(path, read_dictionary=texts)
-    constant = pa.array(np.zeros(table.num_rows, dtype=np.int32))
     for name, value in (("model", model), ("run_id", run_id)):
-        table = table.append_column(name, pa.DictionaryArray.from_arrays(constant, pa.array([str(value)])))
+        table = table.append_column(name, constant_dictionary(str(value), table.num_rows))
     return table
 
 

@@ -28,6 +28,7 @@ from _plotly_utils.utils import to_typed_array_spec
 from plotly.io.json import to_json_plotly
 
 from mlflow_qc.evaluate.tables import html_table
+from mlflow_qc.tracking.artifact_location import local_artifact_folder
 from mlflow_qc.tracking.names import PING_PATH, REPORT_HTML, REPORT_JSON
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -238,12 +239,9 @@ class Report:
     def log(self, client, run_id: str, artifact_uri: str | None = None) -> None:
         """The page and its JSON as the run's artifacts: written straight into its artifact folder when
         that is local (as MLflow's local repository would copy them there), else uploaded."""
-        from mlflow.utils.file_utils import local_file_uri_to_path
-        from mlflow.utils.uri import is_local_uri
-
-        uri = artifact_uri or client.get_run(run_id).info.artifact_uri
-        if is_local_uri(uri):
-            self.write(Path(local_file_uri_to_path(uri), Path(REPORT_HTML).parent))
+        folder = local_artifact_folder(artifact_uri or client.get_run(run_id).info.artifact_uri)
+        if folder is not None:
+            self.write(folder / Path(REPORT_HTML).parent)
             return
         with tempfile.TemporaryDirectory() as tmp:
             self.write(Path(tmp))

@@ -60,6 +60,13 @@ def prediction_frame(analysis_type: str, split: str, label: np.ndarray, output: 
     return frame
 
 
+def constant_dictionary(value, length: int):
+    """An Arrow column of ``length`` times ``value``, stored once (a dictionary of one entry)."""
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(length, dtype=np.int32)), pa.array([value]))
+
+
 def prediction_table(analysis_type: str, split: str, label: np.ndarray, output: np.ndarray, rows: np.ndarray, pipeline,
                      threshold: float | None = None):
     """``prediction_frame`` as an Arrow table built from the arrays (no Python object per row): split
@@ -82,7 +89,7 @@ def prediction_table(analysis_type: str, split: str, label: np.ndarray, output: 
 
     proba = probabilities_by_class(output)
     columns = {
-        "split": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(proba), dtype=np.int32)), pa.array([split])),
+        "split": constant_dictionary(split, len(proba)),
         "row": pa.array(np.asarray(rows, dtype=np.int64)),
         "y_true": labels(pipeline.class_index(label)),
         "prediction": labels(predicted_index(proba, threshold)),

@@ -23,6 +23,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.run.session import end_run_on_error
+from mlflow_qc.tracking.artifact_location import local_artifact_folder
 from mlflow_qc.tracking.names import RUN_NAME
 
 BATCH = 1000  # MLflow's per-call metric limit
@@ -45,11 +46,8 @@ class ModelRun:
     def artifact_folder(self) -> Iterator[Path]:
         """A folder whose files become the run's artifacts: the run's own artifact folder when it is
         local (nothing copied, as MLflow's local repository would), else a temporary one uploaded at the end."""
-        from mlflow.utils.file_utils import local_file_uri_to_path
-        from mlflow.utils.uri import is_local_uri
-
-        if is_local_uri(self.artifact_uri):
-            folder = Path(local_file_uri_to_path(self.artifact_uri))
+        folder = local_artifact_folder(self.artifact_uri)
+        if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             yield folder
             return
@@ -74,6 +72,11 @@ def _log_and_end(client: MlflowClient, run_id: str, status: str, metrics: list[M
     client.set_terminated(run_id, status)
 
 
+def _key_value_rows(pairs, run_id: str) -> list[dict]:
+    """Rows of a run's tags or params table."""
+    return [{"key": key, "value": value, "run_uuid": run_id} for key, value in pairs]
+
+
 def _metric_row(store, run_id: str, metric: Metric) -> dict:
     is_nan, value = store.sanitize_metric_value(float(metric.value))
     return {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan, "run_uuid": run_id}
@@ -86,9 +89,9 @@ def _write_rows(session, run_id: str, status: str, params: list[Param], metric_r
     from sqlalchemy import insert, update
 
     if tags:
-        session.execute(insert(SqlTag.__table__), [{"key": t.key, "value": t.value, "run_uuid": run_id} for t in tags])
+        session.execute(insert(SqlTag.__table__), _key_value_rows(((t.key, t.value) for t in tags), run_id))
     if params:
-        session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": run_id} for p in params])
+        session.execute(insert(SqlParam.__table__), _key_value_rows(((p.key, p.value) for p in params), run_id))
     if metric_rows:
         session.execute(insert(SqlMetric.__table__), metric_rows)
         session.execute(insert(SqlLatestMetric.__table__), latest_rows)
@@ -121,9 +124,9 @@ class SqlModelRun(ModelRun):
                 "end_time": None, "deleted_time": None, "source_version": "", "lifecycle_stage": "active",
                 "artifact_uri": self.artifact_uri, "experiment_id": int(experiment_id),
             }])
-            session.execute(insert(SqlTag.__table__), [{"key": k, "value": v, "run_uuid": self.run_id} for k, v in tags.items()])
+            session.execute(insert(SqlTag.__table__), _key_value_rows(tags.items(), self.run_id))
             if params:
-                session.execute(insert(SqlParam.__table__), [{"key": p.key, "value": p.value, "run_uuid": self.run_id} for p in params])
+                session.execute(insert(SqlParam.__table__), _key_value_rows(((p.key, p.value) for p in params), self.run_id))
         self.tag_keys = set(tags)
 
     def log_artifacts(self, folder: str) -> None:
