@@ -63,7 +63,7 @@ def instrument() -> None:
         (experiment_run.Training, "_open_parent", "parents: fold/job runs created or reopened"),
         (experiment_run.Training, "report_progress", "progress for the QC pages"),
         (jobs.JobBook, "close", "job closed, in all"),
-        (jobs.JobBook, "_end", "job: fold and job runs closed with aggregates"),
+        (jobs, "finish_runs", "job: fold and job runs closed (store)"),
         (job_report, "log_job_report", "job: report"),
         (job_report, "collect", "job report: predictions read back"),
         (job_report, "curves_figures", "job report: ROC and PR figures"),

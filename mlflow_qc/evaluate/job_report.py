@@ -17,6 +17,7 @@ from mlflow_qc.evaluate.figures_classification import confidence_figure, confusi
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
+from mlflow_qc.models.predictions_file import read_predictions_table
 from mlflow_qc.models.scoring import constant_dictionary
 from mlflow_qc.tracking.names import (
     FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PAGE_LINKS_SHOWN, PARENT, PREDICTIONS_ARTIFACT,
@@ -74,13 +75,9 @@ def collect(client, runs: list, label=model_label, artifact_root=lambda run: run
 
 def labelled_predictions(path: Path, model: str, run_id: str):
     """A model run's predictions as an Arrow table with its ``model`` and ``run_id`` columns; text
-    columns (split, labels) read as dictionaries, so they reach pandas as categories without a
-    Python string per row (filtering and grouping 10^5-10^6 rows stays fast)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    texts = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-    table = pq.read_table(path, read_dictionary=texts)
+    columns (split, labels) as dictionaries, so they reach pandas as categories without a Python
+    string per row (filtering and grouping 10^5-10^6 rows stays fast)."""
+    table = read_predictions_table(path)
     for name, value in (("model", model), ("run_id", run_id)):
         table = table.append_column(name, constant_dictionary(str(value), table.num_rows))
     return table
@@ -96,18 +93,20 @@ def predictions_frame(tables: list) -> pd.DataFrame:
 
 
 def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
-    """split x metric: mean and spread over the models."""
-    split_metrics = metrics[~metrics["key"].str.startswith(IMPORTANCE_PREFIX)] if len(metrics) else metrics
-    if split_metrics.empty:
+    """split x metric: mean and spread over the models (metrics in order of first appearance)."""
+    if metrics.empty:
         return pd.DataFrame()
+    by_key: dict[str, list[float]] = {}
+    for key, value in zip(metrics["key"], metrics["value"]):  # a few hundred rows: no groupby per split
+        if not key.startswith(IMPORTANCE_PREFIX):
+            by_key.setdefault(key, []).append(value)
     rows = []
     for split in ordered_splits(predictions) if len(predictions) else []:
-        own = split_metrics[split_metrics["key"].str.startswith(f"{split}_")]
-        for key, values in own.groupby("key", sort=False)["value"]:
+        for key, values in by_key.items():
             name = key[len(split) + 1 :]
-            if split == "train" and name == "seconds":
+            if not key.startswith(f"{split}_") or (split == "train" and name == "seconds"):
                 continue
-            values = values.to_numpy(dtype=np.float64)
+            values = np.asarray(values, dtype=np.float64)
             rows.append({"split": split, "metric": name, "mean": np.nanmean(values), "std": np.nanstd(values),
                          "min": np.nanmin(values), "max": np.nanmax(values), "models": len(values)})
     return pd.DataFrame(rows)
@@ -148,11 +147,11 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
     return report
 
 
-def log_job_report(client, job_run_id: str, model_runs: list, entry) -> Report:
+def log_job_report(client, job_run_id: str, model_runs: list, entry, job=None) -> Report:
     """Build the job's report from its finished model runs and log it on the job run (``entry``: the
-    prepared cache entry, for the classes and the samples' gallery)."""
+    prepared cache entry, for the classes and the samples' gallery; ``job``: the job run when the caller has it)."""
     meta = entry.meta
-    job = client.get_run(job_run_id)
+    job = job or client.get_run(job_run_id)
     finished = [r for r in model_runs if r.info.status == FINISHED]
     data = collect(client, finished)
     hyperparameters = ", ".join(f"{k}={v}" for k, v in job.data.params.items())

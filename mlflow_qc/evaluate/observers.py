@@ -55,8 +55,9 @@ class JobReport(TrainingObserver):
         def build():
             finished = [record.run_id for record in event.records if record.status == FINISHED]
             if finished:
-                runs = runs_by_id(client, client.get_run(event.run_id).info.experiment_id, finished)
-                log_job_report(client, event.run_id, runs, CacheEntry(event.entry_root))
+                job = client.get_run(event.run_id)
+                runs = runs_by_id(client, job.info.experiment_id, finished)
+                log_job_report(client, event.run_id, runs, CacheEntry(event.entry_root), job)
 
         report_safely(client, event.run_id, build)
 

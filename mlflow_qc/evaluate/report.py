@@ -24,7 +24,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 from _plotly_utils.basevalidators import is_homogeneous_array
-from _plotly_utils.utils import to_typed_array_spec
+from _plotly_utils.utils import plotlyjsShortTypes, to_typed_array_spec
 from plotly.io.json import to_json_plotly
 
 from mlflow_qc.evaluate.tables import html_table
@@ -127,11 +127,24 @@ def typed_arrays(value):
     (as ``_plotly_utils.utils.convert_to_base64`` does in place, keys it skips included)."""
     if isinstance(value, dict):
         return {key: item if key in UNTYPED_KEYS or isinstance(item, SCALARS)
-                else to_typed_array_spec(item) if is_homogeneous_array(item) else typed_arrays(item)
+                else typed_array(item) if is_homogeneous_array(item) else typed_arrays(item)
                 for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [typed_arrays(item) for item in value]
     return value
+
+
+def typed_array(array):
+    """``to_typed_array_spec``: a float or narrow-int numpy array encoded directly (plotly first
+    copies every array through narwhals, a millisecond each, and a job report has hundreds); other
+    arrays (int64, text, dates, pandas) by plotly."""
+    short = plotlyjsShortTypes.get(array.dtype.name) if isinstance(array, np.ndarray) and array.size else None
+    if short is None:
+        return to_typed_array_spec(array)
+    spec = {"dtype": short, "bdata": base64.b64encode(np.ascontiguousarray(array)).decode("ascii")}
+    if array.ndim > 1:
+        spec["shape"] = str(array.shape)[1:-1]
+    return spec
 
 
 def plain(value):

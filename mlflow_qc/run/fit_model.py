@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models import ModelAdapter, adapter_for
 from mlflow_qc.models.baseline import baseline_architecture
+from mlflow_qc.models.predictions_file import write_predictions_table
 from mlflow_qc.models.scoring import prediction_frame, prediction_table, split_metrics
 from mlflow_qc.models.threshold import choose_threshold
 from mlflow_qc.recipe import Architecture
@@ -46,18 +47,12 @@ class FittedModel:
     def write_predictions(self, path: Path) -> None:
         """``predictions`` as parquet, through Arrow from the arrays where it can (classification)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         analysis_type, pipeline, splits = self.decoding
         tables = [prediction_table(analysis_type, split, label, self.outputs[split], rows, pipeline, self.threshold)
                   for split, (label, rows) in splits.items()]
         if tables and all(t is not None and t.schema.equals(tables[0].schema) for t in tables):
-            table = pa.concat_tables(tables)
-            # dictionary pages only where values repeat (split, labels): on row numbers and probabilities
-            # they cost time (about a third of the write) and bytes; without the Arrow schema the
-            # dictionary columns read back as plain ones
-            repeating = [f.name for f in table.schema if f.name != "row" and not pa.types.is_floating(f.type)]
-            pq.write_table(table, path, use_dictionary=repeating, store_schema=False)
+            write_predictions_table(pa.concat_tables(tables), path)
         else:
             self.predictions.to_parquet(path, index=False)
 

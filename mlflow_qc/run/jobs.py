@@ -12,7 +12,7 @@ from collections import defaultdict
 from mlflow.entities import Metric, Param
 
 from mlflow_qc.run.aggregate import aggregate, split_metrics
-from mlflow_qc.run.model_run import finish_run
+from mlflow_qc.run.model_run import Closing, finish_runs
 from mlflow_qc.run.observers import JobClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask
 from mlflow_qc.run.tree import RunTree
@@ -52,27 +52,28 @@ class JobBook:
         for record in records:
             if record.task.fold_index is not None:
                 by_fold[record.task.fold_index].append(record)
-        for fold_index, fold_records in sorted(by_fold.items()):
-            self._end(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})
+        folds = [self._closing(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})[0]
+                 for fold_index, fold_records in sorted(by_fold.items())]
+        finish_runs(self.tree.client, folds)
         job_run_id = self.tree.job_run(job)
         notify(self.observers, "job_closed", self.tree.client, JobClosed(job_run_id, records, self.entry.meta, str(self.entry.root)))
-        aggregates = self._end(job_run_id, records)
+        closing, aggregates = self._closing(job_run_id, records)
+        finish_runs(self.tree.client, [closing])
         self.closed.add(job.key)
         return aggregates
 
-    def _end(self, run_id: str, records: list[ModelRecord], params: dict[str, str] | None = None) -> dict[str, float]:
-        """Log the aggregates (and a fold run's params, logged here to save a round trip) and end the run
-        (one transaction on a SQL store)."""
-        client = self.tree.client
+    def _closing(self, run_id: str, records: list[ModelRecord], params: dict[str, str] | None = None) -> tuple[Closing, dict[str, float]]:
+        """What ends a fold or job run: its status and aggregates (and a fold run's params, logged here to
+        save a round trip); a failed model's traceback is logged on it now."""
         finished = [r.metrics for r in records if r.finished]
         aggregates = aggregate(finished)
         now = int(time.time() * 1000)
         failures = [r for r in records if not r.finished]
         if failures:
-            client.log_text(run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT)
-        finish_run(client, run_id, FAILED if failures else FINISHED, [Metric(k, v, now, 0) for k, v in aggregates.items()],
-                   [Param(k, v) for k, v in (params or {}).items()])
-        return aggregates
+            self.tree.client.log_text(run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT)
+        closing = Closing(run_id, FAILED if failures else FINISHED, [Metric(k, v, now, 0) for k, v in aggregates.items()],
+                          [Param(k, v) for k, v in (params or {}).items()])
+        return closing, aggregates
 
     @property
     def failures(self) -> list[ModelRecord]:

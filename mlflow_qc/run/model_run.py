@@ -7,7 +7,7 @@ each several transactions). A process killed in between leaves the run RUNNING, 
 discards and trains again. A model that fails or is interrupted is ended the ordinary way (its
 traceback logged, FAILED or KILLED). Any other store (a tracking server) gets the ordinary
 calls: create at the start, one batch, end. Fold and job runs are created the same way (their
-params with them) and closed in one transaction (``finish_run``).
+params with them) and closed in one transaction (``finish_run``; a job's fold runs together, ``finish_runs``).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
@@ -187,31 +188,63 @@ def finish_run(client: MlflowClient, run_id: str, status: str, metrics: list[Met
     """``log_batch`` then ``set_terminated`` of an existing run (a fold or job run closing with its
     aggregates); on a SQL store in one transaction when the run has none of these keys yet
     (an adopted run closing again takes the ordinary calls, which update what is there)."""
+    finish_runs(client, [Closing(run_id, status, list(metrics), list(params))])
+
+
+@dataclass
+class Closing:
+    """What ends one fold or job run: its status, aggregates and params."""
+
+    run_id: str
+    status: str
+    metrics: list[Metric]
+    params: list[Param] = field(default_factory=list)
+
+
+def finish_runs(client: MlflowClient, closings: list[Closing]) -> None:
+    """``finish_run`` of several runs (a job's fold runs), on a SQL store in one transaction for all."""
     store = _sql_store(client)
-    if store is None or not _finished_in_one_go(store, run_id, status, list(metrics), list(params)):
-        _log_and_end(client, run_id, status, list(metrics), list(params))
+    left = closings if store is None else _finished_in_one_go(store, closings)
+    for closing in left:
+        _log_and_end(client, closing.run_id, closing.status, list(closing.metrics), list(closing.params))
 
 
-def _finished_in_one_go(store, run_id: str, status: str, metrics: list[Metric], params: list[Param]) -> bool:
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun
+def _finished_in_one_go(store, closings: list[Closing]) -> list[Closing]:
+    """Writes the closings it can in one transaction; returns the others (for the ordinary calls)."""
     from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
+
+    checked, left = [], []
+    for closing in closings:
+        metrics, params, _ = _validate_batch_log_data(list(closing.metrics), list(closing.params), [])
+        _validate_param_keys_unique(params)
+        if len({m.key for m in metrics}) != len(metrics):
+            left.append(closing)  # steps of one key: MLflow's own rules for the latest value
+        else:
+            checked.append(Closing(closing.run_id, closing.status, metrics, params))
+    if not checked:
+        return left
+    with store.ManagedSessionMaker(read_only=False) as session:
+        for closing in checked:
+            if _may_write_at_once(session, closing):
+                rows = [_metric_row(store, closing.run_id, metric) for metric in closing.metrics]  # one value per key: each is its latest
+                _write_rows(session, closing.run_id, closing.status, closing.params, rows, rows)
+            else:
+                left.append(closing)
+    return left
+
+
+def _may_write_at_once(session, closing: Closing) -> bool:
+    """The run is active and has none of the closing's metrics and params yet."""
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun
     from sqlalchemy import select
 
-    metrics, params, _ = _validate_batch_log_data(metrics, params, [])
-    _validate_param_keys_unique(params)
-    keys = {m.key for m in metrics}
-    if len(keys) != len(metrics):
-        return False  # steps of one key: MLflow's own rules for the latest value
-    with store.ManagedSessionMaker(read_only=False) as session:
-        stage = session.execute(select(SqlRun.lifecycle_stage).where(SqlRun.run_uuid == run_id)).scalar_one_or_none()
-        if stage != "active":
-            return False  # missing or deleted: the ordinary calls raise MLflow's error
-        if keys and session.execute(select(SqlLatestMetric.key).where(
-                SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(sorted(keys)))).first() is not None:
-            return False
-        names = sorted({p.key for p in params})
-        if names and session.execute(select(SqlParam.key).where(SqlParam.run_uuid == run_id, SqlParam.key.in_(names))).first() is not None:
-            return False
-        rows = [_metric_row(store, run_id, metric) for metric in metrics]  # one value per key: each is its latest
-        _write_rows(session, run_id, status, params, rows, rows)
-    return True
+    run_id = closing.run_id
+    stage = session.execute(select(SqlRun.lifecycle_stage).where(SqlRun.run_uuid == run_id)).scalar_one_or_none()
+    if stage != "active":
+        return False  # missing or deleted: the ordinary calls raise MLflow's error
+    keys = sorted({m.key for m in closing.metrics})
+    if keys and session.execute(select(SqlLatestMetric.key).where(
+            SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(keys))).first() is not None:
+        return False
+    names = sorted({p.key for p in closing.params})
+    return not (names and session.execute(select(SqlParam.key).where(SqlParam.run_uuid == run_id, SqlParam.key.in_(names))).first())

@@ -28,7 +28,7 @@ from mlflow_qc.ui.store import Store
 
 # Runs that ended this long before qc/progress.csv was written are asked for again: the file misses a
 # model whose record was still on its way to the trainer's main process; one that is later than this
-# shows in the next file, 2 s on.
+# shows in the next file (the trainer's PROGRESS_SECONDS on).
 MARGIN_MS = 3_000
 FAILURES_SHOWN = 50
 JOB_RUN_ID, REUSED, SECONDS, ERROR = PROGRESS_COLUMNS

@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.types import ColSpec, Schema
 
@@ -111,7 +112,11 @@ def test_saving_a_model_is_fast_quiet_and_pinned(iris, inside, caplog):
             seconds.append(time.perf_counter() - started)
         requirements = Path(tmp, "model0", "requirements.txt").read_text().split()
         assert Path(tmp, "model0", "input_example.json").exists()
-        assert "signature" in Path(tmp, "model0", "MLmodel").read_text()
+        mlmodel = yaml.safe_load(Path(tmp, "model0", "MLmodel").read_text())
+        files = sum(f.stat().st_size for f in Path(tmp, "model0").rglob("*") if f.is_file())
+    assert "signature" in mlmodel
+    # every file counted, the MLmodel as copied from the scaffold (its identity lines differ by a few characters)
+    assert abs(mlmodel["model_size_bytes"] - files) <= 16, (mlmodel["model_size_bytes"], files)
     assert statistics.median(seconds) < 0.2, seconds
     assert requirements == list(pip_requirements("sklearn"))
     assert not [w for w in caught if any(line in str(w.message) for line in NOISE)]
