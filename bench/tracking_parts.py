@@ -8,6 +8,11 @@
   against written in the run's own artifact folder (the copy stands for writing them);
 - a model's predictions (20,000 rows, binary): pandas frames + ``to_parquet`` against Arrow, and
   Arrow's parquet with dictionary pages on every column against on the repeating ones;
+- a model's predictions file: with and without column statistics; read back from the file against
+  handed over from memory (``models/predictions_file.py``);
+- a job's five fold runs closed one transaction each against all in one (``finish_runs``);
+- a job report's figure JSON: numpy arrays typed through plotly's ``to_typed_array_spec`` against
+  ``report.typed_array``;
 - a job report of 10 models (``log_job_report``, now only).
 
     python bench/tracking_parts.py
@@ -38,7 +43,7 @@ def store_writes() -> None:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from mlflow_qc.run.model_run import SqlModelRun, _sql_store, finish_run
+    from mlflow_qc.run.model_run import Closing, SqlModelRun, _sql_store, finish_run, finish_runs
     from mlflow_qc.run.session import tune_sqlite_store
 
     uri = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
@@ -74,6 +79,15 @@ def store_writes() -> None:
 
     print(f"fold run closing (90 aggregates): ordinary {cpu_ms(close_ordinary, 40):.1f} ms, "
           f"one transaction {cpu_ms(close_whole, 40):.1f} ms")
+    fold_runs = iter([[Closing(client.create_run(experiment).info.run_id, "FINISHED", aggregates, fold) for _ in range(5)]
+                      for _ in range(60)])
+
+    def folds_apart():
+        for closing in next(fold_runs):
+            finish_run(client, closing.run_id, closing.status, closing.metrics, closing.params)
+
+    print(f"a job's 5 fold runs closed: one transaction each {cpu_ms(folds_apart, 20):.1f} ms, "
+          f"all in one {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 20):.1f} ms")
 
 
 def mlmodel(folder: Path) -> None:
@@ -142,7 +156,43 @@ def parquet_dictionary(folder: Path) -> None:
                       "probability_no": pa.array(1 - yes), "probability_yes": pa.array(yes)})
     repeating = ["split", "y_true", "prediction"]
     print(f"predictions parquet: dictionary everywhere {cpu_ms(lambda: pq.write_table(table, folder / 'all.parquet'), 30):.1f} ms, "
-          f"on repeating columns {cpu_ms(lambda: pq.write_table(table, folder / 'some.parquet', use_dictionary=repeating), 30):.1f} ms")
+          f"on repeating columns {cpu_ms(lambda: pq.write_table(table, folder / 'some.parquet', use_dictionary=repeating), 30):.1f} ms, "
+          "without statistics "
+          f"{cpu_ms(lambda: pq.write_table(table, folder / 'bare.parquet', use_dictionary=repeating, write_statistics=False), 30):.1f} ms")
+
+
+def predictions_read(fitted, folder: Path) -> None:
+    """A model's predictions file read back (the job report's read) from disk against from memory."""
+    from mlflow_qc.models import predictions_file
+
+    path = folder / "kept.parquet"
+
+    def from_disk():
+        predictions_file._kept.clear()
+        predictions_file.read_predictions_table(path)
+
+    def from_memory():
+        fitted.write_predictions(path)
+        predictions_file.read_predictions_table(path)
+
+    written = cpu_ms(lambda: fitted.write_predictions(path), 20)
+    print(f"predictions read back per model: from the file {cpu_ms(from_disk, 20):.1f} ms, "
+          f"handed over from memory {cpu_ms(from_memory, 20) - written:.1f} ms")
+
+
+def figure_json(report) -> None:
+    """A job report's figures as plotly JSON, numpy arrays typed by plotly against by ``typed_array``."""
+    from _plotly_utils.utils import to_typed_array_spec
+
+    import mlflow_qc.evaluate.report as module
+
+    ours = cpu_ms(report._figure_dicts, 10)
+    module.typed_array, original = to_typed_array_spec, module.typed_array
+    try:
+        plotly = cpu_ms(report._figure_dicts, 10)
+    finally:
+        module.typed_array = original
+    print(f"job report figure JSON ({len(report.figures)} figures): plotly's typed arrays {plotly:.1f} ms, typed_array {ours:.1f} ms")
 
 
 def trained_job(root: Path):
@@ -179,8 +229,11 @@ def main() -> None:
     artifact_copy(Path(model.info.artifact_uri.removeprefix("file://")))
     recipe = load_recipe(root / "recipes" / "parts.yaml")
     task = plan_tasks([Job(0, {"C": 1.0, "max_iter": 500})], entry.contexts, 1, 42)[0]
-    predictions(fit_and_evaluate(task, recipe.model, entry), root)
+    fitted = fit_and_evaluate(task, recipe.model, entry)
+    predictions(fitted, root)
     parquet_dictionary(root)
+    predictions_read(fitted, root)
+    figure_json(log_job_report(client, job.info.run_id, models, entry))
     print(f"job report of {len(models)} models: {cpu_ms(lambda: log_job_report(client, job.info.run_id, models, entry), 3, 1):.0f} ms")
 
 
