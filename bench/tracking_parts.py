@@ -2,7 +2,7 @@
 
 - a model run's store writes: create_run + log_batch + set_terminated against two transactions
   (``run/model_run.py``), 19 metrics, 5 params, 10 tags;
-- closing a fold run with 90 aggregates: log_batch + set_terminated against ``finish_run``;
+- closing a fold run with 90 aggregates: log_batch + set_terminated against ``finish_runs``;
 - a model's MLmodel: ``Model.load`` + ``Model.save`` against the scaffold's text;
 - a model's files: written to a temporary folder and logged (copied) into the artifact store
   against written in the run's own artifact folder (the copy stands for writing them);
@@ -43,7 +43,7 @@ def store_writes() -> None:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from mlflow_qc.run.model_run import Closing, SqlModelRun, _sql_store, finish_run, finish_runs
+    from mlflow_qc.run.model_run import Closing, SqlModelRun, _sql_store, finish_runs
     from mlflow_qc.run.session import tune_sqlite_store
 
     uri = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
@@ -75,7 +75,7 @@ def store_writes() -> None:
         client.set_terminated(run_id, "FINISHED")
 
     def close_whole():
-        finish_run(client, next(runs), "FINISHED", aggregates, fold)
+        finish_runs(client, [Closing(next(runs), "FINISHED", aggregates, fold)])
 
     print(f"fold run closing (90 aggregates): ordinary {cpu_ms(close_ordinary, 40):.1f} ms, "
           f"one transaction {cpu_ms(close_whole, 40):.1f} ms")
@@ -84,7 +84,7 @@ def store_writes() -> None:
 
     def folds_apart():
         for closing in next(fold_runs):
-            finish_run(client, closing.run_id, closing.status, closing.metrics, closing.params)
+            finish_runs(client, [closing])
 
     print(f"a job's 5 fold runs closed: one transaction each {cpu_ms(folds_apart, 20):.1f} ms, "
           f"all in one {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 20):.1f} ms")

@@ -52,17 +52,17 @@ class JobBook:
         for record in records:
             if record.task.fold_index is not None:
                 by_fold[record.task.fold_index].append(record)
-        folds = [self._closing(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})[0]
+        folds = [self._closing(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})
                  for fold_index, fold_records in sorted(by_fold.items())]
         finish_runs(self.tree.client, folds)
         job_run_id = self.tree.job_run(job)
         notify(self.observers, "job_closed", self.tree.client, JobClosed(job_run_id, records, self.entry.meta, str(self.entry.root)))
-        closing, aggregates = self._closing(job_run_id, records)
+        closing = self._closing(job_run_id, records)
         finish_runs(self.tree.client, [closing])
         self.closed.add(job.key)
-        return aggregates
+        return {metric.key: metric.value for metric in closing.metrics}
 
-    def _closing(self, run_id: str, records: list[ModelRecord], params: dict[str, str] | None = None) -> tuple[Closing, dict[str, float]]:
+    def _closing(self, run_id: str, records: list[ModelRecord], params: dict[str, str] | None = None) -> Closing:
         """What ends a fold or job run: its status and aggregates (and a fold run's params, logged here to
         save a round trip); a failed model's traceback is logged on it now."""
         finished = [r.metrics for r in records if r.finished]
@@ -71,9 +71,8 @@ class JobBook:
         failures = [r for r in records if not r.finished]
         if failures:
             self.tree.client.log_text(run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT)
-        closing = Closing(run_id, FAILED if failures else FINISHED, [Metric(k, v, now, 0) for k, v in aggregates.items()],
-                          [Param(k, v) for k, v in (params or {}).items()])
-        return closing, aggregates
+        return Closing(run_id, FAILED if failures else FINISHED, [Metric(k, v, now, 0) for k, v in aggregates.items()],
+                       [Param(k, v) for k, v in (params or {}).items()])
 
     @property
     def failures(self) -> list[ModelRecord]:

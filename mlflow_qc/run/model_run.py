@@ -7,17 +7,17 @@ each several transactions). A process killed in between leaves the run RUNNING, 
 discards and trains again. A model that fails or is interrupted is ended the ordinary way (its
 traceback logged, FAILED or KILLED). Any other store (a tracking server) gets the ordinary
 calls: create at the start, one batch, end. Fold and job runs are created the same way (their
-params with them) and closed in one transaction (``finish_run``; a job's fold runs together, ``finish_runs``).
+params with them) and closed in one transaction (``finish_runs``; a job's fold runs all in one).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
@@ -184,25 +184,20 @@ def _artifact_location(store, experiment_id: str) -> str:
     return _experiment_location(store, str(experiment_id))
 
 
-def finish_run(client: MlflowClient, run_id: str, status: str, metrics: list[Metric], params: list[Param] = ()) -> None:
-    """``log_batch`` then ``set_terminated`` of an existing run (a fold or job run closing with its
-    aggregates); on a SQL store in one transaction when the run has none of these keys yet
-    (an adopted run closing again takes the ordinary calls, which update what is there)."""
-    finish_runs(client, [Closing(run_id, status, list(metrics), list(params))])
-
-
-@dataclass
+@dataclasses.dataclass
 class Closing:
     """What ends one fold or job run: its status, aggregates and params."""
 
     run_id: str
     status: str
     metrics: list[Metric]
-    params: list[Param] = field(default_factory=list)
+    params: list[Param] = dataclasses.field(default_factory=list)
 
 
 def finish_runs(client: MlflowClient, closings: list[Closing]) -> None:
-    """``finish_run`` of several runs (a job's fold runs), on a SQL store in one transaction for all."""
+    """``log_batch`` then ``set_terminated`` of existing runs (fold or job runs closing with their
+    aggregates); on a SQL store in one transaction for all that have none of these keys yet
+    (an adopted run closing again takes the ordinary calls, which update what is there)."""
     store = _sql_store(client)
     left = closings if store is None else _finished_in_one_go(store, closings)
     for closing in left:
@@ -220,7 +215,7 @@ def _finished_in_one_go(store, closings: list[Closing]) -> list[Closing]:
         if len({m.key for m in metrics}) != len(metrics):
             left.append(closing)  # steps of one key: MLflow's own rules for the latest value
         else:
-            checked.append(Closing(closing.run_id, closing.status, metrics, params))
+            checked.append(dataclasses.replace(closing, metrics=metrics, params=params))
     if not checked:
         return left
     with store.ManagedSessionMaker(read_only=False) as session:
