@@ -1,7 +1,8 @@
 """The per-model parts of tracking, one at a time, the way before issue 13 against the way now (CPU ms).
 
 - a model run's store writes: create_run + log_batch + set_terminated against two transactions
-  (``run/model_run.py``), 19 metrics, 5 params, 10 tags;
+  (``run/model_run.py``), 19 metrics, 5 params, 10 tags; the two transactions through SQLAlchemy
+  against on the sqlite cursor of a pooled connection (as fold and job closings);
 - closing a fold run with 90 aggregates: log_batch + set_terminated against ``finish_runs``;
 - a model's MLmodel: ``Model.load`` + ``Model.save`` against the scaffold's text;
 - a model's files: written to a temporary folder and logged (copied) into the artifact store
@@ -13,12 +14,15 @@
 - a job's five fold runs closed one transaction each against all in one (``finish_runs``);
 - a job report's figure JSON: numpy arrays typed through plotly's ``to_typed_array_spec`` against
   ``report.typed_array``;
+- a report figure built with plotly's default template set on it against an empty one (the page
+  applies the template);
 - a job report of 10 models (``log_job_report``, now only).
 
     python bench/tracking_parts.py
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import sys
@@ -65,6 +69,9 @@ def store_writes() -> None:
         SqlModelRun(client, _sql_store(client), experiment, tags).end("FINISHED", metrics, params, extra)
 
     print(f"model run writes: ordinary {cpu_ms(ordinary, 40):.1f} ms, two transactions {cpu_ms(whole, 40):.1f} ms")
+    with through_sqlalchemy():
+        alchemy = cpu_ms(whole, 100)
+    print(f"model run's two transactions: through SQLAlchemy {alchemy:.2f} ms, on the sqlite cursor {cpu_ms(whole, 100):.2f} ms")
     aggregates = [Metric(f"aggregate_{i}", 0.5, now, 0) for i in range(90)]
     fold = [Param("fold_index", "1")]
     runs = iter([client.create_run(experiment).info.run_id for _ in range(90)])
@@ -80,14 +87,49 @@ def store_writes() -> None:
     print(f"fold run closing (90 aggregates): ordinary {cpu_ms(close_ordinary, 40):.1f} ms, "
           f"one transaction {cpu_ms(close_whole, 40):.1f} ms")
     fold_runs = iter([[Closing(client.create_run(experiment).info.run_id, "FINISHED", aggregates, fold) for _ in range(5)]
-                      for _ in range(60)])
+                      for _ in range(80)])
 
     def folds_apart():
         for closing in next(fold_runs):
             finish_runs(client, [closing])
 
-    print(f"a job's 5 fold runs closed: one transaction each {cpu_ms(folds_apart, 20):.1f} ms, "
-          f"all in one {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 20):.1f} ms")
+    print(f"a job's 5 fold runs closed: one transaction each {cpu_ms(folds_apart, 10):.1f} ms, "
+          f"all in one {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 10):.1f} ms")
+    with through_sqlalchemy():
+        alchemy = cpu_ms(lambda: finish_runs(client, next(fold_runs)), 10)
+    print(f"a job's 5 fold runs closed in one transaction: through SQLAlchemy {alchemy:.1f} ms, "
+          f"on the sqlite cursor {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 10):.1f} ms")
+
+
+@contextlib.contextmanager
+def through_sqlalchemy():
+    """``run/model_run.py``'s transactions as on a SQL store other than sqlite (MLflow's sessions)."""
+    import mlflow_qc.run.model_run as module
+
+    @contextlib.contextmanager
+    def session_transaction(store):
+        with store.ManagedSessionMaker(read_only=False) as session:
+            yield module._Rows(session)
+
+    module._transaction, original = session_transaction, module._transaction
+    try:
+        yield
+    finally:
+        module._transaction = original
+
+
+def figure_template() -> None:
+    """A report figure of ten 200-point curves, plotly's default template set on it against an empty one."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from mlflow_qc.evaluate.figures_style import figure
+
+    traces = [{"type": "scatter", "x": np.linspace(0, 1, 200), "y": np.linspace(0, 1, 200), "name": f"model {i}"}
+              for i in range(10)]
+    layout = {"title": {"text": "ROC"}, "xaxis": {"title": {"text": "false positive rate"}}}
+    templated = cpu_ms(lambda: go.Figure(data=traces, layout=layout, _validate=False), 50)
+    print(f"report figure: default template set {templated:.2f} ms, empty template {cpu_ms(lambda: figure(traces, **layout), 50):.2f} ms")
 
 
 def mlmodel(folder: Path) -> None:
@@ -222,6 +264,7 @@ def main() -> None:
     from mlflow_qc.run.plan import Job, plan_tasks
 
     store_writes()
+    figure_template()
     root = Path(tempfile.mkdtemp(prefix="qc-parts-"))
     client, job, models, model = trained_job(root)
     entry = CacheEntry(entry_path(client.get_run(job.data.tags["mlflow.parentRunId"]).data.tags["qc.cache_key"]))

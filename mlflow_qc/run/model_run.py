@@ -8,6 +8,8 @@ discards and trains again. A model that fails or is interrupted is ended the ord
 traceback logged, FAILED or KILLED). Any other store (a tracking server) gets the ordinary
 calls: create at the start, one batch, end. Fold and job runs are created the same way (their
 params with them) and closed in one transaction (``finish_runs``; a job's fold runs all in one).
+On sqlite the statements go straight to the sqlite3 cursor of a pooled connection of the store's
+engine; on the other SQL databases through SQLAlchemy.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from mlflow_qc.tracking.artifact_location import local_artifact_folder
 from mlflow_qc.tracking.names import RUN_NAME
 
 BATCH = 1000  # MLflow's per-call metric limit
+_BUSY_TIMEOUT_MS = 20000  # how long a write waits for another writer's lock: MLflow's own sessions' wait
 
 
 class ModelRun:
@@ -83,21 +86,112 @@ def _metric_row(store, run_id: str, metric: Metric) -> dict:
     return {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan, "run_uuid": run_id}
 
 
-def _write_rows(session, run_id: str, status: str, params: list[Param], metric_rows: list[dict], latest_rows: list[dict],
-                tags: list[RunTag] = ()) -> None:
-    """Insert a run's tags, params, metrics and latest metrics and end it, in ``session``'s transaction."""
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
-    from sqlalchemy import insert, update
+def _write_rows(rows: _Rows, run_id: str, status: str, params: list[Param], metric_rows: list[dict],
+                latest_rows: list[dict], tags: list[RunTag] = ()) -> None:
+    """Insert a run's tags, params, metrics and latest metrics and end it, in ``rows``' transaction."""
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlTag
 
     if tags:
-        session.execute(insert(SqlTag.__table__), _key_value_rows(((t.key, t.value) for t in tags), run_id))
+        rows.insert(SqlTag.__table__, _key_value_rows(((t.key, t.value) for t in tags), run_id))
     if params:
-        session.execute(insert(SqlParam.__table__), _key_value_rows(((p.key, p.value) for p in params), run_id))
+        rows.insert(SqlParam.__table__, _key_value_rows(((p.key, p.value) for p in params), run_id))
     if metric_rows:
-        session.execute(insert(SqlMetric.__table__), metric_rows)
-        session.execute(insert(SqlLatestMetric.__table__), latest_rows)
-    session.execute(update(SqlRun.__table__).where(SqlRun.__table__.c.run_uuid == run_id).values(
-        status=status, end_time=int(time.time() * 1000)))
+        rows.insert(SqlMetric.__table__, metric_rows)
+        rows.insert(SqlLatestMetric.__table__, latest_rows)
+    rows.end_run(run_id, status, int(time.time() * 1000))
+
+
+class _Rows:
+    """Rows written in one transaction through SQLAlchemy (any of MLflow's SQL databases)."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def insert(self, table, rows: list[dict]) -> None:
+        from sqlalchemy import insert
+
+        self.session.execute(insert(table), rows)
+
+    def end_run(self, run_id: str, status: str, end_time: int) -> None:
+        from mlflow.store.tracking.dbmodels.models import SqlRun
+        from sqlalchemy import update
+
+        runs = SqlRun.__table__
+        self.session.execute(update(runs).where(runs.c.run_uuid == run_id).values(status=status, end_time=end_time))
+
+    def lifecycle_stage(self, run_id: str) -> str | None:
+        from mlflow.store.tracking.dbmodels.models import SqlRun
+        from sqlalchemy import select
+
+        return self.session.execute(select(SqlRun.lifecycle_stage).where(SqlRun.run_uuid == run_id)).scalar_one_or_none()
+
+    def keys_of(self, table, run_id: str) -> set[str]:
+        from sqlalchemy import select
+
+        return set(self.session.execute(select(table.c.key).where(table.c.run_uuid == run_id)).scalars())
+
+
+class _SqliteRows(_Rows):
+    """The same statements on the sqlite3 cursor of one of the store's pooled connections: SQLAlchemy
+    compiles and wraps every statement and MLflow's session sets three pragmas, about two thirds of a
+    model run's writes (``bench/tracking_parts.py``)."""
+
+    def __init__(self, cursor):
+        self.cursor = cursor
+
+    def insert(self, table, rows: list[dict]) -> None:
+        if rows:
+            columns = tuple(rows[0])
+            self.cursor.executemany(_insert_statement(table.name, columns), [tuple(row[c] for c in columns) for row in rows])
+
+    def end_run(self, run_id: str, status: str, end_time: int) -> None:
+        from mlflow.store.tracking.dbmodels.models import SqlRun
+
+        self.cursor.execute(f"UPDATE {SqlRun.__tablename__} SET status = ?, end_time = ? WHERE run_uuid = ?",
+                            (status, end_time, run_id))
+
+    def lifecycle_stage(self, run_id: str) -> str | None:
+        from mlflow.store.tracking.dbmodels.models import SqlRun
+
+        found = self.cursor.execute(f"SELECT lifecycle_stage FROM {SqlRun.__tablename__} WHERE run_uuid = ?", (run_id,)).fetchone()
+        return None if found is None else found[0]
+
+    def keys_of(self, table, run_id: str) -> set[str]:
+        return {key for (key,) in self.cursor.execute(f"SELECT key FROM {table.name} WHERE run_uuid = ?", (run_id,))}
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_statement(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+@contextmanager
+def _transaction(store) -> Iterator[_Rows]:
+    """One write transaction on ``store``: committed when the block ends, rolled back if it raises;
+    a sqlite error comes out as MLflow's session would raise it (TEMPORARILY_UNAVAILABLE)."""
+    if store.db_type != "sqlite":
+        with store.ManagedSessionMaker(read_only=False) as session:
+            yield _Rows(session)
+        return
+    import sqlite3
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
+
+    connection = store.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_MS)}")
+        yield _SqliteRows(cursor)
+        connection.commit()
+    except sqlite3.OperationalError as exc:
+        connection.rollback()
+        raise MlflowException(str(exc), error_code=TEMPORARILY_UNAVAILABLE) from exc
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()  # back to the pool
 
 
 class SqlModelRun(ModelRun):
@@ -109,7 +203,6 @@ class SqlModelRun(ModelRun):
         from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
         from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
         from mlflow.utils.uri import append_to_uri_path
-        from sqlalchemy import insert
 
         self.client, self.store = client, store
         self.run_id = uuid.uuid4().hex
@@ -118,16 +211,16 @@ class SqlModelRun(ModelRun):
         name = tags.setdefault(RUN_NAME, f"model {self.run_id[:8]}")
         _, params, _ = _validate_batch_log_data([], list(params), [])
         _validate_param_keys_unique(params)
-        with store.ManagedSessionMaker(read_only=False) as session:
-            session.execute(insert(SqlRun.__table__), [{
+        with _transaction(store) as rows:
+            rows.insert(SqlRun.__table__, [{
                 "run_uuid": self.run_id, "name": name, "source_type": "UNKNOWN", "source_name": "", "entry_point_name": "",
                 "user_id": tags.get("mlflow.user", "unknown"), "status": "RUNNING", "start_time": int(time.time() * 1000),
                 "end_time": None, "deleted_time": None, "source_version": "", "lifecycle_stage": "active",
                 "artifact_uri": self.artifact_uri, "experiment_id": int(experiment_id),
             }])
-            session.execute(insert(SqlTag.__table__), _key_value_rows(tags.items(), self.run_id))
+            rows.insert(SqlTag.__table__, _key_value_rows(tags.items(), self.run_id))
             if params:
-                session.execute(insert(SqlParam.__table__), _key_value_rows(((p.key, p.value) for p in params), self.run_id))
+                rows.insert(SqlParam.__table__, _key_value_rows(((p.key, p.value) for p in params), self.run_id))
         self.tag_keys = set(tags)
 
     def log_artifacts(self, folder: str) -> None:
@@ -149,8 +242,8 @@ class SqlModelRun(ModelRun):
             best = latest.get(metric.key)
             if best is None or (row["step"], row["timestamp"], row["value"]) > (best["step"], best["timestamp"], best["value"]):
                 latest[metric.key] = row
-        with self.store.ManagedSessionMaker(read_only=False) as session:
-            _write_rows(session, self.run_id, status, params, list(rows.values()), list(latest.values()), tags)
+        with _transaction(self.store) as writer:
+            _write_rows(writer, self.run_id, status, params, list(rows.values()), list(latest.values()), tags)
 
 
 def open_run(client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = ()) -> ModelRun:
@@ -218,28 +311,22 @@ def _finished_in_one_go(store, closings: list[Closing]) -> list[Closing]:
             checked.append(dataclasses.replace(closing, metrics=metrics, params=params))
     if not checked:
         return left
-    with store.ManagedSessionMaker(read_only=False) as session:
+    with _transaction(store) as writer:
         for closing in checked:
-            if _may_write_at_once(session, closing):
+            if _may_write_at_once(writer, closing):
                 rows = [_metric_row(store, closing.run_id, metric) for metric in closing.metrics]  # one value per key: each is its latest
-                _write_rows(session, closing.run_id, closing.status, closing.params, rows, rows)
+                _write_rows(writer, closing.run_id, closing.status, closing.params, rows, rows)
             else:
                 left.append(closing)
     return left
 
 
-def _may_write_at_once(session, closing: Closing) -> bool:
+def _may_write_at_once(rows: _Rows, closing: Closing) -> bool:
     """The run is active and has none of the closing's metrics and params yet."""
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun
-    from sqlalchemy import select
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam
 
     run_id = closing.run_id
-    stage = session.execute(select(SqlRun.lifecycle_stage).where(SqlRun.run_uuid == run_id)).scalar_one_or_none()
-    if stage != "active":
+    if rows.lifecycle_stage(run_id) != "active":
         return False  # missing or deleted: the ordinary calls raise MLflow's error
-    keys = sorted({m.key for m in closing.metrics})
-    if keys and session.execute(select(SqlLatestMetric.key).where(
-            SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(keys))).first() is not None:
-        return False
-    names = sorted({p.key for p in closing.params})
-    return not (names and session.execute(select(SqlParam.key).where(SqlParam.run_uuid == run_id, SqlParam.key.in_(names))).first())
+    metrics, params = {m.key for m in closing.metrics}, {p.key for p in closing.params}
+    return not (metrics & rows.keys_of(SqlLatestMetric.__table__, run_id) or params & rows.keys_of(SqlParam.__table__, run_id))
