@@ -199,8 +199,9 @@ def model_count(root: Path) -> int:
             "where t.key = 'qc.level' and t.value = 'model' and runs.status = 'FINISHED'").fetchone()[0]
 
 
-def run_workload(combos: int, repeats: int) -> dict:
-    """Every variant ``repeats`` times, taking turns; medians of wall time and peak memory."""
+def run_workload(combos: int, repeats: int) -> tuple[dict, dict]:
+    """Every variant ``repeats`` times, taking turns: the medians of wall time, peak memory and CPU, and
+    each attempt's (wall, peak, CPU) per variant."""
     root = Path(tempfile.mkdtemp(prefix="qc-bench-"))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
     os.environ.update(env)
@@ -218,7 +219,8 @@ def run_workload(combos: int, repeats: int) -> dict:
                   file=sys.stderr, flush=True)
     assert model_count(root) == 2 * combos * FOLDS * REPEATS * repeats, "mlflow_qc did not finish every model"
     shutil.rmtree(root, ignore_errors=True)
-    return {name: tuple(statistics.median(column) for column in zip(*values)) for name, values in runs.items()}
+    medians = {name: tuple(statistics.median(column) for column in zip(*values)) for name, values in runs.items()}
+    return medians, runs
 
 
 def main() -> None:
@@ -231,12 +233,12 @@ def main() -> None:
     if args.variant:
         {"bare": variant_bare, "peer": variant_peer}[args.variant](Path(args.root), args.combos[0])
         return
-    rows, cpu_rows = {}, {}
+    rows, cpu_rows, attempts = {}, {}, {}
     print("| models | bare s | peer s | mlflow_qc s (mlflow run) | mlflow-qc train s | qc/bare | train/bare | qc/peer "
           "| peak MiB bare / peer / qc / train | overhead ms/model |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for combos in args.combos:
-        results = run_workload(combos, args.repeats)
+        results, attempts[combos * FOLDS * REPEATS] = run_workload(combos, args.repeats)
         models = combos * FOLDS * REPEATS
         (bare, bare_mib, bare_cpu), (peer, peer_mib, _), (qc, qc_mib, qc_cpu), (train, train_mib, train_cpu) = (
             results[k] for k in ("bare", "peer", "qc", "train"))
@@ -252,9 +254,27 @@ def main() -> None:
                 fixed = (low - bare_s) - marginal * small / 1000
                 print(f"\n{name} ({measured}): marginal overhead per model between {small} and {large} models: {marginal:.0f} ms; "
                       f"fixed cost per run: {fixed:.1f} s")
+        print_attempts(attempts[small], attempts[large], large - small)
         (bare_s, qc_s, train_s), (bare_l, qc_l, train_l) = rows[small], rows[large]
         print(f"\nthe launcher of mlflow run (mlflow run - mlflow-qc train): {qc_s - train_s:.1f} s at {small} models, "
               f"{qc_l - train_l:.1f} s at {large}")
+
+
+def print_attempts(small: dict, large: dict, more_models: int) -> None:
+    """The marginal overhead per model of each attempt (attempt i of the small workload against
+    attempt i of the large one, each against the bare loop's attempts i), for both variants, and
+    their mean: the two variants run the same code per model, so together they are 2 x repeats
+    estimates of one figure, and their spread is the host's noise."""
+    for measured, column in (("wall", 0), ("CPU", 2)):
+        estimates = {}
+        for name in ("qc", "train"):
+            estimates[name] = [((high[column] - low[column]) - (bare_high[column] - bare_low[column])) * 1000 / more_models
+                               for low, high, bare_low, bare_high in zip(small[name], large[name], small["bare"], large["bare"])]
+        pooled = [value for values in estimates.values() for value in values]
+        print(f"\nmarginal overhead per model ({measured}), attempt by attempt: mlflow run "
+              f"{' / '.join(f'{v:.0f}' for v in estimates['qc'])} ms, mlflow-qc train "
+              f"{' / '.join(f'{v:.0f}' for v in estimates['train'])} ms; mean of all {statistics.mean(pooled):.0f} ms "
+              f"(range {min(pooled):.0f} to {max(pooled):.0f})")
 
 
 if __name__ == "__main__":
