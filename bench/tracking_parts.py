@@ -106,12 +106,7 @@ def through_sqlalchemy():
     """``run/model_run.py``'s transactions as on a SQL store other than sqlite (MLflow's sessions)."""
     import mlflow_qc.run.model_run as module
 
-    @contextlib.contextmanager
-    def session_transaction(store):
-        with store.ManagedSessionMaker(read_only=False) as session:
-            yield module._Rows(session)
-
-    module._transaction, original = session_transaction, module._transaction
+    module._transaction, original = module._session_transaction, module._transaction
     try:
         yield
     finally:

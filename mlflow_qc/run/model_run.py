@@ -166,12 +166,19 @@ def _insert_statement(table: str, columns: tuple[str, ...]) -> str:
 
 
 @contextmanager
+def _session_transaction(store) -> Iterator[_Rows]:
+    """One write transaction in one of MLflow's sessions (any SQL database)."""
+    with store.ManagedSessionMaker(read_only=False) as session:
+        yield _Rows(session)
+
+
+@contextmanager
 def _transaction(store) -> Iterator[_Rows]:
     """One write transaction on ``store``: committed when the block ends, rolled back if it raises;
     a sqlite error comes out as MLflow's session would raise it (TEMPORARILY_UNAVAILABLE)."""
     if store.db_type != "sqlite":
-        with store.ManagedSessionMaker(read_only=False) as session:
-            yield _Rows(session)
+        with _session_transaction(store) as rows:
+            yield rows
         return
     import sqlite3
 

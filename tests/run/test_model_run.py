@@ -9,7 +9,10 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from mlflow_qc.run.model_run import Closing, ModelRun, SqlModelRun, _sql_store, finish_runs, open_run
+import mlflow_qc.run.model_run as model_run
+from mlflow_qc.run.model_run import (
+    Closing, ModelRun, SqlModelRun, _session_transaction, _sql_store, finish_runs, open_run,
+)
 
 TAGS = {"qc.level": "model", "qc.resume_key": "key-1", "mlflow.runName": "model a"}
 
@@ -20,10 +23,20 @@ def _content(run):
     return run.info.status, run.data.params, {k: (v if not math.isnan(v) else "nan") for k, v in run.data.metrics.items()}, tags
 
 
-def test_two_transactions_leave_what_the_ordinary_calls_leave(store):
+@pytest.fixture(params=["sqlite cursor", "SQLAlchemy session"])
+def writes(request, monkeypatch):
+    """Each way the transactions are written: sqlite's own cursor, or SQLAlchemy as on MySQL/PostgreSQL."""
+    if request.param == "SQLAlchemy session":
+        monkeypatch.setattr("mlflow_qc.run.model_run._transaction", _session_transaction)
+    return request.param
+
+
+def test_two_transactions_leave_what_the_ordinary_calls_leave(store, writes):
     client, experiment_id = store
     sql_store = _sql_store(client)
     assert sql_store is not None and sql_store.db_type == "sqlite"
+    with model_run._transaction(sql_store) as rows:  # the way under test is the way taken
+        assert isinstance(rows, model_run._SqliteRows) == (writes == "sqlite cursor")
     now = int(time.time() * 1000)
     metrics = [Metric("train_accuracy", 0.75, now, 0), Metric("train_loss", float("nan"), now, 0),
                Metric("loss", 0.9, now, 0), Metric("loss", 0.5, now, 1), Metric("loss", 0.7, now + 1, 2)]
@@ -65,7 +78,7 @@ def test_a_failed_write_leaves_nothing_and_names_the_store(store, monkeypatch):
     assert client.get_run(run.run_id).data.metrics == {"train_accuracy": 0.5}
 
 
-def test_fold_runs_closed_together_read_as_closed_apart(store):
+def test_fold_runs_closed_together_read_as_closed_apart(store, writes):
     client, experiment_id = store
     runs = [client.create_run(experiment_id).info.run_id for _ in range(3)]
     aggregates = [Metric("fold_validation_accuracy_mean", 0.5, 0, 0)]
@@ -76,7 +89,7 @@ def test_fold_runs_closed_together_read_as_closed_apart(store):
             "FINISHED", {"fold_validation_accuracy_mean": 0.5}, {"fold_index": str(i)})
 
 
-def test_a_run_closing_again_takes_mlflows_own_update(store):
+def test_a_run_closing_again_takes_mlflows_own_update(store, writes):
     client, experiment_id = store
     run_id = client.create_run(experiment_id).info.run_id
     client.log_batch(run_id, metrics=[Metric("fold_validation_accuracy_mean", 0.1, 0, 0)], params=[Param("fold_index", "0")])
