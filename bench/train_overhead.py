@@ -238,8 +238,8 @@ def main() -> None:
           "| peak MiB bare / peer / qc / train | overhead ms/model |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for combos in args.combos:
-        results, attempts[combos * FOLDS * REPEATS] = run_workload(combos, args.repeats)
         models = combos * FOLDS * REPEATS
+        results, attempts[models] = run_workload(combos, args.repeats)
         (bare, bare_mib, bare_cpu), (peer, peer_mib, _), (qc, qc_mib, qc_cpu), (train, train_mib, train_cpu) = (
             results[k] for k in ("bare", "peer", "qc", "train"))
         rows[models], cpu_rows[models] = (bare, qc, train), (bare_cpu, qc_cpu, train_cpu)

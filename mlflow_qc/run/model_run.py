@@ -86,7 +86,7 @@ def _metric_row(store, run_id: str, metric: Metric) -> dict:
     return {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan, "run_uuid": run_id}
 
 
-def _write_rows(rows: _Rows, run_id: str, status: str, params: list[Param], metric_rows: list[dict],
+def _write_rows(rows: _Rows | _SqliteRows, run_id: str, status: str, params: list[Param], metric_rows: list[dict],
                 latest_rows: list[dict], tags: list[RunTag] = ()) -> None:
     """Insert a run's tags, params, metrics and latest metrics and end it, in ``rows``' transaction."""
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlTag
@@ -131,8 +131,8 @@ class _Rows:
         return set(self.session.execute(select(table.c.key).where(table.c.run_uuid == run_id)).scalars())
 
 
-class _SqliteRows(_Rows):
-    """The same statements on the sqlite3 cursor of one of the store's pooled connections: SQLAlchemy
+class _SqliteRows:
+    """The same statements as ``_Rows`` on the sqlite3 cursor of one of the store's pooled connections: SQLAlchemy
     compiles and wraps every statement and MLflow's session sets three pragmas, about two thirds of a
     model run's writes (``bench/tracking_parts.py``)."""
 
@@ -173,7 +173,7 @@ def _session_transaction(store) -> Iterator[_Rows]:
 
 
 @contextmanager
-def _transaction(store) -> Iterator[_Rows]:
+def _transaction(store) -> Iterator[_Rows | _SqliteRows]:
     """One write transaction on ``store``: committed when the block ends, rolled back if it raises;
     a sqlite error comes out as MLflow's session would raise it (TEMPORARILY_UNAVAILABLE)."""
     if store.db_type != "sqlite":
@@ -188,7 +188,7 @@ def _transaction(store) -> Iterator[_Rows]:
     connection = store.engine.raw_connection()
     try:
         cursor = connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_MS)}")
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         yield _SqliteRows(cursor)
         connection.commit()
     except sqlite3.OperationalError as exc:
@@ -328,7 +328,7 @@ def _finished_in_one_go(store, closings: list[Closing]) -> list[Closing]:
     return left
 
 
-def _may_write_at_once(rows: _Rows, closing: Closing) -> bool:
+def _may_write_at_once(rows: _Rows | _SqliteRows, closing: Closing) -> bool:
     """The run is active and has none of the closing's metrics and params yet."""
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam
 
