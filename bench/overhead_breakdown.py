@@ -42,6 +42,7 @@ def timed(owner, name: str, label: str) -> None:
 
 def instrument() -> None:
     import mlflow_qc.evaluate.job_report as job_report
+    import mlflow_qc.evaluate.observers as evaluation_observers
     import mlflow_qc.evaluate.report as report
     import mlflow_qc.run.experiment_run as experiment_run
     import mlflow_qc.run.fit_model as fit_model
@@ -69,6 +70,10 @@ def instrument() -> None:
         (job_report, "curves_figures", "job report: ROC and PR figures"),
         (job_report, "confusion_figures", "job report: confusion figures"),
         (report.Report, "log", "job report: page and JSON written and logged"),
+        (experiment_run.Training, "run_baseline", "experiment: the baseline job"),
+        (experiment_run.Training, "summarise", "experiment: summary tables and best job"),
+        (evaluation_observers.BaselineVerdict, "experiment_closed", "experiment: baseline verdicts"),
+        (evaluation_observers.ExperimentReport, "experiment_closed", "experiment: its report"),
     ]
     for owner, name, label in steps:
         timed(owner, name, label)

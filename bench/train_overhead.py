@@ -4,6 +4,13 @@ Workload (issue 3): synthetic classification, 20,000 rows x 30 numeric + 2 categ
 columns; StandardScaler + OneHotEncoder; LogisticRegression over C; 5 folds x 2 repeats.
 
     python bench/train_overhead.py --combos 4 40 --repeats 3    # 40 and 400 models
+    python bench/train_overhead.py --combos 4 40 --repeats 4 --blas-threads 1 --skip-peer
+
+``--blas-threads 1`` runs every variant with one BLAS/OpenMP thread (OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS, MKL_NUM_THREADS): on a 2-vCPU VM OpenBLAS's second thread makes this workload's
+fit several times slower and far noisier, and that noise, paid by the bare loop and mlflow_qc
+alike, is what hides a per-model overhead of tens of milliseconds. ``--skip-peer`` leaves out the
+GridSearchCV + autolog variant (half the time of a run) when only the marginal overhead is wanted.
 
 Variants: bare, peer, mlflow_qc through ``mlflow run`` and the same entry point's command
 (``mlflow-qc train``) without the launcher, so the launcher's part is the difference.
@@ -199,14 +206,20 @@ def model_count(root: Path) -> int:
             "where t.key = 'qc.level' and t.value = 'model' and runs.status = 'FINISHED'").fetchone()[0]
 
 
-def run_workload(combos: int, repeats: int) -> tuple[dict, dict]:
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+NOT_RUN = (float("nan"),) * 3
+
+
+def run_workload(combos: int, repeats: int, variants: tuple[str, ...], blas_threads: int | None) -> tuple[dict, dict]:
     """Every variant ``repeats`` times, taking turns: the medians of wall time, peak memory and CPU, and
-    each attempt's (wall, peak, CPU) per variant."""
+    each attempt's (wall, peak, CPU) per variant (NaN for a variant not run)."""
     root = Path(tempfile.mkdtemp(prefix="qc-bench-"))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
+    if blas_threads is not None:
+        env.update(dict.fromkeys(BLAS_THREAD_VARIABLES, str(blas_threads)))
     os.environ.update(env)
     setup_workspace(root, combos)
-    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ("bare", "peer", "qc", "train")}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     for attempt in range(repeats):
         for name in runs:
             env["MLFLOW_QC_CACHE"] = str(root / f"cache-{name}-{attempt}")  # every qc run prepares from scratch
@@ -220,7 +233,7 @@ def run_workload(combos: int, repeats: int) -> tuple[dict, dict]:
     assert model_count(root) == 2 * combos * FOLDS * REPEATS * repeats, "mlflow_qc did not finish every model"
     shutil.rmtree(root, ignore_errors=True)
     medians = {name: tuple(statistics.median(column) for column in zip(*values)) for name, values in runs.items()}
-    return medians, runs
+    return {"peer": NOT_RUN, **medians}, runs
 
 
 def main() -> None:
@@ -229,17 +242,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each variant per workload (medians)")
     parser.add_argument("--variant", choices=["bare", "peer"])
     parser.add_argument("--root")
+    parser.add_argument("--blas-threads", type=int, help="BLAS/OpenMP threads of every variant (default: the libraries' own)")
+    parser.add_argument("--skip-peer", action="store_true", help="leave out GridSearchCV + autolog")
     args = parser.parse_args()
     if args.variant:
         {"bare": variant_bare, "peer": variant_peer}[args.variant](Path(args.root), args.combos[0])
         return
     rows, cpu_rows, attempts = {}, {}, {}
+    variants = ("bare", "qc", "train") if args.skip_peer else ("bare", "peer", "qc", "train")
+    if args.blas_threads is not None:
+        print(f"every variant with {args.blas_threads} BLAS/OpenMP thread(s)")
     print("| models | bare s | peer s | mlflow_qc s (mlflow run) | mlflow-qc train s | qc/bare | train/bare | qc/peer "
           "| peak MiB bare / peer / qc / train | overhead ms/model |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for combos in args.combos:
         models = combos * FOLDS * REPEATS
-        results, attempts[models] = run_workload(combos, args.repeats)
+        results, attempts[models] = run_workload(combos, args.repeats, variants, args.blas_threads)
         (bare, bare_mib, bare_cpu), (peer, peer_mib, _), (qc, qc_mib, qc_cpu), (train, train_mib, train_cpu) = (
             results[k] for k in ("bare", "peer", "qc", "train"))
         rows[models], cpu_rows[models] = (bare, qc, train), (bare_cpu, qc_cpu, train_cpu)
@@ -273,8 +291,8 @@ def print_attempts(small: dict, large: dict, more_models: int) -> None:
         pooled = [value for values in estimates.values() for value in values]
         print(f"\nmarginal overhead per model ({measured}), attempt by attempt: mlflow run "
               f"{' / '.join(f'{v:.0f}' for v in estimates['qc'])} ms, mlflow-qc train "
-              f"{' / '.join(f'{v:.0f}' for v in estimates['train'])} ms; mean of all {statistics.mean(pooled):.0f} ms "
-              f"(range {min(pooled):.0f} to {max(pooled):.0f})")
+              f"{' / '.join(f'{v:.0f}' for v in estimates['train'])} ms; mean of all {statistics.mean(pooled):.1f} ms, "
+              f"median {statistics.median(pooled):.1f} ms (range {min(pooled):.0f} to {max(pooled):.0f})")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@
   estimator's internal validation fraction: accuracy or R²) as ``val_accuracy`` /
   ``val_r2`` when the estimator has them (e.g. MLP); else {}.
 - Loss: log loss (classification), mean squared error (regression).
-- Saved with joblib (pickle).
+- Saved with pickle's C pickler (joblib's own pickler is pure Python, several times slower per
+  model); loaded with joblib, which reads these files and the ``joblib.dump`` files of earlier versions.
 """
 from __future__ import annotations
 
 import inspect
+import pickle
 from pathlib import Path
 
 import joblib
@@ -122,7 +124,8 @@ class SklearnAdapter(ModelAdapter):
         return float(log_loss(self.class_index(label), output, labels=np.arange(output.shape[1])))
 
     def _save_model(self, model, folder: Path) -> None:
-        joblib.dump(model, Path(folder) / MODEL_FILE)
+        with open(Path(folder) / MODEL_FILE, "wb") as file:
+            pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def load(cls, folder: Path):

@@ -138,3 +138,23 @@ def test_runs_without_importing_torch_or_tensorflow(tmp_path):
     )
     assert result.stdout.strip() == "[]"
     assert isinstance(load_model("sklearn", tmp_path / "saved").coef_, np.ndarray)
+
+
+def test_saved_as_a_plain_pickle_and_earlier_joblib_files_still_load(tmp_path):
+    import pickle
+
+    import joblib
+
+    from mlflow_qc.models.sklearn_adapter import MODEL_FILE
+
+    train, evaluation = make_data("multi_onehot")
+    adapter = sklearn_adapter("multi_onehot")  # a forest: many arrays
+    trained = adapter.fit(train, evaluation, {"n_estimators": 5}, 0)
+    expected = adapter.predict(trained.model, evaluation.features)
+    adapter.save(trained.model, tmp_path / "new")
+    with open(tmp_path / "new" / MODEL_FILE, "rb") as file:
+        assert np.array_equal(adapter.predict(pickle.load(file), evaluation.features), expected)  # no joblib wrappers
+    adapter.save(trained.model, tmp_path / "old")
+    joblib.dump(trained.model, tmp_path / "old" / MODEL_FILE)  # as versions before the C pickler saved it
+    for folder in ("new", "old"):
+        assert np.array_equal(adapter.predict(load_model("sklearn", tmp_path / folder), evaluation.features), expected)
