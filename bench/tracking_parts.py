@@ -18,7 +18,10 @@
   applies the template);
 - a job report of 10 models (``log_job_report``, now only);
 - a fitted scikit-learn model (the workload's logistic regression, a 100-tree forest of depth 8)
-  saved with ``joblib.dump`` against pickle's C pickler (``SklearnAdapter.save``).
+  saved with ``joblib.dump`` against pickle's C pickler (``SklearnAdapter.save``);
+- an experiment report's boomerang figure and head-to-head comparison of 40 jobs x 10 models
+  (synthetic metrics), now only: their figures before this round's change are in bench/RESULTS.md,
+  measured by this script at the commit before it.
 
     python bench/tracking_parts.py
 """
@@ -248,6 +251,27 @@ def model_save(fitted, folder: Path) -> None:
               f"(its {MODEL_FILE} and adapter.json)")
 
 
+def experiment_parts(jobs: int = 40, folds: int = 5, repeats: int = 2) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from mlflow_qc.evaluate.comparison import compare_models
+    from mlflow_qc.evaluate.figures_experiment import boomerang_figure
+
+    rng = np.random.default_rng(0)
+    rows = [{"job": f"job {j}", "model": f"job {j} fold {f} repeat {r}", "run_id": uuid.uuid4().hex, "hyperparameters": f"C={j}",
+             "fold_index": f, "repeat_index": r, "refit": False}
+            for j in range(jobs) for f in range(folds) for r in range(repeats)]
+    models = pd.DataFrame(rows)
+    for split in ("train", "fold_validation", "test"):
+        for metric in ("loss", "accuracy", "f1", "precision", "recall", "roc_auc"):
+            models[f"{split}_{metric}"] = rng.uniform(0.5, 0.9, len(models))
+    sizes = {"fold_validation": (12800.0, 3200.0), "test": (16000.0, 4000.0)}
+    print(f"experiment report of {jobs} jobs x {folds * repeats} models: boomerang figure "
+          f"{cpu_ms(lambda: boomerang_figure(models, 'classification_binary'), 5):.0f} ms, head-to-head comparison "
+          f"{cpu_ms(lambda: compare_models(models, sizes, None, 'fold_validation_accuracy'), 5):.0f} ms")
+
+
 def trained_job(root: Path):
     import yaml
     from mlflow.tracking import MlflowClient
@@ -276,6 +300,7 @@ def main() -> None:
 
     store_writes()
     figure_template()
+    experiment_parts()
     root = Path(tempfile.mkdtemp(prefix="qc-parts-"))
     client, job, models, model = trained_job(root)
     entry = CacheEntry(entry_path(client.get_run(job.data.tags["mlflow.parentRunId"]).data.tags["qc.cache_key"]))

@@ -108,6 +108,9 @@ def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], 
     return Comparison(title, summary, intervals, pairs, alpha, baseline_verdicts(models, sizes, against, alpha))
 
 
+MATCHED_ON = ["fold_index", "repeat_index"]  # a job's model pairs with another's of the same fold and repeat
+
+
 def shared_test(models: pd.DataFrame, a: str, b: str, metric: str, sizes: dict[str, tuple[float, float]]):
     """The corrected resampled t-test of job ``a`` against job ``b`` over the folds and repeats both have;
     returns (number of pairs, PairedTest)."""
@@ -116,14 +119,31 @@ def shared_test(models: pd.DataFrame, a: str, b: str, metric: str, sizes: dict[s
 
 def shared_tests(models: pd.DataFrame, a: str, b: str, metrics: list[str], sizes: dict[str, tuple[float, float]]) -> dict:
     """``shared_test`` of each metric, the two jobs' folds and repeats matched once for all of them."""
-    keys = ["fold_index", "repeat_index"]
-    shared = models.loc[models["job"] == a, keys + metrics].merge(
-        models.loc[models["job"] == b, keys + metrics], on=keys, suffixes=("_a", "_b"))
+    columns = MATCHED_ON + metrics
+    return matched_tests(models.loc[models["job"] == a, columns], models.loc[models["job"] == b, columns], metrics, sizes)
+
+
+def matched_tests(a: pd.DataFrame, b: pd.DataFrame, metrics: list[str], sizes: dict[str, tuple[float, float]]) -> dict:
+    """``shared_tests`` of two jobs' own rows (fold_index, repeat_index and the metrics)."""
+    left, right = matched_rows(a, b)
     tests = {}
     for metric in metrics:
         n_train, n_test = sizes.get(split_of(metric), (0.0, 0.0))
-        tests[metric] = len(shared), corrected_resampled_ttest(shared[f"{metric}_a"], shared[f"{metric}_b"], n_train, n_test)
+        tests[metric] = len(left), corrected_resampled_ttest(a[metric].to_numpy()[left], b[metric].to_numpy()[right], n_train, n_test)
     return tests
+
+
+def matched_rows(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``a``'s and ``b``'s rows of the same fold and repeat, paired in the order an inner
+    merge gives them (a's order); a lookup when each fold and repeat is once in ``b`` (a job's models are)."""
+    keys_b = pd.MultiIndex.from_frame(b[MATCHED_ON])
+    if keys_b.is_unique:
+        right = keys_b.get_indexer(pd.MultiIndex.from_frame(a[MATCHED_ON]))
+        left = np.flatnonzero(right >= 0)
+        return left, right[left]
+    positions = [frame[MATCHED_ON].assign(**{name: np.arange(len(frame))}) for frame, name in ((a, "_a"), (b, "_b"))]
+    shared = positions[0].merge(positions[1], on=MATCHED_ON)
+    return shared["_a"].to_numpy(), shared["_b"].to_numpy()
 
 
 def beats(test, metric: str, alpha: float) -> bool:
@@ -154,12 +174,14 @@ def baseline_verdicts(models: pd.DataFrame, sizes: dict[str, tuple[float, float]
 
 def _summary(models: pd.DataFrame, intervals: pd.DataFrame, jobs: list[str], metrics: list[str]) -> pd.DataFrame:
     rows = []
+    interval_of = {(i.job, i.metric): i for i in intervals.itertuples(index=False)}
+    counts = models["job"].value_counts(sort=False)
+    hyperparameters = models.drop_duplicates("job").set_index("job")["hyperparameters"]
     for job in jobs:
-        own = models[models["job"] == job]
-        row = {"job": job, "hyperparameters": own["hyperparameters"].iloc[0], "models": len(own)}
+        row = {"job": job, "hyperparameters": hyperparameters[job], "models": int(counts[job])}
         for metric in metrics:
-            i = intervals[(intervals["job"] == job) & (intervals["metric"] == metric)].iloc[0]
-            row[metric] = f"{i['mean']:.4g}" + ("" if np.isnan(i["low"]) else f" [{i['low']:.4g}, {i['high']:.4g}]")
+            i = interval_of[(job, metric)]
+            row[metric] = f"{i.mean:.4g}" + ("" if np.isnan(i.low) else f" [{i.low:.4g}, {i.high:.4g}]")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -172,7 +194,8 @@ def _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha) -> pd
         means = intervals[intervals["metric"] == ranking].set_index("job")["mean"]
         best = (means.idxmax() if higher_is_better(ranking) else means.idxmin()) if means.notna().any() else jobs[0]
         pairs = [(best, job) for job in jobs if job != best]
-    tests = {(a, b): shared_tests(models, a, b, metrics, sizes) for a, b in pairs}
+    own = {job: rows[MATCHED_ON + metrics] for job, rows in models.groupby("job", sort=False)}
+    tests = {(a, b): matched_tests(own[a], own[b], metrics, sizes) for a, b in pairs}
     rows = []
     for metric in metrics:
         for a, b in pairs:

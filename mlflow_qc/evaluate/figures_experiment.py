@@ -5,6 +5,8 @@ and ``{split}_{metric}`` columns.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -24,10 +26,9 @@ def score_types(models: pd.DataFrame, analysis_type: str) -> list[str]:
     return [s for s in SCORES[kind] if any(f"{split}_{s}" in models.columns for split in SPLIT_ORDER)]
 
 
-def _model_line(row: pd.Series, splits: list[str], score: str):
-    x = [row.get(f"{split}_loss", np.nan) for split in splits]
-    y = [row.get(f"{split}_{score}", np.nan) for split in splits]
-    return x, y
+def _split_values(models: pd.DataFrame, splits: list[str], metric: str) -> np.ndarray:
+    """models x splits: each model's ``{split}_{metric}`` (NaN where it has none)."""
+    return models.reindex(columns=[f"{split}_{metric}" for split in splits]).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def boomerang_figure(models: pd.DataFrame, analysis_type: str, min_score: float | None = None,
@@ -44,16 +45,24 @@ def boomerang_figure(models: pd.DataFrame, analysis_type: str, min_score: float 
         return None
     traces, owners = [], []
     jobs = list(dict.fromkeys(models["job"]))
+    rows_of = {job: np.flatnonzero((models["job"] == job).to_numpy()) for job in jobs}
+    losses = _split_values(models, splits, "loss")
+    labels = [[f"{model}<br>{split}" for split in splits] + [None] for model in models["model"]]
     for score in scores:
+        values = _split_values(models, splits, score)
+        kept = np.ones(len(models), dtype=bool)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a model without any split's value: kept, as NaN
+            if min_score is not None:
+                kept &= ~(np.nanmin(values, axis=1) < min_score)
+            if max_loss is not None:
+                kept &= ~(np.nanmax(losses, axis=1) > max_loss)
         for index, job in enumerate(jobs):
             x, y, text = [], [], []
-            for _, row in models[models["job"] == job].iterrows():
-                xs, ys = _model_line(row, splits, score)
-                if (min_score is not None and np.nanmin(ys) < min_score) or (max_loss is not None and np.nanmax(xs) > max_loss):
-                    continue
-                x += xs + [None]
-                y += ys + [None]
-                text += [f"{row['model']}<br>{split}" for split in splits] + [None]
+            for row in rows_of[job][kept[rows_of[job]]]:
+                x += [*losses[row].tolist(), None]
+                y += [*values[row].tolist(), None]
+                text += labels[row]
             traces.append({
                 "type": "scatter", "x": x, "y": y, "text": text, "mode": "lines+markers", "name": job, "legendgroup": job,
                 "visible": score == scores[0], "line": {"color": color(index), "width": 1.5, "shape": "spline"},

@@ -53,6 +53,18 @@ def test_only_shared_folds_and_repeats_are_paired():
     assert r"\begin{tabular}" in latex and r"fold\_validation\_accuracy" in latex
 
 
+@pytest.mark.parametrize("b_folds", [[2, 0, 1, 3], [2, 0, 0, 1]], ids=["each fold once", "a fold twice"])
+def test_pairs_are_those_of_an_inner_merge_in_its_order(b_folds):
+    from mlflow_qc.evaluate.comparison import MATCHED_ON, matched_rows
+
+    a = pd.DataFrame({"fold_index": [1, 0, 2, 1, -1], "repeat_index": [0, 0, 0, 1, 0], "m": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    b = pd.DataFrame({"fold_index": b_folds, "repeat_index": [0, 0, 0, 0], "m": [0.6, 0.7, 0.8, 0.9]})
+    left, right = matched_rows(a, b)
+    merged = a.merge(b, on=MATCHED_ON, suffixes=("_a", "_b"))
+    assert a["m"].to_numpy()[left].tolist() == merged["m_a"].tolist()
+    assert b["m"].to_numpy()[right].tolist() == merged["m_b"].tolist()
+
+
 def _pair(pairs: pd.DataFrame, metric: str, a: str, b: str) -> dict:
     rows = pairs[(pairs["metric"] == metric) & (
         ((pairs["job_a"] == a) & (pairs["job_b"] == b)) | ((pairs["job_a"] == b) & (pairs["job_b"] == a)))]
