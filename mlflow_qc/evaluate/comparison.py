@@ -102,8 +102,8 @@ def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], 
         ],
         columns=["job", "metric", "mean", "low", "high", "count"],
     )
-    summary = _summary(models, intervals, jobs, metrics)
-    pairs = _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha)
+    summary = _summary(by_job, intervals, jobs, metrics)
+    pairs = _pairs(by_job, jobs, metrics, sizes, intervals, ranking_metric, alpha)
     against = ranking_metric if ranking_metric in metrics else next(iter(metrics), None)
     return Comparison(title, summary, intervals, pairs, alpha, baseline_verdicts(models, sizes, against, alpha))
 
@@ -124,7 +124,7 @@ def shared_tests(models: pd.DataFrame, a: str, b: str, metrics: list[str], sizes
 
 
 def matched_tests(a: pd.DataFrame, b: pd.DataFrame, metrics: list[str], sizes: dict[str, tuple[float, float]]) -> dict:
-    """``shared_tests`` of two jobs' own rows (fold_index, repeat_index and the metrics)."""
+    """``shared_tests`` of two jobs' own rows (with fold_index, repeat_index and the metrics)."""
     left, right = matched_rows(a, b)
     tests = {}
     for metric in metrics:
@@ -172,13 +172,12 @@ def baseline_verdicts(models: pd.DataFrame, sizes: dict[str, tuple[float, float]
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
-def _summary(models: pd.DataFrame, intervals: pd.DataFrame, jobs: list[str], metrics: list[str]) -> pd.DataFrame:
+def _summary(by_job: dict[str, pd.DataFrame], intervals: pd.DataFrame, jobs: list[str], metrics: list[str]) -> pd.DataFrame:
     rows = []
     interval_of = {(i.job, i.metric): i for i in intervals.itertuples(index=False)}
-    counts = models["job"].value_counts(sort=False)
-    hyperparameters = models.drop_duplicates("job").set_index("job")["hyperparameters"]
     for job in jobs:
-        row = {"job": job, "hyperparameters": hyperparameters[job], "models": int(counts[job])}
+        own = by_job[job]
+        row = {"job": job, "hyperparameters": own["hyperparameters"].iloc[0], "models": len(own)}
         for metric in metrics:
             i = interval_of[(job, metric)]
             row[metric] = f"{i.mean:.4g}" + ("" if np.isnan(i.low) else f" [{i.low:.4g}, {i.high:.4g}]")
@@ -186,7 +185,7 @@ def _summary(models: pd.DataFrame, intervals: pd.DataFrame, jobs: list[str], met
     return pd.DataFrame(rows)
 
 
-def _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha) -> pd.DataFrame:
+def _pairs(by_job, jobs, metrics, sizes, intervals, ranking_metric, alpha) -> pd.DataFrame:
     if len(jobs) <= ALL_PAIRS_UP_TO:
         pairs = list(itertools.combinations(jobs, 2))
     else:
@@ -194,8 +193,7 @@ def _pairs(models, jobs, metrics, sizes, intervals, ranking_metric, alpha) -> pd
         means = intervals[intervals["metric"] == ranking].set_index("job")["mean"]
         best = (means.idxmax() if higher_is_better(ranking) else means.idxmin()) if means.notna().any() else jobs[0]
         pairs = [(best, job) for job in jobs if job != best]
-    own = {job: rows[MATCHED_ON + metrics] for job, rows in models.groupby("job", sort=False)}
-    tests = {(a, b): matched_tests(own[a], own[b], metrics, sizes) for a, b in pairs}
+    tests = {(a, b): matched_tests(by_job[a], by_job[b], metrics, sizes) for a, b in pairs}
     rows = []
     for metric in metrics:
         for a, b in pairs:
