@@ -75,3 +75,39 @@ def test_what_a_version_cannot_promise_back_is_said(dvc_repo, tmp_path):
     assert "changes git has not committed" in version(csv).unrestorable
     assert "data.version: off" in version(csv, "off").unrestorable
     assert "only its md5" in version(write(tmp_path / "outside.csv", "a\n1\n")).unrestorable  # no DVC repository
+
+
+def test_images_beside_a_dvcignored_file_train_and_an_uncommitted_manifest_is_said_and_tagged(dvc_repo, tmp_path, monkeypatch, capsys):
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_qc.data.source import restore_run_data
+    from mlflow_qc.experiment import Experiment
+    from mlflow_qc.tracking.names import DATA_RESTORABLE, DATA_UNRESTORABLE
+    from tests.image_data import image_recipe, write_images
+
+    data = dvc_repo / "data"
+    write_images(data, 20)
+    write(data / "pics" / ".DS_Store", "finder litter")
+    write(dvc_repo / ".dvcignore", ".DS_Store\n")
+    sh(dvc_repo, "git", "add", "data/images.csv", ".dvcignore")
+    sh(dvc_repo, "git", "commit", "-qm", "manifest in git")
+    with open(data / "images.csv", "a") as handle:
+        handle.write("\n")  # the same rows, but an edit git has not committed
+    (data / "r.yaml").write_text(yaml.safe_dump(image_recipe("dvcignore", version="auto")))
+    monkeypatch.chdir(dvc_repo)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for leaked in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(leaked, raising=False)
+
+    result = Experiment.from_yaml(str(data / "r.yaml")).run()
+    assert result.finished == 1
+    said = [line for line in capsys.readouterr().err.splitlines() if "data get" in line]
+    assert said == ["warning: `mlflow-qc data get` cannot restore this run's data: "
+                    "images.csv: it has changes git has not committed (commit them, or track it with `mlflow-qc data add`)"]
+    tags = MlflowClient().get_run(result.run_id).data.tags
+    assert tags[DATA_RESTORABLE] == "false" and tags[DATA_UNRESTORABLE].startswith("images.csv: it has changes")
+
+    restored = restore_run_data(result.run_id, str(tmp_path / "got"))  # `mlflow-qc data get RUN_ID DEST`
+    assert sorted(p.rsplit("/", 1)[-1] for p in restored) == ["images.csv", "pics"]
+    assert sorted(p.name for p in (tmp_path / "got" / "pics").iterdir()) == [f"{k:02d}.png" for k in range(20)]
