@@ -68,7 +68,8 @@ class DvcRepo:
         from dvc.exceptions import OutputNotFoundError
 
         try:
-            [out, *_] = self.repo.find_outs_by_path(os.path.abspath(path), strict=False)
+            # the outputs as listed (not the stage graph, whose checks of the whole pipeline cost ~0.4 s)
+            [out, *_] = self.repo.find_outs_by_path(os.path.abspath(path), outs=self.repo.index.outs, strict=False)
         except OutputNotFoundError:
             return None, None, None
         except self.errors as exc:
