@@ -50,9 +50,9 @@ def unrestorable_data(prepared: Prepared) -> str | None:
 def export_prepared(client: MlflowClient, run_id: str, prepared: Prepared) -> None:
     """Log every context's arrays as ``qc/prepared/{context}/{split}/{features_I|label}.parquet``."""
     entry = prepared.entry
-    names = entry.meta["feature_names"]
     with tempfile.TemporaryDirectory() as tmp:
         for context in entry.contexts:
+            names = entry.pipeline(context).feature_names  # each context's own: its categories came from its training rows
             for split in entry.split_names(context):
                 arrays = entry.load(context, split)
                 folder = Path(tmp, context, split)
