@@ -4,8 +4,9 @@ An entry is a directory named by the hash of what produced it (data versions,
 preprocessing spec, seed). Entries are written to a temporary sibling and renamed
 into place, so a reader never sees half an entry and a crash leaves none behind.
 
-Layout of an entry: ``meta.json`` (contexts, feature_names, label_name, classes,
-analysis_type, input_count), ``splits.json``, ``input_example.parquet``, and per context
+Layout of an entry: ``meta.json`` (contexts, feature_names of the last context fitted (a
+context's own are its pipeline's: categories come from each context's training rows), label_name,
+classes, analysis_type, input_count), ``splits.json``, ``input_example.parquet``, and per context
 ``{context}/pipeline.pkl``, ``{context}/typical.json`` and ``{context}/{split}/features_I.npy|label.npy``;
 a context fitted beyond the splits' own (``refit``) also has ``{context}/rows.json``.
 

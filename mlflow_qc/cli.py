@@ -213,6 +213,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:  # a usage error (unknown command or option): click's own message
         exc.show()
         sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt, Interrupted) as exc:  # before Exception: click turns Ctrl-C into Abort, an Exception
+        end_launched_run_on_error(exc.__cause__ or exc if isinstance(exc, click.Abort) else exc)  # KILLED, as for Ctrl-C
+        click.echo("interrupted", err=True)
+        sys.exit(130)
     except Exception as exc:
         import mlflow
 
@@ -223,10 +227,6 @@ def main(argv: list[str] | None = None) -> None:
         end_launched_run_on_error(exc)
         click.echo(f"error: {fault}", err=True)
         sys.exit(1)
-    except (click.Abort, KeyboardInterrupt, Interrupted) as exc:
-        end_launched_run_on_error(exc)
-        click.echo("interrupted", err=True)
-        sys.exit(130)
 
 
 def console_main() -> None:

@@ -1,14 +1,19 @@
 """Preparation: datasets -> versions -> splits -> fitted preprocessing per context -> cached arrays.
 
 ``prepare(recipe)`` validates everything first (QCErrors before anything is written),
-then reuses the cache entry keyed by (data versions, preprocessing spec, seed) or
-fits every context and writes one. A recipe that refits also gets its ``refit``
+then reuses the cache entry keyed by what makes the arrays (``cache_key``: data versions,
+preprocessing spec, seed, and the code: mlflow_qc's version and preparation modules, the
+libraries' versions, a user encoder class's module) or fits every context and writes one. A recipe that refits also gets its ``refit``
 context (train + validation) here, so training never comes back to prepare more.
 """
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +25,18 @@ from mlflow_qc.cache import CacheEntry
 from mlflow_qc.data.dataset import Dataset, load_dataset
 from mlflow_qc.data.typical import one_table, typical_values
 from mlflow_qc.data.versioning import DatasetVersion, version_dataset_files
-from mlflow_qc.hashing import content_key
+from mlflow_qc.classes import resolve_encoder_class
+from mlflow_qc.hashing import content_key, digest
+from mlflow_qc.import_graph import PACKAGE_DIR
 from mlflow_qc.preprocess import FittedPipeline, validate
 from mlflow_qc.recipe import DatasetSpec, Recipe
 from mlflow_qc.split import REFIT_CONTEXT, Splits, make_splits, refit_rows, stratification_labels
 
 CACHE_FORMAT = 1
+# The package's modules that make prepared arrays: prepare.py and the layers below it that it
+# stands on (tests/test_layers.py), every module of them, so an edit or an upgrade is a new key.
+PREPARATION_CODE = ("prepare", "cache", "split", "preprocess", "data", "recipe", "recipe_data", "recipe_yaml",
+                    "overrides", "classes", "hashing", "errors")
 INPUT_EXAMPLE_ROWS = 5
 
 
@@ -75,6 +86,7 @@ class Prepared:
 
 
 def cache_key(recipe: Recipe, versions: list[DatasetVersion]) -> str:
+    """What the arrays of an entry depend on; anything else (the model, the trainer) is in the resume key."""
     data = recipe.data.model_dump(mode="json", exclude={"version"})
     for item in data["inputs"]:
         item["dataset"].pop("path", None)
@@ -88,8 +100,46 @@ def cache_key(recipe: Recipe, versions: list[DatasetVersion]) -> str:
             "md5": [v.md5 for v in versions],
             "seed": recipe.seed,
             "analysis_type": recipe.model.analysis_type if recipe.model else None,
+            "code": preparation_code(),
+            "encoders": encoder_code(recipe),
         }
     )
+
+
+@lru_cache(maxsize=1)
+def preparation_code() -> dict[str, str]:
+    """mlflow_qc's version, a digest of the source of its modules that make the arrays, and the
+    versions of the libraries that read and transform the data (once per process)."""
+    parts = []
+    for name in PREPARATION_CODE:
+        folder = PACKAGE_DIR / name
+        parts.extend(sorted(folder.rglob("*.py")) if folder.is_dir() else [PACKAGE_DIR / f"{name}.py"])
+    source = b"".join(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes() for path in parts)
+    versions = {package: _version(package) for package in ("mlflow-qc", "numpy", "pandas", "scipy", "pyarrow", "pillow")}
+    return {"source": digest(source), "python": sys.version.split()[0], **versions}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def encoder_code(recipe: Recipe) -> dict[str, str]:
+    """A digest of the source of the module defining each encoder class named by a dotted path (a
+    user's own module, or a library's), so an edit of that class makes a new entry."""
+    specs = [encoder for item in recipe.data.inputs for encoder in item.encoders]
+    if recipe.data.target is not None and recipe.data.target.encoder is not None:
+        specs.append(recipe.data.target.encoder)
+    found = {}
+    for name in sorted({spec.sklearn for spec in specs if "." in spec.sklearn}):
+        try:
+            path = inspect.getsourcefile(resolve_encoder_class(name)) or inspect.getfile(resolve_encoder_class(name))
+            found[name] = digest(Path(path).read_bytes())
+        except (TypeError, OSError):  # a built-in class has no file: its library's version stands for it
+            found[name] = _version(name.partition(".")[0]) or "unknown"
+    return found
 
 
 def prepare(recipe: Recipe) -> Prepared:

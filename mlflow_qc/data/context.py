@@ -1,8 +1,10 @@
 """Reading a DVC workspace cheaply: no DVC import, only files and a few git calls.
 
 ``DVCRunContextProvider`` (entry point ``mlflow.run_context_provider``) tags every
-run started inside a DVC repository with its state. The readers below are shared
-with ``versioning.py``, which decides from them whether DVC needs to be called at all.
+run started inside a DVC repository with its state: it runs at every ``start_run``, so it
+reads the repository's own files and never imports DVC (its remote tag reads the repository
+and local config only; versioning itself goes through DVC's API, ``dvc_api.py``).
+``versioning.py`` shares the hashing of files (``path_md5``) and the object layout.
 """
 from __future__ import annotations
 
@@ -56,10 +58,6 @@ def default_remote_url(root: str) -> str | None:
         if name and config.has_option(section, "url"):
             return _config_path(root, config.get(section, "url"))
     return None
-
-
-def cache_dir(root: str) -> str:
-    return _config_path(root, read_config(root).get("cache", "dir", fallback="cache"))
 
 
 def object_paths(storage: str, md5: str) -> list[str]:

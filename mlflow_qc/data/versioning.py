@@ -1,33 +1,26 @@
 """Dataset versions with DVC (README: "Data versioning"): record, add/push, refuse, restore.
 
-Whether a file changed is decided without DVC, by comparing its md5 with the one in
-its ``.dvc`` file (or in the DVC cache's manifest of a tracked folder holding it).
-DVC runs only to add, push or pull, as a ``python -m dvc`` subprocess: the same
-installation, no DVC state or locks held in the training process.
+Everything DVC decides goes through DVC's own API (``dvc_api.DvcRepo``): its config at every level
+(system, global, repository, local), its ``.dvcignore`` rules, its hashing, ``add``, ``push`` and
+``pull``. Data that git versions is git's: hashed as git holds it (every file) and restored from the
+commit. Without a DVC repository (or with ``data.version: off``) only the md5 is recorded.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
-import sys
+import tarfile
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
-from mlflow_qc.data.context import (
-    cache_dir,
-    default_remote_url,
-    dvc_out,
-    find_dvc_root,
-    git,
-    git_state,
-    object_paths,
-    path_md5,
-)
-from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.data.context import find_dvc_root, git, git_state, object_paths, path_md5
+from mlflow_qc.data.dvc_api import DvcRepo, init_bare_repo
+from mlflow_qc.errors import QCError
 
 if TYPE_CHECKING:
     from mlflow_qc.data.dataset import Dataset
@@ -61,6 +54,19 @@ class DatasetVersion:
     @property
     def is_folder(self) -> bool:
         return self.md5.endswith(".dir")
+
+    @property
+    def unrestorable(self) -> str | None:
+        """Why ``mlflow-qc data get`` cannot promise these bytes back; None when it can."""
+        if self.path is None:
+            return "an in-memory DataFrame has no file to restore"
+        if self.dvc_root is None:
+            return "only its md5 is recorded (data.version: off, or no DVC repository above it)"
+        if not self.tracked and self.git_revision is None:
+            return "git versions it, but the repository has no commit yet"
+        if not self.tracked and self.git_dirty:
+            return "it has changes git has not committed (commit them, or track it with `mlflow-qc data add`)"
+        return None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,66 +133,49 @@ def version_path(path: str, mode: str, field: str, **facts) -> DatasetVersion:
     # mode "add" is auto for `mlflow-qc data add`: git-versioned files are refused, pushes always happen.
     if not os.path.exists(path):
         raise QCError(field, f"file not found: {path}; expected a data file or folder")
-    md5 = path_md5(path)
     rows, columns, shape = facts.get("rows"), facts.get("columns"), facts.get("shape")
     root = None if mode == "off" else find_dvc_root(path)
     if root is None:
         if mode == "require":
             raise QCError(field, f"{path} is not tracked by DVC (no DVC repository above it); "
                                  f"run `dvc init` and `mlflow-qc data add {path}`, or set data.version: auto")
-        return DatasetVersion(path=path, md5=md5, rows=rows, columns=columns, shape=shape)
+        return DatasetVersion(path=path, md5=path_md5(path), rows=rows, columns=columns, shape=shape)
     rel = os.path.relpath(path, root)
-    remote = default_remote_url(root)
-    found = dict(path=path, md5=md5, dvc_root=root, dvc_path=rel, remote_url=remote, rows=rows, columns=columns, shape=shape)
     if git(root, "ls-files", "--", path):
         if mode != "auto":
             hint = ", or set data.version: auto" if mode == "require" else ""
             raise QCError(field, f"{rel} is versioned by git, so DVC cannot track it; "
                                  f"run `git rm --cached {rel}` and `mlflow-qc data add {path}`{hint}")
         head, dirty = git_state(root, path)
-        return DatasetVersion(**found, git_revision=head, git_dirty=dirty)
-    dvc_file, recorded = _tracking(root, path)
-    if recorded != md5:
+        return DatasetVersion(path=path, md5=path_md5(path), dvc_root=root, dvc_path=rel, rows=rows, columns=columns,
+                              shape=shape, git_revision=head, git_dirty=dirty)
+    with DvcRepo(root, field) as repo:
+        return _version_with_dvc(repo, path, mode, field, rel, rows=rows, columns=columns, shape=shape)
+
+
+def _version_with_dvc(repo: DvcRepo, path: str, mode: str, field: str, rel: str, **facts) -> DatasetVersion:
+    """The md5 DVC gives ``path`` (a folder without what .dvcignore excludes), ``dvc add`` (auto) when it
+    is untracked or changed, and a push when the default remote lacks it."""
+    if repo.is_ignored(path):
+        raise QCError(field, f"{rel} is excluded by .dvcignore; expected data DVC can track: drop the rule, or set data.version: off")
+    md5 = repo.md5(path)
+    remote = repo.remote_url
+    dvc_file, tracked_path, recorded = repo.tracking(path)
+    current = md5 if tracked_path in (None, os.path.abspath(path)) else repo.md5(tracked_path)  # a file of a tracked folder
+    if dvc_file is None or recorded != current:
         if mode == "require":
             state = "not tracked by DVC" if dvc_file is None else "changed since `dvc add`"
             raise QCError(field, f"{rel} is {state}; run `mlflow-qc data add {path}` or set data.version: auto")
-        target = dvc_file[: -len(".dvc")] if dvc_file else path
-        _dvc(root, field, "add", target)
-        dvc_file, recorded = _tracking(root, path)
-        if recorded != md5:
+        dvc_file, recorded = repo.add(tracked_path or path)
+        if recorded != current:
             raise QCError(field, f"{rel} changed while DVC added it; expected data that stays unchanged during training")
         if remote:
-            _dvc(root, field, "push", dvc_file)
-    elif remote and (mode == "add" or not _remote_has(remote, md5)):
-        _dvc(root, field, "push", dvc_file)
-    head, dirty = git_state(root, dvc_file)
-    return DatasetVersion(**found, git_revision=head, git_dirty=dirty, tracked=True)
-
-
-def _tracking(root: str, path: str) -> tuple[str | None, str | None]:
-    """The ``.dvc`` file tracking ``path`` (its own or a folder's) and the md5 it records for it."""
-    candidate = path
-    while candidate != root and candidate.startswith(root):
-        dvc_file = candidate + ".dvc"
-        out = dvc_out(dvc_file) if os.path.isfile(dvc_file) else None
-        if out is not None:
-            if candidate == path:
-                return dvc_file, out.get("md5")
-            relpath = os.path.relpath(path, candidate).replace(os.sep, "/")
-            return dvc_file, _manifest(root, str(out.get("md5", ""))).get(relpath)
-        candidate = os.path.dirname(candidate)
-    return None, None
-
-
-def _manifest(root: str, dir_md5: str) -> dict[str, str]:
-    """relpath -> md5 of a tracked folder, from the ``.dir`` object in the DVC cache."""
-    for manifest in object_paths(cache_dir(root), dir_md5):
-        try:
-            with open(manifest) as handle:
-                return {entry["relpath"]: entry["md5"] for entry in json.load(handle)}
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return {}
+            repo.push(dvc_file)
+    elif remote and (mode == "add" or not _remote_has(remote, recorded)):
+        repo.push(dvc_file)
+    head, dirty = git_state(repo.root, dvc_file)
+    return DatasetVersion(path=path, md5=md5, dvc_root=repo.root, dvc_path=rel, remote_url=remote, git_revision=head,
+                          git_dirty=dirty, tracked=True, **facts)
 
 
 def _remote_has(remote: str, md5: str) -> bool:
@@ -194,15 +183,6 @@ def _remote_has(remote: str, md5: str) -> bool:
     if "://" in remote:
         return True
     return any(os.path.isfile(candidate) for candidate in object_paths(remote, md5))
-
-
-def _dvc(root: str, field: str, *args: str) -> None:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    command = [sys.executable, "-m", "dvc", "--wait-for-lock", "-q", *args]
-    proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        message = one_line(proc.stderr or proc.stdout).removeprefix("ERROR: ")
-        raise QCError(field, f"`dvc {args[0]}` failed in {root}: {message}")
 
 
 # --- restoring -----------------------------------------------------------------
@@ -235,15 +215,37 @@ def restore_version(version: DatasetVersion, dest: str) -> str:
     raise QCError(version.path, f"version md5 {version.md5} is in neither the DVC cache, the {data}, git nor the DVC remote ({remote})")
 
 
-def _from_cache(version: DatasetVersion, scratch: str) -> str | None:
-    if version.dvc_root is None or not os.path.isdir(version.dvc_root):
+def _cache_dir(version: DatasetVersion) -> str | None:
+    """The DVC cache of the repository the run used (wherever its config, at any level, puts it)."""
+    if version.dvc_root is None or not os.path.isdir(os.path.join(version.dvc_root, ".dvc")):
         return None
-    cache = cache_dir(version.dvc_root)
+    try:
+        with DvcRepo(version.dvc_root, version.path) as repo:
+            return repo.cache_dir
+    except QCError:
+        return None
+
+
+def _manifest(cache: str, dir_md5: str) -> dict[str, str]:
+    """relpath -> md5 of a tracked folder, from its ``.dir`` object in the DVC cache."""
+    for manifest in object_paths(cache, dir_md5):
+        try:
+            with open(manifest) as handle:
+                return {entry["relpath"]: entry["md5"] for entry in json.load(handle)}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return {}
+
+
+def _from_cache(version: DatasetVersion, scratch: str) -> str | None:
+    cache = _cache_dir(version)
+    if cache is None:
+        return None
     found = next((p for p in object_paths(cache, version.md5) if os.path.isfile(p)), None)
     if found is None or not version.is_folder:
         return found
     folder = os.path.join(scratch, "from-cache")
-    for relpath, md5 in _manifest(version.dvc_root, version.md5).items():
+    for relpath, md5 in _manifest(cache, version.md5).items():
         source = next((p for p in object_paths(cache, md5) if os.path.isfile(p)), None)
         if source is None:
             return None
@@ -257,33 +259,39 @@ def _from_workspace(version: DatasetVersion, scratch: str) -> str | None:
 
 
 def _from_git(version: DatasetVersion, scratch: str) -> str | None:
-    if version.is_folder or not (version.git_revision and version.dvc_root and version.dvc_path and os.path.isdir(version.dvc_root)):
+    """A file or a whole folder as the recorded commit holds it (``git archive``)."""
+    if not (version.git_revision and version.dvc_root and version.dvc_path and os.path.isdir(version.dvc_root)):
+        return None
+    proc = subprocess.run(["git", "archive", "--format=tar", version.git_revision, "--", version.dvc_path],
+                          cwd=version.dvc_root, capture_output=True)
+    if proc.returncode != 0:
         return None
     out = os.path.join(scratch, "from-git")
-    with open(out, "wb") as handle:
-        spec = f"{version.git_revision}:./{version.dvc_path}"
-        proc = subprocess.run(["git", "cat-file", "blob", spec], cwd=version.dvc_root, stdout=handle, stderr=subprocess.DEVNULL)
-    return out if proc.returncode == 0 else None
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        archive.extractall(out, filter="data")
+    found = os.path.join(out, version.dvc_path)
+    return found if os.path.exists(found) else None
 
 
 def _from_remote(version: DatasetVersion, scratch: str) -> str | None:
     """``dvc pull`` a stand-in ``.dvc`` file naming the md5: in the original repository
     (its remote settings and cache), else in a throwaway repository pointed at the recorded remote."""
     root = version.dvc_root
-    if root and os.path.isdir(os.path.join(root, ".dvc")) and default_remote_url(root):
+    if root and os.path.isdir(os.path.join(root, ".dvc")):
         workdir = tempfile.mkdtemp(prefix=".qc-restore-", dir=root)
     elif version.remote_url:
         root = workdir = os.path.join(scratch, "repo")
         os.makedirs(root)
-        _dvc(root, version.path, "init", "--no-scm")
-        with open(os.path.join(root, ".dvc", "config"), "w") as handle:
-            handle.write(f"[core]\n    no_scm = True\n    remote = origin\n['remote \"origin\"']\n    url = {version.remote_url}\n")
+        init_bare_repo(root, version.remote_url)
     else:
         return None
     try:
-        with open(os.path.join(workdir, "data.dvc"), "w") as handle:
-            handle.write(f"outs:\n- md5: {version.md5}\n  hash: md5\n  path: data\n")
-        _dvc(root, version.path, "pull", os.path.join(workdir, "data.dvc"))
+        with DvcRepo(root, version.path) as repo:
+            if repo.remote_url is None:
+                return None
+            with open(os.path.join(workdir, "data.dvc"), "w") as handle:
+                handle.write(f"outs:\n- md5: {version.md5}\n  hash: md5\n  path: data\n")
+            repo.pull(os.path.join(workdir, "data.dvc"))
         return shutil.move(os.path.join(workdir, "data"), os.path.join(scratch, "from-remote"))
     finally:
         if workdir != root:

@@ -1,6 +1,7 @@
 """What the Keras and PyTorch adapters share: the user's module and its functions."""
 from __future__ import annotations
 
+import numbers
 from functools import cached_property
 from pathlib import Path
 
@@ -9,6 +10,14 @@ import numpy as np
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.models.base import ModelAdapter, features_shape
 from mlflow_qc.models.user_module import copy_user_module, import_user_module, user_functions
+
+
+# The hyperparameters the default training and optimizer read (README: "The recipe"), and what each must be.
+DEFAULT_HYPERPARAMETERS = {
+    "epochs": (numbers.Integral, "a positive integer (the number of training epochs), e.g. epochs: [30]"),
+    "batch_size": (numbers.Integral, "a positive integer (samples per batch), e.g. batch_size: [32]"),
+    "learning_rate": (numbers.Real, "a positive number (Adam's learning rate), e.g. learning_rate: [0.001]"),
+}
 
 
 class DeepAdapter(ModelAdapter):
@@ -30,6 +39,14 @@ class DeepAdapter(ModelAdapter):
         state = self.__dict__.copy()
         state.pop("functions", None)
         return state
+
+    def check_values(self, grid: dict[str, list]) -> None:
+        """The hyperparameters the default training reads must be positive numbers of their kind (a YAML
+        ``'30'`` is text): refused before any run, naming the field, rather than failing every model."""
+        for name, (kind, expected) in DEFAULT_HYPERPARAMETERS.items():
+            for value in grid.get(name, []):
+                if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+                    raise QCError(f"model.hyperparameters.{name}", f"got {value!r} ({type(value).__name__}); expected {expected}")
 
     def returned(self, name: str, value):
         if value is None:

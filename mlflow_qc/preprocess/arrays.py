@@ -2,8 +2,7 @@
 training samples (all timesteps, all pixels), channels named ``channel_K``, raw samples checked.
 
 The claimed channels become the columns of a (samples x positions, channels) table, so the
-encoders are the same ``ColumnEncoder`` tables use: categorical ones learn from every sample,
-the rest from the context's training samples only.
+encoders are the same ``ColumnEncoder`` tables use, and learn from the context's training samples only.
 """
 from __future__ import annotations
 
@@ -69,10 +68,10 @@ class ArrayInput(FeatureInput):
 
     def _fit_transform(self, dataset: Dataset, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         samples = self.prepared(np.asarray(dataset.array), f"{self.where}.dataset")
-        everything = self._table(samples)
         training = self._table(samples[np.sort(rows["train"])])
+        total = len(training) // max(len(rows["train"]), 1) * sum(len(positions) for positions in rows.values())
         for encoder in self.encoders:
-            encoder.fit(everything, training)
+            encoder.fit(training, total)
         self.feature_names = [name for encoder in self.encoders for name in encoder.names] + self.passthrough
         return {split: self._encode(samples[positions], self.where, f"split '{split}'") for split, positions in rows.items()}
 
@@ -95,7 +94,7 @@ class ArrayInput(FeatureInput):
     def _encode(self, samples: np.ndarray, where: str, which: str) -> np.ndarray:
         moved = np.moveaxis(samples, self.channel_axis, -1).shape[1:-1]  # the positions of one sample's values
         table = self._table(samples)
-        blocks = [encoder.transform(table) for encoder in self.encoders]
+        blocks = [encoder.transform(table, which) for encoder in self.encoders]
         blocks.append(table[self.passthrough].to_numpy(dtype=np.float64))
         encoded = np.hstack(blocks)
         missing = np.isnan(encoded).any(axis=0)

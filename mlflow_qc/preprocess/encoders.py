@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,12 @@ from mlflow_qc.recipe import Encoder
 CATEGORICAL = (OneHotEncoder, OrdinalEncoder, LabelBinarizer, LabelEncoder, MultiLabelBinarizer)
 TEXT = (CountVectorizer, HashingVectorizer, TfidfVectorizer)  # one text column each, as 1-D strings
 ONE_DIMENSIONAL = (LabelBinarizer, LabelEncoder, MultiLabelBinarizer, *TEXT)
+CLOSED = (LabelBinarizer, LabelEncoder)  # no way to encode a category their training rows lacked
+UNSEEN_HINT = "expected a category of the training rows, or OneHotEncoder (an unseen category -> all zeros) or OrdinalEncoder (-> -1)"
 
 
 def is_categorical(cls: type) -> bool:
-    """Categorical encoders are fit on all rows so they know every category."""
+    """Encoders of categories (classes): a target's learn them from every row, a feature's from the training rows."""
     return issubclass(cls, CATEGORICAL)
 
 
@@ -29,8 +32,14 @@ def one_hot_name(column, category) -> str:
     return f"{column}={category}"
 
 
-def build_encoder(spec: Encoder):
-    """An unfitted encoder with dense output and ``column=value`` one-hot names unless the user chose otherwise."""
+def build_encoder(spec: Encoder, features: bool = True):
+    """An unfitted encoder with dense output and ``column=value`` one-hot names unless the user chose otherwise.
+
+    A feature encoder learns its categories from the training rows, so other rows (a held-out fold, the
+    test split, a served request) may hold one it never saw: unless the recipe says otherwise, OneHotEncoder
+    encodes it as its infrequent category when ``min_frequency`` / ``max_categories`` made one, else as all
+    zeros, and OrdinalEncoder as -1. A target's encoder keeps sklearn's refusal (it knows every class).
+    """
     cls = resolve_encoder_class(spec.sklearn)
     params = dict(spec.params)
     accepted = inspect.signature(cls).parameters
@@ -38,6 +47,12 @@ def build_encoder(spec: Encoder):
         params.setdefault("sparse_output", False)
     if "feature_name_combiner" in accepted:
         params.setdefault("feature_name_combiner", one_hot_name)
+    if features and issubclass(cls, OneHotEncoder):
+        params.setdefault("handle_unknown", "infrequent_if_exist")
+    if features and issubclass(cls, OrdinalEncoder):
+        params.setdefault("handle_unknown", "use_encoded_value")
+        if params["handle_unknown"] == "use_encoded_value":
+            params.setdefault("unknown_value", -1)
     return cls(**params)
 
 
@@ -61,31 +76,36 @@ def dense(values) -> np.ndarray:
 
 
 class ColumnEncoder:
-    """One encoder spec on the columns it claimed; 1-D encoders are fit one per column."""
+    """One encoder spec on the columns it claimed; 1-D encoders are fit one per column.
 
-    def __init__(self, spec: Encoder, columns: list[str], where: str):
+    ``features``: a feature encoder (unseen categories handled, see ``build_encoder``); False for a target's.
+    """
+
+    def __init__(self, spec: Encoder, columns: list[str], where: str, features: bool = True):
         self.spec = spec
         self.columns = columns
         self.where = where
         cls = resolve_encoder_class(spec.sklearn)
         self.categorical = is_categorical(cls)
         self.one_dimensional = issubclass(cls, ONE_DIMENSIONAL)
+        self.closed = issubclass(cls, CLOSED)
+        self.features = features
         self.fitted: list = []
         self.names: list[str] = []
 
-    def fit(self, all_rows: pd.DataFrame, train_rows: pd.DataFrame) -> ColumnEncoder:
-        """Categorical encoders learn from ``all_rows``, every other encoder only from ``train_rows``."""
-        frame = all_rows if self.categorical else train_rows
+    def fit(self, frame: pd.DataFrame, total_rows: int | None = None) -> ColumnEncoder:
+        """Learn from ``frame`` alone (a context's training rows; a target's every row); ``total_rows``:
+        how many rows the encoded features will have in all (the memory check of a categorical encoder)."""
         try:
             if self.one_dimensional:
-                self.fitted = [build_encoder(self.spec).fit(frame[column].to_numpy()) for column in self.columns]
+                self.fitted = [build_encoder(self.spec, self.features).fit(frame[column].to_numpy()) for column in self.columns]
             else:
-                self.fitted = [build_encoder(self.spec).fit(frame[self.columns])]
+                self.fitted = [build_encoder(self.spec, self.features).fit(frame[self.columns])]
             self.names = self._names(frame.iloc[:1])
         except (ValueError, TypeError) as exc:
             raise QCError(self.where, f"cannot fit {self.spec.sklearn} on {self.columns}: {one_line(exc)}") from None
         if self.categorical:
-            self._check_width(len(frame))
+            self._check_width(total_rows or len(frame))
         return self
 
     def _check_width(self, rows: int) -> None:
@@ -107,15 +127,31 @@ class ColumnEncoder:
             return [getattr(encoder, "classes_", []) for encoder in self.fitted]
         return list(getattr(self.fitted[0], "categories_", []))
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+    def transform(self, frame: pd.DataFrame, rows: str = "the rows") -> np.ndarray:
+        """Encoded columns; ``rows`` names what is encoded in a message (``split 'test'``, ``the new rows``)."""
+        if getattr(self, "closed", False):
+            self._refuse_unseen(frame, rows)
         try:
-            if self.one_dimensional:
-                blocks = [dense(encoder.transform(frame[column].to_numpy())) for encoder, column in zip(self.fitted, self.columns)]
-            else:
-                blocks = [dense(self.fitted[0].transform(frame[self.columns]))]
+            with warnings.catch_warnings():  # an unseen category encoded as documented (build_encoder) is no surprise
+                warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
+                if self.one_dimensional:
+                    blocks = [dense(encoder.transform(frame[column].to_numpy())) for encoder, column in zip(self.fitted, self.columns)]
+                else:
+                    blocks = [dense(self.fitted[0].transform(frame[self.columns]))]
             return np.hstack(blocks).astype(np.float64)
         except (ValueError, TypeError) as exc:
-            raise QCError(self.where, f"cannot encode {self.columns} with {self.spec.sklearn}: {one_line(exc)}") from None
+            unseen = "unknown categor" in str(exc) or "unseen label" in str(exc)
+            hint = f"; {rows} hold a category the training rows lack: {UNSEEN_HINT}, or handle_unknown: ignore" if unseen else ""
+            raise QCError(self.where, f"cannot encode {self.columns} with {self.spec.sklearn}: {one_line(exc)}{hint}") from None
+
+    def _refuse_unseen(self, frame: pd.DataFrame, rows: str) -> None:
+        """LabelEncoder refuses an unseen category, LabelBinarizer would change its width: say which, and where."""
+        for encoder, column in zip(self.fitted, self.columns):
+            values = pd.unique(frame[column].to_numpy())
+            unseen = values[~pd.Series(values).isin(encoder.classes_).to_numpy()]
+            if len(unseen):
+                raise QCError(self.where, f"column '{column}' of {rows} has the categor{'ies' if len(unseen) > 1 else 'y'} "
+                                          f"{unseen[:5].tolist()}, which its training rows lack ({self.spec.sklearn}); {UNSEEN_HINT}")
 
     def inverse_transform(self, encoded: np.ndarray) -> np.ndarray:
         """The original values of a single-column, two-dimensional encoder (a regression target), 1-D."""

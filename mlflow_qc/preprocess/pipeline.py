@@ -36,7 +36,7 @@ class FittedPipeline:
         rows: dict[str, np.ndarray],
         analysis_type: str | None,
     ) -> tuple[FittedPipeline, dict[str, PreparedSplit]]:
-        """Fit on ``rows["train"]`` (categorical encoders on all rows) and prepare every split in ``rows``.
+        """Fit on ``rows["train"]`` (a target's class list on all rows) and prepare every split in ``rows``.
 
         ``rows`` maps a split name to 0-based row positions; each split's arrays follow that order.
         """

@@ -61,9 +61,10 @@ class TabularInput(FeatureInput):
 
     def _fit_transform(self, dataset: Dataset, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         frame = dataset.frame[self.raw_columns].reset_index(drop=True)
-        splits, full = interpolate_splits(self.interpolators, frame, rows)
+        splits, _ = interpolate_splits(self.interpolators, frame, rows)
+        total = sum(len(part) for part in splits.values())
         for encoder in self.encoders:
-            encoder.fit(full, splits["train"])
+            encoder.fit(splits["train"], total)
         self.feature_names = [name for encoder in self.encoders for name in encoder.names] + self.passthrough
         return {split: self._encode(part, self.where, f"split '{split}'") for split, part in splits.items()}
 
@@ -82,7 +83,7 @@ class TabularInput(FeatureInput):
         return self._encode(frame, where, "the new rows")
 
     def _encode(self, frame: pd.DataFrame, where: str, rows: str) -> np.ndarray:
-        blocks = [encoder.transform(frame) for encoder in self.encoders]
+        blocks = [encoder.transform(frame, rows) for encoder in self.encoders]
         blocks.append(frame[self.passthrough].to_numpy(dtype=np.float64, na_value=np.nan))
         features = np.hstack(blocks)
         missing = np.isnan(features).any(axis=0)

@@ -44,7 +44,7 @@ class TargetColumn:
         _check(spec, series, self.analysis_type, encoder_cls)
         self.interpolators = [Interpolator([spec.column], spec.interpolater.kwargs, "data.target.interpolater")] if spec.interpolater else []
         encoder = spec.encoder or (Encoder(sklearn="OrdinalEncoder") if self.classification else None)
-        self.encoder = ColumnEncoder(encoder, [spec.column], "data.target.encoder") if encoder else None
+        self.encoder = ColumnEncoder(encoder, [spec.column], "data.target.encoder", features=False) if encoder else None
         self.categories: np.ndarray | None = None
 
     @property
@@ -54,8 +54,8 @@ class TargetColumn:
     def fit_transform(self, frame: pd.DataFrame, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         frame = frame[[self.column]].reset_index(drop=True)
         splits, full = interpolate_splits(self.interpolators, frame, rows)
-        if self.encoder is not None:
-            self.encoder.fit(full, splits["train"])
+        if self.encoder is not None:  # a class encoder learns every class (each split holds each), a scaler the training rows
+            self.encoder.fit(full if self.classification else splits["train"], len(full))
         if self.classification:
             self._set_categories()
         return {split: self._encode(part) for split, part in splits.items()}

@@ -28,6 +28,7 @@ from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.claim import claim_tree
 from mlflow_qc.run.executor import open_executor
 from mlflow_qc.run.faults import tracking_unreachable
+from mlflow_qc.run.failures import failure_summary  # noqa: F401 (the CLI's, beside NothingSucceeded)
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, baseline_job, plan_tasks
@@ -322,10 +323,3 @@ def seal_test(client, run_id: str, hide_test: bool, revealed: str | None) -> Non
         client.set_tag(run_id, TEST_SEALED, "true")
     if revealed:
         client.set_tag(run_id, TEST_REVEALED, revealed)
-
-
-def failure_summary(result: ExperimentResult) -> str:
-    lines = [f"{len(result.failures)} model(s) failed:"]
-    for record in result.failures:
-        lines.append(f"  {record.task.name}: {record.error_line or 'unknown error'}")
-    return "\n".join(lines)

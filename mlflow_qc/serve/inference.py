@@ -183,7 +183,8 @@ def predict_file(model_uri: str, input_path: str, output_path: str, target: str 
     frame = read_table(input_path, "input") if inference.tabular else read_samples(input_path, inference.model.meta)
     truth = None
     if target:
-        frame, truth = inference.split_target(frame, target)
+        column = None if inference.tabular else manifest_column(input_path, target)
+        frame, truth = (frame, column) if column is not None else inference.split_target(frame, target)
     predictions = inference.predict(frame)
     write_table(predictions, output_path)
     result = InferenceResult(os.path.abspath(output_path), len(predictions), 0.0)
@@ -217,9 +218,21 @@ def read_samples(path: str, meta: dict) -> np.ndarray:
     if not os.path.exists(path):
         raise QCError("input", f"file not found: {path}")
     color = (meta.get("colors") or [None])[0]
-    manifest = os.path.isfile(path) and not path.lower().endswith((".npy", ".npz"))
-    spec = DatasetSpec(path=os.path.abspath(path), kind=kinds[0], color=color, image_column="file" if manifest else None)
+    spec = DatasetSpec(path=os.path.abspath(path), kind=kinds[0], color=color, image_column="file" if is_manifest(path) else None)
     return load_dataset(spec, "input").array
+
+
+def is_manifest(path: str) -> bool:
+    """A file of samples that is a table (an image manifest), not an array file."""
+    return os.path.isfile(path) and not path.lower().endswith((".npy", ".npz"))
+
+
+def manifest_column(path: str, column: str) -> np.ndarray | None:
+    """``--target label`` of an image manifest: its column ``label``; None when the input has no such column."""
+    if not is_manifest(path):
+        return None
+    table = read_table(path, "input")
+    return table[column].to_numpy() if column in table.columns else None
 
 
 def writer_check(path: str) -> str:

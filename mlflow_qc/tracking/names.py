@@ -30,6 +30,8 @@ PID, PID_STARTED, HOST = "qc.pid", "qc.pid_started", "qc.host"  # the process ow
 # under `mlflow run`: the launcher process, which ends the experiment run after the trainer has exited
 LAUNCHER_PID, LAUNCHER_STARTED = "qc.launcher_pid", "qc.launcher_started"
 CACHE_KEY = "qc.cache_key"
+DATA_RESTORABLE = "qc.data_restorable"  # "true" / "false": can `mlflow-qc data get` bring back every dataset's bytes?
+DATA_UNRESTORABLE = "qc.data_unrestorable"  # when false: which dataset and why, one line
 RANKING_METRIC = "qc.ranking_metric"
 BEST_JOB_INDEX = "qc.best_job_index"
 BEST_JOB_RUN_ID = "qc.best_job_run_id"

@@ -91,7 +91,7 @@ CASES = [
     ("numbers with a stray word", ".csv", csv(changed(table(), a=at(5, "abc"))), {}, ("error", ["column 'a'", "'abc' (row 5)"])),
     ("mixed text and numbers one-hot encoded", ".csv", csv(changed(table(), a=at(5, "abc"))), {"encoders": ONE_HOT}, ("trains", None)),
     ("50,000 categories one-hot encoded", ".csv", csv(many), {"encoders": [{"sklearn": "OneHotEncoder", "columns": ["id"]}]},
-     ("error", ["column 'id' has 50000 categories", "GiB"])),
+     ("error", ["column 'id' has", "categories), over the", "GiB"])),  # as many as the training rows hold
     ("a 1-row split", ".csv", csv(table(10)), {"stratifier": {"size_test": 0.1}}, ("error", ["data.stratifier.size_test", "test_size = 1"])),
     ("dates as text", ".csv", csv(dates), {}, ("error", ["column 'd'", "dates as text"])),
     ("dates as text, excluded", ".csv", csv(dates), {"exclude_columns": ["d"]}, ("trains", None)),
