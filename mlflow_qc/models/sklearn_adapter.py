@@ -27,6 +27,7 @@ from sklearn.metrics import log_loss, mean_squared_error
 
 from mlflow_qc.classes import import_dotted
 from mlflow_qc.errors import QCError, one_line
+from mlflow_qc.suggest import did_you_mean
 from mlflow_qc.models.base import ModelAdapter, TrainedModel, seed_python_numpy
 
 MODEL_FILE = "model.joblib"
@@ -60,7 +61,8 @@ class SklearnAdapter(ModelAdapter):
             if name not in parameters:
                 raise QCError(
                     f"model.hyperparameters.{name}",
-                    f"not an argument of {self.architecture.estimator}; expected one of {sorted(parameters)}",
+                    f"not an argument of {self.architecture.estimator};{did_you_mean(name, parameters)} "
+                    f"expected one of {sorted(parameters)}",
                 )
 
     def check_values(self, grid: dict[str, list]) -> None:

@@ -36,6 +36,7 @@ from mlflow_qc.run.session import experiment_run, failure_status
 from mlflow_qc.run.summary import log_progress, models_table, summarise
 from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
+from mlflow_qc.suggest import did_you_mean
 from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT, declared_splits
 from mlflow_qc.tracking.names import (
@@ -123,7 +124,8 @@ def check_ranking_metric(metric: str, analysis_type: str, splits: list[str]) -> 
     """``register.metric`` must be one the models will log: ``{split}_{metric}`` of a declared split."""
     known = [f"{split}_{name}" for split in splits for name in metric_names(analysis_type)]
     if metric not in known:
-        raise QCError("register.metric", f"'{metric}' is not a metric this recipe logs; expected one of {known}")
+        raise QCError("register.metric", f"'{metric}' is not a metric this recipe logs;{did_you_mean(metric, known)} "
+                                         f"expected one of {known}")
 
 
 class Training:
