@@ -63,7 +63,10 @@ def train(recipe: str, overrides: str) -> None:
     except NothingSucceeded as exc:
         click.echo(f"error: nothing succeeded. {exc}", err=True)
         sys.exit(1)
+    from mlflow_qc.evaluate.closing import closing_summary
+
     click.echo(f"experiment run {result.run_id}: {result.finished} model(s) finished ({result.reused} reused)")
+    click.echo(closing_summary(result.run_id))
     if result.failures:
         click.echo(failure_summary(result), err=True)
 
