@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -32,6 +33,10 @@ from mlflow_qc.errors import QCError, one_line
 if TYPE_CHECKING:
     from mlflow_qc.data.dataset import Dataset
     from mlflow_qc.recipe import DatasetSpec
+
+
+log = logging.getLogger(__name__)
+
 
 MODES = ("auto", "require", "off")
 
@@ -160,6 +165,7 @@ def version_path(path: str, mode: str, field: str, **facts) -> DatasetVersion:
     elif remote and (mode == "add" or not _remote_has(remote, md5)):
         _dvc(root, field, "push", dvc_file)
     head, dirty = git_state(root, dvc_file)
+    log.info("dataset %s: DVC md5 %s (%s)", rel, md5, dvc_file)
     return DatasetVersion(**found, git_revision=head, git_dirty=dirty, tracked=True)
 
 
