@@ -17,10 +17,13 @@ def verbosity_level(verbose: int) -> int:
 
 
 def configure(verbose: int) -> None:
-    """Show the ``mlflow_qc`` records at the level ``-v`` (INFO) or ``-vv`` (DEBUG) asks for, on stderr."""
+    """Show the ``mlflow_qc`` records at the level ``-v`` (INFO) or ``-vv`` (DEBUG) asks for, on stderr;
+    without ``-v`` the logger is left as it is (Python's default: warnings only)."""
+    if verbose <= 0:
+        return
     logger = logging.getLogger(LOGGER)
     logger.setLevel(verbosity_level(verbose))
-    if verbose > 0 and not any(getattr(handler, "qc_cli", False) for handler in logger.handlers):
+    if not any(getattr(handler, "qc_cli", False) for handler in logger.handlers):
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.qc_cli = True

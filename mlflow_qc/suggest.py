@@ -9,24 +9,24 @@ import difflib
 from collections.abc import Iterable
 
 SHOWN = 12  # names listed after the near ones
+CUTOFF = 0.6  # difflib's default similarity for a close match
+SPREAD = 0.05  # names this much less similar than the nearest one are not offered
 
 
 def close_names(word: str, names: Iterable[str], count: int = 3) -> list[str]:
-    """The valid names nearest to ``word``, nearest first: a case-insensitive equal, then difflib's."""
+    """The valid names nearest to ``word``, nearest first: one that differs only in case, else difflib's
+    close matches (compared in lower case) as near as the nearest one, give or take ``SPREAD``."""
     names = [str(name) for name in names]
     word = str(word)
-    by_lower: dict[str, list[str]] = {}
-    for name in names:
-        by_lower.setdefault(name.lower(), []).append(name)
-    found = [name for name in names if name.lower() == word.lower() and name != word]
-    if found:  # only the case differs: that one
-        return found[:count]
-    for near in difflib.get_close_matches(word.lower(), list(by_lower), n=count, cutoff=0.6):
-        found += [name for name in by_lower[near] if name not in found and name != word]
-    for near in difflib.get_close_matches(word, names, n=count, cutoff=0.6):
-        if near not in found and near != word:
-            found.append(near)
-    return found[:count]
+    same = [name for name in names if name.lower() == word.lower() and name != word]
+    if same:
+        return same[:count]
+    near = difflib.get_close_matches(word.lower(), {name.lower() for name in names} - {word.lower()}, n=count, cutoff=CUTOFF)
+    if not near:
+        return []
+    best = difflib.SequenceMatcher(None, word.lower(), near[0]).ratio()
+    kept = [lower for lower in near if difflib.SequenceMatcher(None, word.lower(), lower).ratio() >= best - SPREAD]
+    return [name for lower in kept for name in names if name.lower() == lower][:count]
 
 
 def did_you_mean(word: str, names: Iterable[str]) -> str:
