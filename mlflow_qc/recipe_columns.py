@@ -45,6 +45,8 @@ def header(spec: DatasetSpec | None) -> list[str] | None:
     suffix = os.path.splitext(spec.path)[1].lower()
     try:
         if suffix in PARQUET_SUFFIXES:
+            if spec.header != "infer":
+                return None  # refused by the full reading, which names the header
             import pyarrow.parquet
 
             names = list(pyarrow.parquet.read_schema(spec.path).names)
