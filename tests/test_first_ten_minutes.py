@@ -353,3 +353,24 @@ def test_a_dask_task_knows_through_public_api_whether_it_is_still_wanted(tmp_pat
         kept.result()
     assert json.loads((tmp_path / "kept").read_text()) is True
     assert json.loads((tmp_path / "dropped").read_text()) is False
+
+
+def test_the_header_check_reads_names_as_the_trainer_will(tmp_path):
+    from mlflow_qc.recipe import load_recipe
+    from mlflow_qc.recipe_columns import check_columns
+
+    (tmp_path / "t.tsv").write_text("\tx\ty\n0\t1.0\ta\n1\t2.0\tb\n")  # an empty first name: pandas' "Unnamed: 0"
+    base = {"model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "sklearn.svm.SVC"}}
+
+    def checked(data: dict):
+        path = tmp_path / "r.yaml"
+        path.write_text(yaml.safe_dump({**base, "data": data}))
+        check_columns(load_recipe(path, classes=False))
+
+    checked({"inputs": [{"dataset": {"path": "t.tsv"}, "exclude_columns": ["Unnamed: 0"]}], "target": {"column": "y"}})
+    checked({"inputs": [{"dataset": {"path": "t.tsv", "rename_columns": ["i", "X", "Y"]}}], "target": {"column": "Y"}})
+    with pytest.raises(QCError, match=re.escape("data.target.column: column(s) ['y'] not in t.tsv; did you mean 'Y'?")):
+        checked({"inputs": [{"dataset": {"path": "t.tsv", "rename_columns": ["i", "X", "Y"]}}], "target": {"column": "y"}})
+    with pytest.raises(QCError, match=re.escape("data.inputs[0].encoders[0].columns: column(s) ['z']")):
+        checked({"inputs": [{"dataset": {"path": "t.tsv"}, "encoders": [{"sklearn": "StandardScaler", "columns": ["z"]}]}],
+                 "target": {"column": "y"}})

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from mlflow_qc.tracking.names import FINALIZE, FINALIZED, LEVEL
+from tests.e2e.test_new_user_findings import write
 from tests.helpers import REPO_ROOT, cli_in_process
 
 pytestmark = pytest.mark.e2e
@@ -30,13 +31,6 @@ SONAR = {
     "trainer": {"repeat_count": 2},
     "register": {"model_name": "sonar-closing", "alias": "champion"},
 }
-
-
-def write(root: Path, name: str, recipe: dict | str) -> Path:
-    path = root / "recipes" / f"{name}.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(recipe if isinstance(recipe, str) else yaml.safe_dump(recipe, sort_keys=False))
-    return path
 
 
 def test_a_training_ends_naming_the_best_job_its_interval_the_version_and_where_to_look(workspace):
