@@ -374,3 +374,10 @@ def test_the_header_check_reads_names_as_the_trainer_will(tmp_path):
     with pytest.raises(QCError, match=re.escape("data.inputs[0].encoders[0].columns: column(s) ['z']")):
         checked({"inputs": [{"dataset": {"path": "t.tsv"}, "encoders": [{"sklearn": "StandardScaler", "columns": ["z"]}]}],
                  "target": {"column": "y"}})
+
+
+def test_a_misspelt_dotted_estimator_gets_the_nearest_class_of_its_module():
+    from mlflow_qc.models.sklearn_adapter import estimator_class
+
+    with pytest.raises(QCError, match=re.escape("did you mean 'RandomForestClassifier'?")):
+        estimator_class("sklearn.ensemble.RandomForestClasifier")

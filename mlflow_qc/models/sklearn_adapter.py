@@ -36,7 +36,11 @@ MODEL_FILE = "model.joblib"
 def estimator_class(dotted: str) -> type:
     cls = import_dotted(dotted)
     if not isinstance(cls, type):
-        raise QCError("model.estimator", f"'{dotted}' is not an importable class; expected a dotted path such as sklearn.svm.SVC")
+        module = import_dotted(dotted.rpartition(".")[0])  # a package: its classes are the near names
+        names = [name for name in dir(module) if isinstance(getattr(module, name), type)] if module is not None else []
+        hint = did_you_mean(dotted.rpartition(".")[2], names)
+        raise QCError("model.estimator", f"'{dotted}' is not an importable class;{hint} "
+                                         "expected a dotted path such as sklearn.svm.SVC")
     return cls
 
 
