@@ -57,7 +57,7 @@ def header(spec: DatasetSpec | None) -> list[str] | None:
             names = _text_row(spec.path, TEXT_SUFFIXES[suffix], 0 if spec.header == "infer" else int(spec.header))
         else:
             return None
-    except Exception:  # unreadable here: the full reading names the problem
+    except (OSError, ValueError, csv.Error):  # unreadable here (pyarrow's errors are ValueError/OSError): the full reading names it
         return None
     if spec.rename_columns is not None:
         return list(spec.rename_columns) if len(spec.rename_columns) == len(names) else None

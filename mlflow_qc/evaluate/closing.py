@@ -6,13 +6,19 @@ from __future__ import annotations
 import logging
 import math
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.evaluate.compare_sources import experiment_source
 from mlflow_qc.evaluate.comparison import CONFIDENCE
 from mlflow_qc.evaluate.significance import corrected_interval
-from mlflow_qc.tracking.names import BEST_JOB_INDEX, REGISTERED_MODEL, split_of, tracker_path
+from mlflow_qc.tracking.names import (
+    BEST_JOB_INDEX,
+    REGISTERED_MODEL,
+    split_of,
+    tracker_path,
+)
 
 log = logging.getLogger(__name__)
 UI_ADDRESS = "http://127.0.0.1:5000"  # mlflow-qc ui's default (README: "The QC pages")
@@ -57,7 +63,7 @@ def _registered(client: MlflowClient, uri: str) -> str:
     name, _, version = uri.removeprefix("models:/").rpartition("/")
     try:
         aliases = client.get_model_version(name, version).aliases
-    except Exception:  # the version was deleted meanwhile: the URI is still what was registered
+    except MlflowException:  # the version was deleted meanwhile: the URI is still what was registered
         aliases = []
     shown = f" as {', '.join(f'@{alias}' for alias in aliases)}" if aliases else " (no alias)"
     return f"registered: {name} version {version}{shown} ({uri})"

@@ -27,8 +27,8 @@ from sklearn.metrics import log_loss, mean_squared_error
 
 from mlflow_qc.classes import import_dotted
 from mlflow_qc.errors import QCError, one_line
-from mlflow_qc.suggest import did_you_mean
 from mlflow_qc.models.base import ModelAdapter, TrainedModel, seed_python_numpy
+from mlflow_qc.suggest import did_you_mean
 
 MODEL_FILE = "model.joblib"
 

@@ -279,6 +279,6 @@ def still_wanted() -> bool:
         return False
     try:
         processing = get_client().processing(workers=[worker.address])
-    except Exception:  # the scheduler does not answer: nobody can take the result
+    except (OSError, TimeoutError, ValueError):  # the scheduler does not answer: nobody can take the result
         return False
     return worker.get_current_task() in processing.get(worker.address, ())

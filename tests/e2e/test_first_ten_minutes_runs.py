@@ -51,7 +51,7 @@ def mlflow_run(root: Path, experiment: str, entry_point: str, **params) -> subpr
     args = ["mlflow", "run", str(REPO_ROOT), "-e", entry_point, "--env-manager", "local", "--experiment-name", experiment]
     for key, value in params.items():
         args += ["-P", f"{key}={value}"]
-    return subprocess.run(args, cwd=root, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    return subprocess.run(args, cwd=root, capture_output=True, text=True, env=os.environ.copy(), timeout=600, check=False)
 
 
 def launched_run(experiment: str):
