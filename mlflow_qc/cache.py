@@ -50,6 +50,27 @@ def entry_path(key: str, kind: str = "prepared") -> Path:
     return cache_root() / kind / key
 
 
+def usage(kind: str = "prepared") -> tuple[int, int]:
+    """(entries, bytes) of the cache's prepared arrays (``mlflow-qc cache info``)."""
+    folder = cache_root() / kind
+    entries = [path for path in folder.iterdir() if path.is_dir()] if folder.is_dir() else []
+    size = sum(file.stat().st_size for entry in entries for file in entry.rglob("*") if file.is_file() and not file.is_symlink())
+    return len(entries), size
+
+
+def clear(kind: str = "prepared") -> tuple[int, int]:
+    """Delete every entry of the prepared arrays (``mlflow-qc cache clear``): (entries, bytes) freed.
+    Only the folders this module writes go, whatever else lies under MLFLOW_QC_CACHE; a training
+    prepares what it needs again."""
+    entries, size = usage(kind)
+    folder = cache_root() / kind
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+    return entries, size
+
+
 def is_complete(path: Path) -> bool:
     return (path / COMPLETE_MARKER).is_file()
 

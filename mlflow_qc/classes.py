@@ -1,7 +1,10 @@
-"""Classes a recipe names: an encoder by name or dotted path, an estimator by dotted path."""
+"""Classes a recipe names: an encoder or an estimator by its scikit-learn name or a dotted path."""
 from __future__ import annotations
 
+import functools
 import importlib
+
+from mlflow_qc.suggest import did_you_mean
 
 
 def import_dotted(dotted: str):
@@ -20,7 +23,9 @@ def resolve_encoder_class(name: str) -> type:
     if "." not in name:
         cls = getattr(importlib.import_module("sklearn.preprocessing"), name, None)
         if not isinstance(cls, type):
-            raise ValueError(f"unknown encoder '{name}'; expected a class in sklearn.preprocessing or a dotted path")
+            preprocessing = importlib.import_module("sklearn.preprocessing")
+            raise ValueError(f"unknown encoder '{name}';{did_you_mean(name, preprocessing.__all__)} "
+                             "expected a class in sklearn.preprocessing or a dotted path")
         return cls
     module_name, _, class_name = name.rpartition(".")
     try:
@@ -33,3 +38,24 @@ def resolve_encoder_class(name: str) -> type:
     if not (hasattr(cls, "fit") and hasattr(cls, "transform")):
         raise ValueError(f"'{name}' is not an encoder; expected a class with fit and transform")
     return cls
+
+
+@functools.cache
+def sklearn_estimators() -> dict[str, str]:
+    """scikit-learn's classifiers and regressors by class name -> dotted path (``all_estimators``)."""
+    from sklearn.utils.discovery import all_estimators
+
+    return {name: f"{cls.__module__.split('._')[0]}.{name}"
+            for name, cls in all_estimators(type_filter=["classifier", "regressor"])}
+
+
+def resolve_estimator(name: str) -> str:
+    """The dotted path of ``name``: a dotted path as given, a scikit-learn classifier or regressor by
+    its class name (``RandomForestClassifier``); ValueError with the nearest names otherwise."""
+    if "." in name:
+        return name
+    known = sklearn_estimators()
+    if name in known:
+        return known[name]
+    raise ValueError(f"unknown estimator '{name}';{did_you_mean(name, known)} expected a scikit-learn classifier or "
+                     "regressor by name (RandomForestClassifier) or a dotted class path such as sklearn.svm.SVC")

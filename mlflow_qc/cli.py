@@ -5,6 +5,7 @@ User errors print one line ``error: <where>: <expected>`` as the last line and e
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sys
 import threading
@@ -12,20 +13,27 @@ import threading
 import click
 
 from mlflow_qc.errors import QCError
+from mlflow_qc.logs import configure as configure_logging
 from mlflow_qc.progress import QUIET_ENV
 
 
 @click.group()
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def cli(quiet: bool) -> None:
+@click.option("-v", "--verbose", count=True, help="Log what it does: -v INFO, -vv DEBUG (each model), on stderr.")
+@click.version_option(package_name="mlflow-qc", prog_name="mlflow-qc")
+def cli(quiet: bool, verbose: int) -> None:
     """Seeded, leak-free, cross-validated experiments on MLflow and DVC."""
     if quiet:
         os.environ[QUIET_ENV] = "1"
+    configure_logging(verbose)
 
 
 def _recipe(path: str, overrides: str):
+    """The recipe, its overrides and the columns it names, checked before anything heavy is imported."""
     from mlflow_qc.recipe import load_recipe
+    from mlflow_qc.recipe_columns import check_columns
 
+    check_columns(load_recipe(path, overrides or None, classes=False))
     return load_recipe(path, overrides or None)
 
 
@@ -35,9 +43,10 @@ def _recipe(path: str, overrides: str):
 @click.option("--export", type=click.BOOL, default=False, help="Also log the preprocessed arrays.")
 def prepare(recipe: str, overrides: str, export: bool) -> None:
     """Version the datasets, split, fit preprocessing per fold and cache the arrays; no training."""
+    checked = _recipe(recipe, overrides)
     from mlflow_qc.run.prepare_run import run_prepare
 
-    run_id = run_prepare(_recipe(recipe, overrides), export=export)
+    run_id = run_prepare(checked, export=export)
     click.echo(f"prepared: run {run_id}")
 
 
@@ -46,15 +55,22 @@ def prepare(recipe: str, overrides: str, export: bool) -> None:
 @click.option("--overrides", default="", help='e.g. "trainer.repeat_count=1;seed=7"')
 def train(recipe: str, overrides: str) -> None:
     """Train every job of RECIPE into MLflow (resumes an earlier run of the same recipe)."""
+    checked = _recipe(recipe, overrides)
     from mlflow_qc.experiment import Experiment
     from mlflow_qc.run.experiment_run import NothingSucceeded, failure_summary
 
     try:
-        result = Experiment.from_recipe(_recipe(recipe, overrides)).run()
+        result = Experiment.from_recipe(checked).run()
     except NothingSucceeded as exc:
         click.echo(f"error: nothing succeeded. {exc}", err=True)
         sys.exit(1)
+    from mlflow_qc.evaluate.closing import closing_summary
+
     click.echo(f"experiment run {result.run_id}: {result.finished} model(s) finished ({result.reused} reused)")
+    try:
+        click.echo(closing_summary(result.run_id))
+    except Exception as exc:  # the training is recorded: a summary that cannot be read back is no failure of it
+        logging.getLogger(__name__).warning("no closing summary: %s", exc)
     if result.failures:
         click.echo(failure_summary(result), err=True)
 
@@ -136,9 +152,10 @@ def compare(run_id: str, run_ids: str, fmt: str) -> None:
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes (each loads its own what-if models).")
 def ui(port: int, host: str, backend_store_uri: str, workers: int) -> None:
     """The MLflow UI with the QC pages at /qc/: mlflow server --app-name qc over the project's store."""
-    from mlflow_qc.ui.launch import is_loopback, server_command
+    from mlflow_qc.ui.launch import check_port_free, is_loopback, server_command
 
     command = server_command(host, port, backend_store_uri or None, workers)
+    check_port_free(host, port)
     if not is_loopback(host):
         click.echo(f"warning: listening on {host}: the MLflow UI and the QC pages have no login; anyone who reaches "
                    f"port {port} reads every run", err=True)
@@ -189,6 +206,29 @@ def data_demo(folder: str, version: bool) -> None:
         click.echo(str(path))
 
 
+@cli.group()
+def cache() -> None:
+    """The prepared arrays on disk (MLFLOW_QC_CACHE, default ~/.cache/mlflow_qc)."""
+
+
+@cache.command("info")
+def cache_info() -> None:
+    """Where the prepared arrays are and how much room they take."""
+    from mlflow_qc.cache import cache_root, usage
+
+    entries, size = usage()
+    click.echo(f"{cache_root()}: {entries} prepared entr{'y' if entries == 1 else 'ies'}, {size / 2**20:.1f} MiB")
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Delete the prepared arrays (not while a command runs); trainings prepare what they need again."""
+    from mlflow_qc.cache import cache_root, clear
+
+    entries, size = clear()
+    click.echo(f"{cache_root()}: removed {entries} prepared entr{'y' if entries == 1 else 'ies'}, {size / 2**20:.1f} MiB")
+
+
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 def init(folder: str) -> None:
@@ -201,14 +241,15 @@ def init(folder: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from mlflow_qc.run.faults import MAX_RETRIES_ENV, fault_of
-    from mlflow_qc.run.session import Interrupted, end_launched_run_on_error, raise_on_sigterm
+    from mlflow_qc.run.interrupts import Interrupted, raise_on_sigterm  # light: MLflow loads only when needed
 
     raise_on_sigterm()
     try:
         cli.main(args=argv, standalone_mode=False)
     except QCError as exc:
+        click.echo(f"error: {exc}", err=True)  # at once: ending the launcher's run below loads MLflow
+        sys.stderr.flush()
         end_launched_run_on_error(exc)
-        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.ClickException as exc:  # a usage error (unknown command or option): click's own message
         exc.show()
@@ -227,6 +268,14 @@ def main(argv: list[str] | None = None) -> None:
         end_launched_run_on_error(exc)
         click.echo(f"error: {fault}", err=True)
         sys.exit(1)
+
+
+def end_launched_run_on_error(exc: BaseException) -> None:
+    """The run ``mlflow run`` created (MLFLOW_RUN_ID) ended FAILED or KILLED; MLflow is imported only then."""
+    if os.environ.get("MLFLOW_RUN_ID"):
+        from mlflow_qc.run.session import end_launched_run_on_error as end
+
+        end(exc)
 
 
 def console_main() -> None:

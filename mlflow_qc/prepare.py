@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +32,10 @@ from mlflow_qc.import_graph import PACKAGE_DIR
 from mlflow_qc.preprocess import FittedPipeline, validate
 from mlflow_qc.recipe import DatasetSpec, Recipe
 from mlflow_qc.split import REFIT_CONTEXT, Splits, make_splits, refit_rows, stratification_labels
+
+
+log = logging.getLogger(__name__)
+
 
 CACHE_FORMAT = 1
 # The package's modules that make prepared arrays: prepare.py and the layers below it that it
@@ -149,7 +154,10 @@ def prepare(recipe: Recipe) -> Prepared:
     versions = [(ds, version) for ds, _ in data.unique for version in version_dataset_files(ds, recipe.data.version)]
     key = cache_key(recipe, [version for _, version in versions])
     root = cache.entry_path(key)
-    if not cache.is_complete(root):
+    if cache.is_complete(root):
+        log.info("prepared arrays of %s found in the cache: %s", recipe.name, root)
+    else:
+        log.info("preparing %s: splits, preprocessing fitted per fold, arrays into %s", recipe.name, root)
         splits = _make_splits(recipe, data)
         with cache.write_entry(root) as staging:
             _write_contexts(recipe, data, splits, staging)

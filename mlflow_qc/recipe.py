@@ -8,6 +8,7 @@ Paths in a file are relative to that file; in memory they are absolute.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -16,14 +17,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from mlflow_qc.classes import resolve_estimator
 from mlflow_qc.errors import QCError, from_validation_error
 from mlflow_qc.hashing import canonical_json
-from mlflow_qc.overrides import apply_overrides
+from mlflow_qc.overrides import apply_overrides, parse_overrides
 from mlflow_qc.recipe_data import (  # noqa: F401  (re-exported: the recipe's data section)
-    DATASET_KINDS, AnalysisType, ColumnFilter, DatasetSpec, Encoder, FeatureEncoder, Input, Interpolater,
-    Interpolation, Pipeline, Spec, Stratifier, Target, Window, iter_dataset_specs, resolve_path,
+    CLASSES, DATASET_KINDS, AnalysisType, ColumnFilter, DatasetSpec, Encoder, FeatureEncoder, Input, Interpolater,
+    Interpolation, Pipeline, Spec, Stratifier, Target, Window, classes_checked, iter_dataset_specs, resolve_path,
 )
-from mlflow_qc.recipe_yaml import load_yaml, read_text, settle_words
+from mlflow_qc.recipe_yaml import load_yaml, read_text, settle_words, unknown_key
+from mlflow_qc.suggest import did_you_mean
 
 
 class Architecture(Spec):
@@ -42,6 +45,14 @@ class Architecture(Spec):
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"file not found: {path}; expected a Python file defining fn_build")
         return path
+
+    @field_validator("estimator")
+    @classmethod
+    def _estimator_path(cls, name, info: ValidationInfo):
+        """A scikit-learn class name becomes its dotted path (as encoder names resolve)."""
+        if name is None or not classes_checked(info):
+            return name
+        return resolve_estimator(name)
 
     @field_validator("hyperparameters")
     @classmethod
@@ -219,24 +230,69 @@ def _relativize(raw: dict, base: str) -> None:
 # --- loading ---------------------------------------------------------------------
 
 
-def load_recipe(path: str | os.PathLike, overrides: str | None = None) -> Recipe:
-    """Read a recipe file; every problem is a QCError naming the file and the field."""
+OVERRIDES = "overrides"  # where an override's mistake is blamed: --overrides / -P overrides=...
+README_RECIPE = "README, section 'The recipe'"
+
+
+def load_recipe(path: str | os.PathLike, overrides: str | None = None, classes: bool = True) -> Recipe:
+    """Read a recipe file; every problem is a QCError naming the file (or the overrides) and the field.
+
+    Keys are checked before any value (nothing is imported or read for that), first the file's,
+    then the ones the overrides add, each with the closest valid name. ``classes=False`` leaves the
+    encoder and estimator classes unchecked (and scikit-learn unimported): the command line checks
+    the data's columns first, then loads the recipe again with them."""
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise QCError("recipe", f"file not found: {path}; expected a YAML recipe file")
     raw = load_yaml(read_text(path), path)
     if not isinstance(raw, dict):
         raise QCError(path, "expected a mapping of recipe keys (name, seed, data, model, ...)")
-    raw = settle_words(apply_overrides(raw, overrides), Recipe)
+    check_keys(raw, path)
+    raw = apply_overrides(raw, overrides)
+    check_keys(raw, OVERRIDES, overrides)
+    raw = settle_words(raw, Recipe)
     if raw.get("name") is None:
         raw["name"] = Path(path).stem
-    return recipe_from_dict(raw, base_dir=os.path.dirname(path), source=path)
+    return recipe_from_dict(raw, base_dir=os.path.dirname(path), source=path, overrides=overrides, classes=classes)
 
 
-def recipe_from_dict(raw: dict, base_dir: str | None = None, source: str | None = None) -> Recipe:
+def check_keys(raw: dict, source: str, overrides: str | None = None) -> None:
+    """The first key no section takes, as a QCError with the closest valid keys."""
+    found = unknown_key(raw, Recipe)
+    if found is None:
+        return
+    where, key, valid = found
+    section = where.rpartition(".")[0].split("[")[0] or "the recipe"
+    hint = did_you_mean(key, valid) or f" expected one of {', '.join(valid)};"
+    raise QCError(f"{source}: {where}", f"unknown key '{key}' in {section};{hint} ({README_RECIPE}){_given(overrides)}")
+
+
+def _given(overrides: str | None) -> str:
+    return f"; the overrides given: '{overrides}' (--overrides, or -P overrides=... under mlflow run)" if overrides else ""
+
+
+def recipe_from_dict(raw: dict, base_dir: str | None = None, source: str | None = None,
+                     overrides: str | None = None, classes: bool = True) -> Recipe:
+    """``overrides``: the override text that changed ``raw``; an error in a key it set is blamed on it."""
     try:
-        recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd(), "source": source})
-    except ValidationError as exc:
-        raise from_validation_error(exc, source or "recipe") from None
+        try:
+            recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd(), "source": source, CLASSES: classes})
+        except ValidationError as exc:
+            raise from_validation_error(exc, source or "recipe") from None
+    except QCError as exc:
+        raise _blame_overrides(exc, source, overrides) from None
     recipe.source = source
     return recipe
+
+
+def _blame_overrides(exc: QCError, source: str | None, overrides: str | None) -> QCError:
+    """``exc`` as the overrides' error when the field it names is one they set (or lies below one)."""
+    prefix = f"{source or 'recipe'}: "
+    if not overrides or not exc.where.startswith(prefix):
+        return exc
+    field = re.sub(r"\[(\d+)\]", r".\1", exc.where[len(prefix):])
+    for keys, _ in parse_overrides(overrides):
+        dotted = ".".join(keys)
+        if field == dotted or field.startswith((dotted + ".", dotted + "[")):
+            return QCError(f"{OVERRIDES}: {field}", exc.expected + _given(overrides))
+    return exc

@@ -17,6 +17,13 @@ AnalysisType = Literal["classification_binary", "classification_multi", "regress
 DATASET_KINDS = ("tabular", "sequence", "image")
 
 
+CLASSES = "classes"  # validation context: False leaves encoder and estimator classes unchecked (recipe.load_recipe)
+
+
+def classes_checked(info: ValidationInfo) -> bool:
+    return (info.context or {}).get(CLASSES, True)
+
+
 def resolve_path(path: str | None, info: ValidationInfo) -> str | None:
     if path is None:
         return None
@@ -86,12 +93,15 @@ class Encoder(Spec):
 
     @field_validator("sklearn")
     @classmethod
-    def _known_class(cls, name):
-        resolve_encoder_class(name)  # raises ValueError naming the class
+    def _known_class(cls, name, info: ValidationInfo):
+        if classes_checked(info):
+            resolve_encoder_class(name)  # raises ValueError naming the class
         return name
 
     @model_validator(mode="after")
-    def _constructible(self):
+    def _constructible(self, info: ValidationInfo):
+        if not classes_checked(info):
+            return self
         cls = resolve_encoder_class(self.sklearn)
         try:
             cls(**self.params)

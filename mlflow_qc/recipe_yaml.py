@@ -160,3 +160,41 @@ def _argument(annotation, container: type, position: int):
         if typing.get_origin(option) is container and len(typing.get_args(option)) > position:
             return typing.get_args(option)[position]
     return Any
+
+
+# --- keys the schema does not know, before any value is validated ------------------------------
+
+
+def unknown_key(value: Any, annotation: Any, path: str = "") -> tuple[str, str, list[str]] | None:
+    """The first key of ``value`` that the model ``annotation`` (and the models below it) does
+    not take: ``(its dotted path, the key, the keys that section takes)``, or None. Cheap: it
+    reads no file and imports nothing, so a misspelt key is reported before any validator runs."""
+    model = _model_in(annotation)
+    if model is None and isinstance(value, dict) and _model_in(_argument(annotation, list, 0)) is not None:
+        model = _model_in(_argument(annotation, list, 0))  # a single item where a list is expected (inputs)
+    if model is not None and isinstance(value, dict):
+        fields = model.model_fields
+        for key, item in value.items():
+            key = _key(key)
+            child = f"{path}.{key}" if path else str(key)
+            if key not in fields:
+                if model.model_config.get("extra") == "forbid":
+                    return child, str(key), [name for name, info in fields.items() if not info.exclude]
+                continue
+            found = unknown_key(item, fields[key].annotation, child)
+            if found:
+                return found
+        return None
+    if isinstance(value, list):
+        item = _argument(annotation, list, 0)
+        for index, entry in enumerate(value):
+            found = unknown_key(entry, item, f"{path}[{index}]")
+            if found:
+                return found
+    elif isinstance(value, dict):
+        item = _argument(annotation, dict, 1)
+        for key, entry in value.items():
+            found = unknown_key(entry, item, f"{path}.{key}")
+            if found:
+                return found
+    return None

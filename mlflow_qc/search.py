@@ -1,7 +1,7 @@
 """Hyperparameter combinations: grid, seeded random subset of the grid, or TPE (hyperopt).
 
 Every hyperparameter in a recipe is a list of values. ``grid`` is their product in
-declaration order; ``random`` a seeded subset of it (``count``, or ``percent`` as a share
+declaration order (scikit-learn's ``ParameterGrid``); ``random`` a seeded subset of it (``count``, or ``percent`` as a share
 in (0, 1], rounded up as in AIQC), returned in grid order; ``tpe`` proposes
 combinations (one, or a batch for parallel workers, at a time) while the objective is evaluated: the recipe's ``space``
 gives the searched dimensions, single-value hyperparameters are constants and
@@ -10,14 +10,17 @@ multi-value ones become ``hp.choice``. Values come back as plain Python types.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 from collections.abc import Callable
 
 import numpy as np
+from sklearn.model_selection import ParameterGrid
 
 from mlflow_qc.errors import QCError
 
+# tpe_search_batches drives hyperopt's Domain and Trials directly (fmin cannot hand out a batch of
+# proposals): the versions it was tested on; tests/test_first_ten_minutes.py fails on any other.
+HYPEROPT_TESTED = ((0, 2, 7), (0, 4))
 SPACE_KINDS = {"uniform": 2, "loguniform": 2, "quniform": 3, "choice": None}
 MAX_GRID = 100_000
 
@@ -35,26 +38,34 @@ def plain(value):
     return value
 
 
-def grid(hyperparameters: dict[str, list]) -> list[dict]:
+def _parameter_grid(hyperparameters: dict[str, list]) -> tuple[ParameterGrid, list[str]]:
+    """scikit-learn's ``ParameterGrid`` over the recipe's hyperparameters, in declaration order: it orders
+    names by sorting them (the last varies fastest), so each name is keyed by its zero-padded position."""
     names = list(hyperparameters)
-    return [
-        {name: plain(copy.deepcopy(value)) for name, value in zip(names, values)}
-        for values in itertools.product(*(hyperparameters[name] for name in names))
-    ]
+    return ParameterGrid({_position(index): hyperparameters[name] for index, name in enumerate(names)}), names
+
+
+def _position(index: int) -> str:
+    return f"{index:06d}"
+
+
+def _named(point: dict, names: list[str]) -> dict:
+    return {name: plain(copy.deepcopy(point[_position(index)])) for index, name in enumerate(names)}
+
+
+def grid(hyperparameters: dict[str, list]) -> list[dict]:
+    parameter_grid, names = _parameter_grid(hyperparameters)
+    return [_named(point, names) for point in parameter_grid]
 
 
 def grid_size(hyperparameters: dict[str, list]) -> int:
-    return math.prod(len(values) for values in hyperparameters.values())
+    return len(_parameter_grid(hyperparameters)[0])
 
 
 def grid_item(hyperparameters: dict[str, list], index: int) -> dict:
     """``grid(hyperparameters)[index]`` without building the grid (the last name varies fastest)."""
-    chosen = {}
-    for name in reversed(list(hyperparameters)):
-        values = hyperparameters[name]
-        index, position = divmod(index, len(values))
-        chosen[name] = plain(copy.deepcopy(values[position]))
-    return {name: chosen[name] for name in hyperparameters}
+    parameter_grid, names = _parameter_grid(hyperparameters)
+    return _named(parameter_grid[index], names)
 
 
 def random_count(search, grid_size: int) -> int:

@@ -13,9 +13,9 @@ from mlflow_qc.import_graph import import_graph, module_files
 PACKAGE = Path(__file__).resolve().parents[1] / "mlflow_qc"
 
 LAYERS = [
-    ("errors", "hashing", "classes", "progress", "import_graph"),
+    ("errors", "hashing", "classes", "progress", "import_graph", "suggest", "logs"),
     ("tracking",),
-    ("overrides", "recipe", "recipe_data", "recipe_yaml"),
+    ("overrides", "recipe", "recipe_data", "recipe_yaml", "recipe_columns"),
     ("data",),
     ("preprocess",),
     ("split",),

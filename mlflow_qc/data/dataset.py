@@ -18,6 +18,7 @@ from mlflow_qc.data.images import folder_files, load_images, manifest_files
 from mlflow_qc.data.tables import TABULAR_SUFFIXES, preview_columns, read_table
 from mlflow_qc.errors import QCError
 from mlflow_qc.recipe import DatasetSpec
+from mlflow_qc.suggest import did_you_mean, preview_names
 
 __all__ = ["Dataset", "infer_kind", "load_dataset", "preview_columns"]
 
@@ -61,7 +62,8 @@ class Dataset:
             if self.frame is None:
                 raise QCError(field_name, f"{where} is {self.kind} data without columns; expected a table for column(s) {missing}")
             shown = missing if len(missing) <= 5 else str(missing[:5])[:-1] + ", ...]"
-            raise QCError(field_name, f"column(s) {shown} not in {where}; expected some of {preview_columns(self.columns)}")
+            raise QCError(field_name, f"column(s) {shown} not in {where};{did_you_mean(missing[0], self.columns)} "
+                                      f"expected some of {preview_names(self.columns, near_to=missing)}")
 
 
 def infer_kind(spec: DatasetSpec) -> str:

@@ -1,13 +1,13 @@
 """Reading tables: CSV, TSV (the delimiter sniffed), Parquet; naming and retyping their columns."""
 from __future__ import annotations
 
-import csv
 import os
 
 import pandas as pd
 
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.recipe import DatasetSpec
+from mlflow_qc.recipe_columns import sniff_delimiter
 
 TABULAR_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
 
@@ -59,16 +59,6 @@ def _refuse_repeated_names(header_row: pd.DataFrame, spec: DatasetSpec, where: s
             f"column name(s) {preview_columns(repeated)} appear more than once in the header of "
             f"{os.path.basename(spec.path)}; expected unique names: rename them in the file or give rename_columns",
         )
-
-
-def sniff_delimiter(path: str, default: str | None) -> str:
-    """The delimiter of a text table: files named .csv are sometimes tab separated."""
-    with open(path, newline="", errors="replace") as handle:
-        sample = handle.read(65536)
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
-    except csv.Error:
-        return default or ","
 
 
 def _name_columns(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFrame:

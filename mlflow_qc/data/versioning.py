@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -25,6 +26,10 @@ from mlflow_qc.errors import QCError
 if TYPE_CHECKING:
     from mlflow_qc.data.dataset import Dataset
     from mlflow_qc.recipe import DatasetSpec
+
+
+log = logging.getLogger(__name__)
+
 
 MODES = ("auto", "require", "off")
 
@@ -174,6 +179,7 @@ def _version_with_dvc(repo: DvcRepo, path: str, mode: str, field: str, rel: str,
     elif remote and (mode == "add" or not _remote_has(remote, recorded)):
         repo.push(dvc_file)
     head, dirty = git_state(repo.root, dvc_file)
+    log.info("dataset %s: DVC md5 %s (%s)", rel, md5, dvc_file)
     return DatasetVersion(path=path, md5=md5, dvc_root=repo.root, dvc_path=rel, remote_url=remote, git_revision=head,
                           git_dirty=dirty, tracked=True, **facts)
 

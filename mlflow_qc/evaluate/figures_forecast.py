@@ -27,15 +27,24 @@ def forecast_figures(predictions: pd.DataFrame) -> list[go.Figure]:
     figures = []
     for column in columns:
         actual = first.drop_duplicates("step").sort_values("step")
-        traces = [{"type": "scatter", "mode": "lines", "x": actual["step"].to_numpy(), "y": actual[f"{TRUE}{column}"].to_numpy(),
-                   "name": "actual", "line": {"color": "#52606d", "width": 1.2}}]
+        x, y = broken_at_gaps(actual["step"], actual[f"{TRUE}{column}"])
+        traces = [{"type": "scatter", "mode": "lines", "x": x, "y": y, "name": "actual", "line": {"color": "#52606d", "width": 1.2}}]
         for index, split in enumerate(ordered_splits(first)):
             own = first[first["split"] == split].sort_values("step")
-            traces.append({"type": "scatter", "mode": "lines", "x": own["step"].to_numpy(), "y": own[f"{PREDICTED}{column}"].to_numpy(),
+            x, y = broken_at_gaps(own["step"], own[f"{PREDICTED}{column}"])
+            traces.append({"type": "scatter", "mode": "lines", "x": x, "y": y,
                            "name": f"forecast ({split})", "line": {"color": color(index + 1), "width": 1.5}})
         figures.append(figure(traces, title={"text": f"Forecast against actual: {column} ({model}, next step)"}, height=420,
                               xaxis=titled("time step"), yaxis=titled(column)))
     return figures
+
+
+def broken_at_gaps(steps, values) -> tuple[np.ndarray, np.ndarray]:
+    """``steps`` and ``values`` with a NaN point wherever steps are not consecutive (between time blocks,
+    where no window forecasts): plotly leaves the line open there instead of joining across the gap."""
+    x, y = np.asarray(steps, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    cuts = np.flatnonzero(np.diff(x) > 1) + 1
+    return np.insert(x, cuts, np.nan), np.insert(y, cuts, np.nan)
 
 
 def _frame_error_figure(predictions: pd.DataFrame) -> go.Figure:

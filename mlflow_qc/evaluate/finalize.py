@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import getpass
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -36,7 +37,8 @@ from mlflow_qc.run.aggregate import aggregate
 from mlflow_qc.run.observers import ExperimentClosed
 from mlflow_qc.run.summary import jobs_table
 from mlflow_qc.tracking.names import (
-    AGGREGATE_ARTIFACT, BASELINE, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINISHED, JOB_KEY, METRICS_ARTIFACT, PARENT,
+    AGGREGATE_ARTIFACT, BASELINE, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINALIZE, FINALIZED, FINISHED, JOB_KEY, LEVEL,
+    METRICS_ARTIFACT, PARENT,
     PREDICTIONS_ARTIFACT, RANKING_METRIC, REFIT, TEST_REVEALED, TEST_SEALED, TEST_SPLIT,
 )
 from mlflow_qc.tracking.queries import children_of, get_run, is_experiment_run, level_of, model_runs_below
@@ -100,6 +102,7 @@ def score_on_test(model_run, entry: CacheEntry) -> SplitScore:
 
 def finalize(run_id: str) -> Revealed:
     client = MlflowClient()
+    label_launched_run(client, run_id)
     run = sealed_experiment_run(client, run_id)
     entry = cache_entry_of(run)
     if TEST_SPLIT not in entry.split_names(entry.contexts[0]):
@@ -122,6 +125,18 @@ def finalize(run_id: str) -> Revealed:
     means = {job.info.run_name: aggregate([scores[m.info.run_id].metrics for m in models]) for job, models in chosen.values()}
     return Revealed(run_id, revealed, {name: {k[: -len("_mean")]: v for k, v in values.items() if k.endswith("_mean")}
                                        for name, values in means.items()}, len(scores))
+
+
+def label_launched_run(client: MlflowClient, run_id: str) -> None:
+    """Under ``mlflow run . -e finalize`` the launcher's own run (MLFLOW_RUN_ID) is the finalize command's:
+    tagged ``qc.level = finalize`` and ``qc.finalized`` (the experiment run it evaluates), named after it.
+    The launcher ends it (FINISHED, or FAILED with the error line when finalize refuses)."""
+    launched = os.environ.get("MLFLOW_RUN_ID")
+    if not launched or launched == run_id:
+        return
+    client.set_tag(launched, LEVEL, FINALIZE)
+    client.set_tag(launched, FINALIZED, run_id)
+    client.update_run(launched, name=f"{FINALIZE} {run_id[:8]}")
 
 
 def user() -> str:

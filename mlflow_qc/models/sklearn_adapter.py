@@ -28,6 +28,7 @@ from sklearn.metrics import log_loss, mean_squared_error
 from mlflow_qc.classes import import_dotted
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.models.base import ModelAdapter, TrainedModel, seed_python_numpy
+from mlflow_qc.suggest import did_you_mean
 
 MODEL_FILE = "model.joblib"
 
@@ -35,7 +36,11 @@ MODEL_FILE = "model.joblib"
 def estimator_class(dotted: str) -> type:
     cls = import_dotted(dotted)
     if not isinstance(cls, type):
-        raise QCError("model.estimator", f"'{dotted}' is not an importable class; expected a dotted path such as sklearn.svm.SVC")
+        module = import_dotted(dotted.rpartition(".")[0])  # a package: its classes are the near names
+        names = [name for name in dir(module) if isinstance(getattr(module, name), type)] if module is not None else []
+        hint = did_you_mean(dotted.rpartition(".")[2], names)
+        raise QCError("model.estimator", f"'{dotted}' is not an importable class;{hint} "
+                                         "expected a dotted path such as sklearn.svm.SVC")
     return cls
 
 
@@ -60,7 +65,8 @@ class SklearnAdapter(ModelAdapter):
             if name not in parameters:
                 raise QCError(
                     f"model.hyperparameters.{name}",
-                    f"not an argument of {self.architecture.estimator}; expected one of {sorted(parameters)}",
+                    f"not an argument of {self.architecture.estimator};{did_you_mean(name, parameters)} "
+                    f"expected one of {sorted(parameters)}",
                 )
 
     def check_values(self, grid: dict[str, list]) -> None:

@@ -268,10 +268,17 @@ def local_environment(env: TaskEnvironment, shipment: Shipment, part: EntryPart)
 
 
 def still_wanted() -> bool:
-    """Whether the scheduler still wants the task this thread runs (not cancelled, worker not closing)."""
-    from distributed import get_worker
+    """Whether the scheduler still has the task this thread runs processing on this worker: not
+    cancelled, not released because the client that asked for it is gone, worker not closing.
+    Public API only: ``Client.processing`` of the worker's own client (one scheduler round trip)."""
+    from distributed import get_client, get_worker
     from distributed.core import Status
 
     worker = get_worker()
-    state = worker.state.tasks.get(worker.get_current_task())
-    return worker.status == Status.running and state is not None and state.state in ("executing", "resumed")
+    if worker.status != Status.running:
+        return False
+    try:
+        processing = get_client().processing(workers=[worker.address])
+    except (OSError, TimeoutError, ValueError):  # the scheduler does not answer: nobody can take the result
+        return False
+    return worker.get_current_task() in processing.get(worker.address, ())

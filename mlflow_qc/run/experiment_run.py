@@ -7,6 +7,7 @@ point), which also chooses the observers.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from contextlib import ExitStack
@@ -39,10 +40,13 @@ from mlflow_qc.run.tree import RunTree, owner_tags
 from mlflow_qc.run.worker import TaskEnvironment
 from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT, declared_splits
+from mlflow_qc.suggest import did_you_mean
 from mlflow_qc.tracking.names import (
     MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC, RESUME_KEY, TEST_REVEALED, TEST_SEALED,
     THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, default_ranking_metric, higher_is_better,
 )
+
+log = logging.getLogger(__name__)
 
 # The experiment run's counts and qc/progress.csv are rewritten at most this often (a write costs
 # about 30 ms; the tracker adds the model runs that ended since from the store, so it stays live).
@@ -124,7 +128,8 @@ def check_ranking_metric(metric: str, analysis_type: str, splits: list[str]) -> 
     """``register.metric`` must be one the models will log: ``{split}_{metric}`` of a declared split."""
     known = [f"{split}_{name}" for split in splits for name in metric_names(analysis_type)]
     if metric not in known:
-        raise QCError("register.metric", f"'{metric}' is not a metric this recipe logs; expected one of {known}")
+        raise QCError("register.metric", f"'{metric}' is not a metric this recipe logs;{did_you_mean(metric, known)} "
+                                         f"expected one of {known}")
 
 
 class Training:
@@ -175,6 +180,8 @@ class Training:
 
     def run_jobs(self, jobs: list[Job], contexts: list[str], env: TaskEnvironment | None = None) -> None:
         tasks = plan_tasks(jobs, contexts, self.recipe.trainer.repeat_count, self.recipe.seed)
+        log.info("planned %d model(s): %d job(s) x %d context(s) x %d repeat(s)", len(tasks), len(jobs), len(contexts),
+                 self.recipe.trainer.repeat_count)
         self.jobs.extend(job for job in jobs if not job.baseline)
         self.book.expect(tasks)
         todo = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import sqlite3
 import traceback
 from contextlib import closing, contextmanager
@@ -22,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from mlflow_qc.errors import one_line
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.faults import single_tries, tracking_unreachable
+from mlflow_qc.run.interrupts import Interrupted, raise_on_sigterm  # noqa: F401  (re-exported)
 from mlflow_qc.tracking.names import (
     CUSTOM_MODEL_DEVELOPMENT, ERROR_ARTIFACT, ERROR_LINE, EXPERIMENT, EXPERIMENT_KIND, LEVEL, PAGE, RUNNING, tracker_path,
 )
@@ -56,17 +56,6 @@ def tune_sqlite_store(tracking_uri: str) -> None:
     if os.path.isfile(path):
         with closing(sqlite3.connect(path)) as connection:
             connection.execute("pragma journal_mode=wal")
-
-
-class Interrupted(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so ``finally`` blocks end runs KILLED."""
-
-
-def raise_on_sigterm() -> None:
-    def handler(signum, frame):
-        raise Interrupted(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def failure_status(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ an explicit client and parent-run tag, never the thread-local fluent run stack.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 import traceback
 from collections.abc import Callable
@@ -26,6 +27,9 @@ from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.session import tune_sqlite_store
 from mlflow_qc.run.tree import model_tags
 from mlflow_qc.tracking.names import FAILED, FINISHED, FIT_SECONDS, KILLED, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], boo
     client = _client(env.tracking_uri)
     run = open_run(client, env.experiment_id, model_tags(env.resume_key, task))
     run_id = run.run_id
+    log.debug("model %s started: run %s", task.name, run_id)
     try:
         entry = _entry(env.entry_root)
         fitted = fit_and_evaluate(task, env.architecture, entry, env.hide_test, env.threshold)
@@ -66,11 +71,13 @@ def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], boo
             run.end(KILLED, *logged)
             return ModelRecord(task, run_id, KILLED, {}, error="no longer wanted", seconds=time.time() - started)
         run.end(FINISHED, *logged)
+        log.debug("model %s finished in %.1f s: run %s", task.name, time.time() - started, run_id)
         return ModelRecord(task, run_id, FINISHED, fitted.metrics, seconds=time.time() - started)
     except Exception as exc:
         if tracking_unreachable(exc):
             raise  # nothing can be recorded; the trainer stops and a rerun resumes
         run.fail(exc)
+        log.debug("model %s failed: %s", task.name, exc)
         error = "".join(traceback.format_exception(exc))
         stop = exc if isinstance(exc, ModelContractError) else fault_of(exc, env.tracking_uri)
         return ModelRecord(task, run_id, FAILED, {}, error=error, seconds=time.time() - started, stop=stop)

@@ -10,6 +10,7 @@ new version gets the alias ``challenger``. The version's description says what w
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import mlflow
@@ -32,6 +33,10 @@ from mlflow_qc.tracking.names import (
 )
 from mlflow_qc.tracking.queries import get_run, job_run_id_of
 from mlflow_qc.tracking.tables import candidate_jobs, flag, hyperparameter_twin, rank_jobs, read_aggregates, read_metrics
+
+
+log = logging.getLogger(__name__)
+
 
 DVC_SOURCE = "dvc"
 
@@ -65,6 +70,8 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
     alias = alias or block.get("alias") or DEFAULT_ALIAS
     gate = checked_gate(gate if gate is not None else block.get("gate"), alias)
     choice = best_model(run_id, metric, jobs, models)
+    log.info("registering the best model of experiment run %s by %s: run %s (%s %.4g) as %s@%s", run_id, metric,
+             choice.model_run_id, metric, choice.value, name, alias)
     model_run = client.get_run(choice.model_run_id)
     tags = {
         VERSION_RECIPE: str(recipe.get("name") or name),

@@ -6,6 +6,7 @@ from __future__ import annotations
 # --- levels of the run tree (tag LEVEL) -------------------------------------------------
 EXPERIMENT, JOB, FOLD, MODEL = "experiment", "job", "fold", "model"
 PREPARE, INFERENCE = "prepare", "inference"
+FINALIZE = "finalize"  # the run `mlflow run . -e finalize` creates, labelled by the command
 TREE_LEVELS = (EXPERIMENT, JOB, FOLD, MODEL)
 
 # --- run statuses ----------------------------------------------------------------------
@@ -44,6 +45,7 @@ PAGE = "qc.page"  # experiment runs: the path of their tracker page
 WHATIF = "qc.whatif"  # experiment runs: "false" when their models take no single table (N-D inputs, windows): no what-if page
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
+FINALIZED = "qc.finalized"  # finalize runs: the experiment run whose test split they revealed
 MODEL_RUN_ID = "qc.model_run_id"  # inference runs and registered versions: the model run behind them
 BASELINE = "qc.baseline"  # "true" on the baseline job's runs (trainer.baseline)
 BEATS_BASELINE = "qc.beats_baseline"  # job runs (and the experiment run, for its best job): "true" | "false"

@@ -175,7 +175,7 @@ def test_a_misspelt_key_points_to_the_readme_recipe_section(workspace):
     recipe = write(workspace, "typo", {"name": "typo", "data": {**IRIS, "stratifer": {"size_test": 0.2}}})
     status, _, err = cli_in_process("prepare", recipe)
     assert status == 2
-    assert last_line(err).endswith("data.stratifer: unknown key 'stratifer' in data; expected a key listed in the README, section 'The recipe'")
+    assert last_line(err).endswith("data.stratifer: unknown key 'stratifer' in data; did you mean 'stratifier'? (README, section 'The recipe')")
     readme = (REPO_ROOT / "README.md").read_text()
     assert "## The recipe" in readme
 
