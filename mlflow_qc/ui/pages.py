@@ -144,7 +144,8 @@ def whatif_body(prefix: str, run, loaded: LoadedModel) -> str:
     source = ("start at the training median (numbers) or most frequent value" if loaded.typical_source == "training rows"
               else "start at the model's input example (it was logged before typical values were kept)")
     return (
-        f'<p>Model {run_link(prefix, run)}: {e(loaded.analysis_type)}. Fields {e(order)}; they {e(source)}.</p>'
+        f'<p>Model {run_link(prefix, run)} (registered as <code id="qc-version">{e(loaded.version)}</code>): '
+        f'{e(loaded.analysis_type)}. Fields {e(order)}; they {e(source)}.</p>'
         f'<div class="qc-whatif"><form id="qc-form" novalidate>{"".join(rows)}'
         f'<p><button type="button" id="qc-reset">Back to the typical sample</button></p></form>'
         f'<section class="qc-answer"><h2>Prediction</h2><p id="qc-prediction" aria-live="polite">…</p>'

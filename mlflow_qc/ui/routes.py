@@ -45,9 +45,9 @@ pages_blueprint = Blueprint("qc", __name__)
 class PageState:
     """What one server process keeps between requests: the store and the loaded what-if models."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, readable=None):
         self.prefix = prefix
-        self.store = Store()
+        self.store = Store(readable=readable)
         self.store.warm_up()
         self.models = Models()
 
@@ -136,10 +136,10 @@ def compare_page():
 def whatif_page(run_id: str):
     only_parameters()
     loaded = state().models.get(state().store, run_id)
-    run = state().store.run(run_id, "run_id")
+    run = state().store.run(loaded.run_id, "run_id")
     fields = [{"name": f.name, "default": f.default} for f in loaded.fields]
     body = pages.whatif_body(state().prefix, run, loaded)
-    data = {"run_id": run.info.run_id, "fields": fields}
+    data = {"run_id": run.info.run_id, "fields": fields, "version": loaded.version}
     return html_page(pages.shell(state().prefix, "whatif", f"What-if: {run.info.run_name}", body, data, figures=True))
 
 
