@@ -120,6 +120,20 @@ def figure_blocks(figures: list[dict]) -> str:
     )
 
 
+def versions_body(prefix: str, versions: list[dict]) -> str:
+    """The registered model versions the what-if page can open, each linked to it."""
+    e = html.escape
+    if not versions:
+        return ('<p id="qc-message">No registered model version of a run you may read: the what-if page loads registered '
+                'models only (register one with the recipe\'s <code>register:</code>, <code>mlflow-qc register</code> or '
+                'MLflow\'s Model Registry).</p>')
+    rows = "".join(
+        f'<tr><td><a class="qc-whatif-link" href="{e(prefix + PAGES_ROOT)}/whatif/{e(v["run_id"])}">{e(v["name"])}</a></td>'
+        f'<td>{e(v["version"])}</td><td>{e(v["run_id"])}</td></tr>' for v in versions)
+    return (f'<p>The what-if page opens registered model versions only.</p><table id="qc-versions"><thead><tr><th>model</th>'
+            f'<th>version</th><th>model run</th></tr></thead><tbody>{rows}</tbody></table>')
+
+
 def whatif_body(prefix: str, run, loaded: LoadedModel) -> str:
     e = html.escape
     rows = []

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 
 from mlflow_qc.data.typical import one_table
 from mlflow_qc.errors import QCError
@@ -38,6 +39,7 @@ from mlflow_qc.ui.whatif_worker import MEMORY_ENV
 MODELS_KEPT = 4  # loaded models (worker processes) per server process, the most recently used kept
 TIMEOUT_ENV, DEFAULT_TIMEOUT = "MLFLOW_QC_WHATIF_TIMEOUT", 30.0  # seconds one prediction may take
 LOAD_TIMEOUT_ENV, DEFAULT_LOAD_TIMEOUT = "MLFLOW_QC_WHATIF_LOAD_TIMEOUT", 180.0  # seconds a worker may take to load
+VERSIONS_LISTED = 1000  # registered versions read for the list
 ANSWER_LIMIT = 16 * 1024 * 1024  # bytes of one answer line from a worker
 NUMBER_TYPES = {"double": False, "float": False, "long": True, "integer": True}  # schema type -> whole numbers only
 
@@ -107,6 +109,8 @@ class ModelWorker:
             raise
 
     def ask(self, message: dict, timeout: float, what: str = "predict") -> dict:
+        if not self.alive:  # stopped while this request waited for it
+            raise PageError(503, "model", "the model's worker was stopped; expected to try again (a new one starts with the next request)")
         try:
             self.process.stdin.write((json.dumps(message) + "\n").encode())
             self.process.stdin.flush()
@@ -192,6 +196,19 @@ def registered_version(store: Store, run: Run):
                                        f"registered model (the what-if page loads registered models only: register it "
                                        f"with 'mlflow-qc register' or MLflow's Model Registry; {README})")
     return max(versions, key=lambda v: (int(v.creation_timestamp or 0), int(v.version)))
+
+
+def registered_versions(store: Store) -> list[dict]:
+    """The registered model versions made from model runs the user may read, newest first (``/qc/whatif/``)."""
+    versions = [v for v in store.client.search_model_versions(max_results=VERSIONS_LISTED) if v.run_id]
+    experiments = {}
+    for run_id in {v.run_id for v in versions}:
+        with contextlib.suppress(MlflowException):
+            experiments[run_id] = store.client.get_run(run_id).info.experiment_id
+    readable = set(store.readable_ids(sorted(set(experiments.values()))))
+    shown_versions = [v for v in versions if experiments.get(v.run_id) in readable]
+    shown_versions.sort(key=lambda v: (-int(v.creation_timestamp or 0), v.name, -int(v.version)))
+    return [{"name": v.name, "version": str(v.version), "run_id": v.run_id} for v in shown_versions]
 
 
 def model_uri(store: Store, version) -> str:

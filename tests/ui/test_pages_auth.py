@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import sys
 import threading
 import time
@@ -25,15 +26,18 @@ from mlflow import MlflowClient
 
 from tests.browser import is_local, loopback_only, screenshot
 from tests.helpers import background_server, free_port
+from tests.ui.conftest import logging_to
 
 pytestmark = pytest.mark.e2e
 
 ADMIN = ("admin", "admin-password-for-tests")
 BOB = ("bob", "bob-password-for-tests")  # MLflow asks for 12 characters at least
 PREDICT_TIMEOUT = 5  # MLFLOW_QC_WHATIF_TIMEOUT of the server; the sleepy model sleeps 60 s
+MEMORY_MB = 3072  # MLFLOW_QC_WHATIF_MEMORY_MB of the server: the sleepy model's worker peaks at ~0.7 GB
 SLEEP_FROM = 1000  # the sleepy model sleeps for x >= this
 
 SLEEPY_MODEL = '''
+import os
 import time
 from pathlib import Path
 
@@ -44,6 +48,10 @@ import pandas as pd
 class Sleepy(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         x = float(model_input["x"].iloc[0])
+        if x == -1:
+            os._exit(3)  # a crash
+        if x == -2:
+            bytearray(8 * 1024 ** 3)  # past the worker's memory limit
         if x >= {sleep_from}:
             Path({started!r}).write_text("sleeping")
             time.sleep(60)
@@ -121,29 +129,19 @@ def planted_model_run(client: MlflowClient, experiment_id: str, folder: Path, ma
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Lab:
-    import mlflow
-
     root = tmp_path_factory.mktemp("qc-lab")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     marker, started = root / "unpickled.txt", root / "sleeping.txt"
     model_file = root / "sleepy_model.py"
     model_file.write_text(SLEEPY_MODEL.format(sleep_from=SLEEP_FROM, started=str(started)))
     client = MlflowClient(tracking_uri)
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    clean = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")}
-    try:
-        with mock.patch.dict(os.environ, clean, clear=True):
-            mlflow.set_tracking_uri(tracking_uri)
-            mlflow.set_registry_uri(tracking_uri)
-            open_run, private_run = experiment_run(client, "open-lab"), experiment_run(client, "private-lab")
-            open_id = client.get_run(open_run).info.experiment_id
-            private_id = client.get_run(private_run).info.experiment_id
-            sleepy = registered_model_run(client, open_id, model_file, "sleepy")
-            private_model = registered_model_run(client, private_id, model_file, "private-sleepy")
-            planted, pickle_path = planted_model_run(client, open_id, root / "planted", marker)
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
+    with logging_to(tracking_uri):
+        open_run, private_run = experiment_run(client, "open-lab"), experiment_run(client, "private-lab")
+        open_id = client.get_run(open_run).info.experiment_id
+        private_id = client.get_run(private_run).info.experiment_id
+        sleepy = registered_model_run(client, open_id, model_file, "sleepy")
+        private_model = registered_model_run(client, private_id, model_file, "private-sleepy")
+        planted, pickle_path = planted_model_run(client, open_id, root / "planted", marker)
     (root / "basic_auth.ini").write_text(
         "[mlflow]\ndefault_permission = READ\n"
         f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
@@ -151,8 +149,10 @@ def lab(tmp_path_factory) -> Lab:
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    clean = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")}
     env = {**clean, "MLFLOW_AUTH_CONFIG_PATH": str(root / "basic_auth.ini"), "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN[1],
-           "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-secret-key-for-the-tests", "MLFLOW_QC_WHATIF_TIMEOUT": str(PREDICT_TIMEOUT)}
+           "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-secret-key-for-the-tests", "MLFLOW_QC_WHATIF_TIMEOUT": str(PREDICT_TIMEOUT),
+           "MLFLOW_QC_WHATIF_MEMORY_MB": str(MEMORY_MB)}
     command = [sys.executable, "-m", "mlflow", "server", "--app-name", "qc-auth", "--backend-store-uri", tracking_uri,
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     log = root / "server.log"
@@ -217,6 +217,8 @@ def test_the_admin_sees_every_experiment_and_a_user_only_those_they_may_read(lab
         response = lab.get(path, BOB)
         assert response.status_code == 403, (path, response.status_code)
         assert "which you may not read" in response.text and "private-lab" not in response.text
+    assert {lab.sleepy, lab.private_model} <= set(re.findall(r"/qc/whatif/([0-9a-f]{32})", lab.get("/qc/whatif/").text))
+    assert set(re.findall(r"/qc/whatif/([0-9a-f]{32})", lab.get("/qc/whatif/", BOB).text)) == {lab.sleepy}
     refused = lab.post(f"/qc/api/whatif/{lab.private_model}", {"values": {"x": "1"}}, BOB)
     assert refused.status_code == 403 and "which you may not read" in refused.json()["error"]
 
@@ -234,6 +236,7 @@ def test_the_pages_keep_mlflow_security_headers_host_check_and_no_state_change_b
 
 
 def test_an_unregistered_model_is_never_unpickled(lab):
+    """Opened on the what-if page by anyone, the planted run is refused before its pickle is read."""
     for user in (ADMIN, BOB, None):
         page = lab.get(f"/qc/whatif/{lab.planted}", user)
         answer = lab.post(f"/qc/api/whatif/{lab.planted}", {"values": {}}, user)
@@ -272,6 +275,17 @@ def test_a_registered_model_that_hangs_times_out_while_other_requests_are_served
     assert time.monotonic() - started < 40  # answered at the time limit, not after the model's 60 s
     again = lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": "3"}})  # a new worker for the next request
     assert again.status_code == 200 and again.json()["prediction"] == 6.0
+
+
+def test_a_model_that_crashes_or_runs_out_of_memory_costs_its_own_request_only(lab):
+    assert lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": "5"}}).json()["prediction"] == 10.0
+    memory = lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": "-2"}})
+    assert memory.status_code == 422 and memory.json()["error"].startswith("model: predict: MemoryError")
+    crash = lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": "-1"}})
+    assert crash.status_code == 502
+    assert crash.json()["error"].startswith("model: the model's worker exited (code 3) during predict")
+    assert lab.get("/qc/api/ping").json() == {"qc": True}
+    assert lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": "7"}}).json()["prediction"] == 14.0
 
 
 def test_in_a_browser_each_user_sees_their_experiments(lab, chromium):

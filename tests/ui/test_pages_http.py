@@ -179,6 +179,11 @@ def test_whatif_predictions_and_their_refusals(served):
     assert whatif_post(served, model.info.run_id, {"values": values}, **{"Content-Type": "text/plain"}).status_code == 415
     assert whatif_post(served, model.info.run_id, {"values": values}, Origin="http://evil.example").status_code == 403
     assert whatif_post(served, model.info.run_id, "x" * 70_000).status_code == 413
+    assert "models:/sonar-pages/1" in page.text  # the version it loaded
+    unregistered = served.runs("model")[1].info.run_id
+    for refused in (served.get(f"/qc/whatif/{unregistered}"), whatif_post(served, unregistered, {"values": values})):
+        assert refused.status_code == 404
+        assert message(refused).startswith(f"run_id: run {unregistered}'s model is not a registered model version")
     again = whatif_post(served, model.info.run_id, {"values": values}).json()
     assert again["loaded_at"] == result["loaded_at"]  # the pyfunc was loaded once
     assert again["probabilities"] == result["probabilities"]
