@@ -116,7 +116,15 @@ class ModelWorker:
             self.process.stdin.flush()
         except OSError:
             pass  # it exited: read_line says how
-        answer = json.loads(self.read_line(time.monotonic() + timeout, timeout, what))
+        line = self.read_line(time.monotonic() + timeout, timeout, what)
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or not answer.keys() & {"ok", "field", "error"}:
+            self.stop()
+            raise PageError(502, "model", f"the model's worker answered {shown(line)} to {what}; expected one JSON answer "
+                                          "(the worker was stopped)")
         if "error" in answer:
             raise PageError(422, "model", f"{what}: {answer['error']}")
         return answer if "field" in answer else answer["ok"]
@@ -131,7 +139,11 @@ class ModelWorker:
                 raise PageError(504, "model", f"no answer to {what} within {timeout:g} s; the model's worker was stopped "
                                               f"(a longer limit: {TIMEOUT_ENV}, {LOAD_TIMEOUT_ENV}; {README})")
             chunk = os.read(out, 65536)
-            if not chunk or len(self._buffer) > ANSWER_LIMIT:
+            if len(self._buffer) + len(chunk) > ANSWER_LIMIT:
+                self.stop()
+                raise PageError(502, "model", f"the model's worker answered {what} with more than {ANSWER_LIMIT} bytes; "
+                                              "expected one prediction (the worker was stopped)")
+            if not chunk:
                 self.stop()
                 raise PageError(502, "model", f"the model's worker exited (code {self.process.returncode}) during {what}; "
                                               "expected a model that loads and predicts within the worker's memory limit "

@@ -116,7 +116,7 @@ def served(pages_store, tmp_path_factory) -> Served:
     log = tmp_path_factory.mktemp("qc-server") / "server.log"
     command = [*CLI, "ui", "--port", str(port), "--backend-store-uri", pages_store.tracking_uri]
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")}
-    with background_server(command, f"{base}/health", log, pages_store.root, env=env, ready_seconds=120):
+    with background_server(command, f"{base}/health", log, pages_store.root, env=env, ready_seconds=240):
         yield Served(pages_store, base, log, hostile, stopped)
 
 

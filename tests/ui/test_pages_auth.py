@@ -23,6 +23,7 @@ import pytest
 import requests
 from flask import Flask
 from mlflow import MlflowClient
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser import is_local, loopback_only, screenshot
 from tests.helpers import background_server, free_port
@@ -306,9 +307,11 @@ def test_in_a_browser_each_user_sees_their_experiments(lab, chromium):
         assert refused == [] and all(is_local(url) for url in seen) and errors == []
     assert "private-lab" in seen_by["admin"] and "open-lab" in seen_by["admin"]
     assert "private-lab" not in seen_by["bob"] and "open-lab" in seen_by["bob"]
-    anonymous = chromium.new_context()
-    try:
-        response = anonymous.new_page().goto(f"{lab.base}/qc/")
-        assert response.status == 401
-    finally:
-        anonymous.close()
+    for credentials in (None, {"username": BOB[0], "password": "not-the-password"}):
+        stranger = chromium.new_context(http_credentials=credentials)
+        try:
+            assert stranger.request.get(f"{lab.base}/qc/").status == 401
+            with pytest.raises(PlaywrightError, match="ERR_INVALID_AUTH_CREDENTIALS"):
+                stranger.new_page().goto(f"{lab.base}/qc/")  # the browser is refused the page, nothing rendered
+        finally:
+            stranger.close()

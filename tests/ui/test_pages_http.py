@@ -64,6 +64,8 @@ def test_the_tracker_of_a_finished_experiment(served):
         assert row["hyperparameters"] == {"C": jobs[row["job_run_id"]].data.params["C"]}
     assert [row["mean"] for row in board] == sorted((row["mean"] for row in board), reverse=True)
     assert served.get(f"/qc/api/experiment/{served.trained.run_id}").json()["leaderboard"] == board
+    best_models = {row["best_model_run_id"] for row in board if row["best_model_run_id"]}
+    assert data["registered"] == sorted(best_models & {served.runs("model")[0].info.run_id})  # what-if links: those only
 
 
 def test_every_experiment_run_links_its_tracker_and_opens_on_the_runs_table(served):
