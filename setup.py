@@ -24,7 +24,9 @@ INSTALL_REQUIRES = [
 
 # trainer.backend: dask (pip install 'mlflow-qc[dask]'); the tests start real clusters, so they pull it too.
 DASK_REQUIRES = ["dask>=2024.8", "distributed>=2024.8"]
-TEST_REQUIRES = ["pytest>=8", "requests>=2.31", "playwright>=1.45", *DASK_REQUIRES]
+# mlflow server --app-name qc-auth (MLflow's basic authentication: pip install 'mlflow-qc[auth]').
+AUTH_REQUIRES = ["mlflow[auth]>=3.17,<4"]
+TEST_REQUIRES = ["pytest>=8", "requests>=2.31", "playwright>=1.45", *DASK_REQUIRES, *AUTH_REQUIRES]
 
 setup(
     name="mlflow-qc",
@@ -38,7 +40,7 @@ setup(
     include_package_data=True,
     package_data={"mlflow_qc": ["demo/*", "demo/brain_tumor/*", "demo/liberty_moon/*", "template/MLproject", "template/recipes/*.yaml", "template/models/*.py", "ui/static/*"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dask": DASK_REQUIRES, "test": TEST_REQUIRES},
+    extras_require={"dask": DASK_REQUIRES, "auth": AUTH_REQUIRES, "test": TEST_REQUIRES},
     entry_points={
         "console_scripts": ["mlflow-qc=mlflow_qc.cli:console_main"],
         "mlflow.dataset_source": ["dvc=mlflow_qc.data.source:DVCDatasetSource"],
@@ -49,6 +51,6 @@ setup(
         ],
         "mlflow.tracking_store": ["sqlite=mlflow_qc.tracking.store:tracking_store"],
         "mlflow.model_registry_store": ["sqlite=mlflow_qc.tracking.store:registry_store"],
-        "mlflow.app": ["qc=mlflow_qc.ui.app:create_app"],
+        "mlflow.app": ["qc=mlflow_qc.ui.app:create_app", "qc-auth=mlflow_qc.ui.app:create_auth_app"],
     },
 )

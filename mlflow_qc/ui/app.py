@@ -1,5 +1,7 @@
-"""The ``mlflow.app`` entry point ``qc``: ``mlflow server --app-name qc`` serves the MLflow UI and,
-under ``/qc/``, the QC pages (README: "The QC pages"), from one server.
+"""The ``mlflow.app`` entry points ``qc`` and ``qc-auth``: ``mlflow server --app-name qc`` serves the
+MLflow UI and, under ``/qc/``, the QC pages (README: "The QC pages"), from one server, for one user
+on loopback; ``--app-name qc-auth`` serves them behind MLflow's basic authentication, each user
+seeing the experiments MLflow lets them read (``ui.access``).
 
 MLflow finds the factory through the entry point (as its own ``basic-auth`` app) and calls it in
 each server worker: under uvicorn, MLflow's default, it must return the ASGI app MLflow builds
@@ -18,14 +20,14 @@ SERVER_KIND_ENV = "_MLFLOW_SGI_NAME"  # set by ``mlflow server`` for its workers
 STATIC_PREFIX_ENV = "_MLFLOW_STATIC_PREFIX"  # ``mlflow server --static-prefix``
 
 
-def add_pages(flask_app) -> None:
-    """Register the pages on MLflow's Flask app (once)."""
+def add_pages(flask_app, readable=None) -> None:
+    """Register the pages on MLflow's Flask app (once); ``readable``: see ``ui.store.Readable``."""
     from mlflow_qc.ui.routes import PageState, pages_blueprint
 
     if "qc" in flask_app.blueprints:
         return
     prefix = os.environ.get(STATIC_PREFIX_ENV, "").rstrip("/")
-    flask_app.extensions["mlflow_qc"] = PageState(prefix)
+    flask_app.extensions["mlflow_qc"] = PageState(prefix, readable)
     flask_app.register_blueprint(pages_blueprint, url_prefix=f"{prefix}{PAGES_ROOT}")
     open_experiments_on_their_runs(flask_app, prefix)
 
@@ -65,3 +67,14 @@ def create_app(app=None):
 
         return create_fastapi_app(flask_app)
     return flask_app
+
+
+def create_auth_app(app=None):
+    """The server app with MLflow's basic authentication and, on it, the QC pages."""
+    from mlflow.server import app as mlflow_app
+
+    from mlflow_qc.ui.access import create_auth_app as with_auth, readable
+
+    flask_app = app if app is not None else mlflow_app
+    add_pages(flask_app, readable)
+    return with_auth(flask_app, os.environ.get(STATIC_PREFIX_ENV, "").rstrip("/"))

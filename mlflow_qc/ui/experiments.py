@@ -74,6 +74,8 @@ def experiment_row(run: Run, experiment_name: str) -> dict:
 
 
 def experiment_list(store: Store) -> dict:
+    """The experiment runs of the experiments the request's user may read."""
     experiments = {e.experiment_id: e.name for e in active_experiments(store.client)}
+    experiments = {key: experiments[key] for key in store.readable_ids(list(experiments))}
     runs = experiment_runs(store.client, list(experiments))
     return {"experiments": [experiment_row(run, experiments.get(run.info.experiment_id, "")) for run in runs]}

@@ -120,6 +120,20 @@ def figure_blocks(figures: list[dict]) -> str:
     )
 
 
+def versions_body(prefix: str, versions: list[dict]) -> str:
+    """The registered model versions the what-if page can open, each linked to it."""
+    e = html.escape
+    if not versions:
+        return ('<p id="qc-message">No registered model version of a run you may read: the what-if page loads registered '
+                'models only (register one with the recipe\'s <code>register:</code>, <code>mlflow-qc register</code> or '
+                'MLflow\'s Model Registry).</p>')
+    rows = "".join(
+        f'<tr><td><a class="qc-whatif-link" href="{e(prefix + PAGES_ROOT)}/whatif/{e(v["run_id"])}">{e(v["name"])}</a></td>'
+        f'<td>{e(v["version"])}</td><td>{e(v["run_id"])}</td></tr>' for v in versions)
+    return (f'<p>The what-if page opens registered model versions only.</p><table id="qc-versions"><thead><tr><th>model</th>'
+            f'<th>version</th><th>model run</th></tr></thead><tbody>{rows}</tbody></table>')
+
+
 def whatif_body(prefix: str, run, loaded: LoadedModel) -> str:
     e = html.escape
     rows = []
@@ -144,7 +158,8 @@ def whatif_body(prefix: str, run, loaded: LoadedModel) -> str:
     source = ("start at the training median (numbers) or most frequent value" if loaded.typical_source == "training rows"
               else "start at the model's input example (it was logged before typical values were kept)")
     return (
-        f'<p>Model {run_link(prefix, run)}: {e(loaded.analysis_type)}. Fields {e(order)}; they {e(source)}.</p>'
+        f'<p>Model {run_link(prefix, run)} (registered as <code id="qc-version">{e(loaded.version)}</code>): '
+        f'{e(loaded.analysis_type)}. Fields {e(order)}; they {e(source)}.</p>'
         f'<div class="qc-whatif"><form id="qc-form" novalidate>{"".join(rows)}'
         f'<p><button type="button" id="qc-reset">Back to the typical sample</button></p></form>'
         f'<section class="qc-answer"><h2>Prediction</h2><p id="qc-prediction" aria-live="polite">…</p>'

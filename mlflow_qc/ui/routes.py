@@ -1,4 +1,4 @@
-"""The routes under ``/qc/`` (README: "The QC pages"): four pages, their JSON, their static files.
+"""The routes under ``/qc/`` (README: "The QC pages"): the pages, their JSON, their static files.
 
 Read-only but for what-if predictions (POST, JSON only, same origin, 64 KB at most). Every run id
 and query parameter is checked before anything is read: a malformed one is answered 400, an
@@ -23,7 +23,7 @@ from mlflow_qc.ui.experiments import experiment_list
 from mlflow_qc.ui.headtohead import head_to_head
 from mlflow_qc.ui.store import PageError, Store, check_run_id, shown
 from mlflow_qc.ui.tracker import snapshot
-from mlflow_qc.ui.whatif import FieldErrors, Models, predict
+from mlflow_qc.ui.whatif import FieldErrors, Models, predict, registered_versions
 
 QUERY_LIMIT = 4096  # bytes of query string; two run ids need 70
 BODY_LIMIT = 64 * 1024  # bytes of a what-if request
@@ -45,9 +45,9 @@ pages_blueprint = Blueprint("qc", __name__)
 class PageState:
     """What one server process keeps between requests: the store and the loaded what-if models."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, readable=None):
         self.prefix = prefix
-        self.store = Store()
+        self.store = Store(readable=readable)
         self.store.warm_up()
         self.models = Models()
 
@@ -132,14 +132,21 @@ def compare_page():
     return html_page(pages.shell(state().prefix, "compare", title, body + pages.figure_blocks(figures), figures=True))
 
 
+@pages_blueprint.get("/whatif/")
+def versions_page():
+    only_parameters()
+    body = pages.versions_body(state().prefix, registered_versions(state().store))
+    return html_page(pages.shell(state().prefix, "versions", "What-if: registered models", body))
+
+
 @pages_blueprint.get("/whatif/<run_id>")
 def whatif_page(run_id: str):
     only_parameters()
     loaded = state().models.get(state().store, run_id)
-    run = state().store.run(run_id, "run_id")
+    run = state().store.run(loaded.run_id, "run_id")
     fields = [{"name": f.name, "default": f.default} for f in loaded.fields]
     body = pages.whatif_body(state().prefix, run, loaded)
-    data = {"run_id": run.info.run_id, "fields": fields}
+    data = {"run_id": run.info.run_id, "fields": fields, "version": loaded.version}
     return html_page(pages.shell(state().prefix, "whatif", f"What-if: {run.info.run_name}", body, data, figures=True))
 
 

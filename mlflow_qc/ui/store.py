@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,10 +25,15 @@ from mlflow_qc.tracking.queries import level_of
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 SHOWN_INPUT = 40  # characters of a bad request value repeated in its error message
 README = "see the README, section 'The QC pages'"
-# What ``mlflow server`` hands its workers (mlflow.server.BACKEND_STORE_URI_ENV_VAR and
-# ARTIFACTS_DESTINATION_ENV_VAR); read here so that importing this module starts no server code.
+# What ``mlflow server`` hands its workers (mlflow.server.constants: BACKEND_STORE_URI_ENV_VAR,
+# REGISTRY_STORE_URI_ENV_VAR, ARTIFACTS_DESTINATION_ENV_VAR); read here so that importing this
+# module starts no server code.
 BACKEND_STORE_ENV = "_MLFLOW_SERVER_FILE_STORE"
+REGISTRY_STORE_ENV = "_MLFLOW_SERVER_REGISTRY_STORE"
 ARTIFACTS_DESTINATION_ENV = "_MLFLOW_SERVER_ARTIFACT_DESTINATION"
+# Which of some experiment ids the user of the current request may read (``ui.access`` under
+# ``--app-name qc-auth``); None: every experiment (``--app-name qc``, one user on loopback).
+Readable = Callable[[list[str]], list[str]]
 
 
 class PageError(Exception):
@@ -56,14 +62,21 @@ def check_run_id(value, field: str) -> str:
 
 
 class Store:
-    """The tracking store of the server (``mlflow server --backend-store-uri``) and its artifacts."""
+    """The tracking store of the server (``mlflow server --backend-store-uri``) and its artifacts,
+    as the user of the current request may read them (``readable``)."""
 
-    def __init__(self, tracking_uri: str | None = None, artifacts_destination: str | None = None):
+    def __init__(self, tracking_uri: str | None = None, artifacts_destination: str | None = None,
+                 readable: Readable | None = None):
         import mlflow
 
         self.tracking_uri = tracking_uri or os.environ.get(BACKEND_STORE_ENV) or mlflow.get_tracking_uri()
+        self.registry_uri = os.environ.get(REGISTRY_STORE_ENV) or self.tracking_uri
         self.artifacts_destination = artifacts_destination or os.environ.get(ARTIFACTS_DESTINATION_ENV)
-        self.client = MlflowClient(self.tracking_uri)
+        self.client = MlflowClient(self.tracking_uri, self.registry_uri)
+        self.readable = readable
+
+    def readable_ids(self, experiment_ids: list[str]) -> list[str]:
+        return list(experiment_ids) if self.readable is None else self.readable(list(experiment_ids))
 
     def warm_up(self) -> None:
         """Open the store's connection now rather than in the first page request."""
@@ -79,6 +92,9 @@ class Store:
             run = self.client.get_run(run_id)
         except MlflowException:
             raise PageError(404, field, f"no run {run_id} in this store; expected the id of an mlflow_qc run ({README})") from None
+        if not self.readable_ids([run.info.experiment_id]):
+            raise PageError(403, field, f"run {run_id} is in experiment {run.info.experiment_id}, which you may not read; "
+                                        f"expected a run of an experiment you have READ permission on ({README})")
         if run.info.lifecycle_stage == LifecycleStage.DELETED:
             raise PageError(404, field, f"run {run_id} was deleted; expected an active run")
         if levels and level_of(run) not in levels:
@@ -89,7 +105,10 @@ class Store:
     def artifact_root(self, run: Run) -> str:
         """The run's artifact location readable from this process: ``mlflow-artifacts:`` URIs (runs
         logged through a tracking server) map onto the server's ``--artifacts-destination``."""
-        uri = run.info.artifact_uri
+        return self.local_uri(run.info.artifact_uri)
+
+    def local_uri(self, uri: str) -> str:
+        """``uri`` readable from this process (``mlflow-artifacts:`` onto ``--artifacts-destination``)."""
         if uri.startswith("mlflow-artifacts:") and self.artifacts_destination:
             return f"{self.artifacts_destination.rstrip('/')}/{urlparse(uri).path.lstrip('/')}"
         return uri

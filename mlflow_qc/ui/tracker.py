@@ -24,7 +24,7 @@ from mlflow_qc.tracking.names import (
 from mlflow_qc.tracking.queries import tree_runs
 from mlflow_qc.tracking.tables import PROGRESS_COLUMNS
 from mlflow_qc.ui.experiments import count, run_state
-from mlflow_qc.ui.store import Store
+from mlflow_qc.ui.store import RUN_ID, Store
 
 # Runs that ended this long before qc/progress.csv was written are asked for again: the file misses a
 # model whose record was still on its way to the trainer's main process; one that is later than this
@@ -184,6 +184,12 @@ def model_name(row) -> str:
     return f"model {job}{where} repeat {row.get('repeat_index')}"
 
 
+def registered_among(store: Store, run_ids: list[str]) -> list[str]:
+    """Those of ``run_ids`` with a registered model version: the what-if page opens only theirs."""
+    listed = ", ".join(f"'{run_id}'" for run_id in sorted(set(run_ids)) if RUN_ID.fullmatch(run_id))
+    return sorted({v.run_id for v in store.client.search_model_versions(f"run_id IN ({listed})")}) if listed else []
+
+
 def snapshot(store: Store, run: Run) -> dict:
     """Everything the tracker page shows, as JSON-ready values."""
     state = run_state(run)
@@ -199,6 +205,7 @@ def snapshot(store: Store, run: Run) -> dict:
     status = column(models, "status", "")
     counts = {s.lower(): int((status == s).sum()) for s in (FINISHED, FAILED, RUNNING, KILLED)}
     experiment = store.client.get_experiment(run.info.experiment_id)
+    board = leaderboard(models, metric)
     return {
         "run": {"run_id": run.info.run_id, "run_name": run.info.run_name, "experiment_id": run.info.experiment_id,
                 "experiment_name": experiment.name, "state": state, "start_ms": run.info.start_time,
@@ -207,9 +214,10 @@ def snapshot(store: Store, run: Run) -> dict:
         "eta": eta(models, planned, started, now_ms) if state == RUNNING.lower() else None,
         "ranking_metric": metric,
         "higher_is_better": higher_is_better(metric) if metric else True,
-        "leaderboard": leaderboard(models, metric),
+        "leaderboard": board,
         "failures": shown,
         "failures_total": failed_total,
         "whatif": tags.get(WHATIF) != "false",  # experiments from before the tag took tables only
+        "registered": registered_among(store, [row["best_model_run_id"] for row in board if row["best_model_run_id"]]),
         "now_ms": now_ms,
     }

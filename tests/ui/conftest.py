@@ -2,6 +2,7 @@
 shared by the page tests of a session (the browser: ``chromium`` of tests/conftest.py)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import requests
 import yaml
 from mlflow import MlflowClient
 
-from tests.evaluate.conftest import SONAR_BINARY, Trained, enter, train  # noqa: F401 (enter: a fixture the page tests use)
+from tests.evaluate.conftest import SONAR_BINARY, Trained, enter, isolate_mlflow, train  # noqa: F401 (enter: a fixture the page tests use)
 from tests.helpers import CLI, background_server, free_port
 
 # The what-if and head-to-head subject: the evaluation tests' sonar recipe, one repeat, permutation importance on.
@@ -77,9 +78,34 @@ def add_odd_runs(trained: Trained) -> tuple[str, str]:
     return run.info.run_id, stopped.info.run_id
 
 
+WHATIF_MODEL = "sonar-pages"  # the registered model of the what-if tests: the store's first model run
+
+
+@contextlib.contextmanager
+def logging_to(tracking_uri: str):
+    """MLflow's fluent API (``start_run``, ``register_model``) on ``tracking_uri``, reset afterwards."""
+    import mlflow
+
+    with pytest.MonkeyPatch.context() as patch:
+        isolate_mlflow(patch)
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+
+
 @pytest.fixture(scope="session")
 def pages_store(tmp_path_factory) -> Trained:
-    return train(tmp_path_factory, "sonar-pages", SONAR_PAGES)
+    """The trained store; its first model run registered (the what-if page loads registered models only)."""
+    import mlflow
+
+    trained = train(tmp_path_factory, "sonar-pages", SONAR_PAGES)
+    with logging_to(trained.tracking_uri):
+        mlflow.register_model(f"runs:/{trained.runs('model')[0].info.run_id}/model", WHATIF_MODEL)
+    return trained
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +116,7 @@ def served(pages_store, tmp_path_factory) -> Served:
     log = tmp_path_factory.mktemp("qc-server") / "server.log"
     command = [*CLI, "ui", "--port", str(port), "--backend-store-uri", pages_store.tracking_uri]
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")}
-    with background_server(command, f"{base}/health", log, pages_store.root, env=env, ready_seconds=120):
+    with background_server(command, f"{base}/health", log, pages_store.root, env=env, ready_seconds=240):
         yield Served(pages_store, base, log, hostile, stopped)
 
 

@@ -64,6 +64,8 @@ def test_the_tracker_of_a_finished_experiment(served):
         assert row["hyperparameters"] == {"C": jobs[row["job_run_id"]].data.params["C"]}
     assert [row["mean"] for row in board] == sorted((row["mean"] for row in board), reverse=True)
     assert served.get(f"/qc/api/experiment/{served.trained.run_id}").json()["leaderboard"] == board
+    best_models = {row["best_model_run_id"] for row in board if row["best_model_run_id"]}
+    assert data["registered"] == sorted(best_models & {served.runs("model")[0].info.run_id})  # what-if links: those only
 
 
 def test_every_experiment_run_links_its_tracker_and_opens_on_the_runs_table(served):
@@ -179,6 +181,11 @@ def test_whatif_predictions_and_their_refusals(served):
     assert whatif_post(served, model.info.run_id, {"values": values}, **{"Content-Type": "text/plain"}).status_code == 415
     assert whatif_post(served, model.info.run_id, {"values": values}, Origin="http://evil.example").status_code == 403
     assert whatif_post(served, model.info.run_id, "x" * 70_000).status_code == 413
+    assert "models:/sonar-pages/1" in page.text  # the version it loaded
+    unregistered = served.runs("model")[1].info.run_id
+    for refused in (served.get(f"/qc/whatif/{unregistered}"), whatif_post(served, unregistered, {"values": values})):
+        assert refused.status_code == 404
+        assert message(refused).startswith(f"run_id: run {unregistered}'s model is not a registered model version")
     again = whatif_post(served, model.info.run_id, {"values": values}).json()
     assert again["loaded_at"] == result["loaded_at"]  # the pyfunc was loaded once
     assert again["probabilities"] == result["probabilities"]

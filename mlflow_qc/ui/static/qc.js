@@ -183,7 +183,9 @@
         el("td", {className: "qc-hp", text: hyperparameterText(job.hyperparameters)}),
         el("td", {className: "qc-num", text: `${job.finished} / ${job.failed} / ${job.running}`}),
         el("td", {className: "qc-num", text: score}),
-        el("td", {}, job.best_model_run_id && data.whatif ? el("a", {className: "qc-whatif-link", href: `${BASE}/whatif/${job.best_model_run_id}`, text: "what-if"}) : "—"),
+        el("td", {}, job.best_model_run_id && data.whatif && (data.registered || []).includes(job.best_model_run_id)
+          ? el("a", {className: "qc-whatif-link", href: `${BASE}/whatif/${job.best_model_run_id}`, text: "what-if"})
+          : el("span", {title: "what-if opens registered models only", text: "—"})),
         el("td", {}, box));
     });
     const running = data.run.state === "running";
