@@ -23,6 +23,7 @@ from mlflow_qc.recipe_data import (  # noqa: F401  (re-exported: the recipe's da
     DATASET_KINDS, AnalysisType, ColumnFilter, DatasetSpec, Encoder, FeatureEncoder, Input, Interpolater,
     Interpolation, Pipeline, Spec, Stratifier, Target, Window, iter_dataset_specs, resolve_path,
 )
+from mlflow_qc.recipe_evaluation import Evaluation, UserMetricSpec, relative_function  # noqa: F401  (re-exported)
 from mlflow_qc.recipe_yaml import load_yaml, read_text, settle_words
 
 
@@ -153,6 +154,7 @@ class Recipe(Spec):
     data: Pipeline
     model: Architecture | None = None
     search: Search = Field(default_factory=Search)
+    evaluation: Evaluation = Field(default_factory=Evaluation)
     trainer: Trainer = Field(default_factory=Trainer)
     register: Register | None = None
     source: str | None = Field(default=None, exclude=True)  # the file it was read from
@@ -214,6 +216,8 @@ def _relativize(raw: dict, base: str) -> None:
         target["dataset"]["path"] = os.path.relpath(target["dataset"]["path"], base)
     if raw.get("model") and raw["model"].get("module"):
         raw["model"]["module"] = os.path.relpath(raw["model"]["module"], base)
+    for metric in (raw.get("evaluation") or {}).get("metrics") or []:
+        metric["function"] = relative_function(metric["function"], base)
 
 
 # --- loading ---------------------------------------------------------------------

@@ -32,12 +32,14 @@ from mlflow_qc.evaluate.importance_after import cache_entry_of, model_hyperparam
 from mlflow_qc.evaluate.job_report import refresh_job_reports
 from mlflow_qc.evaluate.observers import report_safely
 from mlflow_qc.models.scoring import SplitScore, score_split
+from mlflow_qc.models.user_metrics import recorded_user_metrics
 from mlflow_qc.run.aggregate import aggregate
 from mlflow_qc.run.observers import ExperimentClosed
 from mlflow_qc.run.summary import jobs_table
 from mlflow_qc.tracking.names import (
     AGGREGATE_ARTIFACT, BASELINE, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINISHED, JOB_KEY, METRICS_ARTIFACT, PARENT,
-    PREDICTIONS_ARTIFACT, RANKING_METRIC, REFIT, TEST_REVEALED, TEST_SEALED, TEST_SPLIT,
+    METRIC_DIGEST_PREFIX, METRIC_DIRECTIONS, PREDICTIONS_ARTIFACT, RANKING_METRIC, RECIPE_ARTIFACT, REFIT, TEST_REVEALED,
+    TEST_SEALED, TEST_SPLIT,
 )
 from mlflow_qc.tracking.queries import children_of, get_run, is_experiment_run, level_of, model_runs_below
 from mlflow_qc.tracking.tables import hyperparameter_twin, read_aggregates, read_metrics
@@ -88,14 +90,30 @@ def chosen_job_runs(client: MlflowClient, run) -> list:
     return chosen
 
 
-def score_on_test(model_run, entry: CacheEntry) -> SplitScore:
+def trained_user_metrics(run) -> tuple:
+    """The experiment run's evaluation.metrics (from its recipe.yaml), as it scored its models."""
+    tags = run.data.tags
+    if METRIC_DIRECTIONS not in tags:
+        return ()
+    import mlflow
+    import yaml
+
+    from mlflow_qc.recipe import UserMetricSpec
+
+    raw = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/{RECIPE_ARTIFACT}")) or {}
+    specs = [UserMetricSpec.model_validate(item) for item in (raw.get("evaluation") or {}).get("metrics") or []]
+    digests = {key[len(METRIC_DIGEST_PREFIX):]: value for key, value in tags.items() if key.startswith(METRIC_DIGEST_PREFIX)}
+    return recorded_user_metrics(specs, digests)
+
+
+def score_on_test(model_run, entry: CacheEntry, user_metrics=()) -> SplitScore:
     with tempfile.TemporaryDirectory() as tmp:
         saved = saved_model(model_run, tmp)
     data = entry.load(saved.context, TEST_SPLIT)
     output = np.asarray(saved.adapter.predict(saved.model, list(data.features)))
     rows = entry.rows(saved.context)[TEST_SPLIT]
     return score_split(saved.adapter, saved.model, TEST_SPLIT, data.label, output, rows, entry.pipeline(saved.context),
-                       model_hyperparameters(model_run), saved.threshold)
+                       model_hyperparameters(model_run), saved.threshold, user_metrics)
 
 
 def finalize(run_id: str) -> Revealed:
@@ -105,7 +123,8 @@ def finalize(run_id: str) -> Revealed:
     if TEST_SPLIT not in entry.split_names(entry.contexts[0]):
         raise QCError(f"experiment run {run_id}", "has no test split; expected data.stratifier.size_test")
     chosen = {job.info.run_id: (job, model_runs_below(client, job)) for job in chosen_job_runs(client, run)}
-    scores = {model.info.run_id: score_on_test(model, entry) for _, models in chosen.values() for model in models}
+    own = trained_user_metrics(run)
+    scores = {model.info.run_id: score_on_test(model, entry, own) for _, models in chosen.values() for model in models}
 
     now = int(time.time() * 1000)
     for job, models in chosen.values():

@@ -62,8 +62,9 @@ def visible_splits(entry: CacheEntry, context: str, hide_test: bool) -> list[str
 
 
 def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEntry, hide_test: bool = False,
-                     threshold: str | float | None = None) -> FittedModel:
-    """``threshold``: the recipe's rule (f1, youden) or a fixed number; ignored by the baseline."""
+                     threshold: str | float | None = None, user_metrics=()) -> FittedModel:
+    """``threshold``: the recipe's rule (f1, youden) or a fixed number; ignored by the baseline.
+    ``user_metrics``: the recipe's evaluation.metrics, scored beside the built-in ones."""
     if task.job.baseline:
         architecture, threshold = baseline_architecture(architecture.analysis_type), None
     pipeline = entry.pipeline(task.context)
@@ -84,7 +85,8 @@ def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEn
     rows = entry.rows(task.context)
     metrics = {}
     for name, data in splits.items():
-        metrics.update(split_metrics(adapter, trained.model, name, data.label, outputs[name], pipeline, hyperparameters, threshold))
+        metrics.update(split_metrics(adapter, trained.model, name, data.label, outputs[name], pipeline, hyperparameters, threshold,
+                                     user_metrics))
     return FittedModel(
         model=trained.model,
         adapter=adapter,
