@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mlflow_qc"
 LAYERS = [
     ("errors", "hashing", "classes", "progress", "import_graph"),
     ("tracking",),
-    ("overrides", "recipe", "recipe_data", "recipe_yaml"),
+    ("overrides", "recipe", "recipe_data", "recipe_evaluation", "recipe_yaml"),
     ("data",),
     ("preprocess",),
     ("split",),

@@ -183,3 +183,13 @@ def forecast_columns(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray
 def forecasting_metrics(y_true: np.ndarray, y_pred: np.ndarray, loss: float | None = None) -> dict[str, float]:
     """Forecasts on the original scale, scores averaged uniformly over the columns (``forecast_columns``)."""
     return _regression_scores(*forecast_columns(y_true, y_pred), loss)
+
+
+def per_class_table(y_index: np.ndarray, predicted: np.ndarray, classes) -> dict[str, list]:
+    """class, support, precision, recall, f1 of every class (scikit-learn's ``average=None``); a class
+    the split lacks has support 0 and zeros."""
+    positions = np.arange(len(classes))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        np.asarray(y_index).ravel(), predicted, labels=positions, average=None, zero_division=0)
+    return {"class": list(classes), "support": support.tolist(), "precision": precision.tolist(),
+            "recall": recall.tolist(), "f1": f1.tolist()}

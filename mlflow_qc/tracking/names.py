@@ -85,6 +85,7 @@ PROGRESS_ARTIFACT = "qc/progress.csv"  # the models back so far, rewritten while
 ERROR_ARTIFACT = "qc/error.txt"
 PREDICTIONS_ARTIFACT = "qc/predictions.parquet"
 IMPORTANCE_ARTIFACT = "qc/importance.csv"
+PER_CLASS_ARTIFACT = "qc/per_class.csv"  # classifiers: split, class, support, precision, recall, f1
 REPORT_HTML = "qc/report.html"
 REPORT_JSON = "qc/report.json"
 REPORT_ERROR = "qc/report_error.txt"
