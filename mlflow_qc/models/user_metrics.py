@@ -21,7 +21,7 @@ from mlflow_qc.hashing import digest
 from mlflow_qc.models.metrics import BUILT_IN_METRICS
 
 EXPECTED = "fn(y_true, y_pred, y_proba) returning a number (README, \"Metrics\")"
-_LOADED: dict[tuple[str, str], types.FunctionType] = {}  # (path, source digest) -> the function, once per process
+_LOADED: dict[tuple[str, str, str], types.FunctionType] = {}  # (path, source digest, name) -> the function, once per process
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class UserMetric:
         return f"evaluation.metrics {self.name} ({self.path}:{self.function})"
 
     def load(self):
-        key = (self.path, digest(self.source))
+        key = (self.path, digest(self.source), self.function)
         if key not in _LOADED:
             _LOADED[key] = _function_of(self.source, self.path, self.function, self.where)
         return _LOADED[key]
