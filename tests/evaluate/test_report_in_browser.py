@@ -39,3 +39,50 @@ def test_job_report_renders_in_the_mlflow_ui_without_leaving_loopback(sonar_bina
     outside = [u for u in seen if not is_local(u)]
     assert outside == []
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_a_model_runs_metrics_and_a_job_report_read_at_a_glance(signal_forests, chromium, tmp_path):
+    """The MLflow UI's metrics tab of a model run shows the split metrics, not a chart per importance
+    column; a job run is named with its hyperparameters; its report opens on a figure."""
+    from tests.browser import SCREENSHOTS
+
+    job = signal_forests.runs("job", "params.min_samples_leaf = '5' and params.random_state = '1'")[0]
+    assert job.info.run_name.endswith(": min_samples_leaf=5 n_estimators=40 random_state=1")
+    model = signal_forests.runs("model", "params.min_samples_leaf = '5'")[0]
+    assert not [key for key in model.data.metrics if key.startswith("importance_")]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with mlflow_server(signal_forests.tracking_uri, signal_forests.root, tmp_path / "server.log") as base:
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        _, refused = loopback_only(context)
+        try:
+            page = context.new_page()
+            page.goto(f"{base}/#/experiments/{signal_forests.experiment_id}/runs/{model.info.run_id}/model-metrics")
+            page.get_by_text("fold_validation_mcc").first.wait_for(timeout=90_000)
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=60_000)
+            assert page.get_by_text("Model metrics (31)").count() == 1  # 3 splits x 10 metrics + fit_seconds
+            assert page.get_by_text("importance_signal").count() == 0
+            close_assistant(page)
+            page.screenshot(path=str(SCREENSHOTS / "model_run_metrics.png"))
+
+            page.goto(f"{base}/#/experiments/{signal_forests.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html")
+            frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=90_000).content_frame()
+            frame.wait_for_selector("body[data-qc-rendered=true]", timeout=60_000)
+            close_assistant(page)
+            first = frame.locator("h2").first
+            assert first.text_content() == "ROC curves"  # the figures first, the tables of numbers after them
+            page.screenshot(path=str(SCREENSHOTS / "job_report_top.png"))
+            for title, name in (("Calibration", "job_report_calibration.png"), ("Confusion matrices", "job_report_confusion.png")):
+                frame.locator("h2", has_text=title).scroll_into_view_if_needed()
+                page.screenshot(path=str(SCREENSHOTS / name))
+        finally:
+            context.close()
+    assert refused == []
+    assert (SCREENSHOTS / "model_run_metrics.png").stat().st_size > 10_000
+
+
+def close_assistant(page) -> None:
+    """MLflow 3.17's assistant panel takes a third of the window; closed when it is open."""
+    close = page.get_by_role("button", name="Close")
+    if close.count():
+        close.first.click()
+        page.wait_for_timeout(500)
