@@ -78,8 +78,9 @@ def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEn
     outputs = {name: np.asarray(adapter.predict(trained.model, list(data.features))) for name, data in splits.items()}
     if threshold is not None and architecture.analysis_type == "classification_binary":
         watched = splits.get(evaluation)
+        by = next((metric for metric in user_metrics if metric.name == threshold), None)  # a user metric's name
         threshold = choose_threshold(threshold, None if watched is None else pipeline.class_index(watched.label),
-                                     None if watched is None else outputs[evaluation][:, -1])
+                                     None if watched is None else outputs[evaluation][:, -1], by, pipeline.classes)
     else:
         threshold = None
     rows = entry.rows(task.context)

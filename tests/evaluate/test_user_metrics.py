@@ -119,3 +119,29 @@ def test_a_user_metric_travels_as_source_not_as_a_function(tmp_path):
     (tmp_path / "my_metrics.py").unlink()  # a Dask worker on another machine has no copy of the file
     copy = pickle.loads(pickle.dumps(metric))
     assert copy(np.array(["pos", "neg"]), np.array(["pos", "pos"]), np.array([[0.2, 0.8], [0.4, 0.6]])) == 50.0
+
+
+def test_a_user_metric_picks_the_decision_threshold_the_way_it_ranks(tmp_path):
+    from mlflow_qc.models.threshold import choose_threshold
+
+    path = module_file(tmp_path)
+    [errors] = user_metrics(evaluation(path, ("errors", "errors", False)).metrics)
+    truth = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    scores = np.array([0.05, 0.1, 0.2, 0.3, 0.35, 0.6, 0.7, 0.9])
+    threshold = choose_threshold("errors", truth, scores, errors, ["neg", "pos"])
+    predicted = (scores > threshold).astype(int)
+    assert 0.2 < threshold < 0.3 and np.sum(predicted != truth) == 1  # the fewest errors any cut gives
+    for cut in np.unique(scores):
+        assert np.sum((scores >= cut).astype(int) != truth) >= 1
+
+
+def test_a_threshold_names_a_rule_or_one_of_the_recipes_metrics(tmp_path):
+    from mlflow_qc.recipe import recipe_from_dict
+
+    path = module_file(tmp_path)
+    raw = {"data": {"inputs": [{"dataset": {"path": path}}], "target": {"column": "x"}, "stratifier": {"size_validation": 0.2}},
+           "evaluation": {"metrics": [{"name": "errors", "function": f"{path}:errors", "greater_is_better": False}]},
+           "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "sklearn.svm.SVC"}}
+    assert recipe_from_dict({**raw, "trainer": {"threshold": "errors"}}).trainer.threshold == "errors"
+    with pytest.raises(QCError, match=r"trainer.threshold: expected f1 or youden .*evaluation.metrics \['errors'\]; got 'precision'"):
+        recipe_from_dict({**raw, "trainer": {"threshold": "precision"}})
