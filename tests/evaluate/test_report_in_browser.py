@@ -12,6 +12,14 @@ pytestmark = pytest.mark.e2e
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "qc_report_in_mlflow_ui.png"
 
 
+def open_report(page, base: str, trained, run_id: str):
+    """A run's qc/report.html in the MLflow UI's artifact viewer, once its figures are drawn: its frame."""
+    page.goto(f"{base}/#/experiments/{trained.experiment_id}/runs/{run_id}/artifactPath/qc/report.html")
+    frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=90_000).content_frame()
+    frame.wait_for_selector("body[data-qc-rendered=true]", timeout=60_000)
+    return frame
+
+
 def test_job_report_renders_in_the_mlflow_ui_without_leaving_loopback(sonar_binary, chromium, tmp_path):
     job = sonar_binary.runs("job")[0]
     expected_figures = sum(len(s["figures"]) for s in sonar_binary.report(job.info.run_id)["sections"])
@@ -21,9 +29,7 @@ def test_job_report_renders_in_the_mlflow_ui_without_leaving_loopback(sonar_bina
         seen, refused = loopback_only(context)
         try:
             page = context.new_page()
-            page.goto(f"{base}/#/experiments/{sonar_binary.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html")
-            frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=90_000).content_frame()
-            frame.wait_for_selector("body[data-qc-rendered=true]", timeout=60_000)
+            frame = open_report(page, base, sonar_binary, job.info.run_id)
             plots = frame.locator(".js-plotly-plot")
             assert plots.count() == expected_figures
             assert frame.locator(".js-plotly-plot .main-svg").count() >= expected_figures
@@ -64,9 +70,7 @@ def test_a_model_runs_metrics_and_a_job_report_read_at_a_glance(signal_forests, 
             close_assistant(page)
             page.screenshot(path=str(SCREENSHOTS / "model_run_metrics.png"))
 
-            page.goto(f"{base}/#/experiments/{signal_forests.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html")
-            frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=90_000).content_frame()
-            frame.wait_for_selector("body[data-qc-rendered=true]", timeout=60_000)
+            frame = open_report(page, base, signal_forests, job.info.run_id)
             close_assistant(page)
             first = frame.locator("h2").first
             assert first.text_content() == "ROC curves"  # the figures first, the tables of numbers after them

@@ -145,3 +145,15 @@ def test_a_threshold_names_a_rule_or_one_of_the_recipes_metrics(tmp_path):
     assert recipe_from_dict({**raw, "trainer": {"threshold": "errors"}}).trainer.threshold == "errors"
     with pytest.raises(QCError, match=r"trainer.threshold: expected f1 or youden .*evaluation.metrics \['errors'\]; got 'precision'"):
         recipe_from_dict({**raw, "trainer": {"threshold": "precision"}})
+
+
+def test_finalize_refuses_a_function_changed_since_the_training(tmp_path):
+    from mlflow_qc.models.user_metrics import recorded_user_metrics
+
+    path = module_file(tmp_path)
+    specs = evaluation(path, ("errors", "errors", False)).metrics
+    [trained] = user_metrics(specs)
+    assert recorded_user_metrics(specs, {"errors": trained.digest})[0].digest == trained.digest
+    (tmp_path / "my_metrics.py").write_text(METRIC_MODULE.replace("100.0 *", "1000.0 *"))
+    with pytest.raises(QCError, match="evaluation.metrics errors .*its source changed since the training"):
+        recorded_user_metrics(specs, {"errors": trained.digest})
