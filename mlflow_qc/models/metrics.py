@@ -35,88 +35,85 @@ def metric_names(analysis_type: str) -> tuple[str, ...]:
     return REGRESSION_METRICS
 
 
-def _labelled(function, average: str):
-    return lambda y, predicted, proba: function(y, predicted, average=average, zero_division=0)
+LABEL_METRICS = ("accuracy", "f1", "precision", "recall", "balanced_accuracy", "mcc",
+                 "f1_macro", "precision_macro", "recall_macro")
 
 
-def _average(binary: bool) -> str:
-    return "binary" if binary else "weighted"
+def label_metrics(y_index: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, float]:
+    """The metrics of predicted labels from one confusion matrix: scikit-learn's ``accuracy_score``,
+    ``precision/recall/f1_score`` (binary: of class 1; else weighted, and macro over the classes in
+    the labels or the answers), ``balanced_accuracy_score`` (mean recall over the classes present)
+    and ``matthews_corrcoef``, all with ``zero_division=0``. Their input checks would cost more than
+    the arithmetic on every split of every model (tests/evaluate/test_metrics.py holds them equal)."""
+    y, predicted = np.asarray(y_index, dtype=np.int64).ravel(), np.asarray(predicted, dtype=np.int64).ravel()
+    k = n_classes
+    matrix = np.bincount(y * k + predicted, minlength=k * k).reshape(k, k).astype(np.float64)
+    hits, support, answered = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
+    n = support.sum()
 
+    def ratio(top, bottom):
+        return np.divide(top, bottom, out=np.zeros_like(top), where=bottom > 0)
 
-def _two_classes(function):
-    """``function`` of the labels and probabilities; NaN on a split with one class (undefined)."""
-    def score(y, predicted, proba):
-        return function(y, proba) if len(np.unique(y)) > 1 else math.nan
-    return score
+    per_class = {"precision": ratio(hits, answered), "recall": ratio(hits, support), "f1": ratio(2 * hits, support + answered)}
+    scores = {"accuracy": hits.sum() / n if n else 0.0}
+    if k == 2:
+        scores.update({name: values[1] for name, values in per_class.items()})
+    else:
+        seen = (support + answered) > 0
+        scores.update({name: float(values @ support / n) if n else 0.0 for name, values in per_class.items()})
+        scores.update({f"{name}_macro": float(values[seen].mean()) if seen.any() else 0.0 for name, values in per_class.items()})
+    present = support > 0
+    scores["balanced_accuracy"] = float(per_class["recall"][present].mean()) if present.any() else 0.0
+    covariance = hits.sum() * n - support @ answered
+    spread = (n * n - answered @ answered) * (n * n - support @ support)
+    scores["mcc"] = float(covariance / np.sqrt(spread)) if spread > 0 else 0.0
+    return {name: float(value) for name, value in scores.items()}
 
 
 def _average_precision(y: np.ndarray, proba: np.ndarray) -> float:
+    if len(np.unique(y)) < 2:
+        return math.nan  # undefined with one class in the split
     if proba.shape[1] == 2:
         return skm.average_precision_score(y, proba[:, 1])
     return skm.average_precision_score(np.eye(proba.shape[1])[y], proba, average="weighted")
 
 
-def _brier(y: np.ndarray, proba: np.ndarray) -> float:
-    return skm.brier_score_loss(y, proba[:, 1], pos_label=1)
-
-
-def classification_functions(binary: bool) -> dict:
-    """name -> fn(class indices, predicted class indices, probabilities) of every classification metric."""
-    average = _average(binary)
-    functions = {
-        "accuracy": lambda y, predicted, proba: skm.accuracy_score(y, predicted),
-        "f1": _labelled(skm.f1_score, average),
-        "precision": _labelled(skm.precision_score, average),
-        "recall": _labelled(skm.recall_score, average),
-        "roc_auc": lambda y, predicted, proba: _roc_auc(y, proba, binary),
-        "loss": lambda y, predicted, proba: fast_log_loss(y, proba),
-        "balanced_accuracy": lambda y, predicted, proba: skm.balanced_accuracy_score(y, predicted),
-        "mcc": lambda y, predicted, proba: skm.matthews_corrcoef(y, predicted),
-        "average_precision": _two_classes(_average_precision),
-    }
+def probability_metrics(y_index: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """roc_auc, average_precision and (binary) brier: scikit-learn's functions of the probabilities."""
+    binary = proba.shape[1] == 2
+    scores = {"roc_auc": _roc_auc(y_index, proba, binary), "average_precision": _average_precision(y_index, proba)}
     if binary:
-        functions["brier"] = lambda y, predicted, proba: _brier(y, proba)
-    else:
-        functions.update({f"{name}_macro": _labelled(function, "macro") for name, function in
-                          (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score))})
-    return functions
+        scores["brier"] = skm.brier_score_loss(y_index, proba[:, 1], pos_label=1)
+    return {name: float(value) for name, value in scores.items()}
 
 
 def classification_metrics(y_index: np.ndarray, proba: np.ndarray, loss: float | None = None,
                            threshold: float | None = None) -> dict[str, float]:
     """``threshold``: a binary model's decision threshold (the metrics of predicted labels use it);
-    ``loss``: the model's own loss (else the log loss). Precision, recall and f1 of one averaging
-    come from one scikit-learn call (the same numbers as its three functions)."""
+    ``loss``: the model's own loss (else scikit-learn's log loss)."""
     y_index = np.asarray(y_index).ravel()
-    binary = proba.shape[1] == 2
-    predicted = predicted_index(proba, threshold)
-    functions = classification_functions(binary)
-    averages = {"": _average(binary)} if binary else {"": "weighted", "_macro": "macro"}
-    scores = {}
+    names = metric_names("classification_binary" if proba.shape[1] == 2 else "classification_multi")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)  # a class absent from a small split
-        for suffix, average in averages.items():
-            precision, recall, f1, _ = skm.precision_recall_fscore_support(y_index, predicted, average=average, zero_division=0)
-            scores.update({f"precision{suffix}": precision, f"recall{suffix}": recall, f"f1{suffix}": f1})
-        for name, function in functions.items():
-            if name == "loss":
-                scores[name] = loss if loss is not None else skm.log_loss(y_index, np.clip(proba, 1e-15, 1), labels=range(proba.shape[1]))
-            elif name not in scores:
-                scores[name] = function(y_index, predicted, proba)
-    return {name: float(scores[name]) for name in functions}
+        scores = {**label_metrics(y_index, predicted_index(proba, threshold), proba.shape[1]),
+                  **probability_metrics(y_index, proba)}
+        scores["loss"] = loss if loss is not None else skm.log_loss(y_index, np.clip(proba, 1e-15, 1), labels=range(proba.shape[1]))
+    return {name: float(scores[name]) for name in names}
 
 
 def classification_metric(name: str, y_index: np.ndarray, predicted: np.ndarray, proba: np.ndarray) -> float:
     """One metric of ``classification_metrics`` from given answers (class indices) and probabilities;
     ``loss`` is the log loss. For the thousands of calls of a permutation test."""
-    functions = classification_functions(proba.shape[1] == 2)
-    if name not in functions:
-        raise ValueError(f"unknown classification metric {name!r}; expected one of {sorted(functions)}")
-    if name == "accuracy":
-        return float(np.mean(predicted == y_index))
+    names = metric_names("classification_binary" if proba.shape[1] == 2 else "classification_multi")
+    if name not in names:
+        raise ValueError(f"unknown classification metric {name!r}; expected one of {names}")
+    if name in LABEL_METRICS:
+        return label_metrics(y_index, predicted, proba.shape[1])[name]
+    if name == "loss":
+        return fast_log_loss(y_index, proba)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return float(functions[name](y_index, predicted, proba))
+        return probability_metrics(y_index, proba)[name]
 
 
 REGRESSION_FUNCTIONS = {"r2": skm.r2_score, "mse": skm.mean_squared_error, "explained_variance": skm.explained_variance_score,

@@ -156,3 +156,40 @@ def test_one_class_split_leaves_the_ranking_metrics_undefined_not_wrong():
     scores = classification_metrics(y, proba)
     assert np.isnan(scores["roc_auc"]) and np.isnan(scores["average_precision"])
     assert scores["accuracy"] == 1.0 and scores["brier"] == pytest.approx(0.04)
+
+
+def sklearn_label_metrics(y, predicted, k):
+    labels = dict(zero_division=0)
+    if k == 2:
+        expected = {name: function(y, predicted, **labels) for name, function in
+                    (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score))}
+    else:
+        expected = {f"{name}{suffix}": function(y, predicted, average=average, **labels)
+                    for name, function in (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score))
+                    for average, suffix in (("weighted", ""), ("macro", "_macro"))}
+    return {**expected, "accuracy": skm.accuracy_score(y, predicted), "mcc": skm.matthews_corrcoef(y, predicted),
+            "balanced_accuracy": skm.balanced_accuracy_score(y, predicted)}
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("case", ["binary", "binary all one answer", "multi", "multi class never answered",
+                                  "multi class absent from the labels", "multi all right"])
+def test_label_metrics_equal_scikit_learns_on_edge_cases(case):
+    from mlflow_qc.models.metrics import label_metrics
+
+    rng = np.random.default_rng(len(case))
+    k = 2 if case.startswith("binary") else 4
+    y = rng.integers(0, k, 60)
+    predicted = np.where(rng.uniform(size=60) < 0.6, y, rng.integers(0, k, 60))
+    if case == "binary all one answer":
+        predicted[:] = 1
+    elif case == "multi class never answered":
+        predicted[predicted == 3] = 0
+    elif case == "multi class absent from the labels":
+        y[y == 2] = 1
+    elif case == "multi all right":
+        predicted = y.copy()
+    ours, theirs = label_metrics(y, predicted, k), sklearn_label_metrics(y, predicted, k)
+    assert set(theirs) <= set(ours)
+    for name, value in theirs.items():
+        assert ours[name] == pytest.approx(value, abs=1e-12), name
