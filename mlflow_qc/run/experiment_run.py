@@ -7,13 +7,12 @@ point), which also chooses the observers.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-
-import json
 
 import mlflow
 import numpy as np
