@@ -7,8 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from mlflow_qc.models.metrics import per_class_table
-from mlflow_qc.models.outputs import predicted_index, probabilities_by_class
+from mlflow_qc.models.outputs import label_positions, predicted_index, probabilities_by_class
 from mlflow_qc.tracking.names import PER_CLASS_ARTIFACT
+
+COLUMNS = ["split", "class", "support", "precision", "recall", "f1"]
 
 
 def per_class_frame(fitted) -> pd.DataFrame:
@@ -18,7 +20,7 @@ def per_class_frame(fitted) -> pd.DataFrame:
     for split, (label, _) in splits.items():
         predicted = predicted_index(probabilities_by_class(fitted.outputs[split]), fitted.threshold)
         table = pd.DataFrame(per_class_table(pipeline.class_index(label), predicted, pipeline.classes))
-        frames.append(table.assign(split=split)[["split", "class", "support", "precision", "recall", "f1"]])
+        frames.append(table.assign(split=split)[COLUMNS])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -29,3 +31,12 @@ def write_per_class(fitted, folder: Path) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     per_class_frame(fitted).to_csv(path, index=False)
     return path
+
+
+def with_split_of(table: pd.DataFrame | None, split: str, predictions: pd.DataFrame, classes) -> pd.DataFrame:
+    """``table`` (a logged qc/per_class.csv, or None) with the rows of ``split`` from decoded
+    ``predictions`` (y_true, prediction) in place of any it had: finalize adds the test split."""
+    rows = pd.DataFrame(per_class_table(label_positions(predictions["y_true"], classes),
+                                        label_positions(predictions["prediction"], classes), classes)).assign(split=split)[COLUMNS]
+    kept = table[table["split"] != split] if table is not None and len(table) else None
+    return rows if kept is None else pd.concat([kept, rows], ignore_index=True)
