@@ -12,16 +12,19 @@ from mlflow_qc.recipe import Architecture, Pipeline, Recipe, Register, Search, T
 
 
 def training_observers(recipe: Recipe) -> list:
-    """The observers a recipe's training gets: pyfunc per model, importance when asked, a report
+    """The observers a recipe's training gets: pyfunc per model, importance when asked, the per-class
+    table of classifiers, a report
     per job, the verdicts against the baseline job when there is one, the experiment's report,
     registration when the recipe has a ``register:`` block."""
-    from mlflow_qc.evaluate.observers import BaselineVerdict, ExperimentReport, Importance, JobReport
+    from mlflow_qc.evaluate.observers import BaselineVerdict, ExperimentReport, Importance, JobReport, PerClass
     from mlflow_qc.serve.packaging import PyfuncPackaging
     from mlflow_qc.serve.registry import Registration
 
     observers = [PyfuncPackaging()]
     if recipe.trainer.permute_count > 0:
         observers.append(Importance(recipe.trainer.permute_count))
+    if recipe.model is not None and recipe.model.analysis_type.startswith("classification"):
+        observers.append(PerClass())
     observers.append(JobReport())
     if recipe.trainer.baseline:
         observers.append(BaselineVerdict())

@@ -25,6 +25,7 @@ from mlflow_qc.recipe_data import (  # noqa: F401  (re-exported: the recipe's da
     CLASSES, DATASET_KINDS, AnalysisType, ColumnFilter, DatasetSpec, Encoder, FeatureEncoder, Input, Interpolater,
     Interpolation, Pipeline, Spec, Stratifier, Target, Window, classes_checked, iter_dataset_specs, resolve_path,
 )
+from mlflow_qc.recipe_evaluation import Evaluation, UserMetricSpec, relative_function  # noqa: F401  (re-exported)
 from mlflow_qc.recipe_yaml import load_yaml, read_text, settle_words, unknown_key
 from mlflow_qc.suggest import did_you_mean
 
@@ -102,6 +103,7 @@ class Search(Spec):
 
 
 THRESHOLD_RULES = ("f1", "youden")
+THRESHOLD_EXPECTED = f"expected {' or '.join(THRESHOLD_RULES)} or a number between 0 and 1"
 
 
 class Trainer(Spec):
@@ -114,7 +116,7 @@ class Trainer(Spec):
     refit: bool = False
     hide_test: bool = False  # test metrics sealed until `mlflow-qc finalize`
     baseline: bool = False  # a Dummy job beside the others
-    threshold: Literal["f1", "youden"] | float | None = None  # binary: the decision threshold
+    threshold: str | float | None = None  # binary: the decision threshold (f1, youden, an evaluation.metrics name, a number)
 
     @field_validator("n_jobs")
     @classmethod
@@ -127,9 +129,9 @@ class Trainer(Spec):
     @classmethod
     def _threshold(cls, value):
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if value is None or value in THRESHOLD_RULES or (number and 0 < value < 1):
-            return value
-        raise ValueError(f"expected {' or '.join(THRESHOLD_RULES)} or a number between 0 and 1")
+        if value is None or value in THRESHOLD_RULES or (number and 0 < value < 1) or (isinstance(value, str) and value.isidentifier()):
+            return value  # another name must be one of evaluation.metrics (Recipe._guards_fit)
+        raise ValueError(f"{THRESHOLD_EXPECTED}, or a metric of evaluation.metrics")
 
     @field_validator("address")
     @classmethod
@@ -164,6 +166,7 @@ class Recipe(Spec):
     data: Pipeline
     model: Architecture | None = None
     search: Search = Field(default_factory=Search)
+    evaluation: Evaluation = Field(default_factory=Evaluation)
     trainer: Trainer = Field(default_factory=Trainer)
     register: Register | None = None
     source: str | None = Field(default=None, exclude=True)  # the file it was read from
@@ -180,7 +183,11 @@ class Recipe(Spec):
         if trainer.threshold is not None and self.model is not None and self.model.analysis_type != "classification_binary":
             raise QCError(f"{source}: trainer.threshold",
                           f"applies to classification_binary only; expected null for {self.model.analysis_type}")
-        if trainer.threshold in THRESHOLD_RULES and not (stratifier.fold_count or stratifier.size_validation):
+        own = [metric.name for metric in self.evaluation.metrics]
+        if isinstance(trainer.threshold, str) and trainer.threshold not in (*THRESHOLD_RULES, *own):
+            raise QCError(f"{source}: trainer.threshold",
+                          f"{THRESHOLD_EXPECTED}, or a metric of evaluation.metrics {own}; got '{trainer.threshold}'")
+        if isinstance(trainer.threshold, str) and not (stratifier.fold_count or stratifier.size_validation):
             raise QCError(f"{source}: trainer.threshold", f"{trainer.threshold} is chosen on each model's evaluation split; "
                           "expected data.stratifier.fold_count or size_validation, or a fixed number")
         if trainer.hide_test and not stratifier.size_test:
@@ -225,6 +232,8 @@ def _relativize(raw: dict, base: str) -> None:
         target["dataset"]["path"] = os.path.relpath(target["dataset"]["path"], base)
     if raw.get("model") and raw["model"].get("module"):
         raw["model"]["module"] = os.path.relpath(raw["model"]["module"], base)
+    for metric in (raw.get("evaluation") or {}).get("metrics") or []:
+        metric["function"] = relative_function(metric["function"], base)
 
 
 # --- loading ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mlflow_qc"
 LAYERS = [
     ("errors", "hashing", "classes", "progress", "import_graph", "suggest", "logs"),
     ("tracking",),
-    ("overrides", "recipe", "recipe_data", "recipe_yaml", "recipe_columns"),
+    ("overrides", "recipe", "recipe_data", "recipe_evaluation", "recipe_yaml", "recipe_columns"),
     ("data",),
     ("preprocess",),
     ("split",),

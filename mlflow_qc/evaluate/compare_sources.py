@@ -13,7 +13,9 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.evaluate.artifacts import run_artifact
 from mlflow_qc.evaluate.comparison import context_sizes, model_frame, split_sizes
 from mlflow_qc.split import Splits
-from mlflow_qc.tracking.names import EXPERIMENT, JOB, JOB_KEY, LEVEL, METRICS_ARTIFACT, PARENT, RANKING_METRIC, SPLITS_ARTIFACT
+from mlflow_qc.tracking.names import (
+    EXPERIMENT, JOB, JOB_KEY, LEVEL, METRICS_ARTIFACT, PARENT, RANKING_METRIC, SPLITS_ARTIFACT, declare_directions_of,
+)
 
 
 @dataclass
@@ -45,6 +47,7 @@ def experiment_source(client: MlflowClient, run_id: str) -> Source:
     run = client.get_run(run_id)
     if run.data.tags.get(LEVEL) != EXPERIMENT:
         raise QCError("run_id", f"run {run_id} has {LEVEL}={run.data.tags.get(LEVEL)!r}; expected an experiment run")
+    declare_directions_of(run.data.tags)  # its user metrics' directions (evaluation.metrics)
     with tempfile.TemporaryDirectory() as scratch:
         models = models_frame(pd.read_csv(_read(run, METRICS_ARTIFACT, scratch)))
         splits = Splits.from_dict(json.loads(_read(run, SPLITS_ARTIFACT, scratch).read_text()))

@@ -1,4 +1,4 @@
-"""Classification figures from decoded predictions: ROC, precision-recall, confusion, confidence.
+"""Classification figures from decoded predictions: ROC, precision-recall, calibration, confusion, confidence.
 
 ``predictions`` has one row per (model, sample): ``model`` (a label), ``run_id``, ``split``,
 ``row``, ``y_true``, ``prediction`` and ``probability_<class>`` columns (as in a model run's
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mlflow_qc.evaluate.figures_style import color, figure, guide_line, ordered_splits, thin, titled
+from mlflow_qc.evaluate.figures_style import COUNT_SCALE, color, figure, guide_line, ordered_splits, thin, titled
 from mlflow_qc.models.outputs import label_positions, probability_columns
 
 CURVES = {
@@ -156,7 +156,7 @@ def confusion_figures(predictions: pd.DataFrame, classes: list) -> list[go.Figur
             known = (actual >= 0) & (predicted >= 0)
             matrix = np.bincount(actual[known] * k + predicted[known], minlength=k * k).reshape(k, k)
             traces.append({
-                "type": "heatmap", "z": matrix, "x": names, "y": names, "colorscale": "Blues", "texttemplate": "%{z}",
+                "type": "heatmap", "z": matrix, "x": names, "y": names, "colorscale": COUNT_SCALE, "zmin": 0, "texttemplate": "%{z}",
                 "visible": not traces, "meta": {"run_id": str(run_id), "model": str(model), "split": split},
                 "hovertemplate": "actual %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>",
             })
@@ -172,6 +172,43 @@ def confusion_figures(predictions: pd.DataFrame, classes: list) -> list[go.Figur
             traces, title={"text": f"Confusion matrix: {split}"}, height=420, updatemenus=menus,
             xaxis={**titled("predicted"), "type": "category"}, yaxis={**titled("actual"), "type": "category", "autorange": "reversed"},
         ))
+    return figures
+
+
+CALIBRATION_BINS = 10
+
+
+def calibration_figures(predictions: pd.DataFrame, classes: list) -> list[go.Figure]:
+    """One reliability diagram per split, a line per model (scikit-learn's ``calibration_curve``, 10
+    uniform bins): binary, the observed share of the second class against P(that class); multi-class,
+    the share of right answers against the predicted class's probability (top-label confidence)."""
+    from sklearn.calibration import calibration_curve
+
+    predictions = with_class_positions(predictions, classes)
+    y_all, proba_all = predictions["y_index"].to_numpy(), probabilities(predictions, classes)
+    binary = len(classes) == 2
+    x_title = f"mean P({classes[1]})" if binary else "mean probability of the predicted class"
+    y_title = f"share of {classes[1]}" if binary else "share predicted right"
+    figures = []
+    for split in ordered_splits(predictions):
+        traces = []
+        for i, ((model, run_id), rows) in enumerate(groups_by_split(predictions).get(split, {}).items()):
+            y, proba = y_all[rows], proba_all[rows]
+            if binary:
+                outcome, score = (y == 1).astype(np.int64), proba[:, 1]
+            else:
+                outcome, score = (proba.argmax(axis=1) == y).astype(np.int64), proba.max(axis=1)
+            if len(np.unique(outcome)) < 2:
+                continue
+            observed, mean = calibration_curve(outcome, np.clip(score, 0, 1), n_bins=CALIBRATION_BINS)
+            traces.append({"type": "scatter", "x": mean, "y": observed, "mode": "lines+markers", "name": str(model),
+                           "line": {"color": color(i), "width": 1.5}, "opacity": 0.8,
+                           "meta": {"run_id": str(run_id), "model": str(model), "split": split},
+                           "hovertemplate": f"{model}<br>mean %{{x:.2f}}, observed %{{y:.2f}}<extra></extra>"})
+        if traces:
+            figures.append(figure(traces, title={"text": f"Calibration: {split}"}, height=460, legend=titled("model"),
+                                  xaxis={**titled(x_title), "range": [-0.02, 1.02]}, yaxis={**titled(y_title), "range": [-0.02, 1.02]},
+                                  shapes=[guide_line(0, 0, 1, 1)]))
     return figures
 
 

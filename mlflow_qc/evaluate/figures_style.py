@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
+from plotly.colors import qualitative, sequential
 
 from mlflow_qc.tracking.names import SPLITS
 
@@ -13,6 +13,8 @@ MAX_CURVE_POINTS = 200
 MAX_SCATTER_POINTS = 2000
 PALETTE = qualitative.Plotly
 GUIDE = {"dash": "dot", "color": "#9aa5b1"}
+# counts: white for none, darkest blue for the most (plotly's named "Blues" runs the other way)
+COUNT_SCALE = [[i / (len(sequential.Blues) - 1), c] for i, c in enumerate(sequential.Blues)]
 
 
 def figure(traces: list[dict], **layout) -> go.Figure:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.cache import CacheEntry
@@ -32,14 +33,16 @@ from mlflow_qc.evaluate.experiment_report import log_experiment_report
 from mlflow_qc.evaluate.importance_after import cache_entry_of, model_hyperparameters
 from mlflow_qc.evaluate.job_report import refresh_job_reports
 from mlflow_qc.evaluate.observers import report_safely
+from mlflow_qc.evaluate.per_class import with_split_of
 from mlflow_qc.models.scoring import SplitScore, score_split
+from mlflow_qc.models.user_metrics import recorded_user_metrics
 from mlflow_qc.run.aggregate import aggregate
 from mlflow_qc.run.observers import ExperimentClosed
 from mlflow_qc.run.summary import jobs_table
 from mlflow_qc.tracking.names import (
     AGGREGATE_ARTIFACT, BASELINE, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINALIZE, FINALIZED, FINISHED, JOB_KEY, LEVEL,
-    METRICS_ARTIFACT, PARENT,
-    PREDICTIONS_ARTIFACT, RANKING_METRIC, REFIT, TEST_REVEALED, TEST_SEALED, TEST_SPLIT,
+    METRICS_ARTIFACT, PARENT, METRIC_DIGEST_PREFIX, METRIC_DIRECTIONS, PER_CLASS_ARTIFACT, PREDICTIONS_ARTIFACT,
+    RANKING_METRIC, RECIPE_ARTIFACT, REFIT, TEST_REVEALED, TEST_SEALED, TEST_SPLIT,
 )
 from mlflow_qc.tracking.queries import children_of, get_run, is_experiment_run, level_of, model_runs_below
 from mlflow_qc.tracking.tables import hyperparameter_twin, read_aggregates, read_metrics
@@ -90,14 +93,30 @@ def chosen_job_runs(client: MlflowClient, run) -> list:
     return chosen
 
 
-def score_on_test(model_run, entry: CacheEntry) -> SplitScore:
+def trained_user_metrics(run) -> tuple:
+    """The experiment run's evaluation.metrics (from its recipe.yaml), as it scored its models."""
+    tags = run.data.tags
+    if METRIC_DIRECTIONS not in tags:
+        return ()
+    import mlflow
+    import yaml
+
+    from mlflow_qc.recipe import UserMetricSpec
+
+    raw = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/{RECIPE_ARTIFACT}")) or {}
+    specs = [UserMetricSpec.model_validate(item) for item in (raw.get("evaluation") or {}).get("metrics") or []]
+    digests = {key[len(METRIC_DIGEST_PREFIX):]: value for key, value in tags.items() if key.startswith(METRIC_DIGEST_PREFIX)}
+    return recorded_user_metrics(specs, digests)
+
+
+def score_on_test(model_run, entry: CacheEntry, user_metrics=()) -> SplitScore:
     with tempfile.TemporaryDirectory() as tmp:
         saved = saved_model(model_run, tmp)
     data = entry.load(saved.context, TEST_SPLIT)
     output = np.asarray(saved.adapter.predict(saved.model, list(data.features)))
     rows = entry.rows(saved.context)[TEST_SPLIT]
     return score_split(saved.adapter, saved.model, TEST_SPLIT, data.label, output, rows, entry.pipeline(saved.context),
-                       model_hyperparameters(model_run), saved.threshold)
+                       model_hyperparameters(model_run), saved.threshold, user_metrics)
 
 
 def finalize(run_id: str) -> Revealed:
@@ -108,12 +127,13 @@ def finalize(run_id: str) -> Revealed:
     if TEST_SPLIT not in entry.split_names(entry.contexts[0]):
         raise QCError(f"experiment run {run_id}", "has no test split; expected data.stratifier.size_test")
     chosen = {job.info.run_id: (job, model_runs_below(client, job)) for job in chosen_job_runs(client, run)}
-    scores = {model.info.run_id: score_on_test(model, entry) for _, models in chosen.values() for model in models}
+    own = trained_user_metrics(run)
+    scores = {model.info.run_id: score_on_test(model, entry, own) for _, models in chosen.values() for model in models}
 
     now = int(time.time() * 1000)
     for job, models in chosen.values():
         for model in models:
-            log_model_scores(client, model, scores[model.info.run_id], now)
+            log_model_scores(client, model, scores[model.info.run_id], now, entry.meta.get("classes"))
         log_aggregates(client, job, models, scores, now)
     update_tables(client, run, scores, now)
     revealed = f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by {user()}"
@@ -146,9 +166,9 @@ def user() -> str:
         return "unknown"
 
 
-def log_model_scores(client: MlflowClient, model_run, score: SplitScore, now: int) -> None:
-    """The model run's test metrics, and its test rows added to qc/predictions.parquet (replacing any
-    from an interrupted earlier finalize)."""
+def log_model_scores(client: MlflowClient, model_run, score: SplitScore, now: int, classes=None) -> None:
+    """The model run's test metrics, and its test rows added to qc/predictions.parquet and (a
+    classifier: ``classes``) qc/per_class.csv, replacing any from an interrupted earlier finalize."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp, "qc")
         folder.mkdir()
@@ -157,6 +177,14 @@ def log_model_scores(client: MlflowClient, model_run, score: SplitScore, now: in
         logged = logged[logged["split"] != TEST_SPLIT]
         pd.concat([logged, score.predictions], ignore_index=True).to_parquet(path, index=False)
         client.log_artifact(model_run.info.run_id, str(path), str(Path(PREDICTIONS_ARTIFACT).parent))
+        if classes:
+            try:
+                table = pd.read_csv(run_artifact(model_run.info.artifact_uri, PER_CLASS_ARTIFACT, Path(tmp, "in")))
+            except (OSError, MlflowException):  # trained before the per-class table existed
+                table = None
+            per_class = folder / Path(PER_CLASS_ARTIFACT).name
+            with_split_of(table, TEST_SPLIT, score.predictions, classes).to_csv(per_class, index=False)
+            client.log_artifact(model_run.info.run_id, str(per_class), str(Path(PER_CLASS_ARTIFACT).parent))
     client.log_batch(model_run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in score.metrics.items()])
 
 

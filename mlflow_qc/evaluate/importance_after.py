@@ -1,21 +1,18 @@
 """Permutation importance after the fact (the ``importance`` entry point), for runs trained with
-``permute_count: 0``: ``qc/importance.csv`` and ``importance_<column>`` metrics on every model run
-below a run, then their jobs' reports rebuilt."""
+``permute_count: 0``: ``qc/importance.csv`` on every model run below a run, then their jobs' reports
+rebuilt (the table, not one metric per column: the MLflow UI's metric charts stay readable)."""
 from __future__ import annotations
 
 import ast
 import tempfile
-import time
 from pathlib import Path
 
-from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc import cache
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.errors import QCError
 from mlflow_qc.evaluate.artifacts import saved_model
-from mlflow_qc.evaluate.importance import importance_metrics
 from mlflow_qc.evaluate.importance_run import model_importance, write_importance
 from mlflow_qc.evaluate.job_report import refresh_job_reports
 from mlflow_qc.tracking.names import CACHE_KEY, NOT_HYPERPARAMETERS
@@ -46,7 +43,7 @@ def cache_entry_of(experiment_run) -> CacheEntry:
     return CacheEntry(root)
 
 
-def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_count: int) -> dict[str, float]:
+def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_count: int) -> None:
     params = run.data.params
     hyperparameters = model_hyperparameters(run)
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,14 +51,10 @@ def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_cou
         table = model_importance(saved.adapter, saved.model, entry, saved.context, hyperparameters, permute_count,
                                  int(params.get("seed", 0)))
         if table.empty:
-            return {}  # image inputs only: not computed
+            return  # image inputs only: not computed
         out = Path(tmp, "out")
         write_importance(table, out)
         client.log_artifacts(run.info.run_id, str(out))
-    metrics = importance_metrics(table)
-    now = int(time.time() * 1000)
-    client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
-    return metrics
 
 
 def importance_after_the_fact(run_id: str, permute_count: int) -> list[str]:

@@ -26,8 +26,10 @@ def importance_split(split_names) -> str:
     return evaluation_split(split_names) or "train"
 
 
-def model_importance(adapter, model, entry: CacheEntry, context: str, hyperparameters: dict, permute_count: int, seed: int) -> pd.DataFrame:
-    """The importance table of one model on its context's evaluation split (see ``importance``)."""
+def model_importance(adapter, model, entry: CacheEntry, context: str, hyperparameters: dict, permute_count: int, seed: int,
+                     batch_bytes: int | None = None) -> pd.DataFrame:
+    """The importance table of one model on its context's evaluation split (see ``importance``);
+    ``batch_bytes`` bounds the stacked permuted copies of one predict call (None: the default)."""
     split = importance_split(entry.split_names(context))
     data = entry.load(context, split, mmap=False)
     pipeline = entry.pipeline(context)
@@ -38,7 +40,8 @@ def model_importance(adapter, model, entry: CacheEntry, context: str, hyperparam
         return pd.DataFrame()
     predict = lambda features: adapter.predict(model, features)  # noqa: E731
     loss = adapter_loss(adapter, model, label, hyperparameters, predict(list(data.features)))
-    table = permutation_importance(predict, loss, list(data.features), groups, permute_count, seed)
+    table = permutation_importance(predict, loss, list(data.features), groups, permute_count, seed,
+                                   **({} if batch_bytes is None else {"batch_bytes": batch_bytes}))
     table.insert(0, "split", split)
     return table
 

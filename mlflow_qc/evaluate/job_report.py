@@ -13,7 +13,10 @@ from mlflow_qc.data.typical import one_table
 from mlflow_qc.evaluate.artifacts import run_artifact
 from mlflow_qc.evaluate.figures_forecast import forecast_figures, horizon_error_figure
 from mlflow_qc.evaluate.gallery import add_gallery
-from mlflow_qc.evaluate.figures_classification import confidence_figure, confusion_figures, curves_figures, with_class_positions
+from mlflow_qc.evaluate.figures_classification import (
+    calibration_figures, confidence_figure, confusion_figures, curves_figures, groups_by_split, with_class_positions,
+)
+from mlflow_qc.models.metrics import per_class_table
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.report import Report
@@ -112,12 +115,28 @@ def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def per_class_summary(predictions: pd.DataFrame, classes: list) -> pd.DataFrame:
+    """split x class: support and the mean precision, recall and f1 over the models (each model's
+    ``qc/per_class.csv`` rows, from the same predictions)."""
+    rows = []
+    y_all, predicted_all = predictions["y_index"].to_numpy(), predictions["predicted_index"].to_numpy()
+    for split, models in groups_by_split(predictions).items():
+        for rows_of_model in models.values():
+            table = pd.DataFrame(per_class_table(y_all[rows_of_model], predicted_all[rows_of_model], classes))
+            rows.append(table.assign(split=split))
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.concat(rows, ignore_index=True).astype({"class": str})
+    order = {s: i for i, s in enumerate(ordered_splits(predictions))}
+    summary = frame.groupby(["split", "class"], sort=False).agg(
+        support=("support", "mean"), precision=("precision", "mean"), recall=("recall", "mean"), f1=("f1", "mean")).reset_index()
+    return summary.sort_values("split", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
 def evaluation_report(data: EvaluationData, classes: list | None, analysis_type: str, title: str, subtitle: str = "") -> Report:
-    """The report sections every evaluation shares (job runs and the ``qc`` evaluator)."""
+    """The report sections every evaluation shares (job runs and the ``qc`` evaluator): the figures
+    first, the tables of numbers after them."""
     report = Report(title, subtitle)
-    summary = metrics_summary(data.metrics, data.predictions)
-    if len(summary):
-        report.section("Metrics").tables.append(("Mean and spread over the models", summary))
     if data.histories:
         section = report.section("Learning curves")
         section.figures += learning_curve_figures(data.histories)
@@ -127,6 +146,7 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
         curves = curves_figures(("roc", "pr"), predictions, classes)
         report.section("ROC curves").figures += curves["roc"]
         report.section("Precision-recall curves").figures += curves["pr"]
+        report.section("Calibration").figures += calibration_figures(predictions, classes)
         report.section("Confusion matrices").figures += confusion_figures(predictions, classes)
         confidence = confidence_figure(predictions, classes)
         if confidence is not None:
@@ -144,6 +164,13 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
         section.notes.append(f"Increase of the loss over the baseline when a column is permuted, on {split}; "
                              "one point per model and permutation.")
         section.figures += importance_figures(data.importance)
+    summary = metrics_summary(data.metrics, data.predictions)
+    if len(summary):
+        report.section("Metrics").tables.append(("Mean and spread over the models", summary))
+    if len(predictions) and analysis_type.startswith("classification") and classes:
+        per_class = per_class_summary(predictions, classes)
+        if len(per_class):
+            report.section("Metrics").tables.append(("Per class, mean over the models", per_class))
     return report
 
 
@@ -155,8 +182,8 @@ def log_job_report(client, job_run_id: str, model_runs: list, entry, job=None) -
     finished = [r for r in model_runs if r.info.status == FINISHED]
     data = collect(client, finished)
     hyperparameters = ", ".join(f"{k}={v}" for k, v in job.data.params.items())
-    subtitle = f"{len(finished)} model(s); {meta.get('analysis_type')}; job run {job_run_id}"
-    report = evaluation_report(data, meta.get("classes"), meta.get("analysis_type"), f"{job.info.run_name}: {hyperparameters}", subtitle)
+    subtitle = f"{hyperparameters}; {len(finished)} model(s); {meta.get('analysis_type')}; job run {job_run_id}"
+    report = evaluation_report(data, meta.get("classes"), meta.get("analysis_type"), job.info.run_name, subtitle)
     report.pages = [("experiment tracker", tracker_path(job.data.tags[PARENT]))] if PARENT in job.data.tags else []
     with_whatif = finished[:PAGE_LINKS_SHOWN] if one_table(meta.get("kinds"), meta.get("windows")) else []  # one field per column
     report.pages += [(f"what-if {model_label(run.data.tags)}", whatif_path(run.info.run_id)) for run in with_whatif]

@@ -15,13 +15,13 @@ from mlflow_qc.tracking.queries import runs_by_id
 
 
 class Importance(TrainingObserver):
-    """Permutation importance of every model on its evaluation split (``trainer.permute_count``)."""
+    """Permutation importance of every model on its evaluation split (``trainer.permute_count``):
+    ``qc/importance.csv``, no metric per column (the MLflow UI would chart each as a lone bar)."""
 
     def __init__(self, permute_count: int):
         self.permute_count = permute_count
 
     def model_finished(self, event: ModelFinished) -> None:
-        from mlflow_qc.evaluate.importance import importance_metrics
         from mlflow_qc.evaluate.importance_run import model_importance, write_importance
 
         fitted, task = event.fitted, event.task
@@ -30,7 +30,15 @@ class Importance(TrainingObserver):
         if table.empty:
             return  # image inputs only: the job report says importance is not computed for them
         write_importance(table, event.folder)
-        event.metrics.update(importance_metrics(table))
+
+
+class PerClass(TrainingObserver):
+    """``qc/per_class.csv`` of every classifier: support, precision, recall and f1 per split and class."""
+
+    def model_finished(self, event: ModelFinished) -> None:
+        from mlflow_qc.evaluate.per_class import write_per_class
+
+        write_per_class(event.fitted, event.folder)
 
 
 def report_safely(client, run_id: str, build) -> None:

@@ -226,8 +226,8 @@ class Report:
         subtitle = f'<p class="qc-note">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
         return (
             f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>'
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>{subtitle}{self._pages_html()}"
-            f"<nav>{''.join(nav)}</nav>{''.join(body)}"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>{subtitle}"
+            f"<nav>{''.join(nav)}</nav>{''.join(body)}{self._pages_html()}"  # the links last: the page opens on its figures
             f'<script id="qc-template" type="application/json">{_script_json(template_json())}</script>'
             f'<script id="qc-plotly-js" type="application/octet-stream">{packed_plotlyjs()}</script>'
             f"<script>{LOADER % json.dumps(PLOTLY_CONFIG)}</script>"

@@ -15,6 +15,7 @@ from mlflow_qc.models.metrics import classification_metrics, forecasting_metrics
 from mlflow_qc.models.outputs import (
     decode_output, decode_truth, forecast_frame, predicted_index, probabilities_by_class, probability_columns,
 )
+from mlflow_qc.models.user_metrics import score_user_metrics
 
 
 @dataclass
@@ -24,27 +25,36 @@ class SplitScore:
 
 
 def score(analysis_type: str, label: np.ndarray, output: np.ndarray, pipeline, loss: float,
-          threshold: float | None = None) -> dict[str, float]:
+          threshold: float | None = None, user_metrics=()) -> dict[str, float]:
+    """The built-in metrics, then the recipe's ``user_metrics`` on the original labels (models.user_metrics)."""
     if analysis_type == "forecasting":
-        return forecasting_metrics(pipeline.decode_target(label), pipeline.decode_target(output), loss)
+        truth, forecast = pipeline.decode_target(label), pipeline.decode_target(output)
+        return {**forecasting_metrics(truth, forecast, loss), **score_user_metrics(user_metrics, truth, forecast, None)}
     if analysis_type == "regression":
-        predicted = decode_output(output, analysis_type, pipeline).to_numpy(dtype=np.float64)
-        return regression_metrics(decode_truth(label, analysis_type, pipeline), predicted.squeeze(), loss)
-    return classification_metrics(pipeline.class_index(label), probabilities_by_class(output), loss, threshold)
+        truth = decode_truth(label, analysis_type, pipeline)
+        predicted = decode_output(output, analysis_type, pipeline).to_numpy(dtype=np.float64).squeeze()
+        return {**regression_metrics(truth, predicted, loss), **score_user_metrics(user_metrics, truth, predicted, None)}
+    index, proba = pipeline.class_index(label), probabilities_by_class(output)
+    scores = classification_metrics(index, proba, loss, threshold)
+    if user_metrics:
+        classes = np.asarray(pipeline.classes, dtype=object)
+        scores.update(score_user_metrics(user_metrics, classes[index], classes[predicted_index(proba, threshold)], proba))
+    return scores
 
 
 def score_split(adapter, model, split: str, label: np.ndarray, output: np.ndarray, rows: np.ndarray, pipeline,
-                hyperparameters: dict, threshold: float | None = None) -> SplitScore:
+                hyperparameters: dict, threshold: float | None = None, user_metrics=()) -> SplitScore:
     """The metrics and decoded predictions of ``output`` (the adapter's raw output on ``split``)."""
-    metrics = split_metrics(adapter, model, split, label, output, pipeline, hyperparameters, threshold)
+    metrics = split_metrics(adapter, model, split, label, output, pipeline, hyperparameters, threshold, user_metrics)
     return SplitScore(metrics, prediction_frame(adapter.analysis_type, split, label, output, rows, pipeline, threshold))
 
 
 def split_metrics(adapter, model, split: str, label: np.ndarray, output: np.ndarray, pipeline, hyperparameters: dict,
-                  threshold: float | None = None) -> dict[str, float]:
+                  threshold: float | None = None, user_metrics=()) -> dict[str, float]:
     """``{split}_{metric}`` of ``output`` (the adapter's raw output on ``split``)."""
     loss = adapter.loss(model, np.asarray(label), output, dict(hyperparameters))
-    return {f"{split}_{name}": value for name, value in score(adapter.analysis_type, label, output, pipeline, loss, threshold).items()}
+    scores = score(adapter.analysis_type, label, output, pipeline, loss, threshold, user_metrics)
+    return {f"{split}_{name}": value for name, value in scores.items()}
 
 
 def prediction_frame(analysis_type: str, split: str, label: np.ndarray, output: np.ndarray, rows: np.ndarray, pipeline,

@@ -7,9 +7,9 @@ from mlflow_qc.models.metrics import metric_names
 from mlflow_qc.tracking.names import SPLITS
 
 
-def split_metrics(metrics: dict[str, float], analysis_type: str) -> dict[str, float]:
-    """Keep the ``{split}_{metric}`` values (not history, not timings)."""
-    names = set(metric_names(analysis_type))
+def split_metrics(metrics: dict[str, float], analysis_type: str, user_metric_names=()) -> dict[str, float]:
+    """Keep the ``{split}_{metric}`` values (not history, not timings) of the built-in and the user metrics."""
+    names = {*metric_names(analysis_type), *user_metric_names}
     keep = {}
     for key, value in metrics.items():
         for split in SPLITS:

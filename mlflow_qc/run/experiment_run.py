@@ -7,6 +7,7 @@ point), which also chooses the observers.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.models import adapter_for
 from mlflow_qc.models.metrics import metric_names
+from mlflow_qc.models.user_metrics import check_user_metrics, user_metrics
 from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
@@ -42,8 +44,9 @@ from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT, declared_splits
 from mlflow_qc.suggest import did_you_mean
 from mlflow_qc.tracking.names import (
-    MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC, RESUME_KEY, TEST_REVEALED, TEST_SEALED,
-    THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, default_ranking_metric, higher_is_better,
+    METRIC_DIGEST_PREFIX, METRIC_DIRECTIONS, MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC,
+    RESUME_KEY, TEST_REVEALED, TEST_SEALED, THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, declare_directions,
+    default_ranking_metric, higher_is_better,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,8 @@ def resume_key(recipe: Recipe, prepared: Prepared) -> str:
     evaluation = {"hide_test": True} if trainer.hide_test else {}
     if trainer.threshold is not None:
         evaluation["threshold"] = trainer.threshold
+    if recipe.evaluation.metrics:
+        evaluation["metrics"] = {metric.name: metric.digest for metric in user_metrics(recipe.evaluation.metrics)}
     return content_key(
         {
             "prepared": prepared.key,
@@ -120,13 +125,15 @@ def check_model(recipe: Recipe) -> None:
     if recipe.data.target is None and recipe.data.window is None:
         raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
                                                                      "(or windows, to forecast their next steps)")
+    own = [metric.name for metric in user_metrics(recipe.evaluation.metrics)]  # loads each (a name clash is refused)
     if recipe.register and recipe.register.metric:
-        check_ranking_metric(recipe.register.metric, model.analysis_type, declared_splits(recipe.data.stratifier))
+        check_ranking_metric(recipe.register.metric, model.analysis_type, declared_splits(recipe.data.stratifier), own)
 
 
-def check_ranking_metric(metric: str, analysis_type: str, splits: list[str]) -> None:
-    """``register.metric`` must be one the models will log: ``{split}_{metric}`` of a declared split."""
-    known = [f"{split}_{name}" for split in splits for name in metric_names(analysis_type)]
+def check_ranking_metric(metric: str, analysis_type: str, splits: list[str], own=()) -> None:
+    """``register.metric`` must be one the models will log: ``{split}_{metric}`` of a declared split
+    (``own``: the recipe's evaluation.metrics)."""
+    known = [f"{split}_{name}" for split in splits for name in (*metric_names(analysis_type), *own)]
     if metric not in known:
         raise QCError("register.metric", f"'{metric}' is not a metric this recipe logs;{did_you_mean(metric, known)} "
                                          f"expected one of {known}")
@@ -144,7 +151,8 @@ class Training:
         self.env = env
         self.observers = observers
         self.bar = bar
-        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers)
+        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers,
+                            tuple(metric.name for metric in env.user_metrics))
         self.jobs: list[Job] = []
         self.baseline: Job | None = None  # trainer.baseline: trained first, never the best job
         self.models = None  # the last summary's model table
@@ -277,17 +285,21 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
     with ExitStack() as claims, experiment_run(recipe, tags=owner_tags()) as (client, run):  # the claim outlives the run
         run_id, experiment_id = run.info.run_id, run.info.experiment_id
         prepared = prepared or prepare(recipe)
+        metrics = user_metrics(recipe.evaluation.metrics)
+        check_user_metrics(metrics, model.analysis_type, prepared.entry.meta["classes"])
         key = resume_key(recipe, prepared)
         claims.enter_context(claim_tree(mlflow.get_tracking_uri(), experiment_id, key, run_id))
         client.set_tag(run_id, RESUME_KEY, key)
         for tag, value in owner_tags().items():
             client.set_tag(run_id, tag, value)
         log_preparation(client, run_id, recipe, prepared)
+        if metrics:
+            log_user_metrics(client, run_id, metrics)
 
         tree = RunTree(client, experiment_id, run_id, key)
         trainer = recipe.trainer
         env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers),
-                              hide_test=trainer.hide_test, threshold=trainer.threshold)
+                              hide_test=trainer.hide_test, threshold=trainer.threshold, user_metrics=metrics)
         contexts = prepared.entry.contexts
         job_count = (recipe.search.count if jobs is None else len(jobs)) + trainer.baseline
         planned = job_count * len(contexts) * trainer.repeat_count
@@ -322,6 +334,14 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
         if not any(not record.task.job.baseline for record in training.book.finished):  # the baseline alone is no success
             raise NothingSucceeded(failure_summary(result))
     return result
+
+
+def log_user_metrics(client, run_id: str, metrics) -> None:
+    """The user metrics' directions (every ranking reads them) and their functions' source digests."""
+    directions = {metric.name: metric.greater_is_better for metric in metrics}
+    declare_directions(directions)
+    client.log_batch(run_id, tags=[RunTag(METRIC_DIRECTIONS, json.dumps(directions)),
+                                   *(RunTag(f"{METRIC_DIGEST_PREFIX}{metric.name}", metric.digest) for metric in metrics)])
 
 
 def seal_test(client, run_id: str, hide_test: bool, revealed: str | None) -> None:

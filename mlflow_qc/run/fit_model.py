@@ -62,8 +62,9 @@ def visible_splits(entry: CacheEntry, context: str, hide_test: bool) -> list[str
 
 
 def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEntry, hide_test: bool = False,
-                     threshold: str | float | None = None) -> FittedModel:
-    """``threshold``: the recipe's rule (f1, youden) or a fixed number; ignored by the baseline."""
+                     threshold: str | float | None = None, user_metrics=()) -> FittedModel:
+    """``threshold``: the recipe's rule (f1, youden) or a fixed number; ignored by the baseline.
+    ``user_metrics``: the recipe's evaluation.metrics, scored beside the built-in ones."""
     if task.job.baseline:
         architecture, threshold = baseline_architecture(architecture.analysis_type), None
     pipeline = entry.pipeline(task.context)
@@ -77,14 +78,16 @@ def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEn
     outputs = {name: np.asarray(adapter.predict(trained.model, list(data.features))) for name, data in splits.items()}
     if threshold is not None and architecture.analysis_type == "classification_binary":
         watched = splits.get(evaluation)
+        by = next((metric for metric in user_metrics if metric.name == threshold), None)  # a user metric's name
         threshold = choose_threshold(threshold, None if watched is None else pipeline.class_index(watched.label),
-                                     None if watched is None else outputs[evaluation][:, -1])
+                                     None if watched is None else outputs[evaluation][:, -1], by, pipeline.classes)
     else:
         threshold = None
     rows = entry.rows(task.context)
     metrics = {}
     for name, data in splits.items():
-        metrics.update(split_metrics(adapter, trained.model, name, data.label, outputs[name], pipeline, hyperparameters, threshold))
+        metrics.update(split_metrics(adapter, trained.model, name, data.label, outputs[name], pipeline, hyperparameters, threshold,
+                                     user_metrics))
     return FittedModel(
         model=trained.model,
         adapter=adapter,

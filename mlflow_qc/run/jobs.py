@@ -20,9 +20,10 @@ from mlflow_qc.tracking.names import ERROR_ARTIFACT, FAILED, FINISHED
 
 
 class JobBook:
-    def __init__(self, tree: RunTree, analysis_type: str, entry, observers=()):
+    def __init__(self, tree: RunTree, analysis_type: str, entry, observers=(), user_metric_names=()):
         self.tree = tree
         self.analysis_type = analysis_type
+        self.user_metric_names = tuple(user_metric_names)  # evaluation.metrics, aggregated like built-in ones
         self.entry = entry
         self.observers = observers
         self.expected: dict[str, list[ModelTask]] = defaultdict(list)
@@ -35,7 +36,7 @@ class JobBook:
 
     def record(self, record: ModelRecord) -> Job | None:
         """Store a model's outcome; returns its job when that job is now complete."""
-        record.metrics = split_metrics(record.metrics, self.analysis_type)
+        record.metrics = split_metrics(record.metrics, self.analysis_type, self.user_metric_names)
         self.records[record.task.identity] = record
         key = record.task.job.key
         if all(t.identity in self.records for t in self.expected[key]) and key not in self.closed:

@@ -165,7 +165,7 @@ class RunTree:
         if job.key not in self.job_runs:
             tags = self.tags(JOB, **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower(),
                                      BASELINE: "true" if job.baseline else None})
-            self.job_runs[job.key] = self._create(self.root_run_id, job.label, tags, job.hyperparameters)
+            self.job_runs[job.key] = self._create(self.root_run_id, job_run_name(job), tags, job.hyperparameters)
         return self.job_runs[job.key]
 
     def fold_run(self, job: Job, fold_index: int) -> str:
@@ -215,3 +215,16 @@ def model_tags(resume_key: str, task: ModelTask) -> dict[str, str]:
 
 def _params(values: dict) -> list[Param]:
     return [Param(str(k), str(v)) for k, v in values.items()]
+
+
+NAMED_HYPERPARAMETERS = 80  # characters of hyperparameters in a job run's name
+
+
+def job_run_name(job: Job) -> str:
+    """``job 0: neuron_count=12 learning_rate=0.01``: the MLflow UI's run list says what each job tried
+    (cut at NAMED_HYPERPARAMETERS characters; the job run's params hold them whole)."""
+    text = " ".join(f"{name}={value}" for name, value in job.hyperparameters.items())
+    if job.baseline or not text:
+        return job.label
+    cut = text if len(text) <= NAMED_HYPERPARAMETERS else text[: NAMED_HYPERPARAMETERS - 1].rstrip() + "…"
+    return f"{job.label}: {cut}"

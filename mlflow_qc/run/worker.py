@@ -44,6 +44,7 @@ class TaskEnvironment:
     observers: tuple = ()
     hide_test: bool = False  # trainer.hide_test: the test split is not evaluated
     threshold: str | float | None = None  # trainer.threshold: a rule (f1, youden) or a fixed number
+    user_metrics: tuple = ()  # evaluation.metrics as models.user_metrics.UserMetric (their source travels)
 
 
 def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool] | None = None) -> ModelRecord:
@@ -65,7 +66,7 @@ def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], boo
     log.debug("model %s started: run %s", task.name, run_id)
     try:
         entry = _entry(env.entry_root)
-        fitted = fit_and_evaluate(task, env.architecture, entry, env.hide_test, env.threshold)
+        fitted = fit_and_evaluate(task, env.architecture, entry, env.hide_test, env.threshold, env.user_metrics)
         logged = log_model_run(run, task, fitted, entry, env.observers, started)
         if wanted is not None and not wanted():
             run.end(KILLED, *logged)

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from scipy.stats import permutation_test
 
 from mlflow_qc.errors import QCError
-from mlflow_qc.models.metrics import classification_metric, regression_metric
+from mlflow_qc.models.metrics import BUILT_IN_METRICS, classification_metric, regression_metric
 from mlflow_qc.models.outputs import label_positions, probability_columns
 from mlflow_qc.prepare import load_data
 from mlflow_qc.recipe import recipe_from_dict
@@ -87,6 +87,9 @@ def answers(inference: Inference, frame: pd.DataFrame, classes: list | None) -> 
 def fresh_comparison(client, experiment_run_id: str, model_run_id: str, candidate_uri: str, holder_uri: str,
                      metric: str) -> FreshComparison:
     """Both models on the candidate's validation rows; the p-value of a paired permutation test."""
+    if metric[len(split_of(metric) or "") :].lstrip("_") not in BUILT_IN_METRICS:
+        raise QCError("register.gate", f"{metric} is a user metric (evaluation.metrics) and the alias holder was trained on "
+                      "other splits; expected a built-in metric to evaluate both models afresh, or a holder of the same splits")
     split, rows = evaluation_rows(client, experiment_run_id, model_run_id)
     frame, truth = raw_rows(experiment_run_id, rows)
     try:

@@ -29,6 +29,7 @@ from mlflow_qc.tracking.names import (
     CHALLENGER_ALIAS, DEFAULT_ALIAS, EXPERIMENT, FINISHED, JOB_INDEX, LEVEL, MODEL_ARTIFACT, MODEL_RUN_ID, MODEL_URI,
     RANKING_METRIC, RECIPE_ARTIFACT, REFIT, REGISTERED_MODEL, VERSION_DATA_VERSIONS, VERSION_EXPERIMENT_RUN_ID, VERSION_GATE,
     VERSION_GATE_HOLDER, VERSION_GATE_P_VALUE, VERSION_JOB_RUN_ID, VERSION_METRIC, VERSION_METRIC_VALUE, VERSION_RECIPE,
+    declare_directions_of,
     higher_is_better,
 )
 from mlflow_qc.tracking.queries import get_run, job_run_id_of
@@ -142,6 +143,7 @@ def _experiment_run(client: MlflowClient, run_id: str):
     level = run.data.tags.get(LEVEL)
     if level != EXPERIMENT:
         raise QCError("run_id", f"run {run_id} is a {level or 'non-QC'} run; expected an experiment run (tag {LEVEL}=experiment)")
+    declare_directions_of(run.data.tags)  # its user metrics' directions (evaluation.metrics)
     return run
 
 

@@ -3,6 +3,8 @@ split and metric names. Writers (the trainer) and readers (reports, registry, pa
 """
 from __future__ import annotations
 
+import json
+
 # --- levels of the run tree (tag LEVEL) -------------------------------------------------
 EXPERIMENT, JOB, FOLD, MODEL = "experiment", "job", "fold", "model"
 PREPARE, INFERENCE = "prepare", "inference"
@@ -51,6 +53,8 @@ BASELINE = "qc.baseline"  # "true" on the baseline job's runs (trainer.baseline)
 BEATS_BASELINE = "qc.beats_baseline"  # job runs (and the experiment run, for its best job): "true" | "false"
 TEST_SEALED = "qc.test_sealed"  # experiment runs trained with trainer.hide_test: "true"
 TEST_REVEALED = "qc.test_revealed"  # "<UTC time> by <user>": finalize evaluated the test split
+METRIC_DIRECTIONS = "qc.metric_directions"  # experiment runs: JSON {name: greater_is_better} of evaluation.metrics
+METRIC_DIGEST_PREFIX = "qc.metric_digest."  # experiment runs: + a user metric's name -> the digest of its function's source
 
 # --- registered model version tags -----------------------------------------------------
 VERSION_RECIPE = "qc.recipe"
@@ -85,6 +89,7 @@ PROGRESS_ARTIFACT = "qc/progress.csv"  # the models back so far, rewritten while
 ERROR_ARTIFACT = "qc/error.txt"
 PREDICTIONS_ARTIFACT = "qc/predictions.parquet"
 IMPORTANCE_ARTIFACT = "qc/importance.csv"
+PER_CLASS_ARTIFACT = "qc/per_class.csv"  # classifiers: split, class, support, precision, recall, f1
 REPORT_HTML = "qc/report.html"
 REPORT_JSON = "qc/report.json"
 REPORT_ERROR = "qc/report_error.txt"
@@ -129,7 +134,7 @@ SPLITS = ("train", "fold_validation", "validation", "test")
 TEST_SPLIT = "test"
 EVALUATION_PREFERENCE = ("fold_validation", "validation")  # what a model watches while training
 RANKING_SPLITS = ("fold_validation", "validation", "train")
-LOWER_IS_BETTER = ("loss", "mse", "mae")
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "brier")
 IMPORTANCE_PREFIX = "importance_"
 FIT_SECONDS = "fit_seconds"  # model runs: wall time of training, evaluating and logging; no split prefix
 STATS = ("mean", "median", "std", "min", "max")
@@ -145,7 +150,37 @@ def split_of(metric: str) -> str | None:
     return next((s for s in sorted(SPLITS, key=len, reverse=True) if metric.startswith(f"{s}_")), None)
 
 
+# The user metrics' directions (evaluation.metrics' greater_is_better) known to this process: the training
+# declares its recipe's, and every reader of an experiment run (registry, compare, the QC pages) the run's
+# METRIC_DIRECTIONS tag, so that each ranking below (by name only) orders a user metric the declared way.
+_DECLARED_DIRECTIONS: dict[str, bool] = {}
+
+
+def declare_directions(directions: dict[str, bool]) -> None:
+    _DECLARED_DIRECTIONS.update({str(name): bool(greater) for name, greater in directions.items()})
+
+
+def directions_of(tags: dict[str, str]) -> dict[str, bool]:
+    """The user metrics' directions an experiment run's tags record (empty when none or unreadable)."""
+    try:
+        value = json.loads(tags.get(METRIC_DIRECTIONS) or "{}")
+    except ValueError:
+        return {}
+    return {str(k): bool(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def declare_directions_of(tags: dict[str, str]) -> None:
+    """``declare_directions`` of an experiment run's tags."""
+    declare_directions(directions_of(tags))
+
+
 def higher_is_better(metric: str) -> bool:
+    """Whether a larger ``{split}_{metric}`` (or bare metric name) is better: a declared user metric's
+    greater_is_better, else False for the built-in errors and losses."""
+    split = split_of(metric)
+    name = metric[len(split) + 1 :] if split else metric
+    if name in _DECLARED_DIRECTIONS:
+        return _DECLARED_DIRECTIONS[name]
     return not metric.endswith(LOWER_IS_BETTER)
 
 

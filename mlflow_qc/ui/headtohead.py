@@ -23,7 +23,7 @@ from mlflow_qc.evaluate.report import figure_dict
 from mlflow_qc.split import Splits
 from mlflow_qc.tracking.names import (
     CACHE_KEY, FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_PREFIX, JOB, MODEL, MODEL_DATA, MODEL_META_FILE, RANKING_METRIC,
-    REPEAT_INDEX, SPLITS, SPLITS_ARTIFACT, higher_is_better, split_of,
+    REPEAT_INDEX, SPLITS, SPLITS_ARTIFACT, declare_directions_of, higher_is_better, split_of,
 )
 from mlflow_qc.tracking.queries import experiment_run_of, level_of, model_runs_below
 from mlflow_qc.ui.store import PageError, Store
@@ -101,6 +101,7 @@ def metrics_table(store: Store, first: Side, second: Side) -> tuple[pd.DataFrame
     order = {s: i for i, s in enumerate(SPLITS)}
     columns.sort(key=lambda c: (order.get(split_of(c), len(order)), c))
     metric = first.experiment_run.data.tags.get(RANKING_METRIC)
+    declare_directions_of(first.experiment_run.data.tags)  # its user metrics' directions (evaluation.metrics)
     comparison = compare_models(models, sizes(store, first), columns, metric, "head-to-head")
     intervals = comparison.intervals.set_index(["job", "metric"])
     tests = comparison.pairs.set_index("metric")

@@ -19,7 +19,7 @@ from mlflow.entities import Run
 from mlflow_qc.tracking.names import (
     BASELINE, BASELINE_JOB, ERROR_LINE, EXPERIMENT, FAILED, FINISHED, FOLD_INDEX, HP_PREFIX, JOB, JOB_INDEX, JOB_KEY, KILLED, METRICS_ARTIFACT,
     MODEL, MODELS_PLANNED, NOT_HYPERPARAMETERS, PROGRESS_AT, PROGRESS_ARTIFACT, RANKING_METRIC, REPEAT_INDEX, RESUME_KEY,
-    RUNNING, SPLITS, TRAINING_STARTED, WHATIF, default_ranking_metric, higher_is_better, split_of,
+    RUNNING, SPLITS, TRAINING_STARTED, WHATIF, declare_directions_of, default_ranking_metric, higher_is_better, split_of,
 )
 from mlflow_qc.tracking.queries import tree_runs
 from mlflow_qc.tracking.tables import PROGRESS_COLUMNS
@@ -194,6 +194,7 @@ def snapshot(store: Store, run: Run) -> dict:
     """Everything the tracker page shows, as JSON-ready values."""
     state = run_state(run)
     tags = run.data.tags
+    declare_directions_of(tags)  # its user metrics' directions (evaluation.metrics)
     started = int(tags[TRAINING_STARTED]) if tags.get(TRAINING_STARTED, "").isdigit() else (run.info.start_time or 0)
     models, partial = returned_models(store, run, started)
     if partial and run.info.status != FINISHED:  # a finished training wrote its last progress file at the end

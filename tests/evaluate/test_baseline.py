@@ -65,7 +65,7 @@ def artifact(root, run_id: str, path: str):
 
 
 def job_named(root, result, name: str):
-    return next(run for run in runs(root, result, "job") if run.info.run_name == name)
+    return next(run for run in runs(root, result, "job") if run.info.run_name.split(":")[0] == name)  # "job 0: C=1.0"
 
 
 def p_by_hand(root, result, job_index: int) -> float:
@@ -168,5 +168,5 @@ def test_the_baseline_alone_is_no_success_and_is_never_registered(project):
     [run] = client.search_runs([experiment.experiment_id], "tags.`qc.level` = 'experiment'")
     assert run.info.status == "FAILED"
     statuses = {job.info.run_name: job.info.status for job in client.search_runs([experiment.experiment_id], "tags.`qc.level` = 'job'")}
-    assert statuses == {"baseline": "FINISHED", "job 0": "FAILED"}
+    assert statuses == {"baseline": "FINISHED", "job 0: solver=lbfgs penalty=l1": "FAILED"}
     assert client.search_registered_models("name = 'never-registered'") == []

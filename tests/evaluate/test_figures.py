@@ -57,3 +57,42 @@ def test_report_json_holds_plain_numbers_and_the_page_one_plotly_copy():
     assert plain({"dtype": "i2", "bdata": "AQACAA==", "shape": "1, 2"}) == [[1, 2]]
     page = report.to_html()
     assert page.count('id="qc-plotly-js"') == 1 and page.count('id="qc-template"') == 1
+
+
+def predictions_of_two_models(rows: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    frames = []
+    for model in ("m0", "m1"):
+        p = rng.uniform(size=rows)
+        truth = np.where(rng.uniform(size=rows) < p, "pos", "neg")  # calibrated by construction
+        frames.append(pd.DataFrame({"model": model, "run_id": model, "split": "validation", "row": np.arange(rows),
+                                    "y_true": truth, "prediction": np.where(p > 0.5, "pos", "neg"),
+                                    "probability_neg": 1 - p, "probability_pos": p}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_calibration_is_scikit_learns_curve_per_model_and_split():
+    from sklearn.calibration import calibration_curve
+
+    from mlflow_qc.evaluate.figures_classification import calibration_figures
+
+    predictions = predictions_of_two_models()
+    (figure,) = calibration_figures(predictions, ["neg", "pos"])
+    assert figure.layout.title.text == "Calibration: validation" and [t.name for t in figure.data] == ["m0", "m1"]
+    first = predictions[predictions["model"] == "m0"]
+    observed, mean = calibration_curve(first["y_true"] == "pos", first["probability_pos"], n_bins=10)
+    np.testing.assert_allclose(figure.data[0].x, mean)
+    np.testing.assert_allclose(figure.data[0].y, observed)
+    assert np.max(np.abs(np.asarray(figure.data[0].y) - np.asarray(figure.data[0].x))) < 0.2  # near the diagonal
+
+
+def test_confusion_counts_are_darkest_where_largest():
+    from plotly.colors import unlabel_rgb
+
+    from mlflow_qc.evaluate.figures_classification import confusion_figures
+
+    (figure,) = confusion_figures(predictions_of_two_models(), ["neg", "pos"])
+    scale = figure.data[0].colorscale
+    lightness = [sum(unlabel_rgb(colour)) for _, colour in scale]
+    assert lightness == sorted(lightness, reverse=True)  # 0 -> white ... the largest count -> the darkest blue
+    assert figure.data[0].zmin == 0

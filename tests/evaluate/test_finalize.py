@@ -38,6 +38,9 @@ def everything_of_the_test_split(root, experiment_id: str) -> list[str]:
         if "qc/predictions.parquet" in paths:
             splits = pd.read_parquet(download(root, run_id, "qc/predictions.parquet"))["split"]
             found += [f"predictions {name}"] * int((splits == "test").any())
+        if "qc/per_class.csv" in paths:
+            splits = pd.read_csv(download(root, run_id, "qc/per_class.csv"))["split"]
+            found += [f"per-class {name}"] * int((splits == "test").any())
         if "qc/report.json" in paths:
             report = json.loads(open(download(root, run_id, "qc/report.json")).read())
             for section in report["sections"]:
@@ -113,6 +116,8 @@ def test_finalize_reveals_the_chosen_job_its_refit_and_the_baseline_everywhere(f
         test = predictions[predictions["split"] == "test"]
         assert sorted(test["row"]) == sorted(test_rows) and len(predictions[predictions["split"] == "train"]) > 0
         assert accuracy_score(test["y_true"], test["prediction"]) == pytest.approx(model.data.metrics["test_accuracy"], abs=1e-12)
+        per_class = pd.read_csv(download(root, model.info.run_id, "qc/per_class.csv"))
+        assert per_class.loc[per_class["split"] == "test", "support"].sum() == len(test_rows)  # revealed with the rest
         if "threshold" in model.data.params:  # the answers use the model's own threshold
             assert (test["prediction"] == test["probability_pos"].gt(float(model.data.params["threshold"])).map(
                 {True: "pos", False: "neg"})).all()
@@ -120,7 +125,8 @@ def test_finalize_reveals_the_chosen_job_its_refit_and_the_baseline_everywhere(f
     section = next(s for s in report["sections"] if s["title"] == "Test split")
     assert section["notes"][0].startswith("Revealed once by mlflow-qc finalize")
     [table] = section["tables"].values()
-    assert {row["job"] for row in table} == {best, refit, "baseline"}
+    # tables name a job "job 1"; its run's name adds the hyperparameters ("job 1: C=1.0")
+    assert {row["job"] for row in table} == {best.split(":")[0], refit.split(":")[0], "baseline"}
 
 
 def test_a_second_finalize_refuses_with_exit_2_and_one_line(finalized):

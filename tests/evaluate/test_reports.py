@@ -52,9 +52,10 @@ def test_job_report_is_one_self_contained_page_with_rebuildable_figures(sonar_bi
     assert "<script src" not in page and "cdn.plot.ly" not in page
     report = sonar_binary.report(job.info.run_id)
     sections = [s["title"] for s in report["sections"]]
-    assert sections == ["Metrics", "ROC curves", "Precision-recall curves", "Confusion matrices", "Confidence"]
+    # the figures first (the page opens on them), the tables of numbers last
+    assert sections == ["ROC curves", "Precision-recall curves", "Calibration", "Confusion matrices", "Confidence", "Metrics"]
     rebuilt = figures(report, "")
-    assert len(rebuilt) == 3 + 3 + 3 + 1 and all(f.data for f in rebuilt)
+    assert len(rebuilt) == 3 + 3 + 3 + 3 + 1 and all(f.data for f in rebuilt)
     assert page.count('class="qc-figure"') == len(rebuilt)
 
 

@@ -1,0 +1,42 @@
+"""A classifier's per-class table (``qc/per_class.csv``): per split and class, the support and the
+precision, recall and f1 of its thresholded predictions (what the weighted and macro averages average)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mlflow_qc.models.metrics import per_class_table
+from mlflow_qc.models.outputs import label_positions, predicted_index, probabilities_by_class
+from mlflow_qc.tracking.names import PER_CLASS_ARTIFACT
+
+COLUMNS = ["split", "class", "support", "precision", "recall", "f1"]
+
+
+def per_class_frame(fitted) -> pd.DataFrame:
+    """split, class, support, precision, recall, f1 of every split the model was scored on."""
+    analysis_type, pipeline, splits = fitted.decoding
+    frames = []
+    for split, (label, _) in splits.items():
+        predicted = predicted_index(probabilities_by_class(fitted.outputs[split]), fitted.threshold)
+        table = pd.DataFrame(per_class_table(pipeline.class_index(label), predicted, pipeline.classes))
+        frames.append(table.assign(split=split)[COLUMNS])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_per_class(fitted, folder: Path) -> Path | None:
+    if not fitted.adapter.is_classification:
+        return None
+    path = Path(folder) / PER_CLASS_ARTIFACT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    per_class_frame(fitted).to_csv(path, index=False)
+    return path
+
+
+def with_split_of(table: pd.DataFrame | None, split: str, predictions: pd.DataFrame, classes) -> pd.DataFrame:
+    """``table`` (a logged qc/per_class.csv, or None) with the rows of ``split`` from decoded
+    ``predictions`` (y_true, prediction) in place of any it had: finalize adds the test split."""
+    rows = pd.DataFrame(per_class_table(label_positions(predictions["y_true"], classes),
+                                        label_positions(predictions["prediction"], classes), classes)).assign(split=split)[COLUMNS]
+    kept = table[table["split"] != split] if table is not None and len(table) else None
+    return rows if kept is None else pd.concat([kept, rows], ignore_index=True)
