@@ -54,6 +54,8 @@ def train(recipe: str, overrides: str) -> None:
     except NothingSucceeded as exc:
         click.echo(f"error: nothing succeeded. {exc}", err=True)
         sys.exit(1)
+    if result.history:
+        click.echo(result.history)
     click.echo(f"experiment run {result.run_id}: {result.finished} model(s) finished ({result.reused} reused)")
     if result.failures:
         click.echo(failure_summary(result), err=True)

@@ -19,7 +19,10 @@ CUSTOM_MODEL_DEVELOPMENT = "custom_model_development"  # its value for qc experi
 
 # --- run tags --------------------------------------------------------------------------
 LEVEL = "qc.level"
-RESUME_KEY = "qc.resume_key"  # every run of one tree
+RESUME_KEY = "qc.resume_key"  # every run of trees whose finished models may serve each other (data, seed, code)
+RECIPE_KEY = "qc.recipe_key"  # experiment runs: the whole planned work; a rerun resumes only a tree of the same key
+REUSED_FROM = "qc.reused_from"  # experiment runs: the earlier experiment runs whose models it counts by reference
+REUSED_MODELS = "qc.reused_models"  # fold runs (job runs without folds): ids of earlier finished model runs it counts
 JOB_KEY = "qc.job_key"
 JOB_INDEX = "qc.job_index"
 FOLD_INDEX = "qc.fold_index"
