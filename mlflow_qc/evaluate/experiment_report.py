@@ -70,7 +70,8 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
 
 def baseline_note(verdicts) -> str:
     losers = verdicts.loc[~verdicts["beats_baseline"].astype(bool), "job"].tolist()
-    rule = f"better than the baseline job by the corrected resampled t-test on {verdicts['metric'].iloc[0]}, p < {ALPHA}"
+    rule = (f"better than the baseline job by the corrected resampled t-test on {verdicts['metric'].iloc[0]}, "
+            f"p (Holm over {len(verdicts)} jobs) < {ALPHA}")
     if not losers:
         return f"Every job beats the baseline ({rule})."
     return f"Not beating the baseline ({rule}): {', '.join(losers)}."

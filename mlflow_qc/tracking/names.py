@@ -72,7 +72,8 @@ THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary 
 NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM)  # the other params of a model run
 
 # --- metrics beyond {split}_{metric} -----------------------------------------------------
-BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job
+BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job, Holm-adjusted
+BASELINE_P_ADJUSTMENT = "qc.baseline_p_adjustment"  # job runs: how baseline_p_value was adjusted ("Holm over N jobs")
 BASELINE_JOB = "baseline"  # the baseline job's name in tables and reports
 
 # --- artifacts -------------------------------------------------------------------------

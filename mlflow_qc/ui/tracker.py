@@ -132,7 +132,7 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
         "running": per_job(status.eq(RUNNING)).sum(),
     })
     scores = pd.to_numeric(column(models, metric, np.nan), errors="coerce").where(status.eq(FINISHED))
-    jobs["mean"], jobs["std"], jobs["scored"] = per_job(scores).mean(), per_job(scores).std(ddof=0), per_job(scores).count()
+    jobs["mean"], jobs["std"], jobs["scored"] = per_job(scores).mean(), per_job(scores).std(ddof=1), per_job(scores).count()
     scored = scores.dropna().groupby(key, sort=False)
     best = scored.idxmax() if metric and higher_is_better(metric) else scored.idxmin()
     jobs["best_model_run_id"] = best.map(models["run_id"])
