@@ -24,8 +24,8 @@ def models(rows):
 def test_a_verdict_needs_a_real_difference_in_the_better_direction():
     table = models([
         *[("baseline", k, 0, 0.60, 0.9) for k in range(4)],
-        *[("job 0", k, 0, 0.80 + 0.01 * k, 0.5) for k in range(4)],  # clearly better
-        *[("job 1", k, 0, 0.50 - 0.01 * k, 1.1) for k in range(4)],  # clearly worse
+        *[("job 0", k, 0, 0.80 + 0.01 * k, 0.5 + 0.01 * k) for k in range(4)],  # clearly better
+        *[("job 1", k, 0, 0.50 - 0.01 * k, 1.1 + 0.02 * k) for k in range(4)],  # clearly worse
         *[("job 2", k, 0, 0.60 + (0.02 if k % 2 else -0.02), 0.9) for k in range(4)],  # no difference
         ("job 3", 0, 0, 0.95, 0.1),  # one shared fold: no test
     ])
