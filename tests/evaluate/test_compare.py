@@ -101,7 +101,7 @@ def test_compare_entry_point_logs_the_report_on_the_experiment_run(signal_forest
     assert logged.strip() == result.stdout.strip()
     assert "p (Holm)" in result.stdout and "adjusted together (Holm)" in result.stdout
     bayesian = run_cli("compare", signal_forests.run_id, "--test", "bayesian", "--rope", "0.02", check=True)
-    assert "| P(a better) | P(equivalent) | P(b better) | verdict |" in bayesian.stdout and "|difference| <= 0.02" in bayesian.stdout
+    assert "| P(a better) | P(equivalent) | P(b better) | verdict |" in bayesian.stdout and "|a - b| <= 0.02" in bayesian.stdout
     jobs = signal_forests.runs("job", "params.min_samples_leaf = '5'")
     chosen = run_cli("compare", "--run-ids", ",".join(j.info.run_id for j in jobs), "--format", "html", check=True)
     assert chosen.stdout.count("<tr>") == 1 + 2 + 1 + 6  # summary header + 2 jobs, pairs header + 6 metrics
