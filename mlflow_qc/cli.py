@@ -64,6 +64,8 @@ def train(recipe: str, overrides: str) -> None:
     except NothingSucceeded as exc:
         click.echo(f"error: nothing succeeded. {exc}", err=True)
         sys.exit(1)
+    if result.history:
+        click.echo(result.history)
     from mlflow_qc.evaluate.closing import closing_summary
 
     click.echo(f"experiment run {result.run_id}: {result.finished} model(s) finished ({result.reused} reused)")
@@ -137,11 +139,19 @@ def importance(run_id: str, permute_count: int) -> None:
 @click.argument("run_id", required=False, default="")
 @click.option("--run-ids", default="", help="Comma-separated job runs to compare instead of an experiment run.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "html"]), default="markdown", show_default=True)
-def compare(run_id: str, run_ids: str, fmt: str) -> None:
+@click.option("--test", "test", type=click.Choice(["t", "bayesian"]), default="t", show_default=True,
+              help="t: corrected resampled t-test; bayesian: Bayesian correlated t-test with a --rope.")
+@click.option("--correction", type=click.Choice(["holm", "bh"]), default="holm", show_default=True,
+              help="How the t-tests' p-values are adjusted for testing many pairs (bh: Benjamini-Hochberg).")
+@click.option("--rope", type=click.FloatRange(min=0), default=0.01, show_default=True,
+              help="The Bayesian test's region of practical equivalence, in the metric's units.")
+def compare(run_id: str, run_ids: str, fmt: str, test: str, correction: str, rope: float) -> None:
     """Head-to-head report of the jobs of RUN_ID with significance tests."""
     from mlflow_qc.evaluate.compare import compare_command
+    from mlflow_qc.evaluate.comparison import Options
 
-    click.echo(compare_command(run_id or None, [r for r in run_ids.split(",") if r] or None, fmt))
+    options = Options(test=test, correction=correction, rope=rope)
+    click.echo(compare_command(run_id or None, [r for r in run_ids.split(",") if r] or None, fmt, options))
 
 
 @cli.command()

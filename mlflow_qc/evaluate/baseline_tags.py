@@ -6,12 +6,13 @@ import time
 from mlflow.entities import Metric, RunTag
 
 from mlflow_qc.evaluate.comparison import baseline_verdicts, model_frame, split_sizes
-from mlflow_qc.tracking.names import BASELINE_P_VALUE, BEATS_BASELINE
+from mlflow_qc.tracking.names import BASELINE_P_ADJUSTMENT, BASELINE_P_VALUE, BEATS_BASELINE
 
 
 def tag_verdicts(client, event) -> None:
-    """``qc.beats_baseline`` (true/false) and the metric ``baseline_p_value`` on every job run, and the
-    best job's on the experiment run; nothing when the experiment has no baseline job."""
+    """``qc.beats_baseline`` (true/false) and the metric ``baseline_p_value`` (Holm-adjusted over the jobs,
+    ``qc.baseline_p_adjustment`` says so) on every job run, and the best job's on the experiment run;
+    nothing when the experiment has no baseline job."""
     models = model_frame(event.models)
     if models.empty:
         return
@@ -23,8 +24,9 @@ def tag_verdicts(client, event) -> None:
         job_run = event.job_run_ids.get(keys[row.job])
         if job_run is None:
             continue
-        batch = {"metrics": [Metric(BASELINE_P_VALUE, float(row.p_value), now, 0)],
-                 "tags": [RunTag(BEATS_BASELINE, str(bool(row.beats_baseline)).lower())]}
+        batch = {"metrics": [Metric(BASELINE_P_VALUE, float(row.p_adjusted), now, 0)],
+                 "tags": [RunTag(BEATS_BASELINE, str(bool(row.beats_baseline)).lower()),
+                          RunTag(BASELINE_P_ADJUSTMENT, f"Holm over {len(verdicts)} job(s)")]}
         for run_id in [job_run] + ([event.run_id] if job_run == best else []):
             client.log_batch(run_id, **batch)
 

@@ -10,7 +10,7 @@ from mlflow_qc.evaluate.comparison import ALPHA, baseline_verdicts, compare_mode
 from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
 from mlflow_qc.evaluate.report import Report
 from mlflow_qc.tracking.names import (
-    BASELINE_JOB, COMPARE_ARTIFACTS, JOB, JOB_INDEX, RESUME_KEY, TEST_REVEALED, TEST_SEALED, TEST_SPLIT, compare_path, split_of,
+    BASELINE_JOB, COMPARE_ARTIFACTS, JOB, JOB_INDEX, PARENT, RESUME_KEY, TEST_REVEALED, TEST_SEALED, TEST_SPLIT, compare_path, split_of,
     tracker_path,
 )
 from mlflow_qc.tracking.queries import tree_runs
@@ -24,7 +24,8 @@ def page_links(client, run, board) -> list[tuple[str, str]]:
     ranked = [str(label) for label in board["job"] if label != BASELINE_JOB] if len(board) else []
     if len(ranked) >= 2 and RESUME_KEY in run.data.tags:
         job_runs = {r.data.tags.get(JOB_INDEX): r.info.run_id
-                    for r in tree_runs(client, run.info.experiment_id, run.data.tags[RESUME_KEY], JOB)}
+                    for r in tree_runs(client, run.info.experiment_id, run.data.tags[RESUME_KEY], JOB,
+                                       f"tags.`{PARENT}` = '{run.info.run_id}'")}
         best, second = (job_runs.get(label.removeprefix("job ")) for label in ranked[:2])
         if best and second:
             links.append((f"head-to-head {ranked[0]} vs {ranked[1]}", compare_path(best, second)))
@@ -69,7 +70,8 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
 
 def baseline_note(verdicts) -> str:
     losers = verdicts.loc[~verdicts["beats_baseline"].astype(bool), "job"].tolist()
-    rule = f"better than the baseline job by the corrected resampled t-test on {verdicts['metric'].iloc[0]}, p < {ALPHA}"
+    rule = (f"better than the baseline job by the corrected resampled t-test on {verdicts['metric'].iloc[0]}, "
+            f"p (Holm over {len(verdicts)} jobs) < {ALPHA}")
     if not losers:
         return f"Every job beats the baseline ({rule})."
     return f"Not beating the baseline ({rule}): {', '.join(losers)}."

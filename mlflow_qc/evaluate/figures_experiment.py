@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mlflow_qc.evaluate.figures_style import SPLIT_ORDER, color, figure, guide_line, titled
+from mlflow_qc.tracking.tables import sample_std
 from mlflow_qc.tracking.names import BASELINE_JOB, higher_is_better, split_of
 
 SCORES = {
@@ -94,7 +95,7 @@ def leaderboard(models: pd.DataFrame, ranking_metric: str, verdicts: pd.DataFram
         rows.append({
             "job": job, "hyperparameters": own["hyperparameters"].iloc[0], "models": len(own),
             f"{ranking_metric} mean": np.nanmean(values) if np.isfinite(values).any() else np.nan,
-            f"{ranking_metric} std": np.nanstd(values) if np.isfinite(values).any() else np.nan,
+            f"{ranking_metric} std": sample_std(values),
             **{f"{c} mean": own[c].mean() for c in others},
         })
     table = pd.DataFrame(rows)
@@ -105,7 +106,7 @@ def leaderboard(models: pd.DataFrame, ranking_metric: str, verdicts: pd.DataFram
     if verdicts is not None and len(verdicts):
         by_job = verdicts.set_index("job")
         position = table.columns.get_loc(f"{ranking_metric} std") + 1
-        table.insert(position, "baseline p", table["job"].map(by_job["p_value"]))
+        table.insert(position, "baseline p (Holm)", table["job"].map(by_job["p_adjusted"]))
         table.insert(position, "beats baseline", table["job"].map(by_job["beats_baseline"].map({True: "yes", False: "no"})).fillna(""))
     return table
 

@@ -22,6 +22,7 @@ from mlflow_qc.evaluate.figures_training import importance_figures, learning_cur
 from mlflow_qc.evaluate.report import Report
 from mlflow_qc.models.predictions_file import read_predictions_table
 from mlflow_qc.models.scoring import constant_dictionary
+from mlflow_qc.tracking.tables import sample_std
 from mlflow_qc.tracking.names import (
     FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PAGE_LINKS_SHOWN, PARENT, PREDICTIONS_ARTIFACT,
     REPEAT_INDEX, SPLITS, tracker_path, whatif_path,
@@ -110,7 +111,7 @@ def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.Data
             if not key.startswith(f"{split}_") or (split == "train" and name == "seconds"):
                 continue
             values = np.asarray(values, dtype=np.float64)
-            rows.append({"split": split, "metric": name, "mean": np.nanmean(values), "std": np.nanstd(values),
+            rows.append({"split": split, "metric": name, "mean": np.nanmean(values), "std": sample_std(values),
                          "min": np.nanmin(values), "max": np.nanmax(values), "models": len(values)})
     return pd.DataFrame(rows)
 

@@ -39,7 +39,7 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.tree import discard_run, model_identity, model_tags
 from mlflow_qc.run.worker import TaskEnvironment, train_model
-from mlflow_qc.tracking.names import ERROR_ARTIFACT, FAILED, FINISHED, MODEL
+from mlflow_qc.tracking.names import ERROR_ARTIFACT, FAILED, FINISHED, MODEL, PARENT
 from mlflow_qc.tracking.queries import runs_of_model, tree_runs
 
 LOCAL_CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 1}  # a task whose worker is lost runs once more, then errs
@@ -191,7 +191,7 @@ class DaskExecutor:
                 except Exception as exc:  # the cluster could not run it: its workers were lost, it was cancelled
                     record = lost_model(task, env, exc)
                 future.release()
-                kept[task.identity] = record.run_id
+                kept[task.identity] = (record.run_id, task.parent_run_id)
                 yield record
         finally:
             with lock:
@@ -223,13 +223,14 @@ def lost_model(task: ModelTask, env: TaskEnvironment, exc: Exception) -> ModelRe
     return record
 
 
-def discard_strays(env: TaskEnvironment, kept: dict[tuple, str]) -> None:
-    """Runs of these models other than the one each kept: attempts whose worker was lost, a result
-    computed twice because its worker died before handing it over."""
+def discard_strays(env: TaskEnvironment, kept: dict[tuple, tuple[str, str]]) -> None:
+    """Runs of these models other than the one each kept (identity -> (run id, parent run id)): attempts
+    whose worker was lost, a result computed twice because its worker died before handing it over.
+    Only runs under the same parent: another tree's model of the same identity is none of these."""
     client = MlflowClient(env.tracking_uri)
     for run in tree_runs(client, env.experiment_id, env.resume_key, MODEL):
-        identity = model_identity(run)
-        if identity in kept and run.info.run_id != kept[identity]:
+        run_id, parent = kept.get(model_identity(run), (None, None))
+        if run_id is not None and run.info.run_id != run_id and run.data.tags.get(PARENT) == parent:
             discard_run(client, run)
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ from mlflow_qc.split import REFIT_CONTEXT, declared_splits
 from mlflow_qc.suggest import did_you_mean
 from mlflow_qc.tracking.names import (
     METRIC_DIGEST_PREFIX, METRIC_DIRECTIONS, MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC,
-    RESUME_KEY, TEST_REVEALED, TEST_SEALED, THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, declare_directions,
+    RECIPE_KEY, RESUME_KEY, REUSED_FROM, TEST_SEALED, THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, declare_directions,
     default_ranking_metric, higher_is_better,
 )
 
@@ -68,6 +69,7 @@ class ExperimentResult:
     reused: int
     failures: list[ModelRecord]
     best_job_index: int | None
+    history: str = ""  # one line: what this run took over or reused from earlier runs (README: "The run tree")
 
     def metrics(self):
         from mlflow_qc.tracking.tables import read_metrics
@@ -100,6 +102,20 @@ def resume_key(recipe: Recipe, prepared: Prepared) -> str:
             "estimator": model.estimator,
             "module": digest(code),
             **evaluation,
+        }
+    )
+
+
+def recipe_key(recipe: Recipe, resume: str) -> str:
+    """The whole planned work of a tree: a rerun resumes an interrupted tree only when this is the same."""
+    trainer = recipe.trainer
+    return content_key(
+        {
+            "resume": resume,
+            "hyperparameters": recipe.require_model().hyperparameters,
+            "search": recipe.search.model_dump(mode="json"),
+            "trainer": {name: getattr(trainer, name) for name in ("repeat_count", "permute_count", "baseline", "refit")},
+            "ranking": recipe.register.metric if recipe.register else None,
         }
     )
 
@@ -192,13 +208,19 @@ class Training:
                  self.recipe.trainer.repeat_count)
         self.jobs.extend(job for job in jobs if not job.baseline)
         self.book.expect(tasks)
-        todo = []
+        todo, reused, references = [], [], defaultdict(list)
         for task in tasks:
             done = self.tree.finished.get(task.identity)
-            if done is not None:
-                self._record(ModelRecord(task, done.info.run_id, done.info.status, dict(done.data.metrics), reused=True))
-            else:
+            if done is None:
                 todo.append(dataclasses.replace(task, parent_run_id=self._open_parent(task)))
+                continue
+            if done.info.run_id in self.tree.referenced:  # another tree's model: counted here, left where it is
+                references[self._open_parent(task)].append(done.info.run_id)
+            reused.append(ModelRecord(task, done.info.run_id, done.info.status, dict(done.data.metrics), reused=True))
+        for parent, run_ids in references.items():
+            self.tree.reference(parent, run_ids)
+        for record in reused:
+            self._record(record)
         self.bar.total = max(self.bar.total, self.bar.n + len(todo))
         self.bar.refresh()
         trainer = self.recipe.trainer
@@ -303,8 +325,10 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
         contexts = prepared.entry.contexts
         job_count = (recipe.search.count if jobs is None else len(jobs)) + trainer.baseline
         planned = job_count * len(contexts) * trainer.repeat_count
-        tree.adopt(jobs)
-        seal_test(client, run_id, trainer.hide_test, tree.revealed)
+        client.set_tag(run_id, RECIPE_KEY, recipe_key(recipe, key))  # before adopting: a killed rerun is resumable too
+        taken = tree.adopt(jobs, recipe_key(recipe, key), reuse_elsewhere=not trainer.hide_test)
+        if trainer.hide_test:
+            client.set_tag(run_id, TEST_SEALED, "true")
         try:
             with progress_bar(planned, recipe.name) as bar:
                 training = Training(recipe, prepared, tree, env, observers, bar, executor, planned)
@@ -330,7 +354,10 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
             reused=sum(r.reused for r in training.book.finished),
             failures=training.book.failures,
             best_job_index=None if best is None else best.index,
+            history=history_line(taken, tree.reused_from, training.book.finished),
         )
+        if tree.reused_from:
+            client.set_tag(run_id, REUSED_FROM, ",".join(tree.reused_from))
         if not any(not record.task.job.baseline for record in training.book.finished):  # the baseline alone is no success
             raise NothingSucceeded(failure_summary(result))
     return result
@@ -344,9 +371,12 @@ def log_user_metrics(client, run_id: str, metrics) -> None:
                                    *(RunTag(f"{METRIC_DIGEST_PREFIX}{metric.name}", metric.digest) for metric in metrics)])
 
 
-def seal_test(client, run_id: str, hide_test: bool, revealed: str | None) -> None:
-    """Tag a hide_test experiment run sealed; a tree whose test split an earlier run revealed stays revealed."""
-    if hide_test:
-        client.set_tag(run_id, TEST_SEALED, "true")
-    if revealed:
-        client.set_tag(run_id, TEST_REVEALED, revealed)
+def history_line(taken: list[str], reused_from: list[str], finished: list[ModelRecord]) -> str:
+    """What a rerun took from earlier runs, in one line ("" for a first run)."""
+    kept = sum(record.reused for record in finished)
+    if taken:
+        return f"resumed interrupted experiment run(s) {', '.join(taken)}: {kept} finished model(s) kept, the rest trained"
+    if reused_from:
+        return (f"new experiment run; {kept} finished model(s) of experiment run(s) {', '.join(reused_from)} "
+                f"reused by reference (qc.reused_models), left where they are")
+    return ""

@@ -2,9 +2,18 @@
 
 experiment run -> job runs (one per hyperparameter combination) -> fold runs (with
 cross-validation) -> model runs (fold x repeat). Every run of a tree carries the
-tree's ``qc.resume_key``; a rerun of the same recipe into the same experiment adopts
-the earlier tree's job runs (re-parenting them), keeps its finished models and
-retrains the rest, so each (job, fold, repeat) ends with exactly one finished model.
+tree's ``qc.resume_key`` (data, preprocessing, seed, model code) and the experiment run
+its ``qc.recipe_key`` (the whole planned work). History is append-only:
+
+- a rerun of the same recipe (same recipe key) whose earlier tree was interrupted (its
+  experiment run not FINISHED, never finalized) takes that tree over: its job runs move
+  under the new experiment run, its finished models are kept, the rest is retrained;
+- any other rerun of the same resume key starts a tree of its own and counts the finished
+  models of earlier trees by reference (their ids in ``qc.reused_models`` on the new fold or
+  job run); those runs stay where they are, untouched. With ``hide_test`` nothing is reused
+  from another tree (``finalize`` writes test metrics onto the models it evaluates).
+
+A finished or finalized experiment run is never deleted, moved or retagged.
 """
 from __future__ import annotations
 
@@ -20,7 +29,7 @@ from mlflow_qc.run.model_run import open_run
 from mlflow_qc.run.plan import Job, ModelTask
 from mlflow_qc.tracking.names import (
     BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, LEVEL, MODEL,
-    PARENT, PID, PID_STARTED, REFIT, REPEAT_INDEX, RESUME_KEY, RUN_NAME, RUNNING, TEST_REVEALED,
+    PARENT, PID, PID_STARTED, RECIPE_KEY, REFIT, REPEAT_INDEX, RESUME_KEY, REUSED_MODELS, RUN_NAME, RUNNING, TEST_REVEALED,
 )
 from mlflow_qc.tracking.queries import children_of, tree_runs
 
@@ -79,7 +88,7 @@ class RunTree:
         self.fold_runs: dict[tuple[str, int], str] = {}
         self.finished: dict[tuple, Run] = {}
         self.closed_earlier: set[str] = set()  # adopted job and fold runs not reopened yet in this execution
-        self.revealed: str | None = None  # an earlier experiment run's qc.test_revealed: the tree's test split is spent
+        self.referenced: dict[str, str] = {}  # model run id of another tree -> that tree's experiment run
 
     def _runs(self, level: str) -> list[Run]:
         return tree_runs(self.client, self.experiment_id, self.resume_key, level)
@@ -89,15 +98,15 @@ class RunTree:
 
     # --- resume ----------------------------------------------------------------------
 
-    def adopt(self, jobs: list[Job] | None) -> list[str]:
-        """Take over the job runs of earlier trees of this recipe; return the adopted-from run ids.
+    def adopt(self, jobs: list[Job] | None, recipe_key: str | None = None, reuse_elsewhere: bool = True) -> list[str]:
+        """Find the earlier work this tree may use; return the ids of the interrupted experiment runs taken over.
 
-        Every job run is adopted (a refit job or a job since dropped from the grid too);
-        ``jobs`` gives the current indices of the ones still planned.
+        Earlier trees of this resume key: an interrupted one of the same ``recipe_key`` is taken over
+        (every job run of it, a refit job or a job since dropped from the grid too; ``jobs`` gives the
+        current indices of the ones still planned); the finished models of the others are counted by
+        reference (``reuse_elsewhere``). Runs left RUNNING by a process that is gone end KILLED.
         """
-        indices = {job.key: job.index for job in jobs or []}
         previous = [r for r in self._runs(EXPERIMENT) if r.info.run_id != self.root_run_id]
-        self.revealed = next((r.data.tags[TEST_REVEALED] for r in previous if TEST_REVEALED in r.data.tags), self.revealed)
         for run in previous:
             if pid := still_running(run):
                 raise QCError(
@@ -105,42 +114,67 @@ class RunTree:
                     f"run {run.info.run_id} of this recipe is still running (pid {pid}); "
                     "expected it to finish or be stopped before resuming",
                 )
-        for job_run in self._runs(JOB):
+        taken = [r for r in previous if recipe_key is not None and r.data.tags.get(RECIPE_KEY) == recipe_key
+                 and r.info.status != FINISHED and TEST_REVEALED not in r.data.tags]
+        job_runs, fold_runs = self._runs(JOB), self._runs(FOLD)
+        self._take_over({r.info.run_id for r in taken}, job_runs, fold_runs, {job.key: job.index for job in jobs or []})
+        root_of = _roots(previous, job_runs, fold_runs)
+        own = set(self.job_runs.values()) | set(self.fold_runs.values())
+        elsewhere = []
+        for run in self._runs(MODEL):
+            if run.data.tags.get(PARENT) in own:
+                self._keep_or_discard(run)
+            elif run.info.status == RUNNING:  # its process is gone (checked above): the attempt ended
+                self.client.set_terminated(run.info.run_id, KILLED)
+            elif reuse_elsewhere and run.info.status == FINISHED and root_of.get(run.data.tags.get(PARENT)) is not None:
+                elsewhere.append(run)
+        for run in sorted(elsewhere, key=lambda r: r.info.start_time or 0):  # the first trained of equals
+            identity = model_identity(run)
+            if identity not in self.finished:
+                self.finished[identity] = run
+                self.referenced[run.info.run_id] = root_of[run.data.tags[PARENT]]
+        for run in [*previous, *job_runs, *fold_runs]:
+            if run.info.status == RUNNING and run.info.run_id not in own:
+                self.client.set_terminated(run.info.run_id, KILLED)
+        for run in taken:
+            if not children_of(self.client, self.experiment_id, run.info.run_id):
+                self.client.delete_run(run.info.run_id)  # an interrupted run whose jobs all moved: nothing is lost
+        return [run.info.run_id for run in taken]
+
+    def _take_over(self, roots: set[str], job_runs: list[Run], fold_runs: list[Run], indices: dict[str, int]) -> None:
+        for job_run in job_runs:
             key = job_run.data.tags.get(JOB_KEY)
-            if key in self.job_runs:
+            if job_run.data.tags.get(PARENT) not in roots or key in self.job_runs:
                 continue
             self.job_runs[key] = job_run.info.run_id
             self.closed_earlier.add(job_run.info.run_id)
             self.client.set_tag(job_run.info.run_id, PARENT, self.root_run_id)
             if key in indices:
                 self.client.set_tag(job_run.info.run_id, JOB_INDEX, str(indices[key]))
-        for fold_run in self._runs(FOLD):
+        for fold_run in fold_runs:
             parent = fold_run.data.tags.get(PARENT)
             key = next((k for k, rid in self.job_runs.items() if rid == parent), None)
             if key is not None:
                 self.fold_runs[(key, int(fold_run.data.tags[FOLD_INDEX]))] = fold_run.info.run_id
                 self.closed_earlier.add(fold_run.info.run_id)
-        self._sort_models()
-        adopted_from = []
-        for run in previous:
-            if run.info.status == RUNNING:
-                self.client.set_terminated(run.info.run_id, KILLED)
-            if not children_of(self.client, self.experiment_id, run.info.run_id):
-                self.client.delete_run(run.info.run_id)
-            adopted_from.append(run.info.run_id)
-        return adopted_from
 
-    def _sort_models(self) -> None:
-        """Keep one finished model per (job, fold, repeat); the rest are discarded (soft-deleted)."""
-        parents = set(self.job_runs.values()) | set(self.fold_runs.values())
-        for run in self._runs(MODEL):
-            if run.data.tags.get(PARENT) not in parents:
-                continue
-            identity = model_identity(run)
-            if run.info.status == FINISHED and identity not in self.finished:
-                self.finished[identity] = run
-                continue
+    def _keep_or_discard(self, run: Run) -> None:
+        """Of a taken-over tree, keep one finished model per (job, fold, repeat); discard (soft-delete) the rest."""
+        identity = model_identity(run)
+        if run.info.status == FINISHED and identity not in self.finished:
+            self.finished[identity] = run
+        else:
             discard_run(self.client, run)
+
+    def reference(self, parent_run_id: str, model_run_ids: list[str]) -> None:
+        """Record on a new fold (or job) run the earlier model runs it counts, in ``qc.reused_models``."""
+        if model_run_ids:
+            self.client.set_tag(parent_run_id, REUSED_MODELS, ",".join(model_run_ids))
+
+    @property
+    def reused_from(self) -> list[str]:
+        """The earlier experiment runs whose models this tree counts by reference."""
+        return sorted(set(self.referenced.values()))
 
     def end_unfinished(self, status: str) -> None:
         """End every run of this tree still RUNNING below the root (after an interrupt)."""
@@ -177,6 +211,14 @@ class RunTree:
 
     def parent_of(self, task: ModelTask) -> str:
         return self.job_run(task.job) if task.fold_index is None else self.fold_run(task.job, task.fold_index)
+
+
+def _roots(experiment_runs: list[Run], job_runs: list[Run], fold_runs: list[Run]) -> dict[str, str]:
+    """Job or fold run id -> the experiment run above it, for trees whose experiment run is among ``experiment_runs``."""
+    roots = {r.info.run_id for r in experiment_runs}
+    of_job = {r.info.run_id: r.data.tags.get(PARENT) for r in job_runs if r.data.tags.get(PARENT) in roots}
+    of_fold = {r.info.run_id: of_job[r.data.tags.get(PARENT)] for r in fold_runs if r.data.tags.get(PARENT) in of_job}
+    return of_job | of_fold
 
 
 def model_identity(run: Run) -> tuple:

@@ -6,7 +6,12 @@ beats the version holding the alias at p < P.
   the job it refit).
 - Different splits, or a holder without an experiment run to read: both models evaluated on the
   candidate's validation split (``fresh_evaluation``).
-- With a baseline job, a candidate that does not beat it at P never takes the alias either.
+- With a baseline job, a candidate that does not beat it at P never takes the alias either; the
+  verdicts against the baseline are Holm-adjusted over every job of the experiment (``p (Holm)``),
+  as the leaderboard shows them.
+
+The candidate against the holder is one comparison, so its p-value needs no adjustment (the text says
+so). Identical repeats (deterministic models on both sides) count one pair per fold.
 """
 from __future__ import annotations
 
@@ -60,7 +65,8 @@ def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> 
     if len(verdict) and not bool(verdict["beats_baseline"].iloc[0]):
         row = verdict.iloc[0]
         return GateDecision(False, f"{rule}: {candidate.label} ({row['job_mean']:.4g}) does not beat the baseline job "
-                            f"({row['baseline_mean']:.4g}; corrected resampled t-test p = {row['p_value']:.3g})", float(row["p_value"]))
+                            f"({row['baseline_mean']:.4g}; corrected resampled t-test p (Holm over the experiment's jobs) = "
+                            f"{row['p_adjusted']:.3g})", float(row["p_adjusted"]))
     holder = alias_holder(client, name, alias)
     if holder is None:
         return GateDecision(True, f"{rule}: no version held @{alias}, nothing to beat -> @{alias} goes to this version")
@@ -71,12 +77,10 @@ def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> 
     holder_models = shared_split_models(client, holder, candidate.experiment_run_id, metric)
     if holder_models is not None:
         own = source.models[source.models["job"] == f"job {candidate.job_index}"]
-        frame = pd.concat([own.assign(job="candidate"), holder_models.assign(job="holder")], ignore_index=True)
-        count, test = shared_test(frame, "candidate", "holder", metric, source.sizes)
-        moved = beats(test, metric, gate)
+        count, test, moved = gate_test(own, holder_models, metric, source.sizes, gate)
         text = (f"{rule}: {candidate.label} mean {own[metric].mean():.4g} vs {versus} mean {holder_models[metric].mean():.4g} "
                 f"over {count} shared folds x repeats; corrected resampled t-test: difference {test.difference:+.4g}, "
-                f"p = {test.p_value:.3g}")
+                f"p = {test.p_value:.3g} (one comparison: no adjustment)")
         p_value = test.p_value
     else:
         fresh = fresh_comparison(client, candidate.experiment_run_id, candidate.model_run_id, candidate.model_uri,
@@ -88,6 +92,15 @@ def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> 
         p_value = fresh.p_value
     outcome = f"@{alias} moves to this version" if moved else f"@{alias} stays at version {holder.version}; this version is @challenger"
     return GateDecision(moved, f"{text} -> {outcome}", None if math.isnan(p_value) else float(p_value), str(holder.version))
+
+
+def gate_test(candidate: pd.DataFrame, holder: pd.DataFrame, metric: str, sizes: dict[str, tuple[float, float]],
+              gate: float):
+    """The candidate job's models against the holder's on the folds and repeats they share: (pairs, PairedTest,
+    whether the candidate is better at p < gate)."""
+    frame = pd.concat([candidate.assign(job="candidate"), holder.assign(job="holder")], ignore_index=True)
+    count, test = shared_test(frame, "candidate", "holder", metric, sizes)
+    return count, test, beats(test, metric, gate)
 
 
 def shared_split_models(client, holder, candidate_run_id: str, metric: str) -> pd.DataFrame | None:

@@ -1,8 +1,9 @@
 """Registering the best model of an experiment run (``mlflow-qc register``, the recipe's ``register:``).
 
 Jobs are ranked by the mean of a metric over their finished models (qc/metrics_aggregate.csv);
-the best job's best model by its own value is registered. When the trainer refit the best
-job's hyperparameters on train + validation, that refit model is the one registered. The
+of the best job, the model ``evaluate.selection`` picks is registered (the refit model when the
+trainer refit the job, else the model closest to the job's median: never the luckiest fold's),
+and the version is described by the job's mean and interval. The
 baseline job is never ranked nor registered. With a gate (``register.gate``, ``--gate``) the
 alias moves only when the new model beats the version holding it (``gate``); otherwise the
 new version gets the alias ``challenger``. The version's description says what was compared.
@@ -21,6 +22,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
+from mlflow_qc.evaluate.compare_sources import experiment_source
+from mlflow_qc.evaluate.selection import REFIT_RULE, RULE, estimate_text, job_estimate, representative_model
 from mlflow_qc.run.observers import ExperimentClosed, TrainingObserver
 from mlflow_qc.serve.atomic_registration import register_with_alias
 from mlflow_qc.serve.quiet import no_progress_bars
@@ -30,7 +33,6 @@ from mlflow_qc.tracking.names import (
     RANKING_METRIC, RECIPE_ARTIFACT, REFIT, REGISTERED_MODEL, VERSION_DATA_VERSIONS, VERSION_EXPERIMENT_RUN_ID, VERSION_GATE,
     VERSION_GATE_HOLDER, VERSION_GATE_P_VALUE, VERSION_JOB_RUN_ID, VERSION_METRIC, VERSION_METRIC_VALUE, VERSION_RECIPE,
     declare_directions_of,
-    higher_is_better,
 )
 from mlflow_qc.tracking.queries import get_run, job_run_id_of
 from mlflow_qc.tracking.tables import candidate_jobs, flag, hyperparameter_twin, rank_jobs, read_aggregates, read_metrics
@@ -86,7 +88,7 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
         VERSION_DATA_VERSIONS: json.dumps(data_versions(run), sort_keys=True),
     }
     model_uri = model_run.data.tags.get(MODEL_URI, f"runs:/{choice.model_run_id}/{MODEL_ARTIFACT}")
-    description = f"{metric} = {choice.value:.6g}: the best model of job {choice.job_index} of experiment run {run_id}"
+    description = version_description(client, run_id, metric, choice, models)
     decision = None
     if gate is not None:  # decided before anything is written
         decision = decide(client, name, alias, gate, Candidate(run_id, choice.ranked_index, choice.model_run_id, model_uri, metric))
@@ -94,6 +96,18 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
         description += f"\n{decision.text}"
     moved_alias = alias if decision is None or decision.moved else CHALLENGER_ALIAS
     return register_with_alias(client, model_uri, name, tags, moved_alias, description)  # all or nothing, signals too
+
+
+def version_description(client, run_id: str, metric: str, choice: Choice, models: pd.DataFrame) -> str:
+    """The job's mean and interval (of the job a refit model refit), and which of its models this is."""
+    ranked = models[(models["job_index"] == choice.ranked_index) & (models["status"] == FINISHED)]
+    try:
+        sizes = experiment_source(client, run_id).sizes
+    except QCError:
+        sizes = {}
+    estimate = estimate_text(metric, choice.ranked_index, job_estimate(ranked, metric, sizes))
+    rule = REFIT_RULE if choice.refit else RULE
+    return f"{estimate}; model run {choice.model_run_id} of experiment run {run_id}: {rule}"
 
 
 def checked_gate(gate, alias: str) -> float | None:
@@ -129,12 +143,8 @@ def best_model(run_id: str, metric: str, jobs: pd.DataFrame, models: pd.DataFram
     best = ranked.iloc[0]
     refit = hyperparameter_twin(jobs, best, refit=True)
     job_index = int(best["job_index"] if refit is None else refit["job_index"])
-    candidates = finished[finished["job_index"] == job_index]
-    if metric in candidates.columns and candidates[metric].notna().any():
-        candidates = candidates.sort_values(metric, ascending=not higher_is_better(metric), na_position="last", kind="stable")
-    top = candidates.iloc[0]
-    value = float(top[metric]) if metric in top.index and pd.notna(top[metric]) else float(best[f"{metric}_mean"])
-    return Choice(job_index=job_index, model_run_id=str(top["run_id"]), value=value, refit=refit is not None,
+    top = representative_model(finished[finished["job_index"] == job_index], metric)
+    return Choice(job_index=job_index, model_run_id=str(top["run_id"]), value=float(best[f"{metric}_mean"]), refit=refit is not None,
                   ranked_index=int(best["job_index"]))
 
 

@@ -22,7 +22,10 @@ CUSTOM_MODEL_DEVELOPMENT = "custom_model_development"  # its value for qc experi
 
 # --- run tags --------------------------------------------------------------------------
 LEVEL = "qc.level"
-RESUME_KEY = "qc.resume_key"  # every run of one tree
+RESUME_KEY = "qc.resume_key"  # every run of trees whose finished models may serve each other (data, seed, code)
+RECIPE_KEY = "qc.recipe_key"  # experiment runs: the whole planned work; a rerun resumes only a tree of the same key
+REUSED_FROM = "qc.reused_from"  # experiment runs: the earlier experiment runs whose models it counts by reference
+REUSED_MODELS = "qc.reused_models"  # fold runs (job runs without folds): ids of earlier finished model runs it counts
 JOB_KEY = "qc.job_key"
 JOB_INDEX = "qc.job_index"
 FOLD_INDEX = "qc.fold_index"
@@ -77,7 +80,8 @@ THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary 
 NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM)  # the other params of a model run
 
 # --- metrics beyond {split}_{metric} -----------------------------------------------------
-BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job
+BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job, Holm-adjusted
+BASELINE_P_ADJUSTMENT = "qc.baseline_p_adjustment"  # job runs: how baseline_p_value was adjusted ("Holm over N jobs")
 BASELINE_JOB = "baseline"  # the baseline job's name in tables and reports
 
 # --- artifacts -------------------------------------------------------------------------

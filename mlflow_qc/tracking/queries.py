@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.tracking.names import (
-    EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, JOB, JOB_KEY, LEVEL, MODEL, PARENT, REPEAT_INDEX, RESUME_KEY,
+    EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, JOB, JOB_KEY, LEVEL, MODEL, PARENT, REPEAT_INDEX, RESUME_KEY, REUSED_MODELS,
 )
 
 PAGE_SIZE = 5000
@@ -69,19 +69,29 @@ def experiment_run_of(client: MlflowClient, run: Run) -> Run:
 
 
 def model_runs_below(client: MlflowClient, run: Run) -> list[Run]:
-    """The finished model runs of a model, fold, job or experiment run."""
+    """The finished model runs of a model, fold, job or experiment run: those of its own tree (parented
+    below it) and the earlier ones its fold or job runs count by reference (``qc.reused_models``)."""
     tags = run.data.tags
     level = level_of(run)
     if level == MODEL:
         return [run]
     if level not in (FOLD, JOB, EXPERIMENT):
         raise QCError("run_id", f"run {run.info.run_id} has {LEVEL}={level!r}; expected a model, fold, job or experiment run")
+    experiment_id = run.info.experiment_id
     query = f"tags.`{LEVEL}` = '{MODEL}' and attributes.status = '{FINISHED}' and tags.`{RESUME_KEY}` = '{tags[RESUME_KEY]}'"
     if level in (FOLD, JOB):
         query += f" and tags.`{JOB_KEY}` = '{tags[JOB_KEY]}'"
     if level == FOLD:
         query += f" and tags.`{FOLD_INDEX}` = '{tags[FOLD_INDEX]}'"
-    return search_all(client, run.info.experiment_id, query)
+    parents = [run]
+    if level == EXPERIMENT:
+        parents += tree_runs(client, experiment_id, tags[RESUME_KEY], JOB, f"tags.`{PARENT}` = '{run.info.run_id}'")
+    if level in (JOB, EXPERIMENT):
+        jobs = {r.info.run_id for r in parents}
+        parents += [r for r in tree_runs(client, experiment_id, tags[RESUME_KEY], FOLD) if r.data.tags.get(PARENT) in jobs]
+    own = {r.info.run_id for r in parents}
+    counted = {model_id for r in parents for model_id in r.data.tags.get(REUSED_MODELS, "").split(",") if model_id}
+    return [m for m in search_all(client, experiment_id, query) if m.data.tags.get(PARENT) in own or m.info.run_id in counted]
 
 
 def tree_runs(client: MlflowClient, experiment_id: str, resume_key: str, level: str, where: str = "") -> list[Run]:

@@ -2,7 +2,10 @@
 ``qc/metrics_aggregate.csv`` (one row per job), and ranking the jobs by a metric."""
 from __future__ import annotations
 
+import warnings
+
 import mlflow
+import numpy as np
 import pandas as pd
 
 from mlflow_qc.tracking.names import AGGREGATE_ARTIFACT, HP_PREFIX, METRICS_ARTIFACT, higher_is_better
@@ -62,3 +65,13 @@ def hyperparameter_twin(jobs: pd.DataFrame, job: pd.Series, refit: bool) -> pd.S
 
 def _same(a, b) -> bool:
     return (pd.isna(a) and pd.isna(b)) if pd.isna(a) or pd.isna(b) else str(a) == str(b)
+
+
+def sample_std(values, axis=None):
+    """The sample standard deviation (ddof 1) ignoring NaN; NaN, without a warning, where fewer than two values."""
+    values = np.asarray(values, dtype=np.float64)
+    counts = np.sum(~np.isnan(values), axis=axis)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "degrees of freedom <= 0": answered NaN below
+        std = np.nanstd(values, axis=axis, ddof=1)
+    return np.where(counts > 1, std, np.nan) if np.ndim(std) else (float(std) if counts > 1 else np.nan)

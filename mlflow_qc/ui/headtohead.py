@@ -113,8 +113,10 @@ def metrics_table(store: Store, first: Side, second: Side) -> tuple[pd.DataFrame
     elif not paired:
         notes.append("The jobs come from experiments with different data or splits: no paired test is possible.")
     else:
-        notes.append(f"p: corrected resampled t-test (Nadeau and Bengio, 2003) over the folds x repeats both jobs share; "
-                     f"a difference is called real when p < {ALPHA}.")
+        notes.append(f"p: corrected resampled t-test (Nadeau and Bengio, 2003) over the folds x repeats both jobs share "
+                     f"(one pair per fold when both have identical repeats); a difference is called real when p < {ALPHA}. "
+                     "One pair of jobs per metric: p needs no adjustment (Holm over one test is p); the experiment's "
+                     "compare report adjusts over all its pairs.")
     rows = []
     for column in columns:
         cells = {}

@@ -18,7 +18,7 @@ from mlflow.entities import Run
 
 from mlflow_qc.tracking.names import (
     BASELINE, BASELINE_JOB, ERROR_LINE, EXPERIMENT, FAILED, FINISHED, FOLD_INDEX, HP_PREFIX, JOB, JOB_INDEX, JOB_KEY, KILLED, METRICS_ARTIFACT,
-    MODEL, MODELS_PLANNED, NOT_HYPERPARAMETERS, PROGRESS_AT, PROGRESS_ARTIFACT, RANKING_METRIC, REPEAT_INDEX, RESUME_KEY,
+    MODEL, MODELS_PLANNED, NOT_HYPERPARAMETERS, PARENT, PROGRESS_AT, PROGRESS_ARTIFACT, RANKING_METRIC, REPEAT_INDEX, RESUME_KEY,
     RUNNING, SPLITS, TRAINING_STARTED, WHATIF, declare_directions_of, default_ranking_metric, higher_is_better, split_of,
 )
 from mlflow_qc.tracking.queries import tree_runs
@@ -62,7 +62,8 @@ def returned_models(store: Store, run: Run, started_ms: int) -> tuple[pd.DataFra
     table = store.read_table(run, METRICS_ARTIFACT, HP_PREFIX)
     if table is None:
         return run_rows(tree_runs(store.client, run.info.experiment_id, key, MODEL), started_ms), False
-    jobs = {r.data.tags.get(JOB_KEY): r.info.run_id for r in tree_runs(store.client, run.info.experiment_id, key, JOB)}
+    jobs = {r.data.tags.get(JOB_KEY): r.info.run_id
+            for r in tree_runs(store.client, run.info.experiment_id, key, JOB, f"tags.`{PARENT}` = '{run.info.run_id}'")}
     failed = tree_runs(store.client, run.info.experiment_id, key, MODEL, f"attributes.status = '{FAILED}'")
     errors = {r.info.run_id: r.data.tags.get(ERROR_LINE) for r in failed}
     return table.assign(**{JOB_RUN_ID: table["job_key"].map(jobs), REUSED: False, ERROR: table["run_id"].map(errors)}), True
@@ -131,7 +132,7 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
         "running": per_job(status.eq(RUNNING)).sum(),
     })
     scores = pd.to_numeric(column(models, metric, np.nan), errors="coerce").where(status.eq(FINISHED))
-    jobs["mean"], jobs["std"], jobs["scored"] = per_job(scores).mean(), per_job(scores).std(ddof=0), per_job(scores).count()
+    jobs["mean"], jobs["std"], jobs["scored"] = per_job(scores).mean(), per_job(scores).std(ddof=1), per_job(scores).count()
     scored = scores.dropna().groupby(key, sort=False)
     best = scored.idxmax() if metric and higher_is_better(metric) else scored.idxmin()
     jobs["best_model_run_id"] = best.map(models["run_id"])

@@ -163,10 +163,16 @@ def test_rerunning_a_finished_recipe_trains_nothing_new(workspace):
     result = mlflow_run("again", recipe, overrides="trainer.repeat_count=2")
     assert result.returncode == 0, result.stderr[-2000:]
     second = runs_by_level("again")
-    assert len(second["experiment"]) == 1 and second["experiment"][0].info.run_id != first["experiment"][0].info.run_id
+    [earlier] = first["experiment"]
+    [new] = [r for r in second["experiment"] if r.info.run_id != earlier.info.run_id]  # a changed recipe: a tree of its own
+    before = {r.info.run_id: (r.info.status, r.data.tags, r.data.metrics) for runs in first.values() for r in runs}
+    after = {r.info.run_id: (r.info.status, r.data.tags, r.data.metrics) for runs in second.values() for r in runs}
+    assert {run_id: after[run_id] for run_id in before} == before  # the earlier tree is left as it was
     kept = {r.info.run_id for r in first["model"]}
-    assert kept <= {r.info.run_id for r in second["model"]}
-    assert len(second["model"]) == 2 * 4 * 2 and len(second["job"]) == 2
+    assert len(second["model"]) == 2 * 4 * 2 and len(second["job"]) == 2 + 2  # repeat 1 trained, repeat 0 counted
+    table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=new.info.run_id, artifact_path="qc/metrics.csv"))
+    assert len(table) == 16 and kept < set(table["run_id"])
+    assert "8 finished model(s) of experiment run(s) " + earlier.info.run_id in result.stdout
 
 
 def test_refit_and_tpe_through_the_python_api(workspace):

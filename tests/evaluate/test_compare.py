@@ -30,7 +30,7 @@ def test_degenerate_cases():
     same = corrected_resampled_ttest([0.8, 0.9], [0.8, 0.9], 100, 20)
     assert same.difference == 0 and same.p_value == 1.0
     shifted = corrected_resampled_ttest([0.9, 0.8], [0.7, 0.6], 100, 20)
-    assert shifted.p_value == 0.0 and math.isinf(shifted.t)
+    assert math.isnan(shifted.p_value) and math.isnan(shifted.t)  # a difference that never varies: no test
     assert math.isnan(corrected_resampled_ttest([0.9], [0.7], 100, 20).p_value)
     interval = corrected_interval([0.8, 0.82, 0.78, 0.81], 100, 25)
     assert interval.low < interval.mean < interval.high and interval.count == 4
@@ -100,6 +100,9 @@ def test_compare_entry_point_logs_the_report_on_the_experiment_run(signal_forest
     assert r"\begin{tabular}" in result.stdout
     logged = signal_forests.artifact(signal_forests.run_id, "qc/compare.tex").read_text()
     assert logged.strip() == result.stdout.strip()
+    assert "p (Holm)" in result.stdout and "adjusted together (Holm)" in result.stdout
+    bayesian = run_cli("compare", signal_forests.run_id, "--test", "bayesian", "--rope", "0.02", check=True)
+    assert "| P(a better) | P(equivalent) | P(b better) | verdict |" in bayesian.stdout and "|a - b| <= 0.02" in bayesian.stdout
     jobs = signal_forests.runs("job", "params.min_samples_leaf = '5'")
     chosen = run_cli("compare", "--run-ids", ",".join(j.info.run_id for j in jobs), "--format", "html", check=True)
     # summary header + 2 jobs, pairs header + one row per binary metric

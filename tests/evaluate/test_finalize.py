@@ -138,13 +138,29 @@ def test_a_second_finalize_refuses_with_exit_2_and_one_line(finalized):
     assert lines[-1].endswith("expected a sealed one: the test split is evaluated once")
 
 
-def test_a_rerun_of_the_finalized_tree_stays_revealed(finalized):
+def tree_state(client, experiment_id: str) -> dict:
+    """Every run as it stands: lifecycle, status, tags (parents too), metrics."""
+    runs = client.search_runs([experiment_id], run_view_type=3, max_results=1000)
+    return {r.info.run_id: (r.info.lifecycle_stage, r.info.status, r.data.tags, r.data.metrics) for r in runs}
+
+
+def test_a_rerun_with_a_changed_grid_after_finalize_is_a_tree_of_its_own_that_can_be_finalized(finalized):
+    """The finalized tree stays exactly as it was; the new one is sealed (not revealed), trains its own models
+    (hide_test reuses nothing: finalize writes onto the models it evaluates) and is finalized on its own."""
     root, result, _ = finalized
-    again = train(root, SEALED)
-    assert again.reused == again.finished and again.run_id != result.run_id
     client = mlflow.MlflowClient(tracking_uri(root))
-    assert client.get_run(again.run_id).data.tags["qc.test_revealed"] == client.get_run(result.run_id).data.tags["qc.test_revealed"]
-    refused = run_cli("finalize", again.run_id, cwd=root, env=cli_env(root))
+    before = tree_state(client, result.experiment_id)
+    changed = {**SEALED, "model": {**SEALED["model"], "hyperparameters": {"C": [0.01, 2.0]}}}
+    again = train(root, changed)
+    assert again.run_id != result.run_id and again.reused == 0
+    new = client.get_run(again.run_id).data.tags
+    assert new["qc.test_sealed"] == "true" and "qc.test_revealed" not in new
+    revealed = run_cli("finalize", again.run_id, cwd=root, env=cli_env(root))
+    assert revealed.returncode == 0, revealed.stderr[-3000:]
+    after = tree_state(client, result.experiment_id)
+    assert {run_id: after[run_id] for run_id in before} == before
+    assert "qc.test_revealed" in client.get_run(again.run_id).data.tags
+    refused = run_cli("finalize", result.run_id, cwd=root, env=cli_env(root))
     assert refused.returncode == 2 and "its test split was revealed" in refused.stderr
 
 

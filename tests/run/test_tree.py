@@ -1,4 +1,5 @@
-"""Adopting an earlier tree: job runs re-parented, one finished model kept per (job, fold, repeat)."""
+"""Resuming an interrupted tree (job runs taken over, one finished model kept per (job, fold, repeat)) and
+counting other trees' finished models by reference without touching them (README: "The run tree")."""
 import json
 import os
 import socket
@@ -12,8 +13,10 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import Job
 from mlflow_qc.run.tree import RunTree, model_tags
 from mlflow_qc.tracking.names import (
-    FINISHED, HOST, JOB_INDEX, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, PARENT, PID, PID_STARTED, RUNNING,
+    FINISHED, HOST, JOB_INDEX, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, PARENT, PID, PID_STARTED, RECIPE_KEY, REUSED_MODELS,
+    RUNNING, TEST_REVEALED,
 )
+from mlflow_qc.tracking.queries import model_runs_below
 from tests.run.conftest import experiment_run, new_tree, tasks_of
 
 JOB = Job(0, {"C": 1.0})
@@ -26,10 +29,10 @@ def model_run(client, experiment_id, tree, task, status):
     return run.info.run_id
 
 
-def earlier_tree(client, experiment_id):
-    """An interrupted tree: 4 model tasks, one finished twice (a resumed tree can hold a
-    duplicate after a kill), one failed, one still RUNNING, one never started."""
-    tree = new_tree(client, experiment_id)
+def earlier_tree(client, experiment_id, **tags):
+    """An interrupted tree of the recipe "recipe-1": 4 model tasks, one finished twice (a resumed tree can
+    hold a duplicate after a kill), one failed, one still RUNNING, one never started."""
+    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1", **{RECIPE_KEY: "recipe-1", **tags}), "key-1")
     first, second, third, _ = tasks_of(tree, JOB)
     runs = {
         "kept": model_run(client, experiment_id, tree, first, FINISHED),
@@ -40,12 +43,12 @@ def earlier_tree(client, experiment_id):
     return tree, runs
 
 
-def test_adopting_keeps_one_finished_model_per_identity_and_discards_the_rest(store):
+def test_resuming_an_interrupted_tree_keeps_one_finished_model_per_identity_and_discards_the_rest(store):
     client, experiment_id = store
     earlier, runs = earlier_tree(client, experiment_id)
     tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1"), "key-1")
 
-    adopted_from = tree.adopt([Job(3, {"C": 1.0})])
+    adopted_from = tree.adopt([Job(3, {"C": 1.0})], "recipe-1")
 
     assert adopted_from == [earlier.root_run_id]
     assert list(tree.finished) == [(JOB.key, 0, 0)]
@@ -61,13 +64,95 @@ def test_adopting_keeps_one_finished_model_per_identity_and_discards_the_rest(st
     assert client.get_run(runs["running"]).info.status == KILLED
     assert client.get_run(kept).info.lifecycle_stage == "active"
     assert client.get_run(earlier.root_run_id).info.lifecycle_stage == "deleted"  # its jobs moved: nothing left below it
+    assert tree.referenced == {}
+
+
+def snapshot(client, experiment_id):
+    """Every run of the experiment as it stands: lifecycle, status, tags, metrics."""
+    runs = client.search_runs([experiment_id], run_view_type=3, max_results=1000)
+    return {r.info.run_id: (r.info.lifecycle_stage, r.info.status, r.data.tags, r.data.metrics) for r in runs}
+
+
+def finished_tree(client, experiment_id, recipe_key="recipe-1", **tags):
+    """A finished tree: 4 finished models of JOB (2 folds x 2 repeats), every run FINISHED."""
+    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1", **{RECIPE_KEY: recipe_key, **tags}), "key-1")
+    models = [model_run(client, experiment_id, tree, task, FINISHED) for task in tasks_of(tree, JOB)]
+    for run_id in [*tree.fold_runs.values(), *tree.job_runs.values(), tree.root_run_id]:
+        client.set_terminated(run_id, FINISHED)
+    return tree, models
+
+
+@pytest.mark.parametrize("recipe_key", ["recipe-1", "recipe-2"])
+def test_a_finished_tree_is_never_changed_and_its_models_are_counted_by_reference(store, recipe_key):
+    """The same recipe rerun after it finished, or a changed one: a tree of its own either way."""
+    client, experiment_id = store
+    earlier, models = finished_tree(client, experiment_id)
+    before = snapshot(client, experiment_id)
+    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1"), "key-1")
+
+    assert tree.adopt([JOB], recipe_key) == []
+
+    after = snapshot(client, experiment_id)
+    assert {run_id: after[run_id] for run_id in before} == before
+    assert tree.job_runs == {} and tree.fold_runs == {}  # its job and fold runs will be its own
+    assert sorted(run.info.run_id for run in tree.finished.values()) == sorted(models)
+    assert set(tree.referenced) == set(models) and tree.reused_from == [earlier.root_run_id]
+
+
+def test_counted_models_are_below_the_new_job_run_and_only_there(store):
+    """model_runs_below follows the tree (parents and qc.reused_models), not every run of the resume key."""
+    client, experiment_id = store
+    earlier, models = finished_tree(client, experiment_id)
+    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1"), "key-1")
+    tree.adopt([JOB], "recipe-2")
+    tasks = tasks_of(tree, JOB, repeats=3)  # a repeat more: 2 folds x 1 new model, the rest counted
+    for task in tasks:
+        done = tree.finished.get(task.identity)
+        if done is None:
+            model_run(client, experiment_id, tree, task, FINISHED)
+    for (_, fold), fold_run in tree.fold_runs.items():
+        tree.reference(fold_run, [r.info.run_id for (_, f, _), r in tree.finished.items() if f == fold])
+
+    job = client.get_run(tree.job_run(JOB))
+    below = {r.info.run_id for r in model_runs_below(client, job)}
+    assert len(below) == 6 and set(models) < below
+    assert {r.info.run_id for r in model_runs_below(client, client.get_run(tree.root_run_id))} == below
+    assert {r.info.run_id for r in model_runs_below(client, client.get_run(earlier.job_runs[JOB.key]))} == set(models)
+    fold_0 = client.get_run(tree.fold_runs[(JOB.key, 0)])
+    assert len(fold_0.data.tags[REUSED_MODELS].split(",")) == 2 and len(model_runs_below(client, fold_0)) == 3
+
+
+def test_a_finalized_tree_is_never_resumed_and_with_hide_test_nothing_is_reused(store):
+    client, experiment_id = store
+    earlier, runs = earlier_tree(client, experiment_id, **{TEST_REVEALED: "2026-01-01 by me"})
+    for run_id in [runs["running"], *earlier.job_runs.values(), *earlier.fold_runs.values()]:
+        client.set_terminated(run_id, KILLED)
+    client.set_terminated(earlier.root_run_id, "FAILED")  # not FINISHED, yet finalized: never taken over
+    before = snapshot(client, experiment_id)
+    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1"), "key-1")
+    assert tree.adopt([JOB], "recipe-1", reuse_elsewhere=False) == []
+    assert tree.finished == {} and tree.job_runs == {}
+    assert {run_id: snapshot(client, experiment_id)[run_id] for run_id in before} == before
+
+
+def test_runs_another_tree_left_running_end_killed_and_stay(store):
+    """A changed recipe after a kill: the dead tree's RUNNING runs end KILLED; nothing of it is deleted or moved."""
+    client, experiment_id = store
+    earlier, runs = earlier_tree(client, experiment_id)
+    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1"), "key-1")
+    assert tree.adopt([JOB], "recipe-2") == []
+    for run_id in [*runs.values(), earlier.root_run_id, *earlier.job_runs.values(), *earlier.fold_runs.values()]:
+        run = client.get_run(run_id)
+        assert run.info.lifecycle_stage == "active" and run.info.status != RUNNING, run_id
+        assert run.data.tags.get(PARENT) in (None, earlier.root_run_id, *earlier.job_runs.values(), *earlier.fold_runs.values())
+    assert tree.finished[(JOB.key, 0, 0)].info.run_id in (runs["kept"], runs["duplicate"])
 
 
 def test_a_tree_of_another_recipe_is_left_alone(store):
     client, experiment_id = store
     earlier, runs = earlier_tree(client, experiment_id)
     tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-2"), "key-2")
-    assert tree.adopt([JOB]) == []
+    assert tree.adopt([JOB], "recipe-1") == []
     assert tree.job_runs == {} and tree.finished == {}
     assert client.get_run(runs["duplicate"]).info.lifecycle_stage == "active"
     assert client.get_run(earlier.root_run_id).info.lifecycle_stage == "active"
@@ -86,7 +171,7 @@ def test_a_tree_whose_owner_still_runs_is_refused(store):
     finally:
         owner.kill()
         owner.wait()
-    tree.adopt([JOB])  # the owner is gone: its RUNNING run is adopted and ended
+    tree.adopt([JOB], "recipe-1")  # the owner is gone: its RUNNING run is ended
     assert client.get_run(busy).info.status == KILLED
 
 

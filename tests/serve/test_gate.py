@@ -36,6 +36,8 @@ def corrected_p(root, run_a: str, run_b: str) -> float:
     """Job 0 of run a against job 0 of run b over their shared folds x repeats, by hand (Nadeau and Bengio)."""
     a, b = (table(root, run) for run in (run_a, run_b))
     pairs = a.merge(b, on=["fold_index", "repeat_index"])
+    if all(side.groupby("fold_index")[METRIC].nunique().max() == 1 for side in (a, b)):
+        pairs = pairs[pairs["repeat_index"] == 0]  # deterministic models on both sides: one pair per fold
     d = (pairs[f"{METRIC}_x"] - pairs[f"{METRIC}_y"]).to_numpy()
     splits = json.loads(open(mlflow.artifacts.download_artifacts(run_id=run_a, artifact_path="qc/splits.json",
                                                                  tracking_uri=tracking_uri(root))).read())
