@@ -86,9 +86,8 @@ def test_a_user_metric_is_logged_aggregated_and_ranks_and_registers_lowest_first
     [version] = client.search_model_versions("name = 'signal-by-errors'")
     assert version.tags["qc.metric"] == "fold_validation_errors"
     assert version.tags["qc.job_run_id"] == jobs["5"].info.run_id
-    assert float(version.tags["qc.metric_value"]) == min(
-        r.data.metrics["fold_validation_errors"] for r in trained.runs("model", f"tags.`mlflow.parentRunId` != ''")
-        if r.data.params.get("min_samples_leaf") == "5")
+    # the version is described by its job's mean over folds and repeats (not the luckiest model's score)
+    assert float(version.tags["qc.metric_value"]) == pytest.approx(strong["fold_validation_errors_mean"])
     compare = mlflow.artifacts.load_text(f"runs:/{trained.run_id}/qc/compare.md")
     assert "fold_validation_errors" in compare
     assert not higher_is_better("fold_validation_errors")  # this process read the experiment's directions
