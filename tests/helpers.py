@@ -110,6 +110,38 @@ def runs_by_level(experiment: str) -> dict[str, list]:
     return levels
 
 
+@contextmanager
+def held_training(folder: Path, models: int):
+    """The environment that makes a training hold once ``models`` models are recorded (before the next
+    starts; mlflow_qc/run/executor.py, MLFLOW_QC_TEST_HOLD), and ``wait(process)``: returns once it holds.
+    Removing the flag file (``release()``) lets it go on."""
+    flag = folder / f"hold-{models}.flag"
+
+    class Hold:
+        env = {"MLFLOW_QC_TEST_HOLD": f"{models}:{flag}"}
+
+        @staticmethod
+        def wait(*processes: subprocess.Popen, seconds: float = 300) -> None:
+            """Until a training holds; fails when every one of ``processes`` has exited first."""
+            deadline = time.monotonic() + seconds
+            while not flag.exists():
+                if all(process.poll() is not None for process in processes):
+                    codes = [process.returncode for process in processes]
+                    raise AssertionError(f"the training exited ({codes}) before it held at {models} model(s)")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the training did not hold at {models} model(s) within {seconds}s")
+                time.sleep(0.05)
+
+        @staticmethod
+        def release() -> None:
+            flag.unlink(missing_ok=True)
+
+    try:
+        yield Hold
+    finally:
+        Hold.release()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -6,12 +6,12 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 import requests
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 
