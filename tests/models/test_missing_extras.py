@@ -39,7 +39,7 @@ def without(packages: tuple[str, ...], *args) -> subprocess.CompletedProcess:
     ("demo.yaml", ("keras", "tensorflow"), "keras"),
 ])
 def test_a_recipe_of_a_library_not_installed_names_the_extra_before_any_run(workspace, recipe, packages, extra):
-    result = without(packages, "train", copy_recipe(recipe, workspace))
+    result = without(packages, "train", copy_recipe(recipe, workspace), "--overrides", "data.version=off")
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: model.library: ") and f"pip install 'mlflow-qc[{extra}]'" in last, result.stderr
