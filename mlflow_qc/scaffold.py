@@ -2,13 +2,17 @@
 
 The template is this package's own MLproject, demo recipe and model module (the
 repository's root files link to them), plus a git + DVC repository with a local remote
-and the demo data versioned in it.
+and the demo data versioned in it. DVC runs in this process (its API), once for all the
+demo files: a ``dvc`` subprocess per command and file took a minute.
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import os
 import shutil
 import subprocess
-import sys
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -27,11 +31,11 @@ __pycache__/
 
 
 def conda_env() -> dict:
-    """The project's environment: mlflow-qc itself, which brings the rest."""
+    """The project's environment: mlflow-qc with the extra of the demo recipe's library (Keras)."""
     try:
-        package = f"mlflow-qc=={metadata.version('mlflow-qc')}"
+        package = f"mlflow-qc[keras]=={metadata.version('mlflow-qc')}"
     except metadata.PackageNotFoundError:
-        package = "mlflow-qc"
+        package = "mlflow-qc[keras]"
     return {"name": "mlflow_qc_project", "channels": ["conda-forge"],
             "dependencies": ["python=3.11", "pip", {"pip": [package]}]}
 
@@ -42,20 +46,43 @@ def _run(root: Path, *command: str) -> None:
         raise QCError(str(root), f"`{' '.join(command)}` failed: {result.stderr.strip().splitlines()[-1:]}")
 
 
+@contextlib.contextmanager
+def quiet_dvc():
+    """DVC's advice to the user of its own CLI (``git add`` these files, ...), logged and printed, left out."""
+    dvc_logger = logging.getLogger("dvc")
+    level = dvc_logger.level
+    dvc_logger.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        dvc_logger.setLevel(level)
+
+
 def init_dvc_repo(root: Path, remote: str = "dvc-storage") -> None:
     """git (unless there is one) + DVC, offline, with ``remote`` (relative to ``.dvc/``'s parent) as default remote."""
-    dvc = (sys.executable, "-m", "dvc")  # this environment's DVC, whatever PATH says
+    from dvc.config_schema import RelPath
+    from dvc.repo import Repo
+
     if not (root / ".git").exists():
         _run(root, "git", "init", "-q")
-    _run(root, *dvc, "init", "-q")
-    _run(root, *dvc, "config", "core.analytics", "false")
-    _run(root, *dvc, "config", "core.check_update", "false")
-    _run(root, *dvc, "remote", "add", "-d", "local", remote)
+    with quiet_dvc(), Repo.init(str(root)) as repo, repo.config.edit() as config:
+        config["core"].update(analytics="false", check_update="false", remote="local")
+        # a RelPath is written relative to .dvc/ (as `dvc remote add` does), so the project can move
+        config["remote"]["local"] = {"url": RelPath(os.path.abspath(root / remote))}
+
+
+def version_demo_data(root: Path, paths: list[Path]) -> None:
+    """``dvc add`` the demo files and folders (one command for all) and push them to the default remote."""
+    from dvc.repo import Repo
+
+    with quiet_dvc(), Repo(str(root)) as repo:
+        repo.add([str(path) for path in paths])
+        repo.push()
 
 
 def init_project(dest: str | Path) -> Path:
     from mlflow_qc.data.demo import write_demo_data
-    from mlflow_qc.data.versioning import add_path
 
     root = Path(dest).resolve()
     if root.exists() and any(p.name != ".git" for p in root.iterdir()):
@@ -65,6 +92,5 @@ def init_project(dest: str | Path) -> Path:
     (root / "conda.yaml").write_text(yaml.safe_dump(conda_env(), sort_keys=False))
     (root / ".gitignore").write_text(GITIGNORE)
     init_dvc_repo(root)
-    for path in write_demo_data(root / "data"):
-        add_path(str(path))
+    version_demo_data(root, write_demo_data(root / "data"))
     return root

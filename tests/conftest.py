@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.helpers import init_dvc_repo
+from tests.helpers import demo_project
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("GIT_AUTHOR_NAME", "qc-tests")
@@ -22,11 +22,9 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    """A fresh project: git + DVC repo, demo data, sqlite tracking store; cwd inside it."""
-    from mlflow_qc.data.demo import write_demo_data
-
-    root = init_dvc_repo(tmp_path / "project")
-    write_demo_data(root / "data")
+    """A fresh project: git + DVC repo, demo data, sqlite tracking store; cwd inside it (a copy of a
+    template built once per session)."""
+    root = demo_project(tmp_path / "project")
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     for leaked in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):

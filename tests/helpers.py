@@ -1,6 +1,8 @@
 """Helpers shared by the tests: real DVC repos, real CLI subprocesses."""
 from __future__ import annotations
 
+import atexit
+import functools
 import io
 import os
 import shutil
@@ -8,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -18,15 +21,35 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "mlflow_qc.cli"]
 
 
-def init_dvc_repo(root: Path) -> Path:
-    """A git repo with DVC and a local remote beside it, as the template ships."""
+@functools.cache
+def _templates() -> Path:
+    """Built once per test process: ``repo`` (git + DVC + a local remote, committed) and ``data`` (the demo data).
+    Tests copy them (milliseconds) instead of running git and DVC again (seconds)."""
+    from mlflow_qc.data.demo import write_demo_data
     from mlflow_qc.scaffold import init_dvc_repo as init_repo
 
-    root.mkdir(parents=True, exist_ok=True)
-    init_repo(root)  # the remote is stored relative to .dvc/: <root>/dvc-storage
-    run = lambda *cmd: subprocess.run(cmd, cwd=root, check=True, capture_output=True)  # noqa: E731
+    folder = Path(tempfile.mkdtemp(prefix="qc-test-templates-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    repo = folder / "repo"
+    repo.mkdir()
+    init_repo(repo)  # the remote is stored relative to .dvc/: <root>/dvc-storage
+    run = lambda *cmd: subprocess.run(cmd, cwd=repo, check=True, capture_output=True)  # noqa: E731
     run("git", "add", "-A")
     run("git", "commit", "-qm", "init")
+    write_demo_data(folder / "data")
+    return folder
+
+
+def init_dvc_repo(root: Path) -> Path:
+    """A git repo with DVC and a local remote beside it, as the template ships (its first commit made)."""
+    shutil.copytree(_templates() / "repo", root, symlinks=True, dirs_exist_ok=True)
+    return root
+
+
+def demo_project(root: Path) -> Path:
+    """``init_dvc_repo`` with the demo datasets written into ``data/`` (not added to DVC)."""
+    init_dvc_repo(root)
+    shutil.copytree(_templates() / "data", root / "data", symlinks=True, dirs_exist_ok=True)
     return root
 
 
@@ -85,6 +108,38 @@ def runs_by_level(experiment: str) -> dict[str, list]:
     for run in runs:
         levels.setdefault(run.data.tags.get("qc.level"), []).append(run)
     return levels
+
+
+@contextmanager
+def held_training(folder: Path, models: int):
+    """The environment that makes a training hold once ``models`` models are recorded (before the next
+    starts; mlflow_qc/run/executor.py, MLFLOW_QC_TEST_HOLD), and ``wait(process)``: returns once it holds.
+    Removing the flag file (``release()``) lets it go on."""
+    flag = folder / f"hold-{models}.flag"
+
+    class Hold:
+        env = {"MLFLOW_QC_TEST_HOLD": f"{models}:{flag}"}
+
+        @staticmethod
+        def wait(*processes: subprocess.Popen, seconds: float = 300) -> None:
+            """Until a training holds; fails when every one of ``processes`` has exited first."""
+            deadline = time.monotonic() + seconds
+            while not flag.exists():
+                if all(process.poll() is not None for process in processes):
+                    codes = [process.returncode for process in processes]
+                    raise AssertionError(f"the training exited ({codes}) before it held at {models} model(s)")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the training did not hold at {models} model(s) within {seconds}s")
+                time.sleep(0.05)
+
+        @staticmethod
+        def release() -> None:
+            flag.unlink(missing_ok=True)
+
+    try:
+        yield Hold
+    finally:
+        Hold.release()
 
 
 def free_port() -> int:

@@ -36,10 +36,12 @@ def test_exit_handlers_run_and_piped_output_is_whole(tmp_path):
 
 
 def test_a_thread_still_working_is_waited_for(tmp_path):
+    """The thread works until the main thread has finished, so it is still working when the command ends."""
     marker = tmp_path / "thread-done"
     result = _console(tmp_path, f"""
-        import pathlib, threading, time
-        threading.Thread(target=lambda: (time.sleep(1.0), pathlib.Path({str(marker)!r}).write_text("done"))).start()
+        import pathlib, threading
+        main = threading.main_thread()
+        threading.Thread(target=lambda: (main.join(), pathlib.Path({str(marker)!r}).write_text("done"))).start()
     """, "--help")
     assert result.returncode == 0, result.stderr
     assert marker.read_text() == "done"

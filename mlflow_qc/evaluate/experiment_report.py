@@ -39,6 +39,7 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
     models = model_frame(event.models, include_refit=True)
     report = Report(f"{event.name}: all models", f"{len(models)} model(s); {analysis_type}; experiment run {event.run_id}")
     report.pages = page_links(client, run, [])
+    report.plotly_run = event.run_id  # shared with its job reports
     if models.empty:
         report.section("Models").notes.append("No model finished.")
         return report, None

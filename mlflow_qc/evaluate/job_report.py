@@ -186,6 +186,7 @@ def log_job_report(client, job_run_id: str, model_runs: list, entry, job=None) -
     subtitle = f"{hyperparameters}; {len(finished)} model(s); {meta.get('analysis_type')}; job run {job_run_id}"
     report = evaluation_report(data, meta.get("classes"), meta.get("analysis_type"), job.info.run_name, subtitle)
     report.pages = [("experiment tracker", tracker_path(job.data.tags[PARENT]))] if PARENT in job.data.tags else []
+    report.plotly_run = job.data.tags.get(PARENT)  # one plotly.js per experiment, on its run
     with_whatif = finished[:PAGE_LINKS_SHOWN] if one_table(meta.get("kinds"), meta.get("windows")) else []  # one field per column
     report.pages += [(f"what-if {model_label(run.data.tags)}", whatif_path(run.info.run_id)) for run in with_whatif]
     if "image" in (meta.get("kinds") or []):

@@ -1,11 +1,16 @@
-"""One self-contained HTML page per run: sections of plotly figures and tables, plus their JSON.
+"""One HTML page per run: sections of plotly figures and tables, plus their JSON.
 
-plotly.js is embedded once per page, gzip-compressed and base64-encoded (about 2 MB instead
-of 4.8 MB), and unpacked in the browser with ``DecompressionStream``; nothing is fetched, so
-the page works offline and inside the MLflow UI's sandboxed artifact iframe. Figures are
-stored as JSON in the page (the plotly template once) and drawn once plotly.js is loaded.
-``report.json`` holds the same figures with plain number lists (``plotly.io.from_json``
-rebuilds each) and the tables.
+The reports of a training share one plotly.js, ``qc/plotly.mjs`` of the experiment run
+(``Report.plotly_run``), written once: the page loads it from the MLflow server that shows it
+(``/get-artifact``: the MLflow UI's artifact viewer is a sandboxed frame at a ``blob:`` address of
+the server's origin, where a relative address resolves to nothing), or, opened from the artifact
+folder on disk, by its relative path. ``.mjs`` because MLflow serves ``.js`` artifacts as
+text/plain with ``nosniff``, which a browser refuses to run; ``.mjs`` gets a JavaScript type.
+Nothing leaves the machine that serves the runs. A report without ``plotly_run`` (the ``qc``
+evaluator's) embeds plotly.js, gzip-compressed and base64-encoded (about 2 MB instead of 4.8 MB),
+unpacked in the browser with ``DecompressionStream``. Figures are stored as JSON in the page (the
+plotly template once) and drawn once plotly.js is loaded. ``report.json`` holds the same figures
+with plain number lists (``plotly.io.from_json`` rebuilds each) and the tables.
 """
 from __future__ import annotations
 
@@ -44,8 +49,11 @@ nav a{margin-right:1rem} h2{border-bottom:1px solid #d9e2ec;padding-bottom:.3rem
 .qc-note{color:#52606d;font-size:.9rem}
 """
 
-LOADER = """
-(async function () {
+SHARED_PLOTLYJS = "qc/plotly.mjs"
+
+# Two ways to get plotly.js, then the same drawing (LOADER): from the page itself, or shared.
+EMBEDDED_PLOTLYJS = """
+async function qcPlotly() {
   const packed = document.getElementById("qc-plotly-js").textContent;
   const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
@@ -53,6 +61,42 @@ LOADER = """
   const script = document.createElement("script");
   script.textContent = code;
   document.head.appendChild(script);
+}
+"""
+
+LINKED_PLOTLYJS = """
+async function qcPlotly() {
+  const shared = JSON.parse(document.getElementById("qc-plotly-shared").textContent);
+  const sources = [];
+  try {
+    const origin = new URL(location.href).origin;  // a blob: address has its server's origin
+    if (/^https?:/.test(origin)) {
+      sources.push(origin + "/get-artifact?path=" + encodeURIComponent(shared.path) + "&run_uuid=" + encodeURIComponent(shared.run));
+    }
+  } catch (error) {}
+  sources.push(shared.relative);
+  for (const source of sources) {
+    const loaded = await new Promise((resolve) => {
+      const script = document.createElement("script");
+      script.src = source;
+      script.onload = () => resolve(true);
+      script.onerror = () => resolve(false);
+      document.head.appendChild(script);
+    });
+    if (loaded && window.Plotly) return;
+  }
+  const note = document.createElement("p");
+  note.className = "qc-note";
+  note.textContent = "The figures need plotly.js, " + shared.path + " of the experiment run " + shared.run +
+    ": open this report in the MLflow UI, or from the run's artifact folder beside the experiment run's.";
+  document.body.prepend(note);
+  throw new Error("plotly.js not found");
+}
+"""
+
+LOADER = """
+(async function () {
+  try { await qcPlotly(); } catch (error) { document.body.dataset.qcRendered = "false"; return; }
   const config = %s;
   const template = JSON.parse(document.getElementById("qc-template").textContent);
   for (const holder of document.querySelectorAll("script.qc-figure-data")) {
@@ -100,6 +144,27 @@ def template_json() -> str:
     return to_json_plotly(pio.templates[pio.templates.default].to_plotly_json())
 
 
+def share_plotlyjs(client, run_id: str) -> None:
+    """``qc/plotly.mjs`` on ``run_id``, written once (whole, or not at all)."""
+    if run_id in _SHARED:
+        return
+    from plotly.offline import get_plotlyjs
+
+    folder = local_artifact_folder(client.get_run(run_id).info.artifact_uri)
+    name = Path(SHARED_PLOTLYJS).name
+    if folder is not None:
+        target = folder / SHARED_PLOTLYJS
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _replace(target, get_plotlyjs())
+    elif name not in {Path(f.path).name for f in client.list_artifacts(run_id, str(Path(SHARED_PLOTLYJS).parent))}:
+        client.log_text(run_id, get_plotlyjs(), SHARED_PLOTLYJS)
+    _SHARED.add(run_id)
+
+
+_SHARED: set[str] = set()  # runs whose qc/plotly.mjs this process has written or seen
+
+
 @lru_cache(maxsize=1)
 def packed_plotlyjs() -> str:
     from plotly.offline import get_plotlyjs
@@ -112,14 +177,11 @@ def _script_json(text: str) -> str:
 
 
 def figure_dict(figure: go.Figure) -> dict:
-    """The figure as plotly JSON without its template (the page holds the template once);
-    arrays stay base64-typed, as plotly.js reads them.
-
-    What ``figure.to_plotly_json()`` gives, read from the figure's own trace and layout dicts
-    (``_data``, ``_layout``) without its deep copy of every array and its slower walk: those were
-    a fifth of a job report's cost. Dicts and lists are copied, so the caller may change them."""
-    layout = {k: v for k, v in figure._layout.items() if k != "template"}
-    return typed_arrays({"data": figure._data, "layout": layout})
+    """The figure as plotly JSON (plotly's public ``to_plotly_json``, a copy the caller may change) without
+    its template (the page holds the template once); arrays become base64-typed, as plotly.js reads them."""
+    plotly_json = figure.to_plotly_json()
+    plotly_json["layout"].pop("template", None)
+    return typed_arrays(plotly_json)
 
 
 def typed_arrays(value):
@@ -178,6 +240,7 @@ class Report:
     subtitle: str = ""
     sections: list[Section] = field(default_factory=list)
     pages: list[tuple[str, str]] = field(default_factory=list)  # (label, path) of QC pages about the same runs
+    plotly_run: str | None = None  # the run whose qc/plotly.mjs the page loads (None: plotly.js embedded)
 
     def section(self, title: str) -> Section:
         found = next((s for s in self.sections if s.title == title), None)
@@ -229,10 +292,19 @@ class Report:
             f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>{subtitle}"
             f"<nav>{''.join(nav)}</nav>{''.join(body)}{self._pages_html()}"  # the links last: the page opens on its figures
             f'<script id="qc-template" type="application/json">{_script_json(template_json())}</script>'
-            f'<script id="qc-plotly-js" type="application/octet-stream">{packed_plotlyjs()}</script>'
-            f"<script>{LOADER % json.dumps(PLOTLY_CONFIG)}</script>"
+            f"{self._plotlyjs_html()}<script>{LOADER % json.dumps(PLOTLY_CONFIG)}</script>"
             f"{f'<script>{PAGE_LINKS}</script>' if self.pages else ''}</body></html>"
         )
+
+    def _plotlyjs_html(self) -> str:
+        if self.plotly_run is None:
+            return (f'<script id="qc-plotly-js" type="application/octet-stream">{packed_plotlyjs()}</script>'
+                    f"<script>{EMBEDDED_PLOTLYJS}</script>")
+        # from <location>/<run>/artifacts/qc/report.html to <location>/<plotly_run>/artifacts/qc/plotly.mjs
+        shared = {"run": self.plotly_run, "path": SHARED_PLOTLYJS,
+                  "relative": f"../../../{self.plotly_run}/artifacts/{SHARED_PLOTLYJS}"}
+        return (f'<script id="qc-plotly-shared" type="application/json">{_script_json(json.dumps(shared))}</script>'
+                f"<script>{LINKED_PLOTLYJS}</script>")
 
     def _pages_html(self) -> str:
         if not self.pages:
@@ -252,6 +324,8 @@ class Report:
     def log(self, client, run_id: str, artifact_uri: str | None = None) -> None:
         """The page and its JSON as the run's artifacts: written straight into its artifact folder when
         that is local (as MLflow's local repository would copy them there), else uploaded."""
+        if self.plotly_run is not None:
+            share_plotlyjs(client, self.plotly_run)
         folder = local_artifact_folder(artifact_uri or client.get_run(run_id).info.artifact_uri)
         if folder is not None:
             self.write(folder / Path(REPORT_HTML).parent)

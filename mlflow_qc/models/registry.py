@@ -19,6 +19,8 @@ ADAPTER_MODULES = {
     "pytorch": "mlflow_qc.models.torch_adapter:TorchAdapter",
     "sklearn": "mlflow_qc.models.sklearn_adapter:SklearnAdapter",
 }
+# The packages an adapter imports that the base install leaves out, and the extra that brings them.
+LIBRARY_EXTRAS = {"keras": ({"keras", "tensorflow"}, "keras"), "pytorch": ({"torch"}, "pytorch")}
 
 
 def adapter_class(library: str) -> type[ModelAdapter]:
@@ -26,7 +28,15 @@ def adapter_class(library: str) -> type[ModelAdapter]:
     if library not in ADAPTER_MODULES:
         raise QCError("model.library", f"'{library}' is not supported; expected one of {sorted(ADAPTER_MODULES)}")
     module, _, name = ADAPTER_MODULES[library].partition(":")
-    return getattr(importlib.import_module(module), name)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as error:
+        packages, extra = LIBRARY_EXTRAS.get(library, (set(), None))
+        missing = (error.name or "").partition(".")[0]
+        if missing not in packages:
+            raise
+        raise QCError("model.library", f"'{library}' needs the package {missing}, which is not installed; "
+                      f"expected it installed: pip install 'mlflow-qc[{extra}]'") from None
 
 
 def adapter_for(architecture, n_classes: int | None = None, label_shape=None) -> ModelAdapter:

@@ -7,7 +7,9 @@ cluster (``run/dask_executor.py``); another name selects a registered joblib bac
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,6 +19,11 @@ from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
 from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.worker import TaskEnvironment, train_model
+
+# The test suite's hook (tests/helpers.py, held_training): "N:PATH" holds the training once N models are
+# recorded (before the next starts): PATH is written, then the training waits until PATH is removed.
+# The fault tests kill or stop it there, at a known point, instead of racing the clock.
+TEST_HOLD = "MLFLOW_QC_TEST_HOLD"
 
 # Backends whose joblib registration lives in another package, imported on demand.
 BACKEND_REGISTRARS = {"ray": ("ray.util.joblib", "register_ray")}
@@ -70,7 +77,21 @@ class LocalExecutor:
     slots: int = 1  # TPE proposes one combination at a time (a job's models run in parallel)
 
     def execute(self, tasks: list[ModelTask], env: TaskEnvironment) -> Iterator[ModelRecord]:
-        return execute(tasks, env, self.n_jobs, self.backend)
+        records = execute(tasks, env, self.n_jobs, self.backend)
+        return held(records, os.environ[TEST_HOLD]) if os.environ.get(TEST_HOLD) else records
+
+
+def held(records: Iterable[ModelRecord], hold: str) -> Iterator[ModelRecord]:
+    """``records``, held after the Nth as ``MLFLOW_QC_TEST_HOLD=N:PATH`` says (a test hook)."""
+    count, _, path = hold.partition(":")
+    for number, record in enumerate(records, 1):
+        yield record  # the caller records it before asking for the next one
+        if number == int(count):
+            with open(path, "w") as flag:
+                flag.write(str(os.getpid()))
+            released = threading.Event()
+            while os.path.exists(path):  # a signal (SIGTERM, SIGKILL) may end the process here
+                released.wait(0.05)
 
 
 @contextmanager

@@ -9,24 +9,24 @@ import time
 import mlflow
 import pytest
 
-from tests.e2e.test_resume_and_failures import finished_models, sklearn_recipe, write
-from tests.helpers import REPO_ROOT, mlflow_run, runs_by_level
+from tests.e2e.test_resume_and_failures import sklearn_recipe, write
+from tests.helpers import REPO_ROOT, held_training, mlflow_run, runs_by_level
 
 pytestmark = pytest.mark.e2e
 
 JOBS, FOLDS, REPEATS = 2, 4, 2
 
 
-def forest(workspace, n_estimators=(150, 200)):
+def forest(workspace, n_estimators=(5, 10)):
     return write(workspace, "both.yaml", sklearn_recipe(
         "both", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": list(n_estimators)}, repeat_count=REPEATS))
 
 
-def start_mlflow_run(experiment: str, recipe, log) -> subprocess.Popen:
+def start_mlflow_run(experiment: str, recipe, log, env: dict | None = None) -> subprocess.Popen:
     """``mlflow run`` in the background; its output goes to a file, so a full pipe never stalls it."""
     args = ["mlflow", "run", str(REPO_ROOT), "--env-manager", "local", "--experiment-name", experiment, "-P", f"recipe={recipe}"]
     with open(log, "w") as output:
-        return subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
 
 
 def assert_exact_tree(experiment: str, jobs: int = JOBS, folds: int = FOLDS, repeats: int = REPEATS) -> dict:
@@ -53,14 +53,13 @@ def refusal_line(stderr: str) -> str:
 
 
 def test_a_second_mlflow_run_of_a_running_recipe_is_refused_and_the_tree_ends_exact(workspace):
-    recipe = forest(workspace, (400, 500))  # long enough that the second command starts while the first trains
+    recipe = forest(workspace)
     log = workspace / "first.log"
-    first = start_mlflow_run("both", recipe, log)
-    deadline = time.time() + 300
-    while finished_models(workspace / "mlflow.db") < 1 and time.time() < deadline and first.poll() is None:
-        time.sleep(0.2)
-    assert first.poll() is None, "the first run ended before the second started"
-    second = mlflow_run("both", recipe)
+    with held_training(workspace, 1) as hold:  # the first holds after its first model while the second starts
+        first = start_mlflow_run("both", recipe, log, hold.env)
+        hold.wait(first)
+        assert first.poll() is None, "the first run ended before the second started"
+        second = mlflow_run("both", recipe)
     assert first.wait(timeout=600) == 0, log.read_text()[-3000:]
     assert second.returncode != 0 and "Traceback" not in second.stderr
     line = refusal_line(second.stderr)
@@ -77,7 +76,12 @@ def test_two_mlflow_runs_started_together_on_a_store_that_does_not_exist_yet(wor
     recipe = forest(workspace)
     assert not (workspace / "mlflow.db").exists()
     logs = [workspace / f"together-{i}.log" for i in range(2)]
-    processes = [start_mlflow_run("both", recipe, log) for log in logs]
+    with held_training(workspace, 1) as hold:  # the one that trains holds after its first model until the other ended
+        processes = [start_mlflow_run("both", recipe, log, hold.env) for log in logs]
+        hold.wait(*processes)
+        deadline = time.monotonic() + 300
+        while all(process.poll() is None for process in processes) and time.monotonic() < deadline:
+            time.sleep(0.05)
     results = [(process.wait(timeout=900), log.read_text()) for process, log in zip(processes, logs)]
     for code, output in results:
         assert "duplicate column" not in output and "Traceback" not in output and "already exists" not in output, output[-3000:]

@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 
 from tests.e2e.test_concurrent_runs import assert_exact_tree
 from tests.e2e.test_resume_and_failures import SONAR_DATA, finished_models, sklearn_recipe, write
-from tests.helpers import CLI, background_server, cli_in_process, free_port
+from tests.helpers import CLI, background_server, cli_in_process, free_port, held_training
 
 pytestmark = pytest.mark.e2e
 
@@ -78,21 +78,19 @@ def test_sigterm_during_a_first_registration_leaves_no_registered_model(workspac
 
 def test_a_tracking_server_stopped_mid_experiment_ends_in_one_line_and_a_rerun_completes(workspace):
     recipe = write(workspace, "remote.yaml", sklearn_recipe(
-        "both", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [40, 60]}, repeat_count=1))
+        "both", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10]}, repeat_count=1))
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{workspace / 'server.db'}",
               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-    with background_server(server, f"{uri}/health", workspace / "server-1.log", workspace, env):
-        training = subprocess.Popen([*CLI, "--quiet", "train", str(recipe)], cwd=workspace, env=env,
+    with held_training(workspace, 3) as hold, background_server(server, f"{uri}/health", workspace / "server-1.log", workspace, env):
+        training = subprocess.Popen([*CLI, "--quiet", "train", str(recipe)], cwd=workspace, env={**env, **hold.env},
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 300
-        while finished_models(workspace / "server.db") < 3 and time.time() < deadline and training.poll() is None:
-            time.sleep(0.2)
+        hold.wait(training)  # 3 models recorded through the server; the server stops while the training holds
         assert training.poll() is None, training.communicate()[1][-3000:]
-    stopped = time.monotonic()  # the server is gone: its process group has ended
+    stopped = time.monotonic()  # the server is gone (its process group has ended), then the training goes on
     out, err = training.communicate(timeout=300)
     waited = time.monotonic() - stopped
     assert training.returncode == 1, err[-3000:]

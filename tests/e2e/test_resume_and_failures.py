@@ -3,14 +3,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 
 import mlflow
 import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO_ROOT, mlflow_run, runs_by_level
+from tests.helpers import REPO_ROOT, held_training, mlflow_run, runs_by_level
 
 pytestmark = pytest.mark.e2e
 
@@ -70,15 +69,15 @@ def finished_models(db) -> int:
 
 def test_sigkill_halfway_then_rerun_completes_the_tree(workspace):
     recipe = write(workspace, "forest.yaml", sklearn_recipe(
-        "forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [120, 160, 200]}, n_jobs=2))
+        "forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10, 15]}, n_jobs=2))
     args = ["mlflow", "run", str(REPO_ROOT), "--env-manager", "local", "--experiment-name", "kill", "-P", f"recipe={recipe}"]
-    process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while finished_models(workspace / "mlflow.db") < 12 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    with held_training(workspace, 12) as hold:  # held after 12 of the 24 models, killed there
+        process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, **hold.env})
+        hold.wait(process)
+        assert process.poll() is None, "the run ended before it could be killed"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
     killed_at = finished_models(workspace / "mlflow.db")
     assert 12 <= killed_at < 24
 
@@ -200,13 +199,13 @@ def test_sigterm_ends_every_run_of_the_tree_killed(workspace):
     from tests.helpers import CLI
 
     recipe = write(workspace, "term.yaml", sklearn_recipe(
-        "term", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [150, 200]}))
-    process = subprocess.Popen([*CLI, "train", str(recipe)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 180
-    while finished_models(workspace / "mlflow.db") < 3 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 130
+        "term", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10]}))
+    with held_training(workspace, 3) as hold:  # SIGTERM once 3 models are recorded, before the 4th starts
+        process = subprocess.Popen([*CLI, "train", str(recipe)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, **hold.env})
+        hold.wait(process)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 130
     levels = runs_by_level("term")
     statuses = {r.info.status for runs in levels.values() for r in runs}
     assert "RUNNING" not in statuses

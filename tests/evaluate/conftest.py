@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import init_dvc_repo
+from tests.helpers import demo_project
 
 SIGNAL_ROWS = 240
 
@@ -69,12 +69,10 @@ def isolate_mlflow(patch: pytest.MonkeyPatch) -> None:
 
 
 def train(tmp_path_factory, name: str, recipe: dict) -> Trained:
-    from mlflow_qc.data.demo import write_demo_data
     from mlflow_qc.experiment import Experiment
     from mlflow_qc.recipe import load_recipe
 
-    root = init_dvc_repo(tmp_path_factory.mktemp(name) / "project")
-    write_demo_data(root / "data")
+    root = demo_project(tmp_path_factory.mktemp(name) / "project")
     write_signal_data(root / "data" / "signal.csv")
     path = root / "recipes" / f"{name}.yaml"
     path.parent.mkdir()

@@ -45,11 +45,20 @@ def test_confusion_matrices_sum_to_the_split_sizes(sonar_binary):
         assert list(heatmap.x) == list(heatmap.y) == ["M", "R"]  # class names, not indices
 
 
-def test_job_report_is_one_self_contained_page_with_rebuildable_figures(sonar_binary):
+def test_job_report_is_one_page_sharing_the_experiments_plotly_js_with_rebuildable_figures(sonar_binary):
+    from plotly.offline import get_plotlyjs
+
     job = sonar_binary.runs("job")[0]
     page = sonar_binary.artifact(job.info.run_id, "qc/report.html").read_text()
-    assert page.count('id="qc-plotly-js"') == 1
+    assert 'id="qc-plotly-js"' not in page and page.count('id="qc-plotly-shared"') == 1  # not embedded: linked
     assert "<script src" not in page and "cdn.plot.ly" not in page
+    assert len(page.encode()) < 500_000
+    shared = json.loads(page.split('<script id="qc-plotly-shared" type="application/json">', 1)[1].split("</script>", 1)[0])
+    assert shared == {"run": sonar_binary.run_id, "path": "qc/plotly.mjs",
+                      "relative": f"../../../{sonar_binary.run_id}/artifacts/qc/plotly.mjs"}
+    assert sonar_binary.artifact(sonar_binary.run_id, "qc/plotly.mjs").read_text() == get_plotlyjs()  # once, on the experiment run
+    experiment_page = sonar_binary.artifact(sonar_binary.run_id, "qc/report.html").read_text()
+    assert 'id="qc-plotly-shared"' in experiment_page and 'id="qc-plotly-js"' not in experiment_page
     report = sonar_binary.report(job.info.run_id)
     sections = [s["title"] for s in report["sections"]]
     # the figures first (the page opens on them), the tables of numbers last

@@ -10,7 +10,12 @@ from adapter_fixtures import ANALYSES, OUTPUT_ACTIVATION, architecture, assert_o
 from mlflow_qc.errors import QCError
 from mlflow_qc.models import adapter_for
 
-keras = pytest.importorskip("keras")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _keras():
+    """Keras (and TensorFlow, half a minute) imported when these tests run, not when the suite is collected."""
+    pytest.importorskip("keras")
 
 MODULE = """
 import keras

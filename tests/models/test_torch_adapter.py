@@ -6,12 +6,12 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from adapter_fixtures import ANALYSES, OUTPUT_ACTIVATION, Split, architecture, assert_output_and_history, make_data, run_python, write_module
 from mlflow_qc.errors import QCError
-from mlflow_qc.models import adapter_for, batches, load_model, load_trained
-from mlflow_qc.models.torch_loop import train_loop
+from mlflow_qc.models import adapter_for, load_model, load_trained
+
+# torch is imported by the tests that use it (and by the adapter), not when the suite is collected.
 
 MODULE = """
 import torch
@@ -84,6 +84,10 @@ def test_same_seed_same_model_other_seed_differs(module_path):
 
 
 def test_batches_keep_rows_paired_and_reshuffle_each_epoch():
+    import torch
+
+    from mlflow_qc.models import batches
+
     rows = torch.arange(11, dtype=torch.float32)
     features = [rows[:, None] * 10, rows[:, None] * 100]
     generator = torch.Generator().manual_seed(5)
@@ -144,6 +148,7 @@ def fn_predict(model, features):
     adapter = adapter_for(architecture("pytorch", "regression", path))
     trained = adapter.fit(train, evaluation, {"out": None, "epochs": 2, "note": "passed through"}, 0)
     calls = adapter.functions["fn_build"].__globals__["CALLS"]
+    torch = adapter.functions["fn_build"].__globals__["torch"]
     assert calls == [("lose", "passed through"), ("train", "Tensor", torch.float32)]
     assert set(trained.history) == {"loss", "mae", "val_loss", "val_mae"}
     output = adapter.predict(trained.model, evaluation.features)
@@ -203,6 +208,10 @@ def test_saved_model_loads_in_a_fresh_process_without_the_user_module(tmp_path):
 
 
 def test_train_loop_without_analysis_type_records_losses_only():
+    import torch
+
+    from mlflow_qc.models.torch_loop import train_loop
+
     model = torch.nn.Sequential(torch.nn.Linear(3, 1))
     x, y = np.ones((10, 3)), np.zeros((10, 1))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

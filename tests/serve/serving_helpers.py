@@ -12,8 +12,7 @@ import pandas as pd
 import requests
 import yaml
 
-from mlflow_qc.data.demo import write_demo_data
-from tests.helpers import background_server, free_port, init_dvc_repo, run_cli
+from tests.helpers import background_server, demo_project, free_port, run_cli
 
 READY_SECONDS = 180
 IRIS_MODEL = "iris-classifier"
@@ -41,8 +40,7 @@ class Project:
 
 
 def new_project(root: Path) -> Path:
-    init_dvc_repo(root)
-    write_demo_data(root / "data")
+    demo_project(root)
     (root / "recipes").mkdir(exist_ok=True)
     return root
 
