@@ -103,7 +103,7 @@ class QCModel:
                 raise QCError("params", f"got {str(params)[:80]}; expected none: a qc model takes only its input")
             return self.predict_raw(self.checked(model_input, self.input_schema))
         except QCError as exc:
-            raise invalid_input(exc) from None
+            raise invalid_input(exc) from exc
 
     def predict_raw(self, model_input) -> pd.DataFrame:
         """QCError for samples the preprocessing cannot take (unknown category, gap it cannot fill, shape)."""
