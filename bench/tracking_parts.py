@@ -39,22 +39,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def cpu_ms(function, count: int, warm: int = 3) -> float:
+def cpu_ms(function, count: int, warm: int = 3, clock=time.process_time) -> float:
     for _ in range(warm):
         function()
-    started = time.process_time()
+    started = clock()
     for _ in range(count):
         function()
-    return (time.process_time() - started) * 1000 / count
+    return (clock() - started) * 1000 / count
 
 
 def wall_ms(function, count: int, warm: int = 3) -> float:
-    for _ in range(warm):
-        function()
-    started = time.perf_counter()
-    for _ in range(count):
-        function()
-    return (time.perf_counter() - started) * 1000 / count
+    return cpu_ms(function, count, warm, time.perf_counter)
 
 
 def store_writes() -> None:

@@ -46,9 +46,10 @@ from mlflow_qc.tracking.store import database_file
 BATCH = 1000  # MLflow's per-call metric limit
 _BUSY_TIMEOUT_MS = 20000  # how long a write waits for another writer's lock: MLflow's own sessions' wait
 PUBLIC_WRITES_ENV = "MLFLOW_QC_PUBLIC_WRITES"
-# MLflow's alembic revisions whose tables the fast way writes (runs, tags, params, metrics, latest_metrics,
-# logged_models, logged_model_params, logged_model_metrics, inputs): MLflow 3.17 and 3.18.
-KNOWN_REVISIONS = frozenset({"dc11669786a5"})
+# MLflow's alembic revisions (heads of released versions) whose tables the fast way writes as they are: runs, tags,
+# params, metrics, latest_metrics, logged_models, logged_model_params, logged_model_metrics, inputs. 3.17's head, and
+# 3.18's (its three migrations add skill tables and change the issues and MCP tables, none of these).
+KNOWN_REVISIONS = frozenset({"dc11669786a5", "f4a9b2c7d1e6"})
 
 
 class ModelRun:

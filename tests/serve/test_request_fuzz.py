@@ -189,7 +189,7 @@ def test_named_problems_name_the_column(iris_url):
         (split(COLUMNS + ["colour"], [row + [1] for row in ROWS]), ["colour", "unexpected"]),
         (split(rows=rows), ["petal_length"]),
         (json.dumps(split()).replace("5.1", "NaN"), ["sepal_length", "missing values"]),
-        ({"inputs": [dict(zip(COLUMNS[:3] + ["colour"], row)) for row in ROWS]}, ["colour", "unexpected"]),
+        ({"inputs": [dict(zip(COLUMNS + ["colour"], row + [1.0])) for row in ROWS]}, ["colour", "unexpected"]),
     ]
     for body, words in expectations:
         response = post(iris_url, "application/json", body if isinstance(body, str) else json.dumps(body))
