@@ -56,7 +56,7 @@ def prepare_store(tracking_uri: str) -> None:
     (readers never wait for a writer; ``MLFLOW_QC_SQLITE_WAL=0`` opts out, e.g. on NFS). Once per process
     and store; nothing for other stores. MLflow's own connections keep all their settings."""
     path = database_file(tracking_uri)
-    if path is None or tracking_uri in _prepared:
+    if path is None or path in _prepared:
         return
     import sqlite3
     from contextlib import closing
@@ -70,4 +70,4 @@ def prepare_store(tracking_uri: str) -> None:
         if os.environ.get(SQLITE_WAL_ENV, "1") != "0":
             with closing(sqlite3.connect(path)) as connection:  # mlflow-qc's own connection; the mode stays with the file
                 connection.execute("pragma journal_mode=wal")
-    _prepared.add(tracking_uri)
+    _prepared.add(path)  # the file, not the URI: a relative sqlite:///mlflow.db names another file in another folder
