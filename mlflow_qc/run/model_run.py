@@ -398,16 +398,18 @@ def open_run(client: MlflowClient, experiment_id: str, tags: dict[str, str], par
     return SqlModelRun(client, path, experiment_id, tags, params, model_name)
 
 
-@functools.lru_cache(maxsize=16)
-def _experiment_location(tracking_uri: str, experiment_id: str) -> str:
-    experiment = MlflowClient(tracking_uri).get_experiment(experiment_id)
-    if experiment.lifecycle_stage != "active":
-        raise MlflowException(f"The experiment {experiment_id} must be in the 'active' state.")
-    return experiment.artifact_location
+_locations: dict[tuple[str, str], str] = {}
 
 
 def _artifact_location(client: MlflowClient, experiment_id: str) -> str:
-    return _experiment_location(client.tracking_uri, str(experiment_id))
+    """The experiment's artifact location, read once per process, store file and experiment."""
+    key = (database_file(client.tracking_uri) or client.tracking_uri, str(experiment_id))
+    if key not in _locations:
+        experiment = client.get_experiment(str(experiment_id))
+        if experiment.lifecycle_stage != "active":
+            raise MlflowException(f"The experiment {experiment_id} must be in the 'active' state.")
+        _locations[key] = experiment.artifact_location
+    return _locations[key]
 
 
 @dataclasses.dataclass
