@@ -7,12 +7,7 @@ setup(
         "console_scripts": ["mlflow-qc=mlflow_qc.cli:console_main"],
         "mlflow.dataset_source": ["dvc=mlflow_qc.data.source:DVCDatasetSource"],
         "mlflow.run_context_provider": ["mlflow_qc=mlflow_qc.data.context:DVCRunContextProvider"],
-        "mlflow.model_evaluator": [
-            "qc=mlflow_qc.evaluate.evaluator:QCEvaluator",
-            "classifier=mlflow_qc.evaluate.mlflow_classifier:ClassifierEvaluator",
-        ],
-        "mlflow.tracking_store": ["sqlite=mlflow_qc.tracking.store:tracking_store"],
-        "mlflow.model_registry_store": ["sqlite=mlflow_qc.tracking.store:registry_store"],
+        "mlflow.model_evaluator": ["qc=mlflow_qc.evaluate.evaluator:QCEvaluator"],
         "mlflow.app": ["qc=mlflow_qc.ui.app:create_app", "qc-auth=mlflow_qc.ui.app:create_auth_app"],
     },
 )

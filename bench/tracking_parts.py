@@ -1,8 +1,8 @@
 """The per-model parts of tracking, one at a time, the way before issue 13 against the way now (CPU ms).
 
-- a model run's store writes: create_run + log_batch + set_terminated against two transactions
-  (``run/model_run.py``), 19 metrics, 5 params, 10 tags; the two transactions through SQLAlchemy
-  against on the sqlite cursor of a pooled connection (as fold and job closings);
+- a model run's store writes with its MLflow logged model, MLflow's public calls against the fast way
+  (``run/model_run.py``: two transactions on mlflow-qc's own sqlite connection), each also without the
+  logged model; 19 metrics (10 of them the logged model's), 5 params, 10 tags; CPU and wall ms;
 - closing a fold run with 90 aggregates: log_batch + set_terminated against ``finish_runs``;
 - a model's MLmodel: ``Model.load`` + ``Model.save`` against the scaffold's text;
 - a model's files: written to a temporary folder and logged (copied) into the artifact store
@@ -23,7 +23,7 @@
   (synthetic metrics), now only: their figures before this round's change are in bench/RESULTS.md,
   measured by this script at the commit before it.
 
-    python bench/tracking_parts.py
+    python bench/tracking_parts.py [--store-only]
 """
 from __future__ import annotations
 
@@ -39,44 +39,51 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def cpu_ms(function, count: int, warm: int = 3) -> float:
+def cpu_ms(function, count: int, warm: int = 3, clock=time.process_time) -> float:
     for _ in range(warm):
         function()
-    started = time.process_time()
+    started = clock()
     for _ in range(count):
         function()
-    return (time.process_time() - started) * 1000 / count
+    return (clock() - started) * 1000 / count
+
+
+def wall_ms(function, count: int, warm: int = 3) -> float:
+    return cpu_ms(function, count, warm, time.perf_counter)
 
 
 def store_writes() -> None:
+    """A model run's writes with its MLflow logged model (issue 25): MLflow's public calls against the fast way
+    (two transactions on mlflow-qc's own sqlite connection), and each without the logged model."""
+    import os
+
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from mlflow_qc.run.model_run import Closing, SqlModelRun, _sql_store, finish_runs
-    from mlflow_qc.run.session import tune_sqlite_store
+    from mlflow_qc.run.model_run import PUBLIC_WRITES_ENV, Closing, finish_runs, open_run
+    from mlflow_qc.tracking.store import prepare_store
 
     uri = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
+    prepare_store(uri)
     client = MlflowClient(uri)
     experiment = client.create_experiment("parts")
-    tune_sqlite_store(uri)
     tags = {f"qc.tag_{i}": "value" for i in range(9)} | {"mlflow.runName": "model x"}
     now = int(time.time() * 1000)
-    metrics = [Metric(f"metric_{i}", 0.5, now, 0) for i in range(19)]
+    metrics = [Metric(f"metric_{i}", 0.5, now, 0) for i in range(9)]
+    split = [Metric(f"train_metric_{i}", 0.5, now, 0) for i in range(10)]
     params = [Param(f"param_{i}", "1") for i in range(5)]
-    extra = [RunTag("qc.model_uri", "runs:/x/model")]
+    extra = [RunTag("qc.model_uri", "models:/x")]
 
-    def ordinary():
-        run_id = client.create_run(experiment, tags=tags).info.run_id
-        client.log_batch(run_id, metrics=metrics, params=params, tags=extra)
-        client.set_terminated(run_id, "FINISHED")
+    def model_run(model_name):
+        return lambda: open_run(client, experiment, tags, params[:4], model_name=model_name).end(
+            "FINISHED", metrics, params[4:], extra, split)
 
-    def whole():
-        SqlModelRun(client, _sql_store(client), experiment, tags).end("FINISHED", metrics, params, extra)
-
-    print(f"model run writes: ordinary {cpu_ms(ordinary, 40):.1f} ms, two transactions {cpu_ms(whole, 40):.1f} ms")
-    with through_sqlalchemy():
-        alchemy = cpu_ms(whole, 100)
-    print(f"model run's two transactions: through SQLAlchemy {alchemy:.2f} ms, on the sqlite cursor {cpu_ms(whole, 100):.2f} ms")
+    for way, public in (("public calls", "1"), ("fast way", "0")):
+        os.environ[PUBLIC_WRITES_ENV] = public
+        with_model, without = model_run("model"), model_run(None)
+        print(f"model run writes, {way}: with its logged model {cpu_ms(with_model, 40):.1f} ms CPU "
+              f"{wall_ms(with_model, 40):.1f} ms wall; without {cpu_ms(without, 40):.1f} ms CPU {wall_ms(without, 40):.1f} ms wall")
+    os.environ.pop(PUBLIC_WRITES_ENV)
     aggregates = [Metric(f"aggregate_{i}", 0.5, now, 0) for i in range(90)]
     fold = [Param("fold_index", "1")]
     runs = iter([client.create_run(experiment).info.run_id for _ in range(90)])
@@ -89,10 +96,10 @@ def store_writes() -> None:
     def close_whole():
         finish_runs(client, [Closing(next(runs), "FINISHED", aggregates, fold)])
 
-    print(f"fold run closing (90 aggregates): ordinary {cpu_ms(close_ordinary, 40):.1f} ms, "
+    print(f"fold run closing (90 aggregates): public calls {cpu_ms(close_ordinary, 40):.1f} ms, "
           f"one transaction {cpu_ms(close_whole, 40):.1f} ms")
     fold_runs = iter([[Closing(client.create_run(experiment).info.run_id, "FINISHED", aggregates, fold) for _ in range(5)]
-                      for _ in range(80)])
+                      for _ in range(40)])
 
     def folds_apart():
         for closing in next(fold_runs):
@@ -100,22 +107,6 @@ def store_writes() -> None:
 
     print(f"a job's 5 fold runs closed: one transaction each {cpu_ms(folds_apart, 10):.1f} ms, "
           f"all in one {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 10):.1f} ms")
-    with through_sqlalchemy():
-        alchemy = cpu_ms(lambda: finish_runs(client, next(fold_runs)), 10)
-    print(f"a job's 5 fold runs closed in one transaction: through SQLAlchemy {alchemy:.1f} ms, "
-          f"on the sqlite cursor {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 10):.1f} ms")
-
-
-@contextlib.contextmanager
-def through_sqlalchemy():
-    """``run/model_run.py``'s transactions as on a SQL store other than sqlite (MLflow's sessions)."""
-    import mlflow_qc.run.model_run as module
-
-    module._transaction, original = module._session_transaction, module._transaction
-    try:
-        yield
-    finally:
-        module._transaction = original
 
 
 def figure_template() -> None:
@@ -299,6 +290,8 @@ def main() -> None:
     from mlflow_qc.run.plan import Job, plan_tasks
 
     store_writes()
+    if sys.argv[1:] == ["--store-only"]:
+        return
     figure_template()
     experiment_parts()
     root = Path(tempfile.mkdtemp(prefix="qc-parts-"))

@@ -84,21 +84,30 @@ def log_datasets(client: MlflowClient, run_id: str, items: list[tuple[Dataset, D
         else:
             logged = mlflow.data.from_pandas(dataset.frame, source=source, name=name)
             logged.__dict__["schema"] = _schema(dataset.frame)  # fills MLflow's cached_property
-        entity = logged._to_mlflow_entity()
+        entity = _entity(logged)
         inputs.append(DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]))
     client.log_inputs(run_id, datasets=inputs)
+
+
+def _entity(dataset):
+    """The ``mlflow.entities.Dataset`` of an MLflow dataset, from its public ``to_dict``."""
+    from mlflow.entities import Dataset as DatasetEntity
+
+    fields = dataset.to_dict()
+    return DatasetEntity(name=fields["name"], digest=fields["digest"], source_type=fields["source_type"],
+                         source=fields["source"], schema=fields.get("schema"), profile=fields.get("profile"))
 
 
 def _schema(frame):
     """MLflow's column schema, with types read from a sample (MLflow scans every row, seconds
     on large tables) and ``required`` from the whole column."""
+    from mlflow.models import infer_signature
     from mlflow.types import ColSpec, Schema
-    from mlflow.types.utils import _infer_schema
 
     with warnings.catch_warnings():
         # MLflow's hint about integer columns in model signatures is not relevant to a dataset
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        sample = _infer_schema(frame.head(SCHEMA_SAMPLE_ROWS))
+        sample = infer_signature(frame.head(SCHEMA_SAMPLE_ROWS)).inputs
     missing = frame.isna().any()
     return Schema([ColSpec(spec.type, spec.name, required=not bool(missing[spec.name])) for spec in sample.inputs])
 

@@ -8,7 +8,13 @@ artifacts ``qc/predictions.parquet``, ``qc/importance.csv``, ``qc/report.html``,
 ``qc/report.json``. Importance permutes the raw columns of the evaluation data.
 
 ``evaluator_config``: ``permute_count`` (default 3; 0 = no importance), ``seed`` (0),
-``metric_prefix`` ("qc_"), ``split`` (the name the report gives the data, "evaluation").
+``metric_prefix`` ("qc_"), ``split`` (the name the report gives the data, "evaluation"),
+``any_model`` (False).
+
+MLflow hands every registered evaluator to an ``evaluate`` that names none, and tells an evaluator's
+``can_evaluate`` only the model type, so this evaluator decides in ``evaluate``: it evaluates a qc
+model (served by mlflow_qc's loader) and, only with ``any_model: True``, any other model or static
+predictions; otherwise it returns nothing and the call is MLflow's alone (DESIGN section 7).
 """
 from __future__ import annotations
 
@@ -29,7 +35,15 @@ from mlflow_qc.models.metrics import classification_metrics, fast_log_loss, fast
 from mlflow_qc.models.outputs import label_positions, predicted_index, probability_columns
 
 MODEL_TYPES = ("classifier", "regressor")
-DEFAULTS = {"permute_count": 3, "seed": 0, "metric_prefix": "qc_", "split": "evaluation"}
+DEFAULTS = {"permute_count": 3, "seed": 0, "metric_prefix": "qc_", "split": "evaluation", "any_model": False}
+QC_LOADERS = ("qc_loader", "mlflow_qc.serve.pyfunc")  # the MLmodel loader_module of qc models (now and before)
+
+
+def is_qc_model(model) -> bool:
+    """A pyfunc model that mlflow_qc trained (read from its MLmodel: public metadata, nothing loaded)."""
+    metadata = getattr(model, "metadata", None)
+    flavor = (getattr(metadata, "flavors", None) or {}).get("python_function", {})
+    return flavor.get("loader_module") in QC_LOADERS
 
 
 def _features(dataset) -> pd.DataFrame:
@@ -60,6 +74,8 @@ class QCEvaluator(ModelEvaluator):
     def evaluate(self, *, model_type, dataset, run_id, evaluator_config, model=None, extra_metrics=None,
                  custom_artifacts=None, predictions=None, **kwargs) -> EvaluationResult:
         config = {**DEFAULTS, **(evaluator_config or {})}
+        if not (bool(config["any_model"]) or is_qc_model(model)):
+            return None  # someone else's model: MLflow's evaluators only, unless asked with any_model
         features, labels = _features(dataset), np.asarray(dataset.labels_data).reshape(-1)
         classification = model_type == "classifier"
         if model is None:

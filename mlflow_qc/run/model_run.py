@@ -1,163 +1,221 @@
-"""A run's writes to the store: as few statements as the store allows.
+"""A run's writes to the store: MLflow's public calls, or (sqlite store of a known schema) two transactions.
 
-On MLflow's SQL store a model run takes two transactions: the run and its tags at the start
-(RUNNING, as the QC pages expect of a model in training), then its params, metrics, latest
-metrics, last tags and its end at once (instead of create_run + log_batch + set_terminated,
-each several transactions). A process killed in between leaves the run RUNNING, which a rerun
-discards and trains again. A model that fails or is interrupted is ended the ordinary way (its
-traceback logged, FAILED or KILLED). Any other store (a tracking server) gets the ordinary
-calls: create at the start, one batch, end. Fold and job runs are created the same way (their
-params with them) and closed in one transaction (``finish_runs``; a job's fold runs all in one).
-On sqlite the statements go straight to the sqlite3 cursor of a pooled connection of the store's
-engine; on the other SQL databases through SQLAlchemy.
+A model run is an MLflow 3 run with one *logged model* (its ``model/``): the logged model's
+source run is the model run, its params are the run's, its metrics the run's split metrics, and
+the run lists it among its outputs. The public way (any store): ``create_run`` +
+``create_logged_model`` + ``log_outputs`` at the start, ``log_batch`` (metrics carrying the
+``model_id``) + ``log_model_params`` + ``finalize_logged_model`` + ``set_terminated`` at the end.
+
+The fast way, for a sqlite store whose schema is the one this module was written against
+(``KNOWN_REVISIONS``, MLflow's alembic revision, checked once per process and store): the same
+rows written in two transactions on mlflow-qc's own sqlite3 connection (``synchronous=NORMAL``
+on that connection only): the run, its tags and params, the logged model and the run's output
+link at the start (RUNNING, as the QC pages expect of a model in training); the metrics, latest
+metrics, the logged model's metrics and params, its status and the run's end at once. A process
+killed in between leaves the run RUNNING (its logged model PENDING), which a rerun discards and
+trains again. Any other store, schema, or data MLflow would check (an unusual key, a long value)
+takes the public way; ``MLFLOW_QC_PUBLIC_WRITES=1`` forces it. Fold and job runs are created the
+same way (without a logged model) and closed in one transaction (``finish_runs``).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import os
+import shutil
+import sqlite3
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_qc.run.session import end_run_on_error
 from mlflow_qc.tracking.artifact_location import local_artifact_folder
 from mlflow_qc.tracking.names import RUN_NAME
+from mlflow_qc.tracking.store import database_file
 
 BATCH = 1000  # MLflow's per-call metric limit
 _BUSY_TIMEOUT_MS = 20000  # how long a write waits for another writer's lock: MLflow's own sessions' wait
+PUBLIC_WRITES_ENV = "MLFLOW_QC_PUBLIC_WRITES"
+# MLflow's alembic revisions (heads of released versions) whose tables the fast way writes as they are: runs, tags,
+# params, metrics, latest_metrics, logged_models, logged_model_params, logged_model_metrics, inputs. 3.17's head, and
+# 3.18's (its three migrations add skill tables and change the issues and MCP tables, none of these).
+KNOWN_REVISIONS = frozenset({"dc11669786a5", "f4a9b2c7d1e6"})
 
 
 class ModelRun:
-    """The ordinary calls: the run exists from the start (RUNNING), is logged in batches, then ended."""
+    """The public calls: the run (and its logged model) exist from the start, are logged in batches, then ended."""
 
-    def __init__(self, client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = ()):
+    def __init__(self, client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = (),
+                 model_name: str | None = None):
         self.client = client
         info = client.create_run(experiment_id, tags=tags).info
         self.run_id, self.artifact_uri = info.run_id, info.artifact_uri
         if params:
             client.log_batch(self.run_id, params=list(params))
-
-    def log_artifacts(self, folder: str) -> None:
-        self.client.log_artifacts(self.run_id, folder)
+        self.model_id = self.model_artifact_uri = None
+        if model_name is not None:
+            model = client.create_logged_model(experiment_id, name=model_name, source_run_id=self.run_id,
+                                               params={p.key: str(p.value) for p in params})
+            self.model_id, self.model_artifact_uri = model.model_id, model.artifact_location
+            client.log_outputs(self.run_id, [LoggedModelOutput(self.model_id, step=0)])
 
     @contextmanager
     def artifact_folder(self) -> Iterator[Path]:
         """A folder whose files become the run's artifacts: the run's own artifact folder when it is
         local (nothing copied, as MLflow's local repository would), else a temporary one uploaded at the end."""
-        folder = local_artifact_folder(self.artifact_uri)
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+        with _folder_of(self.artifact_uri, lambda tmp: self.client.log_artifacts(self.run_id, tmp)) as folder:
             yield folder
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            yield Path(tmp)
-            self.log_artifacts(tmp)
 
-    def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = ()) -> None:
-        _log_and_end(self.client, self.run_id, status, list(metrics), list(params), list(tags))
+    def log_model_folder(self, folder: Path) -> None:
+        """The logged model's artifacts: the files of ``folder`` (hard links when both are local)."""
+        if self.model_id is None:
+            return
+        target = local_artifact_folder(self.model_artifact_uri)
+        if target is None:
+            self.client.log_model_artifacts(self.model_id, str(folder))
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(folder, target, copy_function=_link_or_copy, dirs_exist_ok=True)
+
+    def model_metrics(self, metrics: list[Metric]) -> list[Metric]:
+        """``metrics`` as metrics of this run's logged model too (when it has one)."""
+        if self.model_id is None:
+            return list(metrics)
+        return [Metric(m.key, m.value, m.timestamp, m.step, model_id=self.model_id) for m in metrics]
+
+    def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = (),
+            model_metrics: list[Metric] = ()) -> None:
+        metrics, params = list(metrics), list(params)
+        _log_and_end(self.client, self.run_id, status, metrics + self.model_metrics(list(model_metrics)), params, list(tags),
+                     then=lambda: self._finalize(status, params))
+
+    def _finalize(self, status: str, params: list[Param]) -> None:
+        if self.model_id is None:
+            return
+        known = set(self.client.get_logged_model(self.model_id).params)
+        new = {p.key: str(p.value) for p in params if p.key not in known}
+        if new:
+            self.client.log_model_params(self.model_id, new)
+        self.client.finalize_logged_model(self.model_id, _model_status(status))
 
     def fail(self, exc: BaseException) -> None:
+        if self.model_id is not None:
+            try:
+                self.client.finalize_logged_model(self.model_id, LoggedModelStatus.FAILED)
+            except MlflowException:
+                pass  # the run's own ending below says what happened
         end_run_on_error(self.client, self.run_id, exc)
 
 
+def _model_status(run_status: str) -> LoggedModelStatus:
+    return LoggedModelStatus.READY if run_status == "FINISHED" else LoggedModelStatus.FAILED
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+@contextmanager
+def _folder_of(artifact_uri: str, upload) -> Iterator[Path]:
+    folder = local_artifact_folder(artifact_uri)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield Path(tmp)
+        upload(tmp)
+
+
 def _log_and_end(client: MlflowClient, run_id: str, status: str, metrics: list[Metric], params: list[Param],
-                 tags: list[RunTag] = ()) -> None:
-    """The ordinary calls: ``log_batch`` (metrics in batches of BATCH), then ``set_terminated``."""
+                 tags: list[RunTag] = (), then=None) -> None:
+    """``log_batch`` (metrics in batches of BATCH), then ``then()``, then ``set_terminated``."""
     if metrics or params or tags:
         client.log_batch(run_id, metrics=metrics[:BATCH], params=params, tags=list(tags))
     for start in range(BATCH, len(metrics), BATCH):
         client.log_batch(run_id, metrics=metrics[start : start + BATCH])
+    if then is not None:
+        then()
     client.set_terminated(run_id, status)
 
 
-def _key_value_rows(pairs, run_id: str) -> list[dict]:
-    """Rows of a run's tags or params table."""
-    return [{"key": key, "value": value, "run_uuid": run_id} for key, value in pairs]
+# ---------------------------------------------------------------------------------------------
+# The fast way: sqlite, a known schema, mlflow-qc's own connection.
 
 
-def _metric_row(store, run_id: str, metric: Metric) -> dict:
-    is_nan, value = store.sanitize_metric_value(float(metric.value))
-    return {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan, "run_uuid": run_id}
+def fast_store(tracking_uri: str) -> str | None:
+    """The sqlite file the fast way may write (``tracking_uri`` a sqlite store of a known schema), else None."""
+    if os.environ.get(PUBLIC_WRITES_ENV, "0") == "1":
+        return None
+    path = database_file(tracking_uri)
+    if path is None or not os.path.isfile(path):
+        return None
+    return path if _schema_revision(path) in KNOWN_REVISIONS else None
 
 
-def _write_rows(rows: _Rows | _SqliteRows, run_id: str, status: str, params: list[Param], metric_rows: list[dict],
-                latest_rows: list[dict], tags: list[RunTag] = ()) -> None:
-    """Insert a run's tags, params, metrics and latest metrics and end it, in ``rows``' transaction."""
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlTag
+@functools.lru_cache(maxsize=16)
+def _schema_revision(path: str) -> str | None:
+    try:
+        with _connection(path) as connection:
+            found = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if found is None else found[0]
 
-    if tags:
-        rows.insert(SqlTag.__table__, _key_value_rows(((t.key, t.value) for t in tags), run_id))
-    if params:
-        rows.insert(SqlParam.__table__, _key_value_rows(((p.key, p.value) for p in params), run_id))
-    if metric_rows:
-        rows.insert(SqlMetric.__table__, metric_rows)
-        rows.insert(SqlLatestMetric.__table__, latest_rows)
-    rows.end_run(run_id, status, int(time.time() * 1000))
+
+_connections = threading.local()
+
+
+@contextmanager
+def _connection(path: str) -> Iterator[sqlite3.Connection]:
+    """mlflow-qc's own connection to ``path`` (one per thread): autocommit, ``synchronous=NORMAL``."""
+    opened = _connections.__dict__.setdefault("by_path", {})
+    key = (os.getpid(), path)  # never a connection inherited through fork
+    connection = opened.get(key)
+    if connection is None:
+        connection = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        connection.execute("PRAGMA synchronous = NORMAL")  # this connection only: a crash may lose its last commits
+        opened[key] = connection
+    yield connection
 
 
 class _Rows:
-    """Rows written in one transaction through SQLAlchemy (any of MLflow's SQL databases)."""
-
-    def __init__(self, session):
-        self.session = session
-
-    def insert(self, table, rows: list[dict]) -> None:
-        from sqlalchemy import insert
-
-        self.session.execute(insert(table), rows)
-
-    def end_run(self, run_id: str, status: str, end_time: int) -> None:
-        from mlflow.store.tracking.dbmodels.models import SqlRun
-        from sqlalchemy import update
-
-        runs = SqlRun.__table__
-        self.session.execute(update(runs).where(runs.c.run_uuid == run_id).values(status=status, end_time=end_time))
-
-    def lifecycle_stage(self, run_id: str) -> str | None:
-        from mlflow.store.tracking.dbmodels.models import SqlRun
-        from sqlalchemy import select
-
-        return self.session.execute(select(SqlRun.lifecycle_stage).where(SqlRun.run_uuid == run_id)).scalar_one_or_none()
-
-    def keys_of(self, table, run_id: str) -> set[str]:
-        from sqlalchemy import select
-
-        return set(self.session.execute(select(table.c.key).where(table.c.run_uuid == run_id)).scalars())
-
-
-class _SqliteRows:
-    """The same statements as ``_Rows`` on the sqlite3 cursor of one of the store's pooled connections: SQLAlchemy
-    compiles and wraps every statement and MLflow's session sets three pragmas, about two thirds of a
-    model run's writes (``bench/tracking_parts.py``)."""
+    """Rows written in one transaction on mlflow-qc's sqlite3 connection."""
 
     def __init__(self, cursor):
         self.cursor = cursor
 
-    def insert(self, table, rows: list[dict]) -> None:
+    def insert(self, table: str, rows: list[dict]) -> None:
         if rows:
             columns = tuple(rows[0])
-            self.cursor.executemany(_insert_statement(table.name, columns), [tuple(row[c] for c in columns) for row in rows])
+            self.cursor.executemany(_insert_statement(table, columns), [tuple(row[c] for c in columns) for row in rows])
 
     def end_run(self, run_id: str, status: str, end_time: int) -> None:
-        from mlflow.store.tracking.dbmodels.models import SqlRun
+        self.cursor.execute("UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?", (status, end_time, run_id))
 
-        self.cursor.execute(f"UPDATE {SqlRun.__tablename__} SET status = ?, end_time = ? WHERE run_uuid = ?",
-                            (status, end_time, run_id))
+    def finalize_model(self, model_id: str, status: LoggedModelStatus, when: int) -> None:
+        self.cursor.execute("UPDATE logged_models SET status = ?, last_updated_timestamp_ms = ? WHERE model_id = ?",
+                            (status.to_int(), when, model_id))
 
     def lifecycle_stage(self, run_id: str) -> str | None:
-        from mlflow.store.tracking.dbmodels.models import SqlRun
-
-        found = self.cursor.execute(f"SELECT lifecycle_stage FROM {SqlRun.__tablename__} WHERE run_uuid = ?", (run_id,)).fetchone()
+        found = self.cursor.execute("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
         return None if found is None else found[0]
 
-    def keys_of(self, table, run_id: str) -> set[str]:
-        return {key for (key,) in self.cursor.execute(f"SELECT key FROM {table.name} WHERE run_uuid = ?", (run_id,))}
+    def keys_of(self, table: str, run_id: str) -> set[str]:
+        return {key for (key,) in self.cursor.execute(f"SELECT key FROM {table} WHERE run_uuid = ?", (run_id,))}
 
 
 @functools.lru_cache(maxsize=32)
@@ -166,122 +224,192 @@ def _insert_statement(table: str, columns: tuple[str, ...]) -> str:
 
 
 @contextmanager
-def _session_transaction(store) -> Iterator[_Rows]:
-    """One write transaction in one of MLflow's sessions (any SQL database)."""
-    with store.ManagedSessionMaker(read_only=False) as session:
-        yield _Rows(session)
-
-
-@contextmanager
-def _transaction(store) -> Iterator[_Rows | _SqliteRows]:
-    """One write transaction on ``store``: committed when the block ends, rolled back if it raises;
-    a sqlite error comes out as MLflow's session would raise it (TEMPORARILY_UNAVAILABLE)."""
-    if store.db_type != "sqlite":
-        with _session_transaction(store) as rows:
-            yield rows
-        return
-    import sqlite3
-
-    from mlflow.exceptions import MlflowException
+def _transaction(path: str) -> Iterator[_Rows]:
+    """One write transaction: committed when the block ends, rolled back if it raises; a sqlite error
+    comes out as MLflow's own session would raise it (TEMPORARILY_UNAVAILABLE)."""
     from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 
-    connection = store.engine.raw_connection()
-    try:
+    with _connection(path) as connection:
         cursor = connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        yield _SqliteRows(cursor)
-        connection.commit()
-    except sqlite3.OperationalError as exc:
-        connection.rollback()
-        raise MlflowException(str(exc), error_code=TEMPORARILY_UNAVAILABLE) from exc
-    except BaseException:
-        connection.rollback()
-        raise
-    finally:
-        connection.close()  # back to the pool
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            cursor.execute("BEGIN IMMEDIATE")
+            yield _Rows(cursor)
+            cursor.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if connection.in_transaction:
+                cursor.execute("ROLLBACK")
+            raise MlflowException(str(exc), error_code=TEMPORARILY_UNAVAILABLE) from exc
+        except BaseException:
+            if connection.in_transaction:
+                cursor.execute("ROLLBACK")
+            raise
+
+
+def _key_value_rows(pairs, run_id: str) -> list[dict]:
+    return [{"key": key, "value": value, "run_uuid": run_id} for key, value in pairs]
+
+
+def _sanitized(value: float) -> tuple[bool, float]:
+    """MLflow's stored form of a metric value: NaN as (True, 0), infinities as the largest floats."""
+    if math.isnan(value):
+        return True, 0.0
+    if math.isinf(value):
+        return False, math.copysign(sys.float_info.max, value)
+    return False, value
+
+
+def _metric_row(run_id: str, metric: Metric) -> dict:
+    is_nan, value = _sanitized(float(metric.value))
+    return {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan, "run_uuid": run_id}
+
+
+def _fits(metrics=(), params=(), tags=()) -> bool:
+    """What MLflow's own calls would accept without a word: valid unique keys, values within its limits."""
+    from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH, validate_param_and_metric_name
+
+    keys = [p.key for p in params]
+    if len(set(keys)) != len(keys):
+        return False
+    for items, limit in ((params, MAX_PARAM_VAL_LENGTH), (tags, MAX_TAG_VAL_LENGTH)):
+        if any(item.value is not None and len(str(item.value)) > limit for item in items):
+            return False
+    try:
+        for item in (*metrics, *params, *tags):
+            key = item.key
+            if not isinstance(key, str) or not key or len(key) > MAX_ENTITY_KEY_LENGTH or key.startswith("/") \
+                    or ".." in key.split("/") or not validate_param_and_metric_name(key):
+                return False
+        for metric in metrics:
+            float(metric.value), int(metric.timestamp), int(metric.step)
+    except (MlflowException, TypeError, ValueError):
+        return False
+    return True
 
 
 class SqlModelRun(ModelRun):
-    """SQL store: the run and its tags (and params given then) inserted in one transaction at the start
-    (RUNNING, so the QC pages see what trains now), the rest written and the run ended in one
-    transaction at the end."""
+    """The fast way: the run, its tags and params (and its logged model, linked as its output) inserted in one
+    transaction at the start; the rest written and both ended in one transaction at the end."""
 
-    def __init__(self, client: MlflowClient, store, experiment_id: str, tags: dict[str, str], params: list[Param] = ()):
-        from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
-        from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
+    def __init__(self, client: MlflowClient, path: str, experiment_id: str, tags: dict[str, str], params: list[Param] = (),
+                 model_name: str | None = None):
         from mlflow.utils.uri import append_to_uri_path
 
-        self.client, self.store = client, store
+        self.client, self.path = client, path
         self.run_id = uuid.uuid4().hex
-        self.artifact_uri = append_to_uri_path(_artifact_location(store, experiment_id), self.run_id, "artifacts")
+        location = _artifact_location(client, str(experiment_id))
+        self.artifact_uri = append_to_uri_path(location, self.run_id, "artifacts")
         tags = dict(tags)
         name = tags.setdefault(RUN_NAME, f"model {self.run_id[:8]}")
-        _, params, _ = _validate_batch_log_data([], list(params), [])
-        _validate_param_keys_unique(params)
-        with _transaction(store) as rows:
-            rows.insert(SqlRun.__table__, [{
+        params = list(params)
+        now = int(time.time() * 1000)
+        self.model_id = self.model_artifact_uri = None
+        self.experiment_id = int(experiment_id)
+        with _transaction(path) as rows:
+            rows.insert("runs", [{
                 "run_uuid": self.run_id, "name": name, "source_type": "UNKNOWN", "source_name": "", "entry_point_name": "",
-                "user_id": tags.get("mlflow.user", "unknown"), "status": "RUNNING", "start_time": int(time.time() * 1000),
+                "user_id": tags.get("mlflow.user", "unknown"), "status": "RUNNING", "start_time": now,
                 "end_time": None, "deleted_time": None, "source_version": "", "lifecycle_stage": "active",
                 "artifact_uri": self.artifact_uri, "experiment_id": int(experiment_id),
             }])
-            rows.insert(SqlTag.__table__, _key_value_rows(tags.items(), self.run_id))
+            rows.insert("tags", _key_value_rows(tags.items(), self.run_id))
             if params:
-                rows.insert(SqlParam.__table__, _key_value_rows(((p.key, p.value) for p in params), self.run_id))
+                rows.insert("params", _key_value_rows(((p.key, p.value) for p in params), self.run_id))
+            if model_name is not None:
+                self._insert_model(rows, location, int(experiment_id), model_name, params, now)
         self.tag_keys = set(tags)
+
+    def _insert_model(self, rows: _Rows, location: str, experiment_id: int, name: str, params: list[Param], now: int) -> None:
+        from mlflow.utils.uri import append_to_uri_path
+
+        self.model_id = f"m-{uuid.uuid4().hex}"  # MLflow's own form of a logged model's id and artifact location
+        self.model_artifact_uri = append_to_uri_path(location, "models", self.model_id, "artifacts")
+        rows.insert("logged_models", [{
+            "model_id": self.model_id, "experiment_id": experiment_id, "name": name, "artifact_location": self.model_artifact_uri,
+            "creation_timestamp_ms": now, "last_updated_timestamp_ms": now, "status": LoggedModelStatus.PENDING.to_int(),
+            "lifecycle_stage": "active", "model_type": None, "source_run_id": self.run_id, "status_message": None,
+        }])
+        self._insert_model_params(rows, params)
+        rows.insert("inputs", [{"input_uuid": uuid.uuid4().hex, "source_type": "RUN_OUTPUT", "source_id": self.run_id,
+                                "destination_type": "MODEL_OUTPUT", "destination_id": self.model_id, "step": 0}])
+
+    def _insert_model_params(self, rows: _Rows, params: list[Param]) -> None:
+        rows.insert("logged_model_params", [{"model_id": self.model_id, "experiment_id": self.experiment_id,
+                                             "param_key": p.key, "param_value": str(p.value)} for p in params])
 
     def log_artifacts(self, folder: str) -> None:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         get_artifact_repository(self.artifact_uri).log_artifacts(folder)
 
-    def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = ()) -> None:
-        from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
+    @contextmanager
+    def artifact_folder(self) -> Iterator[Path]:
+        with _folder_of(self.artifact_uri, self.log_artifacts) as folder:
+            yield folder
 
-        metrics, params, tags = _validate_batch_log_data(list(metrics), list(params), list(tags))
-        _validate_param_keys_unique(params)
-        if any(tag.key in self.tag_keys for tag in tags):
-            return super().end(status, metrics, params, tags)  # a tag set twice: MLflow's own update
+    def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = (),
+            model_metrics: list[Metric] = ()) -> None:
+        metrics, params, tags, model_metrics = list(metrics), list(params), list(tags), list(model_metrics)
+        if not _fits(metrics + model_metrics, params, tags) or any(tag.key in self.tag_keys for tag in tags):
+            return super().end(status, metrics, params, tags, model_metrics)  # MLflow's own checks and updates
         rows, latest = {}, {}
-        for metric in metrics:
-            row = _metric_row(self.store, self.run_id, metric)
+        for metric in metrics + model_metrics:
+            row = _metric_row(self.run_id, metric)
             rows[(row["key"], row["timestamp"], row["step"], row["value"], row["is_nan"])] = row  # MLflow drops exact repeats
             best = latest.get(metric.key)
             if best is None or (row["step"], row["timestamp"], row["value"]) > (best["step"], best["timestamp"], best["value"]):
                 latest[metric.key] = row
-        with _transaction(self.store) as writer:
-            _write_rows(writer, self.run_id, status, params, list(rows.values()), list(latest.values()), tags)
+        now = int(time.time() * 1000)
+        with _transaction(self.path) as writer:
+            _write_rows(writer, self.run_id, status, params, list(rows.values()), list(latest.values()), tags, now)
+            if self.model_id is not None:
+                writer.insert("logged_model_metrics", [{
+                    "model_id": self.model_id, "metric_name": m.key, "metric_timestamp_ms": m.timestamp, "metric_step": m.step,
+                    "metric_value": _sanitized(float(m.value))[1], "experiment_id": self.experiment_id, "run_id": self.run_id,
+                    "dataset_uuid": None, "dataset_name": None, "dataset_digest": None,
+                } for m in model_metrics])
+                self._insert_model_params(writer, [p for p in params if p.key not in self._model_param_keys(writer)])
+                writer.finalize_model(self.model_id, _model_status(status), now)
+
+    def _model_param_keys(self, rows: _Rows) -> set[str]:
+        return {key for (key,) in rows.cursor.execute("SELECT param_key FROM logged_model_params WHERE model_id = ?", (self.model_id,))}
 
 
-def open_run(client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = ()) -> ModelRun:
-    """A new RUNNING run with its tags (``mlflow.runName`` its name) and ``params``."""
-    store = _sql_store(client)
-    return ModelRun(client, experiment_id, tags, params) if store is None else SqlModelRun(client, store, experiment_id, tags, params)
+def _write_rows(rows: _Rows, run_id: str, status: str, params: list[Param], metric_rows: list[dict], latest_rows: list[dict],
+                tags: list[RunTag] = (), now: int | None = None) -> None:
+    """Insert a run's tags, params, metrics and latest metrics and end it, in ``rows``' transaction."""
+    if tags:
+        rows.insert("tags", _key_value_rows(((t.key, t.value) for t in tags), run_id))
+    if params:
+        rows.insert("params", _key_value_rows(((p.key, p.value) for p in params), run_id))
+    if metric_rows:
+        rows.insert("metrics", metric_rows)
+        rows.insert("latest_metrics", latest_rows)
+    rows.end_run(run_id, status, now or int(time.time() * 1000))
 
 
-def _sql_store(client: MlflowClient):
-    """MLflow's own SQL store behind ``client`` (not a subclass: a workspace-aware store adds rules), else None."""
-    try:
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-        store = client._tracking_client.store
-    except Exception:
-        return None
-    return store if type(store) is SqlAlchemyStore else None
-
-
-@functools.lru_cache(maxsize=16)
-def _experiment_location(store, experiment_id: str) -> str:
-    experiment = store.get_experiment(experiment_id)
-    if experiment.lifecycle_stage != "active":
-        from mlflow.exceptions import MlflowException
-
-        raise MlflowException(f"The experiment {experiment_id} must be in the 'active' state.")
-    return experiment.artifact_location
+def open_run(client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = (),
+             model_name: str | None = None) -> ModelRun:
+    """A new RUNNING run with its tags (``mlflow.runName`` its name) and ``params``; with ``model_name``, its
+    logged model (PENDING until the run ends)."""
+    path = fast_store(client.tracking_uri)
+    if path is None or not _fits((), list(params), [RunTag(k, v) for k, v in tags.items()]):
+        return ModelRun(client, experiment_id, tags, params, model_name)
+    return SqlModelRun(client, path, experiment_id, tags, params, model_name)
 
 
-def _artifact_location(store, experiment_id: str) -> str:
-    return _experiment_location(store, str(experiment_id))
+_locations: dict[tuple[str, str], str] = {}
+
+
+def _artifact_location(client: MlflowClient, experiment_id: str) -> str:
+    """The experiment's artifact location, read once per process, store file and experiment."""
+    key = (database_file(client.tracking_uri) or client.tracking_uri, str(experiment_id))
+    if key not in _locations:
+        experiment = client.get_experiment(str(experiment_id))
+        if experiment.lifecycle_stage != "active":
+            raise MlflowException(f"The experiment {experiment_id} must be in the 'active' state.")
+        _locations[key] = experiment.artifact_location
+    return _locations[key]
 
 
 @dataclasses.dataclass
@@ -296,44 +424,39 @@ class Closing:
 
 def finish_runs(client: MlflowClient, closings: list[Closing]) -> None:
     """``log_batch`` then ``set_terminated`` of existing runs (fold or job runs closing with their
-    aggregates); on a SQL store in one transaction for all that have none of these keys yet
-    (an adopted run closing again takes the ordinary calls, which update what is there)."""
-    store = _sql_store(client)
-    left = closings if store is None else _finished_in_one_go(store, closings)
+    aggregates); the fast way in one transaction for all that have none of these keys yet
+    (an adopted run closing again takes the public calls, which update what is there)."""
+    path = fast_store(client.tracking_uri)
+    left = closings if path is None else _finished_in_one_go(path, closings)
     for closing in left:
         _log_and_end(client, closing.run_id, closing.status, list(closing.metrics), list(closing.params))
 
 
-def _finished_in_one_go(store, closings: list[Closing]) -> list[Closing]:
-    """Writes the closings it can in one transaction; returns the others (for the ordinary calls)."""
-    from mlflow.utils.validation import _validate_batch_log_data, _validate_param_keys_unique
-
+def _finished_in_one_go(path: str, closings: list[Closing]) -> list[Closing]:
+    """Writes the closings it can in one transaction; returns the others (for the public calls)."""
     checked, left = [], []
     for closing in closings:
-        metrics, params, _ = _validate_batch_log_data(list(closing.metrics), list(closing.params), [])
-        _validate_param_keys_unique(params)
-        if len({m.key for m in metrics}) != len(metrics):
-            left.append(closing)  # steps of one key: MLflow's own rules for the latest value
+        metrics, params = list(closing.metrics), list(closing.params)
+        if not _fits(metrics, params) or len({m.key for m in metrics}) != len(metrics):
+            left.append(closing)  # MLflow's own checks, or steps of one key: MLflow's own rules for the latest value
         else:
-            checked.append(dataclasses.replace(closing, metrics=metrics, params=params))
+            checked.append(closing)
     if not checked:
         return left
-    with _transaction(store) as writer:
+    with _transaction(path) as writer:
         for closing in checked:
             if _may_write_at_once(writer, closing):
-                rows = [_metric_row(store, closing.run_id, metric) for metric in closing.metrics]  # one value per key: each is its latest
+                rows = [_metric_row(closing.run_id, metric) for metric in closing.metrics]  # one value per key: each is its latest
                 _write_rows(writer, closing.run_id, closing.status, closing.params, rows, rows)
             else:
                 left.append(closing)
     return left
 
 
-def _may_write_at_once(rows: _Rows | _SqliteRows, closing: Closing) -> bool:
+def _may_write_at_once(rows: _Rows, closing: Closing) -> bool:
     """The run is active and has none of the closing's metrics and params yet."""
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam
-
     run_id = closing.run_id
     if rows.lifecycle_stage(run_id) != "active":
-        return False  # missing or deleted: the ordinary calls raise MLflow's error
+        return False  # missing or deleted: the public calls raise MLflow's error
     metrics, params = {m.key for m in closing.metrics}, {p.key for p in closing.params}
-    return not (metrics & rows.keys_of(SqlLatestMetric.__table__, run_id) or params & rows.keys_of(SqlParam.__table__, run_id))
+    return not (metrics & rows.keys_of("latest_metrics", run_id) or params & rows.keys_of("params", run_id))

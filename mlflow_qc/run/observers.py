@@ -40,6 +40,7 @@ class ModelFinished:
     folder: Path  # logged as the model run's artifacts
     metrics: dict[str, float] = field(default_factory=dict)  # extra metrics for the model run
     tags: dict[str, str] = field(default_factory=dict)  # extra tags for the model run
+    model_id: str | None = None  # the run's MLflow logged model, whose artifacts are the folder's model/
 
 
 @dataclass

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
+import sys
 import traceback
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 
 import mlflow
 from mlflow.entities import RunStatus
@@ -22,40 +22,10 @@ from mlflow_qc.errors import one_line
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.faults import single_tries, tracking_unreachable
 from mlflow_qc.run.interrupts import Interrupted, raise_on_sigterm  # noqa: F401  (re-exported)
+from mlflow_qc.tracking.store import prepare_store
 from mlflow_qc.tracking.names import (
     CUSTOM_MODEL_DEVELOPMENT, ERROR_ARTIFACT, ERROR_LINE, EXPERIMENT, EXPERIMENT_KIND, LEVEL, PAGE, RUNNING, tracker_path,
 )
-
-
-SQLITE_WAL_ENV = "MLFLOW_QC_SQLITE_WAL"
-_sqlite_tuned = False
-
-
-def tune_sqlite_store(tracking_uri: str) -> None:
-    """Write-ahead logging and ``synchronous=NORMAL`` for a sqlite tracking store.
-
-    MLflow commits every call in its own transaction; with SQLite's defaults each commit
-    waits for fsync (~20 ms here, several per model). WAL also lets parallel workers and
-    ``mlflow ui`` read while one writes. A crash can lose the last commits, never corrupt
-    the file. Opt out with MLFLOW_QC_SQLITE_WAL=0 (e.g. a store on NFS, where WAL is unsafe).
-    """
-    global _sqlite_tuned
-    if not tracking_uri.startswith("sqlite:///") or os.environ.get(SQLITE_WAL_ENV, "1") == "0":
-        return
-    if not _sqlite_tuned:
-        from sqlalchemy import event
-        from sqlalchemy.engine import Engine
-
-        @event.listens_for(Engine, "connect")
-        def _relaxed_sync(connection, record):
-            if isinstance(connection, sqlite3.Connection):
-                connection.execute("pragma synchronous=normal")
-
-        _sqlite_tuned = True
-    path = tracking_uri[len("sqlite:///") :]
-    if os.path.isfile(path):
-        with closing(sqlite3.connect(path)) as connection:
-            connection.execute("pragma journal_mode=wal")
 
 
 def failure_status(exc: BaseException) -> str:
@@ -169,20 +139,34 @@ def mark_for_the_ui(client: MlflowClient, run, recipe: Recipe, level: str) -> No
         client.set_tag(run.info.run_id, PAGE, tracker_path(run.info.run_id))
 
 
+DEFAULT_EXPERIMENT_ID = "0"
+
+
+def say_where_it_went(client: MlflowClient, run, recipe: Recipe) -> None:
+    """Under ``mlflow run`` without ``--experiment-name``, MLflow created the run in "Default" before mlflow-qc
+    started: say so in one line, and how to name the experiment (the recipe's name is the natural one)."""
+    if run.info.experiment_id != DEFAULT_EXPERIMENT_ID:
+        return
+    name = client.get_experiment(DEFAULT_EXPERIMENT_ID).name
+    print(f"note: mlflow run put run {run.info.run_id} into the experiment '{name}'; for the recipe's own experiment, "
+          f"run: mlflow run . --experiment-name {recipe.name} ... (README: The run tree)", file=sys.stderr)
+
+
 @contextmanager
 def experiment_run(recipe: Recipe, level: str = EXPERIMENT, tags: dict | None = None):
     """Start (or, under ``mlflow run``, adopt) the top run and end it properly whatever happens."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
-    tune_sqlite_store(mlflow.get_tracking_uri())  # before MLflow opens its first connection
+    prepare_store(mlflow.get_tracking_uri())  # a new sqlite store made under mlflow-qc's lock, before anything else
     experiment_id = None if run_id else experiment_id_for(recipe.name)
     run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else top_run_name(recipe, level),
                            tags={LEVEL: level, **(tags or {})})
-    tune_sqlite_store(mlflow.get_tracking_uri())  # a new store exists now: switch it to WAL
     client = MlflowClient()
     try:
         if run_id is not None:
             client.set_tag(run.info.run_id, LEVEL, level)
         mark_for_the_ui(client, run, recipe, level)
+        if run_id is not None:
+            say_where_it_went(client, run, recipe)
         yield client, run
     except BaseException as exc:
         if tracking_unreachable(exc):

@@ -229,10 +229,13 @@ def model_identity(run: Run) -> tuple:
 
 
 def discard_run(client: MlflowClient, run: Run) -> None:
-    """A run that is not part of the tree (a superseded attempt): ended KILLED if running, soft-deleted."""
+    """A run that is not part of the tree (a superseded attempt): ended KILLED if running, soft-deleted, and so
+    is its MLflow logged model (out of the experiment's Models tab)."""
     if run.info.status == RUNNING:
         client.set_terminated(run.info.run_id, KILLED)
     client.delete_run(run.info.run_id)
+    for output in run.outputs.model_outputs if run.outputs else []:
+        client.delete_logged_model(output.model_id)
 
 
 def tree_tags(resume_key: str, level: str, **extra) -> dict[str, str]:

@@ -24,9 +24,9 @@ from mlflow_qc.run.fit_model import FittedModel, fit_and_evaluate
 from mlflow_qc.run.model_run import ModelRun, open_run
 from mlflow_qc.run.observers import ModelFinished, notify
 from mlflow_qc.run.plan import ModelRecord, ModelTask
-from mlflow_qc.run.session import tune_sqlite_store
 from mlflow_qc.run.tree import model_tags
-from mlflow_qc.tracking.names import FAILED, FINISHED, FIT_SECONDS, KILLED, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
+from mlflow_qc.tracking.names import FAILED, FINISHED, FIT_SECONDS, KILLED, MODEL_ARTIFACT, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
+from mlflow_qc.tracking.store import prepare_store
 
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool
 def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], bool] | None) -> ModelRecord:
     started = time.time()
     client = _client(env.tracking_uri)
-    run = open_run(client, env.experiment_id, model_tags(env.resume_key, task))
+    run = open_run(client, env.experiment_id, model_tags(env.resume_key, task), model_name=MODEL_ARTIFACT)
     run_id = run.run_id
     log.debug("model %s started: run %s", task.name, run_id)
     try:
@@ -89,8 +89,8 @@ def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], boo
 
 @functools.lru_cache(maxsize=4)
 def _client(tracking_uri: str) -> MlflowClient:
-    """One client per store and process (the sqlite store tuned once, before its first connection)."""
-    tune_sqlite_store(tracking_uri)
+    """One client per store and process (a new sqlite store created under mlflow-qc's lock)."""
+    prepare_store(tracking_uri)
     return MlflowClient(tracking_uri)
 
 
@@ -101,9 +101,9 @@ def _entry(root: str) -> CacheEntry:
 
 
 def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: CacheEntry, observers,
-                  started: float) -> tuple[list[Metric], list[Param], list[RunTag]]:
-    """Predictions and whatever the observers add as artifacts; returns the params, metrics, history
-    and tags that end the run (one batch)."""
+                  started: float) -> tuple[list[Metric], list[Param], list[RunTag], list[Metric]]:
+    """Predictions and whatever the observers add as artifacts (``model/`` also the logged model's); returns the
+    metrics, params and tags that end the run (one batch) and the split metrics its logged model gets too."""
     run_id = run.run_id
     now = int(time.time() * 1000)
     params = {**task.job.hyperparameters, "fold_index": task.fold_index, "repeat_index": task.repeat_index, "seed": task.seed}
@@ -120,8 +120,11 @@ def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: Ca
         predictions = folder / PREDICTIONS_ARTIFACT
         predictions.parent.mkdir(parents=True, exist_ok=True)
         fitted.write_predictions(predictions)
-        event = ModelFinished(run_id, task, fitted, entry, folder)
+        event = ModelFinished(run_id, task, fitted, entry, folder, model_id=run.model_id)
         notify(observers, "model_finished", event)
-    metrics += [Metric(key, float(value), now, 0) for key, value in event.metrics.items()]
+        if (folder / MODEL_ARTIFACT / "MLmodel").is_file():
+            run.log_model_folder(folder / MODEL_ARTIFACT)
+    split_metrics = metrics[: len(fitted.metrics)]
+    metrics = metrics[len(fitted.metrics):] + [Metric(key, float(value), now, 0) for key, value in event.metrics.items()]
     tags = [RunTag(key, value) for key, value in event.tags.items()]
-    return metrics, [Param(k, str(v)) for k, v in params.items()], tags
+    return metrics, [Param(k, str(v)) for k, v in params.items()], tags, split_metrics

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.models.metrics import classification_metrics, regression_metrics
 from mlflow_qc.models.outputs import label_positions, probability_columns
-from mlflow_qc.serve.pyfunc import QCModel
+from mlflow_qc.serve.pyfunc import QCModel, qc_model_of
 from mlflow_qc.serve.quiet import no_progress_bars
 from mlflow_qc.serve.requests import is_tabular
 from mlflow_qc.serve.schema import as_frame
@@ -40,10 +40,10 @@ class Inference:
                 self.pyfunc = mlflow.pyfunc.load_model(model_uri)
         except (MlflowException, OSError) as exc:
             raise QCError("model_uri", f"cannot load {model_uri} ({one_line(exc)}); expected a runs:/ or models:/ URI of a QC model") from None
-        self.model = self.pyfunc._model_impl
-        if not isinstance(self.model, QCModel):
+        self.model = qc_model_of(self.pyfunc)
+        if self.model is None:
             raise QCError("model_uri", f"{model_uri} is not a QC model; expected the model of a model run (tag qc.model_uri)")
-        self.schema = self.pyfunc.metadata.get_input_schema()
+        self.schema = self.model.input_schema or self.pyfunc.metadata.get_input_schema()  # models logged before: their MLmodel's
 
     @property
     def columns(self) -> list[str]:
@@ -291,13 +291,30 @@ def source_run_id(client, model_uri: str) -> str | None:
 
     if RunsArtifactRepository.is_runs_uri(model_uri):
         return RunsArtifactRepository.parse_runs_uri(model_uri)[0]
+    logged = logged_model_id(model_uri)
+    if logged is not None:
+        return client.get_logged_model(logged).source_run_id
     if ModelsArtifactRepository.is_models_uri(model_uri):
         name, version = get_model_name_and_version(client, model_uri)
         return client.get_model_version(name, version).run_id
     return None
 
 
-def _current_experiment_id() -> str:
-    from mlflow.tracking.fluent import _get_experiment_id
+def logged_model_id(model_uri: str) -> str | None:
+    """The id in ``models:/<model_id>`` (an MLflow 3 logged model), else None."""
+    rest = model_uri[len("models:/"):] if model_uri.startswith("models:/") else ""
+    return rest if rest.startswith("m-") and "/" not in rest and "@" not in rest else None
 
-    return _get_experiment_id() or "0"
+
+def _current_experiment_id() -> str:
+    """The experiment MLflow's environment names (MLFLOW_EXPERIMENT_ID / _NAME), else Default."""
+    from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
+
+    if MLFLOW_EXPERIMENT_ID.get():
+        return MLFLOW_EXPERIMENT_ID.get()
+    name = MLFLOW_EXPERIMENT_NAME.get()
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(name) if name else None
+    return found.experiment_id if found else "0"
+

@@ -3,10 +3,13 @@
 raw rows -> the fitted preprocessing of that model's fold -> the model -> decoded
 ``prediction`` (+ ``probability_<class>``). ``serve.save`` writes the model folder; its
 loader (``qc_loader``, carried in the model's ``code/``) hands over to ``_load_pyfunc`` here, as
-the MLmodel of models logged before it did directly (``loader_module: mlflow_qc.serve.pyfunc``).
+the MLmodel of models logged before it did directly (``loader_module: mlflow_qc.serve.pyfunc``):
+MLflow's documented ``loader_module`` route, nothing of MLflow changed. The model's MLmodel
+has no input schema (MLflow would enforce one first, dropping an extra column silently), so
+``QCModel.predict`` checks every request itself against the schema in ``qc_model.json``.
 What this module imports is what a served model carries (``serve.bundle``): keep training-only
 imports out of it. Every input problem is an ``MlflowException`` with INVALID_PARAMETER_VALUE
-(HTTP 400 from the scoring server) naming the column.
+(HTTP 400 from the scoring server) whose message is the one line naming the problem.
 """
 from __future__ import annotations
 
@@ -18,16 +21,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
 from mlflow_qc.errors import QCError
 from mlflow_qc.models.outputs import decode_output
-from mlflow_qc.tracking.names import MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
+from mlflow_qc.tracking.names import MODEL_INPUT_SCHEMA, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
 
 
-def invalid_input(exc: QCError):
-    """The exception MLflow's scoring server answers with HTTP 400 and this message."""
-    from mlflow.exceptions import MlflowException
+class InvalidInput(MlflowException):
+    """An input the model cannot take: HTTP 400 from MLflow's scoring server with this line as its message.
 
-    return MlflowException.invalid_parameter_value(str(exc))
+    The scoring server prefixes ``Failed to predict data '<the whole request>'`` to the message of an
+    MlflowException that ``predict`` raises; this one keeps its own line (a later message is not taken).
+    """
+
+    @property
+    def message(self) -> str:
+        return self._line
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_line"):
+            self._line = value
+
+
+def invalid_input(exc: QCError) -> InvalidInput:
+    return InvalidInput(str(exc), error_code=INVALID_PARAMETER_VALUE)
 
 
 class QCModel:
@@ -63,9 +83,25 @@ class QCModel:
         """A binary model's decision threshold (None: 0.5; models saved before it had none)."""
         return self.meta.get("threshold")
 
+    @functools.cached_property
+    def input_schema(self):
+        """MLflow's ``Schema`` of the raw input (None: models logged before it, whose MLmodel has it, and
+        a table beside N-D inputs)."""
+        from mlflow.types import Schema
+
+        text = self.meta.get(MODEL_INPUT_SCHEMA)
+        return None if text is None else Schema.from_json(text)
+
+    def get_raw_model(self) -> QCModel:
+        """What ``PyFuncModel.get_raw_model()`` hands out: this model (its meta, pipeline, adapter)."""
+        return self
+
     def predict(self, model_input, params=None) -> pd.DataFrame:
+        """Every request checked here (columns, types, shapes, image files), then predicted."""
         try:
-            return self.predict_raw(model_input)
+            if params:
+                raise QCError("params", f"got {str(params)[:80]}; expected none: a qc model takes only its input")
+            return self.predict_raw(self.checked(model_input, self.input_schema))
         except QCError as exc:
             raise invalid_input(exc) from exc
 
@@ -92,8 +128,9 @@ class QCModel:
         return index, forecast.reshape(count * shift, *forecast.shape[2:])
 
     def checked(self, data, schema):
-        """A request made ready for MLflow's own schema enforcement: a table with exactly the signature's
-        columns, or N-D samples as float64 tensors of the training shape (image files decoded)."""
+        """A request checked against the model's input ``schema``: a table with exactly its columns, cast to
+        its types, or N-D samples as float64 tensors of the training shape (image files decoded). With no
+        schema (a model logged before it: MLflow enforced its signature already) the request as it came."""
         from mlflow_qc.serve.requests import is_tabular, samples
 
         if schema is None:
@@ -110,68 +147,15 @@ class QCModel:
         return data
 
 
-def _guard_pyfunc_predict() -> None:
-    """Check QC models' raw input before MLflow's schema enforcement, once per process.
-
-    MLflow only warns about extra columns and drops them before ``QCModel.predict`` sees the
-    frame, so a request with a misspelt or unexpected column would silently succeed. The
-    scoring server and ``mlflow.pyfunc.load_model`` both call ``PyFuncModel.predict`` on a
-    ``PyFuncModel`` that MLflow builds after ``_load_pyfunc`` returns, so the check wraps that
-    method; it touches nothing but models whose implementation is a ``QCModel``.
-    """
-    from mlflow.pyfunc import PyFuncModel
-
-    original = PyFuncModel.predict
-    if getattr(original, "_qc_guard", False):
-        return
-
-    @functools.wraps(original)
-    def predict(self, data, params=None):
-        if isinstance(self._model_impl, QCModel):
-            if params:
-                raise invalid_input(QCError("params", f"got {str(params)[:80]}; expected none: a qc model takes only its input"))
-            try:
-                data = self._model_impl.checked(data, self.metadata.get_input_schema())
-            except QCError as exc:
-                raise invalid_input(exc) from exc
-        return original(self, data, params)
-
-    predict._qc_guard = True
-    PyFuncModel.predict = predict
-
-
-def _accept_image_files() -> None:
-    """Let the scoring server hand an image model's ``dataframe_split``/``dataframe_records`` body over
-    as a table, once per process.
-
-    The server parses such a body against the signature, and an image model's signature is a
-    tensor: a column of base64-encoded image files would fail as "could not convert string to
-    float" before the model sees it. Tables for tensor signatures are parsed without the
-    signature instead; the model's own check (``QCModel.checked``) decodes or refuses them.
-    """
-    from mlflow.pyfunc import scoring_server
-
-    original = scoring_server.infer_and_parse_data
-    if getattr(original, "_qc_images", False):
-        return
-
-    @functools.wraps(original)
-    def parse(data, schema=None):
-        tables = isinstance(data, dict) and data.keys() & {scoring_server.DF_SPLIT, scoring_server.DF_RECORDS}
-        if tables and schema is not None and schema.is_tensor_spec():
-            schema = None
-        return original(data, schema)
-
-    parse._qc_images = True
-    scoring_server.infer_and_parse_data = parse
+def qc_model_of(model) -> QCModel | None:
+    """The QCModel behind a loaded pyfunc model (``PyFuncModel.get_raw_model()``), if it is one."""
+    try:
+        raw = model.get_raw_model()
+    except (AttributeError, NotImplementedError):
+        return None
+    return raw if isinstance(raw, QCModel) else None
 
 
 def _load_pyfunc(data_path: str) -> QCModel:
-    from mlflow_qc.serve.scoring_guard import guard_json_decoding
-
-    _guard_pyfunc_predict()
-    guard_json_decoding()
-    model = QCModel(Path(data_path))
-    if "image" in (model.meta.get("kinds") or []):
-        _accept_image_files()
-    return model
+    """MLflow's ``loader_module`` contract: the model behind ``mlflow.pyfunc.load_model`` and ``mlflow models serve``."""
+    return QCModel(Path(data_path))

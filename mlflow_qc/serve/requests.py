@@ -15,6 +15,7 @@ import pandas as pd
 from mlflow_qc.data.images import decode_image
 from mlflow_qc.errors import QCError
 from mlflow_qc.serve.schema import as_frame
+from mlflow_qc.tracking.names import IMAGE_COLUMN
 
 TABULAR = "tabular"
 
@@ -58,8 +59,10 @@ def samples(value, meta: dict, index: int, where: str) -> np.ndarray:
     kind = kinds_of(meta)[index]
     if isinstance(value, pd.DataFrame):
         if kind != "image" or value.shape[1] != 1:
-            expected = "or one column of base64-encoded image files" if kind == "image" else "as a tensor"
+            expected = f"or one column '{IMAGE_COLUMN}' of base64-encoded image files" if kind == "image" else "as a tensor"
             raise QCError(where, f"a table of {value.shape[1]} column(s); expected samples of shape {shape} {expected}")
+        if str(value.columns[0]) != IMAGE_COLUMN:
+            raise QCError(f"column '{value.columns[0]}'", f"unknown; expected the column '{IMAGE_COLUMN}' of base64-encoded image files")
         return image_files(value.iloc[:, 0].tolist(), meta, index, where)
     try:
         array = np.asarray(value)

@@ -7,7 +7,6 @@ preprocessing, the adapter's folder, ``qc_model.json``); ``serve.pyfunc`` loads 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import datetime
 import functools
 import json
@@ -26,7 +25,7 @@ from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models.outputs import probability_columns
 from mlflow_qc.serve.bundle import LOADER_MODULE, code_paths, pip_requirements
 from mlflow_qc.serve.quiet import without_log_line
-from mlflow_qc.tracking.names import MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
+from mlflow_qc.tracking.names import MODEL_INPUT_SCHEMA, MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
 
 _EXAMPLE_CHECK_MESSAGE = "Validating input example against model signature"
 
@@ -52,9 +51,9 @@ def output_schema(analysis_type: str, classes, forecast_columns=None):
 
 def input_schema(example):
     """Named columns for a table; an unnamed tensor (any number of samples) for N-D samples; named
-    tensors for several N-D inputs; None (no signature) for a table beside N-D inputs."""
+    tensors for several N-D inputs; None for a table beside N-D inputs."""
+    from mlflow.models import infer_signature
     from mlflow.types import Schema, TensorSpec
-    from mlflow.types.utils import _infer_schema
 
     if isinstance(example, np.ndarray):
         return Schema([TensorSpec(np.dtype(np.float64), (-1, *example.shape[1:]))])
@@ -66,11 +65,12 @@ def input_schema(example):
         # the hint says integer columns cannot hold missing values; the schema keeps the
         # training dtypes on purpose, and conform() names the column when a request breaks that
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        return _infer_schema(example)
+        return infer_signature(example).inputs
 
 
-def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
-    """Write the pyfunc model of one trained model (``fitted``: its adapter and model) into ``dest``."""
+def save_qc_model(dest: Path, fitted, entry, context: str, model_id: str | None = None, run_id: str | None = None) -> None:
+    """Write the pyfunc model of one trained model (``fitted``: its adapter and model) into ``dest``;
+    ``model_id``, ``run_id``: its MLflow logged model and model run, written into its MLmodel."""
     import mlflow.models
 
     pipeline = entry.pipeline(context)
@@ -92,22 +92,25 @@ def save_qc_model(dest: Path, fitted, entry, context: str) -> None:
         "colors": [getattr(item, "color", None) for item in pipeline.inputs],
         "windows": pipeline.windows,
         "threshold": fitted.threshold,  # binary: P(class 1) > threshold is class 1
+        MODEL_INPUT_SCHEMA: _input_schema_json(str(entry.root)),  # checked by the model itself (serve/pyfunc.py)
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
     identity = dict(zip(IDENTITY_FIELDS, (
-        uuid.uuid4().hex,
+        model_id or uuid.uuid4().hex,  # MLflow's logged models use their id as the model's uuid
         str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)),
         _scaffold_size(str(scaffold)) + _files_size(staging),  # the scaffold's files are copied as they are
     )))
+    extra = {key: value for key, value in (("model_id", model_id), ("run_id", run_id)) if value}
     template = _mlmodel_template(str(scaffold))
     if template is not None:  # the scaffold's MLmodel with this model's identity: what Model.save would write
         text = template
         for key, value in identity.items():
             text = re.sub(rf"^{key}: .*$", lambda _, line=yaml_line(key, value): line, text, count=1, flags=re.M)
+        text += "".join(yaml_line(key, value) + "\n" for key, value in extra.items())
         Path(dest, "MLmodel").write_text(text)
         return
     model = mlflow.models.Model.load(Path(dest, "MLmodel"))
-    for key, value in identity.items():
+    for key, value in {**identity, **extra}.items():
         setattr(model, key, value)
     model.save(Path(dest, "MLmodel"))
 
@@ -138,24 +141,6 @@ def _mlmodel_template(scaffold: str) -> str | None:
     return text if all(len(re.findall(rf"^{key}: .*$", text, flags=re.M)) == 1 for key in IDENTITY_FIELDS) else None
 
 
-@contextlib.contextmanager
-def _pins_already_checked():
-    """Skip MLflow's check that this environment satisfies the model's pip requirements: they are
-    pinned from this environment's installed versions (``bundle.pip_requirements``), so it cannot
-    fail, and it reads the metadata of every installed distribution (1-3 s once per process)."""
-    from mlflow.utils import environment
-
-    original = getattr(environment, "warn_dependency_requirement_mismatches", None)
-    if original is None:
-        yield
-        return
-    environment.warn_dependency_requirement_mismatches = lambda *args, **kwargs: None
-    try:
-        yield
-    finally:
-        environment.warn_dependency_requirement_mismatches = original
-
-
 @functools.lru_cache(maxsize=8)
 def _scaffold(library: str, entry_root: str, analysis_type: str, module: str | None) -> Path:
     """Everything of a saved model but its data, made once per process and cache entry.
@@ -174,10 +159,11 @@ def _scaffold(library: str, entry_root: str, analysis_type: str, module: str | N
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     staging = folder / MODEL_DATA_DIR
     staging.mkdir()
-    inputs = input_schema(example)
     outputs = output_schema(analysis_type, classes, entry.meta.get("forecast_columns"))
-    signature = ModelSignature(inputs=inputs, outputs=outputs) if inputs is not None else None
-    with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE), _pins_already_checked():
+    # No input schema: MLflow would enforce it before the model's own check (serve/pyfunc.py), dropping an
+    # extra column silently and refusing an image model's base64 files; the model checks its input itself.
+    signature = ModelSignature(inputs=None, outputs=outputs) if outputs is not None and input_schema(example) is not None else None
+    with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
         mlflow.pyfunc.save_model(
             str(folder / "model"),
             loader_module=LOADER_MODULE,
@@ -189,6 +175,13 @@ def _scaffold(library: str, entry_root: str, analysis_type: str, module: str | N
             input_example=example if signature is not None else None,
         )
     return folder / "model"
+
+
+@functools.lru_cache(maxsize=8)
+def _input_schema_json(entry_root: str) -> str | None:
+    """The model's input schema (MLflow's Schema as JSON), or None for a table beside N-D inputs."""
+    schema = input_schema(CacheEntry(entry_root).input_example())
+    return None if schema is None else schema.to_json()
 
 
 def _made_by() -> dict | None:

@@ -20,12 +20,23 @@ def as_frame(data) -> pd.DataFrame:
     """A table with named columns, or a QCError saying what arrived instead."""
     if isinstance(data, pd.DataFrame):
         return data
-    if isinstance(data, dict):
+    if isinstance(data, dict):  # columns {"col": [...]}, or one row {"col": value} (MLflow's ``inputs``)
+        if data and all(np.ndim(value) == 0 for value in data.values()):
+            return pd.DataFrame([_row(data)])
         try:
             return pd.DataFrame(data)
         except ValueError as exc:
             raise QCError("input", f"cannot read the request as a table ({exc}); expected equal-length columns") from None
-    raise QCError("input", f"got {type(data).__name__} without column names; expected a table with named columns (dataframe_split or dataframe_records)")
+    rows = data.tolist() if isinstance(data, np.ndarray) and data.dtype == object and data.ndim == 1 else data
+    if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):  # records [{"col": value}, ...]
+        return pd.DataFrame([_row(row) for row in rows])
+    raise QCError("input", f"got {type(data).__name__} without column names; expected a table with named columns "
+                           "(dataframe_split, dataframe_records, or inputs / instances as records or columns)")
+
+
+def _row(row: dict) -> dict:
+    """A record's values as plain scalars (MLflow's JSON parsing makes each a 0-d array)."""
+    return {key: value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value for key, value in row.items()}
 
 
 def conform(data, schema) -> pd.DataFrame:

@@ -131,6 +131,8 @@ MODEL_PIPELINE_FILE = "pipeline.pkl"
 MODEL_LIBRARY_DIR = "model"  # the adapter's folder inside the data folder
 MODEL_DATA = f"{MODEL_ARTIFACT}/data/{MODEL_DATA_DIR}"
 MODEL_TYPICAL = "typical"  # key of MODEL_META_FILE: the typical training sample (median / most frequent per raw column)
+MODEL_INPUT_SCHEMA = "input_schema"  # key of MODEL_META_FILE: MLflow's Schema (JSON) the model checks requests against
+IMAGE_COLUMN = "image"  # the column of base64-encoded image files a served image model takes as a table
 MODEL_CODE_ARCHIVE = "mlflow_qc_inference.zip"  # in the pyfunc's code/ folder, beside its loader module
 
 # --- splits and metrics ----------------------------------------------------------------

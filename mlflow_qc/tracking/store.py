@@ -1,12 +1,11 @@
-"""MLflow's own sqlite tracking and registry stores, built one process at a time.
+"""A sqlite tracking store made ready by mlflow-qc's own commands, one process at a time.
 
 MLflow creates its schema when a process first connects to a new sqlite file. Two processes
-doing that at once (two ``mlflow run`` commands on a store that does not exist yet) race on
-the migrations and one fails ("duplicate column name: step"). Registered for the ``sqlite``
-scheme under MLflow's ``mlflow.tracking_store`` and ``mlflow.model_registry_store`` entry
-points, these builders hold an exclusive lock on ``<db file>.lock`` while MLflow's builder
-runs, so the second process waits and finds the schema made. Every other scheme, and every
-store operation after construction, is MLflow's own.
+doing that at once (two ``mlflow-qc train`` commands on a store that does not exist yet) race on
+the migrations and one fails ("duplicate column name: step"). mlflow-qc's commands touch the
+store first inside ``prepare_store``, holding an exclusive lock on ``<db file>.lock``, so the
+second process waits and finds the schema made. MLflow's own commands (``mlflow run``'s
+launcher, ``mlflow ui``) build their stores as MLflow does; nothing of MLflow is replaced.
 """
 from __future__ import annotations
 
@@ -46,15 +45,29 @@ def schema_lock(store_uri: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def tracking_store(store_uri: str, artifact_uri: str | None = None):
-    from mlflow.tracking._tracking_service.utils import _get_sqlalchemy_store
-
-    with schema_lock(store_uri):
-        return _get_sqlalchemy_store(store_uri, artifact_uri)
+SQLITE_WAL_ENV = "MLFLOW_QC_SQLITE_WAL"
+_prepared: set[str] = set()
 
 
-def registry_store(store_uri: str, tracking_uri: str | None = None):
-    from mlflow.tracking._model_registry.utils import _get_sqlalchemy_store
+def prepare_store(tracking_uri: str) -> None:
+    """Before a command of mlflow-qc first touches a sqlite store: MLflow creates its schema (tracking and
+    registry tables) while this process holds ``<db>.lock``, so two commands starting together on a store
+    that does not exist yet never race on the migrations; then the file is switched to write-ahead logging
+    (readers never wait for a writer; ``MLFLOW_QC_SQLITE_WAL=0`` opts out, e.g. on NFS). Once per process
+    and store; nothing for other stores. MLflow's own connections keep all their settings."""
+    path = database_file(tracking_uri)
+    if path is None or path in _prepared:
+        return
+    import sqlite3
+    from contextlib import closing
 
-    with schema_lock(store_uri):
-        return _get_sqlalchemy_store(store_uri)
+    from mlflow.tracking import MlflowClient
+
+    with schema_lock(tracking_uri):
+        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        client.search_experiments(max_results=1)  # MLflow builds (and caches) its stores here: the schema is made
+        client.search_registered_models(max_results=1)
+        if os.environ.get(SQLITE_WAL_ENV, "1") != "0":
+            with closing(sqlite3.connect(path)) as connection:  # mlflow-qc's own connection; the mode stays with the file
+                connection.execute("pragma journal_mode=wal")
+    _prepared.add(path)  # the file, not the URI: a relative sqlite:///mlflow.db names another file in another folder

@@ -72,12 +72,20 @@ def test_a_second_mlflow_run_of_a_running_recipe_is_refused_and_the_tree_ends_ex
     assert len(tree["refused"]) == 1
 
 
-def test_two_mlflow_runs_started_together_on_a_store_that_does_not_exist_yet(workspace):
+def start_qc_train(recipe, log, env=None) -> subprocess.Popen:
+    """``mlflow-qc train`` in the background (the recipe's name is the experiment)."""
+    with open(log, "w") as output:
+        return subprocess.Popen(["mlflow-qc", "train", str(recipe)], stdout=output, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, **(env or {})})
+
+
+def test_two_commands_started_together_on_a_store_that_does_not_exist_yet(workspace):
+    """mlflow-qc's commands make a new store one at a time (``mlflow run``'s launcher is MLflow's: README)."""
     recipe = forest(workspace)
     assert not (workspace / "mlflow.db").exists()
     logs = [workspace / f"together-{i}.log" for i in range(2)]
     with held_training(workspace, 1) as hold:  # the one that trains holds after its first model until the other ended
-        processes = [start_mlflow_run("both", recipe, log, hold.env) for log in logs]
+        processes = [start_qc_train(recipe, log, hold.env) for log in logs]
         hold.wait(*processes)
         deadline = time.monotonic() + 300
         while all(process.poll() is None for process in processes) and time.monotonic() < deadline:

@@ -97,6 +97,8 @@ def test_sigkill_halfway_then_rerun_completes_the_tree(workspace):
     assert len(table) == 24 and set(table["run_id"]) == {r.info.run_id for r in models}
     reused = sum(r.info.start_time < experiment.info.start_time for r in models)
     assert reused == killed_at
+    logged = mlflow.search_logged_models(experiment_ids=[experiment.info.experiment_id], output_format="list")
+    assert sorted(m.source_run_id for m in logged) == sorted(r.info.run_id for r in models)  # the killed attempts' are gone
 
 
 def test_a_failing_fn_train_fails_its_job_and_the_others_finish(workspace):

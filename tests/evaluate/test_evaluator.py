@@ -1,4 +1,4 @@
-"""The ``qc`` evaluator on models mlflow_qc did not train."""
+"""The ``qc`` evaluator on models mlflow_qc did not train: only when asked (``any_model``), never uninvited."""
 from __future__ import annotations
 
 import mlflow
@@ -31,7 +31,8 @@ def test_qc_evaluator_on_a_plain_sklearn_classifier(tracking):
     held_out = x[350:].assign(label=y[350:])
     with mlflow.start_run() as run:
         info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2], pip_requirements=["scikit-learn"])
-        result = mlflow.models.evaluate(info.model_uri, held_out, targets="label", model_type="classifier", evaluators=["qc"])
+        result = mlflow.models.evaluate(info.model_uri, held_out, targets="label", model_type="classifier", evaluators=["qc"],
+                                        evaluator_config={"qc": {"any_model": True}})
     proba = model.predict_proba(x[350:])
     assert result.metrics["qc_accuracy"] == pytest.approx(skm.accuracy_score(y[350:], model.predict(x[350:])))
     assert result.metrics["qc_roc_auc"] == pytest.approx(skm.roc_auc_score(y[350:] == "yes", proba[:, 1]))
@@ -59,9 +60,20 @@ def test_qc_evaluator_on_a_plain_sklearn_regressor_beside_the_default_one(tracki
         info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2], pip_requirements=["scikit-learn"])
         result = mlflow.models.evaluate(info.model_uri, x[200:].assign(target=y[200:]), targets="target",
                                         model_type="regressor", evaluators=["default", "qc"],
-                                        evaluator_config={"qc": {"permute_count": 2, "seed": 4}})
+                                        evaluator_config={"qc": {"permute_count": 2, "seed": 4, "any_model": True}})
     predicted = model.predict(x[200:])
     assert result.metrics["qc_r2"] == pytest.approx(skm.r2_score(y[200:], predicted))
     assert result.metrics["qc_mse"] == pytest.approx(result.metrics["mean_squared_error"])
     importance = {k: v for k, v in result.metrics.items() if k.startswith("qc_importance_")}
     assert max(importance, key=importance.get) == "qc_importance_signal" and len(importance) == 4
+
+
+def test_qc_evaluator_stays_out_of_someone_else_s_evaluate_unless_asked(tracking):
+    x = frame(200, seed=5)
+    y = np.where(x["signal"] > 0, "yes", "no")
+    model = LogisticRegression().fit(x, y)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2], pip_requirements=["scikit-learn"])
+        with pytest.raises(mlflow.exceptions.MlflowException, match="could not be evaluated by any"):
+            mlflow.models.evaluate(info.model_uri, x.assign(label=y), targets="label", model_type="classifier", evaluators=["qc"])
+    assert not [key for key in tracking.get_run(run.info.run_id).data.metrics if key.startswith("qc_")]

@@ -159,4 +159,4 @@ def test_pytorch_model_served_from_a_fresh_process_reproduces_training(iris_torc
     served = pd.read_json(out, orient="split")
     assert served["prediction"].tolist() == test["prediction"].tolist()
     np.testing.assert_allclose(served.filter(like="probability_").to_numpy(), test.filter(like="probability_").to_numpy(), atol=1e-6)
-    assert json.loads(Path(mlflow.artifacts.download_artifacts(model_run.data.tags["qc.model_uri"] + "/data/qc/qc_model.json", tracking_uri=project.tracking_uri)).read_text())["library"] == "pytorch"
+    assert json.loads(Path(mlflow.artifacts.download_artifacts(f"runs:/{model_run.info.run_id}/model/data/qc/qc_model.json", tracking_uri=project.tracking_uri)).read_text())["library"] == "pytorch"

@@ -49,7 +49,38 @@ def test_registered_version_is_the_best_model_of_the_best_job_with_its_provenanc
     assert client.get_run(tags["qc.job_run_id"]).data.tags["qc.level"] == "job"
     md5 = hashlib.md5((iris.root / "data" / "iris.tsv").read_bytes()).hexdigest()
     assert json.loads(tags["qc.data_versions"]) == {"iris.tsv": md5}
-    assert model_run.data.tags["qc.model_uri"] == f"runs:/{version.run_id}/model"
+    assert model_run.data.tags["qc.model_uri"] == version.source  # models:/<model_id>: the version comes from the logged model
+
+
+def test_every_model_run_is_an_mlflow_logged_model_and_the_version_comes_from_one(iris, inside):
+    """MLflow 3's own objects: the experiment's logged models (its Models tab), one per finished model run,
+    with the run's params and split metrics; the registered version made from one; both URIs load."""
+    inside(iris)
+    client = mlflow.MlflowClient()
+    experiment_id = client.get_run(iris.run_id).info.experiment_id
+    model_runs = [r for r in client.search_runs([experiment_id], "tags.`qc.level` = 'model'") if r.info.status == "FINISHED"]
+    logged = mlflow.search_logged_models(experiment_ids=[experiment_id], output_format="list")
+    assert len(logged) == len(model_runs) == 2 * 2  # 2 jobs x 2 folds
+    by_run = {model.source_run_id: model for model in logged}
+    for run in model_runs:
+        model = by_run[run.info.run_id]
+        assert model.status.to_int() == mlflow.entities.LoggedModelStatus.READY.to_int() and model.name == "model"
+        assert model.params == run.data.params
+        split_metrics = {m.key: m.value for m in model.metrics}
+        assert split_metrics and split_metrics == {k: v for k, v in run.data.metrics.items() if k in split_metrics}
+        assert {"train_accuracy", "fold_validation_accuracy", "test_accuracy"} <= set(split_metrics)
+        assert [output.model_id for output in run.outputs.model_outputs] == [model.model_id]
+        assert run.data.tags["qc.model_uri"] == f"models:/{model.model_id}"
+    version = client.get_model_version_by_alias(IRIS_MODEL, "champion")
+    model_id = by_run[version.run_id].model_id
+    # MLflow 3.17's SQL registry keeps no model_id column (version.model_id reads None there); the version's
+    # source is the logged model, and its files are the logged model's
+    assert version.source == f"models:/{model_id}" and version.model_id in (None, model_id)
+    assert client.get_model_version_download_uri(IRIS_MODEL, version.version) == by_run[version.run_id].artifact_location
+    rows = pd.read_csv(iris.root / "data" / "iris.tsv", sep="\t").drop(columns="species").head(5)
+    by_id = mlflow.pyfunc.load_model(f"models:/{model_id}").predict(rows)
+    by_alias = mlflow.pyfunc.load_model(f"models:/{IRIS_MODEL}@champion").predict(rows)
+    pd.testing.assert_frame_equal(by_id, by_alias)
 
 
 def test_lower_is_better_metric_picks_the_lowest_loss(iris, inside):
