@@ -28,8 +28,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-from _plotly_utils.basevalidators import is_homogeneous_array
-from _plotly_utils.utils import plotlyjsShortTypes, to_typed_array_spec
 from plotly.io.json import to_json_plotly
 
 from mlflow_qc.evaluate.tables import html_table
@@ -37,8 +35,6 @@ from mlflow_qc.tracking.artifact_location import local_artifact_folder
 from mlflow_qc.tracking.names import PING_PATH, REPORT_HTML, REPORT_JSON
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
-UNTYPED_KEYS = frozenset({"geojson", "layer", "layers", "range"})  # plotly's is_skipped_key
-SCALARS = (str, int, float, bool, type(None))
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#1f2933}
@@ -177,36 +173,11 @@ def _script_json(text: str) -> str:
 
 
 def figure_dict(figure: go.Figure) -> dict:
-    """The figure as plotly JSON (plotly's public ``to_plotly_json``, a copy the caller may change) without
-    its template (the page holds the template once); arrays become base64-typed, as plotly.js reads them."""
-    plotly_json = figure.to_plotly_json()
+    """The figure as plotly JSON through plotly's public ``plotly.io.to_json`` (numeric arrays base64-typed,
+    as plotly.js reads them; a new dict the caller may change), without its template (the page holds it once)."""
+    plotly_json = json.loads(pio.to_json(figure, validate=False))
     plotly_json["layout"].pop("template", None)
-    return typed_arrays(plotly_json)
-
-
-def typed_arrays(value):
-    """A copy of nested dicts and lists whose arrays under a dict key are plotly.js typed-array specs
-    (as ``_plotly_utils.utils.convert_to_base64`` does in place, keys it skips included)."""
-    if isinstance(value, dict):
-        return {key: item if key in UNTYPED_KEYS or isinstance(item, SCALARS)
-                else typed_array(item) if is_homogeneous_array(item) else typed_arrays(item)
-                for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [typed_arrays(item) for item in value]
-    return value
-
-
-def typed_array(array):
-    """``to_typed_array_spec``: a float or narrow-int numpy array encoded directly (plotly first
-    copies every array through narwhals, a millisecond each, and a job report has hundreds); other
-    arrays (int64, text, dates, pandas) by plotly."""
-    short = plotlyjsShortTypes.get(array.dtype.name) if isinstance(array, np.ndarray) and array.size else None
-    if short is None:
-        return to_typed_array_spec(array)
-    spec = {"dtype": short, "bdata": base64.b64encode(np.ascontiguousarray(array)).decode("ascii")}
-    if array.ndim > 1:
-        spec["shape"] = str(array.shape)[1:-1]
-    return spec
+    return plotly_json
 
 
 def plain(value):

@@ -10,9 +10,9 @@ exactly as MLflow does (``authenticate_request``) and leaves permissions to the 
 only the experiments ``filter_experiment_ids`` allows: the check MLflow's own ``search_runs``
 applies (admins read everything, other users their grants, else ``default_permission``).
 
-MLflow internals used (all here): ``_before_request`` (the hook, found among the app's hooks to be
-wrapped); public names of the module: ``create_app``, ``authenticate_request``,
-``filter_experiment_ids``.
+MLflow names used (all here, all public): ``create_app``, ``authenticate_request``,
+``filter_experiment_ids``; the hook is the one ``before_request`` function ``create_app`` adds to the
+app (found by comparing the app's hooks before and after), wrapped, never imported by name.
 """
 from __future__ import annotations
 
@@ -52,10 +52,12 @@ def create_auth_app(flask_app, prefix: str = ""):
     ``mlflow.server.auth.create_app`` decides), its hook answering the pages as said above."""
     from mlflow.server import auth
 
+    hooks = flask_app.before_request_funcs.setdefault(None, [])
+    before = list(hooks)
     made = auth.create_app(flask_app)
-    hooks = flask_app.before_request_funcs[None]
-    if auth._before_request not in hooks:
-        raise RuntimeError("mlflow.server.auth.create_app registered no _before_request hook; "
-                           "expected MLflow's basic-auth app (this MLflow version is not supported by qc-auth)")
-    hooks[hooks.index(auth._before_request)] = pages_hook(auth._before_request, f"{prefix}{PAGES_ROOT}")
+    added = [hook for hook in hooks if hook not in before]
+    if len(added) != 1:
+        raise RuntimeError(f"mlflow.server.auth.create_app registered {len(added)} before_request hooks; expected MLflow's "
+                           "one basic-auth hook (this MLflow version is not supported by qc-auth)")
+    hooks[hooks.index(added[0])] = pages_hook(added[0], f"{prefix}{PAGES_ROOT}")
     return made
