@@ -1,5 +1,6 @@
 """An experiment run's tables: ``qc/metrics.csv`` (one row per model) and
 ``qc/metrics_aggregate.csv`` (one row per job), and ranking the jobs by a metric."""
+
 from __future__ import annotations
 
 import warnings
