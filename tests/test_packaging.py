@@ -34,7 +34,7 @@ def test_conda_env_pins_what_pyproject_declares():
 
 def test_the_extras_take_ranges_and_the_constraints_take_the_cpu_torch_here():
     extras = pyproject()["project"]["optional-dependencies"]
-    assert set(extras) >= {"keras", "pytorch", "dask", "all", "test"}
+    assert set(extras) >= {"keras", "pytorch", "dask", "auth", "all", "test"}
     for extra in ("keras", "pytorch", "dask"):
         for requirement in map(Requirement, extras[extra]):
             assert not any(spec.operator in ("==", "===") for spec in requirement.specifier), requirement
