@@ -26,8 +26,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+# bench/ is no package: its siblings import only after the sys.path change above
 from train_overhead import FOLDS, SEED, in_process_workspace  # noqa: E402
-from train_overhead import recipe as overhead_recipe
+from train_overhead import recipe as overhead_recipe  # noqa: E402
 
 
 def recipe(permute_count: int) -> dict:
@@ -149,7 +150,8 @@ def kb(values: list[int]) -> str:
 
 def markdown(results: list[dict], synthetic: dict) -> str:
     lines = [
-        "| permute_count | models | training wall | importance per model | report per job (10 models) | experiment report | evaluation share of the wall |",
+        "| permute_count | models | training wall | importance per model | report per job (10 models) "
+        "| experiment report | evaluation share of the wall |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -174,7 +176,8 @@ def markdown(results: list[dict], synthetic: dict) -> str:
         f"| model `qc/importance.csv` (permute_count 3) | {kb(last['importance'])} |",
         f"| experiment `qc/report.html` (40 models) | {kb(last['experiment_html'])} |",
         f"| experiment `qc/report.json` (40 models) | {kb(last['experiment_json'])} |",
-        f"| experiment `qc/report.html`, 400 models (synthetic; built in {synthetic['seconds']:.2f} s) | {synthetic['html'] / 1024:,.0f} KiB |",
+        f"| experiment `qc/report.html`, 400 models (synthetic; built in {synthetic['seconds']:.2f} s) "
+        f"| {synthetic['html'] / 1024:,.0f} KiB |",
     ]
     return "\n".join(lines)
 

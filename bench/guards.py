@@ -2,8 +2,9 @@
 
 Workload: issue 3's (synthetic classification, 20,000 rows x 30 numeric + 2 categorical columns;
 StandardScaler + OneHotEncoder; LogisticRegression; 5 folds x 2 repeats), 4 values of C = 40
-models, trained in this process into a fresh sqlite store (the prepared arrays cached beforehand), once plain and once with
-``hide_test``, ``baseline`` (10 more models) and ``threshold: youden``. Then ``finalize`` (the best
+models, trained in this process into a fresh sqlite store (the prepared arrays cached beforehand),
+once plain and once with ``hide_test``, ``baseline`` (10 more models) and ``threshold: youden``.
+Then ``finalize`` (the best
 job's 10 models and the baseline's 10 on the 4,000 test rows), a gated registration against a
 holder with the same splits (corrected t-test) and one against a holder with other splits (both
 served models on the candidate's validation split: 4,000 rows, 999 paired permutations).
@@ -23,8 +24,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+# bench/ is no package: its siblings import only after the sys.path change above
 from train_overhead import in_process_workspace  # noqa: E402
-from train_overhead import recipe as overhead_recipe
+from train_overhead import recipe as overhead_recipe  # noqa: E402
 
 COMBOS = 4
 

@@ -74,7 +74,8 @@ def main() -> None:
         pd.testing.assert_frame_equal(keyed["per-copy"], keyed["batched"], rtol=1e-5, atol=1e-6)  # float32 outputs
         print(
             f"model {index} ({context}, {hp}): fit {fit:.2f} s; importance per-copy {timings['per-copy']:.2f} s "
-            f"({timings['per-copy'] / fit:.2f}x fit), batched {timings['batched']:.2f} s ({timings['batched'] / fit:.2f}x fit); "
+            f"({timings['per-copy'] / fit:.2f}x fit), batched {timings['batched']:.2f} s "
+            f"({timings['batched'] / fit:.2f}x fit); "
             f"{len(tables['batched'])} rows, max |difference| "
             f"{np.max(np.abs(keyed['per-copy']['median'] - keyed['batched']['median'])):.2e}",
             flush=True,

@@ -122,13 +122,15 @@ def main() -> None:
         os.chdir(REPO)
     build = "n/a" if build_ms is None else f"{build_ms:.0f}"
     print(
-        "| model on disk (KiB) | of which code/ (KiB) | files | log one model (median ms) | code bundle, once per process (ms) | load + predict in a fresh process (s) |"
+        "| model on disk (KiB) | of which code/ (KiB) | files | log one model (median ms) "
+        "| code bundle, once per process (ms) | load + predict in a fresh process (s) |"
     )
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {total_kib:.1f} | {code_kib:.1f} | {files} | {log_ms:.1f} | {build} | {load_s:.2f} |")
     if ab is not None:
         print(
-            f"\nA/B in one process, taking turns ({args.log_count} each): log one model with code/ {1000 * ab['with']:.1f} ms, "
+            f"\nA/B in one process, taking turns ({args.log_count} each): "
+            f"log one model with code/ {1000 * ab['with']:.1f} ms, "
             f"the same scaffold without code/ {1000 * ab['without']:.1f} ms"
         )
 

@@ -203,7 +203,8 @@ def main() -> None:
             )
             walls[count] = (bare_s, qc_s)
             print(
-                f"| {name} | {count} | {bare_s:.1f} | {qc_s:.1f} | {qc_s / bare_s:.2f} | {bare_mib:.0f} / {qc_mib:.0f} |",
+                f"| {name} | {count} | {bare_s:.1f} | {qc_s:.1f} | {qc_s / bare_s:.2f} "
+                f"| {bare_mib:.0f} / {qc_mib:.0f} |",
                 flush=True,
             )
         (small, (bare_a, qc_a)), (large, (bare_b, qc_b)) = sorted(walls.items())

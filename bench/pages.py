@@ -11,8 +11,9 @@ runs beside them.
 
 A real ``mlflow-qc ui`` (``mlflow server --app-name qc``, uvicorn, one worker) serves the store;
 30 s after it answers (MLflow starts its job runner meanwhile), each page is asked once (the first
-request of each page to the fresh worker), then all of them in turn ``--polls`` times; the server time is the pages' own ``Server-Timing`` header (routing to response, the
-MLflow store reads included), the wall time is the client's.
+request of each page to the fresh worker), then all of them in turn ``--polls`` times; the server time is
+the pages' own ``Server-Timing`` header (routing to response, the MLflow store reads included), the wall
+time is the client's.
 
     python bench/pages.py                   # prints the Markdown table
 """
@@ -93,7 +94,8 @@ def start_model(client, experiment_id: str, key: str, task, parent: str) -> str:
 
 
 def write_tree(client, experiment_id: str, name: str, running: bool, failed: int) -> Tree:
-    """An experiment run and its 400 model runs as the trainer leaves them (the last 10 still running if ``running``)."""
+    """An experiment run and its 400 model runs as the trainer leaves them (the last 10 still running if
+    ``running``)."""
     from mlflow.entities import Metric, Param, RunTag
 
     from mlflow_qc.run.plan import Job, ModelRecord, ModelTask

@@ -83,7 +83,8 @@ def store_writes() -> None:
         with_model, without = model_run("model"), model_run(None)
         print(
             f"model run writes, {way}: with its logged model {cpu_ms(with_model, 40):.1f} ms CPU "
-            f"{wall_ms(with_model, 40):.1f} ms wall; without {cpu_ms(without, 40):.1f} ms CPU {wall_ms(without, 40):.1f} ms wall"
+            f"{wall_ms(with_model, 40):.1f} ms wall; without {cpu_ms(without, 40):.1f} ms CPU "
+            f"{wall_ms(without, 40):.1f} ms wall"
         )
     os.environ.pop(PUBLIC_WRITES_ENV)
     aggregates = [Metric(f"aggregate_{i}", 0.5, now, 0) for i in range(90)]
@@ -133,7 +134,8 @@ def figure_template() -> None:
     layout = {"title": {"text": "ROC"}, "xaxis": {"title": {"text": "false positive rate"}}}
     templated = cpu_ms(lambda: go.Figure(data=traces, layout=layout, _validate=False), 50)
     print(
-        f"report figure: default template set {templated:.2f} ms, empty template {cpu_ms(lambda: figure(traces, **layout), 50):.2f} ms"
+        f"report figure: default template set {templated:.2f} ms, "
+        f"empty template {cpu_ms(lambda: figure(traces, **layout), 50):.2f} ms"
     )
 
 
@@ -156,7 +158,8 @@ def mlmodel(folder: Path) -> None:
 
     (folder / "copy").mkdir(exist_ok=True)
     print(
-        f"MLmodel per model: Model.load + save {cpu_ms(loaded, 20):.1f} ms, scaffold text {cpu_ms(templated, 20):.1f} ms"
+        f"MLmodel per model: Model.load + save {cpu_ms(loaded, 20):.1f} ms, "
+        f"scaffold text {cpu_ms(templated, 20):.1f} ms"
     )
 
 
@@ -215,11 +218,16 @@ def parquet_dictionary(folder: Path) -> None:
         }
     )
     repeating = ["split", "y_true", "prediction"]
+    everywhere = cpu_ms(lambda: pq.write_table(table, folder / "all.parquet"), 30)
+    on_repeating = cpu_ms(lambda: pq.write_table(table, folder / "some.parquet", use_dictionary=repeating), 30)
+    without_statistics = cpu_ms(
+        lambda: pq.write_table(table, folder / "bare.parquet", use_dictionary=repeating, write_statistics=False), 30
+    )
     print(
-        f"predictions parquet: dictionary everywhere {cpu_ms(lambda: pq.write_table(table, folder / 'all.parquet'), 30):.1f} ms, "
-        f"on repeating columns {cpu_ms(lambda: pq.write_table(table, folder / 'some.parquet', use_dictionary=repeating), 30):.1f} ms, "
+        f"predictions parquet: dictionary everywhere {everywhere:.1f} ms, "
+        f"on repeating columns {on_repeating:.1f} ms, "
         "without statistics "
-        f"{cpu_ms(lambda: pq.write_table(table, folder / 'bare.parquet', use_dictionary=repeating, write_statistics=False), 30):.1f} ms"
+        f"{without_statistics:.1f} ms"
     )
 
 
@@ -348,7 +356,8 @@ def main() -> None:
     model_save(fitted, root)
     figure_json(log_job_report(client, job.info.run_id, models, entry))
     print(
-        f"job report of {len(models)} models: {cpu_ms(lambda: log_job_report(client, job.info.run_id, models, entry), 3, 1):.0f} ms"
+        f"job report of {len(models)} models: "
+        f"{cpu_ms(lambda: log_job_report(client, job.info.run_id, models, entry), 3, 1):.0f} ms"
     )
 
 

@@ -258,7 +258,8 @@ def run_workload(combos: int, repeats: int, variants: tuple[str, ...], blas_thre
                 command = [sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(combos)]
             runs[name].append(measure(command, root, env))
             print(
-                f"  {combos * FOLDS * REPEATS} models, {name}: {runs[name][-1][0]:.1f} s, CPU {runs[name][-1][2]:.1f} s",
+                f"  {combos * FOLDS * REPEATS} models, {name}: {runs[name][-1][0]:.1f} s, "
+                f"CPU {runs[name][-1][2]:.1f} s",
                 file=sys.stderr,
                 flush=True,
             )
@@ -299,7 +300,8 @@ def main() -> None:
         )
         rows[models], cpu_rows[models] = (bare, qc, train), (bare_cpu, qc_cpu, train_cpu)
         print(
-            f"| {models} | {bare:.1f} | {peer:.1f} | {qc:.1f} | {train:.1f} | {qc / bare:.2f} | {train / bare:.2f} | {qc / peer:.2f} "
+            f"| {models} | {bare:.1f} | {peer:.1f} | {qc:.1f} | {train:.1f} "
+            f"| {qc / bare:.2f} | {train / bare:.2f} | {qc / peer:.2f} "
             f"| {bare_mib:.0f} / {peer_mib:.0f} / {qc_mib:.0f} / {train_mib:.0f} | {(qc - bare) * 1000 / models:.0f} |",
             flush=True,
         )
@@ -311,7 +313,8 @@ def main() -> None:
                 marginal = ((high - low) - (bare_l - bare_s)) * 1000 / (large - small)
                 fixed = (low - bare_s) - marginal * small / 1000
                 print(
-                    f"\n{name} ({measured}): marginal overhead per model between {small} and {large} models: {marginal:.0f} ms; "
+                    f"\n{name} ({measured}): marginal overhead per model between {small} and {large} models: "
+                    f"{marginal:.0f} ms; "
                     f"fixed cost per run: {fixed:.1f} s"
                 )
         print_attempts(attempts[small], attempts[large], large - small)

@@ -37,7 +37,8 @@ def phases(root: Path) -> str:
     ended = time.time()
     with sqlite3.connect(root / "mlflow.db") as db:
         rows = db.execute(
-            "select r.start_time, r.end_time, t.value from runs r join tags t on t.run_uuid = r.run_uuid and t.key = 'qc.level' "
+            "select r.start_time, r.end_time, t.value from runs r "
+            "join tags t on t.run_uuid = r.run_uuid and t.key = 'qc.level' "
             "join experiments e on e.experiment_id = r.experiment_id where e.name = ?",
             (name,),
         ).fetchall()

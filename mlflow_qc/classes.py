@@ -35,7 +35,8 @@ def resolve_encoder_class(name: str) -> type:
         module = importlib.import_module(module_name)
     except (ImportError, TypeError, ValueError):
         raise ValueError(
-            f"cannot import module '{module_name}' for encoder '{name}'; expected a dotted path such as sklearn.preprocessing.StandardScaler"
+            f"cannot import module '{module_name}' for encoder '{name}'; "
+            "expected a dotted path such as sklearn.preprocessing.StandardScaler"
         ) from None
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):

@@ -84,7 +84,8 @@ def train(recipe: str, overrides: str) -> None:
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False))
 @click.option("--target", default="", help="Target column (or a file of it): also score and log an inference run.")
 def predict(model_uri: str, input_path: str, output_path: str, target: str) -> None:
-    """Batch inference: raw rows from INPUT (CSV/TSV/Parquet; N-D models: .npy/.npz, an image folder or manifest) -> decoded answers in OUTPUT."""
+    """Batch inference: raw rows from INPUT (CSV/TSV/Parquet; N-D models: .npy/.npz, an image folder or
+    manifest) -> decoded answers in OUTPUT."""
     from mlflow_qc.serve.inference import predict_file
 
     result = predict_file(model_uri, input_path, output_path, target or None)
@@ -207,7 +208,8 @@ def ui(port: int, host: str, backend_store_uri: str, workers: int) -> None:
         )
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(
-        f"QC pages at http://{shown_host}:{port}/qc/ (MLflow UI at /), store {command[command.index('--backend-store-uri') + 1]}"
+        f"QC pages at http://{shown_host}:{port}/qc/ (MLflow UI at /), "
+        f"store {command[command.index('--backend-store-uri') + 1]}"
     )
     sys.stdout.flush()
     os.execv(command[0], command)

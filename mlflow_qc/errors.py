@@ -46,7 +46,8 @@ def from_validation_error(exc, source: str) -> QCError:
         parent, _, key = where.rpartition(".")
         return QCError(
             f"{source}: {_short(where)}",
-            f"unknown key '{_short(key)}'{' in ' + parent if parent else ''}; expected a key listed in the README, section 'The recipe'",
+            f"unknown key '{_short(key)}'{' in ' + parent if parent else ''}; "
+            "expected a key listed in the README, section 'The recipe'",
         )
     if err["type"] == "missing":
         return QCError(f"{source}: {where}", "field required")

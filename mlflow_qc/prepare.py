@@ -3,8 +3,9 @@
 ``prepare(recipe)`` validates everything first (QCErrors before anything is written),
 then reuses the cache entry keyed by what makes the arrays (``cache_key``: data versions,
 preprocessing spec, seed, and the code: mlflow_qc's version and preparation modules, the
-libraries' versions, a user encoder class's module) or fits every context and writes one. A recipe that refits also gets its ``refit``
-context (train + validation) here, so training never comes back to prepare more.
+libraries' versions, a user encoder class's module) or fits every context and writes one.
+A recipe that refits also gets its ``refit`` context (train + validation) here, so training
+never comes back to prepare more.
 """
 
 from __future__ import annotations

@@ -81,7 +81,8 @@ class Architecture(Spec):
             repeated = [text for text, count in Counter(canonical_json(value) for value in values).items() if count > 1]
             if repeated:
                 raise ValueError(
-                    f"hyperparameter '{name}' lists {repeated[0][:40]} more than once; expected distinct values (each is one job)"
+                    f"hyperparameter '{name}' lists {repeated[0][:40]} more than once; "
+                    "expected distinct values (each is one job)"
                 )
         return grid
 

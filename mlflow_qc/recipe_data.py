@@ -129,7 +129,8 @@ class Interpolation(Spec):
         unknown = set(self.model_extra or {}) - _INTERPOLATE_KWARGS
         if unknown:
             raise ValueError(
-                f"unknown interpolation argument(s) {sorted(unknown)}; expected method or one of {sorted(_INTERPOLATE_KWARGS)}"
+                f"unknown interpolation argument(s) {sorted(unknown)}; "
+                f"expected method or one of {sorted(_INTERPOLATE_KWARGS)}"
             )
         if self.method == "polynomial":
             raise ValueError("method 'polynomial' does not fill leading/trailing gaps; use 'spline' or 'linear'")

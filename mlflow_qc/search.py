@@ -1,8 +1,8 @@
 """Hyperparameter combinations: grid, seeded random subset of the grid, or TPE (hyperopt).
 
 Every hyperparameter in a recipe is a list of values. ``grid`` is their product in
-declaration order (scikit-learn's ``ParameterGrid``); ``random`` a seeded subset of it (``count``, or ``percent`` as a share
-in (0, 1], rounded up as in AIQC), returned in grid order; ``tpe`` proposes
+declaration order (scikit-learn's ``ParameterGrid``); ``random`` a seeded subset of it (``count``, or
+``percent`` as a share in (0, 1], rounded up as in AIQC), returned in grid order; ``tpe`` proposes
 combinations (one, or a batch for parallel workers, at a time) while the objective is evaluated: the recipe's ``space``
 gives the searched dimensions, single-value hyperparameters are constants and
 multi-value ones become ``hp.choice``. Values come back as plain Python types.

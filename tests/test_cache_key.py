@@ -29,7 +29,8 @@ def recipe_with_user_encoder(tmp_path, monkeypatch):
     module.write_text(ENCODER.format(factor=2))
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "r.yaml").write_text(
-        "name: key\ndata:\n  inputs:\n    - dataset: {path: t.csv}\n      encoders: [{sklearn: qc_user_encoders.Doubler}]\n"
+        "name: key\ndata:\n  inputs:\n    - dataset: {path: t.csv}\n"
+        "      encoders: [{sklearn: qc_user_encoders.Doubler}]\n"
         "  target: {column: y}\n  version: 'off'\n"
     )
     return tmp_path / "r.yaml", module

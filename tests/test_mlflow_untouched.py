@@ -26,7 +26,9 @@ watched = {
     "scoring_server._decode_json_input": (scoring_server, "_decode_json_input"),
     "scoring_server.invocations": (scoring_server, "invocations"),
     "environment.warn_dependency_requirement_mismatches": (environment, "warn_dependency_requirement_mismatches"),
-    "requirements_utils.warn_dependency_requirement_mismatches": (requirements_utils, "warn_dependency_requirement_mismatches"),
+    "requirements_utils.warn_dependency_requirement_mismatches": (
+        requirements_utils, "warn_dependency_requirement_mismatches"
+    ),
 }
 before = {name: getattr(owner, attr) for name, (owner, attr) in watched.items()}
 
@@ -52,9 +54,11 @@ results = {}
 for evaluators in (None, ["default"]):
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(plain, name="plain", input_example=x.head(2), pip_requirements=["scikit-learn"])
-        result = mlflow.models.evaluate(info.model_uri, data, targets="species", model_type="classifier", evaluators=evaluators)
+        result = mlflow.models.evaluate(info.model_uri, data, targets="species", model_type="classifier",
+                                        evaluators=evaluators)
     results[str(evaluators)] = result.metrics
-print(json.dumps({"changed": changed, "synchronous": synchronous, "every": results["None"], "mlflow": results["['default']"]}))
+print(json.dumps({"changed": changed, "synchronous": synchronous,
+                  "every": results["None"], "mlflow": results["['default']"]}))
 """
 
 

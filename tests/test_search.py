@@ -117,9 +117,9 @@ def test_tpe_same_seed_same_suggestions():
 
 
 def test_tpe_minimises_and_survives_failed_evaluations():
-    failing = lambda params: (
-        None if params["dropout"] > 0.45 else float("nan") if params["dropout"] > 0.4 else params["dropout"]
-    )  # noqa: E731
+    def failing(params):
+        return None if params["dropout"] > 0.45 else float("nan") if params["dropout"] > 0.4 else params["dropout"]
+
     results, _ = run_tpe(count=30, objective=failing)
     assert len(results) == 30
     assert any(np.isnan(loss) for _, loss in results)

@@ -36,9 +36,10 @@ def test_splits_are_disjoint_complete_and_stratified():
 
 def test_same_seed_same_json_other_seed_differs():
     y = _labels()
-    make = lambda seed: make_splits(
-        len(y), stratification_labels(y, True, None), Stratifier(size_test=0.2, fold_count=3), seed
-    )  # noqa: E731
+
+    def make(seed):
+        return make_splits(len(y), stratification_labels(y, True, None), Stratifier(size_test=0.2, fold_count=3), seed)
+
     assert make(42).to_json() == make(42).to_json()
     assert make(42).to_json() != make(43).to_json()
     raw = json.loads(make(42).to_json())

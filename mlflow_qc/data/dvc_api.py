@@ -17,7 +17,8 @@ OFFLINE = {"core": {"analytics": False, "check_update": False}}
 
 
 class DvcRepo:
-    """One opened DVC repository (``with DvcRepo(root, field) as repo``); DVC errors become QCErrors naming ``field``."""
+    """One opened DVC repository (``with DvcRepo(root, field) as repo``); DVC errors become QCErrors naming
+    ``field``."""
 
     def __init__(self, root: str, field: str):
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")

@@ -1,5 +1,5 @@
-"""Head-to-head statistics (no MLflow here): each job's mean and confidence interval per metric over folds x repeats, and
-pairwise corrected resampled t-tests (see ``significance``) over the folds and repeats two jobs share.
+"""Head-to-head statistics (no MLflow here): each job's mean and confidence interval per metric over folds x repeats,
+and pairwise corrected resampled t-tests (see ``significance``) over the folds and repeats two jobs share.
 
 Up to ``ALL_PAIRS_UP_TO`` jobs every pair is tested; beyond that every job against the best one
 (by the experiment's ranking metric), so the report stays readable for large searches. With a
@@ -315,7 +315,8 @@ def deterministic_notes(by_job: dict[str, pd.DataFrame], fixed: set[str]) -> lis
     if not named:
         return []
     return [
-        f"Identical repeats: {', '.join(named)} gave the same scores on every repeat of a fold (a deterministic model), "
+        f"Identical repeats: {', '.join(named)} gave the same scores on every repeat of a fold "
+        "(a deterministic model), "
         "so repeat_count > 1 adds no observation for them: their repeats count once per fold."
     ]
 
@@ -388,7 +389,8 @@ def _model_keys(rows: pd.DataFrame) -> np.ndarray | None:
 
 
 def beats(test, metric: str, alpha: float, p_value: float | None = None) -> bool:
-    """A real difference (p < alpha; ``p_value``: the adjusted one, else the test's) in the better direction of ``metric``."""
+    """A real difference (p < alpha; ``p_value``: the adjusted one, else the test's) in the better direction
+    of ``metric``."""
     p = test.p_value if p_value is None else p_value
     better = test.difference > 0 if higher_is_better(metric) else test.difference < 0
     return bool(better and not np.isnan(p) and p < alpha)

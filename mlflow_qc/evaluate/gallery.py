@@ -86,8 +86,10 @@ def _thumbnails(samples: list[np.ndarray], captions: list[str], outcomes: list[s
         border = "#2f9e44" if outcome == "correct" else "#e03131"
         cells.append(
             f'<figure class="qc-sample" style="display:inline-block;margin:.3rem;border:3px solid {border}">'
-            f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(sample)}" style="width:160px;image-rendering:pixelated">'
-            f'<figcaption style="font-size:.75rem;max-width:160px">{html.escape(outcome)}: {html.escape(caption)}</figcaption></figure>'
+            f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(sample)}" '
+            'style="width:160px;image-rendering:pixelated">'
+            f'<figcaption style="font-size:.75rem;max-width:160px">{html.escape(outcome)}: {html.escape(caption)}'
+            "</figcaption></figure>"
         )
     return '<div class="qc-gallery">' + "".join(cells) + "</div>"
 

@@ -229,7 +229,8 @@ def log_job_report(client, job_run_id: str, model_runs: list, entry, job=None) -
     report.pages += [(f"what-if {model_label(run.data.tags)}", whatif_path(run.info.run_id)) for run in with_whatif]
     if "image" in (meta.get("kinds") or []):
         report.section("Feature importance").notes.append(
-            "Permutation importance is not computed for image inputs: shuffling a channel over every pixel says little about an image model."
+            "Permutation importance is not computed for image inputs: shuffling a channel over every pixel "
+            "says little about an image model."
         )
     add_gallery(report, data.predictions, finished, entry)
     report.log(client, job_run_id, job.info.artifact_uri)

@@ -68,7 +68,8 @@ async function qcPlotly() {
   try {
     const origin = new URL(location.href).origin;  // a blob: address has its server's origin
     if (/^https?:/.test(origin)) {
-      sources.push(origin + "/get-artifact?path=" + encodeURIComponent(shared.path) + "&run_uuid=" + encodeURIComponent(shared.run));
+      sources.push(origin + "/get-artifact?path=" + encodeURIComponent(shared.path) \
++ "&run_uuid=" + encodeURIComponent(shared.run));
     }
   } catch (error) {}
   sources.push(shared.relative);
@@ -129,7 +130,8 @@ PAGE_LINKS = """
     link.target = "_top";
     if (framed) link.after(document.createTextNode(" (" + link.href + ")"));
   }
-  if (framed) nav.appendChild(document.createTextNode(" Open an address in a new tab: the artifact viewer keeps links inside it."));
+  if (framed) nav.appendChild(document.createTextNode(" Open an address in a new tab: the artifact viewer \
+keeps links inside it."));
   nav.hidden = false;
   document.body.dataset.qcPages = "shown";
 })();
@@ -268,7 +270,8 @@ class Report:
         return (
             f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>{subtitle}"
-            f"<nav>{''.join(nav)}</nav>{''.join(body)}{self._pages_html()}"  # the links last: the page opens on its figures
+            # the links last: the page opens on its figures
+            f"<nav>{''.join(nav)}</nav>{''.join(body)}{self._pages_html()}"
             f'<script id="qc-template" type="application/json">{_script_json(template_json())}</script>'
             f"{self._plotlyjs_html()}<script>{LOADER % json.dumps(PLOTLY_CONFIG)}</script>"
             f"{f'<script>{PAGE_LINKS}</script>' if self.pages else ''}</body></html>"

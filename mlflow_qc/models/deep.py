@@ -70,7 +70,8 @@ class DeepAdapter(ModelAdapter):
             raise QCError(
                 f"{self.architecture.module}: fn_train",
                 f"failed with eval_features=None ({type(exc).__name__}: {one_line(exc)}): the recipe has no validation "
-                "split to watch; expected data.stratifier.size_validation or fold_count, or an fn_train that accepts None",
+                "split to watch; expected data.stratifier.size_validation or fold_count, "
+                "or an fn_train that accepts None",
             ) from exc
 
     def build(self, train, hyperparameters: dict):

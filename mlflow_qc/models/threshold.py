@@ -3,7 +3,8 @@
 A model predicts class 1 when P(class 1) > threshold. ``f1`` picks the cut that maximises F1,
 ``youden`` the one that maximises Youden's J (true positive rate - false positive rate), the name
 of a user metric (evaluation.metrics) the cut that gives it its best value (each distinct score
-tried, at most MAX_CUTS quantiles), all on the model's evaluation split; a number is used as it is. scikit-learn's curves cut at a score
+tried, at most MAX_CUTS quantiles), all on the model's evaluation split; a number is used as it is.
+scikit-learn's curves cut at a score
 (class 1 when P >= score); the threshold is put halfway between that score and the next lower
 one, so that ">" gives the same answers on the evaluation rows and new rows just below the
 cut are not decided by a hair.

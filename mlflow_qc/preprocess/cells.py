@@ -32,7 +32,8 @@ def check_cells(frame: pd.DataFrame, where: str) -> None:
                 value = series.iloc[row]
                 raise QCError(
                     where,
-                    f"column '{column}' holds nested values ({type(value).__name__}, e.g. {_short(value)} in row {row}); "
+                    f"column '{column}' holds nested values "
+                    f"({type(value).__name__}, e.g. {_short(value)} in row {row}); "
                     "expected one number or text per cell: flatten it into columns in the file, or exclude it",
                 )
         elif types.is_numeric_dtype(series) and not types.is_bool_dtype(series):
@@ -40,7 +41,8 @@ def check_cells(frame: pd.DataFrame, where: str) -> None:
             if infinite.any():
                 raise QCError(
                     where,
-                    f"column '{column}' has {int(infinite.sum())} infinite value(s) (first in row {int(np.argmax(infinite))}); "
+                    f"column '{column}' has {int(infinite.sum())} infinite value(s) "
+                    f"(first in row {int(np.argmax(infinite))}); "
                     "expected finite numbers: replace or drop them in the file (inf is not a missing value to fill)",
                 )
 
@@ -52,7 +54,10 @@ def text_hint(series: pd.Series) -> str | None:
     if len(present) and numbers.notna().mean() >= 0.5:
         bad = numbers.isna().to_numpy()
         row = int(present.index[int(np.argmax(bad))])
-        return f"looks numeric, but cells such as {_short(present[row])} (row {row}) are not numbers; expected numbers: fix those cells in the file"
+        return (
+            f"looks numeric, but cells such as {_short(present[row])} (row {row}) are not numbers; "
+            "expected numbers: fix those cells in the file"
+        )
     sample = present.astype(str).head(HINT_SAMPLE)
     if len(sample) and sample.map(lambda text: bool(DATE_TEXT.match(text))).mean() >= 0.9:
         return (

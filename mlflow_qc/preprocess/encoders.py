@@ -20,7 +20,10 @@ CATEGORICAL = (OneHotEncoder, OrdinalEncoder, LabelBinarizer, LabelEncoder, Mult
 TEXT = (CountVectorizer, HashingVectorizer, TfidfVectorizer)  # one text column each, as 1-D strings
 ONE_DIMENSIONAL = (LabelBinarizer, LabelEncoder, MultiLabelBinarizer, *TEXT)
 CLOSED = (LabelBinarizer, LabelEncoder)  # no way to encode a category their training rows lacked
-UNSEEN_HINT = "expected a category of the training rows, or OneHotEncoder (an unseen category -> all zeros) or OrdinalEncoder (-> -1)"
+UNSEEN_HINT = (
+    "expected a category of the training rows, or OneHotEncoder (an unseen category -> all zeros) "
+    "or OrdinalEncoder (-> -1)"
+)
 
 
 def is_categorical(cls: type) -> bool:
@@ -120,8 +123,10 @@ class ColumnEncoder:
         raise QCError(
             self.where,
             f"{self.spec.sklearn} makes {len(self.names)} feature columns for {rows} rows ({needed / 2**30:.1f} GiB; "
-            f"column '{widest}' has {counts.get(widest, '?')} categories), over the {feature_memory_limit() / 2**30:.1f} GiB "
-            f"allowed ({FEATURE_MEMORY_ENV}); expected fewer categories: exclude identifier-like columns, or set min_frequency / max_categories",
+            f"column '{widest}' has {counts.get(widest, '?')} categories), "
+            f"over the {feature_memory_limit() / 2**30:.1f} GiB "
+            f"allowed ({FEATURE_MEMORY_ENV}); expected fewer categories: exclude identifier-like columns, "
+            "or set min_frequency / max_categories",
         )
 
     def _categories_per_column(self) -> list:

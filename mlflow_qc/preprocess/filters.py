@@ -11,7 +11,7 @@ from mlflow_qc.recipe import ColumnFilter, Input
 
 
 def is_text(dtype) -> bool:
-    return dtype == object or isinstance(dtype, pd.StringDtype)
+    return dtype == object or isinstance(dtype, pd.StringDtype)  # noqa: E721  (dtype equality: np.dtype("O") == object)
 
 
 def _is_category(dtype) -> bool:
@@ -95,7 +95,8 @@ def _check_filter(spec: ColumnFilter, dtypes: pd.Series, where: str) -> None:
     if unknown:
         raise QCError(
             f"{where}.columns",
-            f"column(s) {unknown} are not features of this input; expected some of {preview_columns(list(dtypes.index))}",
+            f"column(s) {unknown} are not features of this input; "
+            f"expected some of {preview_columns(list(dtypes.index))}",
         )
     bad = [name for name in spec.dtypes or () if not known_dtype(name)]
     if bad:

@@ -62,7 +62,8 @@ class TabularInput(FeatureInput):
                     f"column '{column}' ({dtypes[column]}) is claimed by no encoder and "
                     + (
                         hint
-                        or f"is not numeric; expected an encoder for it, e.g. {{sklearn: OneHotEncoder, columns: [{column}]}}, or exclude it"
+                        or f"is not numeric; expected an encoder for it, "
+                        f"e.g. {{sklearn: OneHotEncoder, columns: [{column}]}}, or exclude it"
                     ),
                 )
             if column not in interpolated and frame[column].isna().any():

@@ -108,7 +108,8 @@ def _check(spec: Target, series: pd.Series, analysis_type: str, encoder_cls: typ
         if encoder_cls is not None and is_categorical(encoder_cls):
             raise QCError(
                 "data.target.encoder",
-                f"{spec.encoder.sklearn} encodes classes; expected a scaler such as StandardScaler or PowerTransformer for regression",
+                f"{spec.encoder.sklearn} encodes classes; "
+                "expected a scaler such as StandardScaler or PowerTransformer for regression",
             )
     else:
         if encoder_cls is not None and (
@@ -122,7 +123,8 @@ def _check(spec: Target, series: pd.Series, analysis_type: str, encoder_cls: typ
         if analysis_type == "classification_binary" and count != 2:
             raise QCError(
                 "data.target.column",
-                f"'{column}' has {count} class{'es' if count != 1 else ''}; expected exactly 2 for classification_binary",
+                f"'{column}' has {count} class{'es' if count != 1 else ''}; "
+                "expected exactly 2 for classification_binary",
             )
         if count < 2:
             raise QCError(
@@ -133,5 +135,6 @@ def _check(spec: Target, series: pd.Series, analysis_type: str, encoder_cls: typ
     elif series.isna().any():
         raise QCError(
             "data.target.column",
-            f"'{column}' has {series.isna().sum()} missing value(s); expected none: drop those rows or set data.target.interpolater (float targets)",
+            f"'{column}' has {series.isna().sum()} missing value(s); "
+            "expected none: drop those rows or set data.target.interpolater (float targets)",
         )

@@ -253,7 +253,8 @@ class RunTree:
 
 
 def _roots(experiment_runs: list[Run], job_runs: list[Run], fold_runs: list[Run]) -> dict[str, str]:
-    """Job or fold run id -> the experiment run above it, for trees whose experiment run is among ``experiment_runs``."""
+    """Job or fold run id -> the experiment run above it, for trees whose experiment run is among
+    ``experiment_runs``."""
     roots = {r.info.run_id for r in experiment_runs}
     of_job = {r.info.run_id: r.data.tags.get(PARENT) for r in job_runs if r.data.tags.get(PARENT) in roots}
     of_fold = {r.info.run_id: of_job[r.data.tags.get(PARENT)] for r in fold_runs if r.data.tags.get(PARENT) in of_job}

@@ -91,7 +91,8 @@ def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> 
         own = source.models[source.models["job"] == f"job {candidate.job_index}"]
         count, test, moved = gate_test(own, holder_models, metric, source.sizes, gate)
         text = (
-            f"{rule}: {candidate.label} mean {own[metric].mean():.4g} vs {versus} mean {holder_models[metric].mean():.4g} "
+            f"{rule}: {candidate.label} mean {own[metric].mean():.4g} "
+            f"vs {versus} mean {holder_models[metric].mean():.4g} "
             f"over {count} shared folds x repeats; corrected resampled t-test: difference {test.difference:+.4g}, "
             f"p = {test.p_value:.3g} (one comparison: no adjustment)"
         )
@@ -108,8 +109,10 @@ def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> 
         better = fresh.candidate > fresh.holder if higher_is_better(metric) else fresh.candidate < fresh.holder
         moved = bool(better and fresh.p_value < gate)
         text = (
-            f"{rule}: the splits differ, so both were evaluated on the candidate's {fresh.split} split ({fresh.rows} rows): "
-            f"{candidate.label} {fresh.candidate:.4g} vs {versus} {fresh.holder:.4g}; paired permutation test: p = {fresh.p_value:.3g}"
+            f"{rule}: the splits differ, so both were evaluated on the candidate's {fresh.split} split "
+            f"({fresh.rows} rows): "
+            f"{candidate.label} {fresh.candidate:.4g} vs {versus} {fresh.holder:.4g}; "
+            f"paired permutation test: p = {fresh.p_value:.3g}"
         )
         p_value = fresh.p_value
     outcome = (

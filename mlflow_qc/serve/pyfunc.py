@@ -169,5 +169,6 @@ def qc_model_of(model) -> QCModel | None:
 
 
 def _load_pyfunc(data_path: str) -> QCModel:
-    """MLflow's ``loader_module`` contract: the model behind ``mlflow.pyfunc.load_model`` and ``mlflow models serve``."""
+    """MLflow's ``loader_module`` contract: the model behind ``mlflow.pyfunc.load_model`` and
+    ``mlflow models serve``."""
     return QCModel(Path(data_path))

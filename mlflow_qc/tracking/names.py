@@ -48,7 +48,8 @@ MODELS_PLANNED = "qc.models_planned"  # how many models the experiment run will 
 TRAINING_STARTED = "qc.training_started"  # epoch ms: when this experiment run began training models
 PROGRESS_AT = "qc.progress_at"  # epoch ms: when PROGRESS_ARTIFACT was last written
 PAGE = "qc.page"  # experiment runs: the path of their tracker page
-WHATIF = "qc.whatif"  # experiment runs: "false" when their models take no single table (N-D inputs, windows): no what-if page
+# experiment runs: "false" when their models take no single table (N-D inputs, windows): no what-if page
+WHATIF = "qc.whatif"
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 FINALIZED = "qc.finalized"  # finalize runs: the experiment run whose test split they revealed

@@ -94,7 +94,10 @@ def model_runs_below(client: MlflowClient, run: Run) -> list[Run]:
             "run_id", f"run {run.info.run_id} has {LEVEL}={level!r}; expected a model, fold, job or experiment run"
         )
     experiment_id = run.info.experiment_id
-    query = f"tags.`{LEVEL}` = '{MODEL}' and attributes.status = '{FINISHED}' and tags.`{RESUME_KEY}` = '{tags[RESUME_KEY]}'"
+    query = (
+        f"tags.`{LEVEL}` = '{MODEL}' and attributes.status = '{FINISHED}' "
+        f"and tags.`{RESUME_KEY}` = '{tags[RESUME_KEY]}'"
+    )
     if level in (FOLD, JOB):
         query += f" and tags.`{JOB_KEY}` = '{tags[JOB_KEY]}'"
     if level == FOLD:

@@ -31,7 +31,8 @@ STOPPED = "stopped"  # RUNNING in the store, but the process that trained it is 
 
 
 def process_gone(tags: dict) -> bool:
-    """Whether the processes named by a run's ``qc.pid``/``qc.launcher_pid``/``qc.host`` tags have exited (this host only)."""
+    """Whether the processes named by a run's ``qc.pid``/``qc.launcher_pid``/``qc.host`` tags have exited
+    (this host only)."""
     pids = [tags[name] for name in (PID, LAUNCHER_PID) if tags.get(name)]
     if tags.get(HOST) != socket.gethostname() or not pids:
         return False

@@ -62,7 +62,8 @@ def shell(prefix: str, page: str, title: str, body: str, data=None, figures: boo
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{e(title)} · {TITLE}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{e(base)}/static/qc.css"></head>'
+        f'<title>{e(title)} · {TITLE}</title><link rel="icon" href="data:,">'
+        f'<link rel="stylesheet" href="{e(base)}/static/qc.css"></head>'
         f'<body data-page="{e(page)}" data-base="{e(base)}" data-ui="{e(ui_root)}">'
         f'<header class="qc-top"><a class="qc-home" href="{e(base)}/">QC experiments</a>'
         f'<a href="{e(ui_root)}">MLflow UI</a></header>'
@@ -140,12 +141,14 @@ def versions_body(prefix: str, versions: list[dict]) -> str:
             "MLflow's Model Registry).</p>"
         )
     rows = "".join(
-        f'<tr><td><a class="qc-whatif-link" href="{e(prefix + PAGES_ROOT)}/whatif/{e(v["run_id"])}">{e(v["name"])}</a></td>'
+        f'<tr><td><a class="qc-whatif-link" href="{e(prefix + PAGES_ROOT)}/whatif/{e(v["run_id"])}">'
+        f"{e(v['name'])}</a></td>"
         f"<td>{e(v['version'])}</td><td>{e(v['run_id'])}</td></tr>"
         for v in versions
     )
     return (
-        f'<p>The what-if page opens registered model versions only.</p><table id="qc-versions"><thead><tr><th>model</th>'
+        "<p>The what-if page opens registered model versions only.</p>"
+        '<table id="qc-versions"><thead><tr><th>model</th>'
         f"<th>version</th><th>model run</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
@@ -155,7 +158,10 @@ def whatif_body(prefix: str, run, loaded: LoadedModel) -> str:
     rows = []
     for index, spec in enumerate(loaded.fields):
         options = ""
-        attributes = f'id="field-{index}" name="{e(spec.name)}" data-field="{e(spec.name)}" value="{e(spec.default)}" autocomplete="off"'
+        attributes = (
+            f'id="field-{index}" name="{e(spec.name)}" data-field="{e(spec.name)}" '
+            f'value="{e(spec.default)}" autocomplete="off"'
+        )
         if spec.values:
             choices = "".join(f'<option value="{e(value)}"></option>' for value in spec.values)
             options = f'<datalist id="values-{index}">{choices}</datalist>'

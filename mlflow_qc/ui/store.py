@@ -142,7 +142,8 @@ class Store:
             )
 
     def read_table(self, run: Run, path: str, text_prefix: str | None = None) -> pd.DataFrame | None:
-        """A parquet or CSV artifact; CSV columns starting with ``text_prefix`` stay text (hyperparameters as logged)."""
+        """A parquet or CSV artifact; CSV columns starting with ``text_prefix`` stay text (hyperparameters
+        as logged)."""
         with tempfile.TemporaryDirectory() as scratch:
             found = self.artifact_path(run, path, scratch)
             if found is None or not found.is_file():

@@ -80,7 +80,8 @@ many = pd.DataFrame(
 )
 dates = table().assign(d=pd.date_range("2020-01-01", periods=ROWS).astype(str))
 
-# name, file suffix, writer, recipe changes, expected: ("error", [substrings of the last line]) or ("trains"/"prepares", None)
+# name, file suffix, writer, recipe changes, expected:
+# ("error", [substrings of the last line]) or ("trains"/"prepares", None)
 CASES = [
     (
         "NaN in a feature",

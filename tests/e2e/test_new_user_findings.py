@@ -310,7 +310,9 @@ from torch import nn
 
 
 def fn_build(features_shape, label_shape, **hp):
-    return nn.Sequential(nn.Linear(features_shape[-1], hp["neuron_count"]), nn.ReLU(), nn.Linear(hp["neuron_count"], label_shape[-1]))
+    return nn.Sequential(
+        nn.Linear(features_shape[-1], hp["neuron_count"]), nn.ReLU(), nn.Linear(hp["neuron_count"], label_shape[-1])
+    )
 
 
 def fn_lose(**hp):

@@ -215,6 +215,7 @@ def test_finalize_takes_only_a_sealed_experiment_run(sealed):
     unsealed = client.create_run(result.experiment_id, tags={"qc.level": "experiment"}).info.run_id
     refused = run_cli("finalize", unsealed, cwd=root, env=cli_env(root))
     assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == (
-        f"error: experiment run {unsealed}: was trained without trainer.hide_test, so its test metrics are logged already; "
+        f"error: experiment run {unsealed}: was trained without trainer.hide_test, "
+        "so its test metrics are logged already; "
         "expected a run trained with hide_test: true"
     )

@@ -214,7 +214,8 @@ def test_calibration_no_difference_is_called_in_at_most_5_percent():
     two = np.mean([any(report_calls(simulated_scores(rng, [0.8, 0.8])).values()) for _ in range(EXPERIMENTS)])
     ten = np.mean([any(report_calls(simulated_scores(rng, [0.8] * 10)).values()) for _ in range(EXPERIMENTS)])
     print(
-        f"false calls over {EXPERIMENTS} experiments: gate {gate:.3f}, report of 2 jobs {two:.3f}, report of 10 jobs {ten:.3f}"
+        f"false calls over {EXPERIMENTS} experiments: gate {gate:.3f}, "
+        f"report of 2 jobs {two:.3f}, report of 10 jobs {ten:.3f}"
     )
     assert gate <= 0.05 and ten <= 0.05
     # two jobs: one two-sided test at 0.05 calls 5 % by design; the rate must not be above it beyond chance

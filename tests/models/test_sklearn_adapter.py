@@ -134,7 +134,8 @@ def test_runs_without_importing_torch_or_tensorflow(tmp_path):
         adapter.save(trained.model, {str(tmp_path / "saved")!r})
         model = load_model("sklearn", {str(tmp_path / "saved")!r})
         assert np.array_equal(adapter.predict(model, [x]), adapter.predict(trained.model, [x]))
-        tpe_search(architecture, Search(method="tpe", count=2, space={{"tol": {{"uniform": [0.001, 0.01]}}}}), 0, lambda p: 1.0)
+        tpe_search(architecture, Search(method="tpe", count=2, space={{"tol": {{"uniform": [0.001, 0.01]}}}}),
+                   0, lambda p: 1.0)
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow", "keras")))
         """,
         cwd=tmp_path,

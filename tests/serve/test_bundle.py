@@ -106,7 +106,8 @@ def test_requirements_are_public_pins_of_this_environment():
 def test_a_model_module_gets_pins_for_what_else_it_imports(tmp_path):
     module = tmp_path / "model.py"
     module.write_text(
-        "import json\nimport numpy as np\nfrom tqdm import auto\nimport torch.nn\nfrom mlflow_qc.models import MetricCutoff\n"
+        "import json\nimport numpy as np\nfrom tqdm import auto\n"
+        "import torch.nn\nfrom mlflow_qc.models import MetricCutoff\n"
         "def fn_build(*a, **hp):\n    import not_a_package_anywhere\n"
     )
     with pytest.warns(UserWarning, match=r"no installed package provides \['not_a_package_anywhere'\]"):

@@ -63,7 +63,8 @@ def outside_env(project: Project, **extra: str) -> dict[str, str]:
 
 
 class EnvironmentBuild:
-    """``mlflow models prepare-env --env-manager virtualenv`` of one model under ``root`` (MLFLOW_ENV_ROOT), started now."""
+    """``mlflow models prepare-env --env-manager virtualenv`` of one model under ``root`` (MLFLOW_ENV_ROOT),
+    started now."""
 
     def __init__(self, project: Project, model_uri: str, root: Path):
         root.mkdir(parents=True)

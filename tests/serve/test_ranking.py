@@ -108,6 +108,7 @@ def test_nothing_finished_and_unknown_metric_are_refused():
         best_model("run", "validation_accuracy", jobs, models.assign(status="FAILED"))
     with pytest.raises(
         QCError,
-        match=r"'test_accuracy' is not a metric of experiment run run; expected one of \['validation_accuracy', 'validation_loss'\]",
+        match=r"'test_accuracy' is not a metric of experiment run run; "
+        r"expected one of \['validation_accuracy', 'validation_loss'\]",
     ):
         best_model("run", "test_accuracy", jobs, models)
