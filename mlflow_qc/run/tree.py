@@ -22,6 +22,7 @@ from mlflow_qc.tracking.names import (
     BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, LEVEL, MODEL,
     PARENT, PID, PID_STARTED, REFIT, REPEAT_INDEX, RESUME_KEY, RUN_NAME, RUNNING, TEST_REVEALED,
 )
+from mlflow_qc.tracking.names import RESOURCE, RUNG  # adaptive search
 from mlflow_qc.tracking.queries import children_of, tree_runs
 
 
@@ -164,7 +165,7 @@ class RunTree:
     def job_run(self, job: Job) -> str:
         if job.key not in self.job_runs:
             tags = self.tags(JOB, **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower(),
-                                     BASELINE: "true" if job.baseline else None})
+                                     BASELINE: "true" if job.baseline else None, RUNG: job.rung, RESOURCE: job.resource})
             self.job_runs[job.key] = self._create(self.root_run_id, job.label, tags, job.hyperparameters)
         return self.job_runs[job.key]
 
@@ -209,6 +210,7 @@ def model_tags(resume_key: str, task: ModelTask) -> dict[str, str]:
             FOLD_INDEX: task.fold_index,
             REPEAT_INDEX: task.repeat_index,
             BASELINE: "true" if task.job.baseline else None,
+            RUNG: task.job.rung,
         },
     )
 

@@ -49,6 +49,9 @@ BASELINE = "qc.baseline"  # "true" on the baseline job's runs (trainer.baseline)
 BEATS_BASELINE = "qc.beats_baseline"  # job runs (and the experiment run, for its best job): "true" | "false"
 TEST_SEALED = "qc.test_sealed"  # experiment runs trained with trainer.hide_test: "true"
 TEST_REVEALED = "qc.test_revealed"  # "<UTC time> by <user>": finalize evaluated the test split
+RUNG = "qc.rung"  # adaptive search: job and model runs, the rung (0 = least resource) they trained at
+PRUNED_AT = "qc.pruned_at"  # adaptive search: job runs of a candidate stopped at this rung, below max_resource
+RESOURCE = "qc.resource"  # adaptive search: job runs, the resource (epochs, or a share of the training rows)
 
 # --- registered model version tags -----------------------------------------------------
 VERSION_RECIPE = "qc.recipe"
@@ -68,7 +71,8 @@ CHALLENGER_ALIAS = "challenger"  # a gated version that did not beat the alias h
 # --- params ----------------------------------------------------------------------------
 HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
 THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary classifier (trainer.threshold)
-NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM)  # the other params of a model run
+RESOURCE_PARAM = "resource"  # adaptive search: model runs, the resource they trained on
+NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM, RESOURCE_PARAM)  # the other params of a model run
 
 # --- metrics beyond {split}_{metric} -----------------------------------------------------
 BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job
