@@ -218,9 +218,9 @@ def check_adaptive_model(architecture, search) -> None:
     if "epochs" in architecture.hyperparameters:
         raise QCError("model.hyperparameters.epochs", "is set rung by rung by search.resource: epochs; expected it out of "
                                                       "the hyperparameters (search.max_resource gives a full training's epochs)")
-    from mlflow_qc.models import adapter_for
+    from mlflow_qc.models.user_module import import_user_module, user_functions
 
-    train = adapter_for(architecture).functions.get("fn_train")
+    train = user_functions(import_user_module(architecture.module)).get("fn_train")
     if train is not None and not _takes(train, "epochs"):
         raise QCError(f"{architecture.module}: fn_train", "takes neither epochs nor **hp; search.resource: epochs sets the "
                                                           "epochs hyperparameter, expected fn_train to train that many epochs")
