@@ -204,3 +204,26 @@ def test_sample_rows_are_a_seeded_stratified_share():
     assert not np.array_equal(sample_rows(train, 0.5, 12, True).features[0], subset.features[0])
     assert sample_rows(train, 1.0, 11, True) is train
     assert len(sample_rows(train, 0.001, 11, True).label) == 3  # at least one sample per class
+
+
+def test_jobs_below_max_resource_are_never_ranked_or_compared():
+    from mlflow_qc.evaluate.comparison import model_frame
+    from mlflow_qc.run.plan import Job, ModelRecord, plan_tasks
+    from mlflow_qc.run.summary import jobs_table, models_table
+    from mlflow_qc.tracking.tables import candidate_jobs, rank_jobs
+
+    partial = Job(0, {"C": 1.0}, sample_share=0.333333, rung=0, partial=True)
+    full = Job(1, {"C": 1.0}, sample_share=1.0, rung=1)
+    other = Job(2, {"C": 0.1}, sample_share=1.0, rung=1)
+    assert len({partial.key, full.key, other.key}) == 3 and partial.resource == 0.333333
+    assert Job(0, {"C": 1.0}).key == Job(0, {"C": 1.0}, rung=None).key  # grid jobs keep their keys
+    scores = {0: 0.99, 1: 0.80, 2: 0.90}  # the partial job scores best
+    records = [ModelRecord(task, f"run-{task.job.index}-{task.fold_index}", "FINISHED",
+                           {"fold_validation_accuracy": scores[task.job.index]})
+               for task in plan_tasks([partial, full, other], ["fold_0", "fold_1"], 1, 3)]
+    models = models_table(records)
+    assert models[["resource", "rung", "partial"]].drop_duplicates().values.tolist() == [
+        [0.333333, 0, True], [1.0, 1, False]]
+    jobs = jobs_table(models)
+    assert rank_jobs(candidate_jobs(jobs), "fold_validation_accuracy")["job_index"].tolist() == [2, 1]
+    assert set(model_frame(models)["job"]) == {"job 1", "job 2"}
