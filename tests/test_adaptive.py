@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mlflow_qc.adaptive import (
-    ResourceScale, Trial, adaptive_search, best_first, brackets_for, candidate_pool, check_adaptive_model,
+    ResourceScale, adaptive_search, best_first, brackets_for, candidate_pool, check_adaptive_model,
     halving_bracket, hyperband_brackets, planned_trainings, resource_scale, sample_rows,
 )
 from mlflow_qc.errors import QCError

@@ -85,3 +85,54 @@ def test_hyperband_on_samples(workspace):
     # brackets s=1 (2 candidates on half the rows, the better on all) and s=0 (2 on all): at most 5 jobs
     assert 3 <= len(jobs) <= 5
     assert {job.data.tags["qc.resource"] for job in jobs.values()} == {"0.5", "1.0"}
+
+    # a rerun resumes: every model is kept, the rungs rank the same, the search takes the same path
+    again = mlflow_run("hyperband-iris", workspace / "recipes" / "hyperband-iris.yaml")
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerun = runs_by_level("hyperband-iris")
+    assert {r.info.run_id for r in rerun["model"]} == {r.info.run_id for r in levels["model"]}
+    assert {r.info.run_id for r in rerun["job"]} == {r.info.run_id for r in levels["job"]}
+    [first], [second] = levels["experiment"], rerun["experiment"]
+    assert second.data.tags["qc.best_job_run_id"] == first.data.tags["qc.best_job_run_id"]
+
+
+IRIS_TORCH = '''
+from torch import nn
+
+
+def fn_build(features_shape, label_shape, **hp):
+    return nn.Sequential(nn.Linear(features_shape[-1], hp["neuron_count"]), nn.ReLU(),
+                         nn.Linear(hp["neuron_count"], label_shape[-1]), nn.Softmax(dim=1))
+'''
+
+
+def test_halving_on_epochs_in_python(workspace):
+    """The epochs resource sets the default training's epochs rung by rung (each rung trained afresh)."""
+    from mlflow_qc import Experiment, load_recipe
+
+    (workspace / "models").mkdir(exist_ok=True)
+    (workspace / "models" / "iris_net.py").write_text(IRIS_TORCH)
+    recipe = {
+        "name": "epochs-iris", "seed": 5,
+        "data": {"inputs": [{"dataset": {"path": "../data/iris.tsv"}}],
+                 "target": {"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
+                 "stratifier": {"size_test": 0.2, "size_validation": 0.2}},
+        "model": {"library": "pytorch", "analysis_type": "classification_multi", "module": "../models/iris_net.py",
+                  "hyperparameters": {"neuron_count": [2, 4, 8], "learning_rate": [0.01], "batch_size": [16]}},
+        "search": {"method": "halving", "resource": "epochs", "max_resource": 6},
+    }
+    path = workspace / "recipes" / "epochs.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe))
+    result = Experiment.from_recipe(load_recipe(path)).run()
+    levels = runs_by_level("epochs-iris")
+    # 3 candidates: min_resource 6 / 3 = 2 epochs; the best one then trains 6 epochs
+    assert sorted((m.data.params["epochs"], m.data.tags["qc.rung"]) for m in levels["model"]) == [
+        ("2", "0"), ("2", "0"), ("2", "0"), ("6", "1")]
+    client = mlflow.MlflowClient()
+    for model in levels["model"]:
+        assert model.data.params["resource"] == model.data.params["epochs"]
+        assert len(client.get_metric_history(model.info.run_id, "val_loss")) == int(model.data.params["epochs"])
+    best = next(j for j in levels["job"] if j.data.tags["qc.job_index"] == str(result.best_job_index))
+    assert best.data.params["epochs"] == "6" and "qc.pruned_at" not in best.data.tags
+    assert sum("qc.pruned_at" in j.data.tags for j in levels["job"]) == 2
