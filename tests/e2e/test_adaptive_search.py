@@ -72,6 +72,9 @@ def test_successive_halving_on_samples(workspace):
     levels = train(workspace, "halving-iris", {"method": "halving", "resource": "samples", "reduction_factor": 3})
     jobs, pruned = check_tree(levels, "halving-iris")
     # 9 candidates on a ninth of each fold's training rows, the best 3 on a third, the best on all of them
+    [experiment] = levels["experiment"]
+    assert {k: v for k, v in experiment.data.params.items() if k.startswith("search.")} == {
+        "search.method": "halving", "search.resource": "samples", "search.reduction_factor": "3", "search.candidates": "grid"}
     rungs = sorted((int(job.data.tags["qc.rung"]), job.data.tags["qc.resource"]) for job in jobs.values())
     assert rungs == [(0, "0.111111")] * 9 + [(1, "0.333333")] * 3 + [(2, "1.0")]
     assert len(pruned) == 8
