@@ -227,3 +227,23 @@ def test_jobs_below_max_resource_are_never_ranked_or_compared():
     jobs = jobs_table(models)
     assert rank_jobs(candidate_jobs(jobs), "fold_validation_accuracy")["job_index"].tolist() == [2, 1]
     assert set(model_frame(models)["job"]) == {"job 1", "job 2"}
+
+
+def test_the_resource_figure_draws_each_candidate_through_its_rungs():
+    from mlflow_qc.evaluate.figures_adaptive import candidate_scores, resource_figure
+    from mlflow_qc.run.plan import Job, ModelRecord, plan_tasks
+    from mlflow_qc.run.summary import models_table
+
+    jobs = [Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True), Job(1, {"C": 0.1, "epochs": 3}, rung=0, partial=True),
+            Job(2, {"C": 0.1, "epochs": 9}, rung=1)]
+    scores = {0: [0.6, 0.8], 1: [0.7, 0.9], 2: [0.85, 0.95]}
+    records = [ModelRecord(task, f"run-{task.job.index}-{task.fold_index}", "FINISHED",
+                           {"fold_validation_accuracy": scores[task.job.index][task.fold_index]})
+               for task in plan_tasks(jobs, ["fold_0", "fold_1"], 1, 3)]
+    table = candidate_scores(models_table(records), "fold_validation_accuracy")
+    assert table.values.tolist() == [["C=0.1", 3.0, pytest.approx(0.8), True], ["C=0.1", 9.0, pytest.approx(0.9), False],
+                                     ["C=1.0", 3.0, pytest.approx(0.7), True]]
+    figure = resource_figure(models_table(records), "fold_validation_accuracy")
+    assert [list(trace.x) for trace in figure.data] == [[3.0, 9.0], [3.0]]
+    assert figure.data[1].line.color == "#b0b0b0" and figure.data[0].line.color != "#b0b0b0"
+    assert resource_figure(models_table(records[:0]), "fold_validation_accuracy") is None

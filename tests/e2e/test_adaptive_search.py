@@ -2,6 +2,9 @@
 iris with the samples resource; the run tree has a job per candidate and resource, every model says its
 resource and rung, the candidates stopped early are tagged and never chosen, the registered model was
 fully trained."""
+import json
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 import pytest
@@ -78,6 +81,10 @@ def test_successive_halving_on_samples(workspace):
     rungs = sorted((int(job.data.tags["qc.rung"]), job.data.tags["qc.resource"]) for job in jobs.values())
     assert rungs == [(0, "0.111111")] * 9 + [(1, "0.333333")] * 3 + [(2, "1.0")]
     assert len(pruned) == 8
+    report = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/report.json")).read_text())
+    [section] = [s for s in report["sections"] if s["title"] == "Adaptive search"]
+    [figure] = section["figures"]
+    assert len(figure["data"]) == 9  # a line per candidate
     assert sorted(int(job.data.tags["qc.pruned_at"]) for job in pruned) == [0] * 6 + [1] * 2
 
 
