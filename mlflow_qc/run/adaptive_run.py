@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mlflow_qc.adaptive import Trial, adaptive_search, brackets_for, candidate_pool, planned_trainings
 from mlflow_qc.run.plan import Job
-from mlflow_qc.tracking.names import PRUNED_AT
+from mlflow_qc.tracking.names import MODELS_PLANNED, PRUNED_AT
 
 
 def planned_adaptive_jobs(architecture, search, seed: int) -> int:
@@ -54,7 +54,18 @@ class AdaptiveRun:
     def run(self) -> list[Trial]:
         trials = adaptive_search(self.candidates, self.brackets, self.scale, self.seed, self.evaluate)
         self.tag_pruned(trials)
+        self.settle_plan()
         return trials
+
+    def settle_plan(self) -> None:
+        """The plan counted every (candidate, rung) of every bracket; a candidate that two Hyperband brackets
+        train on the same resource is one job, and a rung of failed candidates may keep fewer: the models
+        there are now are the plan."""
+        training = self.training
+        planned = sum(len(tasks) for tasks in training.book.expected.values())
+        if planned != training.planned:
+            training.planned = planned
+            training._tag({MODELS_PLANNED: str(planned)})
 
     def tag_pruned(self, trials: list[Trial]) -> None:
         """Each candidate that never trained on max_resource: its last job run says at which rung it stopped."""
