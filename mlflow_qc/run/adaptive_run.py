@@ -7,9 +7,11 @@ every job below max_resource) are ``partial`` and never ranked as the best job.
 """
 from __future__ import annotations
 
+from mlflow.entities import RunTag
+
 from mlflow_qc.adaptive import Trial, adaptive_search, brackets_for, candidate_pool, planned_trainings
 from mlflow_qc.run.plan import Job
-from mlflow_qc.tracking.names import MODELS_PLANNED, PRUNED_AT
+from mlflow_qc.tracking.names import MODELS_PLANNED, PRUNED_AT, RESOURCE, RUNG
 
 
 def planned_adaptive_jobs(architecture, search, seed: int) -> int:
@@ -49,7 +51,15 @@ class AdaptiveRun:
             if not known:
                 new.append(job)
         training.run_jobs(new, training.prepared.entry.contexts)
+        self.tag_jobs(new)
         return [training._loss(job) for job in wanted]
+
+    def tag_jobs(self, jobs: list[Job]) -> None:
+        """A job run says its rung and resource (its model runs carry the rung and the param ``resource``)."""
+        tree = self.training.tree
+        for job in jobs:
+            if job.key in tree.job_runs:
+                tree.client.log_batch(tree.job_runs[job.key], tags=[RunTag(RUNG, str(job.rung)), RunTag(RESOURCE, str(job.resource))])
 
     def run(self) -> list[Trial]:
         trials = adaptive_search(self.candidates, self.brackets, self.scale, self.seed, self.evaluate)

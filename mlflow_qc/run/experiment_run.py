@@ -104,6 +104,12 @@ def planned_jobs(recipe: Recipe) -> list[Job] | None:
     return [Job(i, hp) for i, hp in enumerate(combinations(recipe.model, recipe.search, recipe.seed))]
 
 
+def _job_count(recipe: Recipe, jobs: list[Job] | None) -> int:
+    if recipe.search.method in ADAPTIVE_METHODS:
+        return planned_adaptive_jobs(recipe.model, recipe.search, recipe.seed)
+    return recipe.search.count if jobs is None else len(jobs)
+
+
 def check_model(recipe: Recipe) -> None:
     """The model and search problems a recipe can have, before any run exists."""
     model = recipe.require_model()
@@ -322,12 +328,6 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
         if not any(not record.task.job.baseline for record in training.book.finished):  # the baseline alone is no success
             raise NothingSucceeded(failure_summary(result))
     return result
-
-
-def _job_count(recipe: Recipe, jobs: list[Job] | None) -> int:
-    if recipe.search.method in ADAPTIVE_METHODS:
-        return planned_adaptive_jobs(recipe.model, recipe.search, recipe.seed)
-    return recipe.search.count if jobs is None else len(jobs)
 
 
 def seal_test(client, run_id: str, hide_test: bool, revealed: str | None) -> None:

@@ -22,7 +22,7 @@ from mlflow_qc.tracking.names import (
     BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, LEVEL, MODEL,
     PARENT, PID, PID_STARTED, REFIT, REPEAT_INDEX, RESUME_KEY, RUN_NAME, RUNNING, TEST_REVEALED,
 )
-from mlflow_qc.tracking.names import RESOURCE, RUNG  # adaptive search
+from mlflow_qc.tracking.names import RUNG  # adaptive search
 from mlflow_qc.tracking.queries import children_of, tree_runs
 
 
@@ -165,7 +165,7 @@ class RunTree:
     def job_run(self, job: Job) -> str:
         if job.key not in self.job_runs:
             tags = self.tags(JOB, **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower(),
-                                     BASELINE: "true" if job.baseline else None, RUNG: job.rung, RESOURCE: job.resource})
+                                     BASELINE: "true" if job.baseline else None})
             self.job_runs[job.key] = self._create(self.root_run_id, job.label, tags, job.hyperparameters)
         return self.job_runs[job.key]
 

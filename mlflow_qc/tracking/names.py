@@ -42,6 +42,9 @@ TRAINING_STARTED = "qc.training_started"  # epoch ms: when this experiment run b
 PROGRESS_AT = "qc.progress_at"  # epoch ms: when PROGRESS_ARTIFACT was last written
 PAGE = "qc.page"  # experiment runs: the path of their tracker page
 WHATIF = "qc.whatif"  # experiment runs: "false" when their models take no single table (N-D inputs, windows): no what-if page
+RUNG = "qc.rung"  # adaptive search: job and model runs, the rung (0 = least resource) they trained at
+PRUNED_AT = "qc.pruned_at"  # adaptive search: job runs of a candidate stopped at this rung, below max_resource
+RESOURCE = "qc.resource"  # adaptive search: job runs, the resource (epochs, or a share of the training rows)
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 MODEL_RUN_ID = "qc.model_run_id"  # inference runs and registered versions: the model run behind them
@@ -49,9 +52,6 @@ BASELINE = "qc.baseline"  # "true" on the baseline job's runs (trainer.baseline)
 BEATS_BASELINE = "qc.beats_baseline"  # job runs (and the experiment run, for its best job): "true" | "false"
 TEST_SEALED = "qc.test_sealed"  # experiment runs trained with trainer.hide_test: "true"
 TEST_REVEALED = "qc.test_revealed"  # "<UTC time> by <user>": finalize evaluated the test split
-RUNG = "qc.rung"  # adaptive search: job and model runs, the rung (0 = least resource) they trained at
-PRUNED_AT = "qc.pruned_at"  # adaptive search: job runs of a candidate stopped at this rung, below max_resource
-RESOURCE = "qc.resource"  # adaptive search: job runs, the resource (epochs, or a share of the training rows)
 
 # --- registered model version tags -----------------------------------------------------
 VERSION_RECIPE = "qc.recipe"

@@ -97,14 +97,19 @@ def test_hyperband_on_samples(workspace):
     assert sorted(job.data.tags["qc.resource"] for job in jobs.values()) == ["0.5", "0.5", "1.0", "1.0"]
     assert not pruned  # both candidates reached all the rows
 
-    # a rerun resumes: every model is kept, the rungs rank the same, the search takes the same path
+    # a rerun trains nothing new: every model is found again, the rungs rank the same, the search takes the same path
     again = mlflow_run("hyperband-iris", workspace / "recipes" / "hyperband-iris.yaml")
     assert again.returncode == 0, again.stderr[-3000:]
     rerun = runs_by_level("hyperband-iris")
     assert {r.info.run_id for r in rerun["model"]} == {r.info.run_id for r in levels["model"]}
-    assert {r.info.run_id for r in rerun["job"]} == {r.info.run_id for r in levels["job"]}
-    [first], [second] = levels["experiment"], rerun["experiment"]
-    assert second.data.tags["qc.best_job_run_id"] == first.data.tags["qc.best_job_run_id"]
+    [first] = levels["experiment"]
+    second = max(rerun["experiment"], key=lambda r: r.info.start_time)
+    client = mlflow.MlflowClient()
+    chosen = [client.get_run(run.data.tags["qc.best_job_run_id"]).data for run in (first, second)]
+    assert [(data.params["C"], data.tags["qc.resource"]) for data in chosen] == [(chosen[0].params["C"], "1.0")] * 2
+    tables = [pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="qc/metrics.csv"))
+              for run in (first, second)]
+    assert sorted(tables[0]["run_id"]) == sorted(tables[1]["run_id"])
 
 
 IRIS_TORCH = '''
