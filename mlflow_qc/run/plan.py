@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.models.baseline import baseline_hyperparameters
-from mlflow_qc.tracking.names import BASELINE_JOB, FINISHED
+from mlflow_qc.tracking.names import BASELINE_JOB, FINISHED, RESOURCE_PARAM
 
 
 def job_key(hyperparameters: dict) -> str:
@@ -49,6 +49,11 @@ class Job:
         if self.rung is None:
             return None
         return self.sample_share if self.sample_share is not None else self.hyperparameters.get("epochs")
+
+    @property
+    def resource_params(self) -> dict:
+        """What an adaptive job's model runs log beside their hyperparameters: the param ``resource``."""
+        return {} if self.resource is None else {RESOURCE_PARAM: self.resource}
 
     @property
     def label(self) -> str:

@@ -25,7 +25,7 @@ from mlflow_qc.run.observers import ModelFinished, notify
 from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.session import tune_sqlite_store
 from mlflow_qc.run.tree import model_tags
-from mlflow_qc.tracking.names import FAILED, FINISHED, FIT_SECONDS, KILLED, PREDICTIONS_ARTIFACT, RESOURCE_PARAM, THRESHOLD_PARAM
+from mlflow_qc.tracking.names import FAILED, FINISHED, FIT_SECONDS, KILLED, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,7 @@ def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: Ca
     params = {**task.job.hyperparameters, "fold_index": task.fold_index, "repeat_index": task.repeat_index, "seed": task.seed}
     if fitted.threshold is not None:
         params[THRESHOLD_PARAM] = repr(fitted.threshold)
-    if task.job.resource is not None:
-        params[RESOURCE_PARAM] = task.job.resource
+    params.update(task.job.resource_params)  # adaptive search
     metrics = [Metric(key, value, now, 0) for key, value in fitted.metrics.items()]
     metrics += [
         Metric(key, float(value), now, step)
