@@ -21,7 +21,7 @@ LAYERS = [
     ("split",),
     ("cache",),
     ("models",),
-    ("search",),
+    ("search", "adaptive"),
     ("prepare",),
     ("run",),
     ("evaluate", "serve", "results"),

@@ -31,6 +31,7 @@ from mlflow_qc.tracking.names import (
     BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, LEVEL, MODEL,
     PARENT, PID, PID_STARTED, RECIPE_KEY, REFIT, REPEAT_INDEX, RESUME_KEY, REUSED_MODELS, RUN_NAME, RUNNING, TEST_REVEALED,
 )
+from mlflow_qc.tracking.names import RUNG  # adaptive search
 from mlflow_qc.tracking.queries import children_of, tree_runs
 
 
@@ -254,6 +255,7 @@ def model_tags(resume_key: str, task: ModelTask) -> dict[str, str]:
             FOLD_INDEX: task.fold_index,
             REPEAT_INDEX: task.repeat_index,
             BASELINE: "true" if task.job.baseline else None,
+            RUNG: task.job.rung,
         },
     )
 

@@ -109,6 +109,7 @@ def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: Ca
     params = {**task.job.hyperparameters, "fold_index": task.fold_index, "repeat_index": task.repeat_index, "seed": task.seed}
     if fitted.threshold is not None:
         params[THRESHOLD_PARAM] = repr(fitted.threshold)
+    params.update(task.job.resource_params)  # adaptive search
     metrics = [Metric(key, value, now, 0) for key, value in fitted.metrics.items()]
     metrics += [
         Metric(key, float(value), now, step)

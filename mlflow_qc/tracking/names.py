@@ -48,6 +48,9 @@ TRAINING_STARTED = "qc.training_started"  # epoch ms: when this experiment run b
 PROGRESS_AT = "qc.progress_at"  # epoch ms: when PROGRESS_ARTIFACT was last written
 PAGE = "qc.page"  # experiment runs: the path of their tracker page
 WHATIF = "qc.whatif"  # experiment runs: "false" when their models take no single table (N-D inputs, windows): no what-if page
+RUNG = "qc.rung"  # adaptive search: job and model runs, the rung (0 = least resource) they trained at
+PRUNED_AT = "qc.pruned_at"  # adaptive search: job runs of a candidate stopped at this rung, below max_resource
+RESOURCE = "qc.resource"  # adaptive search: job runs, the resource (epochs, or a share of the training rows)
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 FINALIZED = "qc.finalized"  # finalize runs: the experiment run whose test split they revealed
@@ -77,7 +80,8 @@ CHALLENGER_ALIAS = "challenger"  # a gated version that did not beat the alias h
 # --- params ----------------------------------------------------------------------------
 HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
 THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary classifier (trainer.threshold)
-NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM)  # the other params of a model run
+RESOURCE_PARAM = "resource"  # adaptive search: model runs, the resource they trained on
+NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM, RESOURCE_PARAM)  # the other params of a model run
 
 # --- metrics beyond {split}_{metric} -----------------------------------------------------
 BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job, Holm-adjusted
