@@ -1,5 +1,6 @@
 """Build script beside pyproject.toml (which holds the metadata, requirements and extras): the
 console script and MLflow's plugin entry points."""
+
 from setuptools import setup
 
 setup(

@@ -5,6 +5,7 @@ our tensorflow-cpu for Linux x86-64), so pip runs here with the marker environme
 antlr4-python3-runtime (through hydra-core), published only as a source distribution: its pure-Python wheel
 is built first and offered with --find-links. Needs the package index (PyPI).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -14,8 +15,14 @@ from importlib import metadata
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MAC = {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "arm64", "os_name": "posix",
-       "platform_release": "23.0.0", "platform_version": "Darwin Kernel Version 23.0.0"}
+MAC = {
+    "sys_platform": "darwin",
+    "platform_system": "Darwin",
+    "platform_machine": "arm64",
+    "os_name": "posix",
+    "platform_release": "23.0.0",
+    "platform_version": "Darwin Kernel Version 23.0.0",
+}
 PIP_AS_ON_A_MAC = f"""
 import sys
 import pip._vendor.packaging.markers as markers
@@ -33,14 +40,41 @@ def pip(*args: str) -> subprocess.CompletedProcess:
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="qc-macos-"))
     pip("wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(work), str(REPO_ROOT))
-    pip("wheel", "-q", "--no-deps", "-w", str(work / "sdist-only"),
-        f"antlr4-python3-runtime=={metadata.version('antlr4-python3-runtime')}")
+    pip(
+        "wheel",
+        "-q",
+        "--no-deps",
+        "-w",
+        str(work / "sdist-only"),
+        f"antlr4-python3-runtime=={metadata.version('antlr4-python3-runtime')}",
+    )
     wheel = next(work.glob("mlflow_qc-*.whl"))
-    runs = {extra: subprocess.Popen(
-        [sys.executable, "-c", PIP_AS_ON_A_MAC, "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-         "--platform", "macosx_14_0_arm64", "--python-version", "3.11", "--target", str(work / "target"),
-         "--find-links", str(work / "sdist-only"), f"mlflow-qc[{extra}] @ {wheel.as_uri()}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for extra in ("pytorch", "keras")}
+    runs = {
+        extra: subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                PIP_AS_ON_A_MAC,
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--only-binary=:all:",
+                "--platform",
+                "macosx_14_0_arm64",
+                "--python-version",
+                "3.11",
+                "--target",
+                str(work / "target"),
+                "--find-links",
+                str(work / "sdist-only"),
+                f"mlflow-qc[{extra}] @ {wheel.as_uri()}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for extra in ("pytorch", "keras")
+    }
     failed = 0
     for extra, run in runs.items():
         output = run.communicate()[0]

@@ -12,6 +12,7 @@ the grid winner's 95 % interval (t interval over its folds x repeats).
 
     python bench/adaptive_search.py --rows 3000 --folds 3    # prints the Markdown for bench/RESULTS.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,11 +51,20 @@ def workspace(root: Path, rows: int) -> Path:
 
 def recipe(name: str, folds: int, search: dict | None) -> dict:
     spec = {
-        "name": name, "seed": SEED,
-        "data": {"inputs": [{"dataset": {"path": "../data/bench.parquet"}, "encoders": [{"sklearn": "StandardScaler"}]}],
-                 "target": {"column": "label"}, "stratifier": {"size_test": 0.2, "fold_count": folds}, "version": "off"},
-        "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "sklearn.svm.SVC",
-                  "hyperparameters": {**GRID, "probability": [False]}},
+        "name": name,
+        "seed": SEED,
+        "data": {
+            "inputs": [{"dataset": {"path": "../data/bench.parquet"}, "encoders": [{"sklearn": "StandardScaler"}]}],
+            "target": {"column": "label"},
+            "stratifier": {"size_test": 0.2, "fold_count": folds},
+            "version": "off",
+        },
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_binary",
+            "estimator": "sklearn.svm.SVC",
+            "hyperparameters": {**GRID, "probability": [False]},
+        },
     }
     if search:
         spec["search"] = search
@@ -92,8 +102,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--folds", type=int, default=3)
     args = parser.parse_args()
-    variants = {"grid": None, "halving": {"method": "halving", "resource": "samples"},
-                "hyperband": {"method": "hyperband", "resource": "samples", "min_resource": 1 / 9}}
+    variants = {
+        "grid": None,
+        "halving": {"method": "halving", "resource": "samples"},
+        "hyperband": {"method": "hyperband", "resource": "samples", "min_resource": 1 / 9},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = workspace(Path(tmp, "project"), args.rows)
         from mlflow_qc.prepare import prepare
@@ -108,14 +121,20 @@ def main() -> None:
             results[name] = {**summary(result, train_rows), "seconds": seconds}
     grid = results["grid"]
     low, high = interval(grid["scores"])
-    print(f"{args.rows} rows, 27 candidates (SVC: 9 C x 3 gamma), {args.folds} folds x 1 repeat; "
-          f"grid winner's 95 % interval {low:.4f} .. {high:.4f}\n")
-    print("| variant | models | resource (rows x models) | share of grid | wall s | share of grid | chosen mean | inside |")
+    print(
+        f"{args.rows} rows, 27 candidates (SVC: 9 C x 3 gamma), {args.folds} folds x 1 repeat; "
+        f"grid winner's 95 % interval {low:.4f} .. {high:.4f}\n"
+    )
+    print(
+        "| variant | models | resource (rows x models) | share of grid | wall s | share of grid | chosen mean | inside |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, row in results.items():
         mean = row["scores"].mean()
-        print(f"| {name} | {row['models']} | {row['resource']:.0f} | {row['resource'] / grid['resource']:.2f} | "
-              f"{row['seconds']:.1f} | {row['seconds'] / grid['seconds']:.2f} | {mean:.4f} | {'yes' if low <= mean <= high else 'no'} |")
+        print(
+            f"| {name} | {row['models']} | {row['resource']:.0f} | {row['resource'] / grid['resource']:.2f} | "
+            f"{row['seconds']:.1f} | {row['seconds'] / grid['seconds']:.2f} | {mean:.4f} | {'yes' if low <= mean <= high else 'no'} |"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the local artifact store. The experiment report is also built for 40 jobs x 10 m
 
     python bench/artifact_size.py            # prints the Markdown for bench/RESULTS.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from train_overhead import FOLDS, SEED, in_process_workspace, recipe as overhead_recipe  # noqa: E402
+from train_overhead import FOLDS, SEED, in_process_workspace  # noqa: E402
+from train_overhead import recipe as overhead_recipe
 
 
 def recipe(permute_count: int) -> dict:
@@ -42,8 +44,11 @@ def timed_hooks() -> dict[str, list[float]]:
     from mlflow_qc.evaluate.observers import ExperimentReport, Importance, JobReport
 
     timings: dict[str, list[float]] = {}
-    hooks = {"model_artifacts": (Importance, "model_finished"), "job_artifacts": (JobReport, "job_closed"),
-             "experiment_artifacts": (ExperimentReport, "experiment_closed")}
+    hooks = {
+        "model_artifacts": (Importance, "model_finished"),
+        "job_artifacts": (JobReport, "job_closed"),
+        "experiment_artifacts": (ExperimentReport, "experiment_closed"),
+    }
     for name, (owner, method) in hooks.items():
         original = getattr(owner, method)
 
@@ -86,8 +91,12 @@ def train(root: Path, permute_count: int, timings: dict) -> dict:
     runs = client.search_runs([result.experiment_id], max_results=1000)
     level = lambda name: [r.info.run_id for r in runs if r.data.tags.get("qc.level") == name]  # noqa: E731
     return {
-        "permute_count": permute_count, "wall": wall, "models": result.finished, "timings": dict(timings),
-        "job_html": sizes(root, level("job"), "qc/report.html"), "job_json": sizes(root, level("job"), "qc/report.json"),
+        "permute_count": permute_count,
+        "wall": wall,
+        "models": result.finished,
+        "timings": dict(timings),
+        "job_html": sizes(root, level("job"), "qc/report.html"),
+        "job_json": sizes(root, level("job"), "qc/report.json"),
         "predictions": sizes(root, level("model"), "qc/predictions.parquet"),
         "importance": sizes(root, level("model"), "qc/importance.csv"),
         "experiment_html": sizes(root, [result.run_id], "qc/report.html"),
@@ -105,10 +114,21 @@ def synthetic_experiment_report(jobs: int = 40, models_per_job: int = 10) -> dic
     rows = []
     for job in range(jobs):
         for model in range(models_per_job):
-            row = {"job": f"job {job}", "model": f"model {job}/{model}", "run_id": f"{job}-{model}", "hyperparameters": f"C={job}",
-                   "fold_index": model % FOLDS, "repeat_index": model // FOLDS}
+            row = {
+                "job": f"job {job}",
+                "model": f"model {job}/{model}",
+                "run_id": f"{job}-{model}",
+                "hyperparameters": f"C={job}",
+                "fold_index": model % FOLDS,
+                "repeat_index": model // FOLDS,
+            }
             for split in ("train", "fold_validation", "test"):
-                row.update({f"{split}_{m}": rng.uniform(0.6, 0.95) for m in ("accuracy", "f1", "precision", "recall", "roc_auc")})
+                row.update(
+                    {
+                        f"{split}_{m}": rng.uniform(0.6, 0.95)
+                        for m in ("accuracy", "f1", "precision", "recall", "roc_auc")
+                    }
+                )
                 row[f"{split}_loss"] = rng.uniform(0.2, 0.7)
             rows.append(row)
     models = pd.DataFrame(rows)

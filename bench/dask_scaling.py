@@ -12,6 +12,7 @@ Models per second is the marginal rate between the two sizes ((400 - 40) models 
 difference in wall time), so the fixed cost (launcher, imports, preparation, starting the
 cluster) does not count; the fixed cost is reported beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,12 @@ VARIANTS = {
 def run_size(combos: int) -> dict[str, tuple[float, float]]:
     """Wall seconds and peak MiB of every variant at one grid size."""
     root = Path(tempfile.mkdtemp(prefix="qc-dask-bench-"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_QC_QUIET": "1",
+        "DVC_NO_ANALYTICS": "1",
+    }
     os.environ.update(env)
     setup_workspace(root, combos)
     results = {}
@@ -51,7 +57,9 @@ def run_size(combos: int) -> dict[str, tuple[float, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--combos", type=int, nargs=2, default=[4, 40], help="C values of the small and large grid (x10 models)")
+    parser.add_argument(
+        "--combos", type=int, nargs=2, default=[4, 40], help="C values of the small and large grid (x10 models)"
+    )
     args = parser.parse_args()
     small, large = (combos * FOLDS * REPEATS for combos in args.combos)
     walls = {combos: run_size(combos) for combos in args.combos}
@@ -65,8 +73,10 @@ def main() -> None:
         print(f"| {name} | {wall_s:.1f} | {wall_l:.1f} | {mib:.0f} | {rates[name]:.2f} | {fixed:.1f} |")
     speedup = rates["dask, 2 workers"] / rates["dask, 1 worker"]
     overhead = (1 / rates["dask, 2 workers"] - 1 / rates["local, n_jobs 2"]) * 1000
-    print(f"\nspeed-up 2 workers / 1 worker: {speedup:.2f}x; per-model overhead of the cluster over local "
-          f"n_jobs 2: {overhead:.0f} ms (wall per model at 2-way parallelism)")
+    print(
+        f"\nspeed-up 2 workers / 1 worker: {speedup:.2f}x; per-model overhead of the cluster over local "
+        f"n_jobs 2: {overhead:.0f} ms (wall per model at 2-way parallelism)"
+    )
 
 
 if __name__ == "__main__":

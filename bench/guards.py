@@ -10,6 +10,7 @@ served models on the candidate's validation split: 4,000 rows, 999 paired permut
 
     python bench/guards.py            # prints the Markdown for bench/RESULTS.md
 """
+
 from __future__ import annotations
 
 import sys
@@ -22,7 +23,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from train_overhead import in_process_workspace, recipe as overhead_recipe  # noqa: E402
+from train_overhead import in_process_workspace  # noqa: E402
+from train_overhead import recipe as overhead_recipe
 
 COMBOS = 4
 

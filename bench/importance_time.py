@@ -7,6 +7,7 @@ each (the per-copy path) and stacked into batches (the path training uses); both
 
     python bench/importance_time.py --models 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,9 @@ def main() -> None:
     (root / "recipes").mkdir()
     write_demo_data(root / "data")
     shutil.copytree(REPO / "models", root / "models")
-    (root / "recipes" / "demo.yaml").write_text((REPO / "recipes" / "demo.yaml").read_text().replace("version: auto", "version: off"))
+    (root / "recipes" / "demo.yaml").write_text(
+        (REPO / "recipes" / "demo.yaml").read_text().replace("version: auto", "version: off")
+    )
     recipe = load_recipe(str(root / "recipes" / "demo.yaml"))
     entry = prepare(recipe).entry
     combos = list(combinations(recipe.model, recipe.search, recipe.seed))
@@ -56,15 +59,26 @@ def main() -> None:
         timings, tables = {}, {}
         for path, batch_bytes in (("per-copy", 1), ("batched", None)):
             started = time.perf_counter()
-            tables[path] = model_importance(adapter, trained.model, entry, context, hp, recipe.trainer.permute_count,
-                                            recipe.seed, batch_bytes=batch_bytes)
+            tables[path] = model_importance(
+                adapter,
+                trained.model,
+                entry,
+                context,
+                hp,
+                recipe.trainer.permute_count,
+                recipe.seed,
+                batch_bytes=batch_bytes,
+            )
             timings[path] = time.perf_counter() - started
         keyed = {path: table.set_index(["level", "input", "column"]).sort_index() for path, table in tables.items()}
         pd.testing.assert_frame_equal(keyed["per-copy"], keyed["batched"], rtol=1e-5, atol=1e-6)  # float32 outputs
-        print(f"model {index} ({context}, {hp}): fit {fit:.2f} s; importance per-copy {timings['per-copy']:.2f} s "
-              f"({timings['per-copy'] / fit:.2f}x fit), batched {timings['batched']:.2f} s ({timings['batched'] / fit:.2f}x fit); "
-              f"{len(tables['batched'])} rows, max |difference| "
-              f"{np.max(np.abs(keyed['per-copy']['median'] - keyed['batched']['median'])):.2e}", flush=True)
+        print(
+            f"model {index} ({context}, {hp}): fit {fit:.2f} s; importance per-copy {timings['per-copy']:.2f} s "
+            f"({timings['per-copy'] / fit:.2f}x fit), batched {timings['batched']:.2f} s ({timings['batched'] / fit:.2f}x fit); "
+            f"{len(tables['batched'])} rows, max |difference| "
+            f"{np.max(np.abs(keyed['per-copy']['median'] - keyed['batched']['median'])):.2e}",
+            flush=True,
+        )
     shutil.rmtree(root, ignore_errors=True)
 
 

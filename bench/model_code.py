@@ -11,6 +11,7 @@ the model taking turns with the same scaffold minus ``code/`` (the marginal cost
     python bench/model_code.py           # prints one Markdown row
 To measure an older checkout, copy this file into its bench/ folder and run it there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,18 @@ def without_code(log_once):
 
 def fresh_load_seconds(folder: Path, rows: Path, count: int) -> float:
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's code, also where another one is installed
-    seconds = [float(subprocess.run([sys.executable, "-c", LOAD, str(folder), str(rows)], env=env, check=True,
-                                    capture_output=True, text=True).stdout.split()[-1]) for _ in range(count)]
+    seconds = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", LOAD, str(folder), str(rows)],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.split()[-1]
+        )
+        for _ in range(count)
+    ]
     return statistics.median(seconds)
 
 
@@ -110,12 +121,16 @@ def main() -> None:
         files = sum(1 for path in folder.rglob("*") if path.is_file())
         os.chdir(REPO)
     build = "n/a" if build_ms is None else f"{build_ms:.0f}"
-    print("| model on disk (KiB) | of which code/ (KiB) | files | log one model (median ms) | code bundle, once per process (ms) | load + predict in a fresh process (s) |")
+    print(
+        "| model on disk (KiB) | of which code/ (KiB) | files | log one model (median ms) | code bundle, once per process (ms) | load + predict in a fresh process (s) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {total_kib:.1f} | {code_kib:.1f} | {files} | {log_ms:.1f} | {build} | {load_s:.2f} |")
     if ab is not None:
-        print(f"\nA/B in one process, taking turns ({args.log_count} each): log one model with code/ {1000 * ab['with']:.1f} ms, "
-              f"the same scaffold without code/ {1000 * ab['without']:.1f} ms")
+        print(
+            f"\nA/B in one process, taking turns ({args.log_count} each): log one model with code/ {1000 * ab['with']:.1f} ms, "
+            f"the same scaffold without code/ {1000 * ab['without']:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

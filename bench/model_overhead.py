@@ -10,6 +10,7 @@ shared machine it moves less with the load.
 
     python bench/model_overhead.py --combos 4 --repeats 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,6 +60,7 @@ def main() -> None:
                 return function(*a, **k)
             finally:
                 inside.append(time.process_time() - started)
+
         return wrapper
 
     for name in ("fit", "predict", "loss"):
@@ -72,10 +74,16 @@ def main() -> None:
         assert len(inside) == models * 10, len(inside)  # fit, 3 x (predict, loss, metrics)
         per_model.append((cpu - sum(inside)) * 1000 / models)
         walls.append(wall)
-        print(f"  {models} models: wall {wall:.1f} s, cpu {cpu:.1f} s, bare work {sum(inside):.1f} s, "
-              f"overhead {per_model[-1]:.0f} ms/model", file=sys.stderr, flush=True)
-    print(f"overhead per model (CPU, median of {args.repeats}): {statistics.median(per_model):.0f} ms; "
-          f"wall median {statistics.median(walls):.1f} s for {models} models")
+        print(
+            f"  {models} models: wall {wall:.1f} s, cpu {cpu:.1f} s, bare work {sum(inside):.1f} s, "
+            f"overhead {per_model[-1]:.0f} ms/model",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(
+        f"overhead per model (CPU, median of {args.repeats}): {statistics.median(per_model):.0f} ms; "
+        f"wall median {statistics.median(walls):.1f} s for {models} models"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ variant a fresh process (imports included), taking turns; medians. The marginal 
 model (the difference between the sizes) is the per-model figure; peak RSS shows the prepared
 arrays are not loaded once per model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from train_overhead import measure  # noqa: E402
 
 WORKLOADS = {  # recipe, (small, large) overrides, models per size
-    "epilepsy": ("epilepsy_keras.yaml", ("model.hyperparameters.filters=[8]", "model.hyperparameters.filters=[8, 12, 16]"), (2, 6)),
+    "epilepsy": (
+        "epilepsy_keras.yaml",
+        ("model.hyperparameters.filters=[8]", "model.hyperparameters.filters=[8, 12, 16]"),
+        (2, 6),
+    ),
     "brain_tumor": ("brain_tumor_pytorch.yaml", ("trainer.repeat_count=2", "trainer.repeat_count=6"), (2, 6)),
 }
 
@@ -58,9 +63,19 @@ def bare_epilepsy(root: Path, recipe: dict) -> None:
             keras.backend.clear_session()
             keras.utils.set_random_seed(1)
             model = fn_build(samples.shape[1:], (1,), filters=filters)
-            model.compile(loss=keras.losses.BinaryCrossentropy(), optimizer=keras.optimizers.Adam(hp["learning_rate"][0]), metrics=["accuracy"])
-            model.fit(scaled[fold["train"]], label[fold["train"]], validation_data=(scaled[fold["fold_validation"]], label[fold["fold_validation"]]),
-                      epochs=hp["epochs"][0], batch_size=hp["batch_size"][0], verbose=0)
+            model.compile(
+                loss=keras.losses.BinaryCrossentropy(),
+                optimizer=keras.optimizers.Adam(hp["learning_rate"][0]),
+                metrics=["accuracy"],
+            )
+            model.fit(
+                scaled[fold["train"]],
+                label[fold["train"]],
+                validation_data=(scaled[fold["fold_validation"]], label[fold["fold_validation"]]),
+                epochs=hp["epochs"][0],
+                batch_size=hp["batch_size"][0],
+                verbose=0,
+            )
             for rows in parts.values():
                 output = keras.ops.convert_to_numpy(model(scaled[rows], training=False))
                 classification_metrics(label[rows, 0].astype(int), probabilities_by_class(output))
@@ -78,12 +93,16 @@ def bare_brain_tumor(root: Path, recipe: dict) -> None:
 
     fn_build = import_user_module(REPO / "models" / "brain_tumor_torch.py").fn_build
     manifest = pd.read_csv(root / "data" / "brain_tumor.csv")
-    images = np.stack([np.asarray(Image.open(root / "data" / f).convert("L"))[None] for f in manifest["file"]]).astype(np.float64)
+    images = np.stack([np.asarray(Image.open(root / "data" / f).convert("L"))[None] for f in manifest["file"]]).astype(
+        np.float64
+    )
     label = manifest["status"].to_numpy()[:, None].astype(np.float32)
     splits, _ = _splits(len(images), label[:, 0], recipe)
     hp = recipe["model"]["hyperparameters"]
     scaler = MinMaxScaler().fit(images[splits["train"]].reshape(-1, 1))
-    scaled = scaler.transform(images.reshape(-1, 1)).reshape(images.shape)[:, 0].astype(np.float32)  # reshape_indices [0, 2, 3]
+    scaled = (
+        scaler.transform(images.reshape(-1, 1)).reshape(images.shape)[:, 0].astype(np.float32)
+    )  # reshape_indices [0, 2, 3]
     for repeat in range(recipe["trainer"]["repeat_count"]):
         torch.manual_seed(repeat)
         model = fn_build(scaled.shape[1:], (1,), filters=hp["filters"][0])
@@ -95,13 +114,15 @@ def bare_brain_tumor(root: Path, recipe: dict) -> None:
             model.train()
             order = torch.randperm(len(x), generator=generator)
             for start in range(0, len(x), hp["batch_size"][0]):
-                batch = order[start:start + hp["batch_size"][0]]
+                batch = order[start : start + hp["batch_size"][0]]
                 optimizer.zero_grad()
                 loss(model(x[batch]), y[batch]).backward()
                 optimizer.step()
             model.eval()
             with torch.no_grad():
-                loss(model(torch.from_numpy(scaled[splits["validation"]])), torch.from_numpy(label[splits["validation"]]))
+                loss(
+                    model(torch.from_numpy(scaled[splits["validation"]])), torch.from_numpy(label[splits["validation"]])
+                )
         with torch.no_grad():
             for rows in splits.values():
                 output = model(torch.from_numpy(scaled[rows])).numpy()
@@ -142,12 +163,19 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     args = parser.parse_args()
     if args.variant:
-        {"epilepsy": bare_epilepsy, "brain_tumor": bare_brain_tumor}[args.variant](Path(args.root), effective_recipe(args.variant, args.overrides))
+        {"epilepsy": bare_epilepsy, "brain_tumor": bare_brain_tumor}[args.variant](
+            Path(args.root), effective_recipe(args.variant, args.overrides)
+        )
         return
     root = Path(tempfile.mkdtemp(prefix="qc-nd-bench-")) / "project"
     setup(root)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_QC_QUIET": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     print("| recipe | models | bare s | mlflow_qc s | qc/bare | peak MiB bare / qc |")
     print("|---|---|---|---|---|---|")
     for name in args.workloads:
@@ -157,17 +185,32 @@ def main() -> None:
             runs = {"bare": [], "qc": []}
             for attempt in range(args.repeats):
                 env["MLFLOW_QC_CACHE"] = str(root / f"cache-{name}-{count}-{attempt}")
-                qc = [sys.executable, "-m", "mlflow_qc.cli", "--quiet", "train", str(root / "recipes" / recipe_file),
-                      "--overrides", f"{overrides};name={name}-{count}-{attempt}"]
+                qc = [
+                    sys.executable,
+                    "-m",
+                    "mlflow_qc.cli",
+                    "--quiet",
+                    "train",
+                    str(root / "recipes" / recipe_file),
+                    "--overrides",
+                    f"{overrides};name={name}-{count}-{attempt}",
+                ]
                 bare = [sys.executable, __file__, "--variant", name, "--root", str(root), "--overrides", overrides]
                 runs["bare"].append(measure(bare, root, env))
                 runs["qc"].append(measure(qc, root, env))
-            (bare_s, bare_mib), (qc_s, qc_mib) = ((statistics.median(w for w, _ in v), statistics.median(m for _, m in v)) for v in runs.values())
+            (bare_s, bare_mib), (qc_s, qc_mib) = (
+                (statistics.median(w for w, _ in v), statistics.median(m for _, m in v)) for v in runs.values()
+            )
             walls[count] = (bare_s, qc_s)
-            print(f"| {name} | {count} | {bare_s:.1f} | {qc_s:.1f} | {qc_s / bare_s:.2f} | {bare_mib:.0f} / {qc_mib:.0f} |", flush=True)
+            print(
+                f"| {name} | {count} | {bare_s:.1f} | {qc_s:.1f} | {qc_s / bare_s:.2f} | {bare_mib:.0f} / {qc_mib:.0f} |",
+                flush=True,
+            )
         (small, (bare_a, qc_a)), (large, (bare_b, qc_b)) = sorted(walls.items())
         per_bare, per_qc = (bare_b - bare_a) / (large - small), (qc_b - qc_a) / (large - small)
-        print(f"| {name} | per model (marginal) | {per_bare:.2f} | {per_qc:.2f} | {per_qc / per_bare:.2f} | |", flush=True)
+        print(
+            f"| {name} | per model (marginal) | {per_bare:.2f} | {per_qc:.2f} | {per_qc / per_bare:.2f} | |", flush=True
+        )
     shutil.rmtree(root.parent, ignore_errors=True)
 
 

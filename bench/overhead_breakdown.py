@@ -7,6 +7,7 @@ adapter's fit and predict and the split metrics.
 
     python bench/overhead_breakdown.py --combos 4
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,8 @@ def instrument() -> None:
     from mlflow_qc.models.sklearn_adapter import SklearnAdapter
 
     steps = [
-        (SklearnAdapter, "fit", "bare work: fit"), (SklearnAdapter, "predict", "bare work: predict"),
+        (SklearnAdapter, "fit", "bare work: fit"),
+        (SklearnAdapter, "predict", "bare work: predict"),
         (fit_model, "split_metrics", "bare work: split metrics (and loss)"),
         (worker, "_train_model", "a model, in all"),
         (worker, "log_model_run", "model: its files (pyfunc, predictions, observers)"),
@@ -104,8 +106,10 @@ def main() -> None:
     wall = train(root, args.combos)
     print(f"{models} models in {wall:.2f} s: {wall * 1000 / models:.0f} ms per model (wall)")
     bare = sum(v for k, v in spent.items() if k.startswith("bare work"))
-    print(f"bare work {bare * 1000 / models:.0f} ms per model; the rest {(wall - bare) * 1000 / models:.0f} ms "
-          "(fixed costs of the experiment included)")
+    print(
+        f"bare work {bare * 1000 / models:.0f} ms per model; the rest {(wall - bare) * 1000 / models:.0f} ms "
+        "(fixed costs of the experiment included)"
+    )
     for label, seconds in sorted(spent.items(), key=lambda item: -item[1]):
         print(f"{seconds * 1000 / models:7.1f} ms  {label}")
 

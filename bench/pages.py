@@ -16,6 +16,7 @@ MLflow store reads included), the wall time is the client's.
 
     python bench/pages.py                   # prints the Markdown table
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,17 +62,34 @@ class Tree:
         run_id, task = self.running.pop(0)
         metrics = finish(client, run_id, task.job.index, task.fold_index, task.repeat_index, int(time.time() * 1000))
         self.records.append(ModelRecord(task, run_id, "FINISHED", metrics, seconds=0.2))
-        self.running.append((start_model(client, self.experiment_id, self.key, task, self.job_runs[task.job.key]), task))
+        self.running.append(
+            (start_model(client, self.experiment_id, self.key, task, self.job_runs[task.job.key]), task)
+        )
         log_progress(client, self.root_id, self.records, self.job_runs)
-        client.log_batch(self.root_id, tags=[RunTag("qc.models_finished", str(len(self.records))),
-                                             RunTag("qc.progress_at", str(int(time.time() * 1000)))])
+        client.log_batch(
+            self.root_id,
+            tags=[
+                RunTag("qc.models_finished", str(len(self.records))),
+                RunTag("qc.progress_at", str(int(time.time() * 1000))),
+            ],
+        )
 
 
 def start_model(client, experiment_id: str, key: str, task, parent: str) -> str:
     fold, repeat = task.fold_index, task.repeat_index
-    return client.create_run(experiment_id, run_name=f"model job {task.job.index} fold {fold} repeat {repeat}", tags={
-        "qc.level": "model", "qc.resume_key": key, "qc.job_key": task.job.key, "qc.job_index": str(task.job.index),
-        "qc.fold_index": str(fold), "qc.repeat_index": str(repeat), "mlflow.parentRunId": parent}).info.run_id
+    return client.create_run(
+        experiment_id,
+        run_name=f"model job {task.job.index} fold {fold} repeat {repeat}",
+        tags={
+            "qc.level": "model",
+            "qc.resume_key": key,
+            "qc.job_key": task.job.key,
+            "qc.job_index": str(task.job.index),
+            "qc.fold_index": str(fold),
+            "qc.repeat_index": str(repeat),
+            "mlflow.parentRunId": parent,
+        },
+    ).info.run_id
 
 
 def write_tree(client, experiment_id: str, name: str, running: bool, failed: int) -> Tree:
@@ -83,21 +101,49 @@ def write_tree(client, experiment_id: str, name: str, running: bool, failed: int
 
     key = f"bench-{name}"
     now = int(time.time() * 1000)
-    root = client.create_run(experiment_id, run_name=name, tags={
-        "qc.level": "experiment", "qc.resume_key": key, "qc.models_planned": str(JOBS * FOLDS * REPEATS),
-        "qc.models_finished": "0", "qc.models_failed": "0", "qc.ranking_metric": "fold_validation_accuracy",
-        "qc.pid": str(os.getpid()), "qc.host": socket.gethostname(), "qc.page": f"/qc/experiment/{name}"})
+    root = client.create_run(
+        experiment_id,
+        run_name=name,
+        tags={
+            "qc.level": "experiment",
+            "qc.resume_key": key,
+            "qc.models_planned": str(JOBS * FOLDS * REPEATS),
+            "qc.models_finished": "0",
+            "qc.models_failed": "0",
+            "qc.ranking_metric": "fold_validation_accuracy",
+            "qc.pid": str(os.getpid()),
+            "qc.host": socket.gethostname(),
+            "qc.page": f"/qc/experiment/{name}",
+        },
+    )
     root_id = root.info.run_id
     left_running, count, records, job_runs = [], 0, [], {}
     for job in range(JOBS):
         spec = Job(job, {"C": 0.01 * (job + 1), "max_iter": 200})
-        job_run = client.create_run(experiment_id, run_name=f"job {job}", tags={
-            "qc.level": "job", "qc.resume_key": key, "qc.job_key": spec.key, "qc.job_index": str(job),
-            "mlflow.parentRunId": root_id, "qc.refit": "false"})
+        job_run = client.create_run(
+            experiment_id,
+            run_name=f"job {job}",
+            tags={
+                "qc.level": "job",
+                "qc.resume_key": key,
+                "qc.job_key": spec.key,
+                "qc.job_index": str(job),
+                "mlflow.parentRunId": root_id,
+                "qc.refit": "false",
+            },
+        )
         job_runs[spec.key] = job_run.info.run_id
-        aggregates = [Metric(f"{s}_{m}_{stat}", 0.5, now, 0) for s in SPLITS for m in SCORES
-                      for stat in ("mean", "median", "std", "min", "max")]
-        client.log_batch(job_run.info.run_id, metrics=aggregates, params=[Param("C", str(0.01 * (job + 1))), Param("max_iter", "200")])
+        aggregates = [
+            Metric(f"{s}_{m}_{stat}", 0.5, now, 0)
+            for s in SPLITS
+            for m in SCORES
+            for stat in ("mean", "median", "std", "min", "max")
+        ]
+        client.log_batch(
+            job_run.info.run_id,
+            metrics=aggregates,
+            params=[Param("C", str(0.01 * (job + 1))), Param("max_iter", "200")],
+        )
         for fold in range(FOLDS):
             for repeat in range(REPEATS):
                 count += 1
@@ -112,13 +158,21 @@ def write_tree(client, experiment_id: str, name: str, running: bool, failed: int
                     client.set_terminated(run_id, "FAILED")
                     records.append(ModelRecord(task, run_id, "FAILED", {}, error=f"Traceback ...\n{error}"))
                     continue
-                records.append(ModelRecord(task, run_id, "FINISHED", finish(client, run_id, job, fold, repeat, now), seconds=0.2))
+                records.append(
+                    ModelRecord(task, run_id, "FINISHED", finish(client, run_id, job, fold, repeat, now), seconds=0.2)
+                )
         if not running or job < JOBS - 1:
             client.set_terminated(job_run.info.run_id, "FINISHED")
     log_progress(client, root_id, records, job_runs)
-    client.log_batch(root_id, tags=[RunTag("qc.models_finished", str(count - len(left_running) - failed)),
-                                    RunTag("qc.models_failed", str(failed)), RunTag("qc.progress_at", str(int(time.time() * 1000))),
-                                    RunTag("qc.training_started", str(now))])
+    client.log_batch(
+        root_id,
+        tags=[
+            RunTag("qc.models_finished", str(count - len(left_running) - failed)),
+            RunTag("qc.models_failed", str(failed)),
+            RunTag("qc.progress_at", str(int(time.time() * 1000))),
+            RunTag("qc.training_started", str(now)),
+        ],
+    )
     if not running:
         client.set_terminated(root_id, "FINISHED")
     return Tree(experiment_id, root_id, key, records, job_runs, left_running)
@@ -130,9 +184,16 @@ def finish(client, run_id: str, job: int, fold: int, repeat: int, now: int) -> d
 
     score = 0.6 + 0.3 * ((job * 7 + fold * 3 + repeat) % 10) / 10
     metrics = [Metric(f"{s}_{m}", score, now, 0) for s in SPLITS for m in SCORES]
-    metrics += [Metric(f"importance_{c}", 0.01 * i, now, 0) for i, c in enumerate(COLUMNS)] + [Metric("fit_seconds", 0.2, now, 0)]
-    params = [Param("C", str(0.01 * (job + 1))), Param("max_iter", "200"), Param("fold_index", str(fold)),
-              Param("repeat_index", str(repeat)), Param("seed", str(1000 + fold))]
+    metrics += [Metric(f"importance_{c}", 0.01 * i, now, 0) for i, c in enumerate(COLUMNS)] + [
+        Metric("fit_seconds", 0.2, now, 0)
+    ]
+    params = [
+        Param("C", str(0.01 * (job + 1))),
+        Param("max_iter", "200"),
+        Param("fold_index", str(fold)),
+        Param("repeat_index", str(repeat)),
+        Param("seed", str(1000 + fold)),
+    ]
     client.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag("qc.model_uri", f"runs:/{run_id}/model")])
     client.set_terminated(run_id, "FINISHED")
     return {m.key: m.value for m in metrics if not m.key.startswith("importance_")}
@@ -161,23 +222,30 @@ def main() -> None:
         uri = f"sqlite:///{tmp}/mlflow.db"
         client = MlflowClient(uri)
         started = time.perf_counter()
-        done_id = write_tree(client, client.create_experiment("bench-finished"), "finished", running=False, failed=4).root_id
+        done_id = write_tree(
+            client, client.create_experiment("bench-finished"), "finished", running=False, failed=4
+        ).root_id
         live = write_tree(client, client.create_experiment("bench-running"), "running", running=True, failed=0)
         live_id = live.root_id
         small = client.create_experiment("bench-small")
         for index in range(30):
-            run = client.create_run(small, run_name=f"small {index}", tags={"qc.level": "experiment", "qc.models_planned": "6"})
+            run = client.create_run(
+                small, run_name=f"small {index}", tags={"qc.level": "experiment", "qc.models_planned": "6"}
+            )
             client.set_terminated(run.info.run_id, "FINISHED")
         print(f"store written in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "mlflow_qc.cli", "ui", "--port", str(port), "--backend-store-uri", uri]
         with background_server(command, f"{base}/health", Path(tmp, "server.log"), Path(tmp)):
-            pages = [("list page `/qc/`", "/qc/"), ("list JSON", "/qc/api/experiments"),
-                     ("tracker page, finished, 400 models", f"/qc/experiment/{done_id}"),
-                     ("tracker JSON, finished, 400 models", f"/qc/api/experiment/{done_id}"),
-                     ("tracker page, running, 400 models", f"/qc/experiment/{live_id}"),
-                     ("tracker JSON, running, 400 models", f"/qc/api/experiment/{live_id}")]
+            pages = [
+                ("list page `/qc/`", "/qc/"),
+                ("list JSON", "/qc/api/experiments"),
+                ("tracker page, finished, 400 models", f"/qc/experiment/{done_id}"),
+                ("tracker JSON, finished, 400 models", f"/qc/api/experiment/{done_id}"),
+                ("tracker page, running, 400 models", f"/qc/experiment/{live_id}"),
+                ("tracker JSON, running, 400 models", f"/qc/api/experiment/{live_id}"),
+            ]
             time.sleep(SETTLE_SECONDS)
             load = [os.getloadavg()[0]]
             cold = {label: timed(base + path) for label, path in pages}
@@ -195,9 +263,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for label, first, times, walls in rows:
         ordered = sorted(times)
-        print(f"| {label} | {first[0]:.0f} ({first[1]:.0f}) | {statistics.median(times):.0f} | "
-              f"{ordered[int(0.9 * (len(ordered) - 1))]:.0f} | {max(times):.0f} | {statistics.median(walls):.0f} |")
-    print(f"\n1-minute load average {load[0]:.1f} before and {load[1]:.1f} after, {os.cpu_count()} cores", file=sys.stderr)
+        print(
+            f"| {label} | {first[0]:.0f} ({first[1]:.0f}) | {statistics.median(times):.0f} | "
+            f"{ordered[int(0.9 * (len(ordered) - 1))]:.0f} | {max(times):.0f} | {statistics.median(walls):.0f} |"
+        )
+    print(
+        f"\n1-minute load average {load[0]:.1f} before and {load[1]:.1f} after, {os.cpu_count()} cores", file=sys.stderr
+    )
 
 
 if __name__ == "__main__":

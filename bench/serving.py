@@ -11,6 +11,7 @@ ports and measured in one run, taking turns request by request.
 
     python bench/serving.py                 # prints the Markdown table
 """
+
 from __future__ import annotations
 
 import argparse
@@ -104,8 +105,12 @@ def train_plain(table: pd.DataFrame, predict_fn: str) -> tuple[str, callable]:
     features = table.drop(columns="label")
     numeric = [c for c in features if c.startswith("x")]
     categorical = [c for c in features if c.startswith("c")]
-    columns = ColumnTransformer([("scale", StandardScaler(), numeric), ("one_hot", OneHotEncoder(sparse_output=False), categorical)])
-    pipeline = Pipeline([("columns", columns), ("model", LogisticRegression(C=1.0, max_iter=1000))]).fit(features, table["label"])
+    columns = ColumnTransformer(
+        [("scale", StandardScaler(), numeric), ("one_hot", OneHotEncoder(sparse_output=False), categorical)]
+    )
+    pipeline = Pipeline([("columns", columns), ("model", LogisticRegression(C=1.0, max_iter=1000))]).fit(
+        features, table["label"]
+    )
     example = features.head(5)
     signature = infer_signature(example, getattr(pipeline, predict_fn)(example))
     requirements = [f"scikit-learn=={__import__('sklearn').__version__}", f"mlflow=={mlflow.__version__}"]
@@ -114,8 +119,13 @@ def train_plain(table: pd.DataFrame, predict_fn: str) -> tuple[str, callable]:
     def log_once() -> str:
         with mlflow.start_run():
             info = mlflow.sklearn.log_model(
-                pipeline, name="model", serialization_format="cloudpickle", pip_requirements=requirements,
-                signature=signature, input_example=example, pyfunc_predict_fn=predict_fn,
+                pipeline,
+                name="model",
+                serialization_format="cloudpickle",
+                pip_requirements=requirements,
+                signature=signature,
+                input_example=example,
+                pyfunc_predict_fn=predict_fn,
             )
         return info.model_uri
 
@@ -207,11 +217,27 @@ def table_markdown(results: dict) -> str:
         ("model size on disk (KiB)", "size_kib", "{:.1f}", ""),
         ("log one model (median ms)", "log_ms", "{:.0f}", "< 200 ms (mlflow_qc)"),
     ]
-    header = ["measure", VARIANTS["mlflow_qc"], VARIANTS["sklearn"], "ratio", VARIANTS["sklearn_proba"], "ratio", "target"]
+    header = [
+        "measure",
+        VARIANTS["mlflow_qc"],
+        VARIANTS["sklearn"],
+        "ratio",
+        VARIANTS["sklearn_proba"],
+        "ratio",
+        "target",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|---:|---|"]
     for label, key, fmt, target in rows:
         qc, plain, proba = (results[name][key] for name in VARIANTS)
-        cells = [label, fmt.format(qc), fmt.format(plain), f"{qc / plain:.2f}x", fmt.format(proba), f"{qc / proba:.2f}x", target]
+        cells = [
+            label,
+            fmt.format(qc),
+            fmt.format(plain),
+            f"{qc / plain:.2f}x",
+            fmt.format(proba),
+            f"{qc / proba:.2f}x",
+            target,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -233,7 +259,9 @@ def serving_workspace(root: Path) -> tuple[Path, pd.DataFrame]:
     no progress bars, the benchmark's table written to table.parquet (and returned)."""
     os.chdir(root)
     os.environ.update(
-        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}", MLFLOW_QC_CACHE=str(root / "cache"), MLFLOW_QC_QUIET="1",
+        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+        MLFLOW_QC_CACHE=str(root / "cache"),
+        MLFLOW_QC_QUIET="1",
         MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
     )
     table = make_table()
@@ -254,12 +282,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root, table = serving_workspace(Path(tmp))
         features = table.drop(columns="label")
-        models = {"mlflow_qc": train_qc(root), "sklearn": train_plain(table, "predict"), "sklearn_proba": train_plain(table, "predict_proba")}
+        models = {
+            "mlflow_qc": train_qc(root),
+            "sklearn": train_plain(table, "predict"),
+            "sklearn_proba": train_plain(table, "predict_proba"),
+        }
         uris = {name: uri for name, (uri, _) in models.items()}
         logging = interleaved_medians({name: log_once for name, (_, log_once) in models.items()}, args.log_count)
-        predicting = interleaved_medians(predictors(uris, features.sample(10_000, random_state=SEED)), args.predict_count)
+        predicting = interleaved_medians(
+            predictors(uris, features.sample(10_000, random_state=SEED)), args.predict_count
+        )
         results = {
-            name: {"log_ms": 1000 * logging[name], "predict_ms": 1000 * predicting[name], "size_kib": model_bytes(uri) / 1024}
+            name: {
+                "log_ms": 1000 * logging[name],
+                "predict_ms": 1000 * predicting[name],
+                "size_kib": model_bytes(uri) / 1024,
+            }
             for name, uri in uris.items()
         }
         with ExitStack() as servers:

@@ -9,6 +9,7 @@ wall time and of the CPU time (user + system of the child) per package and case.
 
     python bench/time_to_error.py --runs 10 --base /tmp/ft_base
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,14 @@ def once(package: str | None, recipe: Path, cwd: Path) -> tuple[float, float, in
         env["PYTHONPATH"] = package
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "mlflow_qc.cli", "train", str(recipe)], cwd=cwd, env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlflow_qc.cli", "train", str(recipe)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert "error:" in done.stderr, done.stderr[-2000:]
@@ -73,9 +80,11 @@ def main() -> None:
                     times.setdefault((name, case), []).append(once(package, recipe, folder))
     for (name, case), values in sorted(times.items()):
         walls, cpus, codes = zip(*values)
-        print(f"{case:16s} {name:10s} exit {sorted(set(codes))}  wall median {statistics.median(walls):.2f} s "
-              f"[{min(walls):.2f}-{max(walls):.2f}]  cpu median {statistics.median(cpus):.2f} s "
-              f"[{min(cpus):.2f}-{max(cpus):.2f}]  (n={len(values)})")
+        print(
+            f"{case:16s} {name:10s} exit {sorted(set(codes))}  wall median {statistics.median(walls):.2f} s "
+            f"[{min(walls):.2f}-{max(walls):.2f}]  cpu median {statistics.median(cpus):.2f} s "
+            f"[{min(cpus):.2f}-{max(cpus):.2f}]  (n={len(values)})"
+        )
 
 
 if __name__ == "__main__":

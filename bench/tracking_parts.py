@@ -24,6 +24,7 @@
 
     python bench/tracking_parts.py [--store-only]
 """
+
 from __future__ import annotations
 
 import datetime
@@ -74,13 +75,16 @@ def store_writes() -> None:
 
     def model_run(model_name):
         return lambda: open_run(client, experiment, tags, params[:4], model_name=model_name).end(
-            "FINISHED", metrics, params[4:], extra, split)
+            "FINISHED", metrics, params[4:], extra, split
+        )
 
     for way, public in (("public calls", "1"), ("fast way", "0")):
         os.environ[PUBLIC_WRITES_ENV] = public
         with_model, without = model_run("model"), model_run(None)
-        print(f"model run writes, {way}: with its logged model {cpu_ms(with_model, 40):.1f} ms CPU "
-              f"{wall_ms(with_model, 40):.1f} ms wall; without {cpu_ms(without, 40):.1f} ms CPU {wall_ms(without, 40):.1f} ms wall")
+        print(
+            f"model run writes, {way}: with its logged model {cpu_ms(with_model, 40):.1f} ms CPU "
+            f"{wall_ms(with_model, 40):.1f} ms wall; without {cpu_ms(without, 40):.1f} ms CPU {wall_ms(without, 40):.1f} ms wall"
+        )
     os.environ.pop(PUBLIC_WRITES_ENV)
     aggregates = [Metric(f"aggregate_{i}", 0.5, now, 0) for i in range(90)]
     fold = [Param("fold_index", "1")]
@@ -94,17 +98,25 @@ def store_writes() -> None:
     def close_whole():
         finish_runs(client, [Closing(next(runs), "FINISHED", aggregates, fold)])
 
-    print(f"fold run closing (90 aggregates): public calls {cpu_ms(close_ordinary, 40):.1f} ms, "
-          f"one transaction {cpu_ms(close_whole, 40):.1f} ms")
-    fold_runs = iter([[Closing(client.create_run(experiment).info.run_id, "FINISHED", aggregates, fold) for _ in range(5)]
-                      for _ in range(40)])
+    print(
+        f"fold run closing (90 aggregates): public calls {cpu_ms(close_ordinary, 40):.1f} ms, "
+        f"one transaction {cpu_ms(close_whole, 40):.1f} ms"
+    )
+    fold_runs = iter(
+        [
+            [Closing(client.create_run(experiment).info.run_id, "FINISHED", aggregates, fold) for _ in range(5)]
+            for _ in range(40)
+        ]
+    )
 
     def folds_apart():
         for closing in next(fold_runs):
             finish_runs(client, [closing])
 
-    print(f"a job's 5 fold runs closed: one transaction each {cpu_ms(folds_apart, 10):.1f} ms, "
-          f"all in one {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 10):.1f} ms")
+    print(
+        f"a job's 5 fold runs closed: one transaction each {cpu_ms(folds_apart, 10):.1f} ms, "
+        f"all in one {cpu_ms(lambda: finish_runs(client, next(fold_runs)), 10):.1f} ms"
+    )
 
 
 def figure_template() -> None:
@@ -114,11 +126,15 @@ def figure_template() -> None:
 
     from mlflow_qc.evaluate.figures_style import figure
 
-    traces = [{"type": "scatter", "x": np.linspace(0, 1, 200), "y": np.linspace(0, 1, 200), "name": f"model {i}"}
-              for i in range(10)]
+    traces = [
+        {"type": "scatter", "x": np.linspace(0, 1, 200), "y": np.linspace(0, 1, 200), "name": f"model {i}"}
+        for i in range(10)
+    ]
     layout = {"title": {"text": "ROC"}, "xaxis": {"title": {"text": "false positive rate"}}}
     templated = cpu_ms(lambda: go.Figure(data=traces, layout=layout, _validate=False), 50)
-    print(f"report figure: default template set {templated:.2f} ms, empty template {cpu_ms(lambda: figure(traces, **layout), 50):.2f} ms")
+    print(
+        f"report figure: default template set {templated:.2f} ms, empty template {cpu_ms(lambda: figure(traces, **layout), 50):.2f} ms"
+    )
 
 
 def mlmodel(folder: Path) -> None:
@@ -139,7 +155,9 @@ def mlmodel(folder: Path) -> None:
         (folder / "copy" / "MLmodel").write_text(text)
 
     (folder / "copy").mkdir(exist_ok=True)
-    print(f"MLmodel per model: Model.load + save {cpu_ms(loaded, 20):.1f} ms, scaffold text {cpu_ms(templated, 20):.1f} ms")
+    print(
+        f"MLmodel per model: Model.load + save {cpu_ms(loaded, 20):.1f} ms, scaffold text {cpu_ms(templated, 20):.1f} ms"
+    )
 
 
 def artifact_copy(artifacts: Path) -> None:
@@ -159,8 +177,10 @@ def artifact_copy(artifacts: Path) -> None:
     def in_place():
         shutil.copytree(artifacts, destination / uuid.uuid4().hex)
 
-    print(f"a model's files: through a temporary folder {cpu_ms(through_temporary, 20):.1f} ms, "
-          f"in the artifact folder {cpu_ms(in_place, 20):.1f} ms")
+    print(
+        f"a model's files: through a temporary folder {cpu_ms(through_temporary, 20):.1f} ms, "
+        f"in the artifact folder {cpu_ms(in_place, 20):.1f} ms"
+    )
 
 
 def predictions(fitted, folder: Path) -> None:
@@ -168,8 +188,10 @@ def predictions(fitted, folder: Path) -> None:
         fitted.__dict__.pop("predictions", None)
         fitted.predictions.to_parquet(folder / "frame.parquet", index=False)
 
-    print(f"predictions per model: pandas {cpu_ms(frames, 10):.1f} ms, "
-          f"Arrow {cpu_ms(lambda: fitted.write_predictions(folder / 'arrow.parquet'), 10):.1f} ms")
+    print(
+        f"predictions per model: pandas {cpu_ms(frames, 10):.1f} ms, "
+        f"Arrow {cpu_ms(lambda: fitted.write_predictions(folder / 'arrow.parquet'), 10):.1f} ms"
+    )
 
 
 def parquet_dictionary(folder: Path) -> None:
@@ -182,14 +204,23 @@ def parquet_dictionary(folder: Path) -> None:
     rows, rng = 20_000, np.random.default_rng(0)
     yes = rng.random(rows)
     labels = pa.array(["no", "yes"])
-    table = pa.table({"split": pa.array(["train"] * rows), "row": pa.array(np.arange(rows)),
-                      "y_true": labels.take(pa.array(rng.integers(0, 2, rows))), "prediction": labels.take(pa.array(rng.integers(0, 2, rows))),
-                      "probability_no": pa.array(1 - yes), "probability_yes": pa.array(yes)})
+    table = pa.table(
+        {
+            "split": pa.array(["train"] * rows),
+            "row": pa.array(np.arange(rows)),
+            "y_true": labels.take(pa.array(rng.integers(0, 2, rows))),
+            "prediction": labels.take(pa.array(rng.integers(0, 2, rows))),
+            "probability_no": pa.array(1 - yes),
+            "probability_yes": pa.array(yes),
+        }
+    )
     repeating = ["split", "y_true", "prediction"]
-    print(f"predictions parquet: dictionary everywhere {cpu_ms(lambda: pq.write_table(table, folder / 'all.parquet'), 30):.1f} ms, "
-          f"on repeating columns {cpu_ms(lambda: pq.write_table(table, folder / 'some.parquet', use_dictionary=repeating), 30):.1f} ms, "
-          "without statistics "
-          f"{cpu_ms(lambda: pq.write_table(table, folder / 'bare.parquet', use_dictionary=repeating, write_statistics=False), 30):.1f} ms")
+    print(
+        f"predictions parquet: dictionary everywhere {cpu_ms(lambda: pq.write_table(table, folder / 'all.parquet'), 30):.1f} ms, "
+        f"on repeating columns {cpu_ms(lambda: pq.write_table(table, folder / 'some.parquet', use_dictionary=repeating), 30):.1f} ms, "
+        "without statistics "
+        f"{cpu_ms(lambda: pq.write_table(table, folder / 'bare.parquet', use_dictionary=repeating, write_statistics=False), 30):.1f} ms"
+    )
 
 
 def predictions_read(fitted, folder: Path) -> None:
@@ -207,8 +238,10 @@ def predictions_read(fitted, folder: Path) -> None:
         predictions_file.read_predictions_table(path)
 
     written = cpu_ms(lambda: fitted.write_predictions(path), 20)
-    print(f"predictions read back per model: from the file {cpu_ms(from_disk, 20):.1f} ms, "
-          f"handed over from memory {cpu_ms(from_memory, 20) - written:.1f} ms")
+    print(
+        f"predictions read back per model: from the file {cpu_ms(from_disk, 20):.1f} ms, "
+        f"handed over from memory {cpu_ms(from_memory, 20) - written:.1f} ms"
+    )
 
 
 def figure_json(report) -> None:
@@ -225,11 +258,15 @@ def model_save(fitted, folder: Path) -> None:
 
     from mlflow_qc.models.sklearn_adapter import MODEL_FILE
 
-    forest = RandomForestClassifier(100, max_depth=8, random_state=0).fit(*make_classification(2000, 20, random_state=0))
+    forest = RandomForestClassifier(100, max_depth=8, random_state=0).fit(
+        *make_classification(2000, 20, random_state=0)
+    )
     for name, model in (("logistic regression", fitted.model), ("100-tree forest", forest)):
-        print(f"{name} saved: joblib.dump {cpu_ms(lambda: joblib.dump(model, folder / 'old.joblib'), 20):.2f} ms, "
-              f"C pickler {cpu_ms(lambda: fitted.adapter.save(model, folder / 'saved'), 20):.2f} ms "
-              f"(its {MODEL_FILE} and adapter.json)")
+        print(
+            f"{name} saved: joblib.dump {cpu_ms(lambda: joblib.dump(model, folder / 'old.joblib'), 20):.2f} ms, "
+            f"C pickler {cpu_ms(lambda: fitted.adapter.save(model, folder / 'saved'), 20):.2f} ms "
+            f"(its {MODEL_FILE} and adapter.json)"
+        )
 
 
 def experiment_parts(jobs: int = 40, folds: int = 5, repeats: int = 2) -> None:
@@ -240,26 +277,39 @@ def experiment_parts(jobs: int = 40, folds: int = 5, repeats: int = 2) -> None:
     from mlflow_qc.evaluate.figures_experiment import boomerang_figure
 
     rng = np.random.default_rng(0)
-    rows = [{"job": f"job {j}", "model": f"job {j} fold {f} repeat {r}", "run_id": uuid.uuid4().hex, "hyperparameters": f"C={j}",
-             "fold_index": f, "repeat_index": r, "refit": False}
-            for j in range(jobs) for f in range(folds) for r in range(repeats)]
+    rows = [
+        {
+            "job": f"job {j}",
+            "model": f"job {j} fold {f} repeat {r}",
+            "run_id": uuid.uuid4().hex,
+            "hyperparameters": f"C={j}",
+            "fold_index": f,
+            "repeat_index": r,
+            "refit": False,
+        }
+        for j in range(jobs)
+        for f in range(folds)
+        for r in range(repeats)
+    ]
     models = pd.DataFrame(rows)
     for split in ("train", "fold_validation", "test"):
         for metric in ("loss", "accuracy", "f1", "precision", "recall", "roc_auc"):
             models[f"{split}_{metric}"] = rng.uniform(0.5, 0.9, len(models))
     sizes = {"fold_validation": (12800.0, 3200.0), "test": (16000.0, 4000.0)}
-    print(f"experiment report of {jobs} jobs x {folds * repeats} models: boomerang figure "
-          f"{cpu_ms(lambda: boomerang_figure(models, 'classification_binary'), 5):.0f} ms, head-to-head comparison "
-          f"{cpu_ms(lambda: compare_models(models, sizes, None, 'fold_validation_accuracy'), 5):.0f} ms")
+    print(
+        f"experiment report of {jobs} jobs x {folds * repeats} models: boomerang figure "
+        f"{cpu_ms(lambda: boomerang_figure(models, 'classification_binary'), 5):.0f} ms, head-to-head comparison "
+        f"{cpu_ms(lambda: compare_models(models, sizes, None, 'fold_validation_accuracy'), 5):.0f} ms"
+    )
 
 
 def trained_job(root: Path):
     import yaml
     from mlflow.tracking import MlflowClient
+    from train_overhead import in_process_workspace, recipe
 
     from mlflow_qc.experiment import Experiment
     from mlflow_qc.tracking.queries import model_runs_below
-    from train_overhead import in_process_workspace, recipe
 
     in_process_workspace(root)
     spec = recipe(1)
@@ -297,7 +347,9 @@ def main() -> None:
     predictions_read(fitted, root)
     model_save(fitted, root)
     figure_json(log_job_report(client, job.info.run_id, models, entry))
-    print(f"job report of {len(models)} models: {cpu_ms(lambda: log_job_report(client, job.info.run_id, models, entry), 3, 1):.0f} ms")
+    print(
+        f"job report of {len(models)} models: {cpu_ms(lambda: log_job_report(client, job.info.run_id, models, entry), 3, 1):.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ after another on an idle machine; wall time and peak RSS of its process tree are
 from outside. The tracking store and the DVC-versioned dataset exist before timing (both
 are made once per project); mlflow_qc's prepared-array cache starts empty.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,13 +74,15 @@ def recipe(combos: int) -> dict:
         "name": "bench",
         "seed": SEED,
         "data": {
-            "inputs": [{
-                "dataset": {"path": "../data/bench.parquet"},
-                "encoders": [
-                    {"sklearn": "StandardScaler", "dtypes": ["float64"]},
-                    {"sklearn": "OneHotEncoder", "columns": ["site", "grade"]},
-                ],
-            }],
+            "inputs": [
+                {
+                    "dataset": {"path": "../data/bench.parquet"},
+                    "encoders": [
+                        {"sklearn": "StandardScaler", "dtypes": ["float64"]},
+                        {"sklearn": "OneHotEncoder", "columns": ["site", "grade"]},
+                    ],
+                }
+            ],
             "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
             "stratifier": {"size_test": 0.2, "fold_count": FOLDS},
         },
@@ -100,11 +103,11 @@ def variant_bare(root: Path, combos: int) -> None:
     """Same preprocessing (scaler per fold, one-hot on all rows), fits, predictions and the
     same metric code (mlflow_qc's, which only calls sklearn), nothing tracked."""
     import pandas as pd
-
-    from mlflow_qc.models.metrics import classification_metrics
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, train_test_split
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from mlflow_qc.models.metrics import classification_metrics
 
     frame = pd.read_parquet(root / "data" / "bench.parquet")
     y = (frame.pop("label") == "yes").to_numpy(int)
@@ -137,16 +140,20 @@ def variant_peer(root: Path, combos: int) -> None:
     frame = pd.read_parquet(root / "data" / "bench.parquet")
     y = (frame.pop("label") == "yes").to_numpy(int)
     X_train, X_test, y_train, y_test = train_test_split(frame, y, test_size=0.2, stratify=y, random_state=SEED)
-    columns = ColumnTransformer([
-        ("scale", StandardScaler(), [c for c in frame.columns if c.startswith("x")]),
-        ("onehot", OneHotEncoder(handle_unknown="ignore"), ["site", "grade"]),
-    ])
+    columns = ColumnTransformer(
+        [
+            ("scale", StandardScaler(), [c for c in frame.columns if c.startswith("x")]),
+            ("onehot", OneHotEncoder(handle_unknown="ignore"), ["site", "grade"]),
+        ]
+    )
     pipeline = Pipeline([("prep", columns), ("clf", LogisticRegression(max_iter=500))])
     search = GridSearchCV(
-        pipeline, {"clf__C": c_values(combos)},
+        pipeline,
+        {"clf__C": c_values(combos)},
         cv=RepeatedStratifiedKFold(n_splits=FOLDS, n_repeats=REPEATS, random_state=SEED),
         scoring=["accuracy", "f1", "precision", "recall", "roc_auc", "neg_log_loss"],
-        refit="accuracy", return_train_score=True,
+        refit="accuracy",
+        return_train_score=True,
     )
     mlflow.set_experiment("peer")
     mlflow.sklearn.autolog()
@@ -157,13 +164,29 @@ def variant_peer(root: Path, combos: int) -> None:
 
 def variant_qc(root: Path, experiment: str) -> list[str]:
     # a fresh experiment per attempt: the same one would resume and reuse every finished model
-    return [shutil.which("mlflow"), "run", str(REPO), "--env-manager", "local", "--experiment-name", experiment,
-            "-P", f"recipe={root / 'recipes' / 'bench.yaml'}"]
+    return [
+        shutil.which("mlflow"),
+        "run",
+        str(REPO),
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        experiment,
+        "-P",
+        f"recipe={root / 'recipes' / 'bench.yaml'}",
+    ]
 
 
 def variant_train(root: Path, experiment: str) -> list[str]:
     """The MLproject entry point's command on its own (no ``mlflow run`` launcher): qc - train is the launcher."""
-    return [shutil.which("mlflow-qc"), "--quiet", "train", str(root / "recipes" / "bench.yaml"), "--overrides", f"name={experiment}"]
+    return [
+        shutil.which("mlflow-qc"),
+        "--quiet",
+        "train",
+        str(root / "recipes" / "bench.yaml"),
+        "--overrides",
+        f"name={experiment}",
+    ]
 
 
 # --- harness -------------------------------------------------------------------------
@@ -203,7 +226,8 @@ def model_count(root: Path) -> int:
     with sqlite3.connect(root / "mlflow.db") as db:
         return db.execute(
             "select count(*) from runs join tags t on t.run_uuid = runs.run_uuid "
-            "where t.key = 'qc.level' and t.value = 'model' and runs.status = 'FINISHED'").fetchone()[0]
+            "where t.key = 'qc.level' and t.value = 'model' and runs.status = 'FINISHED'"
+        ).fetchone()[0]
 
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -214,7 +238,12 @@ def run_workload(combos: int, repeats: int, variants: tuple[str, ...], blas_thre
     """Every variant ``repeats`` times, taking turns: the medians of wall time, peak memory and CPU, and
     each attempt's (wall, peak, CPU) per variant (NaN for a variant not run)."""
     root = Path(tempfile.mkdtemp(prefix="qc-bench-"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_QC_QUIET": "1",
+        "DVC_NO_ANALYTICS": "1",
+    }
     if blas_threads is not None:
         env.update(dict.fromkeys(BLAS_THREAD_VARIABLES, str(blas_threads)))
     os.environ.update(env)
@@ -228,8 +257,11 @@ def run_workload(combos: int, repeats: int, variants: tuple[str, ...], blas_thre
             else:
                 command = [sys.executable, __file__, "--variant", name, "--root", str(root), "--combos", str(combos)]
             runs[name].append(measure(command, root, env))
-            print(f"  {combos * FOLDS * REPEATS} models, {name}: {runs[name][-1][0]:.1f} s, CPU {runs[name][-1][2]:.1f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {combos * FOLDS * REPEATS} models, {name}: {runs[name][-1][0]:.1f} s, CPU {runs[name][-1][2]:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     assert model_count(root) == 2 * combos * FOLDS * REPEATS * repeats, "mlflow_qc did not finish every model"
     shutil.rmtree(root, ignore_errors=True)
     medians = {name: tuple(statistics.median(column) for column in zip(*values)) for name, values in runs.items()}
@@ -242,7 +274,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each variant per workload (medians)")
     parser.add_argument("--variant", choices=["bare", "peer"])
     parser.add_argument("--root")
-    parser.add_argument("--blas-threads", type=int, help="BLAS/OpenMP threads of every variant (default: the libraries' own)")
+    parser.add_argument(
+        "--blas-threads", type=int, help="BLAS/OpenMP threads of every variant (default: the libraries' own)"
+    )
     parser.add_argument("--skip-peer", action="store_true", help="leave out GridSearchCV + autolog")
     args = parser.parse_args()
     if args.variant:
@@ -252,17 +286,23 @@ def main() -> None:
     variants = ("bare", "qc", "train") if args.skip_peer else ("bare", "peer", "qc", "train")
     if args.blas_threads is not None:
         print(f"every variant with {args.blas_threads} BLAS/OpenMP thread(s)")
-    print("| models | bare s | peer s | mlflow_qc s (mlflow run) | mlflow-qc train s | qc/bare | train/bare | qc/peer "
-          "| peak MiB bare / peer / qc / train | overhead ms/model |")
+    print(
+        "| models | bare s | peer s | mlflow_qc s (mlflow run) | mlflow-qc train s | qc/bare | train/bare | qc/peer "
+        "| peak MiB bare / peer / qc / train | overhead ms/model |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for combos in args.combos:
         models = combos * FOLDS * REPEATS
         results, attempts[models] = run_workload(combos, args.repeats, variants, args.blas_threads)
         (bare, bare_mib, bare_cpu), (peer, peer_mib, _), (qc, qc_mib, qc_cpu), (train, train_mib, train_cpu) = (
-            results[k] for k in ("bare", "peer", "qc", "train"))
+            results[k] for k in ("bare", "peer", "qc", "train")
+        )
         rows[models], cpu_rows[models] = (bare, qc, train), (bare_cpu, qc_cpu, train_cpu)
-        print(f"| {models} | {bare:.1f} | {peer:.1f} | {qc:.1f} | {train:.1f} | {qc / bare:.2f} | {train / bare:.2f} | {qc / peer:.2f} "
-              f"| {bare_mib:.0f} / {peer_mib:.0f} / {qc_mib:.0f} / {train_mib:.0f} | {(qc - bare) * 1000 / models:.0f} |", flush=True)
+        print(
+            f"| {models} | {bare:.1f} | {peer:.1f} | {qc:.1f} | {train:.1f} | {qc / bare:.2f} | {train / bare:.2f} | {qc / peer:.2f} "
+            f"| {bare_mib:.0f} / {peer_mib:.0f} / {qc_mib:.0f} / {train_mib:.0f} | {(qc - bare) * 1000 / models:.0f} |",
+            flush=True,
+        )
     if len(rows) > 1:
         small, large = min(rows), max(rows)
         for measured, table in (("wall", rows), ("CPU", cpu_rows)):
@@ -270,12 +310,16 @@ def main() -> None:
             for name, (low, high) in {"mlflow run": (qc_s, qc_l), "mlflow-qc train": (train_s, train_l)}.items():
                 marginal = ((high - low) - (bare_l - bare_s)) * 1000 / (large - small)
                 fixed = (low - bare_s) - marginal * small / 1000
-                print(f"\n{name} ({measured}): marginal overhead per model between {small} and {large} models: {marginal:.0f} ms; "
-                      f"fixed cost per run: {fixed:.1f} s")
+                print(
+                    f"\n{name} ({measured}): marginal overhead per model between {small} and {large} models: {marginal:.0f} ms; "
+                    f"fixed cost per run: {fixed:.1f} s"
+                )
         print_attempts(attempts[small], attempts[large], large - small)
         (bare_s, qc_s, train_s), (bare_l, qc_l, train_l) = rows[small], rows[large]
-        print(f"\nthe launcher of mlflow run (mlflow run - mlflow-qc train): {qc_s - train_s:.1f} s at {small} models, "
-              f"{qc_l - train_l:.1f} s at {large}")
+        print(
+            f"\nthe launcher of mlflow run (mlflow run - mlflow-qc train): {qc_s - train_s:.1f} s at {small} models, "
+            f"{qc_l - train_l:.1f} s at {large}"
+        )
 
 
 def print_attempts(small: dict, large: dict, more_models: int) -> None:
@@ -286,13 +330,17 @@ def print_attempts(small: dict, large: dict, more_models: int) -> None:
     for measured, column in (("wall", 0), ("CPU", 2)):
         estimates = {}
         for name in ("qc", "train"):
-            estimates[name] = [((high[column] - low[column]) - (bare_high[column] - bare_low[column])) * 1000 / more_models
-                               for low, high, bare_low, bare_high in zip(small[name], large[name], small["bare"], large["bare"])]
+            estimates[name] = [
+                ((high[column] - low[column]) - (bare_high[column] - bare_low[column])) * 1000 / more_models
+                for low, high, bare_low, bare_high in zip(small[name], large[name], small["bare"], large["bare"])
+            ]
         pooled = [value for values in estimates.values() for value in values]
-        print(f"\nmarginal overhead per model ({measured}), attempt by attempt: mlflow run "
-              f"{' / '.join(f'{v:.0f}' for v in estimates['qc'])} ms, mlflow-qc train "
-              f"{' / '.join(f'{v:.0f}' for v in estimates['train'])} ms; mean of all {statistics.mean(pooled):.1f} ms, "
-              f"median {statistics.median(pooled):.1f} ms (range {min(pooled):.0f} to {max(pooled):.0f})")
+        print(
+            f"\nmarginal overhead per model ({measured}), attempt by attempt: mlflow run "
+            f"{' / '.join(f'{v:.0f}' for v in estimates['qc'])} ms, mlflow-qc train "
+            f"{' / '.join(f'{v:.0f}' for v in estimates['train'])} ms; mean of all {statistics.mean(pooled):.1f} ms, "
+            f"median {statistics.median(pooled):.1f} ms (range {min(pooled):.0f} to {max(pooled):.0f})"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ new experiment with an empty cache:
 
     python bench/train_phases.py --combos 4 --attempts 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,19 +27,28 @@ def phases(root: Path) -> str:
     name = f"phases-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "MLFLOW_QC_CACHE": str(root / f"cache-{name}")}
     started = time.time()
-    subprocess.run(["mlflow-qc", "--quiet", "train", "recipes/bench.yaml", "--overrides", f"name={name}"],
-                   cwd=root, env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["mlflow-qc", "--quiet", "train", "recipes/bench.yaml", "--overrides", f"name={name}"],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     ended = time.time()
     with sqlite3.connect(root / "mlflow.db") as db:
         rows = db.execute(
             "select r.start_time, r.end_time, t.value from runs r join tags t on t.run_uuid = r.run_uuid and t.key = 'qc.level' "
-            "join experiments e on e.experiment_id = r.experiment_id where e.name = ?", (name,)).fetchall()
+            "join experiments e on e.experiment_id = r.experiment_id where e.name = ?",
+            (name,),
+        ).fetchall()
     models = [(start / 1000, end / 1000) for start, end, level in rows if level == "model"]
     root_start, root_end = next((start / 1000, end / 1000) for start, end, level in rows if level == "experiment")
     first, last = min(start for start, _ in models), max(end for _, end in models)
-    return (f"wall {ended - started:.2f} s: {root_start - started:.2f} to the experiment run, {first - started:.2f} to the "
-            f"first model, {last - first:.2f} of models, {ended - last:.2f} after the last model (its run ended "
-            f"{root_end - last:.2f} after it)")
+    return (
+        f"wall {ended - started:.2f} s: {root_start - started:.2f} to the experiment run, {first - started:.2f} to the "
+        f"first model, {last - first:.2f} of models, {ended - last:.2f} after the last model (its run ended "
+        f"{root_end - last:.2f} after it)"
+    )
 
 
 def main() -> None:
@@ -47,7 +57,9 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=2)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="qc-phases-"))
-    os.environ.update({"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"})
+    os.environ.update(
+        {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "MLFLOW_QC_QUIET": "1", "DVC_NO_ANALYTICS": "1"}
+    )
     setup_workspace(root, args.combos)
     for _ in range(args.attempts):
         print(phases(root), flush=True)

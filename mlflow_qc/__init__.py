@@ -4,6 +4,7 @@ Every name of the facade loads on first use (PEP 562), so importing one module o
 (``mlflow_qc.serve.pyfunc`` in a serving environment, a plugin entry point inside MLflow)
 loads that module and what it imports, never the trainer.
 """
+
 import importlib
 
 __version__ = "0.1.0"
@@ -12,10 +13,25 @@ _FACADE = {
     "QCError": "mlflow_qc.errors",
     "Experiment": "mlflow_qc.experiment",
     "Inference": "mlflow_qc.serve.inference",
-    **{name: "mlflow_qc.recipe" for name in (
-        "Architecture", "DatasetSpec", "Encoder", "FeatureEncoder", "Input", "Interpolater", "Pipeline",
-        "Recipe", "Register", "Search", "Stratifier", "Target", "Trainer", "load_recipe",
-    )},
+    **{
+        name: "mlflow_qc.recipe"
+        for name in (
+            "Architecture",
+            "DatasetSpec",
+            "Encoder",
+            "FeatureEncoder",
+            "Input",
+            "Interpolater",
+            "Pipeline",
+            "Recipe",
+            "Register",
+            "Search",
+            "Stratifier",
+            "Target",
+            "Trainer",
+            "load_recipe",
+        )
+    },
 }
 
 __all__ = sorted(_FACADE)

@@ -12,6 +12,7 @@ Resources are epochs (integers) or shares of each fold's training rows (``sample
 Nothing here trains or tracks: ``adaptive_search`` asks ``evaluate`` for the losses of a rung's
 candidates (lower is better; NaN or inf for a failure) and decides who goes on.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,7 +66,9 @@ def halving_bracket(candidates: int, max_units: float, eta: int) -> Bracket:
     counts = [max(1, int(math.floor(candidates * eta**-i + _EPSILON))) for i in range(s + 1)]
     # once one candidate is left, the rungs between it and the full resource would only retrain it
     kept = [i for i in range(s + 1) if i == 0 or i == s or counts[i - 1] > 1]
-    return Bracket(s, tuple(Rung(position, counts[i], float(max_units * eta ** (i - s))) for position, i in enumerate(kept)))
+    return Bracket(
+        s, tuple(Rung(position, counts[i], float(max_units * eta ** (i - s))) for position, i in enumerate(kept))
+    )
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,13 @@ def check_adaptive(search, library: str) -> None:
         raise QCError("search.reduction_factor", f"{search.reduction_factor}; expected an integer of at least 2")
     if search.resource == "epochs":
         if library == "sklearn":
-            raise QCError("search.resource", "epochs: a scikit-learn estimator has no epochs; expected resource: samples")
+            raise QCError(
+                "search.resource", "epochs: a scikit-learn estimator has no epochs; expected resource: samples"
+            )
         if search.max_resource is None:
-            raise QCError("search.max_resource", "resource epochs expects max_resource: the epochs of a fully trained model")
+            raise QCError(
+                "search.max_resource", "resource epochs expects max_resource: the epochs of a fully trained model"
+            )
         for key in ("min_resource", "max_resource"):
             value = getattr(search, key)
             if value is not None and (float(value) != int(value) or value < 1):
@@ -120,9 +127,18 @@ def check_adaptive(search, library: str) -> None:
         for key in ("min_resource", "max_resource"):
             value = getattr(search, key)
             if value is not None and not 0 < value <= 1:
-                raise QCError(f"search.{key}", f"{value}; resource samples expects a share of each fold's training rows in (0, 1]")
-    if search.min_resource is not None and search.max_resource is not None and search.max_resource < search.min_resource:
-        raise QCError("search.max_resource", f"{search.max_resource} is below min_resource {search.min_resource}; expected at least it")
+                raise QCError(
+                    f"search.{key}", f"{value}; resource samples expects a share of each fold's training rows in (0, 1]"
+                )
+    if (
+        search.min_resource is not None
+        and search.max_resource is not None
+        and search.max_resource < search.min_resource
+    ):
+        raise QCError(
+            "search.max_resource",
+            f"{search.max_resource} is below min_resource {search.min_resource}; expected at least it",
+        )
 
 
 def brackets_for(search, candidates: int) -> tuple[list[Bracket], ResourceScale]:
@@ -151,6 +167,7 @@ def tie_break(seed: int, candidate: int) -> str:
 
 def best_first(losses: dict[int, float], seed: int) -> list[int]:
     """Candidates by loss, lowest first; failures (NaN, inf) last; ties by ``tie_break``."""
+
     def order(candidate: int):
         loss = losses[candidate]
         failed = loss is None or not math.isfinite(loss)
@@ -175,8 +192,9 @@ class Trial:
 Evaluate = Callable[[list[Trial]], list[float]]
 
 
-def adaptive_search(candidates: list[dict], brackets: list[Bracket], scale: ResourceScale, seed: int,
-                    evaluate: Evaluate) -> list[Trial]:
+def adaptive_search(
+    candidates: list[dict], brackets: list[Bracket], scale: ResourceScale, seed: int, evaluate: Evaluate
+) -> list[Trial]:
     """Run the brackets: each draws its candidates (seeded; all of them when it wants as many), trains a
     rung through ``evaluate``, keeps the best ``n_{i+1}``. Returns every trial in order, the pruned marked."""
     trials: list[Trial] = []
@@ -189,9 +207,21 @@ def adaptive_search(candidates: list[dict], brackets: list[Bracket], scale: Reso
             batch = [Trial(c, bracket.s, rung.index, scale.of(rung.resource), final) for c in alive]
             losses = [float("nan") if loss is None else float(loss) for loss in evaluate(batch)]
             scored = dict(zip(alive, losses, strict=True))
-            keep = set() if final else set(best_first(scored, seed)[:min(len(alive), bracket.rungs[position + 1].count)])
-            trials += [Trial(t.candidate, t.bracket, t.rung, t.resource, final, scored[t.candidate],
-                             pruned=not final and t.candidate not in keep) for t in batch]
+            keep = (
+                set() if final else set(best_first(scored, seed)[: min(len(alive), bracket.rungs[position + 1].count)])
+            )
+            trials += [
+                Trial(
+                    t.candidate,
+                    t.bracket,
+                    t.rung,
+                    t.resource,
+                    final,
+                    scored[t.candidate],
+                    pruned=not final and t.candidate not in keep,
+                )
+                for t in batch
+            ]
             alive = [c for c in alive if c in keep]
     return trials
 
@@ -216,14 +246,20 @@ def check_adaptive_model(architecture, search) -> None:
     if search.resource != "epochs":
         return
     if "epochs" in architecture.hyperparameters:
-        raise QCError("model.hyperparameters.epochs", "is set rung by rung by search.resource: epochs; expected it out of "
-                                                      "the hyperparameters (search.max_resource gives a full training's epochs)")
+        raise QCError(
+            "model.hyperparameters.epochs",
+            "is set rung by rung by search.resource: epochs; expected it out of "
+            "the hyperparameters (search.max_resource gives a full training's epochs)",
+        )
     from mlflow_qc.models.user_module import import_user_module, user_functions
 
     train = user_functions(import_user_module(architecture.module)).get("fn_train")
     if train is not None and not _takes(train, "epochs"):
-        raise QCError(f"{architecture.module}: fn_train", "takes neither epochs nor **hp; search.resource: epochs sets the "
-                                                          "epochs hyperparameter, expected fn_train to train that many epochs")
+        raise QCError(
+            f"{architecture.module}: fn_train",
+            "takes neither epochs nor **hp; search.resource: epochs sets the "
+            "epochs hyperparameter, expected fn_train to train that many epochs",
+        )
 
 
 def _takes(function, name: str) -> bool:
@@ -253,7 +289,9 @@ def sample_rows(train, share: float, seed: int, stratify: bool):
     label = None if train.label is None else np.asarray(train.label)
     classes = None
     if stratify and label is not None:
-        classes = label.argmax(axis=1) if label.ndim == 2 and label.shape[1] > 1 else label.reshape(len(label), -1)[:, 0]
+        classes = (
+            label.argmax(axis=1) if label.ndim == 2 and label.shape[1] > 1 else label.reshape(len(label), -1)[:, 0]
+        )
     count = max(int(round(share * total)), 1 if classes is None else len(np.unique(classes)))
     if count >= total:
         return train
@@ -262,5 +300,6 @@ def sample_rows(train, share: float, seed: int, stratify: bool):
     except ValueError:  # a class with a single sample cannot be stratified: a plain seeded subset instead
         rows, _ = train_test_split(np.arange(total), train_size=count, random_state=seed)
     rows = np.sort(rows)
-    return PreparedSplit(features=[np.asarray(f)[rows] for f in train.features],
-                         label=None if label is None else label[rows])
+    return PreparedSplit(
+        features=[np.asarray(f)[rows] for f in train.features], label=None if label is None else label[rows]
+    )

@@ -13,6 +13,7 @@ a context fitted beyond the splits' own (``refit``) also has ``{context}/rows.js
 ``pack`` / ``unpack`` move an entry to a machine that does not share this disk (a Dask
 worker): the shared files once, then each context on its own, as bytes.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,12 @@ def usage(kind: str = "prepared") -> tuple[int, int]:
     """(entries, bytes) of the cache's prepared arrays (``mlflow-qc cache info``)."""
     folder = cache_root() / kind
     entries = [path for path in folder.iterdir() if path.is_dir()] if folder.is_dir() else []
-    size = sum(file.stat().st_size for entry in entries for file in entry.rglob("*") if file.is_file() and not file.is_symlink())
+    size = sum(
+        file.stat().st_size
+        for entry in entries
+        for file in entry.rglob("*")
+        if file.is_file() and not file.is_symlink()
+    )
     return len(entries), size
 
 
@@ -176,7 +182,9 @@ def write_typical(folder: Path, typical: dict) -> None:
     os.replace(staging, folder / TYPICAL_FILE)
 
 
-def write_context(folder: Path, fitted: FittedPipeline, arrays: dict[str, PreparedSplit], rows: dict | None = None) -> None:
+def write_context(
+    folder: Path, fitted: FittedPipeline, arrays: dict[str, PreparedSplit], rows: dict | None = None
+) -> None:
     """One context's arrays and pipeline under ``folder`` (``rows``: for a context beyond the splits')."""
     for split, prepared in arrays.items():
         (folder / split).mkdir(parents=True)
@@ -202,10 +210,18 @@ class EntryPart:
 def pack(root: str | Path, context: str | None = None) -> EntryPart:
     root = Path(root)
     if context is None:  # meta, splits, input examples: the entry's top-level files
-        files = {path.name: path.read_bytes() for path in sorted(root.iterdir()) if path.is_file() and path.name != COMPLETE_MARKER}
+        files = {
+            path.name: path.read_bytes()
+            for path in sorted(root.iterdir())
+            if path.is_file() and path.name != COMPLETE_MARKER
+        }
     else:
         folder = root / context
-        files = {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+        files = {
+            path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in sorted(folder.rglob("*"))
+            if path.is_file()
+        }
     return EntryPart(root.name, context, files)
 
 

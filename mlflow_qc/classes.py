@@ -1,4 +1,5 @@
 """Classes a recipe names: an encoder or an estimator by its scikit-learn name or a dotted path."""
+
 from __future__ import annotations
 
 import functools
@@ -24,14 +25,18 @@ def resolve_encoder_class(name: str) -> type:
         cls = getattr(importlib.import_module("sklearn.preprocessing"), name, None)
         if not isinstance(cls, type):
             preprocessing = importlib.import_module("sklearn.preprocessing")
-            raise ValueError(f"unknown encoder '{name}';{did_you_mean(name, preprocessing.__all__)} "
-                             "expected a class in sklearn.preprocessing or a dotted path")
+            raise ValueError(
+                f"unknown encoder '{name}';{did_you_mean(name, preprocessing.__all__)} "
+                "expected a class in sklearn.preprocessing or a dotted path"
+            )
         return cls
     module_name, _, class_name = name.rpartition(".")
     try:
         module = importlib.import_module(module_name)
     except (ImportError, TypeError, ValueError):
-        raise ValueError(f"cannot import module '{module_name}' for encoder '{name}'; expected a dotted path such as sklearn.preprocessing.StandardScaler") from None
+        raise ValueError(
+            f"cannot import module '{module_name}' for encoder '{name}'; expected a dotted path such as sklearn.preprocessing.StandardScaler"
+        ) from None
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise ValueError(f"unknown encoder '{name}': '{module_name}' has no class '{class_name}'")
@@ -45,8 +50,10 @@ def sklearn_estimators() -> dict[str, str]:
     """scikit-learn's classifiers and regressors by class name -> dotted path (``all_estimators``)."""
     from sklearn.utils.discovery import all_estimators
 
-    return {name: f"{cls.__module__.split('._')[0]}.{name}"
-            for name, cls in all_estimators(type_filter=["classifier", "regressor"])}
+    return {
+        name: f"{cls.__module__.split('._')[0]}.{name}"
+        for name, cls in all_estimators(type_filter=["classifier", "regressor"])
+    }
 
 
 def resolve_estimator(name: str) -> str:
@@ -57,5 +64,7 @@ def resolve_estimator(name: str) -> str:
     known = sklearn_estimators()
     if name in known:
         return known[name]
-    raise ValueError(f"unknown estimator '{name}';{did_you_mean(name, known)} expected a scikit-learn classifier or "
-                     "regressor by name (RandomForestClassifier) or a dotted class path such as sklearn.svm.SVC")
+    raise ValueError(
+        f"unknown estimator '{name}';{did_you_mean(name, known)} expected a scikit-learn classifier or "
+        "regressor by name (RandomForestClassifier) or a dotted class path such as sklearn.svm.SVC"
+    )

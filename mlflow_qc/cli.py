@@ -2,6 +2,7 @@
 
 User errors print one line ``error: <where>: <expected>`` as the last line and exit 2.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -95,14 +96,20 @@ def predict(model_uri: str, input_path: str, output_path: str, target: str) -> N
 @click.option("--metric", default="", help="Ranks jobs by the mean over their models (default: the recipe's).")
 @click.option("--model-name", default="", help="Registered model name (default: the recipe's).")
 @click.option("--alias", default="", help="Alias for the new version (default: the recipe's, else champion).")
-@click.option("--gate", default="", help="Move the alias only when the new model beats its holder at this p-value "
-              "(default: the recipe's register.gate; none: always move).")
+@click.option(
+    "--gate",
+    default="",
+    help="Move the alias only when the new model beats its holder at this p-value "
+    "(default: the recipe's register.gate; none: always move).",
+)
 def register(run_id: str, metric: str, model_name: str, alias: str, gate: str) -> None:
     """Register the best model of the experiment run RUN_ID and set its alias."""
     from mlflow_qc.serve.registry import register_best
 
     version = register_best(run_id, metric or None, model_name or None, alias or None, _p_value(gate, "gate"))
-    click.echo(f"registered {version.name} version {version.version} as @{', @'.join(version.aliases)} ({version.source})")
+    click.echo(
+        f"registered {version.name} version {version.version} as @{', @'.join(version.aliases)} ({version.source})"
+    )
     click.echo(version.description)
 
 
@@ -138,13 +145,31 @@ def importance(run_id: str, permute_count: int) -> None:
 @cli.command()
 @click.argument("run_id", required=False, default="")
 @click.option("--run-ids", default="", help="Comma-separated job runs to compare instead of an experiment run.")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "html"]), default="markdown", show_default=True)
-@click.option("--test", "test", type=click.Choice(["t", "bayesian"]), default="t", show_default=True,
-              help="t: corrected resampled t-test; bayesian: Bayesian correlated t-test with a --rope.")
-@click.option("--correction", type=click.Choice(["holm", "bh"]), default="holm", show_default=True,
-              help="How the t-tests' p-values are adjusted for testing many pairs (bh: Benjamini-Hochberg).")
-@click.option("--rope", type=click.FloatRange(min=0), default=0.01, show_default=True,
-              help="The Bayesian test's region of practical equivalence, in the metric's units.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "latex", "html"]), default="markdown", show_default=True
+)
+@click.option(
+    "--test",
+    "test",
+    type=click.Choice(["t", "bayesian"]),
+    default="t",
+    show_default=True,
+    help="t: corrected resampled t-test; bayesian: Bayesian correlated t-test with a --rope.",
+)
+@click.option(
+    "--correction",
+    type=click.Choice(["holm", "bh"]),
+    default="holm",
+    show_default=True,
+    help="How the t-tests' p-values are adjusted for testing many pairs (bh: Benjamini-Hochberg).",
+)
+@click.option(
+    "--rope",
+    type=click.FloatRange(min=0),
+    default=0.01,
+    show_default=True,
+    help="The Bayesian test's region of practical equivalence, in the metric's units.",
+)
 def compare(run_id: str, run_ids: str, fmt: str, test: str, correction: str, rope: float) -> None:
     """Head-to-head report of the jobs of RUN_ID with significance tests."""
     from mlflow_qc.evaluate.compare import compare_command
@@ -156,10 +181,18 @@ def compare(run_id: str, run_ids: str, fmt: str, test: str, correction: str, rop
 
 @cli.command()
 @click.option("--port", type=int, default=5000, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on; anything but loopback shows every run to whoever reaches the port.")
-@click.option("--backend-store-uri", default="", help="The store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Server processes (each loads its own what-if models).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on; anything but loopback shows every run to whoever reaches the port.",
+)
+@click.option(
+    "--backend-store-uri", default="", help="The store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."
+)
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="Server processes (each loads its own what-if models)."
+)
 def ui(port: int, host: str, backend_store_uri: str, workers: int) -> None:
     """The MLflow UI with the QC pages at /qc/: mlflow server --app-name qc over the project's store."""
     from mlflow_qc.ui.launch import check_port_free, is_loopback, server_command
@@ -167,10 +200,15 @@ def ui(port: int, host: str, backend_store_uri: str, workers: int) -> None:
     command = server_command(host, port, backend_store_uri or None, workers)
     check_port_free(host, port)
     if not is_loopback(host):
-        click.echo(f"warning: listening on {host}: the MLflow UI and the QC pages have no login; anyone who reaches "
-                   f"port {port} reads every run", err=True)
+        click.echo(
+            f"warning: listening on {host}: the MLflow UI and the QC pages have no login; anyone who reaches "
+            f"port {port} reads every run",
+            err=True,
+        )
     shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"QC pages at http://{shown_host}:{port}/qc/ (MLflow UI at /), store {command[command.index('--backend-store-uri') + 1]}")
+    click.echo(
+        f"QC pages at http://{shown_host}:{port}/qc/ (MLflow UI at /), store {command[command.index('--backend-store-uri') + 1]}"
+    )
     sys.stdout.flush()
     os.execv(command[0], command)
 
@@ -206,8 +244,8 @@ def data_get(run_id: str, dest: str) -> None:
 @click.option("--version/--no-version", default=True, help="dvc add the files when FOLDER is in a DVC repo.")
 def data_demo(folder: str, version: bool) -> None:
     """Write the demo datasets into FOLDER (default: data)."""
-    from mlflow_qc.data.demo import write_demo_data
     from mlflow_qc.data.context import find_dvc_root
+    from mlflow_qc.data.demo import write_demo_data
     from mlflow_qc.data.versioning import add_path
 
     for path in write_demo_data(folder):
@@ -236,7 +274,9 @@ def cache_clear() -> None:
     from mlflow_qc.cache import cache_root, clear
 
     entries, size = clear()
-    click.echo(f"{cache_root()}: removed {entries} prepared entr{'y' if entries == 1 else 'ies'}, {size / 2**20:.1f} MiB")
+    click.echo(
+        f"{cache_root()}: removed {entries} prepared entr{'y' if entries == 1 else 'ies'}, {size / 2**20:.1f} MiB"
+    )
 
 
 @cli.command()
@@ -264,8 +304,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:  # a usage error (unknown command or option): click's own message
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt, Interrupted) as exc:  # before Exception: click turns Ctrl-C into Abort, an Exception
-        end_launched_run_on_error(exc.__cause__ or exc if isinstance(exc, click.Abort) else exc)  # KILLED, as for Ctrl-C
+    except (
+        click.Abort,
+        KeyboardInterrupt,
+        Interrupted,
+    ) as exc:  # before Exception: click turns Ctrl-C into Abort, an Exception
+        end_launched_run_on_error(
+            exc.__cause__ or exc if isinstance(exc, click.Abort) else exc
+        )  # KILLED, as for Ctrl-C
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:

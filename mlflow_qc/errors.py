@@ -44,7 +44,10 @@ def from_validation_error(exc, source: str) -> QCError:
     where = _location(err["loc"])
     if err["type"] == "extra_forbidden":
         parent, _, key = where.rpartition(".")
-        return QCError(f"{source}: {_short(where)}", f"unknown key '{_short(key)}'{' in ' + parent if parent else ''}; expected a key listed in the README, section 'The recipe'")
+        return QCError(
+            f"{source}: {_short(where)}",
+            f"unknown key '{_short(key)}'{' in ' + parent if parent else ''}; expected a key listed in the README, section 'The recipe'",
+        )
     if err["type"] == "missing":
         return QCError(f"{source}: {where}", "field required")
     message = err["msg"].removeprefix("Value error, ")

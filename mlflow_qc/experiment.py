@@ -4,6 +4,7 @@ The run layer trains and writes the run tree; what else happens to each model, j
 experiment (packaging, importance, reports, registration) is chosen here, by
 ``training_observers``, and handed to it.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Content hashes: one way to turn data into a stable key or digest."""
+
 from __future__ import annotations
 
 import hashlib

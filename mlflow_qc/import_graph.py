@@ -5,6 +5,7 @@ function, and so does a module named by a string (``"mlflow_qc.models.keras_adap
 the lazy lookups). ``tests/test_layers.py`` checks the layers on it; ``serve.bundle`` takes the
 modules a served model needs from it.
 """
+
 from __future__ import annotations
 
 import ast

@@ -4,6 +4,7 @@ Nothing is printed unless asked: ``mlflow-qc -v`` shows INFO (preparing, version
 registering), ``-vv`` DEBUG (each model's start and end), on stderr beside the progress bars.
 In Python, configure the ``mlflow_qc`` logger as any other.
 """
+
 from __future__ import annotations
 
 import logging

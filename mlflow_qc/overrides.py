@@ -3,6 +3,7 @@
 Keys are dotted paths into the recipe (numbers index lists); values are read as YAML
 (booleans keep their text until the schema settles them, as in the recipe file).
 """
+
 from __future__ import annotations
 
 from typing import Any

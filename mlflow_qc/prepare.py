@@ -6,6 +6,7 @@ preprocessing spec, seed, and the code: mlflow_qc's version and preparation modu
 libraries' versions, a user encoder class's module) or fits every context and writes one. A recipe that refits also gets its ``refit``
 context (train + validation) here, so training never comes back to prepare more.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -23,16 +24,15 @@ import sklearn
 
 from mlflow_qc import cache
 from mlflow_qc.cache import CacheEntry
+from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.data.dataset import Dataset, load_dataset
 from mlflow_qc.data.typical import one_table, typical_values
 from mlflow_qc.data.versioning import DatasetVersion, version_dataset_files
-from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.import_graph import PACKAGE_DIR
 from mlflow_qc.preprocess import FittedPipeline, validate
 from mlflow_qc.recipe import DatasetSpec, Recipe
 from mlflow_qc.split import REFIT_CONTEXT, Splits, make_splits, refit_rows, stratification_labels
-
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,20 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 # The package's modules that make prepared arrays: prepare.py and the layers below it that it
 # stands on (tests/test_layers.py), every module of them, so an edit or an upgrade is a new key.
-PREPARATION_CODE = ("prepare", "cache", "split", "preprocess", "data", "recipe", "recipe_data", "recipe_yaml",
-                    "overrides", "classes", "hashing", "errors")
+PREPARATION_CODE = (
+    "prepare",
+    "cache",
+    "split",
+    "preprocess",
+    "data",
+    "recipe",
+    "recipe_data",
+    "recipe_yaml",
+    "overrides",
+    "classes",
+    "hashing",
+    "errors",
+)
 INPUT_EXAMPLE_ROWS = 5
 
 
@@ -120,7 +132,9 @@ def preparation_code() -> dict[str, str]:
         folder = PACKAGE_DIR / name
         parts.extend(sorted(folder.rglob("*.py")) if folder.is_dir() else [PACKAGE_DIR / f"{name}.py"])
     source = b"".join(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes() for path in parts)
-    versions = {package: _version(package) for package in ("mlflow-qc", "numpy", "pandas", "scipy", "pyarrow", "pillow")}
+    versions = {
+        package: _version(package) for package in ("mlflow-qc", "numpy", "pandas", "scipy", "pyarrow", "pillow")
+    }
     return {"source": digest(source), "python": sys.version.split()[0], **versions}
 
 
@@ -172,7 +186,9 @@ def _make_splits(recipe: Recipe, data: LoadedData) -> Splits:
     stratifier = recipe.data.stratifier
     target = data.target.frame[recipe.data.target.column] if data.target is not None else None
     classification = recipe.model.is_classification if recipe.model else None
-    strata = stratification_labels(target, classification, stratifier.bin_count) if stratifier.order == "random" else None
+    strata = (
+        stratification_labels(target, classification, stratifier.bin_count) if stratifier.order == "random" else None
+    )
     window = recipe.data.window
     groups = None
     if stratifier.group_column is not None:
@@ -181,7 +197,9 @@ def _make_splits(recipe: Recipe, data: LoadedData) -> Splits:
     return make_splits(data.inputs[0].n_samples, strata, stratifier, recipe.seed, window=sizes, groups=groups)
 
 
-def _fit_context(recipe: Recipe, data: LoadedData, rows: dict[str, np.ndarray], folder: Path, extra: bool = False) -> FittedPipeline:
+def _fit_context(
+    recipe: Recipe, data: LoadedData, rows: dict[str, np.ndarray], folder: Path, extra: bool = False
+) -> FittedPipeline:
     """Fit one context's preprocessing and write its arrays and pipeline under ``folder``."""
     analysis_type = recipe.model.analysis_type if recipe.model else None
     fitted, arrays = FittedPipeline.fit_transform(recipe.data, data.inputs, data.target, rows, analysis_type)
@@ -201,7 +219,9 @@ def _add_missing_typical(prepared: Prepared) -> None:
     for context in contexts:
         if entry.typical(context) is None:
             rows = entry.rows(context)["train"]
-            cache.write_typical(entry.root / context, typical_values(input_example(prepared.data, entry.pipeline(context), rows)))
+            cache.write_typical(
+                entry.root / context, typical_values(input_example(prepared.data, entry.pipeline(context), rows))
+            )
 
 
 def _write_contexts(recipe: Recipe, data: LoadedData, splits: Splits, root: Path) -> None:

@@ -1,4 +1,5 @@
 """Progress bars for long work; ``--quiet`` (MLFLOW_QC_QUIET=1) silences them."""
+
 from __future__ import annotations
 
 import os

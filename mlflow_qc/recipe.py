@@ -5,6 +5,7 @@ A recipe file and the Python objects (``Pipeline``, ``Input``, ``Target``,
 ``load_recipe`` reads YAML into them, ``Recipe.to_yaml`` writes them back.
 Paths in a file are relative to that file; in memory they are absolute.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,24 @@ from mlflow_qc.errors import QCError, from_validation_error
 from mlflow_qc.hashing import canonical_json
 from mlflow_qc.overrides import apply_overrides, parse_overrides
 from mlflow_qc.recipe_data import (  # noqa: F401  (re-exported: the recipe's data section)
-    CLASSES, DATASET_KINDS, AnalysisType, ColumnFilter, DatasetSpec, Encoder, FeatureEncoder, Input, Interpolater,
-    Interpolation, Pipeline, Spec, Stratifier, Target, Window, classes_checked, iter_dataset_specs, resolve_path,
+    CLASSES,
+    DATASET_KINDS,
+    AnalysisType,
+    ColumnFilter,
+    DatasetSpec,
+    Encoder,
+    FeatureEncoder,
+    Input,
+    Interpolater,
+    Interpolation,
+    Pipeline,
+    Spec,
+    Stratifier,
+    Target,
+    Window,
+    classes_checked,
+    iter_dataset_specs,
+    resolve_path,
 )
 from mlflow_qc.recipe_evaluation import Evaluation, UserMetricSpec, relative_function  # noqa: F401  (re-exported)
 from mlflow_qc.recipe_yaml import load_yaml, read_text, settle_words, unknown_key
@@ -63,7 +80,9 @@ class Architecture(Spec):
                 raise ValueError(f"hyperparameter '{name}' has an empty list; expected at least one value")
             repeated = [text for text, count in Counter(canonical_json(value) for value in values).items() if count > 1]
             if repeated:
-                raise ValueError(f"hyperparameter '{name}' lists {repeated[0][:40]} more than once; expected distinct values (each is one job)")
+                raise ValueError(
+                    f"hyperparameter '{name}' lists {repeated[0][:40]} more than once; expected distinct values (each is one job)"
+                )
         return grid
 
     @model_validator(mode="after")
@@ -113,7 +132,9 @@ class Search(Spec):
         if self.percent is not None:
             raise ValueError(f"method {self.method} takes count (with candidates: random), not percent")
         if (self.candidates == "random") != (self.count is not None):
-            raise ValueError("candidates: random expects count (how many candidates), and count expects candidates: random")
+            raise ValueError(
+                "candidates: random expects count (how many candidates), and count expects candidates: random"
+            )
         return self
 
     @model_validator(mode="after")
@@ -141,7 +162,9 @@ class Trainer(Spec):
     refit: bool = False
     hide_test: bool = False  # test metrics sealed until `mlflow-qc finalize`
     baseline: bool = False  # a Dummy job beside the others
-    threshold: str | float | None = None  # binary: the decision threshold (f1, youden, an evaluation.metrics name, a number)
+    threshold: str | float | None = (
+        None  # binary: the decision threshold (f1, youden, an evaluation.metrics name, a number)
+    )
 
     @field_validator("n_jobs")
     @classmethod
@@ -154,7 +177,12 @@ class Trainer(Spec):
     @classmethod
     def _threshold(cls, value):
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if value is None or value in THRESHOLD_RULES or (number and 0 < value < 1) or (isinstance(value, str) and value.isidentifier()):
+        if (
+            value is None
+            or value in THRESHOLD_RULES
+            or (number and 0 < value < 1)
+            or (isinstance(value, str) and value.isidentifier())
+        ):
             return value  # another name must be one of evaluation.metrics (Recipe._guards_fit)
         raise ValueError(f"{THRESHOLD_EXPECTED}, or a metric of evaluation.metrics")
 
@@ -162,7 +190,9 @@ class Trainer(Spec):
     @classmethod
     def _scheduler_address(cls, address):
         if address is not None and not address.strip():
-            raise ValueError("expected a Dask scheduler address such as tcp://10.0.0.5:8786, or null for a local cluster")
+            raise ValueError(
+                "expected a Dask scheduler address such as tcp://10.0.0.5:8786, or null for a local cluster"
+            )
         return address
 
     @model_validator(mode="after")
@@ -176,7 +206,9 @@ class Register(Spec):
     model_name: str = Field(min_length=1)
     metric: str | None = None
     alias: str | None = "champion"
-    gate: float | None = Field(default=None, gt=0, lt=1)  # the alias moves only when the new model beats its holder at this p
+    gate: float | None = Field(
+        default=None, gt=0, lt=1
+    )  # the alias moves only when the new model beats its holder at this p
 
 
 # BaseModel's metaclass brings ABCMeta.register; the recipe's "register" field shadows it on purpose.
@@ -205,22 +237,37 @@ class Recipe(Spec):
         """The quality guards' settings against the rest of the recipe (README: "Quality guards")."""
         source = (info.context or {}).get("source") or "recipe"
         trainer, stratifier = self.trainer, self.data.stratifier
-        if trainer.threshold is not None and self.model is not None and self.model.analysis_type != "classification_binary":
-            raise QCError(f"{source}: trainer.threshold",
-                          f"applies to classification_binary only; expected null for {self.model.analysis_type}")
+        if (
+            trainer.threshold is not None
+            and self.model is not None
+            and self.model.analysis_type != "classification_binary"
+        ):
+            raise QCError(
+                f"{source}: trainer.threshold",
+                f"applies to classification_binary only; expected null for {self.model.analysis_type}",
+            )
         own = [metric.name for metric in self.evaluation.metrics]
         if isinstance(trainer.threshold, str) and trainer.threshold not in (*THRESHOLD_RULES, *own):
-            raise QCError(f"{source}: trainer.threshold",
-                          f"{THRESHOLD_EXPECTED}, or a metric of evaluation.metrics {own}; got '{trainer.threshold}'")
+            raise QCError(
+                f"{source}: trainer.threshold",
+                f"{THRESHOLD_EXPECTED}, or a metric of evaluation.metrics {own}; got '{trainer.threshold}'",
+            )
         if isinstance(trainer.threshold, str) and not (stratifier.fold_count or stratifier.size_validation):
-            raise QCError(f"{source}: trainer.threshold", f"{trainer.threshold} is chosen on each model's evaluation split; "
-                          "expected data.stratifier.fold_count or size_validation, or a fixed number")
+            raise QCError(
+                f"{source}: trainer.threshold",
+                f"{trainer.threshold} is chosen on each model's evaluation split; "
+                "expected data.stratifier.fold_count or size_validation, or a fixed number",
+            )
         if trainer.hide_test and not stratifier.size_test:
-            raise QCError(f"{source}: trainer.hide_test", "there is no test split to seal; expected data.stratifier.size_test")
+            raise QCError(
+                f"{source}: trainer.hide_test", "there is no test split to seal; expected data.stratifier.size_test"
+            )
         metric = self.register.metric if self.register else None
         if trainer.hide_test and metric and metric.startswith("test_"):
-            raise QCError(f"{source}: register.metric",
-                          f"{metric} is sealed by trainer.hide_test; expected a metric of fold_validation, validation or train")
+            raise QCError(
+                f"{source}: register.metric",
+                f"{metric} is sealed by trainer.hide_test; expected a metric of fold_validation, validation or train",
+            )
         return self
 
     def require_model(self) -> Architecture:
@@ -243,7 +290,9 @@ class Recipe(Spec):
             return text
         for dataset in iter_dataset_specs(self.data):
             if dataset.path is None:
-                raise QCError("data: dataset", "a DataFrame cannot be written to a recipe file; save it and give its path")
+                raise QCError(
+                    "data: dataset", "a DataFrame cannot be written to a recipe file; save it and give its path"
+                )
         text = yaml.safe_dump(self.to_dict(relative_to=os.path.dirname(os.path.abspath(path))), sort_keys=False)
         Path(path).write_text(text)
         return text
@@ -302,15 +351,24 @@ def check_keys(raw: dict, source: str, overrides: str | None = None) -> None:
 
 
 def _given(overrides: str | None) -> str:
-    return f"; the overrides given: '{overrides}' (--overrides, or -P overrides=... under mlflow run)" if overrides else ""
+    return (
+        f"; the overrides given: '{overrides}' (--overrides, or -P overrides=... under mlflow run)" if overrides else ""
+    )
 
 
-def recipe_from_dict(raw: dict, base_dir: str | None = None, source: str | None = None,
-                     overrides: str | None = None, classes: bool = True) -> Recipe:
+def recipe_from_dict(
+    raw: dict,
+    base_dir: str | None = None,
+    source: str | None = None,
+    overrides: str | None = None,
+    classes: bool = True,
+) -> Recipe:
     """``overrides``: the override text that changed ``raw``; an error in a key it set is blamed on it."""
     try:
         try:
-            recipe = Recipe.model_validate(raw, context={"base_dir": base_dir or os.getcwd(), "source": source, CLASSES: classes})
+            recipe = Recipe.model_validate(
+                raw, context={"base_dir": base_dir or os.getcwd(), "source": source, CLASSES: classes}
+            )
         except ValidationError as exc:
             raise from_validation_error(exc, source or "recipe") from None
     except QCError as exc:
@@ -324,7 +382,7 @@ def _blame_overrides(exc: QCError, source: str | None, overrides: str | None) ->
     prefix = f"{source or 'recipe'}: "
     if not overrides or not exc.where.startswith(prefix):
         return exc
-    field = re.sub(r"\[(\d+)\]", r".\1", exc.where[len(prefix):])
+    field = re.sub(r"\[(\d+)\]", r".\1", exc.where[len(prefix) :])
     for keys, _ in parse_overrides(overrides):
         dotted = ".".join(keys)
         if field == dotted or field.startswith((dotted + ".", dotted + "[")):

@@ -5,6 +5,7 @@ misspelt column is reported in a moment with the nearest names, before DVC, MLfl
 model library is imported. The full reading (``data/``, ``preprocess/``) checks the same and
 more (dtypes, cells, repeated names); a dataset this cannot read is left to it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,7 +41,12 @@ def check_columns(recipe: Recipe) -> None:
 
 def header(spec: DatasetSpec | None) -> list[str] | None:
     """The column names of a table file as the trainer will see them; None when not a readable table."""
-    if spec is None or spec.path is None or not os.path.isfile(spec.path) or spec.kind not in (None, "tabular", "image"):
+    if (
+        spec is None
+        or spec.path is None
+        or not os.path.isfile(spec.path)
+        or spec.kind not in (None, "tabular", "image")
+    ):
         return None
     suffix = os.path.splitext(spec.path)[1].lower()
     try:
@@ -57,7 +63,11 @@ def header(spec: DatasetSpec | None) -> list[str] | None:
             names = _text_row(spec.path, TEXT_SUFFIXES[suffix], 0 if spec.header == "infer" else int(spec.header))
         else:
             return None
-    except (OSError, ValueError, csv.Error):  # unreadable here (pyarrow's errors are ValueError/OSError): the full reading names it
+    except (
+        OSError,
+        ValueError,
+        csv.Error,
+    ):  # unreadable here (pyarrow's errors are ValueError/OSError): the full reading names it
         return None
     if spec.rename_columns is not None:
         return list(spec.rename_columns) if len(spec.rename_columns) == len(names) else None
@@ -93,5 +103,8 @@ def _require(spec: DatasetSpec | None, columns: list[str] | None, field: str, re
         return
     shown = missing if len(missing) <= 5 else str(missing[:5])[:-1] + ", ...]"
     hint = did_you_mean(missing[0], names)
-    raise QCError(field, f"column(s) {shown} not in {os.path.basename(spec.path)};{hint} "
-                         f"expected some of {preview_names(names, near_to=missing)}")
+    raise QCError(
+        field,
+        f"column(s) {shown} not in {os.path.basename(spec.path)};{hint} "
+        f"expected some of {preview_names(names, near_to=missing)}",
+    )

@@ -3,6 +3,7 @@ preprocessing, the target, windows and the stratifier, and the ``Spec`` base eve
 
 ``mlflow_qc.recipe`` builds the whole recipe on these and re-exports them.
 """
+
 from __future__ import annotations
 
 import os
@@ -219,12 +220,16 @@ class Pipeline(Spec):
 
     @model_validator(mode="after")
     def _windows_agree(self):
-        windows = {None if item.window is None else (item.window.size_window, item.window.size_shift) for item in self.inputs}
+        windows = {
+            None if item.window is None else (item.window.size_window, item.window.size_shift) for item in self.inputs
+        }
         if len(windows) > 1:
             raise ValueError("inputs have different windows; expected the same window on every input (or none)")
         if self.window is not None and self.stratifier.order != "time":
-            raise ValueError("windows overlap, so a random split puts the same time steps in two splits; "
-                             "expected stratifier.order: time")
+            raise ValueError(
+                "windows overlap, so a random split puts the same time steps in two splits; "
+                "expected stratifier.order: time"
+            )
         return self
 
     @property
@@ -245,7 +250,9 @@ class Pipeline(Spec):
 
 def iter_dataset_specs(data: Pipeline):
     seen = set()
-    for spec in [i.dataset for i in data.inputs] + ([data.target.dataset] if data.target and data.target.dataset else []):
+    for spec in [i.dataset for i in data.inputs] + (
+        [data.target.dataset] if data.target and data.target.dataset else []
+    ):
         if id(spec) not in seen:
             seen.add(id(spec))
             yield spec

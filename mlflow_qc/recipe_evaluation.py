@@ -4,6 +4,7 @@
 memory); the function is ``fn(y_true, y_pred, y_proba) -> float``. Whether it loads and answers
 a number is checked before training (``models.user_metrics``), not here: the schema stays cheap.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,9 @@ class UserMetricSpec(Spec):
     @classmethod
     def _name(cls, name):
         if not METRIC_NAME.match(name):
-            raise ValueError(f"'{name}' is not a metric name; expected letters, digits and _ (a letter first, at most 64)")
+            raise ValueError(
+                f"'{name}' is not a metric name; expected letters, digits and _ (a letter first, at most 64)"
+            )
         return name
 
     @field_validator("function")
@@ -33,7 +36,9 @@ class UserMetricSpec(Spec):
     def _function(cls, function, info: ValidationInfo):
         path, separator, name = str(function).rpartition(":")
         if not separator or not path or not name.isidentifier():
-            raise ValueError(f"'{function}' is not path/to/module.py:function; expected a Python file and a function name")
+            raise ValueError(
+                f"'{function}' is not path/to/module.py:function; expected a Python file and a function name"
+            )
         path = resolve_path(path, info)
         if not os.path.isfile(path):
             raise ValueError(f"file not found: {path}; expected a Python file defining {name}")

@@ -8,6 +8,7 @@ boolean. The reader also refuses what ``yaml.safe_load`` lets through silently o
 with a traceback: a key given twice (the last one would win), bytes that are not UTF-8, and
 nesting no recipe needs (PyYAML recurses once per level).
 """
+
 from __future__ import annotations
 
 import types
@@ -52,7 +53,9 @@ def read_text(path: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise QCError(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); expected a UTF-8 YAML file") from None
+        raise QCError(
+            path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); expected a UTF-8 YAML file"
+        ) from None
 
 
 def load_yaml(text: str, where: str):
@@ -78,7 +81,10 @@ def _check_node(node: yaml.Node, where: str, path: str, depth: int) -> None:
     """Duplicate keys and excessive nesting, named by their place in the recipe."""
     if depth > MAX_DEPTH:
         shown = path if len(path) <= 60 else path[:60] + "..."
-        raise QCError(f"{where}: {shown}", f"nested deeper than {MAX_DEPTH} levels (line {node.start_mark.line + 1}); expected a flatter value")
+        raise QCError(
+            f"{where}: {shown}",
+            f"nested deeper than {MAX_DEPTH} levels (line {node.start_mark.line + 1}); expected a flatter value",
+        )
     if isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _check_node(item, where, f"{path}[{index}]", depth + 1)
@@ -89,7 +95,9 @@ def _check_node(node: yaml.Node, where: str, path: str, depth: int) -> None:
             child = f"{path}.{name}" if path else name
             line = key.start_mark.line + 1
             if name in seen:
-                raise QCError(f"{where}: {child}", f"given twice (lines {seen[name]} and {line}); expected each key once")
+                raise QCError(
+                    f"{where}: {child}", f"given twice (lines {seen[name]} and {line}); expected each key once"
+                )
             seen[name] = line
             _check_node(value, where, child, depth + 1)
 
@@ -138,7 +146,9 @@ def _options(annotation) -> tuple:
 
 def _takes_text(annotation) -> bool:
     for option in _options(annotation):
-        if option is str or (typing.get_origin(option) is Literal and any(isinstance(a, str) for a in typing.get_args(option))):
+        if option is str or (
+            typing.get_origin(option) is Literal and any(isinstance(a, str) for a in typing.get_args(option))
+        ):
             return True
     return False
 

@@ -5,6 +5,7 @@ repository's root files link to them), plus a git + DVC repository with a local 
 and the demo data versioned in it. DVC runs in this process (its API), once for all the
 demo files: a ``dvc`` subprocess per command and file took a minute.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,11 @@ def conda_env() -> dict:
         package = f"mlflow-qc[keras]=={metadata.version('mlflow-qc')}"
     except metadata.PackageNotFoundError:
         package = "mlflow-qc[keras]"
-    return {"name": "mlflow_qc_project", "channels": ["conda-forge"],
-            "dependencies": ["python=3.11", "pip", {"pip": [package]}]}
+    return {
+        "name": "mlflow_qc_project",
+        "channels": ["conda-forge"],
+        "dependencies": ["python=3.11", "pip", {"pip": [package]}],
+    }
 
 
 def _run(root: Path, *command: str) -> None:

@@ -7,6 +7,7 @@ combinations (one, or a batch for parallel workers, at a time) while the objecti
 gives the searched dimensions, single-value hyperparameters are constants and
 multi-value ones become ``hp.choice``. Values come back as plain Python types.
 """
+
 from __future__ import annotations
 
 import copy
@@ -72,7 +73,10 @@ def random_count(search, grid_size: int) -> int:
     if search.count is not None:
         count = search.count
         if count > grid_size:
-            raise QCError("search.count", f"{count} exceeds the {grid_size} combinations of the grid; expected at most {grid_size}")
+            raise QCError(
+                "search.count",
+                f"{count} exceeds the {grid_size} combinations of the grid; expected at most {grid_size}",
+            )
         return count
     return max(1, math.ceil(search.percent * grid_size - 1e-9))
 
@@ -86,7 +90,10 @@ def combinations(architecture, search, seed: int) -> list[dict]:
         size = grid_size(architecture.hyperparameters)
         chosen = np.random.default_rng(seed).choice(size, size=random_count(search, size), replace=False)
         return [grid_item(architecture.hyperparameters, int(i)) for i in sorted(chosen)]
-    raise QCError("search.method", f"'{method}' proposes combinations while searching; expected grid or random here (use tpe_search)")
+    raise QCError(
+        "search.method",
+        f"'{method}' proposes combinations while searching; expected grid or random here (use tpe_search)",
+    )
 
 
 def check_search(architecture, search) -> None:
@@ -94,8 +101,11 @@ def check_search(architecture, search) -> None:
     if search is None or search.method == "grid":
         size = grid_size(architecture.hyperparameters)
         if size > MAX_GRID:
-            raise QCError("model.hyperparameters", f"a grid of {size} combinations; expected at most {MAX_GRID} "
-                          "(search: {method: random, count: N} samples a larger grid, tpe searches it)")
+            raise QCError(
+                "model.hyperparameters",
+                f"a grid of {size} combinations; expected at most {MAX_GRID} "
+                "(search: {method: random, count: N} samples a larger grid, tpe searches it)",
+            )
         return
     if search.method == "random":
         random_count(search, grid_size(architecture.hyperparameters))
@@ -113,7 +123,7 @@ def _dimension(name: str, spec):
     kinds = ", ".join(SPACE_KINDS)
     if not isinstance(spec, dict) or len(spec) != 1:
         raise QCError(where, f"expected exactly one of {kinds} with its list, e.g. {{uniform: [0.1, 0.5]}}")
-    (kind, arguments), = spec.items()
+    ((kind, arguments),) = spec.items()
     if kind not in SPACE_KINDS:
         raise QCError(where, f"unknown distribution '{kind}'; expected one of {kinds}")
     arguments = list(arguments) if isinstance(arguments, (list, tuple)) else [arguments]
@@ -121,7 +131,9 @@ def _dimension(name: str, spec):
         if not arguments:
             raise QCError(where, "choice has no options; expected a non-empty list")
         options = [plain(option) for option in arguments]
-        return (lambda hp: hp.choice(name, list(range(len(options))))), (lambda index: copy.deepcopy(options[int(index)]))
+        return (lambda hp: hp.choice(name, list(range(len(options))))), (
+            lambda index: copy.deepcopy(options[int(index)])
+        )
     expected = SPACE_KINDS[kind]
     if len(arguments) != expected or not all(_number(a) for a in arguments):
         shape = "[low, high, q]" if kind == "quniform" else "[low, high]"
@@ -154,7 +166,9 @@ def _tpe_dimensions(architecture, search) -> tuple[dict, dict, list[str]]:
             constants[name] = plain(values[0])
         else:
             dimensions[name] = _dimension(name, {"choice": values})
-    order = list(architecture.hyperparameters) + [name for name in (search.space or {}) if name not in architecture.hyperparameters]
+    order = list(architecture.hyperparameters) + [
+        name for name in (search.space or {}) if name not in architecture.hyperparameters
+    ]
     return constants, dimensions, order
 
 
@@ -168,14 +182,26 @@ def tpe_search(architecture, search, seed: int, objective: Callable[[dict], floa
     return tpe_search_batches(architecture, search, seed, lambda proposals: [objective(p) for p in proposals], 1)
 
 
-def tpe_search_batches(architecture, search, seed: int, objective: Callable[[list[dict]], list[float]],
-                       batch_size: int) -> list[tuple[dict, float]]:
+def tpe_search_batches(
+    architecture, search, seed: int, objective: Callable[[list[dict]], list[float]], batch_size: int
+) -> list[tuple[dict, float]]:
     """``tpe_search`` proposing ``batch_size`` combinations at a time, evaluated together by ``objective``
     (one loss per proposal, in order): as hyperopt's ``fmin`` with ``max_queue_len=batch_size``, where
     proposals still being evaluated count as the worst results so far (the batch spreads out).
     The same seed and batch size give the same proposals; batch size 1 is ``fmin``'s sequence.
     """
-    from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, STATUS_FAIL, STATUS_OK, Domain, Trials, base, hp, space_eval, tpe
+    from hyperopt import (
+        JOB_STATE_DONE,
+        JOB_STATE_NEW,
+        STATUS_FAIL,
+        STATUS_OK,
+        Domain,
+        Trials,
+        base,
+        hp,
+        space_eval,
+        tpe,
+    )
 
     constants, dimensions, order = _tpe_dimensions(architecture, search)
     space = {name: maker(hp) for name, (maker, _) in dimensions.items()}

@@ -3,6 +3,7 @@
 ``difflib.get_close_matches`` on the names as written and lower-cased, so that ``object`` finds
 ``Object`` and ``hyperparameter`` finds ``hyperparameters``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -21,7 +22,9 @@ def close_names(word: str, names: Iterable[str], count: int = 3) -> list[str]:
     same = [name for name in names if name.lower() == word.lower() and name != word]
     if same:
         return same[:count]
-    near = difflib.get_close_matches(word.lower(), {name.lower() for name in names} - {word.lower()}, n=count, cutoff=CUTOFF)
+    near = difflib.get_close_matches(
+        word.lower(), {name.lower() for name in names} - {word.lower()}, n=count, cutoff=CUTOFF
+    )
     if not near:
         return []
     best = difflib.SequenceMatcher(None, word.lower(), near[0]).ratio()

@@ -4,15 +4,18 @@
 Only fn_build: mlflow_qc's defaults train it (Adam with hp learning_rate, mean squared error,
 hp epochs and batch_size, the evaluation split as validation data).
 """
+
 import math
 
 import keras
 
 
 def fn_build(features_shape, label_shape, **hp):
-    return keras.Sequential([
-        keras.Input(shape=features_shape),
-        keras.layers.LSTM(hp.get("units", 16)),
-        keras.layers.Dense(math.prod(label_shape)),
-        keras.layers.Reshape(label_shape),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=features_shape),
+            keras.layers.LSTM(hp.get("units", 16)),
+            keras.layers.Dense(math.prod(label_shape)),
+            keras.layers.Reshape(label_shape),
+        ]
+    )

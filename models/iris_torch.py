@@ -3,6 +3,7 @@
 Only fn_build: mlflow_qc's defaults train it (Adam with hp learning_rate, cross-entropy
 on the softmax output, hp epochs and batch_size) and predict the class probabilities.
 """
+
 from torch import nn
 
 

@@ -1,5 +1,6 @@
 """Headless Chromium for the browser tests (the system's /usr/bin/chromium; Playwright never downloads one),
 with every request outside loopback refused and recorded."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,13 @@ from urllib.parse import urlparse
 from tests.helpers import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"blob", "data", "about"}
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"  # the README names this folder

@@ -1,4 +1,5 @@
 """Shared fixtures: a real git + DVC workspace with a local remote, a real sqlite MLflow store."""
+
 from __future__ import annotations
 
 import os

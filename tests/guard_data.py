@@ -5,6 +5,7 @@ workspaces with a real sqlite store, trained in this process.
 ``weak`` is ``signal`` drowned in more noise (a mediocre model's feature); ``shuffled`` is
 ``signal`` permuted against the labels (a feature set worse than nothing); ``noise`` is noise.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,31 +27,49 @@ def write_guard_data(path: Path, rows: int = ROWS, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     signal = rng.normal(size=rows)
     label = np.where(signal + rng.normal(scale=0.4, size=rows) > 0.5, "pos", "neg")
-    pd.DataFrame({
-        "signal": signal,
-        "weak": signal + rng.normal(scale=1.0, size=rows),
-        "shuffled": rng.permutation(signal),
-        "noise": rng.normal(size=rows),
-        "label": label,
-    }).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "signal": signal,
+            "weak": signal + rng.normal(scale=1.0, size=rows),
+            "shuffled": rng.permutation(signal),
+            "noise": rng.normal(size=rows),
+            "label": label,
+        }
+    ).to_csv(path, index=False)
 
 
-def guard_recipe(name: str, columns: list[str], estimator: str = "sklearn.linear_model.LogisticRegression",
-                 hyperparameters: dict | None = None, seed: int = 5, stratifier: dict | None = None, **sections) -> dict:
+def guard_recipe(
+    name: str,
+    columns: list[str],
+    estimator: str = "sklearn.linear_model.LogisticRegression",
+    hyperparameters: dict | None = None,
+    seed: int = 5,
+    stratifier: dict | None = None,
+    **sections,
+) -> dict:
     """A binary scikit-learn recipe on ``columns`` of guards.csv (4 folds x 2 repeats, a test split)."""
     trainer = {"repeat_count": 2, **sections.pop("trainer", {})}
     return {
         "name": name,
         "seed": seed,
         "data": {
-            "inputs": [{"dataset": {"path": f"../data/{DATA}"}, "include_columns": columns,
-                        "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+            "inputs": [
+                {
+                    "dataset": {"path": f"../data/{DATA}"},
+                    "include_columns": columns,
+                    "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+                }
+            ],
             "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
             "stratifier": stratifier or {"size_test": 0.2, "fold_count": 4},
             "version": "off",
         },
-        "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": estimator,
-                  "hyperparameters": hyperparameters or {}},
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_binary",
+            "estimator": estimator,
+            "hyperparameters": hyperparameters or {},
+        },
         "trainer": trainer,
         **sections,
     }

@@ -1,4 +1,5 @@
 """Helpers shared by the tests: real DVC repos, real CLI subprocesses."""
+
 from __future__ import annotations
 
 import atexit
@@ -91,7 +92,17 @@ def copy_recipe(name: str, dest: Path) -> Path:
 
 def mlflow_run(experiment: str, recipe: Path, overrides: str = "", entry_point: str = "main", env=None, **params):
     """``mlflow run`` of this project with ``--env-manager local``, in a real subprocess."""
-    args = ["mlflow", "run", str(REPO_ROOT), "-e", entry_point, "--env-manager", "local", "--experiment-name", experiment]
+    args = [
+        "mlflow",
+        "run",
+        str(REPO_ROOT),
+        "-e",
+        entry_point,
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        experiment,
+    ]
     for key, value in {"recipe": str(recipe), **({"overrides": overrides} if overrides else {}), **params}.items():
         args += ["-P", f"{key}={value}"]
     return subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
@@ -152,7 +163,9 @@ def free_port() -> int:
 def background_server(command: list, ready_url: str, log: Path, cwd: Path, env=None, ready_seconds: float = 180):
     """A real server process (its own process group) until ``ready_url`` answers 200; stopped afterwards."""
     with open(log, "wb") as output:
-        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + ready_seconds
         while True:
@@ -183,13 +196,24 @@ def _stop_group(server: subprocess.Popen) -> None:
         server.wait(timeout=20)
 
 
-
 @contextmanager
 def mlflow_server(backend_uri: str, cwd: Path, log: Path, artifacts: Path | None = None):
     """``mlflow server`` on loopback over ``backend_uri`` (serving artifacts from ``artifacts``); yields its URL."""
     port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     if artifacts is not None:
         command += ["--artifacts-destination", str(artifacts)]
     base = f"http://127.0.0.1:{port}"

@@ -1,5 +1,6 @@
 """Tiny image datasets for fast tests: a manifest of dark and bright 6x4 grayscale images, and a
 scikit-learn recipe on it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,12 +26,24 @@ def write_images(folder, count: int) -> pd.DataFrame:
 def image_recipe(name: str, version: str = "off") -> dict:
     """LogisticRegression on the manifest ``images.csv`` (labels from its column ``label``), one model."""
     return {
-        "name": name, "seed": 0,
-        "data": {"inputs": [{"dataset": {"path": "images.csv", "kind": "image", "image_column": "file"},
-                             "encoders": [{"sklearn": "MinMaxScaler"}]}],
-                 "target": {"column": "label", "dataset": {"path": "images.csv"}},
-                 "stratifier": {"size_test": 0.25}, "version": version},
-        "model": {"library": "sklearn", "analysis_type": "classification_binary",
-                  "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": [1.0]}},
+        "name": name,
+        "seed": 0,
+        "data": {
+            "inputs": [
+                {
+                    "dataset": {"path": "images.csv", "kind": "image", "image_column": "file"},
+                    "encoders": [{"sklearn": "MinMaxScaler"}],
+                }
+            ],
+            "target": {"column": "label", "dataset": {"path": "images.csv"}},
+            "stratifier": {"size_test": 0.25},
+            "version": version,
+        },
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_binary",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "hyperparameters": {"C": [1.0]},
+        },
         "trainer": {"repeat_count": 1, "permute_count": 0},
     }

@@ -1,5 +1,6 @@
 """Adaptive search's arithmetic and planner (mlflow_qc/adaptive.py): Hyperband's published bracket table,
 successive halving's rungs, who survives a rung, the resource defaults and the recipe's refusals."""
+
 import math
 from pathlib import Path
 
@@ -7,8 +8,17 @@ import numpy as np
 import pytest
 
 from mlflow_qc.adaptive import (
-    ResourceScale, adaptive_search, best_first, brackets_for, candidate_pool, check_adaptive_model,
-    halving_bracket, hyperband_brackets, planned_trainings, resource_scale, sample_rows,
+    ResourceScale,
+    adaptive_search,
+    best_first,
+    brackets_for,
+    candidate_pool,
+    check_adaptive_model,
+    halving_bracket,
+    hyperband_brackets,
+    planned_trainings,
+    resource_scale,
+    sample_rows,
 )
 from mlflow_qc.errors import QCError
 from mlflow_qc.preprocess.pipeline import PreparedSplit
@@ -39,7 +49,12 @@ def test_hyperband_through_the_recipe_in_epochs():
 
 def test_halving_rungs_end_on_the_full_resource():
     assert [(r.count, r.resource) for r in halving_bracket(9, 9, 3).rungs] == [(9, 1), (3, 3), (1, 9)]
-    assert [(r.count, r.resource) for r in halving_bracket(10, 9, 2).rungs] == [(10, 9 / 8), (5, 9 / 4), (2, 9 / 2), (1, 9)]
+    assert [(r.count, r.resource) for r in halving_bracket(10, 9, 2).rungs] == [
+        (10, 9 / 8),
+        (5, 9 / 4),
+        (2, 9 / 2),
+        (1, 9),
+    ]
     # a lone survivor goes straight to the full resource, not through every rung between
     assert [(r.count, r.resource) for r in halving_bracket(9, 81, 3).rungs] == [(9, 1), (3, 3), (1, 9), (1, 81)]
     assert [r.index for r in halving_bracket(3, 81, 3).rungs] == [0, 1, 2]
@@ -61,7 +76,8 @@ def test_planned_trainings_counts_every_candidate_rung():
     assert planned_trainings(Search(method="halving", resource="samples"), 9) == 9 + 3 + 1
     # Table 1 with 200 candidates: every bracket's counts, summed
     assert planned_trainings(Search(method="hyperband", resource="epochs", min_resource=1, max_resource=81), 200) == (
-        sum(n for rows in TABLE_1.values() for n, _ in rows))
+        sum(n for rows in TABLE_1.values() for n, _ in rows)
+    )
 
 
 def test_best_first_orders_by_loss_failures_last_ties_by_the_seed():
@@ -71,7 +87,9 @@ def test_best_first_orders_by_loss_failures_last_ties_by_the_seed():
     assert set(order[:3]) == {1, 3, 5}
     assert best_first(losses, seed=1) == order  # deterministic
     tied = {i: 0.0 for i in range(8)}
-    assert any(best_first(tied, seed) != best_first(tied, 1) for seed in range(2, 6))  # the seed breaks ties, not position
+    assert any(
+        best_first(tied, seed) != best_first(tied, 1) for seed in range(2, 6)
+    )  # the seed breaks ties, not position
 
 
 def test_halving_keeps_the_best_third_each_rung():
@@ -96,8 +114,9 @@ def test_halving_keeps_the_best_third_each_rung():
 def test_a_failed_candidate_is_never_kept_over_one_that_trained():
     candidates = [{"c": value} for value in range(3)]
     brackets, scale = brackets_for(Search(method="halving", resource="samples"), 3)
-    trials = adaptive_search(candidates, brackets, scale, 0,
-                             lambda batch: [None if t.candidate == 0 else float(t.candidate) for t in batch])
+    trials = adaptive_search(
+        candidates, brackets, scale, 0, lambda batch: [None if t.candidate == 0 else float(t.candidate) for t in batch]
+    )
     assert [t.candidate for t in trials if t.final] == [1]
 
 
@@ -108,8 +127,13 @@ def test_hyperband_draws_each_brackets_candidates_with_the_seed():
 
     def first_rungs(seed):
         seen = []
-        adaptive_search(candidates, brackets, scale, seed,
-                        lambda batch: (seen.append(tuple(t.candidate for t in batch)), [float(t.candidate) for t in batch])[1])
+        adaptive_search(
+            candidates,
+            brackets,
+            scale,
+            seed,
+            lambda batch: (seen.append(tuple(t.candidate for t in batch)), [float(t.candidate) for t in batch])[1],
+        )
         return seen
 
     assert first_rungs(3) == first_rungs(3)
@@ -117,15 +141,22 @@ def test_hyperband_draws_each_brackets_candidates_with_the_seed():
     assert [len(b) for b in first_rungs(3)] == [9, 3, 1, 5, 1, 3]  # s=2: 9, 3, 1; s=1: 5, 1 (of n=5, 1); s=0: 3
 
 
-@pytest.mark.parametrize("settings, where", [
-    ({"reduction_factor": 1}, "search.reduction_factor"),
-    ({"min_resource": 0.5, "max_resource": 0.25}, "search.max_resource"),
-    ({"max_resource": 1.5}, "search.max_resource"),
-    ({"resource": "epochs", "max_resource": 9}, "search.resource"),
-])
+@pytest.mark.parametrize(
+    "settings, where",
+    [
+        ({"reduction_factor": 1}, "search.reduction_factor"),
+        ({"min_resource": 0.5, "max_resource": 0.25}, "search.max_resource"),
+        ({"max_resource": 1.5}, "search.max_resource"),
+        ({"resource": "epochs", "max_resource": 9}, "search.resource"),
+    ],
+)
 def test_bad_settings_are_refused_naming_the_key(settings, where):
-    model = Architecture(library="sklearn", analysis_type="classification_multi",
-                         estimator="sklearn.linear_model.LogisticRegression", hyperparameters={"C": [0.1, 1.0]})
+    model = Architecture(
+        library="sklearn",
+        analysis_type="classification_multi",
+        estimator="sklearn.linear_model.LogisticRegression",
+        hyperparameters={"C": [0.1, 1.0]},
+    )
     search = Search(method="halving", **{"resource": "samples", **settings})
     with pytest.raises(QCError) as error:
         check_adaptive_model(model, search)
@@ -139,8 +170,12 @@ def deep_model(tmp_path: Path, train_signature: str | None, **hyperparameters) -
     if train_signature is not None:
         code += f"def fn_train({train_signature}):\n    return model\n"
     module.write_text(code)
-    return Architecture(library="keras", analysis_type="classification_multi", module=str(module),
-                        hyperparameters=hyperparameters or {"units": [4, 8]})
+    return Architecture(
+        library="keras",
+        analysis_type="classification_multi",
+        module=str(module),
+        hyperparameters=hyperparameters or {"units": [4, 8]},
+    )
 
 
 def test_epochs_resource_needs_max_resource_whole_epochs_and_epochs_left_to_the_search(tmp_path):
@@ -152,7 +187,9 @@ def test_epochs_resource_needs_max_resource_whole_epochs_and_epochs_left_to_the_
         check_adaptive_model(model, Search(method="hyperband", resource="epochs", max_resource=9, min_resource=1.5))
     assert error.value.where == "search.min_resource"
     with pytest.raises(QCError) as error:
-        check_adaptive_model(deep_model(tmp_path, None, epochs=[3, 9]), Search(method="hyperband", resource="epochs", max_resource=9))
+        check_adaptive_model(
+            deep_model(tmp_path, None, epochs=[3, 9]), Search(method="hyperband", resource="epochs", max_resource=9)
+        )
     assert error.value.where == "model.hyperparameters.epochs"
     check_adaptive_model(model, Search(method="hyperband", resource="epochs", max_resource=9))
 
@@ -167,23 +204,30 @@ def test_epochs_resource_refuses_a_fn_train_that_takes_no_epochs(tmp_path):
     check_adaptive_model(deep_model(tmp_path, "model, loser, optimizer, *data, **hp"), search)
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"method": "grid", "reduction_factor": 2}, "belongs to an adaptive search"),
-    ({"method": "halving"}, "expects resource"),
-    ({"method": "halving", "resource": "samples", "candidates": "random"}, "candidates: random expects count"),
-    ({"method": "hyperband", "resource": "samples", "count": 4}, "candidates: random expects count"),
-    ({"method": "hyperband", "resource": "samples", "percent": 0.5}, "not percent"),
-    ({"method": "halving", "resource": "rows"}, "resource"),
-    ({"method": "halving", "resource": "samples", "rungs": 3}, "rungs"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"method": "grid", "reduction_factor": 2}, "belongs to an adaptive search"),
+        ({"method": "halving"}, "expects resource"),
+        ({"method": "halving", "resource": "samples", "candidates": "random"}, "candidates: random expects count"),
+        ({"method": "hyperband", "resource": "samples", "count": 4}, "candidates: random expects count"),
+        ({"method": "hyperband", "resource": "samples", "percent": 0.5}, "not percent"),
+        ({"method": "halving", "resource": "rows"}, "resource"),
+        ({"method": "halving", "resource": "samples", "rungs": 3}, "rungs"),
+    ],
+)
 def test_the_recipe_refuses_adaptive_keys_out_of_place(raw, message):
     with pytest.raises(ValueError, match=message):
         Search(**raw)
 
 
 def test_random_candidates_are_a_seeded_sample_of_the_grid():
-    model = Architecture(library="sklearn", analysis_type="classification_multi",
-                         estimator="sklearn.linear_model.LogisticRegression", hyperparameters={"C": [0.01, 0.1, 1, 10], "tol": [1e-4, 1e-3]})
+    model = Architecture(
+        library="sklearn",
+        analysis_type="classification_multi",
+        estimator="sklearn.linear_model.LogisticRegression",
+        hyperparameters={"C": [0.01, 0.1, 1, 10], "tol": [1e-4, 1e-3]},
+    )
     search = Search(method="halving", resource="samples", candidates="random", count=5)
     pool = candidate_pool(model, search, 7)
     assert len(pool) == 5 and pool == candidate_pool(model, search, 7)
@@ -218,12 +262,20 @@ def test_jobs_below_max_resource_are_never_ranked_or_compared():
     assert len({partial.key, full.key, other.key}) == 3 and partial.resource == 0.333333
     assert Job(0, {"C": 1.0}).key == Job(0, {"C": 1.0}, rung=None).key  # grid jobs keep their keys
     scores = {0: 0.99, 1: 0.80, 2: 0.90}  # the partial job scores best
-    records = [ModelRecord(task, f"run-{task.job.index}-{task.fold_index}", "FINISHED",
-                           {"fold_validation_accuracy": scores[task.job.index]})
-               for task in plan_tasks([partial, full, other], ["fold_0", "fold_1"], 1, 3)]
+    records = [
+        ModelRecord(
+            task,
+            f"run-{task.job.index}-{task.fold_index}",
+            "FINISHED",
+            {"fold_validation_accuracy": scores[task.job.index]},
+        )
+        for task in plan_tasks([partial, full, other], ["fold_0", "fold_1"], 1, 3)
+    ]
     models = models_table(records)
     assert models[["resource", "rung", "partial"]].drop_duplicates().values.tolist() == [
-        [0.333333, 0, True], [1.0, 1, False]]
+        [0.333333, 0, True],
+        [1.0, 1, False],
+    ]
     jobs = jobs_table(models)
     assert rank_jobs(candidate_jobs(jobs), "fold_validation_accuracy")["job_index"].tolist() == [2, 1]
     assert set(model_frame(models)["job"]) == {"job 1", "job 2"}
@@ -234,15 +286,27 @@ def test_the_resource_figure_draws_each_candidate_through_its_rungs():
     from mlflow_qc.run.plan import Job, ModelRecord, plan_tasks
     from mlflow_qc.run.summary import models_table
 
-    jobs = [Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True), Job(1, {"C": 0.1, "epochs": 3}, rung=0, partial=True),
-            Job(2, {"C": 0.1, "epochs": 9}, rung=1)]
+    jobs = [
+        Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True),
+        Job(1, {"C": 0.1, "epochs": 3}, rung=0, partial=True),
+        Job(2, {"C": 0.1, "epochs": 9}, rung=1),
+    ]
     scores = {0: [0.6, 0.8], 1: [0.7, 0.9], 2: [0.85, 0.95]}
-    records = [ModelRecord(task, f"run-{task.job.index}-{task.fold_index}", "FINISHED",
-                           {"fold_validation_accuracy": scores[task.job.index][task.fold_index]})
-               for task in plan_tasks(jobs, ["fold_0", "fold_1"], 1, 3)]
+    records = [
+        ModelRecord(
+            task,
+            f"run-{task.job.index}-{task.fold_index}",
+            "FINISHED",
+            {"fold_validation_accuracy": scores[task.job.index][task.fold_index]},
+        )
+        for task in plan_tasks(jobs, ["fold_0", "fold_1"], 1, 3)
+    ]
     table = candidate_scores(models_table(records), "fold_validation_accuracy")
-    assert table.values.tolist() == [["C=0.1", 3.0, pytest.approx(0.8), True], ["C=0.1", 9.0, pytest.approx(0.9), False],
-                                     ["C=1.0", 3.0, pytest.approx(0.7), True]]
+    assert table.values.tolist() == [
+        ["C=0.1", 3.0, pytest.approx(0.8), True],
+        ["C=0.1", 9.0, pytest.approx(0.9), False],
+        ["C=1.0", 3.0, pytest.approx(0.7), True],
+    ]
     figure = resource_figure(models_table(records), "fold_validation_accuracy")
     assert [list(trace.x) for trace in figure.data] == [[3.0, 9.0], [3.0]]
     assert figure.data[1].line.color == "#b0b0b0" and figure.data[0].line.color != "#b0b0b0"

@@ -1,4 +1,5 @@
 """The prepared-data cache key covers the code that makes the arrays, not only the recipe and data."""
+
 from __future__ import annotations
 
 import shutil
@@ -10,14 +11,14 @@ from mlflow_qc import prepare as preparation
 from mlflow_qc.data.versioning import DatasetVersion
 from mlflow_qc.recipe import load_recipe
 
-ENCODER = '''
+ENCODER = """
 from sklearn.preprocessing import FunctionTransformer
 
 
 class Doubler(FunctionTransformer):
     def __init__(self):
         super().__init__(func=lambda x: x * {factor})
-'''
+"""
 
 
 @pytest.fixture
@@ -46,7 +47,9 @@ def test_an_unchanged_recipe_keeps_its_key_and_an_edited_encoder_module_changes_
     assert key_of(path) != first
 
 
-def test_an_edit_of_the_preparation_code_or_another_version_changes_the_key(recipe_with_user_encoder, tmp_path, monkeypatch):
+def test_an_edit_of_the_preparation_code_or_another_version_changes_the_key(
+    recipe_with_user_encoder, tmp_path, monkeypatch
+):
     path, _ = recipe_with_user_encoder
     first = key_of(path)
     copy = tmp_path / "mlflow_qc"

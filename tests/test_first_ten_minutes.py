@@ -2,6 +2,7 @@
 valid name, the ui's port checked first, the README's recipe block true to recipe.py, the cache's
 commands, the demo data, the forecast figure's gaps, ``.gitignore`` after set-up, logging and
 ``--version``, and no private name of plotly or Dask in the package (hyperopt's in one module)."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -51,7 +52,9 @@ def first_error_without_heavy_imports(*args: str, cwd: Path) -> tuple[int, str, 
         print("HEAVY", ",".join(heavy))
         sys.exit(code)
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
     heavy = next(line for line in done.stdout.splitlines() if line.startswith("HEAVY")).split(" ", 1)[1]
     return done.returncode, done.stderr, [name for name in heavy.split(",") if name]
 
@@ -72,8 +75,10 @@ def test_a_misspelt_column_lists_the_near_match_first_before_anything_heavy_load
     columns = [f"feature_{k:02d}" for k in range(20)] + ["Object"]
     frame = pd.DataFrame(np.arange(4 * len(columns)).reshape(4, -1), columns=columns)
     frame.to_csv(tmp_path / "wide.csv", index=False)
-    recipe = {"data": {"inputs": [{"dataset": {"path": "wide.csv"}}], "target": {"column": "object"}},
-              "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "sklearn.svm.SVC"}}
+    recipe = {
+        "data": {"inputs": [{"dataset": {"path": "wide.csv"}}], "target": {"column": "object"}},
+        "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "sklearn.svm.SVC"},
+    }
     path = tmp_path / "wide.yaml"
     path.write_text(yaml.safe_dump(recipe))
     code, err, heavy = first_error_without_heavy_imports("train", str(path), cwd=tmp_path)
@@ -88,7 +93,10 @@ def test_a_typo_in_the_overrides_is_blamed_on_the_overrides(tmp_path):
     path = demo_recipe(tmp_path)
     code, _, err = cli_in_process("train", path, "--overrides", "trainer.repeat_cout=1")
     assert code == 2
-    assert "error: overrides: trainer.repeat_cout: unknown key 'repeat_cout' in trainer; did you mean 'repeat_count'" in err
+    assert (
+        "error: overrides: trainer.repeat_cout: unknown key 'repeat_cout' in trainer; did you mean 'repeat_count'"
+        in err
+    )
     assert str(path) not in err.splitlines()[-1].split(";")[0]
     code, _, err = cli_in_process("train", path, "--overrides", "trainer.repeat_count=many")
     assert code == 2 and "error: overrides: trainer.repeat_count: Input should be a valid integer" in err
@@ -97,7 +105,9 @@ def test_a_typo_in_the_overrides_is_blamed_on_the_overrides(tmp_path):
 def test_a_list_in_the_overrides_is_written_as_in_the_recipe(tmp_path):
     from mlflow_qc.recipe import load_recipe
 
-    recipe = load_recipe(demo_recipe(tmp_path), "data.inputs.0.exclude_columns=[object, a];model.hyperparameters.epochs=[5, 6]")
+    recipe = load_recipe(
+        demo_recipe(tmp_path), "data.inputs.0.exclude_columns=[object, a];model.hyperparameters.epochs=[5, 6]"
+    )
     assert recipe.data.inputs[0].exclude_columns == ["object", "a"]
     assert recipe.model.hyperparameters["epochs"] == [5, 6]
 
@@ -105,11 +115,16 @@ def test_a_list_in_the_overrides_is_written_as_in_the_recipe(tmp_path):
 def sklearn_recipe(tmp_path: Path, estimator: str, encoder: str = "StandardScaler") -> Path:
     path = demo_recipe(tmp_path)
     text = DEMO_RECIPE.read_text()
-    model = text[text.index("model:"):text.index("trainer:")]
-    sklearn_model = (f"model:\n  library: sklearn\n  analysis_type: classification_binary\n  estimator: {estimator}\n"
-                     "  hyperparameters: {n_estimators: [5]}\n")
-    path.write_text(text.replace(model, sklearn_model).replace("sklearn: PowerTransformer", f"sklearn: {encoder}")
-                    .replace("params: {method: yeo-johnson}", "params: {}"))
+    model = text[text.index("model:") : text.index("trainer:")]
+    sklearn_model = (
+        f"model:\n  library: sklearn\n  analysis_type: classification_binary\n  estimator: {estimator}\n"
+        "  hyperparameters: {n_estimators: [5]}\n"
+    )
+    path.write_text(
+        text.replace(model, sklearn_model)
+        .replace("sklearn: PowerTransformer", f"sklearn: {encoder}")
+        .replace("params: {method: yeo-johnson}", "params: {}")
+    )
     return path
 
 
@@ -120,11 +135,18 @@ def test_a_short_estimator_name_resolves_as_encoder_names_do(tmp_path):
     assert recipe.model.estimator == "sklearn.ensemble.RandomForestClassifier"
 
 
-@pytest.mark.parametrize("estimator, encoder, expected", [
-    ("RandomForestClasifier", "StandardScaler", "unknown estimator 'RandomForestClasifier'; did you mean 'RandomForestClassifier'"),
-    ("randomforestclassifier", "StandardScaler", "did you mean 'RandomForestClassifier'?"),
-    ("RandomForestClassifier", "StandardScalar", "unknown encoder 'StandardScalar'; did you mean 'StandardScaler'"),
-])
+@pytest.mark.parametrize(
+    "estimator, encoder, expected",
+    [
+        (
+            "RandomForestClasifier",
+            "StandardScaler",
+            "unknown estimator 'RandomForestClasifier'; did you mean 'RandomForestClassifier'",
+        ),
+        ("randomforestclassifier", "StandardScaler", "did you mean 'RandomForestClassifier'?"),
+        ("RandomForestClassifier", "StandardScalar", "unknown encoder 'StandardScalar'; did you mean 'StandardScaler'"),
+    ],
+)
 def test_a_misspelt_estimator_or_encoder_gets_the_nearest_name(tmp_path, estimator, encoder, expected):
     from mlflow_qc.recipe import load_recipe
 
@@ -144,7 +166,9 @@ def test_close_names_prefer_a_case_only_difference():
 
     assert close_names("object", ["a", "Object", "objects"]) == ["Object"]
     assert close_names("zzz", ["a", "b"]) == []
-    assert preview_names([f"c{k}" for k in range(30)] + ["Object"], near_to=["object"], limit=3) == "[Object, c0, c1, ...]"
+    assert (
+        preview_names([f"c{k}" for k in range(30)] + ["Object"], near_to=["object"], limit=3) == "[Object, c0, c1, ...]"
+    )
 
 
 # --- 2. the ui's port ----------------------------------------------------------------------------
@@ -158,8 +182,11 @@ def test_ui_on_a_busy_port_fails_at_once_naming_a_free_one():
         code, out, err = cli_in_process("ui", "--port", busy, "--backend-store-uri", "sqlite:///unused.db")
         assert code == 2
         assert out == ""  # no link printed to a server that is not ours
-        found = re.search(rf"error: --port: {busy} on 127.0.0.1 is not free \(in use by another program\); "
-                          r"expected a free port, such as --port (\d+)", err)
+        found = re.search(
+            rf"error: --port: {busy} on 127.0.0.1 is not free \(in use by another program\); "
+            r"expected a free port, such as --port (\d+)",
+            err,
+        )
         assert found, err
         with socket.socket() as probe:  # the port named is free
             probe.bind(("127.0.0.1", int(found.group(1))))
@@ -170,8 +197,8 @@ def test_ui_on_a_busy_port_fails_at_once_naming_a_free_one():
 
 def readme_recipe_block() -> str:
     text = (REPO_ROOT / "README.md").read_text()
-    section = text[text.index("## The recipe"):]
-    return section[section.index("```yaml") + len("```yaml"):section.index("```", section.index("```yaml") + 3)]
+    section = text[text.index("## The recipe") :]
+    return section[section.index("```yaml") + len("```yaml") : section.index("```", section.index("```yaml") + 3)]
 
 
 def test_every_default_the_readme_shows_is_the_default_of_recipe_py():
@@ -232,8 +259,17 @@ def test_the_forecast_line_breaks_between_time_blocks():
     from mlflow_qc.evaluate.figures_forecast import forecast_figures
 
     steps = [5, 6, 7, 20, 21]  # two blocks: a gap after step 7
-    predictions = pd.DataFrame({"model": "m", "horizon": 1, "split": ["train"] * 3 + ["test"] * 2, "step": steps,
-                                "row": range(5), "y_true_t": [1.0, 2, 3, 4, 5], "prediction_t": [1.5, 2, 3, 4, 5]})
+    predictions = pd.DataFrame(
+        {
+            "model": "m",
+            "horizon": 1,
+            "split": ["train"] * 3 + ["test"] * 2,
+            "step": steps,
+            "row": range(5),
+            "y_true_t": [1.0, 2, 3, 4, 5],
+            "prediction_t": [1.5, 2, 3, 4, 5],
+        }
+    )
     actual, train, test = forecast_figures(predictions)[0].data
     assert np.isnan(np.asarray(actual.x, dtype=float)).tolist() == [False, False, False, True, False, False]
     assert np.isnan(np.asarray(actual.y, dtype=float)[3])
@@ -246,9 +282,13 @@ def test_git_status_stays_clean_after_the_demo_set_up(tmp_path):
 
     written = write_demo_data(tmp_path / "data")
     names = [f"data/{path.name}.dvc" for path in written] + ["data/.gitignore"]
-    ignored = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *names], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
     assert sorted(ignored.stdout.split()) == sorted(names)
-    own = subprocess.run(["git", "check-ignore", "--no-index", "data/mine.csv.dvc"], cwd=REPO_ROOT, capture_output=True, check=False)
+    own = subprocess.run(
+        ["git", "check-ignore", "--no-index", "data/mine.csv.dvc"], cwd=REPO_ROOT, capture_output=True, check=False
+    )
     assert own.returncode == 1  # the .dvc file of the user's own data is for committing
 
 
@@ -281,7 +321,9 @@ def test_the_modules_log_under_the_mlflow_qc_logger(caplog, tmp_path, monkeypatc
         prepare(recipe)
         prepare(recipe)
     messages = [(record.name, record.getMessage()) for record in caplog.records]
-    assert any(name == "mlflow_qc.prepare" and message.startswith("preparing sonar-binary") for name, message in messages)
+    assert any(
+        name == "mlflow_qc.prepare" and message.startswith("preparing sonar-binary") for name, message in messages
+    )
     assert any(name == "mlflow_qc.prepare" and "found in the cache" in message for name, message in messages)
 
 
@@ -295,12 +337,18 @@ HYPEROPT_INTERNALS = re.compile(r"\b(Domain|insert_trial_docs|new_trial_ids|spec
 
 
 def package_sources() -> dict[str, str]:
-    return {str(path.relative_to(REPO_ROOT)): path.read_text() for path in sorted((REPO_ROOT / "mlflow_qc").rglob("*.py"))}
+    return {
+        str(path.relative_to(REPO_ROOT)): path.read_text() for path in sorted((REPO_ROOT / "mlflow_qc").rglob("*.py"))
+    }
 
 
 @pytest.mark.parametrize("library", sorted(PRIVATE))
 def test_no_private_name_of_plotly_or_dask_in_the_package(library):
-    found = [f"{path}: {match.group(0)}" for path, text in package_sources().items() for match in PRIVATE[library].finditer(text)]
+    found = [
+        f"{path}: {match.group(0)}"
+        for path, text in package_sources().items()
+        for match in PRIVATE[library].finditer(text)
+    ]
     assert found == []
 
 
@@ -314,7 +362,8 @@ def test_hyperopts_internals_are_used_in_one_module_on_a_tested_version():
     assert low <= version < high, (
         f"hyperopt {importlib.metadata.version('hyperopt')} is outside the versions mlflow_qc/search.py was tested on "
         f"({search.HYPEROPT_TESTED}): tpe_search_batches drives hyperopt's Domain and Trials (insert_trial_docs, "
-        "new_trial_ids, spec_from_misc) to propose batches; run tests/test_search.py on it, then widen HYPEROPT_TESTED")
+        "new_trial_ids, spec_from_misc) to propose batches; run tests/test_search.py on it, then widen HYPEROPT_TESTED"
+    )
 
 
 def test_the_grid_is_scikit_learns_parameter_grid_in_declaration_order():
@@ -341,8 +390,10 @@ def test_a_dask_task_knows_through_public_api_whether_it_is_still_wanted(tmp_pat
         Path(path).write_text(json.dumps(still_wanted()))
         Event(done).set()
 
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         kept = client.submit(task, "started-1", "go-1", "done-1", str(tmp_path / "kept"), pure=False)
         dropped = client.submit(task, "started-2", "go-2", "done-2", str(tmp_path / "dropped"), pure=False)
         assert distributed.Event("started-1").wait(60) and distributed.Event("started-2").wait(60)
@@ -370,10 +421,18 @@ def test_the_header_check_reads_names_as_the_trainer_will(tmp_path):
     checked({"inputs": [{"dataset": {"path": "t.tsv"}, "exclude_columns": ["Unnamed: 0"]}], "target": {"column": "y"}})
     checked({"inputs": [{"dataset": {"path": "t.tsv", "rename_columns": ["i", "X", "Y"]}}], "target": {"column": "Y"}})
     with pytest.raises(QCError, match=re.escape("data.target.column: column(s) ['y'] not in t.tsv; did you mean 'Y'?")):
-        checked({"inputs": [{"dataset": {"path": "t.tsv", "rename_columns": ["i", "X", "Y"]}}], "target": {"column": "y"}})
+        checked(
+            {"inputs": [{"dataset": {"path": "t.tsv", "rename_columns": ["i", "X", "Y"]}}], "target": {"column": "y"}}
+        )
     with pytest.raises(QCError, match=re.escape("data.inputs[0].encoders[0].columns: column(s) ['z']")):
-        checked({"inputs": [{"dataset": {"path": "t.tsv"}, "encoders": [{"sklearn": "StandardScaler", "columns": ["z"]}]}],
-                 "target": {"column": "y"}})
+        checked(
+            {
+                "inputs": [
+                    {"dataset": {"path": "t.tsv"}, "encoders": [{"sklearn": "StandardScaler", "columns": ["z"]}]}
+                ],
+                "target": {"column": "y"},
+            }
+        )
 
 
 def test_a_misspelt_dotted_estimator_gets_the_nearest_class_of_its_module():

@@ -4,6 +4,7 @@ Every ``import`` / ``from ... import`` statement of every module counts, at modu
 inside a function, and so does a module named by a string (``"mlflow_qc.models.keras_adapter"``,
 the lazy lookups of the adapters). Layers, low to high (README: "Layout"):
 """
+
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,12 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_no_layer_imports_a_higher_one():
-    upward = [f"{source} -> {target}" for source, targets in GRAPH.items() for target in targets if layer(target) > layer(source)]
+    upward = [
+        f"{source} -> {target}"
+        for source, targets in GRAPH.items()
+        for target in targets
+        if layer(target) > layer(source)
+    ]
     assert upward == []
 
 
@@ -95,14 +101,22 @@ def package_of(module: str) -> str:
 
 @pytest.mark.parametrize("higher", ["mlflow_qc.evaluate", "mlflow_qc.serve", "mlflow_qc.ui"])
 def test_the_trainer_imports_no_evaluation_serving_or_page(higher):
-    offending = [f"{s} -> {t}" for s, targets in GRAPH.items() for t in targets
-                 if package_of(s) == "mlflow_qc.run" and package_of(t) == higher]
+    offending = [
+        f"{s} -> {t}"
+        for s, targets in GRAPH.items()
+        for t in targets
+        if package_of(s) == "mlflow_qc.run" and package_of(t) == higher
+    ]
     assert offending == []
 
 
 def test_tracking_imports_nothing_of_mlflow_qc_but_errors():
-    offending = [f"{s} -> {t}" for s, targets in GRAPH.items() for t in targets
-                 if package_of(s) == "mlflow_qc.tracking" and package_of(t) not in ("mlflow_qc.tracking", "mlflow_qc.errors")]
+    offending = [
+        f"{s} -> {t}"
+        for s, targets in GRAPH.items()
+        for t in targets
+        if package_of(s) == "mlflow_qc.tracking" and package_of(t) not in ("mlflow_qc.tracking", "mlflow_qc.errors")
+    ]
     assert offending == []
 
 

@@ -2,6 +2,7 @@
 that trains a recipe in-process and loads, predicts and evaluates its model, MLflow's own objects stay the
 originals, a new sqlite engine keeps SQLite's default ``synchronous``, and ``mlflow.models.evaluate`` of a
 plain scikit-learn model gives MLflow's metrics alone."""
+
 from __future__ import annotations
 
 import json
@@ -60,15 +61,29 @@ print(json.dumps({"changed": changed, "synchronous": synchronous, "every": resul
 def test_mlflow_s_objects_and_evaluate_are_mlflow_s_own_after_training(workspace):
     recipe = workspace / "recipes" / "untouched.yaml"
     recipe.parent.mkdir(exist_ok=True)
-    recipe.write_text(yaml.safe_dump({
-        "name": "untouched",
-        "data": {"inputs": [{"dataset": {"path": "../data/iris.tsv"}}], "target": {"column": "species"},
-                 "stratifier": {"size_test": 0.2}, "version": "off"},
-        "model": {"library": "sklearn", "analysis_type": "classification_multi",
-                  "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": [1.0]}},
-        "trainer": {"permute_count": 0},
-    }))
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(recipe)], cwd=workspace, capture_output=True, text=True, timeout=600)
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "untouched",
+                "data": {
+                    "inputs": [{"dataset": {"path": "../data/iris.tsv"}}],
+                    "target": {"column": "species"},
+                    "stratifier": {"size_test": 0.2},
+                    "version": "off",
+                },
+                "model": {
+                    "library": "sklearn",
+                    "analysis_type": "classification_multi",
+                    "estimator": "sklearn.linear_model.LogisticRegression",
+                    "hyperparameters": {"C": [1.0]},
+                },
+                "trainer": {"permute_count": 0},
+            }
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(recipe)], cwd=workspace, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["changed"] == []

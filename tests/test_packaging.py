@@ -1,6 +1,7 @@
 """The project's own files agree with each other (pyproject.toml, conda.yaml, README, .ci/run, MLproject), and
 the built wheel installs light: its base requirements name no deep-learning or Dask package, and a fresh
 virtualenv with only the base install trains, registers and serves a scikit-learn recipe."""
+
 import importlib.metadata
 import os
 import re
@@ -57,7 +58,15 @@ def test_every_mlproject_entry_point_calls_a_cli_verb():
     from mlflow_qc.cli import cli
 
     project = yaml.safe_load((REPO_ROOT / "MLproject").read_text())
-    assert set(project["entry_points"]) == {"main", "prepare", "predict", "importance", "register", "compare", "finalize"}
+    assert set(project["entry_points"]) == {
+        "main",
+        "prepare",
+        "predict",
+        "importance",
+        "register",
+        "compare",
+        "finalize",
+    }
     for name, entry in project["entry_points"].items():
         verb = entry["command"].split()[1]
         assert verb in cli.commands, (name, verb)
@@ -69,8 +78,23 @@ def test_every_mlproject_entry_point_calls_a_cli_verb():
 def wheel(tmp_path_factory) -> Path:
     """The project built as a wheel (offline: setuptools and wheel as installed here)."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(out), str(REPO_ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(out),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return next(out.glob("mlflow_qc-*.whl"))
 
 
@@ -130,34 +154,60 @@ def base_venv(wheel: Path, root: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python*/site-packages"))
     (site / "base-install.pth").write_text(f"import site; site.addsitedir({str(farm)!r})\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q", "--no-deps",
-                    "--no-index", str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return venv / "bin"
 
 
 IRIS_SKLEARN = {
     "name": "iris-base",
     "seed": 3,
-    "data": {"inputs": [{"dataset": {"path": "../data/iris.tsv"}}], "target": {"column": "species"},
-             "stratifier": {"size_test": 0.2, "fold_count": 2}},
-    "model": {"library": "sklearn", "analysis_type": "classification_multi",
-              "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": [1.0]}},
+    "data": {
+        "inputs": [{"dataset": {"path": "../data/iris.tsv"}}],
+        "target": {"column": "species"},
+        "stratifier": {"size_test": 0.2, "fold_count": 2},
+    },
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_multi",
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "hyperparameters": {"C": [1.0]},
+    },
     "trainer": {"permute_count": 0},
     "register": {"model_name": "iris-base", "metric": "fold_validation_accuracy", "alias": "champion"},
 }
 
 
 @pytest.mark.e2e
-def test_a_fresh_venv_with_only_the_base_install_trains_registers_and_serves_a_sklearn_recipe(wheel, workspace, tmp_path):
+def test_a_fresh_venv_with_only_the_base_install_trains_registers_and_serves_a_sklearn_recipe(
+    wheel, workspace, tmp_path
+):
     bin_folder = base_venv(wheel, tmp_path / "base")
     python = str(bin_folder / "python")
     env = {**os.environ, "PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(bin_folder.parent)}
     env.pop("PYTHONPATH", None)
-    probe = ("import importlib.util, mlflow_qc; "
-             "print(mlflow_qc.__file__); print([m for m in %r if importlib.util.find_spec(m)])" % sorted(
-                 {"tensorflow", "keras", "torch", "dask", "distributed"}))
-    where, importable = subprocess.run([python, "-c", probe], env=env, check=True, capture_output=True,
-                                       text=True, cwd=tmp_path).stdout.splitlines()
+    probe = (
+        "import importlib.util, mlflow_qc; "
+        "print(mlflow_qc.__file__); print([m for m in %r if importlib.util.find_spec(m)])"
+        % sorted({"tensorflow", "keras", "torch", "dask", "distributed"})
+    )
+    where, importable = subprocess.run(
+        [python, "-c", probe], env=env, check=True, capture_output=True, text=True, cwd=tmp_path
+    ).stdout.splitlines()
     assert importable == "[]" and where.startswith(str(bin_folder.parent)), (where, importable)
 
     recipe = workspace / "recipes" / "iris.yaml"
@@ -172,10 +222,27 @@ def test_a_fresh_venv_with_only_the_base_install_trains_registers_and_serves_a_s
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [python, "-m", "mlflow", "models", "serve", "-m", "models:/iris-base@champion", "--env-manager", "local",
-               "-p", str(port), "-h", "127.0.0.1"]
-    rows = {"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-                                "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}
+    command = [
+        python,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        "models:/iris-base@champion",
+        "--env-manager",
+        "local",
+        "-p",
+        str(port),
+        "-h",
+        "127.0.0.1",
+    ]
+    rows = {
+        "dataframe_split": {
+            "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+            "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]],
+        }
+    }
     with background_server(command, f"{url}/ping", tmp_path / "serve.log", workspace, env, ready_seconds=180):
         answer = requests.post(f"{url}/invocations", json=rows, timeout=60)
     assert answer.status_code == 200, answer.text[:2000]

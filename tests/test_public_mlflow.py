@@ -1,5 +1,6 @@
 """mlflow_qc uses MLflow's public names only: no ``from mlflow... import _x`` and no ``._x`` on an MLflow
 object (each would be a break at an MLflow upgrade; issue 25)."""
+
 from __future__ import annotations
 
 import ast
@@ -15,7 +16,11 @@ def _mlflow_names(tree: ast.Module) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name.split(".")[0] == "mlflow")
+            names.update(
+                (alias.asname or alias.name).split(".")[0]
+                for alias in node.names
+                if alias.name.split(".")[0] == "mlflow"
+            )
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mlflow":
             names.update(alias.asname or alias.name for alias in node.names)
     return names
@@ -33,14 +38,25 @@ def private_uses(path: Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mlflow":
             parts = node.module.split(".") + [alias.name for alias in node.names]
-            found += [f"{path.name}:{node.lineno} from {node.module} import {p}" for p in parts if p.startswith("_") and not p.startswith("__")]
+            found += [
+                f"{path.name}:{node.lineno} from {node.module} import {p}"
+                for p in parts
+                if p.startswith("_") and not p.startswith("__")
+            ]
         elif isinstance(node, ast.Import):
-            found += [f"{path.name}:{node.lineno} import {a.name}" for a in node.names
-                      if a.name.startswith("mlflow.") and any(p.startswith("_") for p in a.name.split("."))]
+            found += [
+                f"{path.name}:{node.lineno} import {a.name}"
+                for a in node.names
+                if a.name.startswith("mlflow.") and any(p.startswith("_") for p in a.name.split("."))
+            ]
     mlflow_names = _mlflow_names(tree)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
-                and _root(node.value) in mlflow_names:
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and _root(node.value) in mlflow_names
+        ):
             found.append(f"{path.name}:{node.lineno} .{node.attr} on {_root(node.value)}")
     return found
 
@@ -104,7 +120,6 @@ def test_the_package_uses_no_private_mlflow_name():
 def test_no_private_attribute_of_an_mlflow_object():
     """A ``._x`` on any object (whose type the source does not say) that mlflow_qc does not define itself
     but MLflow does: ``pyfunc._model_impl``, ``client._tracking_client``, ``dataset._to_mlflow_entity()``."""
-    import mlflow
 
     trees = {path: ast.parse(path.read_text()) for path in sorted(PACKAGE.rglob("*.py"))}
     ours = _defined_privates(trees.values())
@@ -119,6 +134,8 @@ def test_no_private_attribute_of_an_mlflow_object():
 
 def test_the_check_finds_private_names(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import mlflow\nfrom mlflow.types.utils import _infer_schema\nfrom mlflow.tracking._x import y\n"
-                      "from mlflow.pyfunc import PyFuncModel\nmlflow.tracking.fluent._get_experiment_id()\nPyFuncModel._model_impl\n")
+    sample.write_text(
+        "import mlflow\nfrom mlflow.types.utils import _infer_schema\nfrom mlflow.tracking._x import y\n"
+        "from mlflow.pyfunc import PyFuncModel\nmlflow.tracking.fluent._get_experiment_id()\nPyFuncModel._model_impl\n"
+    )
     assert len(private_uses(sample)) == 4

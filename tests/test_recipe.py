@@ -1,4 +1,5 @@
 """The recipe: YAML <-> Python objects, relative paths, overrides, bad keys."""
+
 import pytest
 import yaml
 
@@ -58,7 +59,9 @@ def test_python_objects_equal_the_file(recipe_file, tmp_path):
                 Input(
                     dataset=str(tmp_path / "data" / "sonar.csv"),
                     exclude_columns=["object"],
-                    encoders=[{"sklearn": "PowerTransformer", "params": {"method": "yeo-johnson"}, "dtypes": ["float64"]}],
+                    encoders=[
+                        {"sklearn": "PowerTransformer", "params": {"method": "yeo-johnson"}, "dtypes": ["float64"]}
+                    ],
                 )
             ],
             target=Target(column="object", encoder={"sklearn": "LabelBinarizer"}),
@@ -110,4 +113,6 @@ def test_errors_name_the_field_and_the_file(recipe_file):
     raw["data"]["inputs"][0]["encoders"][0]["sklearn"] = "NoSuchScaler"
     with pytest.raises(QCError) as error:
         recipe_from_dict(raw, source=str(recipe_file))
-    assert str(error.value).startswith(f"{recipe_file}: data.inputs[0].encoders[0].sklearn: unknown encoder 'NoSuchScaler'")
+    assert str(error.value).startswith(
+        f"{recipe_file}: data.inputs[0].encoders[0].sklearn: unknown encoder 'NoSuchScaler'"
+    )

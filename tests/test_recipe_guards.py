@@ -1,5 +1,6 @@
 """The quality guards' recipe keys (trainer.hide_test, baseline, threshold; register.gate): what they
 accept, and one line naming the key for what they do not."""
+
 import pytest
 import yaml
 
@@ -49,7 +50,10 @@ def test_threshold_is_for_binary_classification_only(tmp_path):
         raw["trainer"]["threshold"] = 0.4
 
     path = write(tmp_path, multi)
-    with pytest.raises(QCError, match="trainer.threshold: applies to classification_binary only; expected null for classification_multi"):
+    with pytest.raises(
+        QCError,
+        match="trainer.threshold: applies to classification_binary only; expected null for classification_multi",
+    ):
         load_recipe(path)
 
 
@@ -58,10 +62,14 @@ def test_a_threshold_rule_needs_an_evaluation_split_and_a_number_does_not(tmp_pa
         def change(raw):
             raw["data"]["stratifier"] = {"size_test": 0.2}
             raw["trainer"]["threshold"] = threshold
+
         return change
 
-    with pytest.raises(QCError, match=r"trainer.threshold: f1 is chosen on each model's evaluation split; expected "
-                                      r"data.stratifier.fold_count or size_validation, or a fixed number"):
+    with pytest.raises(
+        QCError,
+        match=r"trainer.threshold: f1 is chosen on each model's evaluation split; expected "
+        r"data.stratifier.fold_count or size_validation, or a fixed number",
+    ):
         load_recipe(write(tmp_path, no_evaluation("f1")))
     assert load_recipe(write(tmp_path, no_evaluation(0.4))).trainer.threshold == 0.4
 
@@ -71,7 +79,9 @@ def test_hide_test_needs_a_test_split(tmp_path):
         raw["data"]["stratifier"] = {"size_validation": 0.2}
         raw["trainer"]["hide_test"] = True
 
-    with pytest.raises(QCError, match="trainer.hide_test: there is no test split to seal; expected data.stratifier.size_test"):
+    with pytest.raises(
+        QCError, match="trainer.hide_test: there is no test split to seal; expected data.stratifier.size_test"
+    ):
         load_recipe(write(tmp_path, no_test))
 
 
@@ -102,5 +112,7 @@ def test_a_hyperparameter_named_threshold_collides_with_the_models_param(tmp_pat
         raw["trainer"]["threshold"] = "f1"
 
     (tmp_path / "data").mkdir()
-    with pytest.raises(QCError, match="model.hyperparameters.threshold: is the name of the model runs' decision threshold"):
+    with pytest.raises(
+        QCError, match="model.hyperparameters.threshold: is the name of the model runs' decision threshold"
+    ):
         check_model(load_recipe(write(tmp_path, collide)))

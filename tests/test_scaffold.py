@@ -1,4 +1,5 @@
 """``mlflow-qc init``: a new project that prepares its demo recipe out of the box."""
+
 import subprocess
 
 import pytest
@@ -10,15 +11,23 @@ def test_init_creates_a_project_that_prepares_its_demo(tmp_path, monkeypatch):
     project = tmp_path / "lab"
     result = run_cli("init", project)
     assert result.returncode == 0, result.stderr
-    for name in ("MLproject", "conda.yaml", "recipes/demo.yaml", "models/sonar_keras.py", "data/sonar.csv.dvc", ".dvc/config"):
+    for name in (
+        "MLproject",
+        "conda.yaml",
+        "recipes/demo.yaml",
+        "models/sonar_keras.py",
+        "data/sonar.csv.dvc",
+        ".dvc/config",
+    ):
         assert (project / name).is_file(), name
     assert (project / "MLproject").read_text() == (REPO_ROOT / "MLproject").read_text()
     assert "url = ../dvc-storage" in (project / ".dvc" / "config").read_text()
     assert any((project / "dvc-storage").rglob("*")), "the demo data was pushed to the local remote"
     ignored = subprocess.run(["git", "check-ignore", "data/sonar.csv"], cwd=project, capture_output=True, text=True)
     assert ignored.returncode == 0
-    prepared = run_cli("prepare", "recipes/demo.yaml", cwd=project,
-                       env={"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"})
+    prepared = run_cli(
+        "prepare", "recipes/demo.yaml", cwd=project, env={"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    )
     assert prepared.returncode == 0, prepared.stderr
 
 

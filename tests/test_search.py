@@ -1,4 +1,5 @@
 """Hyperparameter search: grid, seeded random subsets, TPE through hyperopt."""
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,18 @@ CUTOFF = {"metric": "val_loss", "cutoff": 0.2, "above_or_below": "below"}
 
 
 def model(**grid) -> Architecture:
-    return Architecture(library="sklearn", analysis_type="regression", estimator="sklearn.linear_model.Ridge", hyperparameters=grid)
+    return Architecture(
+        library="sklearn", analysis_type="regression", estimator="sklearn.linear_model.Ridge", hyperparameters=grid
+    )
 
 
 def test_grid_is_the_product_in_declaration_order():
     combos = combinations(model(b=[1, 2], a=["x", "y", "z"], c=[CUTOFF]), Search(), 0)
     assert combos[:4] == [
-        {"b": 1, "a": "x", "c": CUTOFF}, {"b": 1, "a": "y", "c": CUTOFF},
-        {"b": 1, "a": "z", "c": CUTOFF}, {"b": 2, "a": "x", "c": CUTOFF},
+        {"b": 1, "a": "x", "c": CUTOFF},
+        {"b": 1, "a": "y", "c": CUTOFF},
+        {"b": 1, "a": "z", "c": CUTOFF},
+        {"b": 2, "a": "x", "c": CUTOFF},
     ]
     assert len(combos) == 6 and list(combos[0]) == ["b", "a", "c"]
     combos[0]["c"]["cutoff"] = 9  # each combination owns its values
@@ -112,7 +117,9 @@ def test_tpe_same_seed_same_suggestions():
 
 
 def test_tpe_minimises_and_survives_failed_evaluations():
-    failing = lambda params: None if params["dropout"] > 0.45 else float("nan") if params["dropout"] > 0.4 else params["dropout"]  # noqa: E731
+    failing = lambda params: (
+        None if params["dropout"] > 0.45 else float("nan") if params["dropout"] > 0.4 else params["dropout"]
+    )  # noqa: E731
     results, _ = run_tpe(count=30, objective=failing)
     assert len(results) == 30
     assert any(np.isnan(loss) for _, loss in results)

@@ -1,4 +1,5 @@
 """Seeded, stratified splits and folds."""
+
 import json
 
 import numpy as np
@@ -26,14 +27,18 @@ def test_splits_are_disjoint_complete_and_stratified():
     assert len(splits.splits["test"]) == 40 and len(splits.splits["validation"]) == 40
     for fold in splits.folds:
         assert set(fold["train"]).isdisjoint(fold["fold_validation"])
-        assert sorted(np.concatenate([fold["train"], fold["fold_validation"]]).tolist()) == splits.splits["train"].tolist()
+        assert (
+            sorted(np.concatenate([fold["train"], fold["fold_validation"]]).tolist()) == splits.splits["train"].tolist()
+        )
     held_out = np.concatenate([f["fold_validation"] for f in splits.folds])
     assert sorted(held_out.tolist()) == splits.splits["train"].tolist()
 
 
 def test_same_seed_same_json_other_seed_differs():
     y = _labels()
-    make = lambda seed: make_splits(len(y), stratification_labels(y, True, None), Stratifier(size_test=0.2, fold_count=3), seed)  # noqa: E731
+    make = lambda seed: make_splits(
+        len(y), stratification_labels(y, True, None), Stratifier(size_test=0.2, fold_count=3), seed
+    )  # noqa: E731
     assert make(42).to_json() == make(42).to_json()
     assert make(42).to_json() != make(43).to_json()
     raw = json.loads(make(42).to_json())
@@ -51,7 +56,9 @@ def test_continuous_target_is_binned_by_quantiles():
 
 def test_more_folds_than_the_smallest_class_is_an_error():
     y = pd.Series(["a"] * 40 + ["b"] * 3)
-    with pytest.raises(QCError, match=r"data\.stratifier\.fold_count: 5 folds need at least 5 training rows .*'b' has 3"):
+    with pytest.raises(
+        QCError, match=r"data\.stratifier\.fold_count: 5 folds need at least 5 training rows .*'b' has 3"
+    ):
         make_splits(len(y), stratification_labels(y, True, None), Stratifier(fold_count=5), seed=0)
 
 

@@ -1,4 +1,5 @@
 """Time-ordered and grouped splits, and windows cut inside their blocks."""
+
 import numpy as np
 import pytest
 
@@ -28,7 +29,9 @@ def test_time_order_gives_contiguous_blocks_test_last_and_forward_folds():
 
 def test_windows_cut_inside_blocks_share_no_time_step():
     window = (7, 3)
-    splits = make_splits(300, None, Stratifier(order="time", size_test=0.15, size_validation=0.15, fold_count=3), 0, window=window)
+    splits = make_splits(
+        300, None, Stratifier(order="time", size_test=0.15, size_validation=0.15, fold_count=3), 0, window=window
+    )
     raw = Splits.from_dict(splits.to_dict())
     steps = {name: covered(spans) for name, spans in raw.steps.items()}
     assert steps["train"].isdisjoint(steps["validation"]) and steps["validation"].isdisjoint(steps["test"])
@@ -46,7 +49,9 @@ def test_groups_never_span_two_splits_or_two_folds():
     groups = np.repeat([f"g{k}" for k in range(30)], 4)
     strata = np.repeat(np.tile(["a", "b"], 15), 4)
     for order in ("random", "time"):
-        splits = make_splits(120, strata, Stratifier(order=order, size_test=0.2, fold_count=3, group_column="g"), 1, groups=groups)
+        splits = make_splits(
+            120, strata, Stratifier(order=order, size_test=0.2, fold_count=3, group_column="g"), 1, groups=groups
+        )
         held_out = set(groups[splits.splits["test"]])
         assert held_out and held_out.isdisjoint(groups[splits.splits["train"]])
         for fold in splits.folds:
@@ -55,7 +60,9 @@ def test_groups_never_span_two_splits_or_two_folds():
 
 
 def test_a_block_too_short_for_a_window_is_named():
-    with pytest.raises(QCError, match=r"data.stratifier.size_test: the test block has 3 time step\(s\), too few for one window of 6"):
+    with pytest.raises(
+        QCError, match=r"data.stratifier.size_test: the test block has 3 time step\(s\), too few for one window of 6"
+    ):
         make_splits(30, None, Stratifier(order="time", size_test=0.1), 0, window=(4, 2))
     with pytest.raises(QCError, match="data.stratifier.fold_count"):
         make_splits(30, None, Stratifier(order="time", fold_count=30), 0)

@@ -1,5 +1,6 @@
 """N-D samples from ``.npy`` / ``.npz`` files: sequences (samples x timesteps x channels) and
 images (samples x channels x rows x columns, AIQC's channels-first)."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,9 @@ def read_array(path: str, where: str) -> np.ndarray:
             with np.load(path, allow_pickle=False) as archive:
                 names = list(archive.files)
                 if len(names) != 1:
-                    raise QCError(f"{where}.path", f"{os.path.basename(path)} holds the arrays {names}; expected exactly one")
+                    raise QCError(
+                        f"{where}.path", f"{os.path.basename(path)} holds the arrays {names}; expected exactly one"
+                    )
                 return archive[names[0]]
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except QCError:
@@ -38,10 +41,15 @@ def kind_of_rank(array: np.ndarray) -> str | None:
 def check_samples(array: np.ndarray, kind: str, where: str, label: str) -> np.ndarray:
     """The array as ``kind`` samples: the right rank, numbers, at least one sample."""
     if array.ndim != RANKS[kind]:
-        raise QCError(f"{where}.path", f"{label} has {array.ndim} dimensions {tuple(array.shape)}; "
-                                       f"expected {RANKS[kind]} for {kind} data ({SHAPES[kind]})")
+        raise QCError(
+            f"{where}.path",
+            f"{label} has {array.ndim} dimensions {tuple(array.shape)}; "
+            f"expected {RANKS[kind]} for {kind} data ({SHAPES[kind]})",
+        )
     if not (np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)):
         raise QCError(f"{where}.path", f"{label} holds {array.dtype} values; expected numbers")
     if len(array) == 0 or 0 in array.shape:
-        raise QCError(f"{where}.path", f"{label} has shape {tuple(array.shape)}; expected at least one sample of non-empty size")
+        raise QCError(
+            f"{where}.path", f"{label} has shape {tuple(array.shape)}; expected at least one sample of non-empty size"
+        )
     return array

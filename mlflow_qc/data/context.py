@@ -6,6 +6,7 @@ reads the repository's own files and never imports DVC (its remote tag reads the
 and local config only; versioning itself goes through DVC's API, ``dvc_api.py``).
 ``versioning.py`` shares the hashing of files (``path_md5``) and the object layout.
 """
+
 from __future__ import annotations
 
 import configparser

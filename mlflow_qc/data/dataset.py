@@ -5,6 +5,7 @@ A sample is a row of a table, a sequence (timesteps x channels) or an image (cha
 columns); ``n_samples`` counts them along the first axis. An image manifest keeps its table too:
 a target can come from it.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,17 +61,24 @@ class Dataset:
         if missing:
             where = os.path.basename(self.label)
             if self.frame is None:
-                raise QCError(field_name, f"{where} is {self.kind} data without columns; expected a table for column(s) {missing}")
+                raise QCError(
+                    field_name, f"{where} is {self.kind} data without columns; expected a table for column(s) {missing}"
+                )
             shown = missing if len(missing) <= 5 else str(missing[:5])[:-1] + ", ...]"
-            raise QCError(field_name, f"column(s) {shown} not in {where};{did_you_mean(missing[0], self.columns)} "
-                                      f"expected some of {preview_names(self.columns, near_to=missing)}")
+            raise QCError(
+                field_name,
+                f"column(s) {shown} not in {where};{did_you_mean(missing[0], self.columns)} "
+                f"expected some of {preview_names(self.columns, near_to=missing)}",
+            )
 
 
 def infer_kind(spec: DatasetSpec) -> str:
     if spec.kind:
         return spec.kind
     if spec.frame is not None:
-        return "tabular" if isinstance(spec.frame, pd.DataFrame) else (kind_of_rank(np.asarray(spec.frame)) or "unknown")
+        return (
+            "tabular" if isinstance(spec.frame, pd.DataFrame) else (kind_of_rank(np.asarray(spec.frame)) or "unknown")
+        )
     if os.path.isdir(spec.path):
         return "image"
     suffix = os.path.splitext(spec.path)[1].lower()
@@ -87,8 +95,11 @@ def load_dataset(spec: DatasetSpec, where: str = "dataset") -> Dataset:
     """Read one dataset; problems are QCErrors naming ``where`` (e.g. ``data.inputs[0].dataset``)."""
     kind = infer_kind(spec)
     if kind == "unknown":
-        raise QCError(f"{where}.path", f"cannot tell the kind of {spec.label}; expected .csv, .tsv, .parquet, "
-                                       "a 3-D (sequence) or 4-D (image) .npy/.npz, or an image folder, or set kind")
+        raise QCError(
+            f"{where}.path",
+            f"cannot tell the kind of {spec.label}; expected .csv, .tsv, .parquet, "
+            "a 3-D (sequence) or 4-D (image) .npy/.npz, or an image folder, or set kind",
+        )
     if kind == "tabular":
         if spec.path is not None and (os.path.isdir(spec.path) or spec.path.lower().endswith(ARRAY_SUFFIXES)):
             raise QCError(f"{where}.kind", f"{spec.path} is not a table; expected kind sequence or image for it")
@@ -103,10 +114,20 @@ def load_dataset(spec: DatasetSpec, where: str = "dataset") -> Dataset:
         array, color = load_images(files, spec.color, where)
         return Dataset(spec=spec, kind=kind, frame=None, where=where, array=array, files=files, color=color)
     if not spec.path.lower().endswith(ARRAY_SUFFIXES):
-        raise QCError(f"{where}.path", f"{spec.path} is neither an image folder nor a .npy/.npz file; "
-                                       f"expected one of them for {kind} data (an image manifest needs image_column)")
+        raise QCError(
+            f"{where}.path",
+            f"{spec.path} is neither an image folder nor a .npy/.npz file; "
+            f"expected one of them for {kind} data (an image manifest needs image_column)",
+        )
     array = check_samples(read_array(spec.path, where), kind, where, os.path.basename(spec.path))
-    return Dataset(spec=spec, kind=kind, frame=None, where=where, array=array, color=_channels_color(array) if kind == "image" else None)
+    return Dataset(
+        spec=spec,
+        kind=kind,
+        frame=None,
+        where=where,
+        array=array,
+        color=_channels_color(array) if kind == "image" else None,
+    )
 
 
 def _image_manifest(spec: DatasetSpec, where: str) -> Dataset:

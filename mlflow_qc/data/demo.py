@@ -1,6 +1,7 @@
 """Demo datasets the project produces itself (AIQC's, BSD-3; the licence is written beside them):
 tables (sonar, iris, exoplanets, SMS spam, Delhi's daily climate), a sequence (epilepsy), images
 (brain tumours, frames of the moon), and a synthetic table of patient visits for grouped splits."""
+
 from __future__ import annotations
 
 import shutil
@@ -34,7 +35,9 @@ def delhi_climate() -> pd.DataFrame:
     the straight line between the neighbouring days' readings."""
     frame = pd.read_parquet(_packaged(CLIMATE))
     low, high = PRESSURE_HPA
-    frame["pressure"] = frame["pressure"].where(frame["pressure"].between(low, high)).interpolate(limit_direction="both")
+    frame["pressure"] = (
+        frame["pressure"].where(frame["pressure"].between(low, high)).interpolate(limit_direction="both")
+    )
     return frame
 
 
@@ -63,8 +66,12 @@ def _brain_tumor(folder: Path) -> None:
     images = folder / BRAIN_TUMOR
     shutil.copytree(_packaged(BRAIN_TUMOR), images)
     names = sorted(p.name for p in images.iterdir())
-    manifest = pd.DataFrame({"file": [f"{BRAIN_TUMOR}/{name}" for name in names],
-                             "status": [int(name.startswith("tumor")) for name in names]})
+    manifest = pd.DataFrame(
+        {
+            "file": [f"{BRAIN_TUMOR}/{name}" for name in names],
+            "status": [int(name.startswith("tumor")) for name in names],
+        }
+    )
     manifest.to_csv(folder / f"{BRAIN_TUMOR}.csv", index=False)
 
 
@@ -80,7 +87,9 @@ def patients(seed: int = 0) -> pd.DataFrame:
     levels = rng.normal(0, 3, size=(PATIENT_COUNT, MARKERS))
     labels = rng.permutation(np.repeat(["no", "yes"], PATIENT_COUNT // 2))
     rows = np.repeat(np.arange(PATIENT_COUNT), VISITS)
-    frame = pd.DataFrame(levels[rows] + rng.normal(0, 0.3, size=(len(rows), MARKERS)), columns=[f"marker_{k}" for k in range(MARKERS)])
+    frame = pd.DataFrame(
+        levels[rows] + rng.normal(0, 0.3, size=(len(rows), MARKERS)), columns=[f"marker_{k}" for k in range(MARKERS)]
+    )
     frame.insert(0, "patient", [f"p{p:02d}" for p in rows])
     frame["relapse"] = labels[rows]
     return frame
@@ -99,14 +108,25 @@ def write_demo_data(folder: str | Path) -> list[Path]:
         if not target.exists():
             shutil.copyfile(_packaged(name), target)
         written.append(target)
-    makers = {CLIMATE: lambda f: delhi_climate().to_parquet(f / CLIMATE, index=False),
-              GAPPY: lambda f: exoplanets_with_gaps().to_parquet(f / GAPPY, index=False),
-              EPILEPSY: _epilepsy, BRAIN_TUMOR: _brain_tumor,
-              MOON: lambda f: shutil.copytree(_packaged(MOON), f / MOON),
-              PATIENTS: lambda f: patients().to_csv(f / PATIENTS, index=False)}
+    makers = {
+        CLIMATE: lambda f: delhi_climate().to_parquet(f / CLIMATE, index=False),
+        GAPPY: lambda f: exoplanets_with_gaps().to_parquet(f / GAPPY, index=False),
+        EPILEPSY: _epilepsy,
+        BRAIN_TUMOR: _brain_tumor,
+        MOON: lambda f: shutil.copytree(_packaged(MOON), f / MOON),
+        PATIENTS: lambda f: patients().to_csv(f / PATIENTS, index=False),
+    }
     for name, make in makers.items():
         if not (folder / name).exists():
             make(folder)
-    written += [folder / CLIMATE, folder / GAPPY, folder / EPILEPSY, folder / EPILEPSY_LABELS, folder / BRAIN_TUMOR, folder / f"{BRAIN_TUMOR}.csv",
-                folder / MOON, folder / PATIENTS]
+    written += [
+        folder / CLIMATE,
+        folder / GAPPY,
+        folder / EPILEPSY,
+        folder / EPILEPSY_LABELS,
+        folder / BRAIN_TUMOR,
+        folder / f"{BRAIN_TUMOR}.csv",
+        folder / MOON,
+        folder / PATIENTS,
+    ]
     return written

@@ -5,6 +5,7 @@ DVC is imported here only, and only when data lives in a DVC repository and is v
 (``data.version`` auto or require, ``mlflow-qc data add``): a recipe with ``version: off`` never loads it.
 Offline: no analytics, no update check, whatever the user's config says.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,7 +61,14 @@ class DvcRepo:
         from dvc_data.hashfile.build import build
 
         with self._dvc("hash"):
-            _, _, obj = build(self.repo.cache.local, os.path.abspath(path), self.repo.fs, "md5", ignore=self.repo.dvcignore, dry_run=True)
+            _, _, obj = build(
+                self.repo.cache.local,
+                os.path.abspath(path),
+                self.repo.fs,
+                "md5",
+                ignore=self.repo.dvcignore,
+                dry_run=True,
+            )
         return obj.hash_info.value
 
     def tracking(self, path: str) -> tuple[str | None, str | None, str | None]:

@@ -3,6 +3,7 @@ run records built on it: each dataset a run used is an MLflow dataset input whos
 source holds its ``DatasetVersion``, so the UI's Datasets column shows it and the
 exact bytes can be brought back from the run alone.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,7 +71,9 @@ def _input_name(version: DatasetVersion) -> str:
     return os.path.basename(version.path) if version.path else "dataframe"
 
 
-def log_datasets(client: MlflowClient, run_id: str, items: list[tuple[Dataset, DatasetVersion]], context: str = "training") -> None:
+def log_datasets(
+    client: MlflowClient, run_id: str, items: list[tuple[Dataset, DatasetVersion]], context: str = "training"
+) -> None:
     """Log each dataset as an input of ``run_id``: name = file name, MLflow's pandas digest,
     schema and profile, source = its ``DatasetVersion``, tagged with ``context``."""
     import mlflow.data
@@ -94,8 +97,14 @@ def _entity(dataset):
     from mlflow.entities import Dataset as DatasetEntity
 
     fields = dataset.to_dict()
-    return DatasetEntity(name=fields["name"], digest=fields["digest"], source_type=fields["source_type"],
-                         source=fields["source"], schema=fields.get("schema"), profile=fields.get("profile"))
+    return DatasetEntity(
+        name=fields["name"],
+        digest=fields["digest"],
+        source_type=fields["source_type"],
+        source=fields["source"],
+        schema=fields.get("schema"),
+        profile=fields.get("profile"),
+    )
 
 
 def _schema(frame):
@@ -118,7 +127,9 @@ def recorded_versions(run_id: str, client: MlflowClient | None = None) -> list[D
 
     run = (client or MlflowClient()).get_run(run_id)
     inputs = run.inputs.dataset_inputs if run.inputs else []
-    return [DVCDatasetSource.from_json(i.dataset.source).version for i in inputs if i.dataset.source_type == SOURCE_TYPE]
+    return [
+        DVCDatasetSource.from_json(i.dataset.source).version for i in inputs if i.dataset.source_type == SOURCE_TYPE
+    ]
 
 
 def restore_run_data(run_id: str, dest: str, client: MlflowClient | None = None) -> list[str]:
@@ -131,6 +142,8 @@ def restore_run_data(run_id: str, dest: str, client: MlflowClient | None = None)
         other = by_name.setdefault(_input_name(version), version)
         if other.md5 != version.md5:
             name = _input_name(version)
-            raise QCError(dest, f"two datasets of run {run_id} are named {name}; restore them one by one with restore_version")
+            raise QCError(
+                dest, f"two datasets of run {run_id} are named {name}; restore them one by one with restore_version"
+            )
     os.makedirs(dest, exist_ok=True)
     return [restore_version(version, dest) for version in by_name.values()]

@@ -1,4 +1,5 @@
 """Reading tables: CSV, TSV (the delimiter sniffed), Parquet; naming and retyping their columns."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,9 @@ def _read_file(spec: DatasetSpec, where: str) -> pd.DataFrame:
         sep = sniff_delimiter(path, TABULAR_SUFFIXES.get(suffix))
         frame = pd.read_csv(path, sep=sep, header=header)
         if header is not None and spec.rename_columns is None:
-            _refuse_repeated_names(pd.read_csv(path, sep=sep, header=None, skiprows=header, nrows=1, dtype=str), spec, where)
+            _refuse_repeated_names(
+                pd.read_csv(path, sep=sep, header=None, skiprows=header, nrows=1, dtype=str), spec, where
+            )
         return frame
     except QCError:
         raise
@@ -84,7 +87,10 @@ def _retype(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFrame:
     targets = retype if isinstance(retype, dict) else {column: retype for column in frame.columns}
     unknown = [c for c in targets if c not in frame.columns]
     if unknown:
-        raise QCError(f"{where}.retype", f"column(s) {unknown} not in the dataset; expected some of {preview_columns(list(frame.columns))}")
+        raise QCError(
+            f"{where}.retype",
+            f"column(s) {unknown} not in the dataset; expected some of {preview_columns(list(frame.columns))}",
+        )
     for column, dtype in targets.items():
         try:
             frame[column] = frame[column].astype(dtype)

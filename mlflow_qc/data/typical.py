@@ -1,6 +1,7 @@
 """A typical sample of the training rows, column by column: the median of a number column, the most
 frequent value of any other, with the range or the frequent values beside it. The what-if page
 (README: "The QC pages") starts from it; it travels inside each served model."""
+
 from __future__ import annotations
 
 import math
@@ -35,16 +36,25 @@ def typical_values(frame: pd.DataFrame) -> dict[str, dict]:
         series = frame[column].dropna()
         dtype = frame[column].dtype
         if types.is_bool_dtype(dtype):
-            typical[column] = {"kind": "boolean", "default": bool(series.mode().iloc[0]) if len(series) else False,
-                               "values": [False, True]}
+            typical[column] = {
+                "kind": "boolean",
+                "default": bool(series.mode().iloc[0]) if len(series) else False,
+                "values": [False, True],
+            }
         elif types.is_numeric_dtype(dtype):
             whole = types.is_integer_dtype(dtype)
             median = series.quantile(0.5, interpolation="nearest" if whole else "linear") if len(series) else None
-            typical[column] = _number(whole, median, series.min() if len(series) else None, series.max() if len(series) else None)
+            typical[column] = _number(
+                whole, median, series.min() if len(series) else None, series.max() if len(series) else None
+            )
         else:
             counts = series.astype(str).value_counts(sort=True)
-            typical[column] = {"kind": "category", "default": counts.index[0] if len(counts) else "",
-                               "values": list(counts.index[:FREQUENT_VALUES]), "distinct": int(len(counts))}
+            typical[column] = {
+                "kind": "category",
+                "default": counts.index[0] if len(counts) else "",
+                "values": list(counts.index[:FREQUENT_VALUES]),
+                "distinct": int(len(counts)),
+            }
     return typical
 
 

@@ -5,6 +5,7 @@ Everything DVC decides goes through DVC's own API (``dvc_api.DvcRepo``): its con
 ``pull``. Data that git versions is git's: hashed as git holds it (every file) and restored from the
 commit. Without a DVC repository (or with ``data.version: off``) only the md5 is recorded.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -103,8 +104,11 @@ def version_dataset(spec: DatasetSpec, mode: str, where: str, *, rows=None, colu
         raise QCError("data.version", f"got {mode!r}; expected one of {', '.join(MODES)}")
     if spec.path is None:
         if mode == "require":
-            raise QCError(where, "an in-memory DataFrame cannot be versioned by DVC; "
-                                 "save it in a DVC repository or set data.version: auto")
+            raise QCError(
+                where,
+                "an in-memory DataFrame cannot be versioned by DVC; "
+                "save it in a DVC repository or set data.version: auto",
+            )
         return DatasetVersion(path=None, md5=frame_md5(spec.frame), rows=rows, columns=columns, shape=shape)
     return version_path(spec.path, mode, f"{where}.path", rows=rows, columns=columns, shape=shape)
 
@@ -114,14 +118,19 @@ def version_dataset_files(dataset: Dataset, mode: str) -> list[DatasetVersion]:
     folder too (the folder below the manifest's that holds them all)."""
     where = dataset.where
     shape = list(dataset.array.shape) if dataset.array is not None else None
-    version = version_dataset(dataset.spec, mode, where, rows=dataset.n_samples, columns=len(dataset.columns) or None, shape=shape)
+    version = version_dataset(
+        dataset.spec, mode, where, rows=dataset.n_samples, columns=len(dataset.columns) or None, shape=shape
+    )
     if dataset.spec.image_column is None or dataset.spec.path is None:
         return [version]
     folder = os.path.commonpath([os.path.dirname(f) for f in dataset.files])
     base = os.path.dirname(dataset.spec.path)
     if mode != "off" and (folder == base or not folder.startswith(base + os.sep)):
-        raise QCError(f"{where}.image_column", f"the images are not all in one folder below {base}; expected them in a "
-                                               "folder beside the manifest (versioned as one DVC directory), or data.version: off")
+        raise QCError(
+            f"{where}.image_column",
+            f"the images are not all in one folder below {base}; expected them in a "
+            "folder beside the manifest (versioned as one DVC directory), or data.version: off",
+        )
     return [version, version_path(folder, mode, f"{where}.image_column", rows=dataset.n_samples, shape=shape)]
 
 
@@ -142,18 +151,33 @@ def version_path(path: str, mode: str, field: str, **facts) -> DatasetVersion:
     root = None if mode == "off" else find_dvc_root(path)
     if root is None:
         if mode == "require":
-            raise QCError(field, f"{path} is not tracked by DVC (no DVC repository above it); "
-                                 f"run `dvc init` and `mlflow-qc data add {path}`, or set data.version: auto")
+            raise QCError(
+                field,
+                f"{path} is not tracked by DVC (no DVC repository above it); "
+                f"run `dvc init` and `mlflow-qc data add {path}`, or set data.version: auto",
+            )
         return DatasetVersion(path=path, md5=path_md5(path), rows=rows, columns=columns, shape=shape)
     rel = os.path.relpath(path, root)
     if git(root, "ls-files", "--", path):
         if mode != "auto":
             hint = ", or set data.version: auto" if mode == "require" else ""
-            raise QCError(field, f"{rel} is versioned by git, so DVC cannot track it; "
-                                 f"run `git rm --cached {rel}` and `mlflow-qc data add {path}`{hint}")
+            raise QCError(
+                field,
+                f"{rel} is versioned by git, so DVC cannot track it; "
+                f"run `git rm --cached {rel}` and `mlflow-qc data add {path}`{hint}",
+            )
         head, dirty = git_state(root, path)
-        return DatasetVersion(path=path, md5=path_md5(path), dvc_root=root, dvc_path=rel, rows=rows, columns=columns,
-                              shape=shape, git_revision=head, git_dirty=dirty)
+        return DatasetVersion(
+            path=path,
+            md5=path_md5(path),
+            dvc_root=root,
+            dvc_path=rel,
+            rows=rows,
+            columns=columns,
+            shape=shape,
+            git_revision=head,
+            git_dirty=dirty,
+        )
     with DvcRepo(root, field) as repo:
         return _version_with_dvc(repo, path, mode, field, rel, rows=rows, columns=columns, shape=shape)
 
@@ -162,26 +186,42 @@ def _version_with_dvc(repo: DvcRepo, path: str, mode: str, field: str, rel: str,
     """The md5 DVC gives ``path`` (a folder without what .dvcignore excludes), ``dvc add`` (auto) when it
     is untracked or changed, and a push when the default remote lacks it."""
     if repo.is_ignored(path):
-        raise QCError(field, f"{rel} is excluded by .dvcignore; expected data DVC can track: drop the rule, or set data.version: off")
+        raise QCError(
+            field,
+            f"{rel} is excluded by .dvcignore; expected data DVC can track: drop the rule, or set data.version: off",
+        )
     md5 = repo.md5(path)
     remote = repo.remote_url
     dvc_file, tracked_path, recorded = repo.tracking(path)
-    current = md5 if tracked_path in (None, os.path.abspath(path)) else repo.md5(tracked_path)  # a file of a tracked folder
+    current = (
+        md5 if tracked_path in (None, os.path.abspath(path)) else repo.md5(tracked_path)
+    )  # a file of a tracked folder
     if dvc_file is None or recorded != current:
         if mode == "require":
             state = "not tracked by DVC" if dvc_file is None else "changed since `dvc add`"
             raise QCError(field, f"{rel} is {state}; run `mlflow-qc data add {path}` or set data.version: auto")
         dvc_file, recorded = repo.add(tracked_path or path)
         if recorded != current:
-            raise QCError(field, f"{rel} changed while DVC added it; expected data that stays unchanged during training")
+            raise QCError(
+                field, f"{rel} changed while DVC added it; expected data that stays unchanged during training"
+            )
         if remote:
             repo.push(dvc_file)
     elif remote and (mode == "add" or not _remote_has(remote, recorded)):
         repo.push(dvc_file)
     head, dirty = git_state(repo.root, dvc_file)
     log.info("dataset %s: DVC md5 %s (%s)", rel, md5, dvc_file)
-    return DatasetVersion(path=path, md5=md5, dvc_root=repo.root, dvc_path=rel, remote_url=remote, git_revision=head,
-                          git_dirty=dirty, tracked=True, **facts)
+    return DatasetVersion(
+        path=path,
+        md5=md5,
+        dvc_root=repo.root,
+        dvc_path=rel,
+        remote_url=remote,
+        git_revision=head,
+        git_dirty=dirty,
+        tracked=True,
+        **facts,
+    )
 
 
 def _remote_has(remote: str, md5: str) -> bool:
@@ -205,7 +245,9 @@ def restore_version(version: DatasetVersion, dest: str) -> str:
     into_folder = os.path.isdir(dest) or dest.endswith(("/", os.sep))
     target = os.path.join(dest, os.path.basename(version.path)) if into_folder else dest
     if version.is_folder and os.path.exists(target):
-        raise QCError(dest, f"{target} exists; expected a place where the folder {os.path.basename(version.path)} can be written")
+        raise QCError(
+            dest, f"{target} exists; expected a place where the folder {os.path.basename(version.path)} can be written"
+        )
     with tempfile.TemporaryDirectory(prefix="qc-restore-") as scratch:
         for source in (_from_cache, _from_workspace, _from_git, _from_remote):
             found = source(version, scratch)
@@ -218,7 +260,10 @@ def restore_version(version: DatasetVersion, dest: str) -> str:
                 return target
     remote = version.remote_url or "none recorded"
     data = "folder" if version.is_folder else "file"
-    raise QCError(version.path, f"version md5 {version.md5} is in neither the DVC cache, the {data}, git nor the DVC remote ({remote})")
+    raise QCError(
+        version.path,
+        f"version md5 {version.md5} is in neither the DVC cache, the {data}, git nor the DVC remote ({remote})",
+    )
 
 
 def _cache_dir(version: DatasetVersion) -> str | None:
@@ -268,8 +313,11 @@ def _from_git(version: DatasetVersion, scratch: str) -> str | None:
     """A file or a whole folder as the recorded commit holds it (``git archive``)."""
     if not (version.git_revision and version.dvc_root and version.dvc_path and os.path.isdir(version.dvc_root)):
         return None
-    proc = subprocess.run(["git", "archive", "--format=tar", version.git_revision, "--", version.dvc_path],
-                          cwd=version.dvc_root, capture_output=True)
+    proc = subprocess.run(
+        ["git", "archive", "--format=tar", version.git_revision, "--", version.dvc_path],
+        cwd=version.dvc_root,
+        capture_output=True,
+    )
     if proc.returncode != 0:
         return None
     out = os.path.join(scratch, "from-git")

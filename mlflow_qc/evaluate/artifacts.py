@@ -1,4 +1,5 @@
 """Reading a run's artifacts: in place from a local artifact store, downloaded otherwise."""
+
 from __future__ import annotations
 
 import json

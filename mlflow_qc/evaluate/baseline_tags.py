@@ -1,4 +1,5 @@
 """Writing the verdicts against the baseline job onto the run tree (``trainer.baseline``)."""
+
 from __future__ import annotations
 
 import time
@@ -24,9 +25,13 @@ def tag_verdicts(client, event) -> None:
         job_run = event.job_run_ids.get(keys[row.job])
         if job_run is None:
             continue
-        batch = {"metrics": [Metric(BASELINE_P_VALUE, float(row.p_adjusted), now, 0)],
-                 "tags": [RunTag(BEATS_BASELINE, str(bool(row.beats_baseline)).lower()),
-                          RunTag(BASELINE_P_ADJUSTMENT, f"Holm over {len(verdicts)} job(s)")]}
+        batch = {
+            "metrics": [Metric(BASELINE_P_VALUE, float(row.p_adjusted), now, 0)],
+            "tags": [
+                RunTag(BEATS_BASELINE, str(bool(row.beats_baseline)).lower()),
+                RunTag(BASELINE_P_ADJUSTMENT, f"Holm over {len(verdicts)} job(s)"),
+            ],
+        }
         for run_id in [job_run] + ([event.run_id] if job_run == best else []):
             client.log_batch(run_id, **batch)
 

@@ -1,6 +1,7 @@
 """The last lines of a training: the best job with its mean and confidence interval on the ranking
 metric (the comparison's corrected interval over folds x repeats), the registered version and its
 alias, and where to look (``mlflow-qc ui`` and the experiment's tracker page)."""
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,10 @@ def closing_summary(run_id: str, client: MlflowClient | None = None) -> str:
     registered = run.data.tags.get(REGISTERED_MODEL)
     if registered:
         lines.append(_registered(client, registered))
-    lines.append(f"look: mlflow-qc ui, then {UI_ADDRESS}{tracker_path(run_id)} (the tracker; the MLflow UI at "
-                 f"{UI_ADDRESS}/#/experiments/{run.info.experiment_id}/runs/{run_id})")
+    lines.append(
+        f"look: mlflow-qc ui, then {UI_ADDRESS}{tracker_path(run_id)} (the tracker; the MLflow UI at "
+        f"{UI_ADDRESS}/#/experiments/{run.info.experiment_id}/runs/{run_id})"
+    )
     return "\n".join(lines)
 
 
@@ -53,10 +56,15 @@ def _best_job(client: MlflowClient, run_id: str, tags: dict) -> str | None:
     if not metric or metric not in models.columns or models.empty:
         return f"best job: {label}"
     interval = corrected_interval(models[metric], *source.sizes.get(split_of(metric), (0.0, 0.0)), CONFIDENCE)
-    spread = (f" [{interval.low:.4g}, {interval.high:.4g}] ({CONFIDENCE:.0%} interval over {interval.count} models)"
-              if not math.isnan(interval.low) else " (one model: no interval)")
+    spread = (
+        f" [{interval.low:.4g}, {interval.high:.4g}] ({CONFIDENCE:.0%} interval over {interval.count} models)"
+        if not math.isnan(interval.low)
+        else " (one model: no interval)"
+    )
     hyperparameters = models["hyperparameters"].iloc[0]
-    return f"best job: {label}{f' ({hyperparameters})' if hyperparameters else ''}: {metric} {interval.mean:.4g}{spread}"
+    return (
+        f"best job: {label}{f' ({hyperparameters})' if hyperparameters else ''}: {metric} {interval.mean:.4g}{spread}"
+    )
 
 
 def _registered(client: MlflowClient, uri: str) -> str:

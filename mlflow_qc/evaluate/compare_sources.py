@@ -1,4 +1,5 @@
 """Where a comparison's numbers come from: an experiment run's ``qc/metrics.csv`` and ``qc/splits.json``."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,15 @@ from mlflow_qc.evaluate.artifacts import run_artifact
 from mlflow_qc.evaluate.comparison import context_sizes, model_frame, split_sizes
 from mlflow_qc.split import Splits
 from mlflow_qc.tracking.names import (
-    EXPERIMENT, JOB, JOB_KEY, LEVEL, METRICS_ARTIFACT, PARENT, RANKING_METRIC, SPLITS_ARTIFACT, declare_directions_of,
+    EXPERIMENT,
+    JOB,
+    JOB_KEY,
+    LEVEL,
+    METRICS_ARTIFACT,
+    PARENT,
+    RANKING_METRIC,
+    SPLITS_ARTIFACT,
+    declare_directions_of,
 )
 
 
@@ -39,8 +48,10 @@ def _read(run, path: str, scratch: str) -> Path:
     try:
         return run_artifact(run.info.artifact_uri, path, scratch)
     except Exception as exc:  # MlflowException / OSError: say which run lacks it
-        raise QCError(f"run {run.info.run_id}", f"{path} could not be read ({exc.__class__.__name__}); "
-                      "expected an experiment run of mlflow_qc") from None
+        raise QCError(
+            f"run {run.info.run_id}",
+            f"{path} could not be read ({exc.__class__.__name__}); expected an experiment run of mlflow_qc",
+        ) from None
 
 
 def experiment_source(client: MlflowClient, run_id: str) -> Source:
@@ -73,8 +84,15 @@ def load_models(run_id: str | None, run_ids: list[str] | None) -> Source:
         source = sources[parent]
         chosen = source.models[source.models["job_key"] == job.data.tags[JOB_KEY]]
         names[job_run_id] = job.info.run_name
-        frames.append(chosen.assign(job=job.info.run_name if list(names.values()).count(job.info.run_name) == 1
-                                    else f"{job.info.run_name} ({job_run_id[:8]})"))
+        frames.append(
+            chosen.assign(
+                job=job.info.run_name
+                if list(names.values()).count(job.info.run_name) == 1
+                else f"{job.info.run_name} ({job_run_id[:8]})"
+            )
+        )
     title = f"Head-to-head: {', '.join(dict.fromkeys(f['job'].iloc[0] for f in frames if len(f)))}"
     first = next(iter(sources.values()))
-    return Source(pd.concat(frames, ignore_index=True), first.sizes, first.ranking_metric, title, first.experiment_run_id)
+    return Source(
+        pd.concat(frames, ignore_index=True), first.sizes, first.ranking_metric, title, first.experiment_run_id
+    )

@@ -15,6 +15,7 @@ baseline job (``trainer.baseline``) every job is also tested against it on the r
   equivalence (``Options.rope``) instead of the t-test's p-values.
 - Intervals are clipped to the metric's range (``metric_bounds``).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -24,7 +25,12 @@ import numpy as np
 import pandas as pd
 
 from mlflow_qc.evaluate.significance import (
-    CORRECTIONS, Interval, adjust, bayesian_correlated_ttest, corrected_interval, corrected_resampled_ttest,
+    CORRECTIONS,
+    Interval,
+    adjust,
+    bayesian_correlated_ttest,
+    corrected_interval,
+    corrected_resampled_ttest,
 )
 from mlflow_qc.evaluate.tables import html_table, latex_table, markdown_table
 from mlflow_qc.split import REFIT_CONTEXT, Splits
@@ -74,13 +80,47 @@ class Options:
         return f"p ({CORRECTIONS[self.correction]})"
 
 
-VERDICT_COLUMNS = ["job", "metric", "pairs", "job_mean", "baseline_mean", "difference", "p_value", "p_adjusted", "beats_baseline"]
+VERDICT_COLUMNS = [
+    "job",
+    "metric",
+    "pairs",
+    "job_mean",
+    "baseline_mean",
+    "difference",
+    "p_value",
+    "p_adjusted",
+    "beats_baseline",
+]
 PAIR_COLUMNS = ["metric", "job_a", "job_b", "pairs", "difference", "t", "df", "p_value", "p_adjusted", "different"]
-BAYES_COLUMNS = ["metric", "job_a", "job_b", "pairs", "difference", "P(a better)", "P(equivalent)", "P(b better)", "verdict"]
+BAYES_COLUMNS = [
+    "metric",
+    "job_a",
+    "job_b",
+    "pairs",
+    "difference",
+    "P(a better)",
+    "P(equivalent)",
+    "P(b better)",
+    "verdict",
+]
 AGAINST_BASELINE = "Against the baseline"
 BOUNDED = {  # the range of a built-in metric (after its split prefix); others are unbounded
-    **dict.fromkeys(("accuracy", "f1", "precision", "recall", "roc_auc", "balanced_accuracy", "average_precision", "brier",
-                     "f1_macro", "precision_macro", "recall_macro"), (0.0, 1.0)),
+    **dict.fromkeys(
+        (
+            "accuracy",
+            "f1",
+            "precision",
+            "recall",
+            "roc_auc",
+            "balanced_accuracy",
+            "average_precision",
+            "brier",
+            "f1_macro",
+            "precision_macro",
+            "recall_macro",
+        ),
+        (0.0, 1.0),
+    ),
     "mcc": (-1.0, 1.0),
     **dict.fromkeys(("r2", "explained_variance"), (-np.inf, 1.0)),
     **dict.fromkeys(("loss", "mse", "mae", "rmse"), (0.0, np.inf)),
@@ -89,7 +129,7 @@ BOUNDED = {  # the range of a built-in metric (after its split prefix); others a
 
 def metric_bounds(metric: str) -> tuple[float, float]:
     split = split_of(metric)
-    return BOUNDED.get(metric[len(split) + 1:] if split else metric, (-np.inf, np.inf))
+    return BOUNDED.get(metric[len(split) + 1 :] if split else metric, (-np.inf, np.inf))
 
 
 def bounded(interval: Interval, metric: str) -> Interval:
@@ -112,8 +152,11 @@ class Comparison:
     @property
     def method(self) -> str:
         options = self.options
-        tests = (BAYES_METHOD.format(rope=options.rope, decisive=DECISIVE) if options.test == "bayesian"
-                 else T_METHOD.format(correction=CORRECTIONS[options.correction], alpha=self.alpha))
+        tests = (
+            BAYES_METHOD.format(rope=options.rope, decisive=DECISIVE)
+            if options.test == "bayesian"
+            else T_METHOD.format(correction=CORRECTIONS[options.correction], alpha=self.alpha)
+        )
         return METHOD.format(confidence=CONFIDENCE) + tests
 
     def render(self, fmt: str = "markdown") -> str:
@@ -123,20 +166,37 @@ class Comparison:
         pairs = self.pairs.rename(columns=p_names)
         if "different" in pairs:
             pairs = pairs.assign(different=pairs["different"].map(yes_no))
-        verdicts = self.baseline.assign(beats_baseline=self.baseline["beats_baseline"].map(yes_no)).rename(columns=p_names)
+        verdicts = self.baseline.assign(beats_baseline=self.baseline["beats_baseline"].map(yes_no)).rename(
+            columns=p_names
+        )
         tables = [("Mean [confidence interval]", self.summary, "mean [confidence interval]")]
         kind = "Bayesian correlated t-tests" if self.options.test == "bayesian" else "corrected resampled t-tests"
-        tables += [(heading, table, caption) for heading, table, caption in (
-            (AGAINST_BASELINE, verdicts, f"each job against the baseline (corrected resampled t-test, {self.options.p_column})"),
-            ("Pairwise tests", pairs, f"pairwise {kind}")) if len(table)]
+        tables += [
+            (heading, table, caption)
+            for heading, table, caption in (
+                (
+                    AGAINST_BASELINE,
+                    verdicts,
+                    f"each job against the baseline (corrected resampled t-test, {self.options.p_column})",
+                ),
+                ("Pairwise tests", pairs, f"pairwise {kind}"),
+            )
+            if len(table)
+        ]
         if fmt == "markdown":
-            parts = [f"# {self.title}", method] + [text for heading, table, _ in tables for text in (f"## {heading}", markdown_table(table))]
+            parts = [f"# {self.title}", method] + [
+                text for heading, table, _ in tables for text in (f"## {heading}", markdown_table(table))
+            ]
             return "\n\n".join(parts) + "\n"
         if fmt == "latex":
-            parts = [f"% {self.title}", f"% {method}"] + [latex_table(table, f"{self.title}: {caption}") for _, table, caption in tables]
+            parts = [f"% {self.title}", f"% {method}"] + [
+                latex_table(table, f"{self.title}: {caption}") for _, table, caption in tables
+            ]
             return "\n\n".join(parts) + "\n"
         if fmt == "html":
-            return f"<p>{method}</p>" + "".join(f"<h3>{heading}</h3>{html_table(table)}" for heading, table, _ in tables)
+            return f"<p>{method}</p>" + "".join(
+                f"<h3>{heading}</h3>{html_table(table)}" for heading, table, _ in tables
+            )
         raise ValueError(f"format {fmt!r}; expected one of {sorted(COMPARE_ARTIFACTS)}")
 
 
@@ -158,14 +218,26 @@ def split_sizes(contexts: dict[str, dict[str, int]]) -> dict[str, tuple[float, f
 
 def default_metrics(models: pd.DataFrame, ranking_metric: str | None) -> list[str]:
     """Every metric of the ranking metric's split (the evaluation split)."""
-    split = split_of(ranking_metric or "") or next((s for s in ("fold_validation", "validation", "test", "train")
-                                                    if any(c.startswith(f"{s}_") for c in models.columns)), None)
+    split = split_of(ranking_metric or "") or next(
+        (
+            s
+            for s in ("fold_validation", "validation", "test", "train")
+            if any(c.startswith(f"{s}_") for c in models.columns)
+        ),
+        None,
+    )
     return [c for c in models.columns if split and split_of(c) == split]
 
 
-def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], metrics: list[str] | None = None,
-                   ranking_metric: str | None = None, title: str = "Head-to-head", alpha: float = ALPHA,
-                   options: Options | None = None) -> Comparison:
+def compare_models(
+    models: pd.DataFrame,
+    sizes: dict[str, tuple[float, float]],
+    metrics: list[str] | None = None,
+    ranking_metric: str | None = None,
+    title: str = "Head-to-head",
+    alpha: float = ALPHA,
+    options: Options | None = None,
+) -> Comparison:
     """``models``: one row per model with job, hyperparameters, fold_index, repeat_index and metric columns."""
     options = options or Options(alpha=alpha)
     models = models.assign(fold_index=models["fold_index"].fillna(-1).astype(int))
@@ -175,9 +247,18 @@ def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], 
     fixed = identical_repeat_jobs(models)
     intervals = pd.DataFrame(
         [
-            {"job": job, "metric": metric, **bounded(corrected_interval(
-                (one_per_fold(by_job[job]) if job in fixed else by_job[job])[metric],
-                *sizes.get(split_of(metric), (0.0, 0.0)), CONFIDENCE), metric).__dict__}
+            {
+                "job": job,
+                "metric": metric,
+                **bounded(
+                    corrected_interval(
+                        (one_per_fold(by_job[job]) if job in fixed else by_job[job])[metric],
+                        *sizes.get(split_of(metric), (0.0, 0.0)),
+                        CONFIDENCE,
+                    ),
+                    metric,
+                ).__dict__,
+            }
             for job in jobs
             for metric in metrics
         ],
@@ -186,8 +267,16 @@ def compare_models(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], 
     summary = _summary(by_job, intervals, jobs, metrics)
     pairs = _pairs(by_job, jobs, metrics, sizes, intervals, ranking_metric, options, fixed)
     against = ranking_metric if ranking_metric in metrics else next(iter(metrics), None)
-    return Comparison(title, summary, intervals, pairs, options.alpha, baseline_verdicts(models, sizes, against, options.alpha, options),
-                      options, deterministic_notes(by_job, fixed))
+    return Comparison(
+        title,
+        summary,
+        intervals,
+        pairs,
+        options.alpha,
+        baseline_verdicts(models, sizes, against, options.alpha, options),
+        options,
+        deterministic_notes(by_job, fixed),
+    )
 
 
 MATCHED_ON = ["fold_index", "repeat_index"]  # a job's model pairs with another's of the same fold and repeat
@@ -225,8 +314,10 @@ def deterministic_notes(by_job: dict[str, pd.DataFrame], fixed: set[str]) -> lis
     named = [job for job in by_job if job in fixed]
     if not named:
         return []
-    return [f"Identical repeats: {', '.join(named)} gave the same scores on every repeat of a fold (a deterministic model), "
-            "so repeat_count > 1 adds no observation for them: their repeats count once per fold."]
+    return [
+        f"Identical repeats: {', '.join(named)} gave the same scores on every repeat of a fold (a deterministic model), "
+        "so repeat_count > 1 adds no observation for them: their repeats count once per fold."
+    ]
 
 
 def shared_test(models: pd.DataFrame, a: str, b: str, metric: str, sizes: dict[str, tuple[float, float]]):
@@ -235,14 +326,22 @@ def shared_test(models: pd.DataFrame, a: str, b: str, metric: str, sizes: dict[s
     return shared_tests(models, a, b, [metric], sizes)[metric]
 
 
-def shared_tests(models: pd.DataFrame, a: str, b: str, metrics: list[str], sizes: dict[str, tuple[float, float]]) -> dict:
+def shared_tests(
+    models: pd.DataFrame, a: str, b: str, metrics: list[str], sizes: dict[str, tuple[float, float]]
+) -> dict:
     """``shared_test`` of each metric, the two jobs' folds and repeats matched once for all of them."""
     rows_a, rows_b = models.loc[models["job"] == a], models.loc[models["job"] == b]
     return matched_tests(rows_a, rows_b, metrics, sizes, identical_repeat_jobs(pd.concat([rows_a, rows_b])) == {a, b})
 
 
-def matched_tests(a: pd.DataFrame, b: pd.DataFrame, metrics: list[str], sizes: dict[str, tuple[float, float]],
-                  collapse: bool = False, options: Options | None = None) -> dict:
+def matched_tests(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    metrics: list[str],
+    sizes: dict[str, tuple[float, float]],
+    collapse: bool = False,
+    options: Options | None = None,
+) -> dict:
     """``shared_tests`` of two jobs' own rows (with fold_index, repeat_index and the metrics); ``collapse``:
     both have identical repeats, so one pair per fold. A BayesianTest per metric when ``options`` ask for it."""
     left, right = matched_rows(a, b)
@@ -254,7 +353,10 @@ def matched_tests(a: pd.DataFrame, b: pd.DataFrame, metrics: list[str], sizes: d
         n_train, n_test = sizes.get(split_of(metric), (0.0, 0.0))
         x, y = a[metric].to_numpy()[left], b[metric].to_numpy()[right]
         if options is not None and options.test == "bayesian":
-            tests[metric] = len(left), bayesian_correlated_ttest(x, y, n_train, n_test, options.rope, higher_is_better(metric))
+            tests[metric] = (
+                len(left),
+                bayesian_correlated_ttest(x, y, n_train, n_test, options.rope, higher_is_better(metric)),
+            )
         else:
             tests[metric] = len(left), corrected_resampled_ttest(x, y, n_train, n_test)
     return tests
@@ -292,8 +394,13 @@ def beats(test, metric: str, alpha: float, p_value: float | None = None) -> bool
     return bool(better and not np.isnan(p) and p < alpha)
 
 
-def baseline_verdicts(models: pd.DataFrame, sizes: dict[str, tuple[float, float]], metric: str | None,
-                      alpha: float = ALPHA, options: Options | None = None) -> pd.DataFrame:
+def baseline_verdicts(
+    models: pd.DataFrame,
+    sizes: dict[str, tuple[float, float]],
+    metric: str | None,
+    alpha: float = ALPHA,
+    options: Options | None = None,
+) -> pd.DataFrame:
     """Every job against the baseline job on ``metric`` (one row per job; empty without a baseline).
 
     A job beats the baseline when it is better by the corrected resampled t-test at ``alpha``, the
@@ -309,15 +416,26 @@ def baseline_verdicts(models: pd.DataFrame, sizes: dict[str, tuple[float, float]
             continue
         count, test = shared_test(models, job, BASELINE_JOB, metric, sizes)
         tests.append(test)
-        rows.append({"job": job, "metric": metric, "pairs": count, "job_mean": models.loc[models["job"] == job, metric].mean(),
-                     "baseline_mean": baseline_mean, "difference": test.difference, "p_value": test.p_value})
+        rows.append(
+            {
+                "job": job,
+                "metric": metric,
+                "pairs": count,
+                "job_mean": models.loc[models["job"] == job, metric].mean(),
+                "baseline_mean": baseline_mean,
+                "difference": test.difference,
+                "p_value": test.p_value,
+            }
+        )
     adjusted = adjust([test.p_value for test in tests], options.correction)
     for row, test, p in zip(rows, tests, adjusted):
         row.update(p_adjusted=p, beats_baseline=beats(test, metric, alpha, p))
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
-def _summary(by_job: dict[str, pd.DataFrame], intervals: pd.DataFrame, jobs: list[str], metrics: list[str]) -> pd.DataFrame:
+def _summary(
+    by_job: dict[str, pd.DataFrame], intervals: pd.DataFrame, jobs: list[str], metrics: list[str]
+) -> pd.DataFrame:
     rows = []
     interval_of = {(i.job, i.metric): i for i in intervals.itertuples(index=False)}
     for job in jobs:
@@ -339,17 +457,33 @@ def _pairs(by_job, jobs, metrics, sizes, intervals, ranking_metric, options: Opt
         best = (means.idxmax() if higher_is_better(ranking) else means.idxmin()) if means.notna().any() else jobs[0]
         pairs = [(best, job) for job in jobs if job != best]
     family = len(jobs) * (len(jobs) - 1) // 2  # every pair could have been tested: the best one was chosen from them
-    tests = {(a, b): matched_tests(by_job[a], by_job[b], metrics, sizes, a in fixed and b in fixed, options) for a, b in pairs}
+    tests = {
+        (a, b): matched_tests(by_job[a], by_job[b], metrics, sizes, a in fixed and b in fixed, options)
+        for a, b in pairs
+    }
     if options.test == "bayesian":
         return _bayesian_rows(tests, pairs, metrics)
     rows = []
     for metric in metrics:
         found = [(a, b, *tests[(a, b)][metric]) for a, b in pairs]
-        adjusted = adjust([test.p_value for *_, test in found], options.correction, family)  # the family: this metric's pairs
+        adjusted = adjust(
+            [test.p_value for *_, test in found], options.correction, family
+        )  # the family: this metric's pairs
         for (a, b, count, test), p in zip(found, adjusted):
-            rows.append({"metric": metric, "job_a": a, "job_b": b, "pairs": count, "difference": test.difference,
-                         "t": test.t, "df": test.df, "p_value": test.p_value, "p_adjusted": p,
-                         "different": bool(p < options.alpha) if not np.isnan(p) else False})
+            rows.append(
+                {
+                    "metric": metric,
+                    "job_a": a,
+                    "job_b": b,
+                    "pairs": count,
+                    "difference": test.difference,
+                    "t": test.t,
+                    "df": test.df,
+                    "p_value": test.p_value,
+                    "p_adjusted": p,
+                    "different": bool(p < options.alpha) if not np.isnan(p) else False,
+                }
+            )
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
@@ -360,9 +494,19 @@ def _bayesian_rows(tests, pairs, metrics) -> pd.DataFrame:
             count, test = tests[(a, b)][metric]
             probabilities = {f"{a} better": test.a_better, "equivalent": test.equivalent, f"{b} better": test.b_better}
             side, top = max(probabilities.items(), key=lambda item: -1 if np.isnan(item[1]) else item[1])
-            rows.append({"metric": metric, "job_a": a, "job_b": b, "pairs": count, "difference": test.difference,
-                         "P(a better)": test.a_better, "P(equivalent)": test.equivalent, "P(b better)": test.b_better,
-                         "verdict": side if top > DECISIVE else "undecided"})
+            rows.append(
+                {
+                    "metric": metric,
+                    "job_a": a,
+                    "job_b": b,
+                    "pairs": count,
+                    "difference": test.difference,
+                    "P(a better)": test.a_better,
+                    "P(equivalent)": test.equivalent,
+                    "P(b better)": test.b_better,
+                    "verdict": side if top > DECISIVE else "undecided",
+                }
+            )
     return pd.DataFrame(rows, columns=BAYES_COLUMNS)
 
 
@@ -387,20 +531,33 @@ def model_frame(table: pd.DataFrame, include_refit: bool = False) -> pd.DataFram
     fold = table["fold_index"].map(lambda f: "" if pd.isna(f) else f" fold {int(f)}")
     repeat = table["repeat_index"].astype(int).astype(str)
     # the baseline job's hyperparameters (its strategy) are not the search's, and the other way round
-    own = {flagged: [c for c in hp_columns if table.loc[baseline == flagged, c].notna().any()] for flagged in (True, False)}
+    own = {
+        flagged: [c for c in hp_columns if table.loc[baseline == flagged, c].notna().any()] for flagged in (True, False)
+    }
     own = own if baseline.any() else {False: hp_columns}
-    hyperparameters = pd.Series([
-        hyperparameter_text({c[len(HP_PREFIX):]: row[c] for c in own[flagged]})
-        for (_, row), flagged in zip(table.iterrows(), baseline)], index=table.index, dtype=object) if hp_columns else ""
-    return pd.DataFrame({
-        "job": np.where(baseline, BASELINE_JOB, np.where(refit, "refit ", "job ") + job_index),
-        "model": "model " + np.where(baseline, BASELINE_JOB, "job " + job_index) + fold + " repeat " + repeat,
-        "run_id": table["run_id"],
-        "job_key": table["job_key"],
-        "refit": refit,
-        "baseline": baseline,
-        "hyperparameters": hyperparameters,
-        "fold_index": table["fold_index"],
-        "repeat_index": table["repeat_index"],
-        **{m: table[m] for m in metrics},
-    }).reset_index(drop=True)
+    hyperparameters = (
+        pd.Series(
+            [
+                hyperparameter_text({c[len(HP_PREFIX) :]: row[c] for c in own[flagged]})
+                for (_, row), flagged in zip(table.iterrows(), baseline)
+            ],
+            index=table.index,
+            dtype=object,
+        )
+        if hp_columns
+        else ""
+    )
+    return pd.DataFrame(
+        {
+            "job": np.where(baseline, BASELINE_JOB, np.where(refit, "refit ", "job ") + job_index),
+            "model": "model " + np.where(baseline, BASELINE_JOB, "job " + job_index) + fold + " repeat " + repeat,
+            "run_id": table["run_id"],
+            "job_key": table["job_key"],
+            "refit": refit,
+            "baseline": baseline,
+            "hyperparameters": hyperparameters,
+            "fold_index": table["fold_index"],
+            "repeat_index": table["repeat_index"],
+            **{m: table[m] for m in metrics},
+        }
+    ).reset_index(drop=True)

@@ -4,6 +4,7 @@ Probabilities come, in this order, from the raw model's ``predict_proba`` (e.g. 
 flavor, whose ``classes_`` give the class order), from ``probability_<class>`` columns of the
 pyfunc output (mlflow_qc's own models), or else from the one-hot of the predicted labels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class EvaluatedModel:
         sample = _as_frame(model.predict(features.iloc[:1]))
         if sample is not None and any(str(c).startswith(PROBABILITY_PREFIX) for c in sample.columns):
             columns = [c for c in sample.columns if str(c).startswith(PROBABILITY_PREFIX)]
-            classes = [str(c)[len(PROBABILITY_PREFIX):] for c in columns]
+            classes = [str(c)[len(PROBABILITY_PREFIX) :] for c in columns]
             return cls(lambda frame: model.predict(frame)[columns].to_numpy(dtype=np.float64), classes)
         classes = sorted(set(np.asarray(labels).tolist()) | set(_labels(model.predict(features)).tolist()), key=str)
         return cls(lambda frame: one_hot(_labels(model.predict(frame)), classes), classes)

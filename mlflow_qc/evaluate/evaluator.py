@@ -16,6 +16,7 @@ MLflow hands every registered evaluator to an ``evaluate`` that names none, and 
 model (served by mlflow_qc's loader) and, only with ``any_model: True``, any other model or static
 predictions; otherwise it returns nothing and the call is MLflow's alone (DESIGN section 7).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -71,8 +72,19 @@ class QCEvaluator(ModelEvaluator):
     def can_evaluate(cls, *, model_type, evaluator_config, **kwargs) -> bool:
         return model_type in MODEL_TYPES
 
-    def evaluate(self, *, model_type, dataset, run_id, evaluator_config, model=None, extra_metrics=None,
-                 custom_artifacts=None, predictions=None, **kwargs) -> EvaluationResult:
+    def evaluate(
+        self,
+        *,
+        model_type,
+        dataset,
+        run_id,
+        evaluator_config,
+        model=None,
+        extra_metrics=None,
+        custom_artifacts=None,
+        predictions=None,
+        **kwargs,
+    ) -> EvaluationResult:
         config = {**DEFAULTS, **(evaluator_config or {})}
         if not (bool(config["any_model"]) or is_qc_model(model)):
             return None  # someone else's model: MLflow's evaluators only, unless asked with any_model
@@ -109,7 +121,11 @@ class QCEvaluator(ModelEvaluator):
         return self._log(run_id, config, frame, importance, scores, scored.classes, classification)
 
     def _log(self, run_id, config, frame, importance, scores, classes, classification) -> EvaluationResult:
-        from mlflow.models.evaluation.artifacts import CsvEvaluationArtifact, JsonEvaluationArtifact, TextEvaluationArtifact
+        from mlflow.models.evaluation.artifacts import (
+            CsvEvaluationArtifact,
+            JsonEvaluationArtifact,
+            TextEvaluationArtifact,
+        )
 
         prefix, split = config["metric_prefix"], config["split"]
         metrics = {f"{prefix}{k}": v for k, v in scores.items()}
@@ -120,8 +136,12 @@ class QCEvaluator(ModelEvaluator):
             importance=importance.assign(model="model", run_id=run_id) if len(importance) else importance,
             metrics=pd.DataFrame([{"model": "model", "key": f"{split}_{k}", "value": v} for k, v in scores.items()]),
         )
-        analysis_type = "regression" if not classification else f"classification_{'binary' if len(classes) == 2 else 'multi'}"
-        report = evaluation_report(data, classes, analysis_type, "mlflow_qc evaluation", f"{len(frame)} rows; {analysis_type}; run {run_id}")
+        analysis_type = (
+            "regression" if not classification else f"classification_{'binary' if len(classes) == 2 else 'multi'}"
+        )
+        report = evaluation_report(
+            data, classes, analysis_type, "mlflow_qc evaluation", f"{len(frame)} rows; {analysis_type}; run {run_id}"
+        )
         client = MlflowClient()
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])

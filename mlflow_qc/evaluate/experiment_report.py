@@ -4,14 +4,25 @@ state) and ``qc/compare.md``.
 Everything comes from the experiment's model table in memory: no model run is read back (one query finds the
 job runs its head-to-head link names).
 """
+
 from __future__ import annotations
 
 from mlflow_qc.evaluate.comparison import ALPHA, baseline_verdicts, compare_models, model_frame, split_sizes
-from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
 from mlflow_qc.evaluate.figures_adaptive import resource_figure
+from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
 from mlflow_qc.evaluate.report import Report
 from mlflow_qc.tracking.names import (
-    BASELINE_JOB, COMPARE_ARTIFACTS, JOB, JOB_INDEX, PARENT, RESUME_KEY, TEST_REVEALED, TEST_SEALED, TEST_SPLIT, compare_path, split_of,
+    BASELINE_JOB,
+    COMPARE_ARTIFACTS,
+    JOB,
+    JOB_INDEX,
+    PARENT,
+    RESUME_KEY,
+    TEST_REVEALED,
+    TEST_SEALED,
+    TEST_SPLIT,
+    compare_path,
+    split_of,
     tracker_path,
 )
 from mlflow_qc.tracking.queries import tree_runs
@@ -24,9 +35,12 @@ def page_links(client, run, board) -> list[tuple[str, str]]:
     links = [("experiment tracker", tracker_path(run.info.run_id))]
     ranked = [str(label) for label in board["job"] if label != BASELINE_JOB] if len(board) else []
     if len(ranked) >= 2 and RESUME_KEY in run.data.tags:
-        job_runs = {r.data.tags.get(JOB_INDEX): r.info.run_id
-                    for r in tree_runs(client, run.info.experiment_id, run.data.tags[RESUME_KEY], JOB,
-                                       f"tags.`{PARENT}` = '{run.info.run_id}'")}
+        job_runs = {
+            r.data.tags.get(JOB_INDEX): r.info.run_id
+            for r in tree_runs(
+                client, run.info.experiment_id, run.data.tags[RESUME_KEY], JOB, f"tags.`{PARENT}` = '{run.info.run_id}'"
+            )
+        }
         best, second = (job_runs.get(label.removeprefix("job ")) for label in ranked[:2])
         if best and second:
             links.append((f"head-to-head {ranked[0]} vs {ranked[1]}", compare_path(best, second)))
@@ -38,7 +52,9 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
     run = client.get_run(event.run_id)
     analysis_type = event.analysis_type
     models = model_frame(event.models, include_refit=True)
-    report = Report(f"{event.name}: all models", f"{len(models)} model(s); {analysis_type}; experiment run {event.run_id}")
+    report = Report(
+        f"{event.name}: all models", f"{len(models)} model(s); {analysis_type}; experiment run {event.run_id}"
+    )
     report.pages = page_links(client, run, [])
     report.plotly_run = event.run_id  # shared with its job reports
     if models.empty:
@@ -77,8 +93,10 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
 
 def baseline_note(verdicts) -> str:
     losers = verdicts.loc[~verdicts["beats_baseline"].astype(bool), "job"].tolist()
-    rule = (f"better than the baseline job by the corrected resampled t-test on {verdicts['metric'].iloc[0]}, "
-            f"p (Holm over {len(verdicts)} jobs) < {ALPHA}")
+    rule = (
+        f"better than the baseline job by the corrected resampled t-test on {verdicts['metric'].iloc[0]}, "
+        f"p (Holm over {len(verdicts)} jobs) < {ALPHA}"
+    )
     if not losers:
         return f"Every job beats the baseline ({rule})."
     return f"Not beating the baseline ({rule}): {', '.join(losers)}."
@@ -88,7 +106,9 @@ def test_section(report: Report, tags: dict, models) -> None:
     """Where the test split stands: sealed (trainer.hide_test), or revealed once by finalize with its numbers."""
     if TEST_REVEALED in tags:
         section = report.section(TEST_SECTION)
-        section.notes.append(f"Revealed once by mlflow-qc finalize ({tags[TEST_REVEALED]}): the chosen job, and the baseline.")
+        section.notes.append(
+            f"Revealed once by mlflow-qc finalize ({tags[TEST_REVEALED]}): the chosen job, and the baseline."
+        )
         columns = [c for c in models.columns if split_of(c) == TEST_SPLIT]
         revealed = models.dropna(subset=columns, how="all") if columns else models.iloc[0:0]
         if len(revealed):
@@ -98,7 +118,8 @@ def test_section(report: Report, tags: dict, models) -> None:
     elif tags.get(TEST_SEALED) == "true":
         report.section(TEST_SECTION).notes.append(
             "Sealed (trainer.hide_test): no model was scored on the test split. `mlflow-qc finalize RUN_ID` "
-            "evaluates the chosen job on it once.")
+            "evaluates the chosen job on it once."
+        )
 
 
 def log_experiment_report(client, event) -> None:

@@ -7,6 +7,7 @@ logged ``roc_auc`` scores); multi-class curves are one-vs-rest per class, each t
 its class's share of the split (``meta.weight``) so that the weighted sum of the areas is the
 logged weighted ``roc_auc``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,10 @@ def with_class_positions(predictions: pd.DataFrame, classes: list) -> pd.DataFra
     """Adds ``y_index`` and ``predicted_index`` (positions in ``classes``; -1 for an unknown label) once."""
     if "y_index" in predictions.columns:
         return predictions
-    return predictions.assign(y_index=label_positions(predictions["y_true"], classes),
-                              predicted_index=label_positions(predictions["prediction"], classes))
+    return predictions.assign(
+        y_index=label_positions(predictions["y_true"], classes),
+        predicted_index=label_positions(predictions["prediction"], classes),
+    )
 
 
 def probabilities(frame: pd.DataFrame, classes: list) -> np.ndarray:
@@ -123,21 +126,43 @@ def curves_figures(kinds: tuple[str, ...], predictions: pd.DataFrame, classes: l
                     x, y, value = curve(kind, truth, score, counts)
                     x, y = thin(x, y)
                     area = "AUC" if kind == "roc" else "AP"
-                    traces[kind].append({
-                        "type": "scatter", "x": x, "y": y, "mode": "lines", "name": label, "legendgroup": label,
-                        "showlegend": label not in shown[kind], "line": {"color": color(k), "width": 1.5}, "opacity": 0.75,
-                        "meta": {"run_id": str(run_id), "model": str(model), "split": split, "class": label, "weight": weight, "area": value},
-                        "hovertemplate": f"{model}<br>class {label}<br>{area} {value:.3f}<extra></extra>",
-                    })
+                    traces[kind].append(
+                        {
+                            "type": "scatter",
+                            "x": x,
+                            "y": y,
+                            "mode": "lines",
+                            "name": label,
+                            "legendgroup": label,
+                            "showlegend": label not in shown[kind],
+                            "line": {"color": color(k), "width": 1.5},
+                            "opacity": 0.75,
+                            "meta": {
+                                "run_id": str(run_id),
+                                "model": str(model),
+                                "split": split,
+                                "class": label,
+                                "weight": weight,
+                                "area": value,
+                            },
+                            "hovertemplate": f"{model}<br>class {label}<br>{area} {value:.3f}<extra></extra>",
+                        }
+                    )
                     shown[kind].add(label)
         for kind in kinds:
             if traces[kind]:
                 title, x_title, y_title = CURVES[kind]
-                figures[kind].append(figure(
-                    traces[kind], title={"text": f"{title}: {split}"}, height=460, legend=titled("class"),
-                    xaxis={**titled(x_title), "range": [-0.02, 1.02]}, yaxis={**titled(y_title), "range": [-0.02, 1.02]},
-                    shapes=[guide_line(0, 0, 1, 1)] if kind == "roc" else [],
-                ))
+                figures[kind].append(
+                    figure(
+                        traces[kind],
+                        title={"text": f"{title}: {split}"},
+                        height=460,
+                        legend=titled("class"),
+                        xaxis={**titled(x_title), "range": [-0.02, 1.02]},
+                        yaxis={**titled(y_title), "range": [-0.02, 1.02]},
+                        shapes=[guide_line(0, 0, 1, 1)] if kind == "roc" else [],
+                    )
+                )
     return figures
 
 
@@ -155,11 +180,20 @@ def confusion_figures(predictions: pd.DataFrame, classes: list) -> list[go.Figur
             actual, predicted = actual_all[rows], predicted_all[rows]
             known = (actual >= 0) & (predicted >= 0)
             matrix = np.bincount(actual[known] * k + predicted[known], minlength=k * k).reshape(k, k)
-            traces.append({
-                "type": "heatmap", "z": matrix, "x": names, "y": names, "colorscale": COUNT_SCALE, "zmin": 0, "texttemplate": "%{z}",
-                "visible": not traces, "meta": {"run_id": str(run_id), "model": str(model), "split": split},
-                "hovertemplate": "actual %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>",
-            })
+            traces.append(
+                {
+                    "type": "heatmap",
+                    "z": matrix,
+                    "x": names,
+                    "y": names,
+                    "colorscale": COUNT_SCALE,
+                    "zmin": 0,
+                    "texttemplate": "%{z}",
+                    "visible": not traces,
+                    "meta": {"run_id": str(run_id), "model": str(model), "split": split},
+                    "hovertemplate": "actual %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>",
+                }
+            )
             labels.append(str(model))
         if not traces:
             continue
@@ -167,11 +201,19 @@ def confusion_figures(predictions: pd.DataFrame, classes: list) -> list[go.Figur
             {"label": label, "method": "update", "args": [{"visible": [j == i for j in range(len(traces))]}]}
             for i, label in enumerate(labels)
         ]
-        menus = [{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15, "yanchor": "top"}] if len(traces) > 1 else []
-        figures.append(figure(
-            traces, title={"text": f"Confusion matrix: {split}"}, height=420, updatemenus=menus,
-            xaxis={**titled("predicted"), "type": "category"}, yaxis={**titled("actual"), "type": "category", "autorange": "reversed"},
-        ))
+        menus = (
+            [{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15, "yanchor": "top"}] if len(traces) > 1 else []
+        )
+        figures.append(
+            figure(
+                traces,
+                title={"text": f"Confusion matrix: {split}"},
+                height=420,
+                updatemenus=menus,
+                xaxis={**titled("predicted"), "type": "category"},
+                yaxis={**titled("actual"), "type": "category", "autorange": "reversed"},
+            )
+        )
     return figures
 
 
@@ -201,14 +243,31 @@ def calibration_figures(predictions: pd.DataFrame, classes: list) -> list[go.Fig
             if len(np.unique(outcome)) < 2:
                 continue
             observed, mean = calibration_curve(outcome, np.clip(score, 0, 1), n_bins=CALIBRATION_BINS)
-            traces.append({"type": "scatter", "x": mean, "y": observed, "mode": "lines+markers", "name": str(model),
-                           "line": {"color": color(i), "width": 1.5}, "opacity": 0.8,
-                           "meta": {"run_id": str(run_id), "model": str(model), "split": split},
-                           "hovertemplate": f"{model}<br>mean %{{x:.2f}}, observed %{{y:.2f}}<extra></extra>"})
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": mean,
+                    "y": observed,
+                    "mode": "lines+markers",
+                    "name": str(model),
+                    "line": {"color": color(i), "width": 1.5},
+                    "opacity": 0.8,
+                    "meta": {"run_id": str(run_id), "model": str(model), "split": split},
+                    "hovertemplate": f"{model}<br>mean %{{x:.2f}}, observed %{{y:.2f}}<extra></extra>",
+                }
+            )
         if traces:
-            figures.append(figure(traces, title={"text": f"Calibration: {split}"}, height=460, legend=titled("model"),
-                                  xaxis={**titled(x_title), "range": [-0.02, 1.02]}, yaxis={**titled(y_title), "range": [-0.02, 1.02]},
-                                  shapes=[guide_line(0, 0, 1, 1)]))
+            figures.append(
+                figure(
+                    traces,
+                    title={"text": f"Calibration: {split}"},
+                    height=460,
+                    legend=titled("model"),
+                    xaxis={**titled(x_title), "range": [-0.02, 1.02]},
+                    yaxis={**titled(y_title), "range": [-0.02, 1.02]},
+                    shapes=[guide_line(0, 0, 1, 1)],
+                )
+            )
     return figures
 
 
@@ -221,7 +280,9 @@ def sample_for_confidence(predictions: pd.DataFrame) -> tuple[str, int]:
     return split, int(counts[counts == counts.max()].index.min())
 
 
-def confidence_figure(predictions: pd.DataFrame, classes: list, split: str | None = None, row: int | None = None) -> go.Figure | None:
+def confidence_figure(
+    predictions: pd.DataFrame, classes: list, split: str | None = None, row: int | None = None
+) -> go.Figure | None:
     """Each model's probabilities for one sample: on the sigmoid (binary) or per class (multi-class)."""
     if split is None or row is None:
         split, row = sample_for_confidence(predictions)
@@ -236,15 +297,45 @@ def confidence_figure(predictions: pd.DataFrame, classes: list, split: str | Non
         p = np.clip(proba[:, 1], 1e-6, 1 - 1e-6)
         grid = np.linspace(-8, 8, 161)
         traces = [
-            {"type": "scatter", "x": grid, "y": 1 / (1 + np.exp(-grid)), "mode": "lines", "name": "sigmoid", "line": {"color": "#9aa5b1"}},
-            {"type": "scatter", "x": np.log(p / (1 - p)), "y": proba[:, 1], "mode": "markers", "name": "models", "text": models,
-             "marker": {"size": 10, "color": color(0)}, "hovertemplate": "%{text}<br>P = %{y:.3f}<extra></extra>"},
+            {
+                "type": "scatter",
+                "x": grid,
+                "y": 1 / (1 + np.exp(-grid)),
+                "mode": "lines",
+                "name": "sigmoid",
+                "line": {"color": "#9aa5b1"},
+            },
+            {
+                "type": "scatter",
+                "x": np.log(p / (1 - p)),
+                "y": proba[:, 1],
+                "mode": "markers",
+                "name": "models",
+                "text": models,
+                "marker": {"size": 10, "color": color(0)},
+                "hovertemplate": "%{text}<br>P = %{y:.3f}<extra></extra>",
+            },
         ]
-        return figure(traces, title=title, height=420, xaxis=titled("logit"),
-                      yaxis={**titled(f"P({classes[1]})"), "range": [-0.02, 1.02]},
-                      shapes=[guide_line(0, 0.5, 1, 0.5, xref="paper")])
+        return figure(
+            traces,
+            title=title,
+            height=420,
+            xaxis=titled("logit"),
+            yaxis={**titled(f"P({classes[1]})"), "range": [-0.02, 1.02]},
+            shapes=[guide_line(0, 0.5, 1, 0.5, xref="paper")],
+        )
     names = [str(c) for c in classes]
-    box = {"type": "box", "x": np.repeat(names, len(sample)), "y": proba.T.ravel(), "text": np.tile(models, len(names)),
-           "boxpoints": "all", "pointpos": 0, "jitter": 0.3, "name": "models",
-           "hovertemplate": "%{text}<br>P(%{x}) = %{y:.3f}<extra></extra>"}
-    return figure([box], title=title, height=420, xaxis=titled("class"), yaxis={**titled("probability"), "range": [-0.02, 1.02]})
+    box = {
+        "type": "box",
+        "x": np.repeat(names, len(sample)),
+        "y": proba.T.ravel(),
+        "text": np.tile(models, len(names)),
+        "boxpoints": "all",
+        "pointpos": 0,
+        "jitter": 0.3,
+        "name": "models",
+        "hovertemplate": "%{text}<br>P(%{x}) = %{y:.3f}<extra></extra>",
+    }
+    return figure(
+        [box], title=title, height=420, xaxis=titled("class"), yaxis={**titled("probability"), "range": [-0.02, 1.02]}
+    )

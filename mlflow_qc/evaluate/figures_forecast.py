@@ -1,6 +1,7 @@
 """Forecasting figures from the long predictions table (``row``, ``horizon``, ``step`` and per column
 ``y_true_<c>`` / ``prediction_<c>``; image frames: ``mse``, ``mae``): the forecast against the actual
 values over time, split by split, and the error by horizon step."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,7 @@ TRUE, PREDICTED = "y_true_", "prediction_"
 
 
 def forecast_columns(predictions: pd.DataFrame) -> list[str]:
-    return [c[len(TRUE):] for c in predictions.columns if c.startswith(TRUE)]
+    return [c[len(TRUE) :] for c in predictions.columns if c.startswith(TRUE)]
 
 
 def forecast_figures(predictions: pd.DataFrame) -> list[go.Figure]:
@@ -28,14 +29,38 @@ def forecast_figures(predictions: pd.DataFrame) -> list[go.Figure]:
     for column in columns:
         actual = first.drop_duplicates("step").sort_values("step")
         x, y = broken_at_gaps(actual["step"], actual[f"{TRUE}{column}"])
-        traces = [{"type": "scatter", "mode": "lines", "x": x, "y": y, "name": "actual", "line": {"color": "#52606d", "width": 1.2}}]
+        traces = [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": x,
+                "y": y,
+                "name": "actual",
+                "line": {"color": "#52606d", "width": 1.2},
+            }
+        ]
         for index, split in enumerate(ordered_splits(first)):
             own = first[first["split"] == split].sort_values("step")
             x, y = broken_at_gaps(own["step"], own[f"{PREDICTED}{column}"])
-            traces.append({"type": "scatter", "mode": "lines", "x": x, "y": y,
-                           "name": f"forecast ({split})", "line": {"color": color(index + 1), "width": 1.5}})
-        figures.append(figure(traces, title={"text": f"Forecast against actual: {column} ({model}, next step)"}, height=420,
-                              xaxis=titled("time step"), yaxis=titled(column)))
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": x,
+                    "y": y,
+                    "name": f"forecast ({split})",
+                    "line": {"color": color(index + 1), "width": 1.5},
+                }
+            )
+        figures.append(
+            figure(
+                traces,
+                title={"text": f"Forecast against actual: {column} ({model}, next step)"},
+                height=420,
+                xaxis=titled("time step"),
+                yaxis=titled(column),
+            )
+        )
     return figures
 
 
@@ -51,10 +76,23 @@ def _frame_error_figure(predictions: pd.DataFrame) -> go.Figure:
     traces = []
     for index, split in enumerate(ordered_splits(predictions)):
         own = predictions[(predictions["split"] == split) & (predictions["horizon"] == 1)].groupby("step")["mse"].mean()
-        traces.append({"type": "scatter", "mode": "lines+markers", "x": own.index.to_numpy(), "y": own.to_numpy(),
-                       "name": split, "line": {"color": color(index)}})
-    return figure(traces, title={"text": "Forecast frames: pixel error over time (next frame, mean over models)"}, height=420,
-                  xaxis=titled("time step"), yaxis=titled("mean squared error per pixel"))
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": own.index.to_numpy(),
+                "y": own.to_numpy(),
+                "name": split,
+                "line": {"color": color(index)},
+            }
+        )
+    return figure(
+        traces,
+        title={"text": "Forecast frames: pixel error over time (next frame, mean over models)"},
+        height=420,
+        xaxis=titled("time step"),
+        yaxis=titled("mean squared error per pixel"),
+    )
 
 
 def horizon_error_figure(predictions: pd.DataFrame) -> go.Figure | None:
@@ -70,7 +108,20 @@ def horizon_error_figure(predictions: pd.DataFrame) -> go.Figure | None:
     traces = []
     for index, split in enumerate(ordered_splits(table)):
         own = table[table["split"] == split].groupby("horizon")["error"].mean()
-        traces.append({"type": "scatter", "mode": "lines+markers", "x": own.index.to_numpy(), "y": own.to_numpy(),
-                       "name": split, "line": {"color": color(index)}})
-    return figure(traces, title={"text": "Error by horizon step"}, height=420,
-                  xaxis={**titled("steps ahead"), "dtick": 1}, yaxis=titled("mean absolute error (original scale)"))
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": own.index.to_numpy(),
+                "y": own.to_numpy(),
+                "name": split,
+                "line": {"color": color(index)},
+            }
+        )
+    return figure(
+        traces,
+        title={"text": "Error by horizon step"},
+        height=420,
+        xaxis={**titled("steps ahead"), "dtick": 1},
+        yaxis=titled("mean absolute error (original scale)"),
+    )

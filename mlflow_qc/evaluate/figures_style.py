@@ -1,4 +1,5 @@
 """What the figures share: split order, colours, thinning of long curves and capping of scatters."""
+
 from __future__ import annotations
 
 import numpy as np

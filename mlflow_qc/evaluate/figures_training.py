@@ -1,4 +1,5 @@
 """Learning curves, permutation importance boxes, and regression scatters."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,22 +17,25 @@ def _skip_ranges(series: list[list[float]], skip_fraction: float) -> dict:
     """Axis ranges that leave out the first ``skip_fraction`` of the epochs."""
     epochs = max(len(values) for values in series)
     start = int(round(epochs * skip_fraction))
-    tail = np.concatenate([np.asarray(values[start:], dtype=np.float64) for values in series if len(values) > start] or [np.zeros(1)])
+    tail = np.concatenate(
+        [np.asarray(values[start:], dtype=np.float64) for values in series if len(values) > start] or [np.zeros(1)]
+    )
     tail = tail[np.isfinite(tail)]
     low, high = (float(tail.min()), float(tail.max())) if len(tail) else (0.0, 1.0)
     pad = (high - low) * 0.05 or 0.05
     return {"xaxis.range": [start - 0.5, epochs - 0.5], "yaxis.range": [low - pad, high + pad]}
 
 
-def learning_curve_figures(histories: dict[str, dict[str, list[float]]], skip_first: bool = False,
-                           skip_fraction: float = SKIP_FRACTION) -> list[go.Figure]:
+def learning_curve_figures(
+    histories: dict[str, dict[str, list[float]]], skip_first: bool = False, skip_fraction: float = SKIP_FRACTION
+) -> list[go.Figure]:
     """Per history metric: training (``m``) against evaluation (``val_m``), a line per model.
 
     A menu switches between all epochs and skipping the first ``skip_fraction`` of them
     (early losses often dwarf the rest); ``skip_first`` chooses the initial view.
     """
     keys = sorted({key for history in histories.values() for key in history})
-    bases = list(dict.fromkeys(k[len(EVALUATION_PREFIX):] if k.startswith(EVALUATION_PREFIX) else k for k in keys))
+    bases = list(dict.fromkeys(k[len(EVALUATION_PREFIX) :] if k.startswith(EVALUATION_PREFIX) else k for k in keys))
     figures = []
     for base in bases:
         traces, series = [], []
@@ -42,12 +46,21 @@ def learning_curve_figures(histories: dict[str, dict[str, list[float]]], skip_fi
                 if not values:
                     continue
                 series.append(values)
-                traces.append({
-                    "type": "scatter", "x": np.arange(len(values)), "y": np.asarray(values, dtype=np.float64), "mode": "lines",
-                    "name": role, "legendgroup": role, "showlegend": first, "line": {"color": color(index), "width": 1.5},
-                    "opacity": 0.8, "meta": {"model": model, "metric": key},
-                    "hovertemplate": f"{model}<br>{key}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
-                })
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "x": np.arange(len(values)),
+                        "y": np.asarray(values, dtype=np.float64),
+                        "mode": "lines",
+                        "name": role,
+                        "legendgroup": role,
+                        "showlegend": first,
+                        "line": {"color": color(index), "width": 1.5},
+                        "opacity": 0.8,
+                        "meta": {"model": model, "metric": key},
+                        "hovertemplate": f"{model}<br>{key}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
+                    }
+                )
                 first = False
         if not traces:
             continue
@@ -57,12 +70,29 @@ def learning_curve_figures(histories: dict[str, dict[str, list[float]]], skip_fi
             {"label": "all epochs", "method": "relayout", "args": [everything]},
             {"label": f"skip first {skip_fraction:.0%}", "method": "relayout", "args": [skipped]},
         ]
-        menu = {"type": "buttons", "direction": "right", "buttons": buttons, "active": int(skip_first),
-                "x": 1.0, "xanchor": "right", "y": 1.15, "yanchor": "top"}
+        menu = {
+            "type": "buttons",
+            "direction": "right",
+            "buttons": buttons,
+            "active": int(skip_first),
+            "x": 1.0,
+            "xanchor": "right",
+            "y": 1.15,
+            "yanchor": "top",
+        }
         xaxis, yaxis = titled("epoch"), titled(base)
         if skip_first:
             xaxis["range"], yaxis["range"] = skipped["xaxis.range"], skipped["yaxis.range"]
-        figures.append(figure(traces, title={"text": f"Learning curve: {base}"}, height=420, updatemenus=[menu], xaxis=xaxis, yaxis=yaxis))
+        figures.append(
+            figure(
+                traces,
+                title={"text": f"Learning curve: {base}"},
+                height=420,
+                updatemenus=[menu],
+                xaxis=xaxis,
+                yaxis=yaxis,
+            )
+        )
     return figures
 
 
@@ -94,13 +124,27 @@ def importance_figures(importance: pd.DataFrame, top: int = TOP_COLUMNS) -> list
         shown = list(order.index[:top])
         values = values[values["column"].isin(shown)]
         more = f" (top {top} of {len(order)})" if len(order) > top else ""
-        box = {"type": "box", "x": values["column"].to_numpy(), "y": values["increase"].to_numpy(dtype=np.float64),
-               "boxpoints": "all", "jitter": 0.3, "pointpos": 0, "marker": {"size": 3, "color": color(0)}, "name": "increase of loss"}
-        figures.append(figure(
-            [box], title={"text": f"Permutation importance per {level} column{more}"}, height=460, showlegend=False,
-            xaxis={**titled(f"{level} column"), "categoryorder": "array", "categoryarray": shown},
-            yaxis=titled("increase of loss over the baseline"), shapes=[guide_line(0, 0, 1, 0, xref="paper")],
-        ))
+        box = {
+            "type": "box",
+            "x": values["column"].to_numpy(),
+            "y": values["increase"].to_numpy(dtype=np.float64),
+            "boxpoints": "all",
+            "jitter": 0.3,
+            "pointpos": 0,
+            "marker": {"size": 3, "color": color(0)},
+            "name": "increase of loss",
+        }
+        figures.append(
+            figure(
+                [box],
+                title={"text": f"Permutation importance per {level} column{more}"},
+                height=460,
+                showlegend=False,
+                xaxis={**titled(f"{level} column"), "categoryorder": "array", "categoryarray": shown},
+                yaxis=titled("increase of loss over the baseline"),
+                shapes=[guide_line(0, 0, 1, 0, xref="paper")],
+            )
+        )
     return figures
 
 
@@ -113,16 +157,47 @@ def regression_figures(predictions: pd.DataFrame) -> list[go.Figure]:
         frame = capped(predictions[predictions["split"] == split])
         actual = frame["y_true"].to_numpy(dtype=np.float64)
         predicted = frame["prediction"].to_numpy(dtype=np.float64)
-        style = {"type": "scatter", "mode": "markers", "name": split, "text": frame["model"].astype(str).to_numpy(),
-                 "marker": {"size": 5, "color": color(index), "opacity": 0.6}}
-        actual_traces.append({**style, "x": actual, "y": predicted,
-                              "hovertemplate": "%{text}<br>actual %{x:.4g}<br>predicted %{y:.4g}<extra></extra>"})
-        residual_traces.append({**style, "x": predicted, "y": actual - predicted,
-                                "hovertemplate": "%{text}<br>predicted %{x:.4g}<br>residual %{y:.4g}<extra></extra>"})
+        style = {
+            "type": "scatter",
+            "mode": "markers",
+            "name": split,
+            "text": frame["model"].astype(str).to_numpy(),
+            "marker": {"size": 5, "color": color(index), "opacity": 0.6},
+        }
+        actual_traces.append(
+            {
+                **style,
+                "x": actual,
+                "y": predicted,
+                "hovertemplate": "%{text}<br>actual %{x:.4g}<br>predicted %{y:.4g}<extra></extra>",
+            }
+        )
+        residual_traces.append(
+            {
+                **style,
+                "x": predicted,
+                "y": actual - predicted,
+                "hovertemplate": "%{text}<br>predicted %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
+            }
+        )
     values = predictions[["y_true", "prediction"]].to_numpy(dtype=np.float64)
     low, high = float(np.nanmin(values)), float(np.nanmax(values))
-    versus = figure(actual_traces, title={"text": "Predicted against actual"}, height=460, legend=titled("split"),
-                    xaxis=titled("actual"), yaxis=titled("predicted"), shapes=[guide_line(low, low, high, high)])
-    residuals = figure(residual_traces, title={"text": "Residuals"}, height=460, legend=titled("split"),
-                       xaxis=titled("predicted"), yaxis=titled("actual - predicted"), shapes=[guide_line(0, 0, 1, 0, xref="paper")])
+    versus = figure(
+        actual_traces,
+        title={"text": "Predicted against actual"},
+        height=460,
+        legend=titled("split"),
+        xaxis=titled("actual"),
+        yaxis=titled("predicted"),
+        shapes=[guide_line(low, low, high, high)],
+    )
+    residuals = figure(
+        residual_traces,
+        title={"text": "Residuals"},
+        height=460,
+        legend=titled("split"),
+        xaxis=titled("predicted"),
+        yaxis=titled("actual - predicted"),
+        shapes=[guide_line(0, 0, 1, 0, xref="paper")],
+    )
     return [versus, residuals]

@@ -9,6 +9,7 @@ of its context. Everything is computed before anything is written; then the mode
 aggregates, the experiment run its tables, the best job's test aggregates and the tag
 ``qc.test_revealed`` (UTC time and user), and the reports are rebuilt. A second finalize refuses.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -40,9 +41,27 @@ from mlflow_qc.run.aggregate import aggregate
 from mlflow_qc.run.observers import ExperimentClosed
 from mlflow_qc.run.summary import jobs_table
 from mlflow_qc.tracking.names import (
-    AGGREGATE_ARTIFACT, BASELINE, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINALIZE, FINALIZED, FINISHED, JOB_KEY, LEVEL,
-    METRICS_ARTIFACT, PARENT, METRIC_DIGEST_PREFIX, METRIC_DIRECTIONS, PER_CLASS_ARTIFACT, PREDICTIONS_ARTIFACT,
-    RANKING_METRIC, RECIPE_ARTIFACT, REFIT, TEST_REVEALED, TEST_SEALED, TEST_SPLIT,
+    AGGREGATE_ARTIFACT,
+    BASELINE,
+    BEST_JOB_INDEX,
+    BEST_JOB_RUN_ID,
+    FINALIZE,
+    FINALIZED,
+    FINISHED,
+    JOB_KEY,
+    LEVEL,
+    METRIC_DIGEST_PREFIX,
+    METRIC_DIRECTIONS,
+    METRICS_ARTIFACT,
+    PARENT,
+    PER_CLASS_ARTIFACT,
+    PREDICTIONS_ARTIFACT,
+    RANKING_METRIC,
+    RECIPE_ARTIFACT,
+    REFIT,
+    TEST_REVEALED,
+    TEST_SEALED,
+    TEST_SPLIT,
 )
 from mlflow_qc.tracking.queries import children_of, get_run, is_experiment_run, level_of, model_runs_below
 from mlflow_qc.tracking.tables import hyperparameter_twin, read_aggregates, read_metrics
@@ -68,13 +87,21 @@ def sealed_experiment_run(client: MlflowClient, run_id: str):
         raise QCError("run_id", f"run {run_id} is a {level_of(run) or 'non-QC'} run; expected an experiment run")
     tags = run.data.tags
     if TEST_REVEALED in tags:
-        raise QCError(f"experiment run {run_id}", f"its test split was revealed {tags[TEST_REVEALED]}; "
-                      "expected a sealed one: the test split is evaluated once")
+        raise QCError(
+            f"experiment run {run_id}",
+            f"its test split was revealed {tags[TEST_REVEALED]}; "
+            "expected a sealed one: the test split is evaluated once",
+        )
     if tags.get(TEST_SEALED) != "true":
-        raise QCError(f"experiment run {run_id}", "was trained without trainer.hide_test, so its test metrics are "
-                      "logged already; expected a run trained with hide_test: true")
+        raise QCError(
+            f"experiment run {run_id}",
+            "was trained without trainer.hide_test, so its test metrics are "
+            "logged already; expected a run trained with hide_test: true",
+        )
     if BEST_JOB_RUN_ID not in tags:
-        raise QCError(f"experiment run {run_id}", "has no best job (no model finished); expected a trained experiment run")
+        raise QCError(
+            f"experiment run {run_id}", "has no best job (no model finished); expected a trained experiment run"
+        )
     return run
 
 
@@ -105,7 +132,9 @@ def trained_user_metrics(run) -> tuple:
 
     raw = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/{RECIPE_ARTIFACT}")) or {}
     specs = [UserMetricSpec.model_validate(item) for item in (raw.get("evaluation") or {}).get("metrics") or []]
-    digests = {key[len(METRIC_DIGEST_PREFIX):]: value for key, value in tags.items() if key.startswith(METRIC_DIGEST_PREFIX)}
+    digests = {
+        key[len(METRIC_DIGEST_PREFIX) :]: value for key, value in tags.items() if key.startswith(METRIC_DIGEST_PREFIX)
+    }
     return recorded_user_metrics(specs, digests)
 
 
@@ -115,8 +144,18 @@ def score_on_test(model_run, entry: CacheEntry, user_metrics=()) -> SplitScore:
     data = entry.load(saved.context, TEST_SPLIT)
     output = np.asarray(saved.adapter.predict(saved.model, list(data.features)))
     rows = entry.rows(saved.context)[TEST_SPLIT]
-    return score_split(saved.adapter, saved.model, TEST_SPLIT, data.label, output, rows, entry.pipeline(saved.context),
-                       model_hyperparameters(model_run), saved.threshold, user_metrics)
+    return score_split(
+        saved.adapter,
+        saved.model,
+        TEST_SPLIT,
+        data.label,
+        output,
+        rows,
+        entry.pipeline(saved.context),
+        model_hyperparameters(model_run),
+        saved.threshold,
+        user_metrics,
+    )
 
 
 def finalize(run_id: str) -> Revealed:
@@ -142,9 +181,18 @@ def finalize(run_id: str) -> Revealed:
     all_models = [client.get_run(model.info.run_id) for _, models in chosen.values() for model in models]
     report_safely(client, run_id, lambda: refresh_job_reports(client, all_models, entry))
     report_safely(client, run_id, lambda: log_experiment_report(client, closed_event(client, run_id, entry)))
-    means = {job.info.run_name: aggregate([scores[m.info.run_id].metrics for m in models]) for job, models in chosen.values()}
-    return Revealed(run_id, revealed, {name: {k[: -len("_mean")]: v for k, v in values.items() if k.endswith("_mean")}
-                                       for name, values in means.items()}, len(scores))
+    means = {
+        job.info.run_name: aggregate([scores[m.info.run_id].metrics for m in models]) for job, models in chosen.values()
+    }
+    return Revealed(
+        run_id,
+        revealed,
+        {
+            name: {k[: -len("_mean")]: v for k, v in values.items() if k.endswith("_mean")}
+            for name, values in means.items()
+        },
+        len(scores),
+    )
 
 
 def label_launched_run(client: MlflowClient, run_id: str) -> None:
@@ -215,7 +263,9 @@ def update_tables(client: MlflowClient, run, scores: dict[str, SplitScore], now:
         jobs.to_csv(Path(tmp, AGGREGATE_ARTIFACT), index=False)
         client.log_artifacts(run_id, tmp)
     best = jobs[jobs["job_index"] == int(run.data.tags[BEST_JOB_INDEX])].iloc[0]
-    values = [Metric(k, float(best[k]), now, 0) for k in jobs.columns if k.startswith(f"{TEST_SPLIT}_") and pd.notna(best[k])]
+    values = [
+        Metric(k, float(best[k]), now, 0) for k in jobs.columns if k.startswith(f"{TEST_SPLIT}_") and pd.notna(best[k])
+    ]
     client.log_batch(run_id, metrics=values)
 
 

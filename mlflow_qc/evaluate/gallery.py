@@ -1,6 +1,7 @@
 """A gallery of a few correctly and wrongly classified samples of one model: thumbnails for images,
 line plots for sequences. Samples are shown as the model saw them (after preprocessing), taken from
 the prepared arrays; each image is scaled to its own range for display."""
+
 from __future__ import annotations
 
 import base64
@@ -38,8 +39,10 @@ def add_gallery(report: Report, predictions: pd.DataFrame, runs: list, entry) ->
     position = {int(row): i for i, row in enumerate(rows)}
     samples = [np.asarray(features[position[int(row)]]) for row in chosen["row"]]
     section = report.section("Samples")
-    section.notes.append(f"{model}, split {split}: up to {PER_OUTCOME} correctly and {PER_OUTCOME} wrongly classified "
-                         "samples, as the model saw them (after preprocessing).")
+    section.notes.append(
+        f"{model}, split {split}: up to {PER_OUTCOME} correctly and {PER_OUTCOME} wrongly classified "
+        "samples, as the model saw them (after preprocessing)."
+    )
     captions = [_caption(row) for _, row in chosen.iterrows()]
     outcomes = ["correct" if ok else "wrong" for ok in correct.loc[chosen.index]]
     if kinds[index] == "image":
@@ -69,7 +72,9 @@ def _png(sample: np.ndarray) -> str:
     if pixels.ndim == 3:  # channels first -> last
         pixels = np.moveaxis(pixels, 0, -1)
     low, high = float(np.nanmin(pixels)), float(np.nanmax(pixels))
-    scaled = np.zeros_like(pixels, dtype=np.uint8) if high <= low else ((pixels - low) / (high - low) * 255).astype(np.uint8)
+    scaled = (
+        np.zeros_like(pixels, dtype=np.uint8) if high <= low else ((pixels - low) / (high - low) * 255).astype(np.uint8)
+    )
     buffer = io.BytesIO()
     Image.fromarray(scaled).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -79,9 +84,11 @@ def _thumbnails(samples: list[np.ndarray], captions: list[str], outcomes: list[s
     cells = []
     for sample, caption, outcome in zip(samples, captions, outcomes):
         border = "#2f9e44" if outcome == "correct" else "#e03131"
-        cells.append(f'<figure class="qc-sample" style="display:inline-block;margin:.3rem;border:3px solid {border}">'
-                     f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(sample)}" style="width:160px;image-rendering:pixelated">'
-                     f'<figcaption style="font-size:.75rem;max-width:160px">{html.escape(outcome)}: {html.escape(caption)}</figcaption></figure>')
+        cells.append(
+            f'<figure class="qc-sample" style="display:inline-block;margin:.3rem;border:3px solid {border}">'
+            f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(sample)}" style="width:160px;image-rendering:pixelated">'
+            f'<figcaption style="font-size:.75rem;max-width:160px">{html.escape(outcome)}: {html.escape(caption)}</figcaption></figure>'
+        )
     return '<div class="qc-gallery">' + "".join(cells) + "</div>"
 
 
@@ -89,14 +96,31 @@ def _sequence_figures(samples: list[np.ndarray], captions: list[str], outcomes: 
     figures = []
     for outcome in ("correct", "wrong"):
         traces = []
-        for index, (sample, caption) in enumerate((s, c) for s, c, o in zip(samples, captions, outcomes) if o == outcome):
+        for index, (sample, caption) in enumerate(
+            (s, c) for s, c, o in zip(samples, captions, outcomes) if o == outcome
+        ):
             values = np.squeeze(sample)
             values = values[:, None] if values.ndim == 1 else values.reshape(values.shape[0], -1)
             for channel in range(values.shape[1]):
                 label = caption if values.shape[1] == 1 else f"{caption}, channel {channel}"
-                traces.append({"type": "scatter", "mode": "lines", "x": np.arange(len(values)), "y": values[:, channel],
-                               "name": label, "line": {"color": color(index), "width": 1.2}})
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines",
+                        "x": np.arange(len(values)),
+                        "y": values[:, channel],
+                        "name": label,
+                        "line": {"color": color(index), "width": 1.2},
+                    }
+                )
         if traces:
-            figures.append(figure(traces, title={"text": f"Samples classified {'correctly' if outcome == 'correct' else 'wrongly'}"},
-                                  height=380, xaxis=titled("timestep"), yaxis=titled("value")))
+            figures.append(
+                figure(
+                    traces,
+                    title={"text": f"Samples classified {'correctly' if outcome == 'correct' else 'wrongly'}"},
+                    height=380,
+                    xaxis=titled("timestep"),
+                    yaxis=titled("value"),
+                )
+            )
     return figures

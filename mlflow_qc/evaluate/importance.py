@@ -12,6 +12,7 @@ For a column c and permutation k (a random reordering pi_k of the rows):
   between columns are not blurred by different shuffles. pi_k comes from ``seed`` only.
 - The permuted copies are stacked and predicted in a few large batches, not one call each.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,9 @@ def owner_column(name: str, raw_columns: list[str]) -> str:
     return name.split("=", 1)[0]
 
 
-def column_groups(feature_names: list[list[str]], widths: list[int], raw_columns: list[list[str]] | None = None) -> list[ColumnGroup]:
+def column_groups(
+    feature_names: list[list[str]], widths: list[int], raw_columns: list[list[str]] | None = None
+) -> list[ColumnGroup]:
     """Encoded and original groups of every input; names fall back to ``channel_K`` when they do not fit."""
     groups = []
     for index, width in enumerate(widths):

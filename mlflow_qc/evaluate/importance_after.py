@@ -1,6 +1,7 @@
 """Permutation importance after the fact (the ``importance`` entry point), for runs trained with
 ``permute_count: 0``: ``qc/importance.csv`` on every model run below a run, then their jobs' reports
 rebuilt (the table, not one metric per column: the MLflow UI's metric charts stay readable)."""
+
 from __future__ import annotations
 
 import ast
@@ -48,8 +49,9 @@ def _importance_of_run(client: MlflowClient, run, entry: CacheEntry, permute_cou
     hyperparameters = model_hyperparameters(run)
     with tempfile.TemporaryDirectory() as tmp:
         saved = saved_model(run, tmp)
-        table = model_importance(saved.adapter, saved.model, entry, saved.context, hyperparameters, permute_count,
-                                 int(params.get("seed", 0)))
+        table = model_importance(
+            saved.adapter, saved.model, entry, saved.context, hyperparameters, permute_count, int(params.get("seed", 0))
+        )
         if table.empty:
             return  # image inputs only: not computed
         out = Path(tmp, "out")

@@ -1,4 +1,5 @@
 """A job run's ``qc/report.html``, built from its model runs' logged predictions, importance and history."""
+
 from __future__ import annotations
 
 import re
@@ -11,23 +12,38 @@ import pandas as pd
 
 from mlflow_qc.data.typical import one_table
 from mlflow_qc.evaluate.artifacts import run_artifact
-from mlflow_qc.evaluate.figures_forecast import forecast_figures, horizon_error_figure
-from mlflow_qc.evaluate.gallery import add_gallery
 from mlflow_qc.evaluate.figures_classification import (
-    calibration_figures, confidence_figure, confusion_figures, curves_figures, groups_by_split, with_class_positions,
+    calibration_figures,
+    confidence_figure,
+    confusion_figures,
+    curves_figures,
+    groups_by_split,
+    with_class_positions,
 )
-from mlflow_qc.models.metrics import per_class_table
+from mlflow_qc.evaluate.figures_forecast import forecast_figures, horizon_error_figure
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
+from mlflow_qc.evaluate.gallery import add_gallery
 from mlflow_qc.evaluate.report import Report
+from mlflow_qc.models.metrics import per_class_table
 from mlflow_qc.models.predictions_file import read_predictions_table
 from mlflow_qc.models.scoring import constant_dictionary
-from mlflow_qc.tracking.tables import sample_std
 from mlflow_qc.tracking.names import (
-    FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_ARTIFACT, IMPORTANCE_PREFIX, PAGE_LINKS_SHOWN, PARENT, PREDICTIONS_ARTIFACT,
-    REPEAT_INDEX, SPLITS, tracker_path, whatif_path,
+    FINISHED,
+    FIT_SECONDS,
+    FOLD_INDEX,
+    IMPORTANCE_ARTIFACT,
+    IMPORTANCE_PREFIX,
+    PAGE_LINKS_SHOWN,
+    PARENT,
+    PREDICTIONS_ARTIFACT,
+    REPEAT_INDEX,
+    SPLITS,
+    tracker_path,
+    whatif_path,
 )
 from mlflow_qc.tracking.queries import job_run_id_of, model_runs_below
+from mlflow_qc.tracking.tables import sample_std
 
 QC_FOLDER = str(Path(PREDICTIONS_ARTIFACT).parent)
 PREDICTIONS_FILE, IMPORTANCE_FILE = Path(PREDICTIONS_ARTIFACT).name, Path(IMPORTANCE_ARTIFACT).name
@@ -66,9 +82,13 @@ def collect(client, runs: list, label=model_label, artifact_root=lambda run: run
             if (folder / IMPORTANCE_FILE).exists():
                 importance.append(pd.read_csv(folder / IMPORTANCE_FILE).assign(model=label_of, run_id=run_id))
             keys = [k for k in run.data.metrics if not NOT_HISTORY.match(k) and k != FIT_SECONDS]
-            history = {k: [m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)] for k in keys}
+            history = {
+                k: [m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)] for k in keys
+            }
             histories[label_of] = {k: v for k, v in history.items() if len(v) > 1}
-            metrics += [{"model": label_of, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)]
+            metrics += [
+                {"model": label_of, "key": k, "value": v} for k, v in run.data.metrics.items() if NOT_HISTORY.match(k)
+            ]
     return EvaluationData(
         predictions=predictions_frame(predictions),
         importance=pd.concat(importance, ignore_index=True) if importance else pd.DataFrame(),
@@ -111,8 +131,17 @@ def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.Data
             if not key.startswith(f"{split}_") or (split == "train" and name == "seconds"):
                 continue
             values = np.asarray(values, dtype=np.float64)
-            rows.append({"split": split, "metric": name, "mean": np.nanmean(values), "std": sample_std(values),
-                         "min": np.nanmin(values), "max": np.nanmax(values), "models": len(values)})
+            rows.append(
+                {
+                    "split": split,
+                    "metric": name,
+                    "mean": np.nanmean(values),
+                    "std": sample_std(values),
+                    "min": np.nanmin(values),
+                    "max": np.nanmax(values),
+                    "models": len(values),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -129,12 +158,17 @@ def per_class_summary(predictions: pd.DataFrame, classes: list) -> pd.DataFrame:
         return pd.DataFrame()
     frame = pd.concat(rows, ignore_index=True).astype({"class": str})
     order = {s: i for i, s in enumerate(ordered_splits(predictions))}
-    summary = frame.groupby(["split", "class"], sort=False).agg(
-        support=("support", "mean"), precision=("precision", "mean"), recall=("recall", "mean"), f1=("f1", "mean")).reset_index()
+    summary = (
+        frame.groupby(["split", "class"], sort=False)
+        .agg(support=("support", "mean"), precision=("precision", "mean"), recall=("recall", "mean"), f1=("f1", "mean"))
+        .reset_index()
+    )
     return summary.sort_values("split", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
-def evaluation_report(data: EvaluationData, classes: list | None, analysis_type: str, title: str, subtitle: str = "") -> Report:
+def evaluation_report(
+    data: EvaluationData, classes: list | None, analysis_type: str, title: str, subtitle: str = ""
+) -> Report:
     """The report sections every evaluation shares (job runs and the ``qc`` evaluator): the figures
     first, the tables of numbers after them."""
     report = Report(title, subtitle)
@@ -162,8 +196,10 @@ def evaluation_report(data: EvaluationData, classes: list | None, analysis_type:
     if len(data.importance):
         section = report.section("Feature importance")
         split = ", ".join(dict.fromkeys(data.importance["split"].astype(str))) if "split" in data.importance else ""
-        section.notes.append(f"Increase of the loss over the baseline when a column is permuted, on {split}; "
-                             "one point per model and permutation.")
+        section.notes.append(
+            f"Increase of the loss over the baseline when a column is permuted, on {split}; "
+            "one point per model and permutation."
+        )
         section.figures += importance_figures(data.importance)
     summary = metrics_summary(data.metrics, data.predictions)
     if len(summary):
@@ -187,11 +223,14 @@ def log_job_report(client, job_run_id: str, model_runs: list, entry, job=None) -
     report = evaluation_report(data, meta.get("classes"), meta.get("analysis_type"), job.info.run_name, subtitle)
     report.pages = [("experiment tracker", tracker_path(job.data.tags[PARENT]))] if PARENT in job.data.tags else []
     report.plotly_run = job.data.tags.get(PARENT)  # one plotly.js per experiment, on its run
-    with_whatif = finished[:PAGE_LINKS_SHOWN] if one_table(meta.get("kinds"), meta.get("windows")) else []  # one field per column
+    with_whatif = (
+        finished[:PAGE_LINKS_SHOWN] if one_table(meta.get("kinds"), meta.get("windows")) else []
+    )  # one field per column
     report.pages += [(f"what-if {model_label(run.data.tags)}", whatif_path(run.info.run_id)) for run in with_whatif]
     if "image" in (meta.get("kinds") or []):
         report.section("Feature importance").notes.append(
-            "Permutation importance is not computed for image inputs: shuffling a channel over every pixel says little about an image model.")
+            "Permutation importance is not computed for image inputs: shuffling a channel over every pixel says little about an image model."
+        )
     add_gallery(report, data.predictions, finished, entry)
     report.log(client, job_run_id, job.info.artifact_uri)
     return report

@@ -4,6 +4,7 @@ A report that cannot be built must not stop a long training: its traceback goes 
 ``qc/report_error.txt`` on that run and a warning is printed. Importance is part of the
 model's result and fails it. The figures' modules load only when a report is built.
 """
+
 from __future__ import annotations
 
 import traceback
@@ -25,8 +26,15 @@ class Importance(TrainingObserver):
         from mlflow_qc.evaluate.importance_run import model_importance, write_importance
 
         fitted, task = event.fitted, event.task
-        table = model_importance(fitted.adapter, fitted.model, event.entry, task.context, task.job.hyperparameters,
-                                 self.permute_count, task.seed)
+        table = model_importance(
+            fitted.adapter,
+            fitted.model,
+            event.entry,
+            task.context,
+            task.job.hyperparameters,
+            self.permute_count,
+            task.seed,
+        )
         if table.empty:
             return  # image inputs only: the job report says importance is not computed for them
         write_importance(table, event.folder)

@@ -1,5 +1,6 @@
 """A classifier's per-class table (``qc/per_class.csv``): per split and class, the support and the
 precision, recall and f1 of its thresholded predictions (what the weighted and macro averages average)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +37,12 @@ def write_per_class(fitted, folder: Path) -> Path | None:
 def with_split_of(table: pd.DataFrame | None, split: str, predictions: pd.DataFrame, classes) -> pd.DataFrame:
     """``table`` (a logged qc/per_class.csv, or None) with the rows of ``split`` from decoded
     ``predictions`` (y_true, prediction) in place of any it had: finalize adds the test split."""
-    rows = pd.DataFrame(per_class_table(label_positions(predictions["y_true"], classes),
-                                        label_positions(predictions["prediction"], classes), classes)).assign(split=split)[COLUMNS]
+    rows = pd.DataFrame(
+        per_class_table(
+            label_positions(predictions["y_true"], classes),
+            label_positions(predictions["prediction"], classes),
+            classes,
+        )
+    ).assign(split=split)[COLUMNS]
     kept = table[table["split"] != split] if table is not None and len(table) else None
     return rows if kept is None else pd.concat([kept, rows], ignore_index=True)

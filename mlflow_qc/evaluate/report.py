@@ -12,6 +12,7 @@ unpacked in the browser with ``DecompressionStream``. Figures are stored as JSON
 plotly template once) and drawn once plotly.js is loaded. ``report.json`` holds the same figures
 with plain number lists (``plotly.io.from_json`` rebuilds each) and the tables.
 """
+
 from __future__ import annotations
 
 import base64
@@ -235,10 +236,14 @@ class Report:
         for s in self.sections:
             figures = ",".join(to_json_plotly(plain(dicts[id(f)])) for f in s.figures)
             tables = json.dumps({name: json.loads(t.to_json(orient="records")) for name, t in s.tables})
-            sections.append(f'{{"title":{json.dumps(s.title)},"figures":[{figures}],"tables":{tables},"notes":{json.dumps(s.notes)}}}')
+            sections.append(
+                f'{{"title":{json.dumps(s.title)},"figures":[{figures}],"tables":{tables},"notes":{json.dumps(s.notes)}}}'
+            )
         pages = json.dumps([{"label": label, "path": path} for label, path in self.pages])
-        return (f'{{"title":{json.dumps(self.title)},"subtitle":{json.dumps(self.subtitle)},"pages":{pages},'
-                f'"sections":[{",".join(sections)}]}}')
+        return (
+            f'{{"title":{json.dumps(self.title)},"subtitle":{json.dumps(self.subtitle)},"pages":{pages},'
+            f'"sections":[{",".join(sections)}]}}'
+        )
 
     def to_html(self, dicts: dict[int, dict] | None = None) -> str:
         dicts = dicts or self._figure_dicts()
@@ -255,8 +260,10 @@ class Report:
                 target = f"qc-figure-{count}"
                 count += 1
                 data = _script_json(to_json_plotly(dicts[id(figure)]))
-                body.append(f'<div id="{target}" class="qc-figure"></div>'
-                            f'<script type="application/json" class="qc-figure-data" data-target="{target}">{data}</script>')
+                body.append(
+                    f'<div id="{target}" class="qc-figure"></div>'
+                    f'<script type="application/json" class="qc-figure-data" data-target="{target}">{data}</script>'
+                )
         subtitle = f'<p class="qc-note">{html.escape(self.subtitle)}</p>' if self.subtitle else ""
         return (
             f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>'
@@ -269,18 +276,27 @@ class Report:
 
     def _plotlyjs_html(self) -> str:
         if self.plotly_run is None:
-            return (f'<script id="qc-plotly-js" type="application/octet-stream">{packed_plotlyjs()}</script>'
-                    f"<script>{EMBEDDED_PLOTLYJS}</script>")
+            return (
+                f'<script id="qc-plotly-js" type="application/octet-stream">{packed_plotlyjs()}</script>'
+                f"<script>{EMBEDDED_PLOTLYJS}</script>"
+            )
         # from <location>/<run>/artifacts/qc/report.html to <location>/<plotly_run>/artifacts/qc/plotly.mjs
-        shared = {"run": self.plotly_run, "path": SHARED_PLOTLYJS,
-                  "relative": f"../../../{self.plotly_run}/artifacts/{SHARED_PLOTLYJS}"}
-        return (f'<script id="qc-plotly-shared" type="application/json">{_script_json(json.dumps(shared))}</script>'
-                f"<script>{LINKED_PLOTLYJS}</script>")
+        shared = {
+            "run": self.plotly_run,
+            "path": SHARED_PLOTLYJS,
+            "relative": f"../../../{self.plotly_run}/artifacts/{SHARED_PLOTLYJS}",
+        }
+        return (
+            f'<script id="qc-plotly-shared" type="application/json">{_script_json(json.dumps(shared))}</script>'
+            f"<script>{LINKED_PLOTLYJS}</script>"
+        )
 
     def _pages_html(self) -> str:
         if not self.pages:
             return ""
-        links = " · ".join(f'<a data-qc-path="{html.escape(path)}">{html.escape(label)}</a>' for label, path in self.pages)
+        links = " · ".join(
+            f'<a data-qc-path="{html.escape(path)}">{html.escape(label)}</a>' for label, path in self.pages
+        )
         return f'<p class="qc-pages" id="qc-pages" hidden data-ping="{html.escape(PING_PATH)}">QC pages: {links}.</p>'
 
     def write(self, folder: Path) -> tuple[Path, Path]:

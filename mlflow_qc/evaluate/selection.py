@@ -8,6 +8,7 @@ rows. So a registration takes the refit model when the trainer refit the job (tr
 typical member of the job; ties: the first in tree order, fold then repeat). The version is
 described by the job's mean and its corrected confidence interval, not by that model's score.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,11 @@ REFIT_RULE = "the refit model (trained on train + validation)"
 def representative_model(models: pd.DataFrame, metric: str) -> pd.Series:
     """The row of ``models`` (one job's finished models, in tree order) closest to their median ``metric``;
     the first row when none has a value (refit models have no evaluation split)."""
-    values = pd.to_numeric(models[metric], errors="coerce") if metric in models else pd.Series(index=models.index, dtype=float)
+    values = (
+        pd.to_numeric(models[metric], errors="coerce")
+        if metric in models
+        else pd.Series(index=models.index, dtype=float)
+    )
     if not values.notna().any():
         return models.iloc[0]
     distance = (values - values.median()).abs()
@@ -45,5 +50,7 @@ def job_estimate(models: pd.DataFrame, metric: str, sizes: dict[str, tuple[float
 def estimate_text(metric: str, job_index: int, estimate: Interval) -> str:
     """``validation_accuracy: job 3 mean 0.912 [0.887, 0.937] (95% corrected interval, 8 models)``."""
     interval = "" if math.isnan(estimate.low) else f" [{estimate.low:.4g}, {estimate.high:.4g}]"
-    return (f"{metric}: job {job_index} mean {estimate.mean:.4g}{interval} "
-            f"({CONFIDENCE:.0%} corrected interval, {estimate.count} model(s))")
+    return (
+        f"{metric}: job {job_index} mean {estimate.mean:.4g}{interval} "
+        f"({CONFIDENCE:.0%} corrected interval, {estimate.count} model(s))"
+    )

@@ -28,6 +28,7 @@ it gives P(a - b > rope), P(|a - b| <= rope) and P(a - b < -rope).
 Several tests at once are adjusted (``adjust``): Holm's step-down (the family-wise error rate) by
 default, Benjamini and Hochberg's step-up (the false discovery rate) as an option.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,7 +105,9 @@ class BayesianTest:
     df: int
 
 
-def bayesian_correlated_ttest(a, b, n_train: float, n_test: float, rope: float, higher_is_better: bool = True) -> BayesianTest:
+def bayesian_correlated_ttest(
+    a, b, n_train: float, n_test: float, rope: float, higher_is_better: bool = True
+) -> BayesianTest:
     """Posterior probabilities that ``a`` is better, practically equivalent within ``rope``, or ``b`` better
     (NaN with fewer than two pairs)."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)

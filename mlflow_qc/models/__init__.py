@@ -4,9 +4,10 @@
 sklearn run never imports tensorflow or torch; so do the library helpers below
 (``MetricCutoff`` imports keras, ``train_loop``/``batches`` import torch).
 """
+
 from mlflow_qc.models.base import ModelAdapter, TrainedModel
-from mlflow_qc.models.registry import adapter_class, adapter_for, load_model, load_trained
 from mlflow_qc.models.cutoffs import cutoffs_met, parse_cutoffs
+from mlflow_qc.models.registry import adapter_class, adapter_for, load_model, load_trained
 
 _LAZY = {
     "MetricCutoff": "mlflow_qc.models.keras_adapter",
@@ -17,8 +18,14 @@ _LAZY = {
 
 # The lazy names stay out of __all__: a star import must not load keras or torch.
 __all__ = [
-    "ModelAdapter", "TrainedModel", "adapter_class", "adapter_for", "load_model", "load_trained",
-    "cutoffs_met", "parse_cutoffs",
+    "ModelAdapter",
+    "TrainedModel",
+    "adapter_class",
+    "adapter_for",
+    "load_model",
+    "load_trained",
+    "cutoffs_met",
+    "parse_cutoffs",
 ]
 
 

@@ -5,6 +5,7 @@ one-hot; regression (n, m). Features are a list of float64 arrays, one per input
 ``predict`` returns probabilities for classification — (n, 1) = P(class 1) for binary,
 (n, k) in class-index order for multi-class — and the encoded label scale for regression.
 """
+
 from __future__ import annotations
 
 import json
@@ -142,9 +143,11 @@ class ModelAdapter(ABC):
             expected = self.n_classes
         elif self.analysis_type == "forecasting" and self.label_shape:
             if output.size != len(output) * int(np.prod(self.label_shape)):
-                raise ModelContractError(f"{self.architecture.module or self.architecture.estimator}",
-                              f"the model outputs {output.size // max(len(output), 1)} values per sample; expected "
-                              f"{int(np.prod(self.label_shape))}: the next size_shift steps {self.label_shape}")
+                raise ModelContractError(
+                    f"{self.architecture.module or self.architecture.estimator}",
+                    f"the model outputs {output.size // max(len(output), 1)} values per sample; expected "
+                    f"{int(np.prod(self.label_shape))}: the next size_shift steps {self.label_shape}",
+                )
             return output.reshape(len(output), *self.label_shape)
         else:
             return output
@@ -165,7 +168,9 @@ class ModelAdapter(ABC):
         low, high = float(rows.min()), float(rows.max())
         if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
             found = f"values from {low:.3g} to {high:.3g}"
-        elif self.analysis_type == "classification_multi" and np.abs(rows.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
+        elif (
+            self.analysis_type == "classification_multi" and np.abs(rows.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE
+        ):
             found = f"rows summing to {float(rows.sum(axis=1)[np.abs(rows.sum(axis=1) - 1).argmax()]):.3g}"
         else:
             return

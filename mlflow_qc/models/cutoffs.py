@@ -5,6 +5,7 @@ list of them, e.g. ``[{metric: val_accuracy, cutoff: 0.9, above_or_below: above}
 ``above`` means ``>=``, ``below`` means ``<=``. Training stops after the first epoch in
 which all of them hold. Library-free so the PyTorch loop and the Keras callback share it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,4 +1,5 @@
 """What the Keras and PyTorch adapters share: the user's module and its functions."""
+
 from __future__ import annotations
 
 import numbers
@@ -10,7 +11,6 @@ import numpy as np
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.models.base import ModelAdapter, features_shape
 from mlflow_qc.models.user_module import copy_user_module, import_user_module, user_functions
-
 
 # The hyperparameters the default training and optimizer read (README: "The recipe"), and what each must be.
 DEFAULT_HYPERPARAMETERS = {
@@ -31,7 +31,10 @@ class DeepAdapter(ModelAdapter):
     def functions(self) -> dict:
         functions = user_functions(import_user_module(self.architecture.module))
         if "fn_build" not in functions:
-            raise QCError(self.architecture.module, "defines no fn_build; expected def fn_build(features_shape, label_shape, **hp)")
+            raise QCError(
+                self.architecture.module,
+                "defines no fn_build; expected def fn_build(features_shape, label_shape, **hp)",
+            )
         return functions
 
     def __getstate__(self):
@@ -46,11 +49,15 @@ class DeepAdapter(ModelAdapter):
         for name, (kind, expected) in DEFAULT_HYPERPARAMETERS.items():
             for value in grid.get(name, []):
                 if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
-                    raise QCError(f"model.hyperparameters.{name}", f"got {value!r} ({type(value).__name__}); expected {expected}")
+                    raise QCError(
+                        f"model.hyperparameters.{name}", f"got {value!r} ({type(value).__name__}); expected {expected}"
+                    )
 
     def returned(self, name: str, value):
         if value is None:
-            raise QCError(f"{self.architecture.module}: {name}", "returned None; expected a value (is `return` missing?)")
+            raise QCError(
+                f"{self.architecture.module}: {name}", "returned None; expected a value (is `return` missing?)"
+            )
         return value
 
     def train_with(self, fn_train, evaluation, *arguments, **hyperparameters):
@@ -68,7 +75,9 @@ class DeepAdapter(ModelAdapter):
 
     def build(self, train, hyperparameters: dict):
         self.learn_label_shape(train.label)
-        model = self.functions["fn_build"](features_shape(train.features), self.output_shape(train.label), **hyperparameters)
+        model = self.functions["fn_build"](
+            features_shape(train.features), self.output_shape(train.label), **hyperparameters
+        )
         return self.returned("fn_build", model)
 
     def loser(self, label: np.ndarray, hyperparameters: dict):

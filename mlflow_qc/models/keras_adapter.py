@@ -9,6 +9,7 @@ Defaults, as in AIQC:
   ``batch_size`` (32) and ``metric_cutoffs`` (``MetricCutoff``), verbose 0.
 - prediction: the model's output (a sigmoid/softmax last layer gives probabilities).
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -53,16 +54,32 @@ def default_optimize(**hp):
 
 
 def default_train(
-    model, loser, optimizer, train_features, train_label, eval_features=None, eval_label=None,
-    *, metrics=("accuracy",), epochs=10, batch_size=32, metric_cutoffs=None, **_hp,
+    model,
+    loser,
+    optimizer,
+    train_features,
+    train_label,
+    eval_features=None,
+    eval_label=None,
+    *,
+    metrics=("accuracy",),
+    epochs=10,
+    batch_size=32,
+    metric_cutoffs=None,
+    **_hp,
 ):
     """The default fn_train; returns the model (its history in ``model.history``)."""
     model.compile(loss=loser, optimizer=optimizer, metrics=list(metrics))
     validation = None if eval_features is None else (eval_features, eval_label)
     callbacks = [MetricCutoff(metric_cutoffs)] if metric_cutoffs else []
     model.fit(
-        train_features, train_label, validation_data=validation,
-        epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=0,
+        train_features,
+        train_label,
+        validation_data=validation,
+        epochs=epochs,
+        batch_size=batch_size,
+        callbacks=callbacks,
+        verbose=0,
     )
     return model
 
@@ -98,7 +115,16 @@ class KerasAdapter(DeepAdapter):
         if fn_train is None:
             fn_train = partial(default_train, metrics=["accuracy" if self.is_classification else "mae"])
         model = self.train_with(
-            fn_train, evaluation, model, loser, optimizer, single_or_list(train.features), train.label, eval_features, eval_label, **hp
+            fn_train,
+            evaluation,
+            model,
+            loser,
+            optimizer,
+            single_or_list(train.features),
+            train.label,
+            eval_features,
+            eval_label,
+            **hp,
         )
         model = self.returned("fn_train", model)
         history = getattr(getattr(model, "history", None), "history", None) or {}
@@ -128,7 +154,8 @@ class KerasAdapter(DeepAdapter):
         custom = {}
         if module is not None:
             custom = {
-                name: obj for name, obj in vars(module).items()
+                name: obj
+                for name, obj in vars(module).items()
                 if callable(obj) and getattr(obj, "__module__", None) == module.__name__
             }
         return keras.models.load_model(Path(folder) / MODEL_FILE, custom_objects=custom, compile=False)

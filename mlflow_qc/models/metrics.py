@@ -7,6 +7,7 @@ explained_variance, loss, mae, rmse; forecasting as regression. Classification w
 indices (the metrics of predicted labels on the thresholded prediction) and probabilities;
 regression on the original scale. Each metric is scikit-learn's function of the same name.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,17 @@ from sklearn.exceptions import UndefinedMetricWarning
 
 from mlflow_qc.models.outputs import predicted_index
 
-CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "loss",
-                          "balanced_accuracy", "mcc", "average_precision")
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "roc_auc",
+    "loss",
+    "balanced_accuracy",
+    "mcc",
+    "average_precision",
+)
 BINARY_METRICS = (*CLASSIFICATION_METRICS, "brier")
 MULTI_METRICS = (*CLASSIFICATION_METRICS, "f1_macro", "precision_macro", "recall_macro")
 REGRESSION_METRICS = ("r2", "mse", "explained_variance", "loss", "mae", "rmse")
@@ -35,8 +45,17 @@ def metric_names(analysis_type: str) -> tuple[str, ...]:
     return REGRESSION_METRICS
 
 
-LABEL_METRICS = ("accuracy", "f1", "precision", "recall", "balanced_accuracy", "mcc",
-                 "f1_macro", "precision_macro", "recall_macro")
+LABEL_METRICS = (
+    "accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "balanced_accuracy",
+    "mcc",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+)
 
 
 def label_metrics(y_index: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, float]:
@@ -54,14 +73,20 @@ def label_metrics(y_index: np.ndarray, predicted: np.ndarray, n_classes: int) ->
     def ratio(top, bottom):
         return np.divide(top, bottom, out=np.zeros_like(top), where=bottom > 0)
 
-    per_class = {"precision": ratio(hits, answered), "recall": ratio(hits, support), "f1": ratio(2 * hits, support + answered)}
+    per_class = {
+        "precision": ratio(hits, answered),
+        "recall": ratio(hits, support),
+        "f1": ratio(2 * hits, support + answered),
+    }
     scores = {"accuracy": hits.sum() / n if n else 0.0}
     if k == 2:
         scores.update({name: values[1] for name, values in per_class.items()})
     else:
         seen = (support + answered) > 0
         scores.update({name: float(values @ support / n) if n else 0.0 for name, values in per_class.items()})
-        scores.update({f"{name}_macro": float(values[seen].mean()) if seen.any() else 0.0 for name, values in per_class.items()})
+        scores.update(
+            {f"{name}_macro": float(values[seen].mean()) if seen.any() else 0.0 for name, values in per_class.items()}
+        )
     present = support > 0
     scores["balanced_accuracy"] = float(per_class["recall"][present].mean()) if present.any() else 0.0
     covariance = hits.sum() * n - support @ answered
@@ -87,17 +112,22 @@ def probability_metrics(y_index: np.ndarray, proba: np.ndarray) -> dict[str, flo
     return {name: float(value) for name, value in scores.items()}
 
 
-def classification_metrics(y_index: np.ndarray, proba: np.ndarray, loss: float | None = None,
-                           threshold: float | None = None) -> dict[str, float]:
+def classification_metrics(
+    y_index: np.ndarray, proba: np.ndarray, loss: float | None = None, threshold: float | None = None
+) -> dict[str, float]:
     """``threshold``: a binary model's decision threshold (the metrics of predicted labels use it);
     ``loss``: the model's own loss (else scikit-learn's log loss)."""
     y_index = np.asarray(y_index).ravel()
     names = metric_names("classification_binary" if proba.shape[1] == 2 else "classification_multi")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)  # a class absent from a small split
-        scores = {**label_metrics(y_index, predicted_index(proba, threshold), proba.shape[1]),
-                  **probability_metrics(y_index, proba)}
-        scores["loss"] = loss if loss is not None else skm.log_loss(y_index, np.clip(proba, 1e-15, 1), labels=range(proba.shape[1]))
+        scores = {
+            **label_metrics(y_index, predicted_index(proba, threshold), proba.shape[1]),
+            **probability_metrics(y_index, proba),
+        }
+        scores["loss"] = (
+            loss if loss is not None else skm.log_loss(y_index, np.clip(proba, 1e-15, 1), labels=range(proba.shape[1]))
+        )
     return {name: float(scores[name]) for name in names}
 
 
@@ -116,8 +146,14 @@ def classification_metric(name: str, y_index: np.ndarray, predicted: np.ndarray,
         return probability_metrics(y_index, proba)[name]
 
 
-REGRESSION_FUNCTIONS = {"r2": skm.r2_score, "mse": skm.mean_squared_error, "explained_variance": skm.explained_variance_score,
-                        "loss": skm.mean_squared_error, "mae": skm.mean_absolute_error, "rmse": skm.root_mean_squared_error}
+REGRESSION_FUNCTIONS = {
+    "r2": skm.r2_score,
+    "mse": skm.mean_squared_error,
+    "explained_variance": skm.explained_variance_score,
+    "loss": skm.mean_squared_error,
+    "mae": skm.mean_absolute_error,
+    "rmse": skm.root_mean_squared_error,
+}
 
 
 def regression_metric(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -144,7 +180,9 @@ def _roc_auc(y_index: np.ndarray, proba: np.ndarray, binary: bool) -> float:
 
 
 def _regression_scores(y_true: np.ndarray, y_pred: np.ndarray, loss: float | None) -> dict[str, float]:
-    scores = {name: float(function(y_true, y_pred)) for name, function in REGRESSION_FUNCTIONS.items() if name != "loss"}
+    scores = {
+        name: float(function(y_true, y_pred)) for name, function in REGRESSION_FUNCTIONS.items() if name != "loss"
+    }
     scores["loss"] = float(loss) if loss is not None else scores["mse"]
     return {name: scores[name] for name in REGRESSION_METRICS}
 
@@ -187,6 +225,12 @@ def per_class_table(y_index: np.ndarray, predicted: np.ndarray, classes) -> dict
     the split lacks has support 0 and zeros."""
     positions = np.arange(len(classes))
     precision, recall, f1, support = skm.precision_recall_fscore_support(
-        np.asarray(y_index).ravel(), predicted, labels=positions, average=None, zero_division=0)
-    return {"class": list(classes), "support": support.tolist(), "precision": precision.tolist(),
-            "recall": recall.tolist(), "f1": f1.tolist()}
+        np.asarray(y_index).ravel(), predicted, labels=positions, average=None, zero_division=0
+    )
+    return {
+        "class": list(classes),
+        "support": support.tolist(),
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+        "f1": f1.tolist(),
+    }

@@ -6,6 +6,7 @@ scale of the target. Decoded answers are ``prediction`` (the original class, or 
 the original scale) plus one ``probability_<class>`` column per class. ``pipeline`` below is a
 fitted preprocessing (``classes``, ``class_index``, ``decode_target``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -85,16 +86,20 @@ def decode_output(output: np.ndarray, analysis_type: str, pipeline, threshold: f
     return frame
 
 
-def forecast_frame(label: np.ndarray, output: np.ndarray, pipeline, starts: np.ndarray, size_window: int) -> pd.DataFrame:
+def forecast_frame(
+    label: np.ndarray, output: np.ndarray, pipeline, starts: np.ndarray, size_window: int
+) -> pd.DataFrame:
     """Every forecast step of every window, long: ``row`` (the window's first step), ``horizon``
     (1 .. size_shift), ``step`` (the time step forecast), then per column ``y_true_<c>`` and
     ``prediction_<c>`` on the original scale; for image frames the pixel ``mse`` and ``mae`` instead."""
     truth, forecast = pipeline.decode_target(label), pipeline.decode_target(output)
     count, shift = truth.shape[:2]
-    frame = pd.DataFrame({
-        "row": np.repeat(np.asarray(starts), shift),
-        "horizon": np.tile(np.arange(1, shift + 1), count),
-    })
+    frame = pd.DataFrame(
+        {
+            "row": np.repeat(np.asarray(starts), shift),
+            "horizon": np.tile(np.arange(1, shift + 1), count),
+        }
+    )
     frame["step"] = frame["row"] + size_window + frame["horizon"] - 1
     if truth.ndim > 3:
         error = (forecast - truth).reshape(count * shift, -1)

@@ -6,6 +6,7 @@ and such a read is served from them while the file is the one written (same size
 time); each is handed out once, as reading the file would give it. Any other read (another
 process wrote it, or it was rewritten) reads the file.
 """
+
 from __future__ import annotations
 
 import collections

@@ -2,6 +2,7 @@
 
 Each adapter module is imported only when asked: a scikit-learn run never loads keras or torch.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -35,8 +36,11 @@ def adapter_class(library: str) -> type[ModelAdapter]:
         missing = (error.name or "").partition(".")[0]
         if missing not in packages:
             raise
-        raise QCError("model.library", f"'{library}' needs the package {missing}, which is not installed; "
-                      f"expected it installed: pip install 'mlflow-qc[{extra}]'") from None
+        raise QCError(
+            "model.library",
+            f"'{library}' needs the package {missing}, which is not installed; "
+            f"expected it installed: pip install 'mlflow-qc[{extra}]'",
+        ) from None
 
 
 def adapter_for(architecture, n_classes: int | None = None, label_shape=None) -> ModelAdapter:

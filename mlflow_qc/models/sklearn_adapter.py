@@ -15,6 +15,7 @@
 - Saved with pickle's C pickler (joblib's own pickler is pure Python, several times slower per
   model); loaded with joblib, which reads these files and the ``joblib.dump`` files of earlier versions.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -39,8 +40,10 @@ def estimator_class(dotted: str) -> type:
         module = import_dotted(dotted.rpartition(".")[0])  # a package: its classes are the near names
         names = [name for name in dir(module) if isinstance(getattr(module, name), type)] if module is not None else []
         hint = did_you_mean(dotted.rpartition(".")[2], names)
-        raise QCError("model.estimator", f"'{dotted}' is not an importable class;{hint} "
-                                         "expected a dotted path such as sklearn.svm.SVC")
+        raise QCError(
+            "model.estimator",
+            f"'{dotted}' is not an importable class;{hint} expected a dotted path such as sklearn.svm.SVC",
+        )
     return cls
 
 

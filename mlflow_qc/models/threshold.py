@@ -8,6 +8,7 @@ tried, at most MAX_CUTS quantiles), all on the model's evaluation split; a numbe
 one, so that ">" gives the same answers on the evaluation rows and new rows just below the
 cut are not decided by a hair.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,12 +16,12 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from mlflow_qc.models.outputs import BINARY_CUTOFF
 
-
 MAX_CUTS = 200
 
 
-def choose_threshold(rule: str | float | None, y_index: np.ndarray | None, positive: np.ndarray | None,
-                     metric=None, classes=None) -> float | None:
+def choose_threshold(
+    rule: str | float | None, y_index: np.ndarray | None, positive: np.ndarray | None, metric=None, classes=None
+) -> float | None:
     """The threshold for ``rule`` on the evaluation labels (0/1) and P(class 1); None without a rule.
     ``metric``: the user metric (models.user_metrics.UserMetric) a rule of its name means, with the
     model's two ``classes`` (it sees the original labels).
@@ -38,7 +39,9 @@ def choose_threshold(rule: str | float | None, y_index: np.ndarray | None, posit
     if rule == "f1":
         precision, recall, cuts = precision_recall_curve(truth, scores)
         precision, recall = precision[:-1], recall[:-1]  # the last point has no cut
-        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=precision + recall > 0)
+        f1 = np.divide(
+            2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=precision + recall > 0
+        )
         cut = cuts[int(np.argmax(f1))]
     elif rule == "youden":
         false_positive, true_positive, cuts = roc_curve(truth, scores, drop_intermediate=False)

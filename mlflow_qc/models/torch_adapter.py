@@ -10,6 +10,7 @@ probabilities (sigmoid/softmax) or values (regression):
 - prediction: the model's output in eval mode without gradients.
 The whole module is saved (``torch.save``) beside a copy of the user's module file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -94,13 +95,21 @@ class TorchAdapter(DeepAdapter):
             model, history = train_loop(model, loser, optimizer, features, label, eval_features, eval_label, **kwargs)
         else:
             result = self.returned(
-                "fn_train", self.train_with(fn_train, evaluation, model, loser, optimizer, features, label, eval_features, eval_label, **hp)
+                "fn_train",
+                self.train_with(
+                    fn_train, evaluation, model, loser, optimizer, features, label, eval_features, eval_label, **hp
+                ),
             )
             if not (isinstance(result, tuple) and len(result) == 2):
-                raise QCError(f"{self.architecture.module}: fn_train", f"returned {type(result).__name__}; expected (model, history)")
+                raise QCError(
+                    f"{self.architecture.module}: fn_train",
+                    f"returned {type(result).__name__}; expected (model, history)",
+                )
             model, history = result
         model = self.returned("fn_train", model)
-        return TrainedModel(model=model, history={k: [float(v) for v in values] for k, values in (history or {}).items()})
+        return TrainedModel(
+            model=model, history={k: [float(v) for v in values] for k, values in (history or {}).items()}
+        )
 
     def check_untrained(self, model, features: list[np.ndarray]) -> None:
         """The freshly built model's output on a few training samples against the output contract."""

@@ -5,6 +5,7 @@ list of them for multi-input models, passed to ``model(...)`` as one argument (t
 AIQC convention). Labels are float32 (n, width), except class-index multi-class
 labels, which become a 1-D int64 tensor as ``nn.NLLLoss``/``nn.CrossEntropyLoss`` expect.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -65,9 +66,20 @@ def epoch_metric(analysis_type: str, output: torch.Tensor, label: torch.Tensor) 
 
 
 def train_loop(
-    model, loser, optimizer, train_features, train_label, eval_features=None, eval_label=None,
-    *, analysis_type: str | None = None, epochs: int = 10, batch_size: int = 32,
-    metric_cutoffs=None, seed: int | None = None, **_hp,
+    model,
+    loser,
+    optimizer,
+    train_features,
+    train_label,
+    eval_features=None,
+    eval_label=None,
+    *,
+    analysis_type: str | None = None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    metric_cutoffs=None,
+    seed: int | None = None,
+    **_hp,
 ):
     """Train ``epochs`` epochs of shuffled mini-batches; returns ``(model, history)``.
 

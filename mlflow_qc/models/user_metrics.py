@@ -7,6 +7,7 @@ function is ``fn(y_true, y_pred, y_proba) -> float`` on the original labels: cla
 column per class in the order of the model's classes; regression the values on the target's
 scale with ``y_proba`` None; forecasting windows x size_shift x columns, ``y_proba`` None.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -20,8 +21,10 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.hashing import digest
 from mlflow_qc.models.metrics import BUILT_IN_METRICS
 
-EXPECTED = "fn(y_true, y_pred, y_proba) returning a number (README, \"Metrics\")"
-_LOADED: dict[tuple[str, str, str], types.FunctionType] = {}  # (path, source digest, name) -> the function, once per process
+EXPECTED = 'fn(y_true, y_pred, y_proba) returning a number (README, "Metrics")'
+_LOADED: dict[
+    tuple[str, str, str], types.FunctionType
+] = {}  # (path, source digest, name) -> the function, once per process
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,9 @@ def user_metrics(specs) -> tuple[UserMetric, ...]:
             own = inspect.getsource(function)
         except (OSError, TypeError):
             own = source
-        metrics.append(UserMetric(spec.name, spec.path, spec.function_name, spec.greater_is_better, source, digest(own)))
+        metrics.append(
+            UserMetric(spec.name, spec.path, spec.function_name, spec.greater_is_better, source, digest(own))
+        )
     return tuple(metrics)
 
 
@@ -119,6 +124,9 @@ def recorded_user_metrics(specs, digests: dict[str, str]) -> tuple[UserMetric, .
     metrics = user_metrics(specs)
     for metric in metrics:
         if digests.get(metric.name) not in (None, metric.digest):
-            raise QCError(metric.where, "its source changed since the training; expected the function the models "
-                          "were scored with (restore it, e.g. from git)")
+            raise QCError(
+                metric.where,
+                "its source changed since the training; expected the function the models "
+                "were scored with (restore it, e.g. from git)",
+            )
     return metrics

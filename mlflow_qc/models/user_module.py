@@ -5,6 +5,7 @@ under the same name as the original did at training time. Pickled PyTorch module
 and Keras custom objects reference their classes through that name, which lets a
 served model load without the recipe or the original file.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ training samples (all timesteps, all pixels), channels named ``channel_K``, raw 
 The claimed channels become the columns of a (samples x positions, channels) table, so the
 encoders are the same ``ColumnEncoder`` tables use, and learn from the context's training samples only.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -18,7 +19,9 @@ from mlflow_qc.preprocess.feature_input import FeatureInput
 from mlflow_qc.preprocess.filters import claim_columns
 from mlflow_qc.recipe import Input
 
-MISSING_HINT = "expected none: interpolate them (sequences) or impute them with an encoder such as sklearn.impute.SimpleImputer"
+MISSING_HINT = (
+    "expected none: interpolate them (sequences) or impute them with an encoder such as sklearn.impute.SimpleImputer"
+)
 
 
 def channel_names(count: int) -> list[str]:
@@ -35,14 +38,20 @@ class ArrayInput(FeatureInput):
         if spec.window is not None:
             raise QCError(f"{where}.window", "window is not supported yet; expected window: null")
         if dataset.array is None or dataset.kind != self.kind:
-            raise QCError(f"{where}.dataset.kind", f"{dataset.kind} data for a {self.kind} input; expected {self.kind} samples")
+            raise QCError(
+                f"{where}.dataset.kind", f"{dataset.kind} data for a {self.kind} input; expected {self.kind} samples"
+            )
         super().__init__(where, spec.reshape_indices)
         self.raw_shape = tuple(dataset.array.shape[1:])
         self.raw_dtype = str(dataset.array.dtype)
-        self.channels = channel_names(self.raw_shape[self.channel_axis - 1 if self.channel_axis > 0 else self.channel_axis])
+        self.channels = channel_names(
+            self.raw_shape[self.channel_axis - 1 if self.channel_axis > 0 else self.channel_axis]
+        )
         dtypes = pd.Series({name: dataset.array.dtype for name in self.channels}, dtype=object)
         claims = claim_columns(spec.encoders, dtypes, f"{where}.encoders")
-        self.encoders = [ColumnEncoder(spec.encoders[i], channels, f"{where}.encoders[{i}]") for i, channels in enumerate(claims)]
+        self.encoders = [
+            ColumnEncoder(spec.encoders[i], channels, f"{where}.encoders[{i}]") for i, channels in enumerate(claims)
+        ]
         claimed = {name for channels in claims for name in channels}
         self.passthrough = [name for name in self.channels if name not in claimed]
         if self.reshape is not None:
@@ -73,7 +82,9 @@ class ArrayInput(FeatureInput):
         for encoder in self.encoders:
             encoder.fit(training, total)
         self.feature_names = [name for encoder in self.encoders for name in encoder.names] + self.passthrough
-        return {split: self._encode(samples[positions], self.where, f"split '{split}'") for split, positions in rows.items()}
+        return {
+            split: self._encode(samples[positions], self.where, f"split '{split}'") for split, positions in rows.items()
+        }
 
     def _transform(self, samples, where: str) -> np.ndarray:
         samples = self.check_samples(samples, where)
@@ -83,8 +94,11 @@ class ArrayInput(FeatureInput):
         """New raw samples as numbers of the training samples' shape; QCError naming both shapes otherwise."""
         array = np.asarray(samples)
         if array.shape[1:] != self.raw_shape:
-            raise QCError(where, f"samples of shape {tuple(array.shape[1:])}; expected {self.raw_shape} per sample "
-                                 f"(a batch of shape (n, {', '.join(map(str, self.raw_shape))}))")
+            raise QCError(
+                where,
+                f"samples of shape {tuple(array.shape[1:])}; expected {self.raw_shape} per sample "
+                f"(a batch of shape (n, {', '.join(map(str, self.raw_shape))}))",
+            )
         if not (np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)):
             raise QCError(where, f"{array.dtype} values; expected numbers")
         if len(array) == 0:

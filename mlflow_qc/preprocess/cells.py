@@ -5,6 +5,7 @@ no encoder takes), and finite numbers (``inf`` is not a missing value an interpo
 imputer fills; scikit-learn refuses it deep inside a fit). For a text column that no encoder
 claims, ``text_hint`` says what it looks like: numbers with a stray word, or dates as text.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,8 +55,10 @@ def text_hint(series: pd.Series) -> str | None:
         return f"looks numeric, but cells such as {_short(present[row])} (row {row}) are not numbers; expected numbers: fix those cells in the file"
     sample = present.astype(str).head(HINT_SAMPLE)
     if len(sample) and sample.map(lambda text: bool(DATE_TEXT.match(text))).mean() >= 0.9:
-        return (f"holds dates as text (e.g. {_short(sample.iloc[0])}); expected numbers: derive numeric columns "
-                "(year, day of year, ...) in the file, or exclude it")
+        return (
+            f"holds dates as text (e.g. {_short(sample.iloc[0])}); expected numbers: derive numeric columns "
+            "(year, day of year, ...) in the file, or exclude it"
+        )
     return None
 
 

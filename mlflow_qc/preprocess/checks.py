@@ -1,4 +1,5 @@
 """Every check that needs no fitting, so recipe and data problems surface before any MLflow run."""
+
 from __future__ import annotations
 
 from mlflow_qc.data.dataset import Dataset
@@ -38,19 +39,29 @@ def validate(
     named = [(f"data.inputs[{index}].dataset", dataset) for index, dataset in enumerate(datasets)]
     for where, dataset in named + ([("data.target.dataset", target_dataset)] if target_dataset else []):
         if dataset.n_samples != expected:
-            raise QCError(where, f"{dataset.n_samples} samples, but data.inputs[0] has {expected}; expected the same number of samples")
+            raise QCError(
+                where,
+                f"{dataset.n_samples} samples, but data.inputs[0] has {expected}; expected the same number of samples",
+            )
     if analysis_type == "forecasting" and (spec.window is None or spec.target is not None):
-        raise QCError("model.analysis_type", "forecasting learns the steps that follow a window; expected "
-                                             "data.inputs[0].window and no data.target")
+        raise QCError(
+            "model.analysis_type",
+            "forecasting learns the steps that follow a window; expected data.inputs[0].window and no data.target",
+        )
     target = TargetColumn(spec.target, target_dataset, analysis_type) if spec.target else None
     inputs = []
     for index, (item, dataset) in enumerate(zip(spec.inputs, datasets)):
-        shares_target = target is not None and (dataset is target_dataset or same_source(item.dataset, spec.target_dataset()))
+        shares_target = target is not None and (
+            dataset is target_dataset or same_source(item.dataset, spec.target_dataset())
+        )
         inputs.append(input_of(item, dataset, f"data.inputs[{index}]", spec.target.column if shares_target else None))
     if spec.window is not None and target is None:
         if analysis_type not in (None, "forecasting"):
-            raise QCError("model.analysis_type", f"{analysis_type} needs a target; windows without one forecast their next "
-                                                 "steps: expected forecasting, or a data.target")
+            raise QCError(
+                "model.analysis_type",
+                f"{analysis_type} needs a target; windows without one forecast their next "
+                "steps: expected forecasting, or a data.target",
+            )
         target = ShiftedTarget(inputs[0])
     if spec.stratifier.group_column is not None:
         group_table = target_dataset or datasets[0]

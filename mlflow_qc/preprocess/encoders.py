@@ -1,4 +1,5 @@
 """Resolving, building and fitting sklearn-style encoders on the columns they claimed."""
+
 from __future__ import annotations
 
 import inspect
@@ -14,7 +15,6 @@ from sklearn.preprocessing import LabelBinarizer, LabelEncoder, MultiLabelBinari
 from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.recipe import Encoder
-
 
 CATEGORICAL = (OneHotEncoder, OrdinalEncoder, LabelBinarizer, LabelEncoder, MultiLabelBinarizer)
 TEXT = (CountVectorizer, HashingVectorizer, TfidfVectorizer)  # one text column each, as 1-D strings
@@ -98,7 +98,9 @@ class ColumnEncoder:
         how many rows the encoded features will have in all (the memory check of a categorical encoder)."""
         try:
             if self.one_dimensional:
-                self.fitted = [build_encoder(self.spec, self.features).fit(frame[column].to_numpy()) for column in self.columns]
+                self.fitted = [
+                    build_encoder(self.spec, self.features).fit(frame[column].to_numpy()) for column in self.columns
+                ]
             else:
                 self.fitted = [build_encoder(self.spec, self.features).fit(frame[self.columns])]
             self.names = self._names(frame.iloc[:1])
@@ -135,14 +137,23 @@ class ColumnEncoder:
             with warnings.catch_warnings():  # an unseen category encoded as documented (build_encoder) is no surprise
                 warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
                 if self.one_dimensional:
-                    blocks = [dense(encoder.transform(frame[column].to_numpy())) for encoder, column in zip(self.fitted, self.columns)]
+                    blocks = [
+                        dense(encoder.transform(frame[column].to_numpy()))
+                        for encoder, column in zip(self.fitted, self.columns)
+                    ]
                 else:
                     blocks = [dense(self.fitted[0].transform(frame[self.columns]))]
             return np.hstack(blocks).astype(np.float64)
         except (ValueError, TypeError) as exc:
             unseen = "unknown categor" in str(exc) or "unseen label" in str(exc)
-            hint = f"; {rows} hold a category the training rows lack: {UNSEEN_HINT}, or handle_unknown: ignore" if unseen else ""
-            raise QCError(self.where, f"cannot encode {self.columns} with {self.spec.sklearn}: {one_line(exc)}{hint}") from None
+            hint = (
+                f"; {rows} hold a category the training rows lack: {UNSEEN_HINT}, or handle_unknown: ignore"
+                if unseen
+                else ""
+            )
+            raise QCError(
+                self.where, f"cannot encode {self.columns} with {self.spec.sklearn}: {one_line(exc)}{hint}"
+            ) from None
 
     def _refuse_unseen(self, frame: pd.DataFrame, rows: str) -> None:
         """LabelEncoder refuses an unseen category, LabelBinarizer would change its width: say which, and where."""
@@ -150,8 +161,11 @@ class ColumnEncoder:
             values = pd.unique(frame[column].to_numpy())
             unseen = values[~pd.Series(values).isin(encoder.classes_).to_numpy()]
             if len(unseen):
-                raise QCError(self.where, f"column '{column}' of {rows} has the categor{'ies' if len(unseen) > 1 else 'y'} "
-                                          f"{unseen[:5].tolist()}, which its training rows lack ({self.spec.sklearn}); {UNSEEN_HINT}")
+                raise QCError(
+                    self.where,
+                    f"column '{column}' of {rows} has the categor{'ies' if len(unseen) > 1 else 'y'} "
+                    f"{unseen[:5].tolist()}, which its training rows lack ({self.spec.sklearn}); {UNSEEN_HINT}",
+                )
 
     def inverse_transform(self, encoded: np.ndarray) -> np.ndarray:
         """The original values of a single-column, two-dimensional encoder (a regression target), 1-D."""
@@ -160,7 +174,9 @@ class ColumnEncoder:
     @property
     def invertible(self) -> bool:
         """Whether encoded values (a forecast) can be brought back to the original scale."""
-        return not (self.categorical or self.one_dimensional) and hasattr(resolve_encoder_class(self.spec.sklearn), "inverse_transform")
+        return not (self.categorical or self.one_dimensional) and hasattr(
+            resolve_encoder_class(self.spec.sklearn), "inverse_transform"
+        )
 
     def inverse(self, block: np.ndarray) -> np.ndarray:
         """(n, its encoded columns) -> (n, its claimed columns) on the original scale."""
@@ -174,12 +190,18 @@ class ColumnEncoder:
 
     def _names(self, sample: pd.DataFrame) -> list[str]:
         if self.one_dimensional:
-            return [name for encoder, column in zip(self.fitted, self.columns) for name in _one_dimensional_names(encoder, column)]
+            return [
+                name
+                for encoder, column in zip(self.fitted, self.columns)
+                for name in _one_dimensional_names(encoder, column)
+            ]
         try:
             return [str(name) for name in self.fitted[0].get_feature_names_out()]
         except (AttributeError, ValueError, TypeError):
             width = self.transform(sample).shape[1]
-            return list(self.columns) if width == len(self.columns) else [f"{self.spec.sklearn}_{k}" for k in range(width)]
+            return (
+                list(self.columns) if width == len(self.columns) else [f"{self.spec.sklearn}_{k}" for k in range(width)]
+            )
 
 
 def _one_dimensional_names(encoder, column: str) -> list[str]:
@@ -195,14 +217,16 @@ def _one_dimensional_names(encoder, column: str) -> list[str]:
     return [one_hot_name(column, value) for value in classes]
 
 
-def invert_blocks(encoders: list[ColumnEncoder], passthrough: list[str], columns: list[str], encoded: np.ndarray) -> np.ndarray:
+def invert_blocks(
+    encoders: list[ColumnEncoder], passthrough: list[str], columns: list[str], encoded: np.ndarray
+) -> np.ndarray:
     """Encoded columns (each encoder's block in order, then the unclaimed columns) -> every column
     of ``columns`` on its original scale, in that order."""
     raw = np.empty((len(encoded), len(columns)))
     start = 0
     for encoder in encoders:
         width = len(encoder.names)
-        raw[:, [columns.index(c) for c in encoder.columns]] = encoder.inverse(encoded[:, start:start + width])
+        raw[:, [columns.index(c) for c in encoder.columns]] = encoder.inverse(encoded[:, start : start + width])
         start += width
     raw[:, [columns.index(c) for c in passthrough]] = encoded[:, start:]
     return raw

@@ -5,6 +5,7 @@ A kind is one module with one subclass: it checks its recipe section against the
 raw samples (serving), and says what a raw sample looks like (the served model's signature).
 ``reshape_indices`` is applied last, whatever the kind.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar

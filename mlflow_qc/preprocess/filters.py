@@ -1,4 +1,5 @@
 """Column selection: an input's feature columns and the filters that claim them."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -79,7 +80,10 @@ def claim_columns(filters: list[ColumnFilter], dtypes: pd.Series, where: str) ->
         claimed = [column for column, dtype in unclaimed.items() if filter_matches(spec, column, dtype)]
         if not claimed:
             left = [f"{column} ({dtype})" for column, dtype in unclaimed.items()]
-            raise QCError(here, f"matches no unclaimed column; expected columns or dtypes matching some of {preview_columns(left)}")
+            raise QCError(
+                here,
+                f"matches no unclaimed column; expected columns or dtypes matching some of {preview_columns(left)}",
+            )
         for column in claimed:
             del unclaimed[column]
         claims.append(claimed)
@@ -89,7 +93,10 @@ def claim_columns(filters: list[ColumnFilter], dtypes: pd.Series, where: str) ->
 def _check_filter(spec: ColumnFilter, dtypes: pd.Series, where: str) -> None:
     unknown = [column for column in spec.columns or () if column not in dtypes.index]
     if unknown:
-        raise QCError(f"{where}.columns", f"column(s) {unknown} are not features of this input; expected some of {preview_columns(list(dtypes.index))}")
+        raise QCError(
+            f"{where}.columns",
+            f"column(s) {unknown} are not features of this input; expected some of {preview_columns(list(dtypes.index))}",
+        )
     bad = [name for name in spec.dtypes or () if not known_dtype(name)]
     if bad:
         raise QCError(f"{where}.dtypes", f"unknown dtype(s) {bad}; expected e.g. {DTYPE_EXAMPLES}")
@@ -105,7 +112,9 @@ def select_features(spec: Input, dataset: Dataset, where: str, target_column: st
         if listed is not None:
             dataset.require_columns(listed, f"{where}.{key}")
     if spec.include_columns is not None and target_column in spec.include_columns:
-        raise QCError(f"{where}.include_columns", f"'{target_column}' is the target column; expected feature columns only")
+        raise QCError(
+            f"{where}.include_columns", f"'{target_column}' is the target column; expected feature columns only"
+        )
     columns = [column for column in dataset.columns if column != target_column]
     if spec.include_columns is not None:
         columns = [column for column in columns if column in spec.include_columns]

@@ -1,6 +1,7 @@
 """An image input: samples x channels x rows x columns (AIQC's channels-first), from a folder, a
 manifest of image paths or a 4-D ``.npy``. Encoders are fit per channel over every pixel of the
 training images. A served image model also takes encoded image files, decoded as in training."""
+
 from __future__ import annotations
 
 from mlflow_qc.data.dataset import Dataset
@@ -15,6 +16,8 @@ class ImageInput(ArrayInput):
 
     def __init__(self, spec: Input, dataset: Dataset, where: str, target_column: str | None):
         if spec.interpolaters:
-            raise QCError(f"{where}.interpolaters", "images have no time axis to interpolate along; expected no interpolaters")
+            raise QCError(
+                f"{where}.interpolaters", "images have no time axis to interpolate along; expected no interpolaters"
+            )
         super().__init__(spec, dataset, where, target_column)
         self.color = dataset.color  # how a served request's image files are decoded (None: not images from files)

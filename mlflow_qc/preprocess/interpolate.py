@@ -5,6 +5,7 @@ interpolated with the (interpolated) training rows as context: both sorted by
 row position, interpolated together, the split's rows kept. New rows at inference
 come after the stored training rows.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,7 +52,9 @@ class Interpolator:
         try:
             return frame.interpolate(**self.kwargs)
         except (ValueError, TypeError, ImportError) as exc:
-            raise QCError(self.where, f"cannot interpolate {self.columns} with {self.kwargs}: {one_line(exc)}") from None
+            raise QCError(
+                self.where, f"cannot interpolate {self.columns} with {self.kwargs}: {one_line(exc)}"
+            ) from None
 
 
 def interpolate_splits(

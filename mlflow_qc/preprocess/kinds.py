@@ -1,4 +1,5 @@
 """The kinds of input, one module each: ``kind`` -> the class that checks, fits and transforms it."""
+
 from __future__ import annotations
 
 from mlflow_qc.preprocess.feature_input import FeatureInput

@@ -1,4 +1,5 @@
 """Encoded labels back to class indices: the inverse every classifier and its target share."""
+
 from __future__ import annotations
 
 import numpy as np

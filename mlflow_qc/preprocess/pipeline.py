@@ -1,4 +1,5 @@
 """FittedPipeline: the preprocessing of one context, fitted on its training rows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,10 +8,10 @@ import numpy as np
 
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
+from mlflow_qc.preprocess.checks import target_dataset_of, validate
 from mlflow_qc.preprocess.feature_input import FeatureInput
 from mlflow_qc.preprocess.target import TargetColumn
 from mlflow_qc.preprocess.window import ShiftedTarget
-from mlflow_qc.preprocess.checks import target_dataset_of, validate
 from mlflow_qc.recipe import Pipeline
 
 
@@ -51,10 +52,16 @@ class FittedPipeline:
             if isinstance(target, ShiftedTarget):
                 labels = windowed[0][1]
         if isinstance(target, TargetColumn):
-            label_rows = rows if spec.window is None else {split: starts + spec.window.size_window - 1 for split, starts in rows.items()}
+            label_rows = (
+                rows
+                if spec.window is None
+                else {split: starts + spec.window.size_window - 1 for split, starts in rows.items()}
+            )
             labels = target.fit_transform(target_dataset_of(spec, datasets, target_dataset).frame, label_rows)
         arrays = {
-            split: PreparedSplit([per_input[split] for per_input in features], None if labels is None else labels[split])
+            split: PreparedSplit(
+                [per_input[split] for per_input in features], None if labels is None else labels[split]
+            )
             for split in rows
         }
         return cls(inputs, target), arrays

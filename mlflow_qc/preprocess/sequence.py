@@ -4,6 +4,7 @@ Encoders are fit per channel over all timesteps of the training samples; interpo
 each sample's gaps along its own time axis (``DataFrame.interpolate`` on every channel of
 every sample at once), which looks at no other sample and so cannot leak.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,9 @@ class SequenceInput(ArrayInput):
         super().__init__(spec, dataset, where, target_column)
         dtypes = pd.Series({name: np.dtype(np.float64) for name in self.channels}, dtype=object)
         claims = claim_columns(spec.interpolaters, dtypes, f"{where}.interpolaters")
-        self.interpolation = [(channels, spec.interpolaters[i].kwargs, f"{where}.interpolaters[{i}]") for i, channels in enumerate(claims)]
+        self.interpolation = [
+            (channels, spec.interpolaters[i].kwargs, f"{where}.interpolaters[{i}]") for i, channels in enumerate(claims)
+        ]
 
     def prepared(self, samples: np.ndarray, where: str) -> np.ndarray:
         samples = samples.astype(np.float64)
@@ -35,6 +38,8 @@ class SequenceInput(ArrayInput):
             try:
                 filled = series.interpolate(**kwargs).to_numpy()
             except (ValueError, TypeError, ImportError) as exc:
-                raise QCError(here, f"cannot interpolate {channels} along time with {kwargs}: {one_line(exc)}") from None
+                raise QCError(
+                    here, f"cannot interpolate {channels} along time with {kwargs}: {one_line(exc)}"
+                ) from None
             samples[:, :, positions] = np.moveaxis(filled.reshape(block.shape[1], block.shape[0], -1), 0, 1)
         return samples

@@ -3,6 +3,7 @@
 Text is a column too: a vectorizer encoder (TfidfVectorizer, CountVectorizer) claims a text
 column, gets it 1-D and is fit on the training rows like any other encoder.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,12 +40,17 @@ class TabularInput(FeatureInput):
             require_float(dtypes[columns], here)
             self.interpolators.append(Interpolator(columns, spec.interpolaters[index].kwargs, here))
         claims = claim_columns(spec.encoders, dtypes, f"{where}.encoders")
-        self.encoders = [ColumnEncoder(spec.encoders[index], columns, f"{where}.encoders[{index}]") for index, columns in enumerate(claims)]
+        self.encoders = [
+            ColumnEncoder(spec.encoders[index], columns, f"{where}.encoders[{index}]")
+            for index, columns in enumerate(claims)
+        ]
         claimed = {column for columns in claims for column in columns}
         self.passthrough = [column for column in self.raw_columns if column not in claimed]
         self._check_passthrough(dataset.frame, dtypes)
         if self.reshape is not None:
-            self.reshape.shape((dataset.n_samples, len(self.raw_columns)))  # checked again once encoders fixed the width
+            self.reshape.shape(
+                (dataset.n_samples, len(self.raw_columns))
+            )  # checked again once encoders fixed the width
 
     def _check_passthrough(self, frame: pd.DataFrame, dtypes: pd.Series) -> None:
         interpolated = {column for interpolator in self.interpolators for column in interpolator.columns}
@@ -54,7 +60,10 @@ class TabularInput(FeatureInput):
                 raise QCError(
                     f"{self.where}.encoders",
                     f"column '{column}' ({dtypes[column]}) is claimed by no encoder and "
-                    + (hint or f"is not numeric; expected an encoder for it, e.g. {{sklearn: OneHotEncoder, columns: [{column}]}}, or exclude it"),
+                    + (
+                        hint
+                        or f"is not numeric; expected an encoder for it, e.g. {{sklearn: OneHotEncoder, columns: [{column}]}}, or exclude it"
+                    ),
                 )
             if column not in interpolated and frame[column].isna().any():
                 raise QCError(self.where, f"column '{column}' has missing values; {_MISSING_HINT}")

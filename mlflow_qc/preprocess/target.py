@@ -1,4 +1,5 @@
 """The target column: checks, interpolation, encoding into 2-D float64 labels, decoding."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,13 +7,13 @@ import pandas as pd
 from pandas.api import types
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.data.dataset import Dataset
 from mlflow_qc.errors import QCError
-from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.preprocess.cells import check_cells
 from mlflow_qc.preprocess.encoders import ColumnEncoder, dense, is_categorical
-from mlflow_qc.preprocess.labels import encoded_class_index
 from mlflow_qc.preprocess.interpolate import Interpolator, interpolate_new, interpolate_splits, require_float
+from mlflow_qc.preprocess.labels import encoded_class_index
 from mlflow_qc.recipe import Encoder, Target
 
 CLASS_ENCODERS = "OneHotEncoder, OrdinalEncoder, LabelBinarizer or LabelEncoder"
@@ -42,7 +43,11 @@ class TargetColumn:
         self.analysis_type = analysis_type or infer_analysis_type(series, encoder_cls)
         self.classification = self.analysis_type.startswith("classification")
         _check(spec, series, self.analysis_type, encoder_cls)
-        self.interpolators = [Interpolator([spec.column], spec.interpolater.kwargs, "data.target.interpolater")] if spec.interpolater else []
+        self.interpolators = (
+            [Interpolator([spec.column], spec.interpolater.kwargs, "data.target.interpolater")]
+            if spec.interpolater
+            else []
+        )
         encoder = spec.encoder or (Encoder(sklearn="OrdinalEncoder") if self.classification else None)
         self.encoder = ColumnEncoder(encoder, [spec.column], "data.target.encoder", features=False) if encoder else None
         self.categories: np.ndarray | None = None
@@ -54,7 +59,9 @@ class TargetColumn:
     def fit_transform(self, frame: pd.DataFrame, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         frame = frame[[self.column]].reset_index(drop=True)
         splits, full = interpolate_splits(self.interpolators, frame, rows)
-        if self.encoder is not None:  # a class encoder learns every class (each split holds each), a scaler the training rows
+        if (
+            self.encoder is not None
+        ):  # a class encoder learns every class (each split holds each), a scaler the training rows
             self.encoder.fit(full if self.classification else splits["train"], len(full))
         if self.classification:
             self._set_categories()
@@ -95,18 +102,36 @@ def _check(spec: Target, series: pd.Series, analysis_type: str, encoder_cls: typ
     column = spec.column
     if analysis_type == "regression":
         if not types.is_numeric_dtype(series) or types.is_bool_dtype(series):
-            raise QCError("data.target.column", f"'{column}' has dtype {series.dtype}; expected a numeric target for regression")
+            raise QCError(
+                "data.target.column", f"'{column}' has dtype {series.dtype}; expected a numeric target for regression"
+            )
         if encoder_cls is not None and is_categorical(encoder_cls):
-            raise QCError("data.target.encoder", f"{spec.encoder.sklearn} encodes classes; expected a scaler such as StandardScaler or PowerTransformer for regression")
+            raise QCError(
+                "data.target.encoder",
+                f"{spec.encoder.sklearn} encodes classes; expected a scaler such as StandardScaler or PowerTransformer for regression",
+            )
     else:
-        if encoder_cls is not None and (not is_categorical(encoder_cls) or issubclass(encoder_cls, MultiLabelBinarizer)):
-            raise QCError("data.target.encoder", f"{spec.encoder.sklearn} does not encode classes; expected {CLASS_ENCODERS} for {analysis_type}")
+        if encoder_cls is not None and (
+            not is_categorical(encoder_cls) or issubclass(encoder_cls, MultiLabelBinarizer)
+        ):
+            raise QCError(
+                "data.target.encoder",
+                f"{spec.encoder.sklearn} does not encode classes; expected {CLASS_ENCODERS} for {analysis_type}",
+            )
         count = series.nunique()
         if analysis_type == "classification_binary" and count != 2:
-            raise QCError("data.target.column", f"'{column}' has {count} class{'es' if count != 1 else ''}; expected exactly 2 for classification_binary")
+            raise QCError(
+                "data.target.column",
+                f"'{column}' has {count} class{'es' if count != 1 else ''}; expected exactly 2 for classification_binary",
+            )
         if count < 2:
-            raise QCError("data.target.column", f"'{column}' has {count} class; expected at least 2 for {analysis_type}")
+            raise QCError(
+                "data.target.column", f"'{column}' has {count} class; expected at least 2 for {analysis_type}"
+            )
     if spec.interpolater is not None:
         require_float(series.to_frame().dtypes, "data.target.interpolater")
     elif series.isna().any():
-        raise QCError("data.target.column", f"'{column}' has {series.isna().sum()} missing value(s); expected none: drop those rows or set data.target.interpolater (float targets)")
+        raise QCError(
+            "data.target.column",
+            f"'{column}' has {series.isna().sum()} missing value(s); expected none: drop those rows or set data.target.interpolater (float targets)",
+        )

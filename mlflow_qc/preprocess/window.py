@@ -6,6 +6,7 @@ The encoders are fit on the time steps the training windows cover, and only thos
 windows are then cut from its own encoded steps. A forecast comes back to the original scale by
 inverting the encoders, so they must be invertible scalers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,9 @@ class WindowedInput(FeatureInput):
 
     def __init__(self, inner: FeatureInput, size_window: int, size_shift: int, where: str, reshape_indices):
         if inner.kind == "sequence":
-            raise QCError(f"{where}.window", "sequence samples are windows already; expected a table or images of time steps")
+            raise QCError(
+                f"{where}.window", "sequence samples are windows already; expected a table or images of time steps"
+            )
         super().__init__(where, reshape_indices)
         self.inner = inner
         self.kind = inner.kind
@@ -42,8 +45,11 @@ class WindowedInput(FeatureInput):
     def check_invertible(self) -> None:
         for index, encoder in enumerate(self.inner.encoders):
             if not encoder.invertible:
-                raise QCError(f"{self.where}.encoders[{index}]", f"{encoder.spec.sklearn} cannot be inverted, and a forecast must come "
-                                                                 "back to the original scale; expected a scaler such as StandardScaler")
+                raise QCError(
+                    f"{self.where}.encoders[{index}]",
+                    f"{encoder.spec.sklearn} cannot be inverted, and a forecast must come "
+                    "back to the original scale; expected a scaler such as StandardScaler",
+                )
 
     def fit_windows(self, dataset: Dataset, rows: dict[str, np.ndarray]) -> tuple[dict, dict]:
         """(features, shifted steps) per split: ``rows`` are window starts; the encoders see the
@@ -68,7 +74,9 @@ class WindowedInput(FeatureInput):
         """One window of raw steps (``size_window`` rows or frames) -> the features of one sample."""
         if len(raw) != self.size_window:
             unit = "rows" if self.kind == "tabular" else "frames"
-            raise QCError(where, f"{len(raw)} {unit}; expected {self.size_window} {unit}: one window of size_window time steps")
+            raise QCError(
+                where, f"{len(raw)} {unit}; expected {self.size_window} {unit}: one window of size_window time steps"
+            )
         return self._shaped(self.inner._transform(raw, where)[None])
 
     def windows(self, raw, where: str) -> np.ndarray:

@@ -5,6 +5,7 @@ A candidate trained on the same resource in two brackets is one job, trained onc
 never reached max_resource has its highest-resource job run tagged ``qc.pruned_at``; such jobs (and
 every job below max_resource) are ``partial`` and never ranked as the best job.
 """
+
 from __future__ import annotations
 
 from mlflow.entities import RunTag
@@ -59,7 +60,9 @@ class AdaptiveRun:
         tree = self.training.tree
         for job in jobs:
             if job.key in tree.job_runs:
-                tree.client.log_batch(tree.job_runs[job.key], tags=[RunTag(RUNG, str(job.rung)), RunTag(RESOURCE, str(job.resource))])
+                tree.client.log_batch(
+                    tree.job_runs[job.key], tags=[RunTag(RUNG, str(job.rung)), RunTag(RESOURCE, str(job.resource))]
+                )
 
     def run(self) -> list[Trial]:
         trials = adaptive_search(self.candidates, self.brackets, self.scale, self.seed, self.evaluate)

@@ -1,4 +1,5 @@
 """Aggregates of split metrics over models: ``{split}_{metric}_{mean,median,std,min,max}``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,5 +32,9 @@ def aggregate(per_model: list[dict[str, float]]) -> dict[str, float]:
     keys, values = [k for k, kept in zip(keys, seen) if kept], values[seen]  # one row per key: each reduced as alone
     stats = {"mean": np.nanmean, "median": np.nanmedian, "std": sample_std, "min": np.nanmin, "max": np.nanmax}
     columns = {name: reduce(values, axis=1) for name, reduce in stats.items()}
-    return {f"{key}_{name}": float(columns[name][i]) for i, key in enumerate(keys) for name in stats
-            if not np.isnan(columns[name][i])}
+    return {
+        f"{key}_{name}": float(columns[name][i])
+        for i, key in enumerate(keys)
+        for name in stats
+        if not np.isnan(columns[name][i])
+    }

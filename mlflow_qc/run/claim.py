@@ -7,6 +7,7 @@ takes an exclusive, non-blocking lock named by (tracking store, experiment, resu
 cache folder, and holds it until its experiment run has ended. The operating system releases it
 when the process dies, even by SIGKILL; commands on other machines rely on the resume check.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,11 @@ def claim_tree(tracking_uri: str, experiment_id: str, resume_key: str, run_id: s
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().split()
-            owner = f"run {holder[1]} of this recipe is still running (pid {holder[0]})" if len(holder) == 2 else \
-                "another run of this recipe is still running"
+            owner = (
+                f"run {holder[1]} of this recipe is still running (pid {holder[0]})"
+                if len(holder) == 2
+                else "another run of this recipe is still running"
+            )
             raise QCError("experiment", f"{owner}; expected it to finish or be stopped before resuming") from None
         handle.seek(0)
         handle.truncate()

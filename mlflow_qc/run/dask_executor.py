@@ -18,6 +18,7 @@ scheduler given by address applies its own ``distributed.scheduler.allowed-failu
 are then recorded FAILED with the reason. Runs that lost attempts left behind are ended
 and discarded once the models are back, so each model keeps exactly one run.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,9 @@ from mlflow_qc.run.worker import TaskEnvironment, train_model
 from mlflow_qc.tracking.names import ERROR_ARTIFACT, FAILED, FINISHED, MODEL, PARENT
 from mlflow_qc.tracking.queries import runs_of_model, tree_runs
 
-LOCAL_CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 1}  # a task whose worker is lost runs once more, then errs
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.scheduler.allowed-failures": 1
+}  # a task whose worker is lost runs once more, then errs
 SERVER_SCHEMES = ("http", "https")
 GUIDE = "README: Distributed training"
 
@@ -51,8 +54,10 @@ def require_distributed() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise QCError("trainer.backend", "dask needs the packages dask and distributed; "
-                      "expected them installed: pip install 'mlflow-qc[dask]'") from None
+        raise QCError(
+            "trainer.backend",
+            "dask needs the packages dask and distributed; expected them installed: pip install 'mlflow-qc[dask]'",
+        ) from None
 
 
 def is_loopback(host: str | None) -> bool:
@@ -67,18 +72,24 @@ def is_loopback(host: str | None) -> bool:
 def check_tracking_store(tracking_uri: str, address: str | None) -> None:
     """Workers of a scheduler given by address may be anywhere: they need a tracking server."""
     if address is not None and urlparse(tracking_uri).scheme not in SERVER_SCHEMES:
-        raise QCError("trainer.address", f"the tracking store {tracking_uri} is not a server that Dask workers can "
-                      "share; expected an http(s) tracking URI: start `mlflow server` and set MLFLOW_TRACKING_URI "
-                      f"to its address ({GUIDE})")
+        raise QCError(
+            "trainer.address",
+            f"the tracking store {tracking_uri} is not a server that Dask workers can "
+            "share; expected an http(s) tracking URI: start `mlflow server` and set MLFLOW_TRACKING_URI "
+            f"to its address ({GUIDE})",
+        )
 
 
 def check_workers_reach(workers: list[str], tracking_uri: str) -> None:
     """A tracking server on loopback is out of reach of workers on other machines."""
     far = [address for address in workers if not is_loopback(urlparse(address).hostname)]
     if far and is_loopback(urlparse(tracking_uri).hostname):
-        raise QCError("trainer.address", f"the tracking server {tracking_uri} listens on loopback, which the Dask "
-                      f"worker {far[0]} cannot reach; expected its network address in MLFLOW_TRACKING_URI "
-                      f"(mlflow server --host 0.0.0.0; {GUIDE})")
+        raise QCError(
+            "trainer.address",
+            f"the tracking server {tracking_uri} listens on loopback, which the Dask "
+            f"worker {far[0]} cannot reach; expected its network address in MLFLOW_TRACKING_URI "
+            f"(mlflow server --host 0.0.0.0; {GUIDE})",
+        )
 
 
 @contextmanager
@@ -92,16 +103,24 @@ def dask_executor(address: str | None, n_jobs: int, tracking_uri: str) -> Iterat
     cluster = None
     if address is None:
         with dask.config.set(LOCAL_CLUSTER_CONFIG):
-            cluster = LocalCluster(n_workers=os.cpu_count() if n_jobs == -1 else n_jobs, threads_per_worker=1,
-                                   processes=True, host="127.0.0.1", dashboard_address=None)
+            cluster = LocalCluster(
+                n_workers=os.cpu_count() if n_jobs == -1 else n_jobs,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
         client = Client(cluster)
     else:
         timeout = dask.config.get("distributed.comm.timeouts.connect")  # 30s unless configured
         try:
             client = Client(address, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise QCError("trainer.address", f"no Dask scheduler answered at {address} within {timeout} "
-                          f"({type(exc).__name__}); expected a running scheduler ({GUIDE})") from None
+            raise QCError(
+                "trainer.address",
+                f"no Dask scheduler answered at {address} within {timeout} "
+                f"({type(exc).__name__}); expected a running scheduler ({GUIDE})",
+            ) from None
     try:
         executor = DaskExecutor(client)
         check_workers_reach(executor.workers(), tracking_uri)
@@ -168,8 +187,9 @@ class DaskExecutor:
                 limit = self.slots if waiting else 0
                 while waiting and len(out) < limit:
                     task = waiting.popleft()
-                    future = self.client.submit(train_on_worker, task, env, self._ship(env, None),
-                                                self._ship(env, task.context), pure=False)
+                    future = self.client.submit(
+                        train_on_worker, task, env, self._ship(env, None), self._ship(env, task.context), pure=False
+                    )
                     out.add(future)
                     task_of[future] = task
                     future.add_done_callback(back)
@@ -210,10 +230,15 @@ def lost_model(task: ModelTask, env: TaskEnvironment, exc: Exception) -> ModelRe
     if done is not None:  # it finished before its worker was lost
         record = ModelRecord(task, done.info.run_id, FINISHED, dict(done.data.metrics))
     else:
-        error = (f"the Dask cluster could not train {task.name}: {type(exc).__name__}: {exc}\n"
-                 f"(a model whose worker is lost is tried once more, then recorded FAILED; {GUIDE})")
-        run_id = attempts[0].info.run_id if attempts else client.create_run(
-            env.experiment_id, tags=model_tags(env.resume_key, task)).info.run_id
+        error = (
+            f"the Dask cluster could not train {task.name}: {type(exc).__name__}: {exc}\n"
+            f"(a model whose worker is lost is tried once more, then recorded FAILED; {GUIDE})"
+        )
+        run_id = (
+            attempts[0].info.run_id
+            if attempts
+            else client.create_run(env.experiment_id, tags=model_tags(env.resume_key, task)).info.run_id
+        )
         client.log_text(run_id, error, ERROR_ARTIFACT)
         client.set_terminated(run_id, FAILED)
         record = ModelRecord(task, run_id, FAILED, {}, error=error)

@@ -4,6 +4,7 @@
 cluster (``run/dask_executor.py``); another name selects a registered joblib backend
 (``ray``, ...). Every executor yields the records as the models finish.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -37,10 +38,15 @@ def _select_backend(backend: str) -> str:
         try:
             module = importlib.import_module(module_name)
         except ImportError:
-            raise QCError("trainer.backend", f"backend '{backend}' needs the package '{module_name.split('.')[0]}'; install it or use local") from None
+            raise QCError(
+                "trainer.backend",
+                f"backend '{backend}' needs the package '{module_name.split('.')[0]}'; install it or use local",
+            ) from None
         getattr(module, register)()
     if backend not in BACKENDS and backend not in EXTERNAL_BACKENDS:
-        raise QCError("trainer.backend", f"unknown backend '{backend}'; expected local, dask or a registered joblib backend")
+        raise QCError(
+            "trainer.backend", f"unknown backend '{backend}'; expected local, dask or a registered joblib backend"
+        )
     return backend
 
 
@@ -56,7 +62,9 @@ def check_backend(backend: str, n_jobs: int) -> None:
         raise QCError("trainer.backend", f"{exc}; expected local, dask, ray or a registered joblib backend") from None
 
 
-def execute(tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backend: str = "local") -> Iterator[ModelRecord]:
+def execute(
+    tasks: list[ModelTask], env: TaskEnvironment, n_jobs: int = 1, backend: str = "local"
+) -> Iterator[ModelRecord]:
     """Train every task on this machine (or a joblib backend); yields their records in completion order."""
     if not tasks:
         return

@@ -4,6 +4,7 @@ earlier tree, execute the models, close the jobs, summarise, hand over to the ob
 Used by ``Experiment.run`` (and through it ``mlflow-qc train``, the MLproject ``main`` entry
 point), which also chooses the observers.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,8 @@ from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.adaptive_run import AdaptiveRun, planned_adaptive_jobs
 from mlflow_qc.run.claim import claim_tree
 from mlflow_qc.run.executor import open_executor
-from mlflow_qc.run.faults import tracking_unreachable
 from mlflow_qc.run.failures import failure_summary  # noqa: F401 (the CLI's, beside NothingSucceeded)
+from mlflow_qc.run.faults import tracking_unreachable
 from mlflow_qc.run.jobs import JobBook
 from mlflow_qc.run.observers import ExperimentClosed, notify
 from mlflow_qc.run.plan import Job, ModelRecord, ModelTask, baseline_job, plan_tasks
@@ -47,9 +48,23 @@ from mlflow_qc.search import check_search, combinations, tpe_search_batches
 from mlflow_qc.split import REFIT_CONTEXT, declared_splits
 from mlflow_qc.suggest import did_you_mean
 from mlflow_qc.tracking.names import (
-    METRIC_DIGEST_PREFIX, METRIC_DIRECTIONS, MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PROGRESS_AT, RANKING_METRIC,
-    RECIPE_KEY, RESUME_KEY, REUSED_FROM, TEST_SEALED, THRESHOLD_PARAM, TRAINING_STARTED, WHATIF, declare_directions,
-    default_ranking_metric, higher_is_better,
+    METRIC_DIGEST_PREFIX,
+    METRIC_DIRECTIONS,
+    MODELS_FAILED,
+    MODELS_FINISHED,
+    MODELS_PLANNED,
+    PROGRESS_AT,
+    RANKING_METRIC,
+    RECIPE_KEY,
+    RESUME_KEY,
+    REUSED_FROM,
+    TEST_SEALED,
+    THRESHOLD_PARAM,
+    TRAINING_STARTED,
+    WHATIF,
+    declare_directions,
+    default_ranking_metric,
+    higher_is_better,
 )
 
 log = logging.getLogger(__name__)
@@ -116,7 +131,9 @@ def recipe_key(recipe: Recipe, resume: str) -> str:
             "resume": resume,
             "hyperparameters": recipe.require_model().hyperparameters,
             "search": recipe.search.model_dump(mode="json"),
-            "trainer": {name: getattr(trainer, name) for name in ("repeat_count", "permute_count", "baseline", "refit")},
+            "trainer": {
+                name: getattr(trainer, name) for name in ("repeat_count", "permute_count", "baseline", "refit")
+            },
             "ranking": recipe.register.metric if recipe.register else None,
         }
     )
@@ -144,14 +161,18 @@ def check_model(recipe: Recipe) -> None:
         check_search(model, recipe.search)
     names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
     if recipe.trainer.threshold is not None and THRESHOLD_PARAM in names:
-        raise QCError(f"{recipe.source or 'recipe'}: model.hyperparameters.{THRESHOLD_PARAM}",
-                      "is the name of the model runs' decision threshold (trainer.threshold); expected another name")
+        raise QCError(
+            f"{recipe.source or 'recipe'}: model.hyperparameters.{THRESHOLD_PARAM}",
+            "is the name of the model runs' decision threshold (trainer.threshold); expected another name",
+        )
     adapter = adapter_for(model)
     adapter.check_hyperparameters(names)
     adapter.check_values(model.hyperparameters)
     if recipe.data.target is None and recipe.data.window is None:
-        raise QCError(f"{recipe.source or 'recipe'}: data.target", "required to train a model; expected a target column "
-                                                                     "(or windows, to forecast their next steps)")
+        raise QCError(
+            f"{recipe.source or 'recipe'}: data.target",
+            "required to train a model; expected a target column (or windows, to forecast their next steps)",
+        )
     own = [metric.name for metric in user_metrics(recipe.evaluation.metrics)]  # loads each (a name clash is refused)
     if recipe.register and recipe.register.metric:
         check_ranking_metric(recipe.register.metric, model.analysis_type, declared_splits(recipe.data.stratifier), own)
@@ -162,15 +183,26 @@ def check_ranking_metric(metric: str, analysis_type: str, splits: list[str], own
     (``own``: the recipe's evaluation.metrics)."""
     known = [f"{split}_{name}" for split in splits for name in (*metric_names(analysis_type), *own)]
     if metric not in known:
-        raise QCError("register.metric", f"'{metric}' is not a metric this recipe logs;{did_you_mean(metric, known)} "
-                                         f"expected one of {known}")
+        raise QCError(
+            "register.metric",
+            f"'{metric}' is not a metric this recipe logs;{did_you_mean(metric, known)} expected one of {known}",
+        )
 
 
 class Training:
     """One execution of a recipe inside its experiment run."""
 
-    def __init__(self, recipe: Recipe, prepared: Prepared, tree: RunTree, env: TaskEnvironment, observers, bar, executor,
-                 planned: int):
+    def __init__(
+        self,
+        recipe: Recipe,
+        prepared: Prepared,
+        tree: RunTree,
+        env: TaskEnvironment,
+        observers,
+        bar,
+        executor,
+        planned: int,
+    ):
         self.recipe = recipe
         self.executor = executor
         self.prepared = prepared
@@ -178,19 +210,34 @@ class Training:
         self.env = env
         self.observers = observers
         self.bar = bar
-        self.book = JobBook(tree, recipe.model.analysis_type, prepared.entry, observers,
-                            tuple(metric.name for metric in env.user_metrics))
+        self.book = JobBook(
+            tree,
+            recipe.model.analysis_type,
+            prepared.entry,
+            observers,
+            tuple(metric.name for metric in env.user_metrics),
+        )
         self.jobs: list[Job] = []
         self.baseline: Job | None = None  # trainer.baseline: trained first, never the best job
         self.models = None  # the last summary's model table
         entry = prepared.entry
-        self.ranking_metric = (recipe.register.metric if recipe.register and recipe.register.metric
-                               else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0])))
+        self.ranking_metric = (
+            recipe.register.metric
+            if recipe.register and recipe.register.metric
+            else default_ranking_metric(recipe.model.analysis_type, entry.split_names(entry.contexts[0]))
+        )
         self.planned = planned
         self._progress_at = 0.0
         whatif = one_table(entry.meta.get("kinds"), entry.meta.get("windows"))
-        self._tag({MODELS_PLANNED: str(planned), RANKING_METRIC: self.ranking_metric, WHATIF: str(whatif).lower(),
-                   TRAINING_STARTED: str(int(time.time() * 1000)), **self._counts()})
+        self._tag(
+            {
+                MODELS_PLANNED: str(planned),
+                RANKING_METRIC: self.ranking_metric,
+                WHATIF: str(whatif).lower(),
+                TRAINING_STARTED: str(int(time.time() * 1000)),
+                **self._counts(),
+            }
+        )
 
     def _tag(self, tags: dict[str, str]) -> None:
         self.tree.client.log_batch(self.tree.root_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -215,8 +262,13 @@ class Training:
 
     def run_jobs(self, jobs: list[Job], contexts: list[str], env: TaskEnvironment | None = None) -> None:
         tasks = plan_tasks(jobs, contexts, self.recipe.trainer.repeat_count, self.recipe.seed)
-        log.info("planned %d model(s): %d job(s) x %d context(s) x %d repeat(s)", len(tasks), len(jobs), len(contexts),
-                 self.recipe.trainer.repeat_count)
+        log.info(
+            "planned %d model(s): %d job(s) x %d context(s) x %d repeat(s)",
+            len(tasks),
+            len(jobs),
+            len(contexts),
+            self.recipe.trainer.repeat_count,
+        )
         self.jobs.extend(job for job in jobs if not job.baseline)
         self.book.expect(tasks)
         todo, reused, references = [], [], defaultdict(list)
@@ -276,7 +328,11 @@ class Training:
         self._tag({MODELS_PLANNED: str(self.planned)})
         env = self.env
         if isinstance(env.threshold, str):
-            chosen = [self.tree.client.get_run(r.run_id).data.params.get(THRESHOLD_PARAM) for r in self.book.models_of(best) if r.finished]
+            chosen = [
+                self.tree.client.get_run(r.run_id).data.params.get(THRESHOLD_PARAM)
+                for r in self.book.models_of(best)
+                if r.finished
+            ]
             chosen = [float(value) for value in chosen if value is not None]
             env = dataclasses.replace(env, threshold=float(np.median(chosen)) if chosen else None)
         self.run_jobs([Job(len(self.jobs), best.hyperparameters, refit=True)], [REFIT_CONTEXT], env)
@@ -299,15 +355,20 @@ class Training:
             contexts=self.prepared.entry.meta["contexts"],
             finished=len(self.book.finished),
             best_job_index=None if best is None else best.index,
-            job_run_ids={job.key: self.tree.job_runs[job.key] for job in [*self.jobs, *filter(None, [self.baseline])]
-                         if job.key in self.tree.job_runs},
+            job_run_ids={
+                job.key: self.tree.job_runs[job.key]
+                for job in [*self.jobs, *filter(None, [self.baseline])]
+                if job.key in self.tree.job_runs
+            },
         )
 
 
 def run_experiment(recipe: Recipe, observers=()) -> ExperimentResult:
     """Train every job of ``recipe`` into its experiment run; ``observers`` see each step."""
     check_model(recipe)  # under `mlflow run`, cli.main ends the launched run FAILED on a QCError
-    with open_executor(recipe.trainer, mlflow.get_tracking_uri()) as executor:  # the backend (or cluster) is checked here
+    with open_executor(
+        recipe.trainer, mlflow.get_tracking_uri()
+    ) as executor:  # the backend (or cluster) is checked here
         return _train(recipe, observers, executor)
 
 
@@ -315,7 +376,10 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
     model = recipe.require_model()
     jobs = planned_jobs(recipe)
     prepared = None if os.environ.get("MLFLOW_RUN_ID") else prepare(recipe)
-    with ExitStack() as claims, experiment_run(recipe, tags=owner_tags()) as (client, run):  # the claim outlives the run
+    with (
+        ExitStack() as claims,
+        experiment_run(recipe, tags=owner_tags()) as (client, run),
+    ):  # the claim outlives the run
         run_id, experiment_id = run.info.run_id, run.info.experiment_id
         prepared = prepared or prepare(recipe)
         metrics = user_metrics(recipe.evaluation.metrics)
@@ -331,8 +395,17 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
 
         tree = RunTree(client, experiment_id, run_id, key)
         trainer = recipe.trainer
-        env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, key, model, str(prepared.entry.root), tuple(observers),
-                              hide_test=trainer.hide_test, threshold=trainer.threshold, user_metrics=metrics)
+        env = TaskEnvironment(
+            mlflow.get_tracking_uri(),
+            experiment_id,
+            key,
+            model,
+            str(prepared.entry.root),
+            tuple(observers),
+            hide_test=trainer.hide_test,
+            threshold=trainer.threshold,
+            user_metrics=metrics,
+        )
         contexts = prepared.entry.contexts
         job_count = _job_count(recipe, jobs) + trainer.baseline
         planned = job_count * len(contexts) * trainer.repeat_count
@@ -371,7 +444,9 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
         )
         if tree.reused_from:
             client.set_tag(run_id, REUSED_FROM, ",".join(tree.reused_from))
-        if not any(not record.task.job.baseline for record in training.book.finished):  # the baseline alone is no success
+        if not any(
+            not record.task.job.baseline for record in training.book.finished
+        ):  # the baseline alone is no success
             raise NothingSucceeded(failure_summary(result))
     return result
 
@@ -380,16 +455,25 @@ def log_user_metrics(client, run_id: str, metrics) -> None:
     """The user metrics' directions (every ranking reads them) and their functions' source digests."""
     directions = {metric.name: metric.greater_is_better for metric in metrics}
     declare_directions(directions)
-    client.log_batch(run_id, tags=[RunTag(METRIC_DIRECTIONS, json.dumps(directions)),
-                                   *(RunTag(f"{METRIC_DIGEST_PREFIX}{metric.name}", metric.digest) for metric in metrics)])
+    client.log_batch(
+        run_id,
+        tags=[
+            RunTag(METRIC_DIRECTIONS, json.dumps(directions)),
+            *(RunTag(f"{METRIC_DIGEST_PREFIX}{metric.name}", metric.digest) for metric in metrics),
+        ],
+    )
 
 
 def history_line(taken: list[str], reused_from: list[str], finished: list[ModelRecord]) -> str:
     """What a rerun took from earlier runs, in one line ("" for a first run)."""
     kept = sum(record.reused for record in finished)
     if taken:
-        return f"resumed interrupted experiment run(s) {', '.join(taken)}: {kept} finished model(s) kept, the rest trained"
+        return (
+            f"resumed interrupted experiment run(s) {', '.join(taken)}: {kept} finished model(s) kept, the rest trained"
+        )
     if reused_from:
-        return (f"new experiment run; {kept} finished model(s) of experiment run(s) {', '.join(reused_from)} "
-                f"reused by reference (qc.reused_models), left where they are")
+        return (
+            f"new experiment run; {kept} finished model(s) of experiment run(s) {', '.join(reused_from)} "
+            f"reused by reference (qc.reused_models), left where they are"
+        )
     return ""

@@ -1,5 +1,6 @@
 """The failures of a training said once each, like scikit-learn's ``_warn_or_raise_about_fit_failures``:
 how many of how many models failed, then each distinct cause once with its count and the jobs it hit."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,8 +17,11 @@ def failure_summary(result) -> str:
 
 def grouped_failures(failures: list[ModelRecord], total: int) -> str:
     causes = Counter(record.error_line or "unknown error" for record in failures)
-    lines = [f"{len(failures)} of {total} models failed"
-             + ("" if len(causes) == 1 else f" ({len(causes)} distinct causes)") + ":"]
+    lines = [
+        f"{len(failures)} of {total} models failed"
+        + ("" if len(causes) == 1 else f" ({len(causes)} distinct causes)")
+        + ":"
+    ]
     for cause, count in causes.most_common():
         records = [record for record in failures if (record.error_line or "unknown error") == cause]
         lines.append(f"  {count} x {cause}{_where(records)}")
@@ -31,8 +35,12 @@ def _where(records: list[ModelRecord]) -> str:
     named = ", ".join(labels[:JOBS_NAMED]) + (", ..." if len(jobs) > JOBS_NAMED else "")
     where = f" (job{'s' if len(jobs) > 1 else ''} {named})"
     if records[0].error_line and records[0].error_line.startswith("TypeError"):
-        texts = {f"model.hyperparameters.{name}: {value!r}" for record in records
-                 for name, value in record.task.job.hyperparameters.items() if isinstance(value, str)}
+        texts = {
+            f"model.hyperparameters.{name}: {value!r}"
+            for record in records
+            for name, value in record.task.job.hyperparameters.items()
+            if isinstance(value, str)
+        }
         if texts:
             where += f"; given as text: {', '.join(sorted(texts))} (expected a number? write it without quotes)"
     return where

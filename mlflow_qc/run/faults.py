@@ -6,6 +6,7 @@ MLflow retries an HTTP call ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` times with expon
 (``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``, each try bounded by ``MLFLOW_HTTP_REQUEST_TIMEOUT``)
 before it gives up; once one call has given up, the cleanup after it tries each call once.
 """
+
 from __future__ import annotations
 
 import errno
@@ -32,8 +33,12 @@ def tracking_unreachable(exc: BaseException) -> bool:
     """MLflow gave up on an HTTP call: the server is down, refuses connections or times out."""
     import requests
 
-    unreachable = (requests.exceptions.ConnectionError, requests.exceptions.RetryError, requests.exceptions.Timeout,
-                   TrackingUnreachable)  # the last: as a worker process sends it back (pickling drops the chain)
+    unreachable = (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.RetryError,
+        requests.exceptions.Timeout,
+        TrackingUnreachable,
+    )  # the last: as a worker process sends it back (pickling drops the chain)
     return any(isinstance(item, unreachable) for item in _chain(exc))
 
 
@@ -65,7 +70,9 @@ def fault_of(exc: BaseException, tracking_uri: str) -> StoreError | None:
         where = f"tracking store {tracking_uri}"
     else:
         where = f"disk of {os.path.dirname(full.filename)}" if getattr(full, "filename", None) else "disk"
-    return StoreError(where, f"full ({_reason(full)}); expected free space: free some and rerun to resume (finished models are kept)")
+    return StoreError(
+        where, f"full ({_reason(full)}); expected free space: free some and rerun to resume (finished models are kept)"
+    )
 
 
 def _reason(exc: BaseException) -> str:

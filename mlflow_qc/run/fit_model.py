@@ -4,6 +4,7 @@ The baseline job trains scikit-learn's trivial predictor whatever the recipe's l
 ``hide_test`` the test split is never loaded; a binary model's decision threshold is chosen on
 its evaluation split and used for every split's metrics and answers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,22 +37,31 @@ class FittedModel:
     metrics: dict[str, float]  # {split}_{metric}
     outputs: dict[str, np.ndarray] = field(repr=False)  # split -> the adapter's raw output
     threshold: float | None = None  # binary: the decision threshold (None: 0.5)
-    decoding: tuple = field(default=(), repr=False)  # (analysis type, pipeline, {split: (label, rows)}) of the predictions
+    decoding: tuple = field(
+        default=(), repr=False
+    )  # (analysis type, pipeline, {split: (label, rows)}) of the predictions
 
     @cached_property
     def predictions(self) -> pd.DataFrame:
         """split, row, y_true, prediction[, probability_<class>]: decoded, every split the model saw."""
         analysis_type, pipeline, splits = self.decoding
-        return pd.concat([prediction_frame(analysis_type, split, label, self.outputs[split], rows, pipeline, self.threshold)
-                          for split, (label, rows) in splits.items()], ignore_index=True)
+        return pd.concat(
+            [
+                prediction_frame(analysis_type, split, label, self.outputs[split], rows, pipeline, self.threshold)
+                for split, (label, rows) in splits.items()
+            ],
+            ignore_index=True,
+        )
 
     def write_predictions(self, path: Path) -> None:
         """``predictions`` as parquet, through Arrow from the arrays where it can (classification)."""
         import pyarrow as pa
 
         analysis_type, pipeline, splits = self.decoding
-        tables = [prediction_table(analysis_type, split, label, self.outputs[split], rows, pipeline, self.threshold)
-                  for split, (label, rows) in splits.items()]
+        tables = [
+            prediction_table(analysis_type, split, label, self.outputs[split], rows, pipeline, self.threshold)
+            for split, (label, rows) in splits.items()
+        ]
         if tables and all(t is not None and t.schema.equals(tables[0].schema) for t in tables):
             write_predictions_table(pa.concat_tables(tables), path)
         else:
@@ -62,8 +72,14 @@ def visible_splits(entry: CacheEntry, context: str, hide_test: bool) -> list[str
     return [name for name in entry.split_names(context) if not (hide_test and name == TEST_SPLIT)]
 
 
-def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEntry, hide_test: bool = False,
-                     threshold: str | float | None = None, user_metrics=()) -> FittedModel:
+def fit_and_evaluate(
+    task: ModelTask,
+    architecture: Architecture,
+    entry: CacheEntry,
+    hide_test: bool = False,
+    threshold: str | float | None = None,
+    user_metrics=(),
+) -> FittedModel:
     """``threshold``: the recipe's rule (f1, youden) or a fixed number; ignored by the baseline.
     ``user_metrics``: the recipe's evaluation.metrics, scored beside the built-in ones."""
     if task.job.baseline:
@@ -76,23 +92,43 @@ def fit_and_evaluate(task: ModelTask, architecture: Architecture, entry: CacheEn
     evaluation = evaluation_split(splits)
     train = splits["train"]
     if task.job.sample_share is not None:  # adaptive search on samples: the same rows for every candidate
-        train = sample_rows(train, task.job.sample_share, rows_seed(entry.root.name, task.context, task.repeat_index),
-                            architecture.is_classification)
+        train = sample_rows(
+            train,
+            task.job.sample_share,
+            rows_seed(entry.root.name, task.context, task.repeat_index),
+            architecture.is_classification,
+        )
     trained = adapter.fit(train, splits.get(evaluation), dict(hyperparameters), task.seed)
 
     outputs = {name: np.asarray(adapter.predict(trained.model, list(data.features))) for name, data in splits.items()}
     if threshold is not None and architecture.analysis_type == "classification_binary":
         watched = splits.get(evaluation)
         by = next((metric for metric in user_metrics if metric.name == threshold), None)  # a user metric's name
-        threshold = choose_threshold(threshold, None if watched is None else pipeline.class_index(watched.label),
-                                     None if watched is None else outputs[evaluation][:, -1], by, pipeline.classes)
+        threshold = choose_threshold(
+            threshold,
+            None if watched is None else pipeline.class_index(watched.label),
+            None if watched is None else outputs[evaluation][:, -1],
+            by,
+            pipeline.classes,
+        )
     else:
         threshold = None
     rows = entry.rows(task.context)
     metrics = {}
     for name, data in splits.items():
-        metrics.update(split_metrics(adapter, trained.model, name, data.label, outputs[name], pipeline, hyperparameters, threshold,
-                                     user_metrics))
+        metrics.update(
+            split_metrics(
+                adapter,
+                trained.model,
+                name,
+                data.label,
+                outputs[name],
+                pipeline,
+                hyperparameters,
+                threshold,
+                user_metrics,
+            )
+        )
     return FittedModel(
         model=trained.model,
         adapter=adapter,

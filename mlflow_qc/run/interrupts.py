@@ -3,6 +3,7 @@
 Apart from ``run/session.py`` (which re-exports it) so that the command line installs it without
 importing MLflow: a mistake in a recipe is reported before anything heavy is loaded.
 """
+
 from __future__ import annotations
 
 import signal

@@ -4,6 +4,7 @@ A fold run gets the aggregates over its repeats, a job run over all its models; 
 ends FINISHED when all its models finished, FAILED (with the first traceback) otherwise.
 Observers hear of a job once all its models are back, before its run ends.
 """
+
 from __future__ import annotations
 
 import time
@@ -53,11 +54,18 @@ class JobBook:
         for record in records:
             if record.task.fold_index is not None:
                 by_fold[record.task.fold_index].append(record)
-        folds = [self._closing(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})
-                 for fold_index, fold_records in sorted(by_fold.items())]
+        folds = [
+            self._closing(self.tree.fold_run(job, fold_index), fold_records, params={"fold_index": str(fold_index)})
+            for fold_index, fold_records in sorted(by_fold.items())
+        ]
         finish_runs(self.tree.client, folds)
         job_run_id = self.tree.job_run(job)
-        notify(self.observers, "job_closed", self.tree.client, JobClosed(job_run_id, records, self.entry.meta, str(self.entry.root)))
+        notify(
+            self.observers,
+            "job_closed",
+            self.tree.client,
+            JobClosed(job_run_id, records, self.entry.meta, str(self.entry.root)),
+        )
         closing = self._closing(job_run_id, records)
         finish_runs(self.tree.client, [closing])
         self.closed.add(job.key)
@@ -71,9 +79,15 @@ class JobBook:
         now = int(time.time() * 1000)
         failures = [r for r in records if not r.finished]
         if failures:
-            self.tree.client.log_text(run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT)
-        return Closing(run_id, FAILED if failures else FINISHED, [Metric(k, v, now, 0) for k, v in aggregates.items()],
-                       [Param(k, v) for k, v in (params or {}).items()])
+            self.tree.client.log_text(
+                run_id, "\n\n".join(f"# {r.task.name}\n{r.error}" for r in failures), ERROR_ARTIFACT
+            )
+        return Closing(
+            run_id,
+            FAILED if failures else FINISHED,
+            [Metric(k, v, now, 0) for k, v in aggregates.items()],
+            [Param(k, v) for k, v in (params or {}).items()],
+        )
 
     @property
     def failures(self) -> list[ModelRecord]:

@@ -17,6 +17,7 @@ trains again. Any other store, schema, or data MLflow would check (an unusual ke
 takes the public way; ``MLFLOW_QC_PUBLIC_WRITES=1`` forces it. Fold and job runs are created the
 same way (without a logged model) and closed in one transaction (``finish_runs``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,14 @@ KNOWN_REVISIONS = frozenset({"dc11669786a5", "f4a9b2c7d1e6"})
 class ModelRun:
     """The public calls: the run (and its logged model) exist from the start, are logged in batches, then ended."""
 
-    def __init__(self, client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = (),
-                 model_name: str | None = None):
+    def __init__(
+        self,
+        client: MlflowClient,
+        experiment_id: str,
+        tags: dict[str, str],
+        params: list[Param] = (),
+        model_name: str | None = None,
+    ):
         self.client = client
         info = client.create_run(experiment_id, tags=tags).info
         self.run_id, self.artifact_uri = info.run_id, info.artifact_uri
@@ -64,8 +71,9 @@ class ModelRun:
             client.log_batch(self.run_id, params=list(params))
         self.model_id = self.model_artifact_uri = None
         if model_name is not None:
-            model = client.create_logged_model(experiment_id, name=model_name, source_run_id=self.run_id,
-                                               params={p.key: str(p.value) for p in params})
+            model = client.create_logged_model(
+                experiment_id, name=model_name, source_run_id=self.run_id, params={p.key: str(p.value) for p in params}
+            )
             self.model_id, self.model_artifact_uri = model.model_id, model.artifact_location
             client.log_outputs(self.run_id, [LoggedModelOutput(self.model_id, step=0)])
 
@@ -93,11 +101,24 @@ class ModelRun:
             return list(metrics)
         return [Metric(m.key, m.value, m.timestamp, m.step, model_id=self.model_id) for m in metrics]
 
-    def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = (),
-            model_metrics: list[Metric] = ()) -> None:
+    def end(
+        self,
+        status: str,
+        metrics: list[Metric] = (),
+        params: list[Param] = (),
+        tags: list[RunTag] = (),
+        model_metrics: list[Metric] = (),
+    ) -> None:
         metrics, params = list(metrics), list(params)
-        _log_and_end(self.client, self.run_id, status, metrics + self.model_metrics(list(model_metrics)), params, list(tags),
-                     then=lambda: self._finalize(status, params))
+        _log_and_end(
+            self.client,
+            self.run_id,
+            status,
+            metrics + self.model_metrics(list(model_metrics)),
+            params,
+            list(tags),
+            then=lambda: self._finalize(status, params),
+        )
 
     def _finalize(self, status: str, params: list[Param]) -> None:
         if self.model_id is None:
@@ -140,8 +161,15 @@ def _folder_of(artifact_uri: str, upload) -> Iterator[Path]:
         upload(tmp)
 
 
-def _log_and_end(client: MlflowClient, run_id: str, status: str, metrics: list[Metric], params: list[Param],
-                 tags: list[RunTag] = (), then=None) -> None:
+def _log_and_end(
+    client: MlflowClient,
+    run_id: str,
+    status: str,
+    metrics: list[Metric],
+    params: list[Param],
+    tags: list[RunTag] = (),
+    then=None,
+) -> None:
     """``log_batch`` (metrics in batches of BATCH), then ``then()``, then ``set_terminated``."""
     if metrics or params or tags:
         client.log_batch(run_id, metrics=metrics[:BATCH], params=params, tags=list(tags))
@@ -207,8 +235,10 @@ class _Rows:
         self.cursor.execute("UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?", (status, end_time, run_id))
 
     def finalize_model(self, model_id: str, status: LoggedModelStatus, when: int) -> None:
-        self.cursor.execute("UPDATE logged_models SET status = ?, last_updated_timestamp_ms = ? WHERE model_id = ?",
-                            (status.to_int(), when, model_id))
+        self.cursor.execute(
+            "UPDATE logged_models SET status = ?, last_updated_timestamp_ms = ? WHERE model_id = ?",
+            (status.to_int(), when, model_id),
+        )
 
     def lifecycle_stage(self, run_id: str) -> str | None:
         found = self.cursor.execute("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
@@ -261,12 +291,24 @@ def _sanitized(value: float) -> tuple[bool, float]:
 
 def _metric_row(run_id: str, metric: Metric) -> dict:
     is_nan, value = _sanitized(float(metric.value))
-    return {"key": metric.key, "value": value, "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan, "run_uuid": run_id}
+    return {
+        "key": metric.key,
+        "value": value,
+        "timestamp": metric.timestamp,
+        "step": metric.step,
+        "is_nan": is_nan,
+        "run_uuid": run_id,
+    }
 
 
 def _fits(metrics=(), params=(), tags=()) -> bool:
     """What MLflow's own calls would accept without a word: valid unique keys, values within its limits."""
-    from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH, MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH, validate_param_and_metric_name
+    from mlflow.utils.validation import (
+        MAX_ENTITY_KEY_LENGTH,
+        MAX_PARAM_VAL_LENGTH,
+        MAX_TAG_VAL_LENGTH,
+        validate_param_and_metric_name,
+    )
 
     keys = [p.key for p in params]
     if len(set(keys)) != len(keys):
@@ -277,8 +319,14 @@ def _fits(metrics=(), params=(), tags=()) -> bool:
     try:
         for item in (*metrics, *params, *tags):
             key = item.key
-            if not isinstance(key, str) or not key or len(key) > MAX_ENTITY_KEY_LENGTH or key.startswith("/") \
-                    or ".." in key.split("/") or not validate_param_and_metric_name(key):
+            if (
+                not isinstance(key, str)
+                or not key
+                or len(key) > MAX_ENTITY_KEY_LENGTH
+                or key.startswith("/")
+                or ".." in key.split("/")
+                or not validate_param_and_metric_name(key)
+            ):
                 return False
         for metric in metrics:
             float(metric.value), int(metric.timestamp), int(metric.step)
@@ -291,8 +339,15 @@ class SqlModelRun(ModelRun):
     """The fast way: the run, its tags and params (and its logged model, linked as its output) inserted in one
     transaction at the start; the rest written and both ended in one transaction at the end."""
 
-    def __init__(self, client: MlflowClient, path: str, experiment_id: str, tags: dict[str, str], params: list[Param] = (),
-                 model_name: str | None = None):
+    def __init__(
+        self,
+        client: MlflowClient,
+        path: str,
+        experiment_id: str,
+        tags: dict[str, str],
+        params: list[Param] = (),
+        model_name: str | None = None,
+    ):
         from mlflow.utils.uri import append_to_uri_path
 
         self.client, self.path = client, path
@@ -306,12 +361,27 @@ class SqlModelRun(ModelRun):
         self.model_id = self.model_artifact_uri = None
         self.experiment_id = int(experiment_id)
         with _transaction(path) as rows:
-            rows.insert("runs", [{
-                "run_uuid": self.run_id, "name": name, "source_type": "UNKNOWN", "source_name": "", "entry_point_name": "",
-                "user_id": tags.get("mlflow.user", "unknown"), "status": "RUNNING", "start_time": now,
-                "end_time": None, "deleted_time": None, "source_version": "", "lifecycle_stage": "active",
-                "artifact_uri": self.artifact_uri, "experiment_id": int(experiment_id),
-            }])
+            rows.insert(
+                "runs",
+                [
+                    {
+                        "run_uuid": self.run_id,
+                        "name": name,
+                        "source_type": "UNKNOWN",
+                        "source_name": "",
+                        "entry_point_name": "",
+                        "user_id": tags.get("mlflow.user", "unknown"),
+                        "status": "RUNNING",
+                        "start_time": now,
+                        "end_time": None,
+                        "deleted_time": None,
+                        "source_version": "",
+                        "lifecycle_stage": "active",
+                        "artifact_uri": self.artifact_uri,
+                        "experiment_id": int(experiment_id),
+                    }
+                ],
+            )
             rows.insert("tags", _key_value_rows(tags.items(), self.run_id))
             if params:
                 rows.insert("params", _key_value_rows(((p.key, p.value) for p in params), self.run_id))
@@ -319,23 +389,59 @@ class SqlModelRun(ModelRun):
                 self._insert_model(rows, location, int(experiment_id), model_name, params, now)
         self.tag_keys = set(tags)
 
-    def _insert_model(self, rows: _Rows, location: str, experiment_id: int, name: str, params: list[Param], now: int) -> None:
+    def _insert_model(
+        self, rows: _Rows, location: str, experiment_id: int, name: str, params: list[Param], now: int
+    ) -> None:
         from mlflow.utils.uri import append_to_uri_path
 
         self.model_id = f"m-{uuid.uuid4().hex}"  # MLflow's own form of a logged model's id and artifact location
         self.model_artifact_uri = append_to_uri_path(location, "models", self.model_id, "artifacts")
-        rows.insert("logged_models", [{
-            "model_id": self.model_id, "experiment_id": experiment_id, "name": name, "artifact_location": self.model_artifact_uri,
-            "creation_timestamp_ms": now, "last_updated_timestamp_ms": now, "status": LoggedModelStatus.PENDING.to_int(),
-            "lifecycle_stage": "active", "model_type": None, "source_run_id": self.run_id, "status_message": None,
-        }])
+        rows.insert(
+            "logged_models",
+            [
+                {
+                    "model_id": self.model_id,
+                    "experiment_id": experiment_id,
+                    "name": name,
+                    "artifact_location": self.model_artifact_uri,
+                    "creation_timestamp_ms": now,
+                    "last_updated_timestamp_ms": now,
+                    "status": LoggedModelStatus.PENDING.to_int(),
+                    "lifecycle_stage": "active",
+                    "model_type": None,
+                    "source_run_id": self.run_id,
+                    "status_message": None,
+                }
+            ],
+        )
         self._insert_model_params(rows, params)
-        rows.insert("inputs", [{"input_uuid": uuid.uuid4().hex, "source_type": "RUN_OUTPUT", "source_id": self.run_id,
-                                "destination_type": "MODEL_OUTPUT", "destination_id": self.model_id, "step": 0}])
+        rows.insert(
+            "inputs",
+            [
+                {
+                    "input_uuid": uuid.uuid4().hex,
+                    "source_type": "RUN_OUTPUT",
+                    "source_id": self.run_id,
+                    "destination_type": "MODEL_OUTPUT",
+                    "destination_id": self.model_id,
+                    "step": 0,
+                }
+            ],
+        )
 
     def _insert_model_params(self, rows: _Rows, params: list[Param]) -> None:
-        rows.insert("logged_model_params", [{"model_id": self.model_id, "experiment_id": self.experiment_id,
-                                             "param_key": p.key, "param_value": str(p.value)} for p in params])
+        rows.insert(
+            "logged_model_params",
+            [
+                {
+                    "model_id": self.model_id,
+                    "experiment_id": self.experiment_id,
+                    "param_key": p.key,
+                    "param_value": str(p.value),
+                }
+                for p in params
+            ],
+        )
 
     def log_artifacts(self, folder: str) -> None:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -347,36 +453,74 @@ class SqlModelRun(ModelRun):
         with _folder_of(self.artifact_uri, self.log_artifacts) as folder:
             yield folder
 
-    def end(self, status: str, metrics: list[Metric] = (), params: list[Param] = (), tags: list[RunTag] = (),
-            model_metrics: list[Metric] = ()) -> None:
+    def end(
+        self,
+        status: str,
+        metrics: list[Metric] = (),
+        params: list[Param] = (),
+        tags: list[RunTag] = (),
+        model_metrics: list[Metric] = (),
+    ) -> None:
         metrics, params, tags, model_metrics = list(metrics), list(params), list(tags), list(model_metrics)
         if not _fits(metrics + model_metrics, params, tags) or any(tag.key in self.tag_keys for tag in tags):
             return super().end(status, metrics, params, tags, model_metrics)  # MLflow's own checks and updates
         rows, latest = {}, {}
         for metric in metrics + model_metrics:
             row = _metric_row(self.run_id, metric)
-            rows[(row["key"], row["timestamp"], row["step"], row["value"], row["is_nan"])] = row  # MLflow drops exact repeats
+            rows[(row["key"], row["timestamp"], row["step"], row["value"], row["is_nan"])] = (
+                row  # MLflow drops exact repeats
+            )
             best = latest.get(metric.key)
-            if best is None or (row["step"], row["timestamp"], row["value"]) > (best["step"], best["timestamp"], best["value"]):
+            if best is None or (row["step"], row["timestamp"], row["value"]) > (
+                best["step"],
+                best["timestamp"],
+                best["value"],
+            ):
                 latest[metric.key] = row
         now = int(time.time() * 1000)
         with _transaction(self.path) as writer:
             _write_rows(writer, self.run_id, status, params, list(rows.values()), list(latest.values()), tags, now)
             if self.model_id is not None:
-                writer.insert("logged_model_metrics", [{
-                    "model_id": self.model_id, "metric_name": m.key, "metric_timestamp_ms": m.timestamp, "metric_step": m.step,
-                    "metric_value": _sanitized(float(m.value))[1], "experiment_id": self.experiment_id, "run_id": self.run_id,
-                    "dataset_uuid": None, "dataset_name": None, "dataset_digest": None,
-                } for m in model_metrics])
+                writer.insert(
+                    "logged_model_metrics",
+                    [
+                        {
+                            "model_id": self.model_id,
+                            "metric_name": m.key,
+                            "metric_timestamp_ms": m.timestamp,
+                            "metric_step": m.step,
+                            "metric_value": _sanitized(float(m.value))[1],
+                            "experiment_id": self.experiment_id,
+                            "run_id": self.run_id,
+                            "dataset_uuid": None,
+                            "dataset_name": None,
+                            "dataset_digest": None,
+                        }
+                        for m in model_metrics
+                    ],
+                )
                 self._insert_model_params(writer, [p for p in params if p.key not in self._model_param_keys(writer)])
                 writer.finalize_model(self.model_id, _model_status(status), now)
 
     def _model_param_keys(self, rows: _Rows) -> set[str]:
-        return {key for (key,) in rows.cursor.execute("SELECT param_key FROM logged_model_params WHERE model_id = ?", (self.model_id,))}
+        return {
+            key
+            for (key,) in rows.cursor.execute(
+                "SELECT param_key FROM logged_model_params WHERE model_id = ?", (self.model_id,)
+            )
+        }
 
 
-def _write_rows(rows: _Rows, run_id: str, status: str, params: list[Param], metric_rows: list[dict], latest_rows: list[dict],
-                tags: list[RunTag] = (), now: int | None = None) -> None:
+def _write_rows(
+    rows: _Rows,
+    run_id: str,
+    status: str,
+    params: list[Param],
+    metric_rows: list[dict],
+    latest_rows: list[dict],
+    tags: list[RunTag] = (),
+    now: int | None = None,
+) -> None:
     """Insert a run's tags, params, metrics and latest metrics and end it, in ``rows``' transaction."""
     if tags:
         rows.insert("tags", _key_value_rows(((t.key, t.value) for t in tags), run_id))
@@ -388,8 +532,13 @@ def _write_rows(rows: _Rows, run_id: str, status: str, params: list[Param], metr
     rows.end_run(run_id, status, now or int(time.time() * 1000))
 
 
-def open_run(client: MlflowClient, experiment_id: str, tags: dict[str, str], params: list[Param] = (),
-             model_name: str | None = None) -> ModelRun:
+def open_run(
+    client: MlflowClient,
+    experiment_id: str,
+    tags: dict[str, str],
+    params: list[Param] = (),
+    model_name: str | None = None,
+) -> ModelRun:
     """A new RUNNING run with its tags (``mlflow.runName`` its name) and ``params``; with ``model_name``, its
     logged model (PENDING until the run ends)."""
     path = fast_store(client.tracking_uri)
@@ -446,7 +595,9 @@ def _finished_in_one_go(path: str, closings: list[Closing]) -> list[Closing]:
     with _transaction(path) as writer:
         for closing in checked:
             if _may_write_at_once(writer, closing):
-                rows = [_metric_row(closing.run_id, metric) for metric in closing.metrics]  # one value per key: each is its latest
+                rows = [
+                    _metric_row(closing.run_id, metric) for metric in closing.metrics
+                ]  # one value per key: each is its latest
                 _write_rows(writer, closing.run_id, closing.status, closing.params, rows, rows)
             else:
                 left.append(closing)

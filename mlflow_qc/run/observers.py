@@ -16,6 +16,7 @@ and never imports. Every method is optional (the base class does nothing):
 
 Observers travel to worker processes by pickling: keep them to plain settings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -4,6 +4,7 @@ and the record of what came of each model.
 A job is identified by the hash of its hyperparameters and a model by (job, fold, repeat),
 so reruns find what already finished whatever order the work ran in.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -119,7 +120,9 @@ def fold_index_of(context: str) -> int | None:
 def plan_tasks(jobs: list[Job], contexts: list[str], repeat_count: int, seed: int) -> list[ModelTask]:
     """Every model, job-major so that jobs finish (and aggregate) one after another."""
     return [
-        ModelTask(job, context, fold_index_of(context), repeat, model_seed(seed, job.key, fold_index_of(context), repeat))
+        ModelTask(
+            job, context, fold_index_of(context), repeat, model_seed(seed, job.key, fold_index_of(context), repeat)
+        )
         for job in jobs
         for context in contexts
         for repeat in range(repeat_count)

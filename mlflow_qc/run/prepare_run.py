@@ -1,4 +1,5 @@
 """Recording a preparation on an MLflow run: recipe, datasets, splits, and optionally the arrays."""
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,13 @@ from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.session import experiment_run, recipe_params
 from mlflow_qc.tracking.names import (
-    CACHE_KEY, DATA_RESTORABLE, DATA_UNRESTORABLE, PREPARE, PREPARED_ARTIFACT, RECIPE_ARTIFACT, SPLITS_ARTIFACT,
+    CACHE_KEY,
+    DATA_RESTORABLE,
+    DATA_UNRESTORABLE,
+    PREPARE,
+    PREPARED_ARTIFACT,
+    RECIPE_ARTIFACT,
+    SPLITS_ARTIFACT,
 )
 
 
@@ -52,7 +59,9 @@ def export_prepared(client: MlflowClient, run_id: str, prepared: Prepared) -> No
     entry = prepared.entry
     with tempfile.TemporaryDirectory() as tmp:
         for context in entry.contexts:
-            names = entry.pipeline(context).feature_names  # each context's own: its categories came from its training rows
+            names = entry.pipeline(
+                context
+            ).feature_names  # each context's own: its categories came from its training rows
             for split in entry.split_names(context):
                 arrays = entry.load(context, split)
                 folder = Path(tmp, context, split)

@@ -5,6 +5,7 @@ chosen with ``--experiment-name``; otherwise the recipe's ``name`` is the experi
 A run never stays RUNNING: errors end it FAILED with ``qc/error.txt``, interrupts
 (SIGINT, SIGTERM) end it KILLED.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,10 +23,18 @@ from mlflow_qc.errors import one_line
 from mlflow_qc.recipe import Recipe
 from mlflow_qc.run.faults import single_tries, tracking_unreachable
 from mlflow_qc.run.interrupts import Interrupted, raise_on_sigterm  # noqa: F401  (re-exported)
-from mlflow_qc.tracking.store import prepare_store
 from mlflow_qc.tracking.names import (
-    CUSTOM_MODEL_DEVELOPMENT, ERROR_ARTIFACT, ERROR_LINE, EXPERIMENT, EXPERIMENT_KIND, LEVEL, PAGE, RUNNING, tracker_path,
+    CUSTOM_MODEL_DEVELOPMENT,
+    ERROR_ARTIFACT,
+    ERROR_LINE,
+    EXPERIMENT,
+    EXPERIMENT_KIND,
+    LEVEL,
+    PAGE,
+    RUNNING,
+    tracker_path,
 )
+from mlflow_qc.tracking.store import prepare_store
 
 
 def failure_status(exc: BaseException) -> str:
@@ -97,10 +106,20 @@ def recipe_params(recipe: Recipe) -> dict[str, str]:
         )
         search = recipe.search
         if search.resource is not None:  # adaptive search (README: "Adaptive search"): its settings, those given
-            adaptive = {"resource": search.resource, "reduction_factor": search.reduction_factor, "candidates": search.candidates,
-                        "count": search.count, "min_resource": search.min_resource, "max_resource": search.max_resource}
+            adaptive = {
+                "resource": search.resource,
+                "reduction_factor": search.reduction_factor,
+                "candidates": search.candidates,
+                "count": search.count,
+                "min_resource": search.min_resource,
+                "max_resource": search.max_resource,
+            }
             params.update({f"search.{name}": value for name, value in adaptive.items() if value is not None})
-        guards = {"hide_test": recipe.trainer.hide_test, "baseline": recipe.trainer.baseline, "threshold": recipe.trainer.threshold}
+        guards = {
+            "hide_test": recipe.trainer.hide_test,
+            "baseline": recipe.trainer.baseline,
+            "threshold": recipe.trainer.threshold,
+        }
         params.update({f"trainer.{name}": value for name, value in guards.items() if value})  # only when on
 
     return {key: str(value) for key, value in params.items()}
@@ -153,8 +172,11 @@ def say_where_it_went(client: MlflowClient, run, recipe: Recipe) -> None:
     if run.info.experiment_id != DEFAULT_EXPERIMENT_ID:
         return
     name = client.get_experiment(DEFAULT_EXPERIMENT_ID).name
-    print(f"note: mlflow run put run {run.info.run_id} into the experiment '{name}'; for the recipe's own experiment, "
-          f"run: mlflow run . --experiment-name {recipe.name} ... (README: The run tree)", file=sys.stderr)
+    print(
+        f"note: mlflow run put run {run.info.run_id} into the experiment '{name}'; for the recipe's own experiment, "
+        f"run: mlflow run . --experiment-name {recipe.name} ... (README: The run tree)",
+        file=sys.stderr,
+    )
 
 
 @contextmanager
@@ -163,8 +185,12 @@ def experiment_run(recipe: Recipe, level: str = EXPERIMENT, tags: dict | None = 
     run_id = os.environ.get("MLFLOW_RUN_ID")
     prepare_store(mlflow.get_tracking_uri())  # a new sqlite store made under mlflow-qc's lock, before anything else
     experiment_id = None if run_id else experiment_id_for(recipe.name)
-    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else top_run_name(recipe, level),
-                           tags={LEVEL: level, **(tags or {})})
+    run = mlflow.start_run(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        run_name=None if run_id else top_run_name(recipe, level),
+        tags={LEVEL: level, **(tags or {})},
+    )
     client = MlflowClient()
     try:
         if run_id is not None:

@@ -1,5 +1,6 @@
 """The experiment run's summary: the model table (``qc/metrics.csv``), the job table
 (``qc/metrics_aggregate.csv``), the best job and its aggregates."""
+
 from __future__ import annotations
 
 import tempfile
@@ -12,8 +13,17 @@ from mlflow.entities import Metric, RunTag
 from mlflow_qc.run.aggregate import aggregate
 from mlflow_qc.run.plan import ModelRecord
 from mlflow_qc.tracking.names import (
-    AGGREGATE_ARTIFACT, BEST_JOB_INDEX, BEST_JOB_RUN_ID, FINISHED, HP_PREFIX, METRICS_ARTIFACT, MODELS_FAILED,
-    MODELS_FINISHED, PROGRESS_ARTIFACT, RANKING_METRIC, STATS,
+    AGGREGATE_ARTIFACT,
+    BEST_JOB_INDEX,
+    BEST_JOB_RUN_ID,
+    FINISHED,
+    HP_PREFIX,
+    METRICS_ARTIFACT,
+    MODELS_FAILED,
+    MODELS_FINISHED,
+    PROGRESS_ARTIFACT,
+    RANKING_METRIC,
+    STATS,
 )
 from mlflow_qc.tracking.tables import IDENTITY_COLUMNS, PROGRESS_COLUMNS, candidate_jobs, rank_jobs
 
@@ -41,7 +51,9 @@ def models_table(records: list[ModelRecord]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    return table.sort_values(["job_index", "fold_index", "repeat_index"], na_position="first", kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        ["job_index", "fold_index", "repeat_index"], na_position="first", kind="stable"
+    ).reset_index(drop=True)
 
 
 def _adaptive_columns(job) -> dict:
@@ -81,7 +93,9 @@ def jobs_table(models: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarise(client, run_id: str, models: pd.DataFrame, ranking_metric: str, job_run_ids: dict[int, str]) -> int | None:
+def summarise(
+    client, run_id: str, models: pd.DataFrame, ranking_metric: str, job_run_ids: dict[int, str]
+) -> int | None:
     """Log qc/metrics.csv, qc/metrics_aggregate.csv and the best job's aggregates; return the best job's index.
 
     ``job_run_ids``: job index -> its run id.

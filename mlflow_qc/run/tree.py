@@ -15,6 +15,7 @@ its ``qc.recipe_key`` (the whole planned work). History is append-only:
 
 A finished or finalized experiment run is never deleted, moved or retagged.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,33 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.run.model_run import open_run
 from mlflow_qc.run.plan import Job, ModelTask
 from mlflow_qc.tracking.names import (
-    BASELINE, EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, HOST, JOB, JOB_INDEX, JOB_KEY, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, LEVEL, MODEL,
-    PARENT, PID, PID_STARTED, RECIPE_KEY, REFIT, REPEAT_INDEX, RESUME_KEY, REUSED_MODELS, RUN_NAME, RUNNING, TEST_REVEALED,
+    BASELINE,
+    EXPERIMENT,
+    FINISHED,
+    FOLD,
+    FOLD_INDEX,
+    HOST,
+    JOB,
+    JOB_INDEX,
+    JOB_KEY,
+    KILLED,
+    LAUNCHER_PID,
+    LAUNCHER_STARTED,
+    LEVEL,
+    MODEL,
+    PARENT,
+    PID,
+    PID_STARTED,
+    RECIPE_KEY,
+    REFIT,
+    REPEAT_INDEX,
+    RESUME_KEY,
+    REUSED_MODELS,
+    RUN_NAME,
+    RUNG,  # adaptive search
+    RUNNING,
+    TEST_REVEALED,
 )
-from mlflow_qc.tracking.names import RUNG  # adaptive search
 from mlflow_qc.tracking.queries import children_of, tree_runs
 
 
@@ -115,8 +139,14 @@ class RunTree:
                     f"run {run.info.run_id} of this recipe is still running (pid {pid}); "
                     "expected it to finish or be stopped before resuming",
                 )
-        taken = [r for r in previous if recipe_key is not None and r.data.tags.get(RECIPE_KEY) == recipe_key
-                 and r.info.status != FINISHED and TEST_REVEALED not in r.data.tags]
+        taken = [
+            r
+            for r in previous
+            if recipe_key is not None
+            and r.data.tags.get(RECIPE_KEY) == recipe_key
+            and r.info.status != FINISHED
+            and TEST_REVEALED not in r.data.tags
+        ]
         job_runs, fold_runs = self._runs(JOB), self._runs(FOLD)
         self._take_over({r.info.run_id for r in taken}, job_runs, fold_runs, {job.key: job.index for job in jobs or []})
         root_of = _roots(previous, job_runs, fold_runs)
@@ -188,7 +218,9 @@ class RunTree:
 
     def _create(self, parent: str, name: str, tags: dict[str, str], params: dict | None = None) -> str:
         """A fold or job run, RUNNING, with its tags and params (on a SQL store in one transaction)."""
-        return open_run(self.client, self.experiment_id, {PARENT: parent, **tags, RUN_NAME: name}, _params(params or {})).run_id
+        return open_run(
+            self.client, self.experiment_id, {PARENT: parent, **tags, RUN_NAME: name}, _params(params or {})
+        ).run_id
 
     def reopen(self, run_id: str) -> None:
         """An adopted job or fold run that gets new models is RUNNING again (once; new runs already are)."""
@@ -198,8 +230,15 @@ class RunTree:
 
     def job_run(self, job: Job) -> str:
         if job.key not in self.job_runs:
-            tags = self.tags(JOB, **{JOB_KEY: job.key, JOB_INDEX: job.index, REFIT: str(job.refit).lower(),
-                                     BASELINE: "true" if job.baseline else None})
+            tags = self.tags(
+                JOB,
+                **{
+                    JOB_KEY: job.key,
+                    JOB_INDEX: job.index,
+                    REFIT: str(job.refit).lower(),
+                    BASELINE: "true" if job.baseline else None,
+                },
+            )
             self.job_runs[job.key] = self._create(self.root_run_id, job_run_name(job), tags, job.hyperparameters)
         return self.job_runs[job.key]
 

@@ -4,6 +4,7 @@ store in two transactions, at its start and its end).
 Runs in the main process or in a worker process (joblib, Dask); it talks to MLflow through
 an explicit client and parent-run tag, never the thread-local fluent run stack.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,9 +26,16 @@ from mlflow_qc.run.model_run import ModelRun, open_run
 from mlflow_qc.run.observers import ModelFinished, notify
 from mlflow_qc.run.plan import ModelRecord, ModelTask
 from mlflow_qc.run.tree import model_tags
-from mlflow_qc.tracking.names import FAILED, FINISHED, FIT_SECONDS, KILLED, MODEL_ARTIFACT, PREDICTIONS_ARTIFACT, THRESHOLD_PARAM
+from mlflow_qc.tracking.names import (
+    FAILED,
+    FINISHED,
+    FIT_SECONDS,
+    KILLED,
+    MODEL_ARTIFACT,
+    PREDICTIONS_ARTIFACT,
+    THRESHOLD_PARAM,
+)
 from mlflow_qc.tracking.store import prepare_store
-
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +108,19 @@ def _entry(root: str) -> CacheEntry:
     return CacheEntry(root)
 
 
-def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: CacheEntry, observers,
-                  started: float) -> tuple[list[Metric], list[Param], list[RunTag], list[Metric]]:
+def log_model_run(
+    run: ModelRun, task: ModelTask, fitted: FittedModel, entry: CacheEntry, observers, started: float
+) -> tuple[list[Metric], list[Param], list[RunTag], list[Metric]]:
     """Predictions and whatever the observers add as artifacts (``model/`` also the logged model's); returns the
     metrics, params and tags that end the run (one batch) and the split metrics its logged model gets too."""
     run_id = run.run_id
     now = int(time.time() * 1000)
-    params = {**task.job.hyperparameters, "fold_index": task.fold_index, "repeat_index": task.repeat_index, "seed": task.seed}
+    params = {
+        **task.job.hyperparameters,
+        "fold_index": task.fold_index,
+        "repeat_index": task.repeat_index,
+        "seed": task.seed,
+    }
     if fitted.threshold is not None:
         params[THRESHOLD_PARAM] = repr(fitted.threshold)
     params.update(task.job.resource_params)  # adaptive search
@@ -126,6 +140,8 @@ def log_model_run(run: ModelRun, task: ModelTask, fitted: FittedModel, entry: Ca
         if (folder / MODEL_ARTIFACT / "MLmodel").is_file():
             run.log_model_folder(folder / MODEL_ARTIFACT)
     split_metrics = metrics[: len(fitted.metrics)]
-    metrics = metrics[len(fitted.metrics):] + [Metric(key, float(value), now, 0) for key, value in event.metrics.items()]
+    metrics = metrics[len(fitted.metrics) :] + [
+        Metric(key, float(value), now, 0) for key, value in event.metrics.items()
+    ]
     tags = [RunTag(key, value) for key, value in event.tags.items()]
     return metrics, [Param(k, str(v)) for k, v in params.items()], tags, split_metrics

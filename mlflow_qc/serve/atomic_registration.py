@@ -5,6 +5,7 @@ runs: a signal that arrives meanwhile is raised when the step ends, and like any
 takes back what the step created (the version, the registered model when it is new) and points
 the alias back at the version that held it. Nothing is left half-registered and no alias moves.
 """
+
 from __future__ import annotations
 
 import signal
@@ -50,8 +51,9 @@ def _deliver(signum: int, handler) -> None:
         signal.raise_signal(signum)
 
 
-def register_with_alias(client: MlflowClient, model_uri: str, name: str, tags: dict, alias: str,
-                        description: str | None = None) -> ModelVersion:
+def register_with_alias(
+    client: MlflowClient, model_uri: str, name: str, tags: dict, alias: str, description: str | None = None
+) -> ModelVersion:
     """A new version of ``name`` from ``model_uri`` with ``tags`` and ``description``, and ``alias`` on it."""
     existed = _registered(client, name)
     holding = alias_holder(client, name, alias) if existed else None
@@ -68,7 +70,9 @@ def register_with_alias(client: MlflowClient, model_uri: str, name: str, tags: d
         with deferred_signals():
             _take_back(client, name, existed, version, alias, holder)
         if isinstance(exc, MlflowException) and version is not None:
-            raise QCError("alias", f"cannot set alias '{alias}' ({one_line(exc.message)}); expected another alias") from None
+            raise QCError(
+                "alias", f"cannot set alias '{alias}' ({one_line(exc.message)}); expected another alias"
+            ) from None
         raise
 
 

@@ -7,6 +7,7 @@ read from the source by ``import_graph``). Both are built once per process and c
 model. The requirements are the public packages that code imports, pinned to this environment's
 versions; never mlflow-qc, which is on no public registry.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,11 +36,35 @@ INFERENCE_ROOTS = (
 LOADER_MODULE = Path(qc_loader.__file__).stem
 
 # A tuple is a choice: the first distribution installed here (tensorflow-cpu or tensorflow).
-_BASE_PACKAGES = (("mlflow", "mlflow-skinny"), "scikit-learn", "scipy", "pandas", "numpy", "pyarrow", "pydantic", "pyyaml")
+_BASE_PACKAGES = (
+    ("mlflow", "mlflow-skinny"),
+    "scikit-learn",
+    "scipy",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+)
 _IMAGE_PACKAGES = ("pillow",)
 _LIBRARY_PACKAGES = {"sklearn": (), "keras": (("tensorflow-cpu", "tensorflow"), "keras"), "pytorch": ("torch",)}
 # What those packages (and their own dependencies: joblib with scikit-learn) let a model module import unpinned.
-_PINNED_IMPORTS = {"mlflow", "mlflow_qc", "sklearn", "joblib", "scipy", "pandas", "numpy", "pyarrow", "pydantic", "yaml", "PIL", "keras", "tensorflow", "torch"}
+_PINNED_IMPORTS = {
+    "mlflow",
+    "mlflow_qc",
+    "sklearn",
+    "joblib",
+    "scipy",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "pydantic",
+    "yaml",
+    "PIL",
+    "keras",
+    "tensorflow",
+    "torch",
+}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # a fixed timestamp: the same code gives the same archive bytes
 
 
@@ -81,8 +106,11 @@ def module_requirements(path: str | None) -> list[str]:
     providers = metadata.packages_distributions()  # ~0.3-1 s, only for a module that imports more
     unprovided = [name for name in others if name not in providers]
     if unprovided:
-        warnings.warn(f"{path}: no installed package provides {unprovided}; a served model finds them only where they "
-                      "are importable (README: Serving and inference)", stacklevel=2)
+        warnings.warn(
+            f"{path}: no installed package provides {unprovided}; a served model finds them only where they "
+            "are importable (README: Serving and inference)",
+            stacklevel=2,
+        )
     return [_pin(package) for name in others for package in providers.get(name, ())]
 
 

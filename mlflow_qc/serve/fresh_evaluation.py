@@ -6,6 +6,7 @@ predict the raw rows and a paired permutation test (scipy's ``permutation_test``
 answers swapped at random) gives the p-value of the difference of the metric. The alias holder
 may have trained on some of these rows: the comparison then favours the holder, never the candidate.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,19 +49,27 @@ def evaluation_rows(client, experiment_run_id: str, model_run_id: str) -> tuple[
     fold = client.get_run(model_run_id).data.tags.get(FOLD_INDEX)
     if fold is not None and splits.folds:
         return "fold_validation", splits.folds[int(fold)]["fold_validation"]
-    raise QCError("register.gate", f"experiment run {experiment_run_id} has no validation split or folds; "
-                  "expected one to evaluate the candidate and the alias holder on")
+    raise QCError(
+        "register.gate",
+        f"experiment run {experiment_run_id} has no validation split or folds; "
+        "expected one to evaluate the candidate and the alias holder on",
+    )
 
 
 def raw_rows(experiment_run_id: str, rows: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """The raw input columns and the true target of ``rows`` of the datasets the experiment run used."""
     raw = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{experiment_run_id}/{RECIPE_ARTIFACT}"))
-    recipe = recipe_from_dict({**raw, "model": None, "register": None}, source=f"experiment run {experiment_run_id}: {RECIPE_ARTIFACT}")
+    recipe = recipe_from_dict(
+        {**raw, "model": None, "register": None}, source=f"experiment run {experiment_run_id}: {RECIPE_ARTIFACT}"
+    )
     data = load_data(recipe)
     tabular = all(dataset.array is None and dataset.frame is not None for dataset in data.inputs)
     if not tabular or data.target is None or any(item.window for item in recipe.data.inputs):
-        raise QCError("register.gate", "the alias holder was trained on other splits, and a fresh evaluation takes tables "
-                      "with a target column; expected a holder trained on the same splits (same data, seed and stratifier)")
+        raise QCError(
+            "register.gate",
+            "the alias holder was trained on other splits, and a fresh evaluation takes tables "
+            "with a target column; expected a holder trained on the same splits (same data, seed and stratifier)",
+        )
     frames = [dataset.frame.iloc[rows].reset_index(drop=True) for dataset in data.inputs]
     frame = pd.concat(frames, axis=1)
     truth = data.target.frame[recipe.data.target.column].iloc[rows].to_numpy()
@@ -72,24 +81,36 @@ def answers(inference: Inference, frame: pd.DataFrame, classes: list | None) -> 
     regression the prediction."""
     missing = [c for c in inference.columns if c not in frame.columns]
     if missing:
-        raise QCError("register.gate", f"{inference.model_uri} needs the column(s) {missing}, which the candidate's data lacks; "
-                      "expected models of the same inputs (or register without gate)")
+        raise QCError(
+            "register.gate",
+            f"{inference.model_uri} needs the column(s) {missing}, which the candidate's data lacks; "
+            "expected models of the same inputs (or register without gate)",
+        )
     predictions = inference.predict(frame[inference.columns])
     if inference.model.analysis_type == "regression":
         return predictions[["prediction"]].to_numpy(np.float64)
     columns = probability_columns(classes)
     if not set(columns) <= set(predictions.columns):
-        raise QCError("register.gate", f"{inference.model_uri} predicts the classes {inference.model.classes}; "
-                      f"expected those of the candidate, {classes}")
-    return np.column_stack([label_positions(predictions["prediction"], classes), predictions[columns].to_numpy(np.float64)])
+        raise QCError(
+            "register.gate",
+            f"{inference.model_uri} predicts the classes {inference.model.classes}; "
+            f"expected those of the candidate, {classes}",
+        )
+    return np.column_stack(
+        [label_positions(predictions["prediction"], classes), predictions[columns].to_numpy(np.float64)]
+    )
 
 
-def fresh_comparison(client, experiment_run_id: str, model_run_id: str, candidate_uri: str, holder_uri: str,
-                     metric: str) -> FreshComparison:
+def fresh_comparison(
+    client, experiment_run_id: str, model_run_id: str, candidate_uri: str, holder_uri: str, metric: str
+) -> FreshComparison:
     """Both models on the candidate's validation rows; the p-value of a paired permutation test."""
     if metric[len(split_of(metric) or "") :].lstrip("_") not in BUILT_IN_METRICS:
-        raise QCError("register.gate", f"{metric} is a user metric (evaluation.metrics) and the alias holder was trained on "
-                      "other splits; expected a built-in metric to evaluate both models afresh, or a holder of the same splits")
+        raise QCError(
+            "register.gate",
+            f"{metric} is a user metric (evaluation.metrics) and the alias holder was trained on "
+            "other splits; expected a built-in metric to evaluate both models afresh, or a holder of the same splits",
+        )
     split, rows = evaluation_rows(client, experiment_run_id, model_run_id)
     frame, truth = raw_rows(experiment_run_id, rows)
     try:
@@ -101,8 +122,13 @@ def fresh_comparison(client, experiment_run_id: str, model_run_id: str, candidat
     stacked = np.vstack([answers(candidate, frame, classes), answers(holder, frame, classes)])
     n = len(rows)
     first, second = np.arange(n), np.arange(n, 2 * n)
-    result = permutation_test((first, second), lambda a, b: statistic(stacked[a]) - statistic(stacked[b]),
-                              permutation_type="samples", n_resamples=RESAMPLES, random_state=SEED)
+    result = permutation_test(
+        (first, second),
+        lambda a, b: statistic(stacked[a]) - statistic(stacked[b]),
+        permutation_type="samples",
+        n_resamples=RESAMPLES,
+        random_state=SEED,
+    )
     return FreshComparison(split, n, statistic(stacked[first]), statistic(stacked[second]), float(result.pvalue))
 
 

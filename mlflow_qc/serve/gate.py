@@ -13,6 +13,7 @@ beats the version holding the alias at p < P.
 The candidate against the holder is one comparison, so its p-value needs no adjustment (the text says
 so). Identical repeats (deterministic models on both sides) count one pair per fold.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,16 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from mlflow_qc.errors import QCError
-from mlflow_qc.serve.atomic_registration import alias_holder
-from mlflow_qc.evaluate.comparison import baseline_verdicts, beats, shared_test
 from mlflow_qc.evaluate.compare_sources import Source, experiment_source
+from mlflow_qc.evaluate.comparison import baseline_verdicts, beats, shared_test
+from mlflow_qc.serve.atomic_registration import alias_holder
 from mlflow_qc.serve.fresh_evaluation import fresh_comparison
 from mlflow_qc.tracking.names import (
-    JOB_INDEX, REFIT, SPLITS_ARTIFACT, VERSION_EXPERIMENT_RUN_ID, higher_is_better,
+    JOB_INDEX,
+    REFIT,
+    SPLITS_ARTIFACT,
+    VERSION_EXPERIMENT_RUN_ID,
+    higher_is_better,
 )
 from mlflow_qc.tracking.tables import hyperparameter_twin, read_aggregates
 
@@ -64,38 +69,62 @@ def decide(client, name: str, alias: str, gate: float, candidate: Candidate) -> 
     verdict = verdict[verdict["job"] == f"job {candidate.job_index}"]
     if len(verdict) and not bool(verdict["beats_baseline"].iloc[0]):
         row = verdict.iloc[0]
-        return GateDecision(False, f"{rule}: {candidate.label} ({row['job_mean']:.4g}) does not beat the baseline job "
-                            f"({row['baseline_mean']:.4g}; corrected resampled t-test p (Holm over the experiment's jobs) = "
-                            f"{row['p_adjusted']:.3g})", float(row["p_adjusted"]))
+        return GateDecision(
+            False,
+            f"{rule}: {candidate.label} ({row['job_mean']:.4g}) does not beat the baseline job "
+            f"({row['baseline_mean']:.4g}; corrected resampled t-test p (Holm over the experiment's jobs) = "
+            f"{row['p_adjusted']:.3g})",
+            float(row["p_adjusted"]),
+        )
     holder = alias_holder(client, name, alias)
     if holder is None:
         return GateDecision(True, f"{rule}: no version held @{alias}, nothing to beat -> @{alias} goes to this version")
     if holder.run_id == candidate.model_run_id:
-        return GateDecision(True, f"{rule}: the same model as version {holder.version} -> @{alias} goes to this version",
-                            holder_version=str(holder.version))
+        return GateDecision(
+            True,
+            f"{rule}: the same model as version {holder.version} -> @{alias} goes to this version",
+            holder_version=str(holder.version),
+        )
     versus = f"@{alias} version {holder.version}"
     holder_models = shared_split_models(client, holder, candidate.experiment_run_id, metric)
     if holder_models is not None:
         own = source.models[source.models["job"] == f"job {candidate.job_index}"]
         count, test, moved = gate_test(own, holder_models, metric, source.sizes, gate)
-        text = (f"{rule}: {candidate.label} mean {own[metric].mean():.4g} vs {versus} mean {holder_models[metric].mean():.4g} "
-                f"over {count} shared folds x repeats; corrected resampled t-test: difference {test.difference:+.4g}, "
-                f"p = {test.p_value:.3g} (one comparison: no adjustment)")
+        text = (
+            f"{rule}: {candidate.label} mean {own[metric].mean():.4g} vs {versus} mean {holder_models[metric].mean():.4g} "
+            f"over {count} shared folds x repeats; corrected resampled t-test: difference {test.difference:+.4g}, "
+            f"p = {test.p_value:.3g} (one comparison: no adjustment)"
+        )
         p_value = test.p_value
     else:
-        fresh = fresh_comparison(client, candidate.experiment_run_id, candidate.model_run_id, candidate.model_uri,
-                                 f"models:/{name}/{holder.version}", metric)
+        fresh = fresh_comparison(
+            client,
+            candidate.experiment_run_id,
+            candidate.model_run_id,
+            candidate.model_uri,
+            f"models:/{name}/{holder.version}",
+            metric,
+        )
         better = fresh.candidate > fresh.holder if higher_is_better(metric) else fresh.candidate < fresh.holder
         moved = bool(better and fresh.p_value < gate)
-        text = (f"{rule}: the splits differ, so both were evaluated on the candidate's {fresh.split} split ({fresh.rows} rows): "
-                f"{candidate.label} {fresh.candidate:.4g} vs {versus} {fresh.holder:.4g}; paired permutation test: p = {fresh.p_value:.3g}")
+        text = (
+            f"{rule}: the splits differ, so both were evaluated on the candidate's {fresh.split} split ({fresh.rows} rows): "
+            f"{candidate.label} {fresh.candidate:.4g} vs {versus} {fresh.holder:.4g}; paired permutation test: p = {fresh.p_value:.3g}"
+        )
         p_value = fresh.p_value
-    outcome = f"@{alias} moves to this version" if moved else f"@{alias} stays at version {holder.version}; this version is @challenger"
-    return GateDecision(moved, f"{text} -> {outcome}", None if math.isnan(p_value) else float(p_value), str(holder.version))
+    outcome = (
+        f"@{alias} moves to this version"
+        if moved
+        else f"@{alias} stays at version {holder.version}; this version is @challenger"
+    )
+    return GateDecision(
+        moved, f"{text} -> {outcome}", None if math.isnan(p_value) else float(p_value), str(holder.version)
+    )
 
 
-def gate_test(candidate: pd.DataFrame, holder: pd.DataFrame, metric: str, sizes: dict[str, tuple[float, float]],
-              gate: float):
+def gate_test(
+    candidate: pd.DataFrame, holder: pd.DataFrame, metric: str, sizes: dict[str, tuple[float, float]], gate: float
+):
     """The candidate job's models against the holder's on the folds and repeats they share: (pairs, PairedTest,
     whether the candidate is better at p < gate)."""
     frame = pd.concat([candidate.assign(job="candidate"), holder.assign(job="holder")], ignore_index=True)

@@ -5,6 +5,7 @@ predicted through the same pyfunc path the scoring server uses, written as CSV o
 with a target they are also scored with the training metrics and an inference run is logged
 in the experiment of the model's run.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow_qc.errors import QCError, one_line
 from mlflow_qc.models.metrics import classification_metrics, regression_metrics
 from mlflow_qc.models.outputs import label_positions, probability_columns
-from mlflow_qc.serve.pyfunc import QCModel, qc_model_of
+from mlflow_qc.serve.pyfunc import qc_model_of
 from mlflow_qc.serve.quiet import no_progress_bars
 from mlflow_qc.serve.requests import is_tabular
 from mlflow_qc.serve.schema import as_frame
@@ -39,11 +40,18 @@ class Inference:
             with no_progress_bars():
                 self.pyfunc = mlflow.pyfunc.load_model(model_uri)
         except (MlflowException, OSError) as exc:
-            raise QCError("model_uri", f"cannot load {model_uri} ({one_line(exc)}); expected a runs:/ or models:/ URI of a QC model") from None
+            raise QCError(
+                "model_uri",
+                f"cannot load {model_uri} ({one_line(exc)}); expected a runs:/ or models:/ URI of a QC model",
+            ) from None
         self.model = qc_model_of(self.pyfunc)
         if self.model is None:
-            raise QCError("model_uri", f"{model_uri} is not a QC model; expected the model of a model run (tag qc.model_uri)")
-        self.schema = self.model.input_schema or self.pyfunc.metadata.get_input_schema()  # models logged before: their MLmodel's
+            raise QCError(
+                "model_uri", f"{model_uri} is not a QC model; expected the model of a model run (tag qc.model_uri)"
+            )
+        self.schema = (
+            self.model.input_schema or self.pyfunc.metadata.get_input_schema()
+        )  # models logged before: their MLmodel's
 
     @property
     def columns(self) -> list[str]:
@@ -80,7 +88,9 @@ class Inference:
         """Every window of ``series`` forecast: ``window`` (its first row), ``horizon``, ``step`` (the row
         forecast), the forecast columns and, where the series reaches that step, ``actual_<column>``."""
         if self.model.analysis_type != "forecasting":
-            raise QCError("record_shifted", f"{self.model_uri} is a {self.model.analysis_type} model; expected a forecaster")
+            raise QCError(
+                "record_shifted", f"{self.model_uri} is a {self.model.analysis_type} model; expected a forecaster"
+            )
         series = as_frame(series) if self.tabular else np.asarray(series)
         try:
             index, forecast = self.model.forecast_series(series)
@@ -92,7 +102,9 @@ class Inference:
         frame = pd.concat([index, pd.DataFrame(forecast, columns=columns)], axis=1)
         known = frame["step"] < len(series)
         for column in columns:
-            frame[f"actual_{column}"] = np.where(known, series[column].to_numpy(np.float64)[frame["step"].clip(upper=len(series) - 1)], np.nan)
+            frame[f"actual_{column}"] = np.where(
+                known, series[column].to_numpy(np.float64)[frame["step"].clip(upper=len(series) - 1)], np.nan
+            )
         return frame
 
     def score_forecast(self, series) -> dict[str, float]:
@@ -101,9 +113,14 @@ class Inference:
 
         frame = self.forecast(series).dropna()
         if frame.empty:
-            raise QCError("input", "no forecast step falls inside the series; expected a series longer than size_window + size_shift")
+            raise QCError(
+                "input",
+                "no forecast step falls inside the series; expected a series longer than size_window + size_shift",
+            )
         columns = self.model.meta["raw_columns"][0]
-        return forecasting_metrics(frame[[f"actual_{c}" for c in columns]].to_numpy()[:, None], frame[columns].to_numpy()[:, None])
+        return forecasting_metrics(
+            frame[[f"actual_{c}" for c in columns]].to_numpy()[:, None], frame[columns].to_numpy()[:, None]
+        )
 
     def score(self, frame: pd.DataFrame, target) -> dict[str, float]:
         """The training metrics on ``frame``; ``target``: a column of ``frame``, a file or the values."""
@@ -137,10 +154,17 @@ class Inference:
             try:
                 truth = truth.astype(np.float64)
             except (TypeError, ValueError):
-                raise QCError("target", f"values such as {truth[:3].tolist()} are not numbers; expected the target on its original scale") from None
+                raise QCError(
+                    "target",
+                    f"values such as {truth[:3].tolist()} are not numbers; expected the target on its original scale",
+                ) from None
             if np.isnan(truth).any():
                 raise QCError("target", "missing values; expected a value for every row")
-            columns = ["prediction"] if "prediction" in predictions.columns else sorted(c for c in predictions.columns if c.startswith("prediction_"))
+            columns = (
+                ["prediction"]
+                if "prediction" in predictions.columns
+                else sorted(c for c in predictions.columns if c.startswith("prediction_"))
+            )
             predicted = predictions[columns].to_numpy(np.float64)
             return regression_metrics(truth, predicted[:, 0] if predicted.shape[1] == 1 else predicted)
         proba = predictions[probability_columns(self.model.classes)].to_numpy(np.float64)
@@ -168,7 +192,9 @@ class InferenceResult:
     def summary(self) -> str:
         line = f"wrote {self.rows} prediction(s) to {self.output_path} in {self.seconds:.2f}s"
         if self.unused_target:
-            line += f" (the input has the target column '{self.unused_target}': --target {self.unused_target} also scores)"
+            line += (
+                f" (the input has the target column '{self.unused_target}': --target {self.unused_target} also scores)"
+            )
         if self.run_id is None:
             return line
         scores = ", ".join(f"{name} {value:.4g}" for name, value in self.metrics.items())
@@ -214,11 +240,15 @@ def read_samples(path: str, meta: dict) -> np.ndarray:
 
     kinds = meta["kinds"]
     if len(kinds) != 1:
-        raise QCError("input", f"the model has {len(kinds)} inputs; expected a single-input model for a file of samples")
+        raise QCError(
+            "input", f"the model has {len(kinds)} inputs; expected a single-input model for a file of samples"
+        )
     if not os.path.exists(path):
         raise QCError("input", f"file not found: {path}")
     color = (meta.get("colors") or [None])[0]
-    spec = DatasetSpec(path=os.path.abspath(path), kind=kinds[0], color=color, image_column="file" if is_manifest(path) else None)
+    spec = DatasetSpec(
+        path=os.path.abspath(path), kind=kinds[0], color=color, image_column="file" if is_manifest(path) else None
+    )
     return load_dataset(spec, "input").array
 
 
@@ -238,7 +268,9 @@ def manifest_column(path: str, column: str) -> np.ndarray | None:
 def writer_check(path: str) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in OUTPUT_WRITERS:
-        raise QCError("output", f"cannot tell the format of {path}; expected a name ending in {', '.join(OUTPUT_WRITERS)}")
+        raise QCError(
+            "output", f"cannot tell the format of {path}; expected a name ending in {', '.join(OUTPUT_WRITERS)}"
+        )
     return suffix
 
 
@@ -251,7 +283,9 @@ def write_table(frame: pd.DataFrame, path: str) -> None:
         frame.to_csv(path, sep=separator, index=False)
 
 
-def log_inference_run(inference: Inference, input_path: str, output_path: str, target: str, scores: dict[str, float]) -> str:
+def log_inference_run(
+    inference: Inference, input_path: str, output_path: str, target: str, scores: dict[str, float]
+) -> str:
     """An inference run (tag qc.level=inference) linked to the model.
 
     Under ``mlflow run`` it is the run ``mlflow run`` created (``MLFLOW_RUN_ID``), as the
@@ -270,7 +304,12 @@ def log_inference_run(inference: Inference, input_path: str, output_path: str, t
         experiment_id = client.get_run(source_run).info.experiment_id if source_run else _current_experiment_id()
         run_id = client.create_run(experiment_id).info.run_id
     now = int(time.time() * 1000)
-    params = {"model_uri": inference.model_uri, "input": os.path.abspath(input_path), "target": target, "output": os.path.abspath(output_path)}
+    params = {
+        "model_uri": inference.model_uri,
+        "input": os.path.abspath(input_path),
+        "target": target,
+        "output": os.path.abspath(output_path),
+    }
     client.log_batch(
         run_id,
         metrics=[Metric(f"inference_{name}", float(value), now, 0) for name, value in scores.items()],
@@ -302,7 +341,7 @@ def source_run_id(client, model_uri: str) -> str | None:
 
 def logged_model_id(model_uri: str) -> str | None:
     """The id in ``models:/<model_id>`` (an MLflow 3 logged model), else None."""
-    rest = model_uri[len("models:/"):] if model_uri.startswith("models:/") else ""
+    rest = model_uri[len("models:/") :] if model_uri.startswith("models:/") else ""
     return rest if rest.startswith("m-") and "/" not in rest and "@" not in rest else None
 
 
@@ -317,4 +356,3 @@ def _current_experiment_id() -> str:
 
     found = mlflow.get_experiment_by_name(name) if name else None
     return found.experiment_id if found else "0"
-

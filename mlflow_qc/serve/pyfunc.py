@@ -11,6 +11,7 @@ What this module imports is what a served model carries (``serve.bundle``): keep
 imports out of it. Every input problem is an ``MlflowException`` with INVALID_PARAMETER_VALUE
 (HTTP 400 from the scoring server) whose message is the one line naming the problem.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,13 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.models.outputs import decode_output
-from mlflow_qc.tracking.names import MODEL_INPUT_SCHEMA, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
+from mlflow_qc.tracking.names import (
+    MODEL_INPUT_SCHEMA,
+    MODEL_LIBRARY_DIR,
+    MODEL_META_FILE,
+    MODEL_PIPELINE_FILE,
+    MODEL_TYPICAL,
+)
 
 
 class InvalidInput(MlflowException):
@@ -123,7 +129,9 @@ class QCModel:
         features = windowed.windows(raw, "input")
         forecast = self.pipeline.decode_target(np.asarray(self.adapter.predict(self.model, [features])))
         count, shift = forecast.shape[:2]
-        index = pd.DataFrame({"window": np.repeat(np.arange(count), shift), "horizon": np.tile(np.arange(1, shift + 1), count)})
+        index = pd.DataFrame(
+            {"window": np.repeat(np.arange(count), shift), "horizon": np.tile(np.arange(1, shift + 1), count)}
+        )
         index["step"] = index["window"] + windowed.size_window + index["horizon"] - 1
         return index, forecast.reshape(count * shift, *forecast.shape[2:])
 
@@ -142,8 +150,12 @@ class QCModel:
         if len(self.meta["kinds"]) == 1:
             return samples(data, self.meta, 0, "input")
         if isinstance(data, dict):
-            return {name: samples(value, self.meta, int(name.rsplit("_", 1)[1]), name) if name.startswith("input_") else value
-                    for name, value in data.items()}
+            return {
+                name: samples(value, self.meta, int(name.rsplit("_", 1)[1]), name)
+                if name.startswith("input_")
+                else value
+                for name, value in data.items()
+            }
         return data
 
 

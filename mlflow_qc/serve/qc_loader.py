@@ -5,6 +5,7 @@ MLflow puts ``code/`` on ``sys.path`` and calls ``_load_pyfunc``. Where mlflow_q
 modules zipped beside this file (``serve.bundle``), so that serving needs nothing but the public
 packages of the model's requirements. Standard library only: nothing else is importable yet.
 """
+
 import importlib.util
 import sys
 from pathlib import Path

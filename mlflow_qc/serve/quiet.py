@@ -1,4 +1,5 @@
 """Silencing MLflow's per-call chatter (progress bars, one INFO line per saved model), nothing else."""
+
 from __future__ import annotations
 
 import logging

@@ -8,6 +8,7 @@ baseline job is never ranked nor registered. With a gate (``register.gate``, ``-
 alias moves only when the new model beats the version holding it (``gate``); otherwise the
 new version gets the alias ``challenger``. The version's description says what was compared.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,17 +27,42 @@ from mlflow_qc.evaluate.compare_sources import experiment_source
 from mlflow_qc.evaluate.selection import REFIT_RULE, RULE, estimate_text, job_estimate, representative_model
 from mlflow_qc.run.observers import ExperimentClosed, TrainingObserver
 from mlflow_qc.serve.atomic_registration import register_with_alias
-from mlflow_qc.serve.quiet import no_progress_bars
 from mlflow_qc.serve.gate import Candidate, GateDecision, decide
+from mlflow_qc.serve.quiet import no_progress_bars
 from mlflow_qc.tracking.names import (
-    CHALLENGER_ALIAS, DEFAULT_ALIAS, EXPERIMENT, FINISHED, JOB_INDEX, LEVEL, MODEL_ARTIFACT, MODEL_RUN_ID, MODEL_URI,
-    RANKING_METRIC, RECIPE_ARTIFACT, REFIT, REGISTERED_MODEL, VERSION_DATA_VERSIONS, VERSION_EXPERIMENT_RUN_ID, VERSION_GATE,
-    VERSION_GATE_HOLDER, VERSION_GATE_P_VALUE, VERSION_JOB_RUN_ID, VERSION_METRIC, VERSION_METRIC_VALUE, VERSION_RECIPE,
+    CHALLENGER_ALIAS,
+    DEFAULT_ALIAS,
+    EXPERIMENT,
+    FINISHED,
+    JOB_INDEX,
+    LEVEL,
+    MODEL_ARTIFACT,
+    MODEL_RUN_ID,
+    MODEL_URI,
+    RANKING_METRIC,
+    RECIPE_ARTIFACT,
+    REFIT,
+    REGISTERED_MODEL,
+    VERSION_DATA_VERSIONS,
+    VERSION_EXPERIMENT_RUN_ID,
+    VERSION_GATE,
+    VERSION_GATE_HOLDER,
+    VERSION_GATE_P_VALUE,
+    VERSION_JOB_RUN_ID,
+    VERSION_METRIC,
+    VERSION_METRIC_VALUE,
+    VERSION_RECIPE,
     declare_directions_of,
 )
 from mlflow_qc.tracking.queries import get_run, job_run_id_of
-from mlflow_qc.tracking.tables import candidate_jobs, flag, hyperparameter_twin, rank_jobs, read_aggregates, read_metrics
-
+from mlflow_qc.tracking.tables import (
+    candidate_jobs,
+    flag,
+    hyperparameter_twin,
+    rank_jobs,
+    read_aggregates,
+    read_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +79,13 @@ class Choice:
     ranked_index: int  # the job the ranking chose (job_index, or the job a refit model refit)
 
 
-def register_best(run_id: str, metric: str | None = None, model_name: str | None = None, alias: str | None = None,
-                  gate: float | None = None) -> ModelVersion:
+def register_best(
+    run_id: str,
+    metric: str | None = None,
+    model_name: str | None = None,
+    alias: str | None = None,
+    gate: float | None = None,
+) -> ModelVersion:
     """Register the best model of experiment run ``run_id`` and point ``alias`` at it (gated: see the module).
 
     Defaults come from the recipe logged on the run (its ``register:`` block), then the run's
@@ -69,12 +100,25 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
     metric = metric or block.get("metric") or run.data.tags.get(RANKING_METRIC)
     if not metric:
         raise QCError("metric", f"experiment run {run_id} names no ranking metric; expected --metric")
-    name = model_name or block.get("model_name") or recipe.get("name") or client.get_experiment(run.info.experiment_id).name
+    name = (
+        model_name
+        or block.get("model_name")
+        or recipe.get("name")
+        or client.get_experiment(run.info.experiment_id).name
+    )
     alias = alias or block.get("alias") or DEFAULT_ALIAS
     gate = checked_gate(gate if gate is not None else block.get("gate"), alias)
     choice = best_model(run_id, metric, jobs, models)
-    log.info("registering the best model of experiment run %s by %s: run %s (%s %.4g) as %s@%s", run_id, metric,
-             choice.model_run_id, metric, choice.value, name, alias)
+    log.info(
+        "registering the best model of experiment run %s by %s: run %s (%s %.4g) as %s@%s",
+        run_id,
+        metric,
+        choice.model_run_id,
+        metric,
+        choice.value,
+        name,
+        alias,
+    )
     model_run = client.get_run(choice.model_run_id)
     tags = {
         VERSION_RECIPE: str(recipe.get("name") or name),
@@ -91,7 +135,9 @@ def register_best(run_id: str, metric: str | None = None, model_name: str | None
     description = version_description(client, run_id, metric, choice, models)
     decision = None
     if gate is not None:  # decided before anything is written
-        decision = decide(client, name, alias, gate, Candidate(run_id, choice.ranked_index, choice.model_run_id, model_uri, metric))
+        decision = decide(
+            client, name, alias, gate, Candidate(run_id, choice.ranked_index, choice.model_run_id, model_uri, metric)
+        )
         tags.update(gate_tags(gate, decision))
         description += f"\n{decision.text}"
     moved_alias = alias if decision is None or decision.moved else CHALLENGER_ALIAS
@@ -116,7 +162,9 @@ def checked_gate(gate, alias: str) -> float | None:
     if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not 0 < gate < 1:
         raise QCError("gate", f"{gate!r}; expected a p-value between 0 and 1, such as 0.05")
     if alias == CHALLENGER_ALIAS:
-        raise QCError("alias", f"'{CHALLENGER_ALIAS}' is the gate's alias for versions that did not win; expected another alias")
+        raise QCError(
+            "alias", f"'{CHALLENGER_ALIAS}' is the gate's alias for versions that did not win; expected another alias"
+        )
     return float(gate)
 
 
@@ -139,20 +187,29 @@ def best_model(run_id: str, metric: str, jobs: pd.DataFrame, models: pd.DataFram
         raise QCError("metric", f"'{metric}' is not a metric of experiment run {run_id}; expected one of {known}")
     ranked = rank_jobs(candidate_jobs(jobs), metric)
     if ranked.empty:
-        raise QCError("metric", f"no job of experiment run {run_id} has a value for '{metric}'; expected another metric")
+        raise QCError(
+            "metric", f"no job of experiment run {run_id} has a value for '{metric}'; expected another metric"
+        )
     best = ranked.iloc[0]
     refit = hyperparameter_twin(jobs, best, refit=True)
     job_index = int(best["job_index"] if refit is None else refit["job_index"])
     top = representative_model(finished[finished["job_index"] == job_index], metric)
-    return Choice(job_index=job_index, model_run_id=str(top["run_id"]), value=float(best[f"{metric}_mean"]), refit=refit is not None,
-                  ranked_index=int(best["job_index"]))
+    return Choice(
+        job_index=job_index,
+        model_run_id=str(top["run_id"]),
+        value=float(best[f"{metric}_mean"]),
+        refit=refit is not None,
+        ranked_index=int(best["job_index"]),
+    )
 
 
 def _experiment_run(client: MlflowClient, run_id: str):
     run = get_run(client, run_id)
     level = run.data.tags.get(LEVEL)
     if level != EXPERIMENT:
-        raise QCError("run_id", f"run {run_id} is a {level or 'non-QC'} run; expected an experiment run (tag {LEVEL}=experiment)")
+        raise QCError(
+            "run_id", f"run {run_id} is a {level or 'non-QC'} run; expected an experiment run (tag {LEVEL}=experiment)"
+        )
     declare_directions_of(run.data.tags)  # its user metrics' directions (evaluation.metrics)
     return run
 
@@ -161,7 +218,9 @@ def _tables(run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         return read_aggregates(run_id), read_metrics(run_id)
     except MlflowException:
-        raise QCError(f"experiment run {run_id}", "has no qc/metrics.csv: no model finished; expected a trained experiment run") from None
+        raise QCError(
+            f"experiment run {run_id}", "has no qc/metrics.csv: no model finished; expected a trained experiment run"
+        ) from None
 
 
 def _logged_recipe(run_id: str) -> dict:

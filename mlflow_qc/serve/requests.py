@@ -4,6 +4,7 @@
 sample shape (N-D) and, for images, the colour mode the training images were decoded with.
 Every problem is a QCError naming what arrived and what was expected (HTTP 400 when served).
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,7 +46,9 @@ def raw_inputs(data, meta: dict) -> list:
     for index, kind in enumerate(kinds):
         name = f"input_{index}"
         if name not in data:
-            raise QCError("input", f"'{name}' missing; expected the inputs {', '.join(f'input_{i}' for i in range(len(kinds)))}")
+            raise QCError(
+                "input", f"'{name}' missing; expected the inputs {', '.join(f'input_{i}' for i in range(len(kinds)))}"
+            )
         if kind == TABULAR:
             raws.append(as_frame(data[name])[meta["raw_columns"][index]])
         else:
@@ -59,17 +62,24 @@ def samples(value, meta: dict, index: int, where: str) -> np.ndarray:
     kind = kinds_of(meta)[index]
     if isinstance(value, pd.DataFrame):
         if kind != "image" or value.shape[1] != 1:
-            expected = f"or one column '{IMAGE_COLUMN}' of base64-encoded image files" if kind == "image" else "as a tensor"
+            expected = (
+                f"or one column '{IMAGE_COLUMN}' of base64-encoded image files" if kind == "image" else "as a tensor"
+            )
             raise QCError(where, f"a table of {value.shape[1]} column(s); expected samples of shape {shape} {expected}")
         if str(value.columns[0]) != IMAGE_COLUMN:
-            raise QCError(f"column '{value.columns[0]}'", f"unknown; expected the column '{IMAGE_COLUMN}' of base64-encoded image files")
+            raise QCError(
+                f"column '{value.columns[0]}'",
+                f"unknown; expected the column '{IMAGE_COLUMN}' of base64-encoded image files",
+            )
         return image_files(value.iloc[:, 0].tolist(), meta, index, where)
     try:
         array = np.asarray(value)
     except ValueError:
         array = None
     if array is None or array.dtype == object:
-        raise QCError(where, f"values of uneven shape or type; expected a tensor of numbers of shape (n, {_dims(shape)})")
+        raise QCError(
+            where, f"values of uneven shape or type; expected a tensor of numbers of shape (n, {_dims(shape)})"
+        )
     if not (np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)):
         raise QCError(where, f"{array.dtype} values; expected numbers of shape (n, {_dims(shape)})")
     if array.ndim != len(shape) + 1 or array.shape[1:] != shape:

@@ -4,6 +4,7 @@ The folder: ``MLmodel`` (loader ``qc_loader``, signature, input example), the pu
 ``code/`` (``serve.bundle``: the loader and the zipped inference modules) and ``data/qc/`` (the fitted
 preprocessing, the adapter's folder, ``qc_model.json``); ``serve.pyfunc`` loads it.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -25,14 +26,23 @@ from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models.outputs import probability_columns
 from mlflow_qc.serve.bundle import LOADER_MODULE, code_paths, pip_requirements
 from mlflow_qc.serve.quiet import without_log_line
-from mlflow_qc.tracking.names import MODEL_INPUT_SCHEMA, MODEL_DATA_DIR, MODEL_LIBRARY_DIR, MODEL_META_FILE, MODEL_PIPELINE_FILE, MODEL_TYPICAL
+from mlflow_qc.tracking.names import (
+    MODEL_DATA_DIR,
+    MODEL_INPUT_SCHEMA,
+    MODEL_LIBRARY_DIR,
+    MODEL_META_FILE,
+    MODEL_PIPELINE_FILE,
+    MODEL_TYPICAL,
+)
 
 _EXAMPLE_CHECK_MESSAGE = "Validating input example against model signature"
 
 
 def _colspec_type(values) -> str:
     kind = pd.api.types.infer_dtype(pd.Series(list(values)), skipna=True)
-    return {"integer": "long", "floating": "double", "mixed-integer-float": "double", "boolean": "boolean"}.get(kind, "string")
+    return {"integer": "long", "floating": "double", "mixed-integer-float": "double", "boolean": "boolean"}.get(
+        kind, "string"
+    )
 
 
 def output_schema(analysis_type: str, classes, forecast_columns=None):
@@ -40,8 +50,11 @@ def output_schema(analysis_type: str, classes, forecast_columns=None):
     from mlflow.types import ColSpec, Schema
 
     if analysis_type == "forecasting":
-        return None if forecast_columns is None or len(forecast_columns) == 0 or forecast_columns[0].startswith("channel_") \
+        return (
+            None
+            if forecast_columns is None or len(forecast_columns) == 0 or forecast_columns[0].startswith("channel_")
             else Schema([ColSpec("double", name) for name in forecast_columns])
+        )
     if analysis_type == "regression":
         return Schema([ColSpec("double", "prediction")])
     columns = [ColSpec(_colspec_type(classes), "prediction")]
@@ -60,7 +73,9 @@ def input_schema(example):
     if isinstance(example, dict):
         if not all(isinstance(value, np.ndarray) for value in example.values()):
             return None
-        return Schema([TensorSpec(np.dtype(np.float64), (-1, *value.shape[1:]), name) for name, value in example.items()])
+        return Schema(
+            [TensorSpec(np.dtype(np.float64), (-1, *value.shape[1:]), name) for name, value in example.items()]
+        )
     with warnings.catch_warnings():
         # the hint says integer columns cannot hold missing values; the schema keeps the
         # training dtypes on purpose, and conform() names the column when a request breaks that
@@ -68,7 +83,9 @@ def input_schema(example):
         return infer_signature(example).inputs
 
 
-def save_qc_model(dest: Path, fitted, entry, context: str, model_id: str | None = None, run_id: str | None = None) -> None:
+def save_qc_model(
+    dest: Path, fitted, entry, context: str, model_id: str | None = None, run_id: str | None = None
+) -> None:
     """Write the pyfunc model of one trained model (``fitted``: its adapter and model) into ``dest``;
     ``model_id``, ``run_id``: its MLflow logged model and model run, written into its MLmodel."""
     import mlflow.models
@@ -95,11 +112,16 @@ def save_qc_model(dest: Path, fitted, entry, context: str, model_id: str | None 
         MODEL_INPUT_SCHEMA: _input_schema_json(str(entry.root)),  # checked by the model itself (serve/pyfunc.py)
     }
     (staging / MODEL_META_FILE).write_text(json.dumps(meta, default=str))
-    identity = dict(zip(IDENTITY_FIELDS, (
-        model_id or uuid.uuid4().hex,  # MLflow's logged models use their id as the model's uuid
-        str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)),
-        _scaffold_size(str(scaffold)) + _files_size(staging),  # the scaffold's files are copied as they are
-    )))
+    identity = dict(
+        zip(
+            IDENTITY_FIELDS,
+            (
+                model_id or uuid.uuid4().hex,  # MLflow's logged models use their id as the model's uuid
+                str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)),
+                _scaffold_size(str(scaffold)) + _files_size(staging),  # the scaffold's files are copied as they are
+            ),
+        )
+    )
     extra = {key: value for key, value in (("model_id", model_id), ("run_id", run_id)) if value}
     template = _mlmodel_template(str(scaffold))
     if template is not None:  # the scaffold's MLmodel with this model's identity: what Model.save would write
@@ -162,7 +184,11 @@ def _scaffold(library: str, entry_root: str, analysis_type: str, module: str | N
     outputs = output_schema(analysis_type, classes, entry.meta.get("forecast_columns"))
     # No input schema: MLflow would enforce it before the model's own check (serve/pyfunc.py), dropping an
     # extra column silently and refusing an image model's base64 files; the model checks its input itself.
-    signature = ModelSignature(inputs=None, outputs=outputs) if outputs is not None and input_schema(example) is not None else None
+    signature = (
+        ModelSignature(inputs=None, outputs=outputs)
+        if outputs is not None and input_schema(example) is not None
+        else None
+    )
     with without_log_line("mlflow.pyfunc", _EXAMPLE_CHECK_MESSAGE):
         mlflow.pyfunc.save_model(
             str(folder / "model"),

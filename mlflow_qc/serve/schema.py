@@ -3,6 +3,7 @@
 Shared by the scoring path (every QC pyfunc request) and ``Inference``, so both refuse
 the same inputs with the same message naming the column.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,17 +27,24 @@ def as_frame(data) -> pd.DataFrame:
         try:
             return pd.DataFrame(data)
         except ValueError as exc:
-            raise QCError("input", f"cannot read the request as a table ({exc}); expected equal-length columns") from None
+            raise QCError(
+                "input", f"cannot read the request as a table ({exc}); expected equal-length columns"
+            ) from None
     rows = data.tolist() if isinstance(data, np.ndarray) and data.dtype == object and data.ndim == 1 else data
     if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows):  # records [{"col": value}, ...]
         return pd.DataFrame([_row(row) for row in rows])
-    raise QCError("input", f"got {type(data).__name__} without column names; expected a table with named columns "
-                           "(dataframe_split, dataframe_records, or inputs / instances as records or columns)")
+    raise QCError(
+        "input",
+        f"got {type(data).__name__} without column names; expected a table with named columns "
+        "(dataframe_split, dataframe_records, or inputs / instances as records or columns)",
+    )
 
 
 def _row(row: dict) -> dict:
     """A record's values as plain scalars (MLflow's JSON parsing makes each a 0-d array)."""
-    return {key: value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value for key, value in row.items()}
+    return {
+        key: value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value for key, value in row.items()
+    }
 
 
 def conform(data, schema) -> pd.DataFrame:
@@ -48,14 +56,21 @@ def conform(data, schema) -> pd.DataFrame:
     names = schema.input_names()
     duplicated = [str(column) for column in frame.columns[frame.columns.duplicated()]]
     if duplicated:
-        raise QCError("input", f"column(s) {preview_columns(duplicated)} given more than once; expected each column once")
+        raise QCError(
+            "input", f"column(s) {preview_columns(duplicated)} given more than once; expected each column once"
+        )
     present = set(frame.columns)
     missing = [name for name in names if name not in present]
     if missing:
-        raise QCError("input", f"column(s) {preview_columns(missing)} missing; expected the columns {preview_columns(names)}")
+        raise QCError(
+            "input", f"column(s) {preview_columns(missing)} missing; expected the columns {preview_columns(names)}"
+        )
     extra = [str(column) for column in frame.columns if column not in set(names)]
     if extra:
-        raise QCError("input", f"unexpected column(s) {preview_columns(extra)}; expected only the columns {preview_columns(names)}")
+        raise QCError(
+            "input",
+            f"unexpected column(s) {preview_columns(extra)}; expected only the columns {preview_columns(names)}",
+        )
     if frame.empty:
         raise QCError("input", "no rows; expected at least one row")
     if list(frame.columns) != names:
@@ -101,7 +116,9 @@ def _cast_to(series: pd.Series, kind: str):
 def _refuse(series: pd.Series, mask, kind: str, expected: str):
     values = series.to_numpy(dtype=object)
     shown = list(dict.fromkeys(_plain(value) for value in (values if mask is None else values[mask])))[:3]
-    raise QCError(f"column '{series.name}'", f"{series.dtype} values such as {shown} do not fit {kind}; expected {expected}")
+    raise QCError(
+        f"column '{series.name}'", f"{series.dtype} values such as {shown} do not fit {kind}; expected {expected}"
+    )
 
 
 def _plain(value):

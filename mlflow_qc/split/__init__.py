@@ -9,8 +9,17 @@
 - Windows (forecasting): the samples are windows, cut inside each block, so that no time step
   belongs to windows of two splits, nor to a fold's train and validation parts.
 """
+
 from mlflow_qc.split.labels import stratification_labels
 from mlflow_qc.split.make import make_splits
 from mlflow_qc.split.splits import REFIT_CONTEXT, SPLIT_ORDER, Splits, declared_splits, refit_rows
 
-__all__ = ["REFIT_CONTEXT", "SPLIT_ORDER", "Splits", "declared_splits", "make_splits", "refit_rows", "stratification_labels"]
+__all__ = [
+    "REFIT_CONTEXT",
+    "SPLIT_ORDER",
+    "Splits",
+    "declared_splits",
+    "make_splits",
+    "refit_rows",
+    "stratification_labels",
+]

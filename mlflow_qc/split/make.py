@@ -1,4 +1,5 @@
 """``make_splits``: the blocks of the chosen order, then (windows) the windows cut inside them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,14 +24,21 @@ def make_splits(n_rows: int, strata, stratifier, seed: int, window=None, groups=
     def cut(rows: np.ndarray, where: str, what: str) -> np.ndarray:
         starts = window_starts(rows, span, n_rows, groups)
         if not len(starts):
-            raise QCError(where, f"{what} has {len(rows)} time step(s), too few for one window of {span} "
-                                 "(size_window + size_shift); expected a larger share or a smaller window")
+            raise QCError(
+                where,
+                f"{what} has {len(rows)} time step(s), too few for one window of {span} "
+                "(size_window + size_shift); expected a larger share or a smaller window",
+            )
         return starts
 
-    windows = {name: cut(rows, f"data.stratifier.size_{name}" if name != "train" else "data.stratifier", f"the {name} block")
-               for name, rows in splits.items()}
-    fold_windows = [{part: cut(rows, "data.stratifier.fold_count", f"fold {k}'s {part} block") for part, rows in fold.items()}
-                    for k, fold in enumerate(folds)]
+    windows = {
+        name: cut(rows, f"data.stratifier.size_{name}" if name != "train" else "data.stratifier", f"the {name} block")
+        for name, rows in splits.items()
+    }
+    fold_windows = [
+        {part: cut(rows, "data.stratifier.fold_count", f"fold {k}'s {part} block") for part, rows in fold.items()}
+        for k, fold in enumerate(folds)
+    ]
     return Splits(
         seed=seed,
         splits=windows,

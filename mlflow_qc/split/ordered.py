@@ -2,6 +2,7 @@
 forward-chaining folds of the training block (scikit-learn's ``TimeSeriesSplit``: each fold
 validates on the block after its training rows). With ``group_column`` whole groups move,
 ordered by their first row."""
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,11 @@ def time_blocks(n_rows: int, stratifier, groups=None) -> tuple[dict, list]:
         wanted = max(1, math.ceil(share * n_rows - 1e-9))
         taken = int(np.searchsorted(np.cumsum(sizes[:remaining][::-1]), wanted) + 1)
         if taken >= remaining:
-            raise QCError(f"data.stratifier.size_{name}", f"{share:g} of the time steps leaves no earlier rows for training; expected a smaller share")
-        splits[name] = _rows(units[remaining - taken:remaining])
+            raise QCError(
+                f"data.stratifier.size_{name}",
+                f"{share:g} of the time steps leaves no earlier rows for training; expected a smaller share",
+            )
+        splits[name] = _rows(units[remaining - taken : remaining])
         remaining -= taken
     train_units = units[:remaining]
     splits["train"] = _rows(train_units)
@@ -48,7 +52,11 @@ def _folds(units: list[np.ndarray], fold_count: int | None) -> list[dict]:
     if not fold_count:
         return []
     if fold_count >= len(units):
-        raise QCError("data.stratifier.fold_count", f"{fold_count} forward folds for {len(units)} training steps or groups; "
-                                                    f"expected fewer than {len(units)}")
-    return [{"train": _rows([units[i] for i in fit]), "fold_validation": _rows([units[i] for i in held])}
-            for fit, held in TimeSeriesSplit(n_splits=fold_count).split(np.arange(len(units)))]
+        raise QCError(
+            "data.stratifier.fold_count",
+            f"{fold_count} forward folds for {len(units)} training steps or groups; expected fewer than {len(units)}",
+        )
+    return [
+        {"train": _rows([units[i] for i in fit]), "fold_validation": _rows([units[i] for i in held])}
+        for fit, held in TimeSeriesSplit(n_splits=fold_count).split(np.arange(len(units)))
+    ]

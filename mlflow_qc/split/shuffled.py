@@ -1,8 +1,16 @@
 """``order: random``: shuffled, stratified splits and folds; with ``group_column``, whole groups."""
+
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, StratifiedGroupKFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GroupKFold,
+    GroupShuffleSplit,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 
 from mlflow_qc.errors import QCError, one_line
 
@@ -15,20 +23,31 @@ def shuffled_blocks(n_rows: int, strata, stratifier, seed: int, groups=None) -> 
     splits: dict[str, np.ndarray] = {}
     rest, rest_strata = rows, strata
     if stratifier.size_test:
-        rest, splits["test"], rest_strata = _split_off(rest, rest_strata, groups, stratifier.size_test, seed, "size_test")
+        rest, splits["test"], rest_strata = _split_off(
+            rest, rest_strata, groups, stratifier.size_test, seed, "size_test"
+        )
     if stratifier.size_validation:
-        share = stratifier.size_validation / (1 - (stratifier.size_test or 0) if groups is not None else len(rest) / n_rows)
+        share = stratifier.size_validation / (
+            1 - (stratifier.size_test or 0) if groups is not None else len(rest) / n_rows
+        )
         rest, splits["validation"], rest_strata = _split_off(rest, rest_strata, groups, share, seed, "size_validation")
     splits["train"] = np.sort(rest)
     train = splits["train"]
-    folds = _folds(train, None if strata is None else strata[train], None if groups is None else groups[train],
-                   stratifier.fold_count, seed)
+    folds = _folds(
+        train,
+        None if strata is None else strata[train],
+        None if groups is None else groups[train],
+        stratifier.fold_count,
+        seed,
+    )
     return splits, folds
 
 
 def _require_rows_per_class(strata, stratifier) -> None:
     """Stratification puts every class in every split; a class with fewer rows cannot be."""
-    names = ["train"] + [name for name, size in (("validation", stratifier.size_validation), ("test", stratifier.size_test)) if size]
+    names = ["train"] + [
+        name for name, size in (("validation", stratifier.size_validation), ("test", stratifier.size_test)) if size
+    ]
     if strata is None or len(names) == 1:
         return
     values, counts = np.unique(strata, return_counts=True)
@@ -48,17 +67,23 @@ def _split_off(rows, strata, groups, share, seed, field_name):
         if strata is None:
             keep, taken = train_test_split(rows, test_size=share, random_state=seed, shuffle=True)
             return keep, np.sort(taken), None
-        keep, taken, keep_strata, _ = train_test_split(rows, strata, test_size=share, random_state=seed, shuffle=True, stratify=strata)
+        keep, taken, keep_strata, _ = train_test_split(
+            rows, strata, test_size=share, random_state=seed, shuffle=True, stratify=strata
+        )
     except ValueError as exc:
-        raise QCError(f"data.stratifier.{field_name}", f"cannot stratify this split ({one_line(exc)}); "
-                                                      "expected a larger share or more rows per class") from None
+        raise QCError(
+            f"data.stratifier.{field_name}",
+            f"cannot stratify this split ({one_line(exc)}); expected a larger share or more rows per class",
+        ) from None
     order = np.argsort(keep)
     return keep[order], np.sort(taken), keep_strata[order]
 
 
 def _groups_off(rows, strata, groups, share, seed, field_name):
     if len(np.unique(groups)) < 2:
-        raise QCError(f"data.stratifier.{field_name}", "the rows left hold one group; expected at least two groups to split")
+        raise QCError(
+            f"data.stratifier.{field_name}", "the rows left hold one group; expected at least two groups to split"
+        )
     keep, taken = next(GroupShuffleSplit(n_splits=1, test_size=share, random_state=seed).split(rows, groups=groups))
     return rows[keep], rows[taken], None if strata is None else strata[keep]
 
@@ -69,11 +94,20 @@ def _folds(train: np.ndarray, strata, groups, fold_count: int | None, seed: int)
     if groups is not None:
         count = len(np.unique(groups))
         if fold_count > count:
-            raise QCError("data.stratifier.fold_count", f"{fold_count} folds for {count} groups in the training split; expected at most {count}")
-        splitter = (StratifiedGroupKFold(n_splits=fold_count, shuffle=True, random_state=seed) if strata is not None
-                    else GroupKFold(n_splits=fold_count, shuffle=True, random_state=seed))
+            raise QCError(
+                "data.stratifier.fold_count",
+                f"{fold_count} folds for {count} groups in the training split; expected at most {count}",
+            )
+        splitter = (
+            StratifiedGroupKFold(n_splits=fold_count, shuffle=True, random_state=seed)
+            if strata is not None
+            else GroupKFold(n_splits=fold_count, shuffle=True, random_state=seed)
+        )
     elif fold_count > len(train):
-        raise QCError("data.stratifier.fold_count", f"{fold_count} folds for {len(train)} training rows; expected at most {len(train)}")
+        raise QCError(
+            "data.stratifier.fold_count",
+            f"{fold_count} folds for {len(train)} training rows; expected at most {len(train)}",
+        )
     elif strata is None:
         splitter = KFold(n_splits=fold_count, shuffle=True, random_state=seed)
     else:
@@ -86,5 +120,7 @@ def _folds(train: np.ndarray, strata, groups, fold_count: int | None, seed: int)
                 f"'{values[smallest]}' has {counts[smallest]}; expected fewer folds",
             )
         splitter = StratifiedKFold(n_splits=fold_count, shuffle=True, random_state=seed)
-    return [{"train": np.sort(train[fit]), "fold_validation": np.sort(train[held])}
-            for fit, held in splitter.split(train, strata, groups)]
+    return [
+        {"train": np.sort(train[fit]), "fold_validation": np.sort(train[held])}
+        for fit, held in splitter.split(train, strata, groups)
+    ]

@@ -1,5 +1,6 @@
 """The outcome of splitting: the samples of every split and fold (row positions, or window starts),
 and for windows the first and last time step each one covers; as ``qc/splits.json``."""
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,9 @@ class Splits:
         steps = fold_steps = None
         if STEPS in raw:
             steps = {name: _spans(spans) for name, spans in raw[STEPS].items()}
-            fold_steps = [{name: _spans(spans) for name, spans in fold.get(STEPS, {}).items()} for fold in raw.get("folds", [])]
+            fold_steps = [
+                {name: _spans(spans) for name, spans in fold.get(STEPS, {}).items()} for fold in raw.get("folds", [])
+            ]
         return cls(raw["seed"], {name: _rows(rows) for name, rows in raw["splits"].items()}, folds, steps, fold_steps)
 
     def contexts(self) -> dict[str, dict[str, np.ndarray]]:
@@ -65,8 +68,12 @@ class Splits:
 
 def declared_splits(stratifier) -> list[str]:
     """The splits every model of a recipe is evaluated on."""
-    declared = {"train": True, "fold_validation": stratifier.fold_count, "validation": stratifier.size_validation,
-                "test": stratifier.size_test}
+    declared = {
+        "train": True,
+        "fold_validation": stratifier.fold_count,
+        "validation": stratifier.size_validation,
+        "test": stratifier.size_test,
+    }
     return [name for name, present in declared.items() if present]
 
 

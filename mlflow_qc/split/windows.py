@@ -1,6 +1,7 @@
 """Windows cut inside blocks of time steps: a window starting at step ``s`` covers the steps
 ``s .. s + span - 1`` (``size_window`` past steps as features, the ``size_shift`` that follow as the
 label); it belongs to a block only when all of them do (and, with groups, to one group)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Where a run's artifacts live on this machine, when they do."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,7 @@
 """Every name mlflow_qc writes into MLflow (README: "The run tree"): tags, levels, statuses, artifact paths,
 split and metric names. Writers (the trainer) and readers (reports, registry, pages) import them here.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,9 @@ BEATS_BASELINE = "qc.beats_baseline"  # job runs (and the experiment run, for it
 TEST_SEALED = "qc.test_sealed"  # experiment runs trained with trainer.hide_test: "true"
 TEST_REVEALED = "qc.test_revealed"  # "<UTC time> by <user>": finalize evaluated the test split
 METRIC_DIRECTIONS = "qc.metric_directions"  # experiment runs: JSON {name: greater_is_better} of evaluation.metrics
-METRIC_DIGEST_PREFIX = "qc.metric_digest."  # experiment runs: + a user metric's name -> the digest of its function's source
+METRIC_DIGEST_PREFIX = (
+    "qc.metric_digest."  # experiment runs: + a user metric's name -> the digest of its function's source
+)
 
 # --- registered model version tags -----------------------------------------------------
 VERSION_RECIPE = "qc.recipe"
@@ -81,10 +84,18 @@ CHALLENGER_ALIAS = "challenger"  # a gated version that did not beat the alias h
 HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
 THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary classifier (trainer.threshold)
 RESOURCE_PARAM = "resource"  # adaptive search: model runs, the resource they trained on
-NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM, RESOURCE_PARAM)  # the other params of a model run
+NOT_HYPERPARAMETERS = (
+    "fold_index",
+    "repeat_index",
+    "seed",
+    THRESHOLD_PARAM,
+    RESOURCE_PARAM,
+)  # the other params of a model run
 
 # --- metrics beyond {split}_{metric} -----------------------------------------------------
-BASELINE_P_VALUE = "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job, Holm-adjusted
+BASELINE_P_VALUE = (
+    "baseline_p_value"  # job runs: the corrected resampled t-test against the baseline job, Holm-adjusted
+)
 BASELINE_P_ADJUSTMENT = "qc.baseline_p_adjustment"  # job runs: how baseline_p_value was adjusted ("Holm over N jobs")
 BASELINE_JOB = "baseline"  # the baseline job's name in tables and reports
 

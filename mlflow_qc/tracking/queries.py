@@ -1,4 +1,5 @@
 """Reading the run tree back: levels, parents, the model runs below a run."""
+
 from __future__ import annotations
 
 from mlflow.entities import Experiment, Run, ViewType
@@ -7,7 +8,18 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_qc.errors import QCError
 from mlflow_qc.tracking.names import (
-    EXPERIMENT, FINISHED, FOLD, FOLD_INDEX, JOB, JOB_KEY, LEVEL, MODEL, PARENT, REPEAT_INDEX, RESUME_KEY, REUSED_MODELS,
+    EXPERIMENT,
+    FINISHED,
+    FOLD,
+    FOLD_INDEX,
+    JOB,
+    JOB_KEY,
+    LEVEL,
+    MODEL,
+    PARENT,
+    REPEAT_INDEX,
+    RESUME_KEY,
+    REUSED_MODELS,
 )
 
 PAGE_SIZE = 5000
@@ -63,7 +75,9 @@ def experiment_run_of(client: MlflowClient, run: Run) -> Run:
     while not is_experiment_run(run):
         parent = run.data.tags.get(PARENT)
         if not parent:
-            raise QCError(f"run {run.info.run_id}", "no experiment run above it; expected a run of an mlflow_qc training")
+            raise QCError(
+                f"run {run.info.run_id}", "no experiment run above it; expected a run of an mlflow_qc training"
+            )
         run = client.get_run(parent)
     return run
 
@@ -76,7 +90,9 @@ def model_runs_below(client: MlflowClient, run: Run) -> list[Run]:
     if level == MODEL:
         return [run]
     if level not in (FOLD, JOB, EXPERIMENT):
-        raise QCError("run_id", f"run {run.info.run_id} has {LEVEL}={level!r}; expected a model, fold, job or experiment run")
+        raise QCError(
+            "run_id", f"run {run.info.run_id} has {LEVEL}={level!r}; expected a model, fold, job or experiment run"
+        )
     experiment_id = run.info.experiment_id
     query = f"tags.`{LEVEL}` = '{MODEL}' and attributes.status = '{FINISHED}' and tags.`{RESUME_KEY}` = '{tags[RESUME_KEY]}'"
     if level in (FOLD, JOB):
@@ -88,10 +104,16 @@ def model_runs_below(client: MlflowClient, run: Run) -> list[Run]:
         parents += tree_runs(client, experiment_id, tags[RESUME_KEY], JOB, f"tags.`{PARENT}` = '{run.info.run_id}'")
     if level in (JOB, EXPERIMENT):
         jobs = {r.info.run_id for r in parents}
-        parents += [r for r in tree_runs(client, experiment_id, tags[RESUME_KEY], FOLD) if r.data.tags.get(PARENT) in jobs]
+        parents += [
+            r for r in tree_runs(client, experiment_id, tags[RESUME_KEY], FOLD) if r.data.tags.get(PARENT) in jobs
+        ]
     own = {r.info.run_id for r in parents}
     counted = {model_id for r in parents for model_id in r.data.tags.get(REUSED_MODELS, "").split(",") if model_id}
-    return [m for m in search_all(client, experiment_id, query) if m.data.tags.get(PARENT) in own or m.info.run_id in counted]
+    return [
+        m
+        for m in search_all(client, experiment_id, query)
+        if m.data.tags.get(PARENT) in own or m.info.run_id in counted
+    ]
 
 
 def tree_runs(client: MlflowClient, experiment_id: str, resume_key: str, level: str, where: str = "") -> list[Run]:
@@ -112,15 +134,22 @@ def active_experiments(client: MlflowClient) -> list[Experiment]:
 
 def experiment_runs(client: MlflowClient, experiment_ids: list[str]) -> list[Run]:
     """The experiment runs of these experiments, newest first."""
-    runs = [run for start in range(0, len(experiment_ids), 100)  # MLflow searches at most 100 experiments at once
-            for run in search_all(client, experiment_ids[start:start + 100], f"tags.`{LEVEL}` = '{EXPERIMENT}'")]
+    runs = [
+        run
+        for start in range(0, len(experiment_ids), 100)  # MLflow searches at most 100 experiments at once
+        for run in search_all(client, experiment_ids[start : start + 100], f"tags.`{LEVEL}` = '{EXPERIMENT}'")
+    ]
     return sorted(runs, key=lambda run: run.info.start_time or 0, reverse=True)
 
 
-def runs_of_model(client: MlflowClient, experiment_id: str, resume_key: str, parent_run_id: str, repeat_index: int) -> list[Run]:
+def runs_of_model(
+    client: MlflowClient, experiment_id: str, resume_key: str, parent_run_id: str, repeat_index: int
+) -> list[Run]:
     """Every active run of one model (the repeat under its fold or job run), earlier attempts included."""
-    query = (f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{MODEL}' "
-             f"and tags.`{PARENT}` = '{parent_run_id}' and tags.`{REPEAT_INDEX}` = '{repeat_index}'")
+    query = (
+        f"tags.`{RESUME_KEY}` = '{resume_key}' and tags.`{LEVEL}` = '{MODEL}' "
+        f"and tags.`{PARENT}` = '{parent_run_id}' and tags.`{REPEAT_INDEX}` = '{repeat_index}'"
+    )
     return search_all(client, experiment_id, query)
 
 

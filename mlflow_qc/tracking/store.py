@@ -7,6 +7,7 @@ store first inside ``prepare_store``, holding an exclusive lock on ``<db file>.l
 second process waits and finds the schema made. MLflow's own commands (``mlflow run``'s
 launcher, ``mlflow ui``) build their stores as MLflow does; nothing of MLflow is replaced.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ def database_file(store_uri: str) -> str | None:
     """The file behind ``sqlite:///path`` (None for in-memory databases)."""
     if not store_uri.startswith(SQLITE_PREFIX):
         return None
-    path = urlparse(store_uri).path if "?" in store_uri else store_uri[len(SQLITE_PREFIX):]
+    path = urlparse(store_uri).path if "?" in store_uri else store_uri[len(SQLITE_PREFIX) :]
     if path in ("", ":memory:"):
         return None
     return os.path.abspath(path)
@@ -68,6 +69,8 @@ def prepare_store(tracking_uri: str) -> None:
         client.search_experiments(max_results=1)  # MLflow builds (and caches) its stores here: the schema is made
         client.search_registered_models(max_results=1)
         if os.environ.get(SQLITE_WAL_ENV, "1") != "0":
-            with closing(sqlite3.connect(path)) as connection:  # mlflow-qc's own connection; the mode stays with the file
+            with closing(
+                sqlite3.connect(path)
+            ) as connection:  # mlflow-qc's own connection; the mode stays with the file
                 connection.execute("pragma journal_mode=wal")
     _prepared.add(path)  # the file, not the URI: a relative sqlite:///mlflow.db names another file in another folder

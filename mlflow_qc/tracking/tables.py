@@ -1,5 +1,6 @@
 """An experiment run's tables: ``qc/metrics.csv`` (one row per model) and
 ``qc/metrics_aggregate.csv`` (one row per job), and ranking the jobs by a metric."""
+
 from __future__ import annotations
 
 import warnings
@@ -11,8 +12,17 @@ import pandas as pd
 from mlflow_qc.tracking.names import AGGREGATE_ARTIFACT, HP_PREFIX, METRICS_ARTIFACT, higher_is_better
 
 # The columns of qc/metrics.csv that say which model a row is; the rest are hp.* and metrics.
-IDENTITY_COLUMNS = ("job_index", "job_key", "refit", "baseline", "fold_index", "repeat_index", "run_id", "status",
-                    *("resource", "rung", "partial"))  # the last three: adaptive search only (README: "Adaptive search")
+IDENTITY_COLUMNS = (
+    "job_index",
+    "job_key",
+    "refit",
+    "baseline",
+    "fold_index",
+    "repeat_index",
+    "run_id",
+    "status",
+    *("resource", "rung", "partial"),
+)  # the last three: adaptive search only (README: "Adaptive search")
 # What qc/progress.csv has beside the columns of qc/metrics.csv.
 PROGRESS_COLUMNS = ("job_run_id", "reused", "seconds", "error")
 

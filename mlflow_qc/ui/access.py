@@ -14,6 +14,7 @@ MLflow names used (all here, all public): ``create_app``, ``authenticate_request
 ``filter_experiment_ids``; the hook is the one ``before_request`` function ``create_app`` adds to the
 app (found by comparing the app's hooks before and after), wrapped, never imported by name.
 """
+
 from __future__ import annotations
 
 from mlflow_qc.tracking.names import PAGES_ROOT
@@ -57,7 +58,9 @@ def create_auth_app(flask_app, prefix: str = ""):
     made = auth.create_app(flask_app)
     added = [hook for hook in hooks if hook not in before]
     if len(added) != 1:
-        raise RuntimeError(f"mlflow.server.auth.create_app registered {len(added)} before_request hooks; expected MLflow's "
-                           "one basic-auth hook (this MLflow version is not supported by qc-auth)")
+        raise RuntimeError(
+            f"mlflow.server.auth.create_app registered {len(added)} before_request hooks; expected MLflow's "
+            "one basic-auth hook (this MLflow version is not supported by qc-auth)"
+        )
     hooks[hooks.index(added[0])] = pages_hook(added[0], f"{prefix}{PAGES_ROOT}")
     return made

@@ -8,6 +8,7 @@ each server worker: under uvicorn, MLflow's default, it must return the ASGI app
 around its Flask app; under gunicorn or waitress (``--gunicorn-opts`` / ``--waitress-opts``), the
 Flask app itself.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,9 @@ def open_experiments_on_their_runs(flask_app, prefix: str) -> None:
         index = Path(flask_app.static_folder or "", "index.html")
         if not index.is_file():
             return original()
-        return Response(_index_with_default(str(index), f"{prefix}{PAGES_ROOT}/static/model-training.js"), mimetype="text/html")
+        return Response(
+            _index_with_default(str(index), f"{prefix}{PAGES_ROOT}/static/model-training.js"), mimetype="text/html"
+        )
 
     serve._qc_index = True
     flask_app.view_functions["serve"] = serve
@@ -73,7 +76,8 @@ def create_auth_app(app=None):
     """The server app with MLflow's basic authentication and, on it, the QC pages."""
     from mlflow.server import app as mlflow_app
 
-    from mlflow_qc.ui.access import create_auth_app as with_auth, readable
+    from mlflow_qc.ui.access import create_auth_app as with_auth
+    from mlflow_qc.ui.access import readable
 
     flask_app = app if app is not None else mlflow_app
     add_pages(flask_app, readable)

@@ -3,6 +3,7 @@
 Counts come from the experiment run's own tags, which the trainer keeps current while it
 trains, so the list reads one run per experiment whatever the number of models.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,17 @@ import socket
 from mlflow.entities import Run
 
 from mlflow_qc.tracking.names import (
-    BEST_JOB_INDEX, BEST_JOB_RUN_ID, ERROR_LINE, HOST, LAUNCHER_PID, MODELS_FAILED, MODELS_FINISHED, MODELS_PLANNED, PID,
-    RANKING_METRIC, RUNNING,
+    BEST_JOB_INDEX,
+    BEST_JOB_RUN_ID,
+    ERROR_LINE,
+    HOST,
+    LAUNCHER_PID,
+    MODELS_FAILED,
+    MODELS_FINISHED,
+    MODELS_PLANNED,
+    PID,
+    RANKING_METRIC,
+    RUNNING,
 )
 from mlflow_qc.tracking.queries import active_experiments, experiment_runs
 from mlflow_qc.ui.store import Store

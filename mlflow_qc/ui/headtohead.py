@@ -5,6 +5,7 @@ matrices, and for two jobs the corrected resampled t-test over the folds and rep
 The numbers are the model runs' own (metrics, ``qc/predictions.parquet``, epoch history); the
 statistics and figures are those of the job reports (``evaluate``), so a page and a report agree.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,22 @@ from mlflow_qc.evaluate.job_report import EvaluationData, collect, model_label
 from mlflow_qc.evaluate.report import figure_dict
 from mlflow_qc.split import Splits
 from mlflow_qc.tracking.names import (
-    CACHE_KEY, FINISHED, FIT_SECONDS, FOLD_INDEX, IMPORTANCE_PREFIX, JOB, MODEL, MODEL_DATA, MODEL_META_FILE, RANKING_METRIC,
-    REPEAT_INDEX, SPLITS, SPLITS_ARTIFACT, declare_directions_of, higher_is_better, split_of,
+    CACHE_KEY,
+    FINISHED,
+    FIT_SECONDS,
+    FOLD_INDEX,
+    IMPORTANCE_PREFIX,
+    JOB,
+    MODEL,
+    MODEL_DATA,
+    MODEL_META_FILE,
+    RANKING_METRIC,
+    REPEAT_INDEX,
+    SPLITS,
+    SPLITS_ARTIFACT,
+    declare_directions_of,
+    higher_is_better,
+    split_of,
 )
 from mlflow_qc.tracking.queries import experiment_run_of, level_of, model_runs_below
 from mlflow_qc.ui.store import PageError, Store
@@ -55,7 +70,9 @@ def load_side(store: Store, key: str, run_id) -> Side:
     run = store.run(run_id, field_name, (MODEL, JOB))
     models = [m for m in model_runs_below(store.client, run) if m.info.status == FINISHED]
     if not models:
-        raise PageError(404, field_name, f"run {run.info.run_id} has no finished model; expected a job or model run that trained")
+        raise PageError(
+            404, field_name, f"run {run.info.run_id} has no finished model; expected a job or model run that trained"
+        )
     meta = json.loads(store.read_text(models[0], f"{MODEL_DATA}/{MODEL_META_FILE}") or "{}")
     return Side(key, run, models, experiment_run_of(store.client, run), meta)
 
@@ -75,11 +92,21 @@ def model_table(side: Side) -> pd.DataFrame:
     rows = []
     for run in side.models:
         tags = run.data.tags
-        metrics = {k: v for k, v in run.data.metrics.items()
-                   if split_of(k) and not k.startswith(IMPORTANCE_PREFIX) and k not in NOT_COMPARED}
+        metrics = {
+            k: v
+            for k, v in run.data.metrics.items()
+            if split_of(k) and not k.startswith(IMPORTANCE_PREFIX) and k not in NOT_COMPARED
+        }
         fold = tags.get(FOLD_INDEX)
-        rows.append({"job": side.label, "hyperparameters": "", "fold_index": np.nan if fold is None else float(fold),
-                     "repeat_index": int(tags.get(REPEAT_INDEX, 0)), **metrics})
+        rows.append(
+            {
+                "job": side.label,
+                "hyperparameters": "",
+                "fold_index": np.nan if fold is None else float(fold),
+                "repeat_index": int(tags.get(REPEAT_INDEX, 0)),
+                **metrics,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -108,15 +135,19 @@ def metrics_table(store: Store, first: Side, second: Side) -> tuple[pd.DataFrame
     paired = level_of(first.run) == JOB and shared_splits(first, second)
     notes = []
     if level_of(first.run) == MODEL:
-        notes.append("Two single models: the corrected resampled t-test compares jobs over their folds x repeats, "
-                     "so no test is shown; compare their jobs for one.")
+        notes.append(
+            "Two single models: the corrected resampled t-test compares jobs over their folds x repeats, "
+            "so no test is shown; compare their jobs for one."
+        )
     elif not paired:
         notes.append("The jobs come from experiments with different data or splits: no paired test is possible.")
     else:
-        notes.append(f"p: corrected resampled t-test (Nadeau and Bengio, 2003) over the folds x repeats both jobs share "
-                     f"(one pair per fold when both have identical repeats); a difference is called real when p < {ALPHA}. "
-                     "One pair of jobs per metric: p needs no adjustment (Holm over one test is p); the experiment's "
-                     "compare report adjusts over all its pairs.")
+        notes.append(
+            f"p: corrected resampled t-test (Nadeau and Bengio, 2003) over the folds x repeats both jobs share "
+            f"(one pair per fold when both have identical repeats); a difference is called real when p < {ALPHA}. "
+            "One pair of jobs per metric: p needs no adjustment (Holm over one test is p); the experiment's "
+            "compare report adjusts over all its pairs."
+        )
     rows = []
     for column in columns:
         cells = {}
@@ -126,10 +157,20 @@ def metrics_table(store: Store, first: Side, second: Side) -> tuple[pd.DataFrame
             cells[f"{side.key}_mean"] = None if found is None else found["mean"]
         test = tests.loc[column] if paired and column in tests.index else None
         better = winner(column, cells["A_mean"], cells["B_mean"], test)
-        rows.append({"split": split_of(column), "metric": column[len(split_of(column)) + 1:], "A": cells["A"], "B": cells["B"],
-                     "A - B": cells["A_mean"] - cells["B_mean"] if None not in (cells["A_mean"], cells["B_mean"]) else np.nan,
-                     "pairs": int(test["pairs"]) if test is not None else np.nan,
-                     "p": float(test["p_value"]) if test is not None else np.nan, "better": better})
+        rows.append(
+            {
+                "split": split_of(column),
+                "metric": column[len(split_of(column)) + 1 :],
+                "A": cells["A"],
+                "B": cells["B"],
+                "A - B": cells["A_mean"] - cells["B_mean"]
+                if None not in (cells["A_mean"], cells["B_mean"])
+                else np.nan,
+                "pairs": int(test["pairs"]) if test is not None else np.nan,
+                "p": float(test["p_value"]) if test is not None else np.nan,
+                "better": better,
+            }
+        )
     return pd.DataFrame(rows), notes
 
 
@@ -158,9 +199,18 @@ def overlay(figures: list, side_of) -> list[dict]:
             side = side_of(trace.get("meta", {}).get("model", ""))
             role = str(trace.get("name"))
             group = f"{side}: {role}"
-            trace.update({"name": group, "legendgroup": group, "showlegend": (id(figure), group) not in seen,
-                          "line": {**trace.get("line", {}), "color": color(SIDES.index(side)),
-                                   "dash": DASHES[roles.index(role) % len(DASHES)]}})
+            trace.update(
+                {
+                    "name": group,
+                    "legendgroup": group,
+                    "showlegend": (id(figure), group) not in seen,
+                    "line": {
+                        **trace.get("line", {}),
+                        "color": color(SIDES.index(side)),
+                        "dash": DASHES[roles.index(role) % len(DASHES)],
+                    },
+                }
+            )
             seen.add((id(figure), group))
         data["layout"]["legend"] = {**data["layout"].get("legend", {}), "title": {"text": ""}}
         out.append(data)
@@ -192,11 +242,24 @@ def head_to_head(store: Store, a, b) -> dict:
                 sections.append((title, overlay(curve_figures(kind, both, classes), side_of), False))
         else:
             notes.append("The two sides predict different classes: their curves are not overlaid.")
-        sections.append(("Confusion matrices", paired_figures(
-            confusion_figures(first.data.predictions, classes), confusion_figures(second.data.predictions, second.meta["classes"])), True))
+        sections.append(
+            (
+                "Confusion matrices",
+                paired_figures(
+                    confusion_figures(first.data.predictions, classes),
+                    confusion_figures(second.data.predictions, second.meta["classes"]),
+                ),
+                True,
+            )
+        )
     elif len(predictions) == 2 and analysis_type == "regression":
-        sections.append(("Predictions", paired_figures(regression_figures(first.data.predictions),
-                                                       regression_figures(second.data.predictions)), True))
+        sections.append(
+            (
+                "Predictions",
+                paired_figures(regression_figures(first.data.predictions), regression_figures(second.data.predictions)),
+                True,
+            )
+        )
     return {"sides": (first, second), "table": table, "notes": notes, "sections": sections}
 
 

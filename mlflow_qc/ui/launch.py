@@ -1,4 +1,5 @@
 """``mlflow-qc ui``: ``mlflow server --app-name qc`` over the project's store, on loopback unless told otherwise."""
+
 from __future__ import annotations
 
 import errno
@@ -20,8 +21,11 @@ def store_uri(given: str | None) -> str:
     uri = given or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
     if uri.startswith(("http://", "https://", "databricks")):
         where = "--backend-store-uri" if given else "MLFLOW_TRACKING_URI"
-        raise QCError(where, f"{uri} is a tracking server; expected the store itself (a database URI such as "
-                             f"{DEFAULT_STORE}), or start that server with --app-name qc (README: 'The QC pages')")
+        raise QCError(
+            where,
+            f"{uri} is a tracking server; expected the store itself (a database URI such as "
+            f"{DEFAULT_STORE}), or start that server with --app-name qc (README: 'The QC pages')",
+        )
     return uri
 
 
@@ -40,7 +44,10 @@ def check_port_free(host: str, port: int) -> None:
     problem = _bind_problem(host, port)
     if problem is None:
         return
-    free = next((candidate for candidate in range(port + 1, min(port + 50, 65536)) if _bind_problem(host, candidate) is None), None)
+    free = next(
+        (candidate for candidate in range(port + 1, min(port + 50, 65536)) if _bind_problem(host, candidate) is None),
+        None,
+    )
     if free is None:
         free = _bound_port(host, 0)
     raise QCError("--port", f"{port} on {host} is not free ({problem}); expected a free port, such as --port {free}")
@@ -71,5 +78,21 @@ def server_command(host: str, port: int, backend_store_uri: str | None, workers:
         raise QCError("--port", f"{port}; expected a port number from 1 to 65535")
     if workers < 1:
         raise QCError("--workers", f"{workers}; expected at least 1")
-    return [sys.executable, "-m", "mlflow", "server", "--app-name", "qc", "--backend-store-uri", store_uri(backend_store_uri),
-            "--host", host, "--port", str(port), "--workers", str(workers), "--uvicorn-opts", UVICORN_OPTIONS]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--app-name",
+        "qc",
+        "--backend-store-uri",
+        store_uri(backend_store_uri),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--uvicorn-opts",
+        UVICORN_OPTIONS,
+    ]

@@ -5,6 +5,7 @@ Everything a run or a user wrote (names, params, errors) is escaped here or set 
 ``<``, ``>`` and ``&`` escaped, so no value can close it. No inline script runs: the pages are
 served under a Content-Security-Policy that allows only the server's own scripts.
 """
+
 from __future__ import annotations
 
 import html
@@ -67,13 +68,15 @@ def shell(prefix: str, page: str, title: str, body: str, data=None, figures: boo
         f'<a href="{e(ui_root)}">MLflow UI</a></header>'
         f'<main><h1 id="qc-title">{e(title)}</h1>{body}'
         f'<noscript><p class="qc-error">These pages need JavaScript.</p></noscript></main>'
-        f'{"".join(scripts)}</body></html>'
+        f"{''.join(scripts)}</body></html>"
     )
 
 
 def error_page(prefix: str, status: int, message: str) -> str:
-    body = (f'<p class="qc-error" id="qc-message">{html.escape(message)}</p>'
-            f'<p><a href="{html.escape(prefix + PAGES_ROOT)}/">All QC experiments</a></p>')
+    body = (
+        f'<p class="qc-error" id="qc-message">{html.escape(message)}</p>'
+        f'<p><a href="{html.escape(prefix + PAGES_ROOT)}/">All QC experiments</a></p>'
+    )
     return shell(prefix, "error", f"{HTTPStatus(status).phrase} ({status})", body)
 
 
@@ -89,17 +92,24 @@ def compare_body(prefix: str, result: dict) -> tuple[str, list[dict]]:
     for side in result["sides"]:
         params = ", ".join(f"{k}={v}" for k, v in side.run.data.params.items() if k not in NOT_HYPERPARAMETERS)
         tracker = prefix + tracker_path(side.experiment_run.info.run_id)
-        report = (f' · <a href="{e(prefix + report_path(side.run.info.run_id))}">report</a>'
-                  if side.run.data.tags.get(LEVEL) == JOB else "")
+        report = (
+            f' · <a href="{e(prefix + report_path(side.run.info.run_id))}">report</a>'
+            if side.run.data.tags.get(LEVEL) == JOB
+            else ""
+        )
         cards.append(
             f'<section class="qc-side qc-side-{e(side.key)}"><h2>{e(side.key)}: {run_link(prefix, side.run)}</h2>'
-            f'<p>{e(side.run.data.tags.get(LEVEL, ""))} run of {e(side.experiment_run.info.run_name or "")} '
+            f"<p>{e(side.run.data.tags.get(LEVEL, ''))} run of {e(side.experiment_run.info.run_name or '')} "
             f'(<a href="{e(tracker)}">tracker</a>{report}); {len(side.models)} model(s)</p>'
             f'<p class="qc-note">{e(params)}</p></section>'
         )
     notes = "".join(f'<p class="qc-note">{e(note)}</p>' for note in result["notes"])
-    parts = [f'<div class="qc-sides">{"".join(cards)}</div>', "<h2>Metrics per split</h2>", notes,
-             f'<div id="qc-metrics">{html_table(result["table"])}</div>']
+    parts = [
+        f'<div class="qc-sides">{"".join(cards)}</div>',
+        "<h2>Metrics per split</h2>",
+        notes,
+        f'<div id="qc-metrics">{html_table(result["table"])}</div>',
+    ]
     figures, count = [], 0
     for title, section_figures, side_by_side in result["sections"]:
         holders = []
@@ -115,7 +125,7 @@ def compare_body(prefix: str, result: dict) -> tuple[str, list[dict]]:
 def figure_blocks(figures: list[dict]) -> str:
     return "".join(
         f'<script type="application/json" class="qc-figure-data" data-target="{html.escape(f["target"])}">'
-        f'{script_json(to_json_plotly(f["figure"]))}</script>'
+        f"{script_json(to_json_plotly(f['figure']))}</script>"
         for f in figures
     )
 
@@ -124,14 +134,20 @@ def versions_body(prefix: str, versions: list[dict]) -> str:
     """The registered model versions the what-if page can open, each linked to it."""
     e = html.escape
     if not versions:
-        return ('<p id="qc-message">No registered model version of a run you may read: the what-if page loads registered '
-                'models only (register one with the recipe\'s <code>register:</code>, <code>mlflow-qc register</code> or '
-                'MLflow\'s Model Registry).</p>')
+        return (
+            '<p id="qc-message">No registered model version of a run you may read: the what-if page loads registered '
+            "models only (register one with the recipe's <code>register:</code>, <code>mlflow-qc register</code> or "
+            "MLflow's Model Registry).</p>"
+        )
     rows = "".join(
         f'<tr><td><a class="qc-whatif-link" href="{e(prefix + PAGES_ROOT)}/whatif/{e(v["run_id"])}">{e(v["name"])}</a></td>'
-        f'<td>{e(v["version"])}</td><td>{e(v["run_id"])}</td></tr>' for v in versions)
-    return (f'<p>The what-if page opens registered model versions only.</p><table id="qc-versions"><thead><tr><th>model</th>'
-            f'<th>version</th><th>model run</th></tr></thead><tbody>{rows}</tbody></table>')
+        f"<td>{e(v['version'])}</td><td>{e(v['run_id'])}</td></tr>"
+        for v in versions
+    )
+    return (
+        f'<p>The what-if page opens registered model versions only.</p><table id="qc-versions"><thead><tr><th>model</th>'
+        f"<th>version</th><th>model run</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def whatif_body(prefix: str, run, loaded: LoadedModel) -> str:
@@ -153,13 +169,19 @@ def whatif_body(prefix: str, run, loaded: LoadedModel) -> str:
             f'<span class="qc-hint">{e(spec.hint)}</span>'
             f'<span class="qc-field-error" data-error-for="{e(spec.name)}" role="alert"></span></div>'
         )
-    order = "ordered by permutation importance (loss increase when shuffled)" if any(
-        f.importance is not None for f in loaded.fields) else "in the model's column order (no importance computed)"
-    source = ("start at the training median (numbers) or most frequent value" if loaded.typical_source == "training rows"
-              else "start at the model's input example (it was logged before typical values were kept)")
+    order = (
+        "ordered by permutation importance (loss increase when shuffled)"
+        if any(f.importance is not None for f in loaded.fields)
+        else "in the model's column order (no importance computed)"
+    )
+    source = (
+        "start at the training median (numbers) or most frequent value"
+        if loaded.typical_source == "training rows"
+        else "start at the model's input example (it was logged before typical values were kept)"
+    )
     return (
         f'<p>Model {run_link(prefix, run)} (registered as <code id="qc-version">{e(loaded.version)}</code>): '
-        f'{e(loaded.analysis_type)}. Fields {e(order)}; they {e(source)}.</p>'
+        f"{e(loaded.analysis_type)}. Fields {e(order)}; they {e(source)}.</p>"
         f'<div class="qc-whatif"><form id="qc-form" novalidate>{"".join(rows)}'
         f'<p><button type="button" id="qc-reset">Back to the typical sample</button></p></form>'
         f'<section class="qc-answer"><h2>Prediction</h2><p id="qc-prediction" aria-live="polite">…</p>'

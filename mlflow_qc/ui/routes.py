@@ -4,6 +4,7 @@ Read-only but for what-if predictions (POST, JSON only, same origin, 64 KB at mo
 and query parameter is checked before anything is read: a malformed one is answered 400, an
 unknown or wrong-level run 404, each with a one-line message; an oversized query string 414.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -33,8 +34,8 @@ STATIC = {"qc.js": "application/javascript", "qc.css": "text/css", "model-traini
 REPORT_POLICY = "sandbox allow-scripts allow-popups allow-top-navigation allow-popups-to-escape-sandbox"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                               "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-                               "form-action 'self'; frame-ancestors 'self'",
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
@@ -64,7 +65,9 @@ def only_parameters(*allowed: str) -> None:
     unknown = [name for name in request.args if name not in allowed]
     if unknown:
         expected = f"only {', '.join(allowed)}" if allowed else "none"
-        raise PageError(400, "query", f"unknown parameter(s) {', '.join(shown(n) for n in unknown[:3])}; expected {expected}")
+        raise PageError(
+            400, "query", f"unknown parameter(s) {', '.join(shown(n) for n in unknown[:3])}; expected {expected}"
+        )
     repeated = [name for name in allowed if len(request.args.getlist(name)) > 1]
     if repeated:
         raise PageError(400, repeated[0], "given more than once; expected one value")
@@ -105,6 +108,7 @@ def _bad_input(exc: QCError):
 
 # --- pages -------------------------------------------------------------------------------
 
+
 @pages_blueprint.get("/")
 def experiments_page():
     only_parameters()
@@ -117,7 +121,9 @@ def tracker_page(run_id: str):
     only_parameters()
     run = state().store.run(run_id, "run_id", (EXPERIMENT,))
     data = snapshot(state().store, run)
-    return html_page(pages.shell(state().prefix, "tracker", run.info.run_name or run.info.run_id, '<div id="qc-root"></div>', data))
+    return html_page(
+        pages.shell(state().prefix, "tracker", run.info.run_name or run.info.run_id, '<div id="qc-root"></div>', data)
+    )
 
 
 @pages_blueprint.get("/compare")
@@ -158,13 +164,16 @@ def report_page(run_id: str):
     run = state().store.run(run_id, "run_id", (EXPERIMENT, JOB))
     text = state().store.read_text(run, REPORT_HTML)
     if text is None:
-        raise PageError(404, "run_id", f"run {run.info.run_id} has no {REPORT_HTML}; expected a job or experiment run that closed")
+        raise PageError(
+            404, "run_id", f"run {run.info.run_id} has no {REPORT_HTML}; expected a job or experiment run that closed"
+        )
     response = html_page(text)
     response.headers["Content-Security-Policy"] = REPORT_POLICY
     return response
 
 
 # --- JSON --------------------------------------------------------------------------------
+
 
 def json_response(value, status: int = 200) -> Response:
     return Response(json.dumps(pages.jsonable(value)), status=status, mimetype="application/json")
@@ -214,6 +223,7 @@ def ping():
 
 
 # --- static files ------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=None)
 def static_file(name: str) -> tuple[bytes, str]:

@@ -4,6 +4,7 @@ Every run id arrives in a request; it is checked (32 hexadecimal digits) before 
 store. Artifacts are read only at the fixed names of ``tracking/names.py`` under the run's own
 artifact location as the store records it, never at a path taken from a request.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,8 +66,12 @@ class Store:
     """The tracking store of the server (``mlflow server --backend-store-uri``) and its artifacts,
     as the user of the current request may read them (``readable``)."""
 
-    def __init__(self, tracking_uri: str | None = None, artifacts_destination: str | None = None,
-                 readable: Readable | None = None):
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        artifacts_destination: str | None = None,
+        readable: Readable | None = None,
+    ):
         import mlflow
 
         self.tracking_uri = tracking_uri or os.environ.get(BACKEND_STORE_ENV) or mlflow.get_tracking_uri()
@@ -91,15 +96,23 @@ class Store:
         try:
             run = self.client.get_run(run_id)
         except MlflowException:
-            raise PageError(404, field, f"no run {run_id} in this store; expected the id of an mlflow_qc run ({README})") from None
+            raise PageError(
+                404, field, f"no run {run_id} in this store; expected the id of an mlflow_qc run ({README})"
+            ) from None
         if not self.readable_ids([run.info.experiment_id]):
-            raise PageError(403, field, f"run {run_id} is in experiment {run.info.experiment_id}, which you may not read; "
-                                        f"expected a run of an experiment you have READ permission on ({README})")
+            raise PageError(
+                403,
+                field,
+                f"run {run_id} is in experiment {run.info.experiment_id}, which you may not read; "
+                f"expected a run of an experiment you have READ permission on ({README})",
+            )
         if run.info.lifecycle_stage == LifecycleStage.DELETED:
             raise PageError(404, field, f"run {run_id} was deleted; expected an active run")
         if levels and level_of(run) not in levels:
             found = f"{a_or_an(level_of(run))} run" if level_of(run) else f"not an mlflow_qc run (no {LEVEL} tag)"
-            raise PageError(404, field, f"run {run_id} is {found}; expected {' or '.join(a_or_an(level) for level in levels)} run")
+            raise PageError(
+                404, field, f"run {run_id} is {found}; expected {' or '.join(a_or_an(level) for level in levels)} run"
+            )
         return run
 
     def artifact_root(self, run: Run) -> str:
@@ -124,7 +137,9 @@ class Store:
     def read_text(self, run: Run, path: str) -> str | None:
         with tempfile.TemporaryDirectory() as scratch:
             found = self.artifact_path(run, path, scratch)
-            return found.read_text(encoding="utf-8", errors="replace") if found is not None and found.is_file() else None
+            return (
+                found.read_text(encoding="utf-8", errors="replace") if found is not None and found.is_file() else None
+            )
 
     def read_table(self, run: Run, path: str, text_prefix: str | None = None) -> pd.DataFrame | None:
         """A parquet or CSV artifact; CSV columns starting with ``text_prefix`` stay text (hyperparameters as logged)."""

@@ -8,6 +8,7 @@ request costs about the same at 10 or 400 models, and a page polls it while the 
 Experiments trained before the file existed are read from ``qc/metrics.csv`` (finished ones) or
 from all their model runs.
 """
+
 from __future__ import annotations
 
 import time
@@ -17,9 +18,36 @@ import pandas as pd
 from mlflow.entities import Run
 
 from mlflow_qc.tracking.names import (
-    BASELINE, BASELINE_JOB, ERROR_LINE, EXPERIMENT, FAILED, FINISHED, FOLD_INDEX, HP_PREFIX, JOB, JOB_INDEX, JOB_KEY, KILLED, METRICS_ARTIFACT,
-    MODEL, MODELS_PLANNED, NOT_HYPERPARAMETERS, PARENT, PROGRESS_AT, PROGRESS_ARTIFACT, RANKING_METRIC, REPEAT_INDEX, RESUME_KEY,
-    RUNNING, SPLITS, TRAINING_STARTED, WHATIF, declare_directions_of, default_ranking_metric, higher_is_better, split_of,
+    BASELINE,
+    BASELINE_JOB,
+    ERROR_LINE,
+    EXPERIMENT,
+    FAILED,
+    FINISHED,
+    FOLD_INDEX,
+    HP_PREFIX,
+    JOB,
+    JOB_INDEX,
+    JOB_KEY,
+    KILLED,
+    METRICS_ARTIFACT,
+    MODEL,
+    MODELS_PLANNED,
+    NOT_HYPERPARAMETERS,
+    PARENT,
+    PROGRESS_ARTIFACT,
+    PROGRESS_AT,
+    RANKING_METRIC,
+    REPEAT_INDEX,
+    RESUME_KEY,
+    RUNNING,
+    SPLITS,
+    TRAINING_STARTED,
+    WHATIF,
+    declare_directions_of,
+    default_ranking_metric,
+    higher_is_better,
+    split_of,
 )
 from mlflow_qc.tracking.queries import tree_runs
 from mlflow_qc.tracking.tables import PROGRESS_COLUMNS
@@ -40,15 +68,21 @@ def run_rows(runs: list[Run], started_ms: int) -> pd.DataFrame:
     for run in runs:
         tags, info = run.data.tags, run.info
         fold, index = tags.get(FOLD_INDEX), tags.get(JOB_INDEX)
-        rows.append({
-            "job_index": int(index) if index and index.isdigit() else None, "job_key": tags.get(JOB_KEY),
-            "fold_index": float(fold) if fold is not None else np.nan, "repeat_index": tags.get(REPEAT_INDEX),
-            "baseline": tags.get(BASELINE) == "true", "run_id": info.run_id, "status": info.status,
-            REUSED: (info.start_time or 0) < started_ms,
-            ERROR: tags.get(ERROR_LINE),
-            **{f"{HP_PREFIX}{k}": v for k, v in run.data.params.items() if k not in NOT_HYPERPARAMETERS},
-            **run.data.metrics,
-        })
+        rows.append(
+            {
+                "job_index": int(index) if index and index.isdigit() else None,
+                "job_key": tags.get(JOB_KEY),
+                "fold_index": float(fold) if fold is not None else np.nan,
+                "repeat_index": tags.get(REPEAT_INDEX),
+                "baseline": tags.get(BASELINE) == "true",
+                "run_id": info.run_id,
+                "status": info.status,
+                REUSED: (info.start_time or 0) < started_ms,
+                ERROR: tags.get(ERROR_LINE),
+                **{f"{HP_PREFIX}{k}": v for k, v in run.data.params.items() if k not in NOT_HYPERPARAMETERS},
+                **run.data.metrics,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -62,11 +96,15 @@ def returned_models(store: Store, run: Run, started_ms: int) -> tuple[pd.DataFra
     table = store.read_table(run, METRICS_ARTIFACT, HP_PREFIX)
     if table is None:
         return run_rows(tree_runs(store.client, run.info.experiment_id, key, MODEL), started_ms), False
-    jobs = {r.data.tags.get(JOB_KEY): r.info.run_id
-            for r in tree_runs(store.client, run.info.experiment_id, key, JOB, f"tags.`{PARENT}` = '{run.info.run_id}'")}
+    jobs = {
+        r.data.tags.get(JOB_KEY): r.info.run_id
+        for r in tree_runs(store.client, run.info.experiment_id, key, JOB, f"tags.`{PARENT}` = '{run.info.run_id}'")
+    }
     failed = tree_runs(store.client, run.info.experiment_id, key, MODEL, f"attributes.status = '{FAILED}'")
     errors = {r.info.run_id: r.data.tags.get(ERROR_LINE) for r in failed}
-    return table.assign(**{JOB_RUN_ID: table["job_key"].map(jobs), REUSED: False, ERROR: table["run_id"].map(errors)}), True
+    return table.assign(
+        **{JOB_RUN_ID: table["job_key"].map(jobs), REUSED: False, ERROR: table["run_id"].map(errors)}
+    ), True
 
 
 def live_models(store: Store, run: Run, table: pd.DataFrame, started_ms: int) -> pd.DataFrame:
@@ -77,8 +115,12 @@ def live_models(store: Store, run: Run, table: pd.DataFrame, started_ms: int) ->
     if written.isdigit():
         queries.append(f"attributes.end_time >= {int(written) - MARGIN_MS}")
     known = set(table["run_id"]) if "run_id" in table else set()
-    found = {r.info.run_id: r for query in queries
-             for r in tree_runs(store.client, run.info.experiment_id, key, MODEL, query) if r.info.run_id not in known}
+    found = {
+        r.info.run_id: r
+        for query in queries
+        for r in tree_runs(store.client, run.info.experiment_id, key, MODEL, query)
+        if r.info.run_id not in known
+    }
     if not found:
         return table
     return pd.concat([table, run_rows(list(found.values()), started_ms)], ignore_index=True)
@@ -108,8 +150,11 @@ def eta(models: pd.DataFrame, planned: int | None, started_ms: int, now_ms: int)
     if not fresh:
         return {"per_minute": None, "seconds_left": None, "remaining": remaining}
     per_second = fresh / max((now_ms - started_ms) / 1000, 1e-3)
-    return {"per_minute": per_second * 60, "remaining": remaining,
-            "seconds_left": None if remaining is None else remaining / per_second}
+    return {
+        "per_minute": per_second * 60,
+        "remaining": remaining,
+        "seconds_left": None if remaining is None else remaining / per_second,
+    }
 
 
 def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
@@ -122,18 +167,24 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
     def per_job(values: pd.Series):
         return values.groupby(key, sort=False)
 
-    jobs = pd.DataFrame({
-        "job_index": per_job(models["job_index"]).first(),
-        "job_run_id": per_job(column(models, JOB_RUN_ID, None)).first(),
-        "refit": per_job(flag(models, "refit")).any(),
-        "baseline": per_job(flag(models, "baseline")).any(),
-        "partial": per_job(flag(models, "partial")).any(),  # adaptive search: below max_resource
-        "finished": per_job(status.eq(FINISHED)).sum(),
-        "failed": per_job(status.eq(FAILED)).sum(),
-        "running": per_job(status.eq(RUNNING)).sum(),
-    })
+    jobs = pd.DataFrame(
+        {
+            "job_index": per_job(models["job_index"]).first(),
+            "job_run_id": per_job(column(models, JOB_RUN_ID, None)).first(),
+            "refit": per_job(flag(models, "refit")).any(),
+            "baseline": per_job(flag(models, "baseline")).any(),
+            "partial": per_job(flag(models, "partial")).any(),  # adaptive search: below max_resource
+            "finished": per_job(status.eq(FINISHED)).sum(),
+            "failed": per_job(status.eq(FAILED)).sum(),
+            "running": per_job(status.eq(RUNNING)).sum(),
+        }
+    )
     scores = pd.to_numeric(column(models, metric, np.nan), errors="coerce").where(status.eq(FINISHED))
-    jobs["mean"], jobs["std"], jobs["scored"] = per_job(scores).mean(), per_job(scores).std(ddof=1), per_job(scores).count()
+    jobs["mean"], jobs["std"], jobs["scored"] = (
+        per_job(scores).mean(),
+        per_job(scores).std(ddof=1),
+        per_job(scores).count(),
+    )
     scored = scores.dropna().groupby(key, sort=False)
     best = scored.idxmax() if metric and higher_is_better(metric) else scored.idxmin()
     jobs["best_model_run_id"] = best.map(models["run_id"])
@@ -142,17 +193,33 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
     rows = []
     for job_key, job in jobs.iterrows():
         index = None if pd.isna(job["job_index"]) else int(job["job_index"])
-        values = {} if hyperparameters is None else {c[len(HP_PREFIX):]: v for c, v in hyperparameters.loc[job_key].items() if not pd.isna(v)}
-        rows.append({
-            "job_key": job_key or None, "job_index": index, "job_run_id": None if pd.isna(job["job_run_id"]) else job["job_run_id"],
-            "name": job_name(index, bool(job["refit"]), bool(job["baseline"])), "refit": bool(job["refit"]), "baseline": bool(job["baseline"]),
-            "partial": bool(job["partial"]),
-            "hyperparameters": values, "finished": int(job["finished"]), "failed": int(job["failed"]), "running": int(job["running"]),
-            "mean": None if job["scored"] == 0 else float(job["mean"]), "std": float(job["std"]) if job["scored"] > 1 else None,
-            "best_model_run_id": None if pd.isna(job["best_model_run_id"]) else job["best_model_run_id"],
-        })
+        values = (
+            {}
+            if hyperparameters is None
+            else {c[len(HP_PREFIX) :]: v for c, v in hyperparameters.loc[job_key].items() if not pd.isna(v)}
+        )
+        rows.append(
+            {
+                "job_key": job_key or None,
+                "job_index": index,
+                "job_run_id": None if pd.isna(job["job_run_id"]) else job["job_run_id"],
+                "name": job_name(index, bool(job["refit"]), bool(job["baseline"])),
+                "refit": bool(job["refit"]),
+                "baseline": bool(job["baseline"]),
+                "partial": bool(job["partial"]),
+                "hyperparameters": values,
+                "finished": int(job["finished"]),
+                "failed": int(job["failed"]),
+                "running": int(job["running"]),
+                "mean": None if job["scored"] == 0 else float(job["mean"]),
+                "std": float(job["std"]) if job["scored"] > 1 else None,
+                "best_model_run_id": None if pd.isna(job["best_model_run_id"]) else job["best_model_run_id"],
+            }
+        )
     direction = -1 if metric and higher_is_better(metric) else 1
-    rows.sort(key=lambda r: (r["refit"], r["partial"], r["mean"] is None, direction * (r["mean"] or 0), r["job_index"] or 0))
+    rows.sort(
+        key=lambda r: (r["refit"], r["partial"], r["mean"] is None, direction * (r["mean"] or 0), r["job_index"] or 0)
+    )
     ranks = iter(range(1, len(rows) + 1))
     for row in rows:  # the baseline (and an adaptive search's partial jobs, listed after the others) without a rank
         row["rank"] = None if row["baseline"] or row["partial"] else next(ranks)
@@ -172,8 +239,14 @@ def job_name(index: int | None, refit: bool, baseline: bool) -> str:
 
 def failures(models: pd.DataFrame) -> tuple[list[dict], int]:
     failed = models[models["status"] == FAILED] if len(models) else models
-    shown = [{"run_id": row["run_id"], "name": model_name(row), "error": row.get(ERROR) if isinstance(row.get(ERROR), str) else None}
-             for _, row in failed.head(FAILURES_SHOWN).iterrows()]
+    shown = [
+        {
+            "run_id": row["run_id"],
+            "name": model_name(row),
+            "error": row.get(ERROR) if isinstance(row.get(ERROR), str) else None,
+        }
+        for _, row in failed.head(FAILURES_SHOWN).iterrows()
+    ]
     return shown, len(failed)
 
 
@@ -211,9 +284,17 @@ def snapshot(store: Store, run: Run) -> dict:
     experiment = store.client.get_experiment(run.info.experiment_id)
     board = leaderboard(models, metric)
     return {
-        "run": {"run_id": run.info.run_id, "run_name": run.info.run_name, "experiment_id": run.info.experiment_id,
-                "experiment_name": experiment.name, "state": state, "start_ms": run.info.start_time,
-                "end_ms": run.info.end_time, "error": tags.get(ERROR_LINE), "level": EXPERIMENT},
+        "run": {
+            "run_id": run.info.run_id,
+            "run_name": run.info.run_name,
+            "experiment_id": run.info.experiment_id,
+            "experiment_name": experiment.name,
+            "state": state,
+            "start_ms": run.info.start_time,
+            "end_ms": run.info.end_time,
+            "error": tags.get(ERROR_LINE),
+            "level": EXPERIMENT,
+        },
         "counts": {**counts, "planned": planned},
         "eta": eta(models, planned, started, now_ms) if state == RUNNING.lower() else None,
         "ranking_metric": metric,

@@ -12,6 +12,7 @@ seconds, so a model that hangs or crashes costs its own request a 504 / 502, not
 A value the model cannot take comes back as a message for its field (HTTP 400), never as a
 prediction made from something else.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -98,8 +99,9 @@ class ModelWorker:
         env = {**os.environ, "MLFLOW_TRACKING_URI": store.tracking_uri, "MLFLOW_REGISTRY_URI": store.registry_uri}
         for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
             env.pop(name, None)
-        self.process = subprocess.Popen([sys.executable, "-m", "mlflow_qc.ui.whatif_worker"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow_qc.ui.whatif_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
         self.lock = threading.Lock()
         self._buffer = b""
         try:
@@ -110,7 +112,11 @@ class ModelWorker:
 
     def ask(self, message: dict, timeout: float, what: str = "predict") -> dict:
         if not self.alive:  # stopped while this request waited for it
-            raise PageError(503, "model", "the model's worker was stopped; expected to try again (a new one starts with the next request)")
+            raise PageError(
+                503,
+                "model",
+                "the model's worker was stopped; expected to try again (a new one starts with the next request)",
+            )
         try:
             self.process.stdin.write((json.dumps(message) + "\n").encode())
             self.process.stdin.flush()
@@ -123,8 +129,12 @@ class ModelWorker:
             answer = None
         if not isinstance(answer, dict) or not answer.keys() & {"ok", "field", "error"}:
             self.stop()
-            raise PageError(502, "model", f"the model's worker answered {shown(line)} to {what}; expected one JSON answer "
-                                          "(the worker was stopped)")
+            raise PageError(
+                502,
+                "model",
+                f"the model's worker answered {shown(line)} to {what}; expected one JSON answer "
+                "(the worker was stopped)",
+            )
         if "error" in answer:
             raise PageError(422, "model", f"{what}: {answer['error']}")
         return answer if "field" in answer else answer["ok"]
@@ -136,18 +146,30 @@ class ModelWorker:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([out], [], [], left)[0]:
                 self.stop()
-                raise PageError(504, "model", f"no answer to {what} within {timeout:g} s; the model's worker was stopped "
-                                              f"(a longer limit: {TIMEOUT_ENV}, {LOAD_TIMEOUT_ENV}; {README})")
+                raise PageError(
+                    504,
+                    "model",
+                    f"no answer to {what} within {timeout:g} s; the model's worker was stopped "
+                    f"(a longer limit: {TIMEOUT_ENV}, {LOAD_TIMEOUT_ENV}; {README})",
+                )
             chunk = os.read(out, 65536)
             if len(self._buffer) + len(chunk) > ANSWER_LIMIT:
                 self.stop()
-                raise PageError(502, "model", f"the model's worker answered {what} with more than {ANSWER_LIMIT} bytes; "
-                                              "expected one prediction (the worker was stopped)")
+                raise PageError(
+                    502,
+                    "model",
+                    f"the model's worker answered {what} with more than {ANSWER_LIMIT} bytes; "
+                    "expected one prediction (the worker was stopped)",
+                )
             if not chunk:
                 self.stop()
-                raise PageError(502, "model", f"the model's worker exited (code {self.process.returncode}) during {what}; "
-                                              "expected a model that loads and predicts within the worker's memory limit "
-                                              f"({MEMORY_ENV}; {README})")
+                raise PageError(
+                    502,
+                    "model",
+                    f"the model's worker exited (code {self.process.returncode}) during {what}; "
+                    "expected a model that loads and predicts within the worker's memory limit "
+                    f"({MEMORY_ENV}; {README})",
+                )
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line
@@ -196,17 +218,25 @@ def check_one_table(store: Store, run: Run) -> None:
         meta = {}
     if not one_table(meta.get("kinds"), meta.get("windows")):
         takes = "windows of steps" if any(meta.get("windows") or []) else f"{'/'.join(meta['kinds'])} inputs"
-        raise PageError(404, "run_id", f"run {run.info.run_id} is a model of {takes}; expected a model of one table "
-                                       f"(the what-if page has one field per column)")
+        raise PageError(
+            404,
+            "run_id",
+            f"run {run.info.run_id} is a model of {takes}; expected a model of one table "
+            f"(the what-if page has one field per column)",
+        )
 
 
 def registered_version(store: Store, run: Run):
     """The newest registered model version made from ``run`` (its id is checked: 32 hex digits)."""
     versions = store.client.search_model_versions(f"run_id='{run.info.run_id}'")
     if not versions:
-        raise PageError(404, "run_id", f"run {run.info.run_id}'s model is not a registered model version; expected a "
-                                       f"registered model (the what-if page loads registered models only: register it "
-                                       f"with 'mlflow-qc register' or MLflow's Model Registry; {README})")
+        raise PageError(
+            404,
+            "run_id",
+            f"run {run.info.run_id}'s model is not a registered model version; expected a "
+            f"registered model (the what-if page loads registered models only: register it "
+            f"with 'mlflow-qc register' or MLflow's Model Registry; {README})",
+        )
     return max(versions, key=lambda v: (int(v.creation_timestamp or 0), int(v.version)))
 
 
@@ -226,7 +256,11 @@ def registered_versions(store: Store) -> list[dict]:
 def model_uri(store: Store, version) -> str:
     """``models:/NAME/VERSION``, or the version's files when they sit behind the server's artifact proxy."""
     source = store.client.get_model_version_download_uri(version.name, version.version)
-    return store.local_uri(source) if source.startswith("mlflow-artifacts:") else f"models:/{version.name}/{version.version}"
+    return (
+        store.local_uri(source)
+        if source.startswith("mlflow-artifacts:")
+        else f"models:/{version.name}/{version.version}"
+    )
 
 
 def seconds(name: str, default: float) -> float:
@@ -251,9 +285,17 @@ def load_model(store: Store, run: Run) -> LoadedModel:
         fields.append(made)
     if importance:
         fields.sort(key=lambda f: -f.importance if f.importance is not None else math.inf)
-    return LoadedModel(run.info.run_id, f"models:/{version.name}/{version.version}", worker, fields,
-                       described["analysis_type"], described["classes"], "training rows" if typical else "input example",
-                       time.time(), seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+    return LoadedModel(
+        run.info.run_id,
+        f"models:/{version.name}/{version.version}",
+        worker,
+        fields,
+        described["analysis_type"],
+        described["classes"],
+        "training rows" if typical else "input example",
+        time.time(),
+        seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT),
+    )
 
 
 class Models:
@@ -302,7 +344,11 @@ def parse(fields: list[Field], values) -> dict:
         raise FieldErrors({"": f"got {type(values).__name__}; expected an object of field values"})
     names = {f.name for f in fields}
     unknown = [str(k) for k in values if k not in names]
-    errors = {"": f"unknown field(s) {', '.join(shown(k) for k in unknown[:3])}; expected the model's raw columns"} if unknown else {}
+    errors = (
+        {"": f"unknown field(s) {', '.join(shown(k) for k in unknown[:3])}; expected the model's raw columns"}
+        if unknown
+        else {}
+    )
     row = {}
     for spec in fields:
         text = values.get(spec.name)
@@ -343,14 +389,18 @@ def predict(loaded: LoadedModel, values) -> dict:
     """The model's answer for one sample: prediction and, for a classifier, the probability per class."""
     row = parse(loaded.fields, values)
     if not loaded.worker.lock.acquire(timeout=loaded.timeout):
-        raise PageError(503, "model", f"busy with another prediction for {loaded.timeout:g} s; expected to try again later")
+        raise PageError(
+            503, "model", f"busy with another prediction for {loaded.timeout:g} s; expected to try again later"
+        )
     try:
         answer = loaded.worker.ask({"row": row}, loaded.timeout)
     finally:
         loaded.worker.lock.release()
     if "field" in answer:
-        named = answer.get("where") if answer.get("where") in {f.name for f in loaded.fields} else \
-            next((f.name for f in loaded.fields if f"'{f.name}'" in answer["field"]), "")
+        named = (
+            answer.get("where")
+            if answer.get("where") in {f.name for f in loaded.fields}
+            else next((f.name for f in loaded.fields if f"'{f.name}'" in answer["field"]), "")
+        )
         raise FieldErrors({named: answer["field"]})
     return {**answer, "loaded_at": loaded.loaded_at, "analysis_type": loaded.analysis_type}
-

@@ -8,6 +8,7 @@ refuses, or ``{"error": message}``. Whatever the model prints goes to the server
 never into the answers. ``whatif.ModelWorker`` is the server's side: it stops this process when it
 does not answer in time.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,9 +56,13 @@ class WorkerModel:
             frame = self.pyfunc.input_example
             if hasattr(frame, "iloc") and len(frame):
                 example = {str(k): plain(v) for k, v in frame.iloc[0].items()}
-        return {"columns": self.columns, "typical": typical, "example": example,
-                "analysis_type": self.qc.analysis_type if self.qc is not None else "pyfunc",
-                "classes": self.qc.classes if self.qc is not None else None}
+        return {
+            "columns": self.columns,
+            "typical": typical,
+            "example": example,
+            "analysis_type": self.qc.analysis_type if self.qc is not None else "pyfunc",
+            "classes": self.qc.classes if self.qc is not None else None,
+        }
 
     def predict(self, row: dict) -> dict:
         import pandas as pd
@@ -74,8 +79,11 @@ class WorkerModel:
                 return {"field": exc.__cause__.expected, "where": exc.__cause__.where}
             return {"field": exc.message, "where": ""}
         if self.qc is None:
-            first = output.iloc[0, 0] if hasattr(output, "iloc") and getattr(output, "ndim", 1) == 2 else \
-                (output.iloc[0] if hasattr(output, "iloc") else output[0])
+            first = (
+                output.iloc[0, 0]
+                if hasattr(output, "iloc") and getattr(output, "ndim", 1) == 2
+                else (output.iloc[0] if hasattr(output, "iloc") else output[0])
+            )
             return {"ok": {"prediction": plain(first), "probabilities": []}}
         answer = {"prediction": plain(output["prediction"].iloc[0]), "probabilities": []}
         for label, column in zip(self.qc.classes or [], probability_columns(self.qc.classes or [])):

@@ -1,4 +1,5 @@
 """Real git + DVC repositories with a local remote, and a real sqlite MLflow store."""
+
 from __future__ import annotations
 
 import os
@@ -74,4 +75,3 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-

@@ -1,5 +1,6 @@
 """Versioning through DVC's own API: .dvcignore, config at every level, git-versioned folders restored
 from their commit, and what a version cannot promise back (real git + DVC repositories, no MLflow)."""
+
 from __future__ import annotations
 
 import shutil
@@ -77,7 +78,9 @@ def test_what_a_version_cannot_promise_back_is_said(dvc_repo, tmp_path):
     assert "only its md5" in version(write(tmp_path / "outside.csv", "a\n1\n")).unrestorable  # no DVC repository
 
 
-def test_images_beside_a_dvcignored_file_train_and_an_uncommitted_manifest_is_said_and_tagged(dvc_repo, tmp_path, monkeypatch, capsys):
+def test_images_beside_a_dvcignored_file_train_and_an_uncommitted_manifest_is_said_and_tagged(
+    dvc_repo, tmp_path, monkeypatch, capsys
+):
     import yaml
     from mlflow.tracking import MlflowClient
 
@@ -103,8 +106,10 @@ def test_images_beside_a_dvcignored_file_train_and_an_uncommitted_manifest_is_sa
     result = Experiment.from_yaml(str(data / "r.yaml")).run()
     assert result.finished == 1
     said = [line for line in capsys.readouterr().err.splitlines() if "data get" in line]
-    assert said == ["warning: `mlflow-qc data get` cannot restore this run's data: "
-                    "images.csv: it has changes git has not committed (commit them, or track it with `mlflow-qc data add`)"]
+    assert said == [
+        "warning: `mlflow-qc data get` cannot restore this run's data: "
+        "images.csv: it has changes git has not committed (commit them, or track it with `mlflow-qc data add`)"
+    ]
     tags = MlflowClient().get_run(result.run_id).data.tags
     assert tags[DATA_RESTORABLE] == "false" and tags[DATA_UNRESTORABLE].startswith("images.csv: it has changes")
 

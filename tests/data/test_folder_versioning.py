@@ -1,6 +1,7 @@
 """An image folder under DVC is one DVC directory: its version is the ``.dir`` md5, an edited image gives
 a new version, and ``mlflow-qc data get`` brings the old folder back byte for byte (from the DVC cache,
 and from the remote once the cache is gone)."""
+
 import shutil
 
 import numpy as np

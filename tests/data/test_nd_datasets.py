@@ -1,4 +1,5 @@
 """Sequence and image datasets: .npy/.npz arrays, image folders, manifests; their errors."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,16 +49,22 @@ def test_a_manifest_keeps_its_table_and_reads_the_images_it_names(tmp_path):
     assert list(dataset.frame["label"]) == ["a", "b"] and dataset.files[0].endswith("pics/y.png")
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("mixed sizes", "images differ in size: a.png is 12x8, b.png is 9x9; expected every image the same size"),
-    ("unreadable", "data.inputs[0].dataset.path: b.png is not an image file Pillow can read"),
-    ("missing in manifest", "data.inputs[0].dataset.image_column: row 1: pics/gone.png does not exist"),
-    ("manifest column", "data.inputs[0].dataset.image_column: 'path' is not a column of m.csv"),
-    ("wrong rank", "data.inputs[0].dataset.path: seq.npy has 2 dimensions (5, 7); expected 3 for sequence data"),
-    ("npz with two arrays", "data.inputs[0].dataset.path: two.npz holds the arrays ['a', 'b']; expected exactly one"),
-    ("not numbers", "data.inputs[0].dataset.path: text.npy holds <U1 values; expected numbers"),
-    ("no images", "holds no image files"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("mixed sizes", "images differ in size: a.png is 12x8, b.png is 9x9; expected every image the same size"),
+        ("unreadable", "data.inputs[0].dataset.path: b.png is not an image file Pillow can read"),
+        ("missing in manifest", "data.inputs[0].dataset.image_column: row 1: pics/gone.png does not exist"),
+        ("manifest column", "data.inputs[0].dataset.image_column: 'path' is not a column of m.csv"),
+        ("wrong rank", "data.inputs[0].dataset.path: seq.npy has 2 dimensions (5, 7); expected 3 for sequence data"),
+        (
+            "npz with two arrays",
+            "data.inputs[0].dataset.path: two.npz holds the arrays ['a', 'b']; expected exactly one",
+        ),
+        ("not numbers", "data.inputs[0].dataset.path: text.npy holds <U1 values; expected numbers"),
+        ("no images", "holds no image files"),
+    ],
+)
 def test_bad_n_d_data_gets_one_line_naming_the_field(tmp_path, case, expected):
     spec = {}
     if case == "mixed sizes":
@@ -70,7 +77,11 @@ def test_bad_n_d_data_gets_one_line_naming_the_field(tmp_path, case, expected):
     elif case in ("missing in manifest", "manifest column"):
         image(tmp_path / "pics" / "x.png")
         pd.DataFrame({"file": ["pics/x.png", "pics/gone.png"]}).to_csv(tmp_path / "m.csv", index=False)
-        spec = {"path": str(tmp_path / "m.csv"), "kind": "image", "image_column": "file" if case.startswith("missing") else "path"}
+        spec = {
+            "path": str(tmp_path / "m.csv"),
+            "kind": "image",
+            "image_column": "file" if case.startswith("missing") else "path",
+        }
     elif case == "wrong rank":
         np.save(tmp_path / "seq.npy", np.zeros((5, 7)))
         spec = {"path": str(tmp_path / "seq.npy"), "kind": "sequence"}

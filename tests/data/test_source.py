@@ -1,4 +1,5 @@
 """The dvc dataset source and the DVC run context provider, through a real sqlite MLflow store."""
+
 from __future__ import annotations
 
 import subprocess
@@ -45,7 +46,9 @@ def test_logged_datasets_round_trip_through_a_run(dvc_repo, tracking, tmp_path):
     csv = write(dvc_repo / "data" / "a.csv", OLD)
     spec = DatasetSpec(path=str(csv))
     dataset = load_dataset(spec, "data.inputs[0].dataset")
-    version = version_dataset(spec, "auto", "data.inputs[0].dataset", rows=dataset.n_samples, columns=len(dataset.columns))
+    version = version_dataset(
+        spec, "auto", "data.inputs[0].dataset", rows=dataset.n_samples, columns=len(dataset.columns)
+    )
     run_id = client.create_run(experiment_id).info.run_id
     log_datasets(client, run_id, [(dataset, version)])
 

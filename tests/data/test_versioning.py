@@ -1,4 +1,5 @@
 """version_dataset / add_path / restore_version on real git + DVC repos with a local remote."""
+
 from __future__ import annotations
 
 import dataclasses

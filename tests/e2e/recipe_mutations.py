@@ -6,6 +6,7 @@ would: a key deleted or given twice, a value of the wrong type, a number out of 
 unknown name, a bare YAML boolean or null where text goes, a huge list, bytes that are not
 UTF-8, nesting no recipe has, an unknown key. Each comes back as the bytes of a recipe file.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,7 +21,12 @@ BASE = {
     "name": "fuzz",
     "seed": 7,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/iris.tsv", "kind": "tabular"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/iris.tsv", "kind": "tabular"},
+                "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+            }
+        ],
         "target": {"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
         "stratifier": {"size_test": 0.2, "size_validation": 0.2, "order": "random"},
         "version": None,  # replaced by a bare `off` below, as the README writes it
@@ -36,17 +42,42 @@ BASE = {
 }
 
 NUMERIC_PATHS = [
-    ("seed",), ("data", "stratifier", "size_test"), ("data", "stratifier", "size_validation"),
-    ("data", "stratifier", "fold_count"), ("data", "stratifier", "bin_count"), ("trainer", "repeat_count"),
-    ("trainer", "permute_count"), ("trainer", "n_jobs"), ("search", "count"), ("search", "percent"),
-    ("model", "hyperparameters", "C", 0), ("model", "hyperparameters", "max_iter", 0),
+    ("seed",),
+    ("data", "stratifier", "size_test"),
+    ("data", "stratifier", "size_validation"),
+    ("data", "stratifier", "fold_count"),
+    ("data", "stratifier", "bin_count"),
+    ("trainer", "repeat_count"),
+    ("trainer", "permute_count"),
+    ("trainer", "n_jobs"),
+    ("search", "count"),
+    ("search", "percent"),
+    ("model", "hyperparameters", "C", 0),
+    ("model", "hyperparameters", "max_iter", 0),
     ("data", "inputs", 0, "dataset", "header"),
 ]
 OUT_OF_RANGE = [-1, 0, -0.5, 1.5, 2.5, 10**12, -(10**12), 2**63, 1e308, math.nan, math.inf, -math.inf]
 UNKNOWN_NAMES = [
-    "QuantumScaler", "sklearn.nope.Thing", "sklearn.linear_model.Nope", "kerass", "classification_tri",
-    "species_typo", "float65", "../models/nope.py", "../data/nope.csv", "random_walk", "qwerty", "os.path.join",
-    "collections.OrderedDict", "", " ", "tpe", "dask-like", "../data", "ünïcödé", "a\tb",
+    "QuantumScaler",
+    "sklearn.nope.Thing",
+    "sklearn.linear_model.Nope",
+    "kerass",
+    "classification_tri",
+    "species_typo",
+    "float65",
+    "../models/nope.py",
+    "../data/nope.csv",
+    "random_walk",
+    "qwerty",
+    "os.path.join",
+    "collections.OrderedDict",
+    "",
+    " ",
+    "tpe",
+    "dask-like",
+    "../data",
+    "ünïcödé",
+    "a\tb",
 ]
 UNKNOWN_KEYS = ["colour", "seeds", "encoder", "estimators", "hyperparameter", "size_tests", "Version", "1", "__class__"]
 WORDS = ["off", "on", "yes", "no", "Off", "YES", "true", "false", "~", "null"]
@@ -162,7 +193,10 @@ def yaml_word(rng, recipe):
 
 
 def huge_list(rng, recipe):
-    path = rng.choice([p for p, _ in _places(recipe) if p and p[:2] != ("model", "hyperparameters")] + [("model", "hyperparameters", "C")])
+    path = rng.choice(
+        [p for p, _ in _places(recipe) if p and p[:2] != ("model", "hyperparameters")]
+        + [("model", "hyperparameters", "C")]
+    )
     if path[:2] == ("model", "hyperparameters"):
         items = [f"c{i}" for i in range(HUGE)]  # distinct, and none a number: refused, not 20,000 jobs
     else:
@@ -193,7 +227,18 @@ def unknown_key(rng, recipe):
     return f"{_label(path + (key,))}", dump(recipe)
 
 
-KINDS = [delete_key, duplicate_key, wrong_type, out_of_range, unknown_name, yaml_word, huge_list, non_utf8, deep_nesting, unknown_key]
+KINDS = [
+    delete_key,
+    duplicate_key,
+    wrong_type,
+    out_of_range,
+    unknown_name,
+    yaml_word,
+    huge_list,
+    non_utf8,
+    deep_nesting,
+    unknown_key,
+]
 
 
 def mutations(seed: int, count: int) -> list[Mutation]:

@@ -2,6 +2,7 @@
 iris with the samples resource; the run tree has a job per candidate and resource, every model says its
 resource and rung, the candidates stopped early are tagged and never chosen, the registered model was
 fully trained."""
+
 import json
 from pathlib import Path
 
@@ -19,11 +20,19 @@ GRID = {"C": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], "max_iter": [
 
 def train(workspace, name: str, search: dict, grid: dict = GRID) -> dict[str, list]:
     recipe = {
-        "name": name, "seed": 5,
-        "data": {"inputs": [{"dataset": {"path": "../data/iris.tsv"}}], "target": {"column": "species"},
-                 "stratifier": {"size_test": 0.2, "fold_count": 2}},
-        "model": {"library": "sklearn", "analysis_type": "classification_multi",
-                  "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": grid},
+        "name": name,
+        "seed": 5,
+        "data": {
+            "inputs": [{"dataset": {"path": "../data/iris.tsv"}}],
+            "target": {"column": "species"},
+            "stratifier": {"size_test": 0.2, "fold_count": 2},
+        },
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_multi",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "hyperparameters": grid,
+        },
         "search": search,
         "register": {"model_name": name},
     }
@@ -57,13 +66,18 @@ def check_tree(levels: dict[str, list], name: str) -> tuple[dict, list]:
 
     best = int(experiment.data.tags["qc.best_job_index"])
     assert best in full and "qc.pruned_at" not in jobs[best].data.tags
-    table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics_aggregate.csv"))
+    table = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics_aggregate.csv")
+    )
     assert {"resource", "rung", "partial"} <= set(table.columns)
     partial = set(table.loc[table["partial"], "job_index"])
     assert partial == set(jobs) - full
     # the best job is the best of the fully trained ones, even where a partial job scored higher
     fully = table[~table["partial"]]
-    assert fully["fold_validation_accuracy_mean"].max() == table.loc[table["job_index"] == best, "fold_validation_accuracy_mean"].item()
+    assert (
+        fully["fold_validation_accuracy_mean"].max()
+        == table.loc[table["job_index"] == best, "fold_validation_accuracy_mean"].item()
+    )
 
     [version] = mlflow.MlflowClient().search_model_versions(f"name='{name}'")
     assert version.tags["qc.job_index"] == str(best)
@@ -77,11 +91,19 @@ def test_successive_halving_on_samples(workspace):
     # 9 candidates on a ninth of each fold's training rows, the best 3 on a third, the best on all of them
     [experiment] = levels["experiment"]
     assert {k: v for k, v in experiment.data.params.items() if k.startswith("search.")} == {
-        "search.method": "halving", "search.resource": "samples", "search.reduction_factor": "3", "search.candidates": "grid"}
+        "search.method": "halving",
+        "search.resource": "samples",
+        "search.reduction_factor": "3",
+        "search.candidates": "grid",
+    }
     rungs = sorted((int(job.data.tags["qc.rung"]), job.data.tags["qc.resource"]) for job in jobs.values())
     assert rungs == [(0, "0.111111")] * 9 + [(1, "0.333333")] * 3 + [(2, "1.0")]
     assert len(pruned) == 8
-    report = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/report.json")).read_text())
+    report = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/report.json")
+        ).read_text()
+    )
     [section] = [s for s in report["sections"] if s["title"] == "Adaptive search"]
     [figure] = section["figures"]
     assert len(figure["data"]) == 9  # a line per candidate
@@ -107,19 +129,21 @@ def test_hyperband_on_samples(workspace):
     client = mlflow.MlflowClient()
     chosen = [client.get_run(run.data.tags["qc.best_job_run_id"]).data for run in (first, second)]
     assert [(data.params["C"], data.tags["qc.resource"]) for data in chosen] == [(chosen[0].params["C"], "1.0")] * 2
-    tables = [pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="qc/metrics.csv"))
-              for run in (first, second)]
+    tables = [
+        pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="qc/metrics.csv"))
+        for run in (first, second)
+    ]
     assert sorted(tables[0]["run_id"]) == sorted(tables[1]["run_id"])
 
 
-IRIS_TORCH = '''
+IRIS_TORCH = """
 from torch import nn
 
 
 def fn_build(features_shape, label_shape, **hp):
     return nn.Sequential(nn.Linear(features_shape[-1], hp["neuron_count"]), nn.ReLU(),
                          nn.Linear(hp["neuron_count"], label_shape[-1]), nn.Softmax(dim=1))
-'''
+"""
 
 
 def test_halving_on_epochs_in_python(workspace):
@@ -129,12 +153,19 @@ def test_halving_on_epochs_in_python(workspace):
     (workspace / "models").mkdir(exist_ok=True)
     (workspace / "models" / "iris_net.py").write_text(IRIS_TORCH)
     recipe = {
-        "name": "epochs-iris", "seed": 5,
-        "data": {"inputs": [{"dataset": {"path": "../data/iris.tsv"}}],
-                 "target": {"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
-                 "stratifier": {"size_test": 0.2, "size_validation": 0.2}},
-        "model": {"library": "pytorch", "analysis_type": "classification_multi", "module": "../models/iris_net.py",
-                  "hyperparameters": {"neuron_count": [2, 4, 8], "learning_rate": [0.01], "batch_size": [16]}},
+        "name": "epochs-iris",
+        "seed": 5,
+        "data": {
+            "inputs": [{"dataset": {"path": "../data/iris.tsv"}}],
+            "target": {"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
+            "stratifier": {"size_test": 0.2, "size_validation": 0.2},
+        },
+        "model": {
+            "library": "pytorch",
+            "analysis_type": "classification_multi",
+            "module": "../models/iris_net.py",
+            "hyperparameters": {"neuron_count": [2, 4, 8], "learning_rate": [0.01], "batch_size": [16]},
+        },
         "search": {"method": "halving", "resource": "epochs", "max_resource": 6},
     }
     path = workspace / "recipes" / "epochs.yaml"
@@ -144,7 +175,11 @@ def test_halving_on_epochs_in_python(workspace):
     levels = runs_by_level("epochs-iris")
     # 3 candidates: min_resource 6 / 3 = 2 epochs; the best one then trains 6 epochs
     assert sorted((m.data.params["epochs"], m.data.tags["qc.rung"]) for m in levels["model"]) == [
-        ("2", "0"), ("2", "0"), ("2", "0"), ("6", "1")]
+        ("2", "0"),
+        ("2", "0"),
+        ("2", "0"),
+        ("6", "1"),
+    ]
     client = mlflow.MlflowClient()
     for model in levels["model"]:
         assert model.data.params["resource"] == model.data.params["epochs"]

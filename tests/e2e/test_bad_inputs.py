@@ -1,4 +1,5 @@
 """Bad recipes and bad datasets: ``mlflow-qc prepare`` exits 2 with one line naming the field."""
+
 import copy
 import sqlite3
 
@@ -12,7 +13,12 @@ pytestmark = pytest.mark.e2e
 BASE = {
     "name": "bad",
     "data": {
-        "inputs": [{"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/sonar.csv"},
+                "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+            }
+        ],
         "target": {"column": "object", "encoder": {"sklearn": "LabelBinarizer"}},
         "stratifier": {"size_test": 0.2, "fold_count": 3},
     },
@@ -44,29 +50,133 @@ INPUT = "data.inputs.0"
 
 CASES = [
     ("unknown key", edit((f"{INPUT}.colour", "red")), r"data.inputs[0].colour: unknown key 'colour'"),
-    ("missing file", edit((f"{INPUT}.dataset.path", "../data/nope.csv")), "data.inputs[0].dataset.path: file not found"),
-    ("unknown column", edit((f"{INPUT}.include_columns", ["a", "zz"])), "data.inputs[0].include_columns: column(s) ['zz']"),
-    ("include and exclude", edit((f"{INPUT}.include_columns", ["a"]), (f"{INPUT}.exclude_columns", ["b"])), "data.inputs[0]: expected include_columns or exclude_columns, not both"),
-    ("split sizes sum to 1", edit(("data.stratifier.size_validation", 0.8)), "data.stratifier: size_test + size_validation = 1; expected less than 1"),
-    ("more folds than rows of a class", edit(("data.stratifier.fold_count", 90)), "data.stratifier.fold_count: 90 folds need at least 90 training rows"),
-    ("interpolating a non-float column", edit((f"{INPUT}.dataset.path", "../data/exoplanets_gappy.parquet"), (f"{INPUT}.interpolaters", [{"columns": ["TypeFlag"]}]), ("data.target", {"column": "SurfaceTempK"}), ("model.analysis_type", "regression"), ("model.estimator", "sklearn.linear_model.Ridge")), "data.inputs[0].interpolaters[0]"),
-    ("unknown encoder class", edit((f"{INPUT}.encoders.0.sklearn", "QuantumScaler")), "data.inputs[0].encoders[0].sklearn: unknown encoder 'QuantumScaler'"),
-    ("encoder params", edit((f"{INPUT}.encoders.0.params", {"with_median": True})), "data.inputs[0].encoders[0]: params {'with_median': True} do not fit StandardScaler"),
+    (
+        "missing file",
+        edit((f"{INPUT}.dataset.path", "../data/nope.csv")),
+        "data.inputs[0].dataset.path: file not found",
+    ),
+    (
+        "unknown column",
+        edit((f"{INPUT}.include_columns", ["a", "zz"])),
+        "data.inputs[0].include_columns: column(s) ['zz']",
+    ),
+    (
+        "include and exclude",
+        edit((f"{INPUT}.include_columns", ["a"]), (f"{INPUT}.exclude_columns", ["b"])),
+        "data.inputs[0]: expected include_columns or exclude_columns, not both",
+    ),
+    (
+        "split sizes sum to 1",
+        edit(("data.stratifier.size_validation", 0.8)),
+        "data.stratifier: size_test + size_validation = 1; expected less than 1",
+    ),
+    (
+        "more folds than rows of a class",
+        edit(("data.stratifier.fold_count", 90)),
+        "data.stratifier.fold_count: 90 folds need at least 90 training rows",
+    ),
+    (
+        "interpolating a non-float column",
+        edit(
+            (f"{INPUT}.dataset.path", "../data/exoplanets_gappy.parquet"),
+            (f"{INPUT}.interpolaters", [{"columns": ["TypeFlag"]}]),
+            ("data.target", {"column": "SurfaceTempK"}),
+            ("model.analysis_type", "regression"),
+            ("model.estimator", "sklearn.linear_model.Ridge"),
+        ),
+        "data.inputs[0].interpolaters[0]",
+    ),
+    (
+        "unknown encoder class",
+        edit((f"{INPUT}.encoders.0.sklearn", "QuantumScaler")),
+        "data.inputs[0].encoders[0].sklearn: unknown encoder 'QuantumScaler'",
+    ),
+    (
+        "encoder params",
+        edit((f"{INPUT}.encoders.0.params", {"with_median": True})),
+        "data.inputs[0].encoders[0]: params {'with_median': True} do not fit StandardScaler",
+    ),
     ("missing target column", edit(("data.target.column", "label")), "data.target.column"),
-    ("string target for regression", edit(("data.target.encoder", DELETE), ("model.analysis_type", "regression"), ("model.estimator", "sklearn.linear_model.Ridge")), "expected a numeric target for regression"),
-    ("binary with three classes", edit((f"{INPUT}.dataset.path", "../data/iris.tsv"), (f"{INPUT}.encoders", []), ("data.target", {"column": "species"})), "data.target"),
-    ("rename with wrong count", edit((f"{INPUT}.dataset.rename_columns", ["x", "y"])), "data.inputs[0].dataset.rename_columns: 2 names for 61 columns"),
-    ("retype to a bad dtype", edit((f"{INPUT}.dataset.retype", {"object": "float64"})), "data.inputs[0].dataset.retype.object: cannot convert to float64"),
-    ("header on parquet", edit((f"{INPUT}.dataset.path", "../data/exoplanets.parquet"), (f"{INPUT}.dataset.header", None)), "data.inputs[0].dataset.header: Parquet files carry their column names"),
-    ("unknown file kind", edit((f"{INPUT}.dataset.path", "../data/notes.xyz")), "data.inputs[0].dataset.path: cannot tell the kind"),
-    ("unclaimed string column", edit(("data.target.column", "a"), ("data.target.encoder", DELETE), (f"{INPUT}.encoders", []), ("model.analysis_type", "regression"), ("model.estimator", "sklearn.linear_model.Ridge")), "object"),
-    ("size_test out of range", edit(("data.stratifier.size_test", 1.5)), "data.stratifier.size_test: Input should be less than 1"),
-    ("one fold", edit(("data.stratifier.fold_count", 1)), "data.stratifier.fold_count: Input should be greater than or equal to 2"),
-    ("keras without module", edit(("model.library", "keras"), ("model.estimator", DELETE)), "model: library keras expects module"),
+    (
+        "string target for regression",
+        edit(
+            ("data.target.encoder", DELETE),
+            ("model.analysis_type", "regression"),
+            ("model.estimator", "sklearn.linear_model.Ridge"),
+        ),
+        "expected a numeric target for regression",
+    ),
+    (
+        "binary with three classes",
+        edit(
+            (f"{INPUT}.dataset.path", "../data/iris.tsv"),
+            (f"{INPUT}.encoders", []),
+            ("data.target", {"column": "species"}),
+        ),
+        "data.target",
+    ),
+    (
+        "rename with wrong count",
+        edit((f"{INPUT}.dataset.rename_columns", ["x", "y"])),
+        "data.inputs[0].dataset.rename_columns: 2 names for 61 columns",
+    ),
+    (
+        "retype to a bad dtype",
+        edit((f"{INPUT}.dataset.retype", {"object": "float64"})),
+        "data.inputs[0].dataset.retype.object: cannot convert to float64",
+    ),
+    (
+        "header on parquet",
+        edit((f"{INPUT}.dataset.path", "../data/exoplanets.parquet"), (f"{INPUT}.dataset.header", None)),
+        "data.inputs[0].dataset.header: Parquet files carry their column names",
+    ),
+    (
+        "unknown file kind",
+        edit((f"{INPUT}.dataset.path", "../data/notes.xyz")),
+        "data.inputs[0].dataset.path: cannot tell the kind",
+    ),
+    (
+        "unclaimed string column",
+        edit(
+            ("data.target.column", "a"),
+            ("data.target.encoder", DELETE),
+            (f"{INPUT}.encoders", []),
+            ("model.analysis_type", "regression"),
+            ("model.estimator", "sklearn.linear_model.Ridge"),
+        ),
+        "object",
+    ),
+    (
+        "size_test out of range",
+        edit(("data.stratifier.size_test", 1.5)),
+        "data.stratifier.size_test: Input should be less than 1",
+    ),
+    (
+        "one fold",
+        edit(("data.stratifier.fold_count", 1)),
+        "data.stratifier.fold_count: Input should be greater than or equal to 2",
+    ),
+    (
+        "keras without module",
+        edit(("model.library", "keras"), ("model.estimator", DELETE)),
+        "model: library keras expects module",
+    ),
     ("require untracked data", edit(("data.version", "require")), "data.inputs[0].dataset.path"),
-    ("unknown estimator argument", edit(("model.hyperparameters", {"gamma_ray": [1.0]})), "model.hyperparameters.gamma_ray: not an argument of sklearn.svm.SVC"),
-    ("random search larger than the grid", edit(("model.hyperparameters", {"C": [0.1, 1.0]}), ("search", {"method": "random", "count": 5})), "search.count: 5 exceeds the 2 combinations"),
-    ("hyperparameter not a list", edit(("model.hyperparameters", {"C": 1.0})), "model.hyperparameters.C: Input should be a valid list"),
+    (
+        "unknown estimator argument",
+        edit(("model.hyperparameters", {"gamma_ray": [1.0]})),
+        "model.hyperparameters.gamma_ray: not an argument of sklearn.svm.SVC",
+    ),
+    (
+        "random search larger than the grid",
+        edit(("model.hyperparameters", {"C": [0.1, 1.0]}), ("search", {"method": "random", "count": 5})),
+        "search.count: 5 exceeds the 2 combinations",
+    ),
+    (
+        "hyperparameter not a list",
+        edit(("model.hyperparameters", {"C": 1.0})),
+        "model.hyperparameters.C: Input should be a valid list",
+    ),
 ]
 
 
@@ -129,5 +239,3 @@ def assert_no_run_left_running(root):
     with sqlite3.connect(db) as connection:
         running = connection.execute("select run_uuid from runs where status = 'RUNNING'").fetchall()
     assert running == []
-
-

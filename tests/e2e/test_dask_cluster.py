@@ -3,6 +3,7 @@ LocalCluster of 2 worker processes and a hand-started ``dask scheduler`` + 2 ``d
 
 The workload is bench/train_overhead.py's 40-model grid (LogisticRegression, 20,000 x 32,
 5 folds x 2 repeats, 4 values of C)."""
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,8 @@ import yaml
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from bench.train_overhead import make_data, recipe as bench_recipe
+from bench.train_overhead import make_data
+from bench.train_overhead import recipe as bench_recipe
 from tests.helpers import REPO_ROOT, background_server, free_port, mlflow_server
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +33,9 @@ TIMING = ("fit_seconds",)  # the only metric that may differ between two trainin
 def tracking_server(tmp_path_factory):
     """One tracking server for the session: sqlite behind it, artifacts served over HTTP."""
     root = tmp_path_factory.mktemp("tracking-server")
-    with mlflow_server(f"sqlite:///{root / 'server.db'}", root, root / "server.log", artifacts=root / "artifacts") as url:
+    with mlflow_server(
+        f"sqlite:///{root / 'server.db'}", root, root / "server.log", artifacts=root / "artifacts"
+    ) as url:
         yield url
 
 
@@ -54,7 +58,17 @@ def bench_project(workspace, tracking_server, monkeypatch):
 
 def launch(experiment: str, recipe) -> subprocess.Popen:
     """``mlflow run`` of the project in its own process group (so it can be killed whole)."""
-    args = ["mlflow", "run", str(REPO_ROOT), "--env-manager", "local", "--experiment-name", experiment, "-P", f"recipe={recipe}"]
+    args = [
+        "mlflow",
+        "run",
+        str(REPO_ROOT),
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        experiment,
+        "-P",
+        f"recipe={recipe}",
+    ]
     return subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -95,8 +109,11 @@ def identity(run) -> tuple:
 
 
 def by_identity(levels, level: str) -> dict:
-    key = {"model": identity, "fold": lambda r: (r.data.tags["qc.job_key"], r.data.tags["qc.fold_index"]),
-           "job": lambda r: r.data.tags["qc.job_key"]}[level]
+    key = {
+        "model": identity,
+        "fold": lambda r: (r.data.tags["qc.job_key"], r.data.tags["qc.fold_index"]),
+        "job": lambda r: r.data.tags["qc.job_key"],
+    }[level]
     runs = {key(run): run for run in levels[level]}
     assert len(runs) == len(levels[level]), f"two {level} runs of one identity"
     return runs
@@ -138,7 +155,9 @@ def test_a_local_cluster_gives_the_run_tree_and_metrics_of_local(bench_project):
     for levels in (reference, distributed):
         [experiment] = levels["experiment"]
         path = mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics.csv")
-        tables.append(pd.read_csv(path).drop(columns=["run_id", *[c for c in pd.read_csv(path).columns if "seconds" in c]]))
+        tables.append(
+            pd.read_csv(path).drop(columns=["run_id", *[c for c in pd.read_csv(path).columns if "seconds" in c]])
+        )
     pd.testing.assert_frame_equal(tables[0], tables[1], rtol=1e-9)
 
 
@@ -154,16 +173,50 @@ def hand_started_cluster(root):
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
     env.pop("MLFLOW_TRACKING_URI")  # workers learn the tracking URI from the client
     with ExitStack() as stack:
-        stack.enter_context(background_server(
-            ["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", f"127.0.0.1:{dashboard}"],
-            f"http://127.0.0.1:{dashboard}/health", root / "scheduler.log", root, env))
+        stack.enter_context(
+            background_server(
+                [
+                    "dask",
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--dashboard-address",
+                    f"127.0.0.1:{dashboard}",
+                ],
+                f"http://127.0.0.1:{dashboard}/health",
+                root / "scheduler.log",
+                root,
+                env,
+            )
+        )
         for name in ("a", "b"):
             (root / name).mkdir()
             health = free_port()
-            stack.enter_context(background_server(
-                ["dask", "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--name", name,
-                 "--dashboard-address", f"127.0.0.1:{health}", "--local-directory", str(root / name)],
-                f"http://127.0.0.1:{health}/health", root / f"worker-{name}.log", root / name, env))
+            stack.enter_context(
+                background_server(
+                    [
+                        "dask",
+                        "worker",
+                        address,
+                        "--host",
+                        "127.0.0.1",
+                        "--nthreads",
+                        "1",
+                        "--name",
+                        name,
+                        "--dashboard-address",
+                        f"127.0.0.1:{health}",
+                        "--local-directory",
+                        str(root / name),
+                    ],
+                    f"http://127.0.0.1:{health}/health",
+                    root / f"worker-{name}.log",
+                    root / name,
+                    env,
+                )
+            )
         client = stack.enter_context(Client(address, timeout=30))
         client.wait_for_workers(2, timeout=60)
         yield address, client
@@ -192,7 +245,9 @@ def test_a_hand_started_cluster_survives_a_killed_client_and_a_killed_worker(ben
     reused = sum(r.info.start_time < experiment.info.start_time for r in levels["model"])
     assert reused >= killed_at  # kept from the killed run: each (job, fold, repeat) has one finished model
     assert {r.data.tags["mlflow.parentRunId"] for r in levels["job"]} == {experiment.info.run_id}
-    table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics.csv"))
+    table = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics.csv")
+    )
     assert set(table["run_id"]) == {r.info.run_id for r in levels["model"]}
     client = MlflowClient()
     discarded = client.search_runs([experiment.info.experiment_id], "tags.`qc.level` = 'model'", ViewType.DELETED_ONLY)

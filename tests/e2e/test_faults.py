@@ -2,6 +2,7 @@
 
 Each ends the command with one line, leaves nothing half-done, and a rerun completes the tree.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,14 @@ def versions(client, name: str) -> list[str]:
 
 @pytest.fixture
 def trained(workspace):
-    recipe = write(workspace, "reg.yaml", {**sklearn_recipe("reg", "sklearn.linear_model.LogisticRegression", {"C": [0.1, 1.0]}),
-                                           "data": {**SONAR_DATA, "version": "off"}})
+    recipe = write(
+        workspace,
+        "reg.yaml",
+        {
+            **sklearn_recipe("reg", "sklearn.linear_model.LogisticRegression", {"C": [0.1, 1.0]}),
+            "data": {**SONAR_DATA, "version": "off"},
+        },
+    )
     status, out, err = cli_in_process("--quiet", "train", recipe)
     assert status == 0, err[-2000:]
     return experiment_run_id(out)
@@ -60,8 +67,12 @@ def test_sigterm_during_registration_leaves_no_version_and_moves_no_alias(worksp
     status, _, err = cli_in_process("register", trained, "--model-name", "sonar-reg")
     assert status == 0, err
     assert versions(client, "sonar-reg") == ["1"]
-    result = subprocess.run([sys.executable, "-c", INTERRUPTED_REGISTER, point, trained, "sonar-reg"],
-                            capture_output=True, text=True, cwd=workspace)
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_REGISTER, point, trained, "sonar-reg"],
+        capture_output=True,
+        text=True,
+        cwd=workspace,
+    )
     assert result.returncode == 130 and result.stderr.strip().splitlines()[-1] == "interrupted", result.stderr[-2000:]
     assert versions(client, "sonar-reg") == ["1"]  # the interrupted version was taken back
     assert str(client.get_model_version_by_alias("sonar-reg", "champion").version) == "1"
@@ -69,25 +80,58 @@ def test_sigterm_during_registration_leaves_no_version_and_moves_no_alias(worksp
 
 @pytest.mark.parametrize("point", ["create_registered_model", "create_model_version"])
 def test_sigterm_during_a_first_registration_leaves_no_registered_model(workspace, trained, point):
-    result = subprocess.run([sys.executable, "-c", INTERRUPTED_REGISTER, point, trained, "sonar-new"],
-                            capture_output=True, text=True, cwd=workspace)
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_REGISTER, point, trained, "sonar-new"],
+        capture_output=True,
+        text=True,
+        cwd=workspace,
+    )
     assert result.returncode == 130, result.stderr[-2000:]
     with pytest.raises(MlflowException):
         mlflow.MlflowClient().get_registered_model("sonar-new")
 
 
 def test_a_tracking_server_stopped_mid_experiment_ends_in_one_line_and_a_rerun_completes(workspace):
-    recipe = write(workspace, "remote.yaml", sklearn_recipe(
-        "both", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10]}, repeat_count=1))
+    recipe = write(
+        workspace,
+        "remote.yaml",
+        sklearn_recipe("both", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10]}, repeat_count=1),
+    )
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    server = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{workspace / 'server.db'}",
-              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-           "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-    with held_training(workspace, 3) as hold, background_server(server, f"{uri}/health", workspace / "server-1.log", workspace, env):
-        training = subprocess.Popen([*CLI, "--quiet", "train", str(recipe)], cwd=workspace, env={**env, **hold.env},
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{workspace / 'server.db'}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    }
+    with (
+        held_training(workspace, 3) as hold,
+        background_server(server, f"{uri}/health", workspace / "server-1.log", workspace, env),
+    ):
+        training = subprocess.Popen(
+            [*CLI, "--quiet", "train", str(recipe)],
+            cwd=workspace,
+            env={**env, **hold.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         hold.wait(training)  # 3 models recorded through the server; the server stops while the training holds
         assert training.poll() is None, training.communicate()[1][-3000:]
     stopped = time.monotonic()  # the server is gone (its process group has ended), then the training goes on
@@ -101,7 +145,9 @@ def test_a_tracking_server_stopped_mid_experiment_ends_in_one_line_and_a_rerun_c
     assert waited < 120, waited  # bounded retries, then one try per cleanup call
 
     with background_server(server, f"{uri}/health", workspace / "server-2.log", workspace, env):
-        rerun = subprocess.run([*CLI, "--quiet", "train", str(recipe)], cwd=workspace, env=env, capture_output=True, text=True)
+        rerun = subprocess.run(
+            [*CLI, "--quiet", "train", str(recipe)], cwd=workspace, env=env, capture_output=True, text=True
+        )
         assert rerun.returncode == 0, rerun.stderr[-3000:]
         reused = int(re.search(r"\((\d+) reused\)", rerun.stdout).group(1))
         assert reused >= 3
@@ -111,24 +157,38 @@ def test_a_tracking_server_stopped_mid_experiment_ends_in_one_line_and_a_rerun_c
 
 def test_a_full_disk_fails_the_run_with_the_cause_and_a_rerun_after_freeing_space_completes(workspace):
     """RLIMIT_FSIZE stands in for a full disk: writing past it fails with EFBIG (Python ignores SIGXFSZ)."""
-    recipe = write(workspace, "big.yaml", {
-        "name": "both",
-        "data": {**SONAR_DATA, "version": "off"},
-        "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "sklearn.neural_network.MLPClassifier",
-                  "hyperparameters": {"hidden_layer_sizes": [[8], [5000]], "max_iter": [2]}},  # ~10 MB per large model
-        "trainer": {"repeat_count": 2},
-    })
+    recipe = write(
+        workspace,
+        "big.yaml",
+        {
+            "name": "both",
+            "data": {**SONAR_DATA, "version": "off"},
+            "model": {
+                "library": "sklearn",
+                "analysis_type": "classification_binary",
+                "estimator": "sklearn.neural_network.MLPClassifier",
+                "hyperparameters": {"hidden_layer_sizes": [[8], [5000]], "max_iter": [2]},
+            },  # ~10 MB per large model
+            "trainer": {"repeat_count": 2},
+        },
+    )
     limit = 6 * 2**20
 
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    full = subprocess.run([*CLI, "--quiet", "train", str(recipe)], cwd=workspace, capture_output=True, text=True, preexec_fn=small_files)
+    full = subprocess.run(
+        [*CLI, "--quiet", "train", str(recipe)], cwd=workspace, capture_output=True, text=True, preexec_fn=small_files
+    )
     assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
     last = full.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: disk") and "full ([Errno 27] File too large" in last and "rerun to resume" in last, last
+    assert last.startswith("error: disk") and "full ([Errno 27] File too large" in last and "rerun to resume" in last, (
+        last
+    )
     client = mlflow.MlflowClient()
-    [experiment] = client.search_runs([client.get_experiment_by_name("both").experiment_id], "tags.`qc.level` = 'experiment'")
+    [experiment] = client.search_runs(
+        [client.get_experiment_by_name("both").experiment_id], "tags.`qc.level` = 'experiment'"
+    )
     assert experiment.info.status == "FAILED"
     assert "File too large" in mlflow.artifacts.load_text(f"runs:/{experiment.info.run_id}/qc/error.txt")
     runs = client.search_runs([experiment.info.experiment_id], max_results=1000)

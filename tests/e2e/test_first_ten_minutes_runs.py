@@ -1,5 +1,6 @@
 """Issue 31 with a real training and a real ``mlflow run``: the closing lines of a training, what the
 launcher reports for a mistake, no ``''`` parameter, and finalize's run labelled as its own."""
+
 from __future__ import annotations
 
 import os
@@ -21,13 +22,22 @@ SONAR = {
     "name": "sonar-closing",
     "seed": 3,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/sonar.csv"},
+                "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+            }
+        ],
         "target": {"column": "object", "encoder": {"sklearn": "LabelBinarizer"}},
         "stratifier": {"size_test": 0.2, "fold_count": 2},
         "version": "off",
     },
-    "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "LogisticRegression",
-              "hyperparameters": {"C": [0.1, 1.0]}},
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_binary",
+        "estimator": "LogisticRegression",
+        "hyperparameters": {"C": [0.1, 1.0]},
+    },
     "trainer": {"repeat_count": 2},
     "register": {"model_name": "sonar-closing", "alias": "champion"},
 }
@@ -37,8 +47,11 @@ def test_a_training_ends_naming_the_best_job_its_interval_the_version_and_where_
     code, out, err = cli_in_process("train", write(workspace, "closing", SONAR))
     assert code == 0, err
     run_id = re.search(r"experiment run (\w+): 8 model\(s\) finished", out).group(1)
-    best = re.search(r"best job: job (\d) \(C=[\d.]+\): fold_validation_accuracy ([\d.]+) \[([\d.]+), ([\d.]+)\] "
-                     r"\(95% interval over 4 models\)", out)
+    best = re.search(
+        r"best job: job (\d) \(C=[\d.]+\): fold_validation_accuracy ([\d.]+) \[([\d.]+), ([\d.]+)\] "
+        r"\(95% interval over 4 models\)",
+        out,
+    )
     assert best, out
     mean, low, high = map(float, best.groups()[1:])
     assert low < mean < high
@@ -48,10 +61,22 @@ def test_a_training_ends_naming_the_best_job_its_interval_the_version_and_where_
 
 
 def mlflow_run(root: Path, experiment: str, entry_point: str, **params) -> subprocess.CompletedProcess:
-    args = ["mlflow", "run", str(REPO_ROOT), "-e", entry_point, "--env-manager", "local", "--experiment-name", experiment]
+    args = [
+        "mlflow",
+        "run",
+        str(REPO_ROOT),
+        "-e",
+        entry_point,
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        experiment,
+    ]
     for key, value in params.items():
         args += ["-P", f"{key}={value}"]
-    return subprocess.run(args, cwd=root, capture_output=True, text=True, env=os.environ.copy(), timeout=600, check=False)
+    return subprocess.run(
+        args, cwd=root, capture_output=True, text=True, env=os.environ.copy(), timeout=600, check=False
+    )
 
 
 def launched_run(experiment: str):

@@ -2,6 +2,7 @@
 share no time step across splits and folds (read from qc/splits.json alone), scalers fit on each
 fold's training time range alone, a served forecaster, image forecasting, and the leak that a
 shuffled split of grouped data hides."""
+
 import json
 import pickle
 
@@ -46,7 +47,7 @@ def test_climate_windows_share_no_time_step_across_splits_and_folds(climate):
     assert set(steps) == {"train", "validation", "test"}
     names = list(steps)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert steps[a].isdisjoint(steps[b]), (a, b)
     assert max(steps["train"]) < min(steps["validation"]) and max(steps["validation"]) < min(steps["test"])
     assert len(splits["folds"]) == 3
@@ -79,7 +80,9 @@ def test_climate_metrics_of_every_split_on_the_original_scale(climate):
         test = predictions[predictions["split"] == "test"]
         mae = np.mean([np.abs(test[f"y_true_{c}"] - test[f"prediction_{c}"]).mean() for c in COLUMNS])
         assert mae == pytest.approx(run.data.metrics["test_mae"], rel=1e-9)
-        assert test["y_true_temperature"].between(0, 50).all()  # degrees Celsius: the original scale, not the scaled one
+        assert (
+            test["y_true_temperature"].between(0, 50).all()
+        )  # degrees Celsius: the original scale, not the scaled one
     report = json.loads(open(artifact(project, levels["job"][0].info.run_id, "qc/report.json")).read())
     titles = {s["title"]: s for s in report["sections"]}
     assert len(titles["Forecasts"]["figures"]) == 4 and len(titles["Error by horizon"]["figures"]) == 1
@@ -91,7 +94,7 @@ def test_a_served_forecaster_answers_a_test_window_as_in_process(climate, monkey
     splits = json.loads(open(artifact(project, project.run_id, "qc/splits.json")).read())
     start = splits["splits"]["test"][0]
     series = pd.read_parquet(project.root / "data" / "delhi_climate.parquet")[COLUMNS]
-    window = series.iloc[start:start + 28].reset_index(drop=True)
+    window = series.iloc[start : start + 28].reset_index(drop=True)
     uri = levels["model"][0].data.tags["qc.model_uri"]
     expected = mlflow.pyfunc.load_model(uri).predict(window)
     assert expected.shape == (7, 4) and list(expected.columns) == COLUMNS
@@ -104,7 +107,7 @@ def test_a_served_forecaster_answers_a_test_window_as_in_process(climate, monkey
 
     from mlflow_qc import Inference
 
-    aligned = Inference(uri).predict(series.iloc[start - 40:start + 28], record_shifted=True)
+    aligned = Inference(uri).predict(series.iloc[start - 40 : start + 28], record_shifted=True)
     row = aligned[(aligned["window"] == 40) & (aligned["horizon"] == 1)].iloc[0]
     assert row["step"] == 68 and row["temperature"] == pytest.approx(expected["temperature"][0], rel=1e-6)
     assert np.isnan(aligned["actual_temperature"].iloc[-1]) and not np.isnan(aligned["actual_temperature"].iloc[0])
@@ -128,9 +131,13 @@ def test_image_forecasting_of_moon_frames(moon, monkeypatch):
 
 def test_a_grouped_split_shows_what_a_shuffled_one_hides(tmp_path_factory):
     _, grouped = trained(tmp_path_factory, "patients_grouped.yaml", "patients-grouped")
-    _, shuffled = trained(tmp_path_factory, "patients_grouped.yaml", "patients-shuffled", "data.stratifier.group_column=null")
-    accuracy = {name: float(np.mean([r.data.metrics["test_accuracy"] for r in levels["model"]]))
-                for name, levels in (("grouped", grouped), ("shuffled", shuffled))}
+    _, shuffled = trained(
+        tmp_path_factory, "patients_grouped.yaml", "patients-shuffled", "data.stratifier.group_column=null"
+    )
+    accuracy = {
+        name: float(np.mean([r.data.metrics["test_accuracy"] for r in levels["model"]]))
+        for name, levels in (("grouped", grouped), ("shuffled", shuffled))
+    }
     message = f"test accuracy: shuffled split {accuracy['shuffled']:.3f}, grouped split {accuracy['grouped']:.3f}"
     assert accuracy["shuffled"] >= 0.95, message  # visits of the test patients were memorised in training
     assert accuracy["grouped"] <= 0.75, message  # held-out patients: near chance

@@ -1,6 +1,7 @@
 """Sequence, image and text recipes of recipes/ trained for real through ``mlflow run``: the run tree
 counted, every split's metrics present and accuracy recomputed from the logged predictions; the job
 report's gallery; the served image model over HTTP (tensors and base64 image files)."""
+
 import base64
 import json
 import shutil
@@ -50,7 +51,9 @@ def spam(tmp_path_factory):
 
 def job_report(project: Project, levels: dict) -> dict:
     job = levels["job"][0]
-    path = mlflow.artifacts.download_artifacts(run_id=job.info.run_id, artifact_path="qc/report.json", tracking_uri=project.tracking_uri)
+    path = mlflow.artifacts.download_artifacts(
+        run_id=job.info.run_id, artifact_path="qc/report.json", tracking_uri=project.tracking_uri
+    )
     return {section["title"]: section for section in json.loads(open(path).read())["sections"]}
 
 
@@ -61,19 +64,25 @@ def test_a_keras_conv1d_on_epilepsy_sequences(epilepsy, inside):
     check_models(levels["model"], ["train", "fold_validation", "validation", "test"], CLASSIFICATION_METRICS, accuracy)
     assert all(run.data.metrics["validation_accuracy"] > 0.8 for run in levels["model"])
     for run in levels["model"]:  # per channel for sequences, in the importance table
-        path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="qc/importance.csv",
-                                                   tracking_uri=project.tracking_uri)
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="qc/importance.csv", tracking_uri=project.tracking_uri
+        )
         assert "channel_0" in open(path).read()
     sections = job_report(project, levels)
     assert [f["layout"]["title"]["text"] for f in sections["Samples"]["figures"]] == [
-        "Samples classified correctly", "Samples classified wrongly"][: len(sections["Samples"]["figures"])]
+        "Samples classified correctly",
+        "Samples classified wrongly",
+    ][: len(sections["Samples"]["figures"])]
     assert len(sections["Samples"]["figures"][0]["data"]) >= 1
     [experiment] = levels["experiment"]
     assert experiment.data.params["data.inputs"] == "1"
     assert experiment.data.tags["qc.whatif"] == "false"  # sequences: the QC pages offer no what-if page
-    path = mlflow.artifacts.download_artifacts(run_id=levels["job"][0].info.run_id, artifact_path="qc/report.json",
-                                               tracking_uri=project.tracking_uri)
-    assert [page["path"] for page in json.loads(open(path).read())["pages"]] == [f"/qc/experiment/{experiment.info.run_id}"]
+    path = mlflow.artifacts.download_artifacts(
+        run_id=levels["job"][0].info.run_id, artifact_path="qc/report.json", tracking_uri=project.tracking_uri
+    )
+    assert [page["path"] for page in json.loads(open(path).read())["pages"]] == [
+        f"/qc/experiment/{experiment.info.run_id}"
+    ]
 
 
 def test_a_pytorch_cnn_on_brain_tumor_images(brain_tumor, inside):
@@ -102,7 +111,9 @@ def test_tf_idf_and_a_linear_model_on_sms_spam(spam, inside):
     texts = pd.DataFrame({"TextData": ["WINNER!! Claim your free prize now, call 09061701461", "ok see you at lunch"]})
     answers = model.predict(texts)  # the vocabulary travels with the model: raw text in, classes out
     assert list(answers["prediction"]) == ["spam", "ham"]
-    assert levels["experiment"][0].data.tags["qc.whatif"] == "true"  # a text column is a column: one field on the what-if page
+    assert (
+        levels["experiment"][0].data.tags["qc.whatif"] == "true"
+    )  # a text column is a column: one field on the what-if page
 
 
 def brain_images(project: Project, count: int):
@@ -123,21 +134,30 @@ def test_a_served_image_model_answers_tensors_and_image_files_as_in_process(brai
     expected = mlflow.pyfunc.load_model(uri).predict(pixels)
     with scoring_server(project, uri) as url:
         by_tensor = served_frame(invoke(url, {"inputs": pixels.tolist()}))
-        by_files = served_frame(invoke(url, {"dataframe_split": {"columns": ["image"], "data": [[e] for e in encoded]}}))
+        by_files = served_frame(
+            invoke(url, {"dataframe_split": {"columns": ["image"], "data": [[e] for e in encoded]}})
+        )
         pd.testing.assert_frame_equal(by_tensor, expected, check_exact=False, rtol=1e-12, check_dtype=False)
         pd.testing.assert_frame_equal(by_files, by_tensor, check_exact=True)
         bad = {
-            "wrong shape": ({"inputs": pixels[:, :, :100].tolist()}, "a tensor of shape (5, 1, 100, 120); expected (n, 1, 160, 120)"),
+            "wrong shape": (
+                {"inputs": pixels[:, :, :100].tolist()},
+                "a tensor of shape (5, 1, 100, 120); expected (n, 1, 160, 120)",
+            ),
             "wrong dtype": ({"inputs": [[["dark"]]]}, "could not convert string to float"),
-            "not an image": ({"dataframe_split": {"columns": ["image"], "data": [[base64.b64encode(b"hello").decode()]]}},
-                             "is not an image file Pillow can read"),
+            "not an image": (
+                {"dataframe_split": {"columns": ["image"], "data": [[base64.b64encode(b"hello").decode()]]}},
+                "is not an image file Pillow can read",
+            ),
             "not base64": ({"dataframe_split": {"columns": ["image"], "data": [["%%%"]]}}, "not base64"),
         }
         for name, (body, message) in bad.items():
             response = invoke(url, body)
             assert response.status_code == 400, (name, response.text[:500])
             assert message in response.json()["message"], (name, response.text[-500:])
-        pd.testing.assert_frame_equal(served_frame(invoke(url, {"inputs": pixels.tolist()})), by_tensor)  # still serving
+        pd.testing.assert_frame_equal(
+            served_frame(invoke(url, {"inputs": pixels.tolist()})), by_tensor
+        )  # still serving
 
 
 def test_batch_inference_reads_an_image_folder_and_scores_it(brain_tumor, inside):
@@ -145,7 +165,14 @@ def test_batch_inference_reads_an_image_folder_and_scores_it(brain_tumor, inside
     inside(project)
     uri = levels["model"][0].data.tags["qc.model_uri"]
     output = project.root / "scored.csv"
-    result = project.cli("predict", uri, project.root / "data" / "brain_tumor", output, "--target", project.root / "data" / "brain_tumor.csv")
+    result = project.cli(
+        "predict",
+        uri,
+        project.root / "data" / "brain_tumor",
+        output,
+        "--target",
+        project.root / "data" / "brain_tumor.csv",
+    )
     answers = pd.read_csv(output)
     manifest = pd.read_csv(project.root / "data" / "brain_tumor.csv")
     assert len(answers) == 80 and set(answers["prediction"]) <= {0, 1}

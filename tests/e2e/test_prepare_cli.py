@@ -1,4 +1,5 @@
 """``mlflow-qc prepare`` end to end: real DVC repo, real sqlite MLflow store, real subprocesses."""
+
 import json
 from pathlib import Path
 
@@ -16,7 +17,12 @@ SONAR = {
     "name": "sonar-prepare",
     "seed": 42,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/sonar.csv"},
+                "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+            }
+        ],
         "target": {"column": "object", "encoder": {"sklearn": "LabelBinarizer"}},
         "stratifier": {"size_test": 0.12, "size_validation": 0.22, "fold_count": 5},
     },
@@ -67,11 +73,15 @@ def test_one_hot_learns_its_categories_from_each_folds_training_rows(workspace):
     fold = next(k for k, f in enumerate(splits["folds"]) if 5 in f["fold_validation"])
     train = pd.read_parquet(artifact(run_id, f"qc/prepared/fold_{fold}/train/features_0.parquet"))
     held_out = pd.read_parquet(artifact(run_id, f"qc/prepared/fold_{fold}/fold_validation/features_0.parquet"))
-    assert {"site=north", "site=south"} <= set(train.columns) and "site=rare" not in train.columns  # README: "Categories the training rows lack"
+    assert {"site=north", "site=south"} <= set(
+        train.columns
+    ) and "site=rare" not in train.columns  # README: "Categories the training rows lack"
     position = splits["folds"][fold]["fold_validation"].index(5)
     assert held_out[["site=north", "site=south"]].iloc[position].tolist() == [0.0, 0.0]  # unseen: zeros
     other = next(k for k in range(len(splits["folds"])) if k != fold)
-    assert "site=rare" in pd.read_parquet(artifact(run_id, f"qc/prepared/fold_{other}/train/features_0.parquet")).columns
+    assert (
+        "site=rare" in pd.read_parquet(artifact(run_id, f"qc/prepared/fold_{other}/train/features_0.parquet")).columns
+    )
 
 
 def test_same_seed_gives_identical_splits_json_and_another_seed_does_not(workspace):

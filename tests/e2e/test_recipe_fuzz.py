@@ -4,6 +4,7 @@ In-process for the many (``mlflow_qc.cli.main``), through a real ``mlflow run`` 
 Each mutation ends with exit 2 and one line ``error: <field or file>: ...`` and no traceback,
 or trains; never a traceback, never a run left RUNNING.
 """
+
 from __future__ import annotations
 
 import collections
@@ -69,7 +70,7 @@ def problem_with(code: int, out: str, err: str, recipe) -> str | None:
     last = err.strip().splitlines()[-1]
     if not last.startswith("error: "):
         return f"last line is not one error line: {last[:200]}"
-    where = last[len("error: "):].split(": ")
+    where = last[len("error: ") :].split(": ")
     named = str(recipe) in where[0] or any(name in part for part in where[:2] for name in FIELDS)
     return None if named else f"names no field: {last[:200]}"
 
@@ -108,7 +109,9 @@ def test_a_handful_through_a_real_mlflow_run(workspace):
     firsts = {}
     for mutation in mutations(SEED, 40):
         firsts.setdefault(mutation.kind, mutation)
-    cases = [("base", dump(base_recipe()).encode())] + [(kind, firsts[kind].text) for kind in ("yaml_word", "non_utf8", "deep_nesting", "duplicate_key")]
+    cases = [("base", dump(base_recipe()).encode())] + [
+        (kind, firsts[kind].text) for kind in ("yaml_word", "non_utf8", "deep_nesting", "duplicate_key")
+    ]
     refused = 0
     for kind, text in cases:
         recipe.write_bytes(text)

@@ -1,4 +1,5 @@
 """Resume after SIGKILL, continue_on_error, determinism, parallel workers, refit, TPE."""
+
 import os
 import signal
 import sqlite3
@@ -14,12 +15,14 @@ from tests.helpers import REPO_ROOT, held_training, mlflow_run, runs_by_level
 pytestmark = pytest.mark.e2e
 
 SONAR_DATA = {
-    "inputs": [{"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+    "inputs": [
+        {"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}
+    ],
     "target": {"column": "object", "encoder": {"sklearn": "LabelBinarizer"}},
     "stratifier": {"size_test": 0.15, "fold_count": 4},
 }
 
-FLAKY_TORCH = '''
+FLAKY_TORCH = """
 from torch import nn
 
 from mlflow_qc.models import train_loop
@@ -35,7 +38,7 @@ def fn_train(model, loser, optimizer, train_features, train_label, eval_features
         raise ValueError("fn_train refuses 13 neurons")
     return train_loop(model, loser, optimizer, train_features, train_label, eval_features, eval_label,
                       analysis_type="classification_binary", epochs=hp["epochs"], seed=0)
-'''
+"""
 
 
 def write(root, name, recipe):
@@ -49,7 +52,12 @@ def sklearn_recipe(name, estimator, grid, **trainer):
     return {
         "name": name,
         "data": SONAR_DATA,
-        "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": estimator, "hyperparameters": grid},
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_binary",
+            "estimator": estimator,
+            "hyperparameters": grid,
+        },
         "trainer": {"repeat_count": 2, **trainer},
     }
 
@@ -68,12 +76,30 @@ def finished_models(db) -> int:
 
 
 def test_sigkill_halfway_then_rerun_completes_the_tree(workspace):
-    recipe = write(workspace, "forest.yaml", sklearn_recipe(
-        "forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10, 15]}, n_jobs=2))
-    args = ["mlflow", "run", str(REPO_ROOT), "--env-manager", "local", "--experiment-name", "kill", "-P", f"recipe={recipe}"]
+    recipe = write(
+        workspace,
+        "forest.yaml",
+        sklearn_recipe("forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10, 15]}, n_jobs=2),
+    )
+    args = [
+        "mlflow",
+        "run",
+        str(REPO_ROOT),
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "kill",
+        "-P",
+        f"recipe={recipe}",
+    ]
     with held_training(workspace, 12) as hold:  # held after 12 of the 24 models, killed there
-        process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   env={**os.environ, **hold.env})
+        process = subprocess.Popen(
+            args,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **hold.env},
+        )
         hold.wait(process)
         assert process.poll() is None, "the run ended before it could be killed"
         os.killpg(process.pid, signal.SIGKILL)
@@ -86,30 +112,44 @@ def test_sigkill_halfway_then_rerun_completes_the_tree(workspace):
     levels = runs_by_level("kill")
     assert len(levels["experiment"]) == 1 and len(levels["job"]) == 3 and len(levels["fold"]) == 12
     models = levels["model"]
-    identities = [(r.data.tags["qc.job_key"], r.data.tags["qc.fold_index"], r.data.tags["qc.repeat_index"]) for r in models]
+    identities = [
+        (r.data.tags["qc.job_key"], r.data.tags["qc.fold_index"], r.data.tags["qc.repeat_index"]) for r in models
+    ]
     assert len(models) == 24 and len(set(identities)) == 24
     assert all(r.info.status == "FINISHED" for runs in levels.values() for r in runs)
     [experiment] = levels["experiment"]
     job_ids = {r.info.run_id for r in levels["job"]}
     assert {r.data.tags["mlflow.parentRunId"] for r in levels["job"]} == {experiment.info.run_id}
     assert {r.data.tags["mlflow.parentRunId"] for r in levels["fold"]} == job_ids
-    table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics.csv"))
+    table = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=experiment.info.run_id, artifact_path="qc/metrics.csv")
+    )
     assert len(table) == 24 and set(table["run_id"]) == {r.info.run_id for r in models}
     reused = sum(r.info.start_time < experiment.info.start_time for r in models)
     assert reused == killed_at
     logged = mlflow.search_logged_models(experiment_ids=[experiment.info.experiment_id], output_format="list")
-    assert sorted(m.source_run_id for m in logged) == sorted(r.info.run_id for r in models)  # the killed attempts' are gone
+    assert sorted(m.source_run_id for m in logged) == sorted(
+        r.info.run_id for r in models
+    )  # the killed attempts' are gone
 
 
 def test_a_failing_fn_train_fails_its_job_and_the_others_finish(workspace):
     (workspace / "models").mkdir()
     (workspace / "models" / "flaky_torch.py").write_text(FLAKY_TORCH)
-    recipe = write(workspace, "flaky.yaml", {
-        "name": "flaky",
-        "data": {**SONAR_DATA, "stratifier": {"size_test": 0.2, "size_validation": 0.2}},
-        "model": {"library": "pytorch", "analysis_type": "classification_binary", "module": "../models/flaky_torch.py",
-                  "hyperparameters": {"neuron_count": [8, 13], "epochs": [3]}},
-    })
+    recipe = write(
+        workspace,
+        "flaky.yaml",
+        {
+            "name": "flaky",
+            "data": {**SONAR_DATA, "stratifier": {"size_test": 0.2, "size_validation": 0.2}},
+            "model": {
+                "library": "pytorch",
+                "analysis_type": "classification_binary",
+                "module": "../models/flaky_torch.py",
+                "hyperparameters": {"neuron_count": [8, 13], "epochs": [3]},
+            },
+        },
+    )
     result = mlflow_run("flaky", recipe)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fn_train refuses 13 neurons" in result.stderr
@@ -121,7 +161,9 @@ def test_a_failing_fn_train_fails_its_job_and_the_others_finish(workspace):
     failed_model = next(r for r in levels["model"] if r.data.tags["mlflow.parentRunId"] == jobs["13"].info.run_id)
     assert failed_model.info.status == "FAILED"
     assert "fn_train refuses 13 neurons" in mlflow.artifacts.load_text(f"runs:/{failed_model.info.run_id}/qc/error.txt")
-    assert failed_model.data.tags["qc.error"].startswith("ValueError: fn_train refuses 13 neurons")  # the tracker's line
+    assert failed_model.data.tags["qc.error"].startswith(
+        "ValueError: fn_train refuses 13 neurons"
+    )  # the tracker's line
     [experiment] = levels["experiment"]
     assert experiment.info.status == "FINISHED" and experiment.data.tags["qc.models_failed"] == "1"
     assert experiment.data.tags["qc.models_finished"] == "1" and experiment.data.tags["qc.models_planned"] == "2"
@@ -130,12 +172,20 @@ def test_a_failing_fn_train_fails_its_job_and_the_others_finish(workspace):
 def test_nothing_succeeding_exits_non_zero(workspace):
     (workspace / "models").mkdir()
     (workspace / "models" / "flaky_torch.py").write_text(FLAKY_TORCH)
-    recipe = write(workspace, "doomed.yaml", {
-        "name": "doomed",
-        "data": {**SONAR_DATA, "stratifier": {"size_test": 0.2}},
-        "model": {"library": "pytorch", "analysis_type": "classification_binary", "module": "../models/flaky_torch.py",
-                  "hyperparameters": {"neuron_count": [13], "epochs": [2]}},
-    })
+    recipe = write(
+        workspace,
+        "doomed.yaml",
+        {
+            "name": "doomed",
+            "data": {**SONAR_DATA, "stratifier": {"size_test": 0.2}},
+            "model": {
+                "library": "pytorch",
+                "analysis_type": "classification_binary",
+                "module": "../models/flaky_torch.py",
+                "hyperparameters": {"neuron_count": [13], "epochs": [2]},
+            },
+        },
+    )
     result = mlflow_run("doomed", recipe)
     assert result.returncode != 0
     assert "nothing succeeded" in result.stderr
@@ -144,8 +194,13 @@ def test_nothing_succeeding_exits_non_zero(workspace):
 
 
 def test_same_recipe_and_seed_give_identical_metrics(workspace):
-    recipe = write(workspace, "twice.yaml", sklearn_recipe(
-        "twice", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [20], "max_features": [0.3]}))
+    recipe = write(
+        workspace,
+        "twice.yaml",
+        sklearn_recipe(
+            "twice", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [20], "max_features": [0.3]}
+        ),
+    )
     tables = []
     for experiment in ("twice-a", "twice-b"):
         assert mlflow_run(experiment, recipe).returncode == 0
@@ -157,15 +212,20 @@ def test_same_recipe_and_seed_give_identical_metrics(workspace):
 
 
 def test_rerunning_a_finished_recipe_trains_nothing_new(workspace):
-    recipe = write(workspace, "again.yaml", sklearn_recipe(
-        "again", "sklearn.linear_model.LogisticRegression", {"C": [0.1, 1.0]}, repeat_count=1))
+    recipe = write(
+        workspace,
+        "again.yaml",
+        sklearn_recipe("again", "sklearn.linear_model.LogisticRegression", {"C": [0.1, 1.0]}, repeat_count=1),
+    )
     assert mlflow_run("again", recipe).returncode == 0
     first = runs_by_level("again")
     result = mlflow_run("again", recipe, overrides="trainer.repeat_count=2")
     assert result.returncode == 0, result.stderr[-2000:]
     second = runs_by_level("again")
     [earlier] = first["experiment"]
-    [new] = [r for r in second["experiment"] if r.info.run_id != earlier.info.run_id]  # a changed recipe: a tree of its own
+    [new] = [
+        r for r in second["experiment"] if r.info.run_id != earlier.info.run_id
+    ]  # a changed recipe: a tree of its own
     before = {r.info.run_id: (r.info.status, r.data.tags, r.data.metrics) for runs in first.values() for r in runs}
     after = {r.info.run_id: (r.info.status, r.data.tags, r.data.metrics) for runs in second.values() for r in runs}
     assert {run_id: after[run_id] for run_id in before} == before  # the earlier tree is left as it was
@@ -179,7 +239,9 @@ def test_rerunning_a_finished_recipe_trains_nothing_new(workspace):
 def test_refit_and_tpe_through_the_python_api(workspace):
     from mlflow_qc import Experiment, load_recipe
 
-    recipe = sklearn_recipe("tpe", "sklearn.linear_model.LogisticRegression", {"max_iter": [200]}, repeat_count=1, refit=True)
+    recipe = sklearn_recipe(
+        "tpe", "sklearn.linear_model.LogisticRegression", {"max_iter": [200]}, repeat_count=1, refit=True
+    )
     recipe["data"] = {**SONAR_DATA, "stratifier": {"size_test": 0.15, "size_validation": 0.15, "fold_count": 3}}
     recipe["search"] = {"method": "tpe", "count": 4, "space": {"C": {"loguniform": [0.001, 10.0]}}}
     result = Experiment.from_recipe(load_recipe(write(workspace, "tpe.yaml", recipe))).run()
@@ -200,11 +262,19 @@ def test_refit_and_tpe_through_the_python_api(workspace):
 def test_sigterm_ends_every_run_of_the_tree_killed(workspace):
     from tests.helpers import CLI
 
-    recipe = write(workspace, "term.yaml", sklearn_recipe(
-        "term", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10]}))
+    recipe = write(
+        workspace,
+        "term.yaml",
+        sklearn_recipe("term", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10]}),
+    )
     with held_training(workspace, 3) as hold:  # SIGTERM once 3 models are recorded, before the 4th starts
-        process = subprocess.Popen([*CLI, "train", str(recipe)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, **hold.env})
+        process = subprocess.Popen(
+            [*CLI, "train", str(recipe)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **hold.env},
+        )
         hold.wait(process)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 130

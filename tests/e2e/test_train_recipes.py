@@ -3,6 +3,7 @@
 Each test counts the runs of every level, finds every metric for every split and
 recomputes accuracy (or r2) from the logged predictions.
 """
+
 import mlflow
 import pandas as pd
 import pytest
@@ -22,7 +23,9 @@ def train(workspace, recipe_name, experiment, overrides=""):
 
 
 def predictions(run) -> pd.DataFrame:
-    return pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="qc/predictions.parquet"))
+    return pd.read_parquet(
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="qc/predictions.parquet")
+    )
 
 
 def check_models(models, splits, metric_names, recompute):
@@ -63,7 +66,10 @@ def test_keras_binary_sonar_three_folds_two_repeats_two_combos(workspace):
     check_models(levels["model"], ["train", "fold_validation", "validation", "test"], CLASSIFICATION_METRICS, accuracy)
     history = mlflow.MlflowClient().get_metric_history(levels["model"][0].info.run_id, "val_loss")
     assert len(history) >= 2 and [m.step for m in history] == list(range(len(history)))
-    identities = {(r.data.tags["qc.job_index"], r.data.tags["qc.fold_index"], r.data.tags["qc.repeat_index"]) for r in levels["model"]}
+    identities = {
+        (r.data.tags["qc.job_index"], r.data.tags["qc.fold_index"], r.data.tags["qc.repeat_index"])
+        for r in levels["model"]
+    }
     assert len(identities) == 12
 
 

@@ -3,6 +3,7 @@
 A training runs in its own git + DVC project with its own sqlite store; a test enters one
 with ``enter(trained)`` (cwd and MLFLOW_TRACKING_URI for that test only).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,9 @@ class Trained:
         return self.client().search_runs([self.experiment_id], query, max_results=1000)
 
     def artifact(self, run_id: str, path: str) -> Path:
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=self.tracking_uri))
+        return Path(
+            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=self.tracking_uri)
+        )
 
     def report(self, run_id: str) -> dict:
         return json.loads(self.artifact(run_id, "qc/report.json").read_text())
@@ -47,13 +50,15 @@ def write_signal_data(path: Path, rows: int = SIGNAL_ROWS, seed: int = 0) -> Non
     rng = np.random.default_rng(seed)
     signal = rng.normal(size=rows)
     blurred = signal + rng.normal(scale=0.4, size=rows)
-    frame = pd.DataFrame({
-        "signal": signal,
-        "noise_a": rng.normal(size=rows),
-        "noise_b": rng.normal(size=rows),
-        "color": rng.choice(["red", "green", "blue"], size=rows),
-        "label": np.where(blurred > 0, "pos", "neg"),
-    })
+    frame = pd.DataFrame(
+        {
+            "signal": signal,
+            "noise_a": rng.normal(size=rows),
+            "noise_b": rng.normal(size=rows),
+            "color": rng.choice(["red", "green", "blue"], size=rows),
+            "label": np.where(blurred > 0, "pos", "neg"),
+        }
+    )
     frame.to_csv(path, index=False)
 
 
@@ -105,12 +110,21 @@ def enter(monkeypatch):
 SONAR_BINARY = {
     "seed": 7,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/sonar.csv"},
+                "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+            }
+        ],
         "target": {"column": "object", "encoder": {"sklearn": "LabelBinarizer"}},
         "stratifier": {"size_test": 0.15, "fold_count": 3},
     },
-    "model": {"library": "sklearn", "analysis_type": "classification_binary",
-              "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": [0.05, 1.0]}},
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_binary",
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "hyperparameters": {"C": [0.05, 1.0]},
+    },
     "trainer": {"repeat_count": 2},
 }
 
@@ -119,43 +133,76 @@ SONAR_BINARY = {
 SIGNAL_FORESTS = {
     "seed": 3,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/signal.csv"},
-                    "encoders": [{"sklearn": "OneHotEncoder", "columns": ["color"]},
-                                 {"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/signal.csv"},
+                "encoders": [
+                    {"sklearn": "OneHotEncoder", "columns": ["color"]},
+                    {"sklearn": "StandardScaler", "dtypes": ["float64"]},
+                ],
+            }
+        ],
         "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
         "stratifier": {"size_test": 0.2, "fold_count": 4},
     },
-    "model": {"library": "sklearn", "analysis_type": "classification_binary",
-              "estimator": "sklearn.ensemble.RandomForestClassifier",
-              "hyperparameters": {"n_estimators": [40], "min_samples_leaf": [5, 10000], "random_state": [1, 2]}},
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_binary",
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "hyperparameters": {"n_estimators": [40], "min_samples_leaf": [5, 10000], "random_state": [1, 2]},
+    },
     "trainer": {"repeat_count": 1, "permute_count": 5},
 }
 
 IRIS_MLP = {
     "seed": 5,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/iris.tsv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/iris.tsv"},
+                "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+            }
+        ],
         "target": {"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
         "stratifier": {"size_test": 0.2, "size_validation": 0.2},
     },
-    "model": {"library": "sklearn", "analysis_type": "classification_multi", "estimator": "sklearn.neural_network.MLPClassifier",
-              "hyperparameters": {"hidden_layer_sizes": [[16]], "max_iter": [80], "learning_rate_init": [0.01],
-                                  "early_stopping": [True], "n_iter_no_change": [40]}},
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_multi",
+        "estimator": "sklearn.neural_network.MLPClassifier",
+        "hyperparameters": {
+            "hidden_layer_sizes": [[16]],
+            "max_iter": [80],
+            "learning_rate_init": [0.01],
+            "early_stopping": [True],
+            "n_iter_no_change": [40],
+        },
+    },
     "trainer": {"repeat_count": 2},
 }
 
 EXOPLANETS_REGRESSION = {
     "seed": 11,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/exoplanets_gappy.parquet"},
-                    "interpolaters": [{"dtypes": ["float64"], "method": "linear"}],
-                    "encoders": [{"sklearn": "OneHotEncoder", "columns": ["TypeFlag"]},
-                                 {"sklearn": "RobustScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/exoplanets_gappy.parquet"},
+                "interpolaters": [{"dtypes": ["float64"], "method": "linear"}],
+                "encoders": [
+                    {"sklearn": "OneHotEncoder", "columns": ["TypeFlag"]},
+                    {"sklearn": "RobustScaler", "dtypes": ["float64"]},
+                ],
+            }
+        ],
         "target": {"column": "SurfaceTempK", "encoder": {"sklearn": "PowerTransformer"}},
         "stratifier": {"size_test": 0.2, "size_validation": 0.2, "bin_count": 4},
     },
-    "model": {"library": "sklearn", "analysis_type": "regression", "estimator": "sklearn.ensemble.GradientBoostingRegressor",
-              "hyperparameters": {"n_estimators": [40]}},
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "regression",
+        "estimator": "sklearn.ensemble.GradientBoostingRegressor",
+        "hyperparameters": {"n_estimators": [40]},
+    },
     "trainer": {"permute_count": 2},
 }
 
@@ -178,4 +225,3 @@ def iris_mlp(tmp_path_factory) -> Trained:
 @pytest.fixture(scope="session")
 def exoplanets_regression(tmp_path_factory) -> Trained:
     return train(tmp_path_factory, "exoplanets-regression", EXOPLANETS_REGRESSION)
-

@@ -1,5 +1,6 @@
 """trainer.baseline: a Dummy job beside the others, and every job tested against it (corrected
 resampled t-test) in the tags, the leaderboard, the head-to-head and the gate of the registration."""
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,15 @@ def models(rows):
 
 
 def test_a_verdict_needs_a_real_difference_in_the_better_direction():
-    table = models([
-        *[("baseline", k, 0, 0.60, 0.9) for k in range(4)],
-        *[("job 0", k, 0, 0.80 + 0.01 * k, 0.5 + 0.01 * k) for k in range(4)],  # clearly better
-        *[("job 1", k, 0, 0.50 - 0.01 * k, 1.1 + 0.02 * k) for k in range(4)],  # clearly worse
-        *[("job 2", k, 0, 0.60 + (0.02 if k % 2 else -0.02), 0.9) for k in range(4)],  # no difference
-        ("job 3", 0, 0, 0.95, 0.1),  # one shared fold: no test
-    ])
+    table = models(
+        [
+            *[("baseline", k, 0, 0.60, 0.9) for k in range(4)],
+            *[("job 0", k, 0, 0.80 + 0.01 * k, 0.5 + 0.01 * k) for k in range(4)],  # clearly better
+            *[("job 1", k, 0, 0.50 - 0.01 * k, 1.1 + 0.02 * k) for k in range(4)],  # clearly worse
+            *[("job 2", k, 0, 0.60 + (0.02 if k % 2 else -0.02), 0.9) for k in range(4)],  # no difference
+            ("job 3", 0, 0, 0.95, 0.1),  # one shared fold: no test
+        ]
+    )
     sizes = {"fold_validation": (90.0, 30.0)}
     verdicts = baseline_verdicts(table, sizes, METRIC).set_index("job")
     assert verdicts["beats_baseline"].to_dict() == {"job 0": True, "job 1": False, "job 2": False, "job 3": False}
@@ -45,9 +48,17 @@ def project(tmp_path_factory):
     """Two trainings with a baseline: 1-nearest-neighbour on a feature shuffled against the labels
     (registered with a gate), and a logistic regression on the feature that decides them."""
     root = new_guard_project(tmp_path_factory.mktemp("baseline") / "project")
-    shuffled = train(root, guard_recipe("shuffled", ["shuffled"], "sklearn.neighbors.KNeighborsClassifier",
-                                        {"n_neighbors": [1]}, trainer={"baseline": True},
-                                        register={"model_name": "shuffled-model", "gate": 0.05}))
+    shuffled = train(
+        root,
+        guard_recipe(
+            "shuffled",
+            ["shuffled"],
+            "sklearn.neighbors.KNeighborsClassifier",
+            {"n_neighbors": [1]},
+            trainer={"baseline": True},
+            register={"model_name": "shuffled-model", "gate": 0.05},
+        ),
+    )
     learns = train(root, guard_recipe("learns", ["signal"], trainer={"baseline": True}))
     return root, shuffled, learns
 
@@ -97,12 +108,18 @@ def test_a_job_worse_than_the_baseline_is_marked_not_beating_it_with_its_p_value
     board_section = next(s for s in report["sections"] if s["title"] == "Leaderboard")
     [board] = board_section["tables"].values()
     rows = {row["job"]: row for row in board}
-    assert rows["job 0"]["beats baseline"] == "no" and rows["job 0"]["baseline p (Holm)"] == pytest.approx(expected, rel=1e-6)  # one job: Holm leaves p
+    assert rows["job 0"]["beats baseline"] == "no" and rows["job 0"]["baseline p (Holm)"] == pytest.approx(
+        expected, rel=1e-6
+    )  # one job: Holm leaves p
     assert rows["baseline"]["rank"] is None and rows["job 0"]["rank"] == 1
-    assert any(note.startswith("Not beating the baseline") and note.endswith("job 0.") for note in board_section["notes"])
+    assert any(
+        note.startswith("Not beating the baseline") and note.endswith("job 0.") for note in board_section["notes"]
+    )
     head_to_head = open(artifact(root, shuffled.run_id, "qc/compare.md")).read()
     against = head_to_head.split("## Against the baseline", 1)[1].split("##", 1)[0]
-    assert f"| job 0 | {METRIC} | 4 |" in against and against.strip().splitlines()[-1].endswith("| no |")  # 4 folds: repeats identical
+    assert f"| job 0 | {METRIC} | 4 |" in against and against.strip().splitlines()[-1].endswith(
+        "| no |"
+    )  # 4 folds: repeats identical
     assert "p (Holm)" in against and "Identical repeats: " in head_to_head
 
 
@@ -113,7 +130,13 @@ def test_a_job_that_learns_beats_the_baseline(project):
     expected = p_by_hand(root, learns, 0)
     assert job.data.metrics["baseline_p_value"] == pytest.approx(expected, rel=1e-9) and expected < 0.05
     head_to_head = open(artifact(root, learns.run_id, "qc/compare.md")).read()
-    assert head_to_head.split("## Against the baseline", 1)[1].split("##", 1)[0].strip().splitlines()[-1].endswith("| yes |")
+    assert (
+        head_to_head.split("## Against the baseline", 1)[1]
+        .split("##", 1)[0]
+        .strip()
+        .splitlines()[-1]
+        .endswith("| yes |")
+    )
 
 
 def test_the_baseline_predicts_the_majority_of_each_fold_on_the_same_folds_and_repeats_and_is_never_best(project):
@@ -150,8 +173,16 @@ def test_a_model_that_does_not_beat_the_baseline_never_takes_the_alias(project):
 
 def test_rerunning_reuses_the_baseline_job(project):
     root, shuffled, _ = project
-    again = train(root, guard_recipe("shuffled", ["shuffled"], "sklearn.neighbors.KNeighborsClassifier",
-                                     {"n_neighbors": [1]}, trainer={"baseline": True}))
+    again = train(
+        root,
+        guard_recipe(
+            "shuffled",
+            ["shuffled"],
+            "sklearn.neighbors.KNeighborsClassifier",
+            {"n_neighbors": [1]},
+            trainer={"baseline": True},
+        ),
+    )
     assert again.finished == again.reused == 16
     with inside(root):
         jobs = [run for run in runs(root, again, "job") if run.data.tags["mlflow.parentRunId"] == again.run_id]
@@ -163,14 +194,22 @@ def test_the_baseline_alone_is_no_success_and_is_never_registered(project):
 
     root, _, _ = project
     # a combination scikit-learn refuses only in fit (each value alone passes the recipe check)
-    failing = guard_recipe("failing", ["signal"], hyperparameters={"solver": ["lbfgs"], "penalty": ["l1"]}, trainer={"baseline": True},
-                           register={"model_name": "never-registered"})
+    failing = guard_recipe(
+        "failing",
+        ["signal"],
+        hyperparameters={"solver": ["lbfgs"], "penalty": ["l1"]},
+        trainer={"baseline": True},
+        register={"model_name": "never-registered"},
+    )
     with pytest.raises(NothingSucceeded, match="8 model"):
         train(root, failing)
     client = client_of(root)
     experiment = client.get_experiment_by_name("failing")
     [run] = client.search_runs([experiment.experiment_id], "tags.`qc.level` = 'experiment'")
     assert run.info.status == "FAILED"
-    statuses = {job.info.run_name: job.info.status for job in client.search_runs([experiment.experiment_id], "tags.`qc.level` = 'job'")}
+    statuses = {
+        job.info.run_name: job.info.status
+        for job in client.search_runs([experiment.experiment_id], "tags.`qc.level` = 'job'")
+    }
     assert statuses == {"baseline": "FINISHED", "job 0: solver=lbfgs penalty=l1": "FAILED"}
     assert client.search_registered_models("name = 'never-registered'") == []

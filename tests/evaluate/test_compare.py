@@ -1,4 +1,5 @@
 """Head-to-head: the corrected resampled t-test, and the compare entry point on real jobs."""
+
 from __future__ import annotations
 
 import math
@@ -37,13 +38,15 @@ def test_degenerate_cases():
 
 
 def test_only_shared_folds_and_repeats_are_paired():
-    models = pd.DataFrame({
-        "job": ["a"] * 3 + ["b"] * 2,
-        "hyperparameters": ["x=1"] * 3 + ["x=2"] * 2,
-        "fold_index": [0, 1, 2, 0, 2],
-        "repeat_index": [0, 0, 0, 0, 0],
-        "fold_validation_accuracy": [0.9, 0.8, 0.85, 0.7, 0.75],
-    })
+    models = pd.DataFrame(
+        {
+            "job": ["a"] * 3 + ["b"] * 2,
+            "hyperparameters": ["x=1"] * 3 + ["x=2"] * 2,
+            "fold_index": [0, 1, 2, 0, 2],
+            "repeat_index": [0, 0, 0, 0, 0],
+            "fold_validation_accuracy": [0.9, 0.8, 0.85, 0.7, 0.75],
+        }
+    )
     comparison = compare_models(models, {"fold_validation": (80.0, 40.0)}, ranking_metric="fold_validation_accuracy")
     (pair,) = comparison.pairs.to_dict("records")
     assert pair["pairs"] == 2 and pair["difference"] == pytest.approx(((0.9 - 0.7) + (0.85 - 0.75)) / 2)
@@ -67,8 +70,10 @@ def test_pairs_are_those_of_an_inner_merge_in_its_order(b_folds):
 
 
 def _pair(pairs: pd.DataFrame, metric: str, a: str, b: str) -> dict:
-    rows = pairs[(pairs["metric"] == metric) & (
-        ((pairs["job_a"] == a) & (pairs["job_b"] == b)) | ((pairs["job_a"] == b) & (pairs["job_b"] == a)))]
+    rows = pairs[
+        (pairs["metric"] == metric)
+        & (((pairs["job_a"] == a) & (pairs["job_b"] == b)) | ((pairs["job_a"] == b) & (pairs["job_b"] == a)))
+    ]
     (row,) = rows.to_dict("records")
     return row
 
@@ -77,9 +82,12 @@ def _pair(pairs: pd.DataFrame, metric: str, a: str, b: str) -> dict:
 def test_noise_is_not_called_a_difference_and_a_crippled_model_is(signal_forests, enter):
     enter(signal_forests)
     comparison = compare_jobs(signal_forests.run_id)
+
     def job(**values) -> str:
         wanted = {f"{k}={v}" for k, v in values.items()}
-        (label,) = [r["job"] for _, r in comparison.summary.iterrows() if wanted <= set(r["hyperparameters"].split(", "))]
+        (label,) = [
+            r["job"] for _, r in comparison.summary.iterrows() if wanted <= set(r["hyperparameters"].split(", "))
+        ]
         return label
 
     strong_1, strong_2 = job(min_samples_leaf=5, random_state=1), job(min_samples_leaf=5, random_state=2)
@@ -102,9 +110,14 @@ def test_compare_entry_point_logs_the_report_on_the_experiment_run(signal_forest
     assert logged.strip() == result.stdout.strip()
     assert "p (Holm)" in result.stdout and "adjusted together (Holm)" in result.stdout
     bayesian = run_cli("compare", signal_forests.run_id, "--test", "bayesian", "--rope", "0.02", check=True)
-    assert "| P(a better) | P(equivalent) | P(b better) | verdict |" in bayesian.stdout and "|a - b| <= 0.02" in bayesian.stdout
+    assert (
+        "| P(a better) | P(equivalent) | P(b better) | verdict |" in bayesian.stdout
+        and "|a - b| <= 0.02" in bayesian.stdout
+    )
     jobs = signal_forests.runs("job", "params.min_samples_leaf = '5'")
     chosen = run_cli("compare", "--run-ids", ",".join(j.info.run_id for j in jobs), "--format", "html", check=True)
     # summary header + 2 jobs, pairs header + one row per binary metric
     assert chosen.stdout.count("<tr>") == 1 + 2 + 1 + len(metric_names("classification_binary"))
-    assert signal_forests.artifact(signal_forests.run_id, "qc/compare.html").read_text().strip() == chosen.stdout.strip()
+    assert (
+        signal_forests.artifact(signal_forests.run_id, "qc/compare.html").read_text().strip() == chosen.stdout.strip()
+    )

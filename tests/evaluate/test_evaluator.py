@@ -1,4 +1,5 @@
 """The ``qc`` evaluator on models mlflow_qc did not train: only when asked (``any_model``), never uninvited."""
+
 from __future__ import annotations
 
 import mlflow
@@ -31,13 +32,19 @@ def test_qc_evaluator_on_a_plain_sklearn_classifier(tracking):
     held_out = x[350:].assign(label=y[350:])
     with mlflow.start_run() as run:
         info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2], pip_requirements=["scikit-learn"])
-        result = mlflow.models.evaluate(info.model_uri, held_out, targets="label", model_type="classifier", evaluators=["qc"],
-                                        evaluator_config={"qc": {"any_model": True}})
+        result = mlflow.models.evaluate(
+            info.model_uri,
+            held_out,
+            targets="label",
+            model_type="classifier",
+            evaluators=["qc"],
+            evaluator_config={"qc": {"any_model": True}},
+        )
     proba = model.predict_proba(x[350:])
     assert result.metrics["qc_accuracy"] == pytest.approx(skm.accuracy_score(y[350:], model.predict(x[350:])))
     assert result.metrics["qc_roc_auc"] == pytest.approx(skm.roc_auc_score(y[350:] == "yes", proba[:, 1]))
     assert result.metrics["qc_loss"] == pytest.approx(skm.log_loss(y[350:], proba, labels=model.classes_))
-    importance = {k[len("qc_importance_"):]: v for k, v in result.metrics.items() if k.startswith("qc_importance_")}
+    importance = {k[len("qc_importance_") :]: v for k, v in result.metrics.items() if k.startswith("qc_importance_")}
     assert max(importance, key=importance.get) == "signal"
     assert importance["signal"] > 10 * max(abs(v) for k, v in importance.items() if k != "signal")
     logged = tracking.get_run(run.info.run_id).data.metrics
@@ -45,8 +52,13 @@ def test_qc_evaluator_on_a_plain_sklearn_classifier(tracking):
     artifacts = {f.path for f in tracking.list_artifacts(run.info.run_id, "qc")}
     assert artifacts == {"qc/report.html", "qc/report.json", "qc/importance.csv", "qc/predictions.parquet"}
     report = result.artifacts["qc_report_data"].content  # read back from the logged qc/report.json
-    roc = [t for s in report["sections"] for f in s["figures"] for t in f["data"]
-           if f["layout"]["title"]["text"].startswith("ROC") and "meta" in t]
+    roc = [
+        t
+        for s in report["sections"]
+        for f in s["figures"]
+        for t in f["data"]
+        if f["layout"]["title"]["text"].startswith("ROC") and "meta" in t
+    ]
     (trace,) = roc
     assert np.trapezoid(trace["y"], trace["x"]) == pytest.approx(result.metrics["qc_roc_auc"], abs=1e-12)
     assert "qc_importance" in result.artifacts and "qc_report" in result.artifacts
@@ -58,9 +70,14 @@ def test_qc_evaluator_on_a_plain_sklearn_regressor_beside_the_default_one(tracki
     model = LinearRegression().fit(x[:200], y[:200])
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2], pip_requirements=["scikit-learn"])
-        result = mlflow.models.evaluate(info.model_uri, x[200:].assign(target=y[200:]), targets="target",
-                                        model_type="regressor", evaluators=["default", "qc"],
-                                        evaluator_config={"qc": {"permute_count": 2, "seed": 4, "any_model": True}})
+        result = mlflow.models.evaluate(
+            info.model_uri,
+            x[200:].assign(target=y[200:]),
+            targets="target",
+            model_type="regressor",
+            evaluators=["default", "qc"],
+            evaluator_config={"qc": {"permute_count": 2, "seed": 4, "any_model": True}},
+        )
     predicted = model.predict(x[200:])
     assert result.metrics["qc_r2"] == pytest.approx(skm.r2_score(y[200:], predicted))
     assert result.metrics["qc_mse"] == pytest.approx(result.metrics["mean_squared_error"])
@@ -75,5 +92,7 @@ def test_qc_evaluator_stays_out_of_someone_else_s_evaluate_unless_asked(tracking
     with mlflow.start_run() as run:
         info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2], pip_requirements=["scikit-learn"])
         with pytest.raises(mlflow.exceptions.MlflowException, match="could not be evaluated by any"):
-            mlflow.models.evaluate(info.model_uri, x.assign(label=y), targets="label", model_type="classifier", evaluators=["qc"])
+            mlflow.models.evaluate(
+                info.model_uri, x.assign(label=y), targets="label", model_type="classifier", evaluators=["qc"]
+            )
     assert not [key for key in tracking.get_run(run.info.run_id).data.metrics if key.startswith("qc_")]

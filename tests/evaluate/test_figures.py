@@ -1,4 +1,5 @@
 """Figure builders on hand-made data (no training)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,33 @@ from mlflow_qc.evaluate.report import Report, figure_dict, plain
 
 
 def test_skipping_the_first_epochs_rescales_both_axes():
-    histories = {"a": {"loss": [10.0, 5.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.29, 0.28, 0.27, 0.26, 0.25, 0.24, 0.23, 0.22],
-                       "val_loss": [9.0] + [0.5] * 19}}
+    histories = {
+        "a": {
+            "loss": [
+                10.0,
+                5.0,
+                1.0,
+                0.9,
+                0.8,
+                0.7,
+                0.6,
+                0.5,
+                0.45,
+                0.4,
+                0.35,
+                0.3,
+                0.29,
+                0.28,
+                0.27,
+                0.26,
+                0.25,
+                0.24,
+                0.23,
+                0.22,
+            ],
+            "val_loss": [9.0] + [0.5] * 19,
+        }
+    }
     (figure,) = learning_curve_figures(histories, skip_first=True)
     assert list(figure.layout.xaxis.range) == [2.5, 19.5]  # round(20 * 0.15) = 3 epochs left out
     low, high = figure.layout.yaxis.range
@@ -23,11 +49,17 @@ def test_skipping_the_first_epochs_rescales_both_axes():
 
 
 def test_boomerang_filters_and_leaderboard_ranks_lower_loss_first():
-    models = pd.DataFrame({
-        "job": ["job 0", "job 0", "job 1"], "model": ["m0", "m1", "m2"], "hyperparameters": ["a=1", "a=1", "a=2"],
-        "train_loss": [0.1, 0.2, 0.3], "test_loss": [0.4, 0.9, 0.5],
-        "train_r2": [0.9, 0.8, 0.7], "test_r2": [0.6, 0.1, 0.5],
-    })
+    models = pd.DataFrame(
+        {
+            "job": ["job 0", "job 0", "job 1"],
+            "model": ["m0", "m1", "m2"],
+            "hyperparameters": ["a=1", "a=1", "a=2"],
+            "train_loss": [0.1, 0.2, 0.3],
+            "test_loss": [0.4, 0.9, 0.5],
+            "train_r2": [0.9, 0.8, 0.7],
+            "test_r2": [0.6, 0.1, 0.5],
+        }
+    )
     full = boomerang_figure(models, "regression")
     assert [b.label for b in full.layout.updatemenus[0].buttons] == ["r2"]
     assert sum(x is not None for x in full.data[0].x) == 4  # job 0: two models x two splits
@@ -46,7 +78,9 @@ def test_thinning_keeps_the_ends_and_short_curves():
 
 
 def test_report_json_holds_plain_numbers_and_the_page_one_plotly_copy():
-    models = pd.DataFrame({"job": ["job 0"], "model": ["m"], "hyperparameters": [""], "train_loss": [0.2], "train_r2": [0.7]})
+    models = pd.DataFrame(
+        {"job": ["job 0"], "model": ["m"], "hyperparameters": [""], "train_loss": [0.2], "train_r2": [0.7]}
+    )
     report = Report("t")
     report.section("s").figures.append(boomerang_figure(models, "regression"))
     data = json.loads(report.to_json())
@@ -65,9 +99,20 @@ def predictions_of_two_models(rows: int = 400) -> pd.DataFrame:
     for model in ("m0", "m1"):
         p = rng.uniform(size=rows)
         truth = np.where(rng.uniform(size=rows) < p, "pos", "neg")  # calibrated by construction
-        frames.append(pd.DataFrame({"model": model, "run_id": model, "split": "validation", "row": np.arange(rows),
-                                    "y_true": truth, "prediction": np.where(p > 0.5, "pos", "neg"),
-                                    "probability_neg": 1 - p, "probability_pos": p}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "run_id": model,
+                    "split": "validation",
+                    "row": np.arange(rows),
+                    "y_true": truth,
+                    "prediction": np.where(p > 0.5, "pos", "neg"),
+                    "probability_neg": 1 - p,
+                    "probability_pos": p,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 

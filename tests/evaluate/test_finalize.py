@@ -1,6 +1,7 @@
 """trainer.hide_test and ``finalize``: nothing of the test split anywhere in the tree until a real
 ``mlflow run -e finalize`` reveals it for the chosen job (its refit twin and the baseline beside
 it), once; a second finalize exits 2."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,9 @@ from tests.helpers import REPO_ROOT, run_cli
 pytestmark = pytest.mark.e2e
 
 SEALED = guard_recipe(
-    "sealed", ["signal", "weak", "noise"], hyperparameters={"C": [0.01, 1.0]},
+    "sealed",
+    ["signal", "weak", "noise"],
+    hyperparameters={"C": [0.01, 1.0]},
     stratifier={"size_test": 0.2, "size_validation": 0.2, "fold_count": 3},
     trainer={"hide_test": True, "baseline": True, "threshold": "youden", "refit": True, "permute_count": 2},
 )
@@ -44,8 +47,16 @@ def everything_of_the_test_split(root, experiment_id: str) -> list[str]:
         if "qc/report.json" in paths:
             report = json.loads(open(download(root, run_id, "qc/report.json")).read())
             for section in report["sections"]:
-                found += [f"figure {name} {section['title']}" for figure in section["figures"] if WORD_TEST.search(json.dumps(figure))]
-                found += [f"table {name} {title}" for title, rows in section["tables"].items() if WORD_TEST.search(json.dumps(rows))]
+                found += [
+                    f"figure {name} {section['title']}"
+                    for figure in section["figures"]
+                    if WORD_TEST.search(json.dumps(figure))
+                ]
+                found += [
+                    f"table {name} {title}"
+                    for title, rows in section["tables"].items()
+                    if WORD_TEST.search(json.dumps(rows))
+                ]
         if "qc/metrics.csv" in paths:
             columns = pd.read_csv(download(root, run_id, "qc/metrics.csv")).columns
             found += [f"table {name} qc/metrics.csv"] * any(c.startswith("test_") for c in columns)
@@ -66,8 +77,21 @@ def sealed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def finalized(sealed):
     root, result, _ = sealed
-    command = [sys.executable, "-m", "mlflow", "run", str(REPO_ROOT), "-e", "finalize", "--env-manager", "local",
-               "--experiment-name", "sealed", "-P", f"run_id={result.run_id}"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        str(REPO_ROOT),
+        "-e",
+        "finalize",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "sealed",
+        "-P",
+        f"run_id={result.run_id}",
+    ]
     launched = subprocess.run(command, cwd=root, env=cli_env(root), capture_output=True, text=True)
     assert launched.returncode == 0, launched.stderr[-3000:]
     return root, result, launched.stdout + launched.stderr
@@ -104,23 +128,33 @@ def test_finalize_reveals_the_chosen_job_its_refit_and_the_baseline_everywhere(f
         assert "test_accuracy_mean" in client.get_run(jobs[job].info.run_id).data.metrics
         assert any(item.startswith(f"figure {job}") for item in found), job  # the job report's test curves
     assert not any(other in item for item in found)  # the job that was not chosen stays unseen
-    assert experiment.data.metrics["test_accuracy_mean"] == client.get_run(jobs[best].info.run_id).data.metrics["test_accuracy_mean"]
+    assert (
+        experiment.data.metrics["test_accuracy_mean"]
+        == client.get_run(jobs[best].info.run_id).data.metrics["test_accuracy_mean"]
+    )
     assert "table sealed qc/metrics.csv" in [item.replace(experiment.info.run_name, "sealed") for item in found]
 
     test_rows = json.loads(open(download(root, result.run_id, "qc/splits.json")).read())["splits"]["test"]
-    chosen = [m for m in client.search_runs([result.experiment_id], "tags.`qc.level` = 'model'", max_results=1000)
-              if "test_accuracy" in m.data.metrics]
+    chosen = [
+        m
+        for m in client.search_runs([result.experiment_id], "tags.`qc.level` = 'model'", max_results=1000)
+        if "test_accuracy" in m.data.metrics
+    ]
     assert len(chosen) == 3 * 2 * 2 + 2
     for model in chosen:
         predictions = pd.read_parquet(download(root, model.info.run_id, "qc/predictions.parquet"))
         test = predictions[predictions["split"] == "test"]
         assert sorted(test["row"]) == sorted(test_rows) and len(predictions[predictions["split"] == "train"]) > 0
-        assert accuracy_score(test["y_true"], test["prediction"]) == pytest.approx(model.data.metrics["test_accuracy"], abs=1e-12)
+        assert accuracy_score(test["y_true"], test["prediction"]) == pytest.approx(
+            model.data.metrics["test_accuracy"], abs=1e-12
+        )
         per_class = pd.read_csv(download(root, model.info.run_id, "qc/per_class.csv"))
         assert per_class.loc[per_class["split"] == "test", "support"].sum() == len(test_rows)  # revealed with the rest
         if "threshold" in model.data.params:  # the answers use the model's own threshold
-            assert (test["prediction"] == test["probability_pos"].gt(float(model.data.params["threshold"])).map(
-                {True: "pos", False: "neg"})).all()
+            assert (
+                test["prediction"]
+                == test["probability_pos"].gt(float(model.data.params["threshold"])).map({True: "pos", False: "neg"})
+            ).all()
     report = json.loads(open(download(root, result.run_id, "qc/report.json")).read())
     section = next(s for s in report["sections"] if s["title"] == "Test split")
     assert section["notes"][0].startswith("Revealed once by mlflow-qc finalize")
@@ -170,7 +204,10 @@ def test_finalize_takes_only_a_sealed_experiment_run(sealed):
     model_run = client.search_runs([result.experiment_id], "tags.`qc.level` = 'model'", max_results=1)[0].info.run_id
     refused = run_cli("finalize", model_run, cwd=root, env=cli_env(root))
     assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines()[-1] == f"error: run_id: run {model_run} is a model run; expected an experiment run"
+    assert (
+        refused.stderr.strip().splitlines()[-1]
+        == f"error: run_id: run {model_run} is a model run; expected an experiment run"
+    )
     with pytest.raises(MlflowException):
         client.get_run("0" * 32)
     unknown = run_cli("finalize", "0" * 32, cwd=root, env=cli_env(root))
@@ -179,4 +216,5 @@ def test_finalize_takes_only_a_sealed_experiment_run(sealed):
     refused = run_cli("finalize", unsealed, cwd=root, env=cli_env(root))
     assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == (
         f"error: experiment run {unsealed}: was trained without trainer.hide_test, so its test metrics are logged already; "
-        "expected a run trained with hide_test: true")
+        "expected a run trained with hide_test: true"
+    )

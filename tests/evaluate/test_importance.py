@@ -1,4 +1,5 @@
 """Permutation importance: the algorithm, during training, and after the fact."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,14 +16,21 @@ def test_columns_the_model_ignores_have_exactly_zero_importance():
     label = 2 * features[:, 0]
     groups = column_groups([["used", "ignored", "also_ignored"]], [3])
     table = permutation_importance(
-        lambda f: 2 * f[0][:, 0], lambda out: float(np.mean((out - label) ** 2)), [features], groups, 4, seed=1, batch_bytes=5000
+        lambda f: 2 * f[0][:, 0],
+        lambda out: float(np.mean((out - label) ** 2)),
+        [features],
+        groups,
+        4,
+        seed=1,
+        batch_bytes=5000,
     )
     original = table[table["level"] == "original"].set_index("column")
     assert original.loc["used", "median"] > 1.0
     assert original.loc["ignored", "median"] == 0.0 and original.loc["also_ignored", "median"] == 0.0
     assert list(original.columns[-4:]) == [f"permutation_{k}" for k in range(4)]
-    again = permutation_importance(lambda f: 2 * f[0][:, 0], lambda out: float(np.mean((out - label) ** 2)),
-                                   [features], groups, 4, seed=1)  # one batch instead of many: same numbers
+    again = permutation_importance(
+        lambda f: 2 * f[0][:, 0], lambda out: float(np.mean((out - label) ** 2)), [features], groups, 4, seed=1
+    )  # one batch instead of many: same numbers
     pd.testing.assert_frame_equal(table, again)
 
 
@@ -123,8 +131,9 @@ def test_batched_copies_give_the_importances_of_one_predict_call_per_copy():
     tables = {}
     for path, batch_bytes in (("per-copy", 1), ("batched", 2**24)):
         calls.clear()
-        tables[path] = permutation_importance(predict, lambda out: log_loss(label, out), [features], groups, 3, seed=11,
-                                              batch_bytes=batch_bytes)
+        tables[path] = permutation_importance(
+            predict, lambda out: log_loss(label, out), [features], groups, 3, seed=11, batch_bytes=batch_bytes
+        )
         tables[f"{path} calls"] = list(calls)
     assert tables["per-copy calls"] == [150] * (1 + 5 * 3)  # the baseline, then one call per column and permutation
     assert tables["batched calls"] == [150, 150 * 5 * 3]  # the baseline, then every copy at once

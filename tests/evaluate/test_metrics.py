@@ -1,4 +1,5 @@
 """Every logged metric equals scikit-learn's on the model run's logged predictions (README, "Metrics")."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,7 @@ def predictions_of(trained, run) -> pd.DataFrame:
 
 def proba_of(frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     columns = [c for c in frame.columns if c.startswith("probability_")]
-    return [c[len("probability_"):] for c in columns], frame[columns].to_numpy(dtype=np.float64)
+    return [c[len("probability_") :] for c in columns], frame[columns].to_numpy(dtype=np.float64)
 
 
 def expected_classification(frame: pd.DataFrame) -> dict[str, float]:
@@ -69,7 +70,11 @@ def check_logged(trained, model_runs, expected_of, names):
             expected = expected_of(frame)
             assert set(expected) == set(names)
             for name, value in expected.items():
-                assert logged[f"{split}_{name}"] == pytest.approx(value, rel=1e-9, abs=1e-12), (run.info.run_id, split, name)
+                assert logged[f"{split}_{name}"] == pytest.approx(value, rel=1e-9, abs=1e-12), (
+                    run.info.run_id,
+                    split,
+                    name,
+                )
                 checked += 1
     return checked
 
@@ -80,7 +85,9 @@ def test_binary_metrics_equal_scikit_learns_on_the_logged_predictions(sonar_bina
     checked = check_logged(sonar_binary, models, expected_classification, metric_names("classification_binary"))
     assert checked == len(models) * 3 * 10  # train, fold_validation, test x ten metrics
     job = sonar_binary.runs("job")[0]
-    assert {f"fold_validation_{m}_mean" for m in ("mcc", "brier", "average_precision", "balanced_accuracy")} <= set(job.data.metrics)
+    assert {f"fold_validation_{m}_mean" for m in ("mcc", "brier", "average_precision", "balanced_accuracy")} <= set(
+        job.data.metrics
+    )
 
 
 @pytest.mark.e2e
@@ -97,14 +104,20 @@ def test_multiclass_metrics_equal_scikit_learns_on_the_logged_predictions(iris_m
 def test_regression_metrics_equal_scikit_learns_on_the_logged_predictions(exoplanets_regression):
     def expected(frame):
         y, predicted = frame["y_true"].to_numpy(np.float64), frame["prediction"].to_numpy(np.float64)
-        return {"r2": skm.r2_score(y, predicted), "mse": skm.mean_squared_error(y, predicted),
-                "explained_variance": skm.explained_variance_score(y, predicted), "mae": skm.mean_absolute_error(y, predicted),
-                "rmse": skm.root_mean_squared_error(y, predicted)}
+        return {
+            "r2": skm.r2_score(y, predicted),
+            "mse": skm.mean_squared_error(y, predicted),
+            "explained_variance": skm.explained_variance_score(y, predicted),
+            "mae": skm.mean_absolute_error(y, predicted),
+            "rmse": skm.root_mean_squared_error(y, predicted),
+        }
 
     models = exoplanets_regression.runs("model")
     checked = check_logged(exoplanets_regression, models, expected, {"r2", "mse", "explained_variance", "mae", "rmse"})
     assert checked == len(models) * 3 * 5
-    assert all(f"validation_{m}" in models[0].data.metrics for m in metric_names("regression"))  # loss: the encoded scale
+    assert all(
+        f"validation_{m}" in models[0].data.metrics for m in metric_names("regression")
+    )  # loss: the encoded scale
 
 
 @pytest.mark.e2e
@@ -116,7 +129,8 @@ def test_per_class_table_of_a_model_run_equals_scikit_learns(iris_mlp):
     for split, frame in predictions.groupby("split", observed=True):
         classes, _ = proba_of(frame)
         precision, recall, f1, support = skm.precision_recall_fscore_support(
-            frame["y_true"].astype(str), frame["prediction"].astype(str), labels=classes, zero_division=0)
+            frame["y_true"].astype(str), frame["prediction"].astype(str), labels=classes, zero_division=0
+        )
         rows = table[table["split"] == split]
         assert list(rows["class"]) == classes
         np.testing.assert_allclose(rows[["precision", "recall", "f1"]].to_numpy(), np.c_[precision, recall, f1])
@@ -161,19 +175,44 @@ def test_one_class_split_leaves_the_ranking_metrics_undefined_not_wrong():
 def sklearn_label_metrics(y, predicted, k):
     labels = dict(zero_division=0)
     if k == 2:
-        expected = {name: function(y, predicted, **labels) for name, function in
-                    (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score))}
+        expected = {
+            name: function(y, predicted, **labels)
+            for name, function in (
+                ("f1", skm.f1_score),
+                ("precision", skm.precision_score),
+                ("recall", skm.recall_score),
+            )
+        }
     else:
-        expected = {f"{name}{suffix}": function(y, predicted, average=average, **labels)
-                    for name, function in (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score))
-                    for average, suffix in (("weighted", ""), ("macro", "_macro"))}
-    return {**expected, "accuracy": skm.accuracy_score(y, predicted), "mcc": skm.matthews_corrcoef(y, predicted),
-            "balanced_accuracy": skm.balanced_accuracy_score(y, predicted)}
+        expected = {
+            f"{name}{suffix}": function(y, predicted, average=average, **labels)
+            for name, function in (
+                ("f1", skm.f1_score),
+                ("precision", skm.precision_score),
+                ("recall", skm.recall_score),
+            )
+            for average, suffix in (("weighted", ""), ("macro", "_macro"))
+        }
+    return {
+        **expected,
+        "accuracy": skm.accuracy_score(y, predicted),
+        "mcc": skm.matthews_corrcoef(y, predicted),
+        "balanced_accuracy": skm.balanced_accuracy_score(y, predicted),
+    }
 
 
 @pytest.mark.filterwarnings("ignore")
-@pytest.mark.parametrize("case", ["binary", "binary all one answer", "multi", "multi class never answered",
-                                  "multi class absent from the labels", "multi all right"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "binary",
+        "binary all one answer",
+        "multi",
+        "multi class never answered",
+        "multi class absent from the labels",
+        "multi all right",
+    ],
+)
 def test_label_metrics_equal_scikit_learns_on_edge_cases(case):
     from mlflow_qc.models.metrics import label_metrics
 

@@ -1,5 +1,6 @@
 """A job's qc/report.html opened in the MLflow UI (real server, headless Chromium): the plotly
 figures render and no request leaves loopback. The screenshot is kept in test-artifacts/."""
+
 from __future__ import annotations
 
 import re
@@ -78,7 +79,10 @@ def test_a_model_runs_metrics_and_a_job_report_read_at_a_glance(signal_forests, 
             first = frame.locator("h2").first
             assert first.text_content() == "ROC curves"  # the figures first, the tables of numbers after them
             page.screenshot(path=str(SCREENSHOTS / "job_report_top.png"))
-            for title, name in (("Calibration", "job_report_calibration.png"), ("Confusion matrices", "job_report_confusion.png")):
+            for title, name in (
+                ("Calibration", "job_report_calibration.png"),
+                ("Confusion matrices", "job_report_confusion.png"),
+            ):
                 frame.locator("h2", has_text=title).scroll_into_view_if_needed()
                 page.screenshot(path=str(SCREENSHOTS / name))
         finally:

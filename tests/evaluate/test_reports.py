@@ -1,4 +1,5 @@
 """Job and experiment reports: the numbers on the plots agree with the logged metrics."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,9 @@ def test_roc_area_from_the_plot_data_equals_the_logged_roc_auc(sonar_binary):
         for trace in traces:
             meta = trace.meta
             area = np.trapezoid(trace.y, trace.x)
-            assert area == pytest.approx(model_metrics(sonar_binary, meta["run_id"])[f"{meta['split']}_roc_auc"], abs=1e-12)
+            assert area == pytest.approx(
+                model_metrics(sonar_binary, meta["run_id"])[f"{meta['split']}_roc_auc"], abs=1e-12
+            )
 
 
 def test_confusion_matrices_sum_to_the_split_sizes(sonar_binary):
@@ -40,7 +43,9 @@ def test_confusion_matrices_sum_to_the_split_sizes(sonar_binary):
     for heatmap in heatmaps:
         meta = heatmap.meta
         fold = int(tags[meta["run_id"]]["qc.fold_index"])
-        expected = len(splits["folds"][fold][meta["split"]]) if meta["split"] != "test" else len(splits["splits"]["test"])
+        expected = (
+            len(splits["folds"][fold][meta["split"]]) if meta["split"] != "test" else len(splits["splits"]["test"])
+        )
         assert np.sum(heatmap.z) == expected
         assert list(heatmap.x) == list(heatmap.y) == ["M", "R"]  # class names, not indices
 
@@ -53,16 +58,30 @@ def test_job_report_is_one_page_sharing_the_experiments_plotly_js_with_rebuildab
     assert 'id="qc-plotly-js"' not in page and page.count('id="qc-plotly-shared"') == 1  # not embedded: linked
     assert "<script src" not in page and "cdn.plot.ly" not in page
     assert len(page.encode()) < 500_000
-    shared = json.loads(page.split('<script id="qc-plotly-shared" type="application/json">', 1)[1].split("</script>", 1)[0])
-    assert shared == {"run": sonar_binary.run_id, "path": "qc/plotly.mjs",
-                      "relative": f"../../../{sonar_binary.run_id}/artifacts/qc/plotly.mjs"}
-    assert sonar_binary.artifact(sonar_binary.run_id, "qc/plotly.mjs").read_text() == get_plotlyjs()  # once, on the experiment run
+    shared = json.loads(
+        page.split('<script id="qc-plotly-shared" type="application/json">', 1)[1].split("</script>", 1)[0]
+    )
+    assert shared == {
+        "run": sonar_binary.run_id,
+        "path": "qc/plotly.mjs",
+        "relative": f"../../../{sonar_binary.run_id}/artifacts/qc/plotly.mjs",
+    }
+    assert (
+        sonar_binary.artifact(sonar_binary.run_id, "qc/plotly.mjs").read_text() == get_plotlyjs()
+    )  # once, on the experiment run
     experiment_page = sonar_binary.artifact(sonar_binary.run_id, "qc/report.html").read_text()
     assert 'id="qc-plotly-shared"' in experiment_page and 'id="qc-plotly-js"' not in experiment_page
     report = sonar_binary.report(job.info.run_id)
     sections = [s["title"] for s in report["sections"]]
     # the figures first (the page opens on them), the tables of numbers last
-    assert sections == ["ROC curves", "Precision-recall curves", "Calibration", "Confusion matrices", "Confidence", "Metrics"]
+    assert sections == [
+        "ROC curves",
+        "Precision-recall curves",
+        "Calibration",
+        "Confusion matrices",
+        "Confidence",
+        "Metrics",
+    ]
     rebuilt = figures(report, "")
     assert len(rebuilt) == 3 + 3 + 3 + 3 + 1 and all(f.data for f in rebuilt)
     assert page.count('class="qc-figure"') == len(rebuilt)
@@ -126,7 +145,9 @@ def test_experiment_report_has_the_boomerang_leaderboard_and_head_to_head(sonar_
     models = pd.read_csv(sonar_binary.artifact(sonar_binary.run_id, "qc/metrics.csv"))
     job0 = models[models["job_index"] == 0]
     points = [(x, y) for x, y in zip(visible[0].x, visible[0].y) if x is not None]
-    expected = [(r[f"{s}_loss"], r[f"{s}_accuracy"]) for _, r in job0.iterrows() for s in ("train", "fold_validation", "test")]
+    expected = [
+        (r[f"{s}_loss"], r[f"{s}_accuracy"]) for _, r in job0.iterrows() for s in ("train", "fold_validation", "test")
+    ]
     assert len(points) == 6 * 3
     assert np.allclose(sorted(points), sorted(expected))
     (leaderboard,) = [s for s in report["sections"] if s["title"] == "Leaderboard"]

@@ -1,6 +1,7 @@
 """Honest statistics (README: "Evaluation in the MLflow UI"): identical repeats collapsed, Holm / Benjamini-Hochberg
 adjustments named in every table, the Bayesian correlated t-test, intervals inside the metric's range, sample std; and
 an in-process calibration of the compare report's and the gate's calls on simulated cross-validation scores."""
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,12 @@ LOSS = "fold_validation_loss"
 
 def frame(scores: dict[str, np.ndarray], folds: int, repeats: int, metric: str = METRIC) -> pd.DataFrame:
     """One row per model: job, fold, repeat and ``metric`` from ``scores[job]`` of shape (folds, repeats)."""
-    rows = [{"job": job, "hyperparameters": job, "fold_index": f, "repeat_index": r, metric: values[f, r]}
-            for job, values in scores.items() for f in range(folds) for r in range(repeats)]
+    rows = [
+        {"job": job, "hyperparameters": job, "fold_index": f, "repeat_index": r, metric: values[f, r]}
+        for job, values in scores.items()
+        for f in range(folds)
+        for r in range(repeats)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -78,7 +83,9 @@ def test_holm_and_benjamini_hochberg_by_hand():
 
 def test_every_table_names_its_adjustment():
     rng = np.random.default_rng(1)
-    scores = {f"job {i}": rng.normal(0.8, 0.02, size=(4, 2)) for i in range(3)} | {"baseline": rng.normal(0.6, 0.02, size=(4, 2))}
+    scores = {f"job {i}": rng.normal(0.8, 0.02, size=(4, 2)) for i in range(3)} | {
+        "baseline": rng.normal(0.6, 0.02, size=(4, 2))
+    }
     models = frame(scores, 4, 2)
     sizes = {"fold_validation": (90.0, 30.0)}
     holm = compare_models(models, sizes, [METRIC], METRIC).render("markdown")
@@ -103,8 +110,9 @@ def test_the_bayesian_correlated_t_test_follows_benavoli_et_al():
     as_loss = bayesian_correlated_ttest(a, b, 150, 50, rope=0.01, higher_is_better=False)  # a higher loss is worse
     assert as_loss.b_better == pytest.approx(test.a_better)
     models = frame({"x": a.reshape(6, 1), "y": b.reshape(6, 1)}, 6, 1)
-    comparison = compare_models(models, {"fold_validation": (150.0, 50.0)}, [METRIC], METRIC,
-                                options=Options(test="bayesian", rope=0.01))
+    comparison = compare_models(
+        models, {"fold_validation": (150.0, 50.0)}, [METRIC], METRIC, options=Options(test="bayesian", rope=0.01)
+    )
     (row,) = comparison.pairs.to_dict("records")
     assert row["P(a better)"] == pytest.approx(test.a_better) and row["verdict"] in ("x better", "undecided")
     text = comparison.render("markdown")
@@ -186,9 +194,14 @@ def test_the_calibrated_calls_are_those_of_the_report_and_the_gate():
         for _ in range(3):
             scores = simulated_scores(rng, means)
             pairs = compare_models(as_frame(scores), SIZES, [METRIC], METRIC).pairs
-            called = {(int(a.split()[1]), int(b.split()[1])): bool(d) for a, b, d in zip(pairs["job_a"], pairs["job_b"], pairs["different"])}
+            called = {
+                (int(a.split()[1]), int(b.split()[1])): bool(d)
+                for a, b, d in zip(pairs["job_a"], pairs["job_b"], pairs["different"])
+            }
             assert called == report_calls(scores)
-            candidate, holder = (frame({"x": s.reshape(FOLDS, REPEATS)}, FOLDS, REPEATS).drop(columns="job") for s in scores[:2])
+            candidate, holder = (
+                frame({"x": s.reshape(FOLDS, REPEATS)}, FOLDS, REPEATS).drop(columns="job") for s in scores[:2]
+            )
             assert gate_test(candidate, holder, METRIC, SIZES, ALPHA)[2] == gate_moves(scores)
 
 
@@ -200,7 +213,9 @@ def test_calibration_no_difference_is_called_in_at_most_5_percent():
     gate = np.mean([gate_moves(simulated_scores(rng, [0.8, 0.8])) for _ in range(EXPERIMENTS)])
     two = np.mean([any(report_calls(simulated_scores(rng, [0.8, 0.8])).values()) for _ in range(EXPERIMENTS)])
     ten = np.mean([any(report_calls(simulated_scores(rng, [0.8] * 10)).values()) for _ in range(EXPERIMENTS)])
-    print(f"false calls over {EXPERIMENTS} experiments: gate {gate:.3f}, report of 2 jobs {two:.3f}, report of 10 jobs {ten:.3f}")
+    print(
+        f"false calls over {EXPERIMENTS} experiments: gate {gate:.3f}, report of 2 jobs {two:.3f}, report of 10 jobs {ten:.3f}"
+    )
     assert gate <= 0.05 and ten <= 0.05
     # two jobs: one two-sided test at 0.05 calls 5 % by design; the rate must not be above it beyond chance
     assert stats.binomtest(round(two * EXPERIMENTS), EXPERIMENTS, 0.05, alternative="greater").pvalue > 0.01
@@ -216,8 +231,14 @@ def test_calibration_a_real_difference_is_detected_in_most():
     found = []
     for _ in range(EXPERIMENTS):
         calls = report_calls(simulated_scores(rng, [0.9] + [0.8] * 9))
-        found.append(np.mean([called for pair, called in calls.items() if 0 in pair]) if any(0 in pair for pair in calls) else 0.0)
+        found.append(
+            np.mean([called for pair, called in calls.items() if 0 in pair])
+            if any(0 in pair for pair in calls)
+            else 0.0
+        )
     ten = float(np.mean(found))
-    print(f"detected over {EXPERIMENTS} experiments: gate (+0.05) {gate:.3f}, report of 2 jobs (+0.05) {two:.3f}, "
-          f"report of 10 jobs (+0.10, share of the nine pairs) {ten:.3f}")
+    print(
+        f"detected over {EXPERIMENTS} experiments: gate (+0.05) {gate:.3f}, report of 2 jobs (+0.05) {two:.3f}, "
+        f"report of 10 jobs (+0.10, share of the nine pairs) {ten:.3f}"
+    )
     assert gate > 0.8 and two > 0.5 and ten > 0.5

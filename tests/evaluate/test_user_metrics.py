@@ -1,4 +1,5 @@
 """evaluation.metrics: a user's own function scored beside the built-in metrics, ranking and registering."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,13 @@ def module_file(tmp_path) -> str:
 
 def evaluation(path: str, *functions: tuple[str, str, bool]) -> Evaluation:
     return Evaluation.model_validate(
-        {"metrics": [{"name": name, "function": f"{path}:{function}", "greater_is_better": greater}
-                     for name, function, greater in functions]})
+        {
+            "metrics": [
+                {"name": name, "function": f"{path}:{function}", "greater_is_better": greater}
+                for name, function, greater in functions
+            ]
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +54,26 @@ def user_metric_training(tmp_path_factory):
     path = module_file(tmp_path_factory.mktemp("metric_code"))
     recipe = {
         "seed": 4,
-        "data": {"inputs": [{"dataset": {"path": "../data/signal.csv"},
-                             "encoders": [{"sklearn": "OneHotEncoder", "columns": ["color"]},
-                                          {"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
-                 "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
-                 "stratifier": {"size_test": 0.2, "fold_count": 2}},
-        "model": {"library": "sklearn", "analysis_type": "classification_binary",
-                  "estimator": "sklearn.ensemble.RandomForestClassifier",
-                  # a leaf of 10,000 rows: the crippled job answers the majority class
-                  "hyperparameters": {"n_estimators": [10], "min_samples_leaf": [10000, 5], "random_state": [0]}},
+        "data": {
+            "inputs": [
+                {
+                    "dataset": {"path": "../data/signal.csv"},
+                    "encoders": [
+                        {"sklearn": "OneHotEncoder", "columns": ["color"]},
+                        {"sklearn": "StandardScaler", "dtypes": ["float64"]},
+                    ],
+                }
+            ],
+            "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
+            "stratifier": {"size_test": 0.2, "fold_count": 2},
+        },
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_binary",
+            "estimator": "sklearn.ensemble.RandomForestClassifier",
+            # a leaf of 10,000 rows: the crippled job answers the majority class
+            "hyperparameters": {"n_estimators": [10], "min_samples_leaf": [10000, 5], "random_state": [0]},
+        },
         "evaluation": {"metrics": [{"name": "errors", "function": f"{path}:errors", "greater_is_better": False}]},
         "register": {"model_name": "signal-by-errors", "metric": "fold_validation_errors"},
     }
@@ -76,8 +93,11 @@ def test_a_user_metric_is_logged_aggregated_and_ranks_and_registers_lowest_first
         for split, frame in predictions.groupby("split", observed=True):
             expected = 100.0 * np.mean(frame["y_true"].astype(str) != frame["prediction"].astype(str))
             assert run.data.metrics[f"{split}_errors"] == pytest.approx(expected)
-            assert function(frame["y_true"].astype(str).to_numpy(), frame["prediction"].astype(str).to_numpy(),
-                            frame[["probability_neg", "probability_pos"]].to_numpy()) == pytest.approx(expected)
+            assert function(
+                frame["y_true"].astype(str).to_numpy(),
+                frame["prediction"].astype(str).to_numpy(),
+                frame[["probability_neg", "probability_pos"]].to_numpy(),
+            ) == pytest.approx(expected)
     jobs = {run.data.params["min_samples_leaf"]: run for run in trained.runs("job")}
     crippled, strong = jobs["10000"].data.metrics, jobs["5"].data.metrics
     assert strong["fold_validation_errors_mean"] < crippled["fold_validation_errors_mean"]
@@ -95,11 +115,16 @@ def test_a_user_metric_is_logged_aggregated_and_ranks_and_registers_lowest_first
 
 def test_a_metric_that_raises_or_answers_no_number_is_named_before_training(tmp_path):
     path = module_file(tmp_path)
-    for name, function, said in (("boom", "raises", "raised ZeroDivisionError"), ("word", "text", "returned str 'high'")):
+    for name, function, said in (
+        ("boom", "raises", "raised ZeroDivisionError"),
+        ("word", "text", "returned str 'high'"),
+    ):
         metrics = user_metrics(evaluation(path, (name, function, True)).metrics)
         with pytest.raises(QCError, match=f"evaluation.metrics {name} .*{function}.*{said}"):
             check_user_metrics(metrics, "classification_binary", ["neg", "pos"])
-    check_user_metrics(user_metrics(evaluation(path, ("errors", "errors", False)).metrics), "classification_binary", ["neg", "pos"])
+    check_user_metrics(
+        user_metrics(evaluation(path, ("errors", "errors", False)).metrics), "classification_binary", ["neg", "pos"]
+    )
 
 
 def test_a_built_in_name_or_a_missing_function_is_refused(tmp_path):
@@ -138,11 +163,19 @@ def test_a_threshold_names_a_rule_or_one_of_the_recipes_metrics(tmp_path):
     from mlflow_qc.recipe import recipe_from_dict
 
     path = module_file(tmp_path)
-    raw = {"data": {"inputs": [{"dataset": {"path": path}}], "target": {"column": "x"}, "stratifier": {"size_validation": 0.2}},
-           "evaluation": {"metrics": [{"name": "errors", "function": f"{path}:errors", "greater_is_better": False}]},
-           "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "sklearn.svm.SVC"}}
+    raw = {
+        "data": {
+            "inputs": [{"dataset": {"path": path}}],
+            "target": {"column": "x"},
+            "stratifier": {"size_validation": 0.2},
+        },
+        "evaluation": {"metrics": [{"name": "errors", "function": f"{path}:errors", "greater_is_better": False}]},
+        "model": {"library": "sklearn", "analysis_type": "classification_binary", "estimator": "sklearn.svm.SVC"},
+    }
     assert recipe_from_dict({**raw, "trainer": {"threshold": "errors"}}).trainer.threshold == "errors"
-    with pytest.raises(QCError, match=r"trainer.threshold: expected f1 or youden .*evaluation.metrics \['errors'\]; got 'precision'"):
+    with pytest.raises(
+        QCError, match=r"trainer.threshold: expected f1 or youden .*evaluation.metrics \['errors'\]; got 'precision'"
+    ):
         recipe_from_dict({**raw, "trainer": {"threshold": "precision"}})
 
 

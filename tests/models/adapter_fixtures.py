@@ -1,4 +1,5 @@
 """Tiny synthetic data, user modules and a fresh-process runner for the adapter tests."""
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,10 @@ def architecture(library: str, kind: str, module: Path | None = None, estimator:
     from mlflow_qc.recipe import Architecture
 
     return Architecture(
-        library=library, analysis_type=ANALYSIS_TYPE[kind],
-        module=str(module) if module else None, estimator=estimator,
+        library=library,
+        analysis_type=ANALYSIS_TYPE[kind],
+        module=str(module) if module else None,
+        estimator=estimator,
     )
 
 
@@ -66,7 +69,9 @@ def write_module(folder: Path, source: str, name: str = "user_model.py") -> Path
 def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
     """``python -c`` in a fresh process, away from the test's modules."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -84,4 +89,3 @@ def assert_output_and_history(kind: str, output, history: dict, epochs: int) -> 
     metric = "mae" if kind == "regression" else "accuracy"
     assert set(history) == {"loss", "val_loss", metric, f"val_{metric}"}
     assert all(len(values) == epochs and isinstance(values[0], float) for values in history.values())
-

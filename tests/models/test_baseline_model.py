@@ -1,4 +1,5 @@
 """The baseline job's model: scikit-learn's Dummy predictors through the sklearn adapter, whatever the recipe's library."""
+
 from __future__ import annotations
 
 import numpy as np

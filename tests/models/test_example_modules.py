@@ -1,11 +1,12 @@
 """The example user modules under models/ train on the demo data."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from adapter_fixtures import REPO_ROOT, Split, architecture
+
 from mlflow_qc.models import adapter_for
 
 DEMO = REPO_ROOT / "mlflow_qc" / "demo"

@@ -1,21 +1,30 @@
 """Keras adapter: defaults, user functions, determinism, early stopping, save/load."""
+
 from __future__ import annotations
 
 import shutil
 
 import numpy as np
 import pytest
+from adapter_fixtures import (
+    ANALYSES,
+    OUTPUT_ACTIVATION,
+    architecture,
+    assert_output_and_history,
+    make_data,
+    run_python,
+    write_module,
+)
 
-from adapter_fixtures import ANALYSES, OUTPUT_ACTIVATION, architecture, assert_output_and_history, make_data, run_python, write_module
 from mlflow_qc.errors import QCError
 from mlflow_qc.models import adapter_for
-
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _keras():
     """Keras (and TensorFlow, half a minute) imported when these tests run, not when the suite is collected."""
     pytest.importorskip("keras")
+
 
 MODULE = """
 import keras
@@ -67,7 +76,9 @@ def test_fit_predict_shapes_and_history(fitted, kind):
     adapter, trained, evaluation = fitted(kind)
     output = adapter.predict(trained.model, evaluation.features)
     assert_output_and_history(kind, output, trained.history, epochs=3)
-    assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(trained.history["val_loss"][-1], rel=1e-3)
+    assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(
+        trained.history["val_loss"][-1], rel=1e-3
+    )
 
 
 def test_multi_input_gets_the_list(fitted):
@@ -80,19 +91,25 @@ def test_same_seed_same_model_other_seed_differs(fitted):
     first, again, other = fitted("binary", seed=7), fitted("binary", seed=7, repeat=1), fitted("binary", seed=8)
     features = first[2].features
     assert first[1] is not again[1]
-    np.testing.assert_array_equal(first[0].predict(first[1].model, features), again[0].predict(again[1].model, features))
+    np.testing.assert_array_equal(
+        first[0].predict(first[1].model, features), again[0].predict(again[1].model, features)
+    )
     assert not np.array_equal(first[0].predict(first[1].model, features), other[0].predict(other[1].model, features))
 
 
 def test_metric_cutoff_stops_early(fitted):
-    cutoffs = [{"metric": "val_loss", "cutoff": 100.0, "above_or_below": "below"},
-               {"metric": "accuracy", "cutoff": 0.0, "above_or_below": "above"}]
+    cutoffs = [
+        {"metric": "val_loss", "cutoff": 100.0, "above_or_below": "below"},
+        {"metric": "accuracy", "cutoff": 0.0, "above_or_below": "above"},
+    ]
     _, trained, _ = fitted("binary", epochs=20, metric_cutoffs=cutoffs)
     assert len(trained.history["loss"]) == 1
 
 
 def test_metric_cutoff_callback_for_custom_fn_train(tmp_path):
-    source = MODULE + '''
+    source = (
+        MODULE
+        + """
 from mlflow_qc.models import MetricCutoff
 
 def fn_optimize(**hp):
@@ -109,7 +126,8 @@ def fn_train(model, loser, optimizer, train_features, train_label, eval_features
 
 def fn_predict(model, features):
     return model.predict(features, verbose=0) * 0 + 2.0
-'''
+"""
+    )
     path = write_module(tmp_path, source)
     train, evaluation = make_data("regression")
     adapter = adapter_for(architecture("keras", "regression", path))
@@ -118,15 +136,22 @@ def fn_predict(model, features):
     assert type(trained.model.optimizer).__name__ == "SGD"
     output = adapter.predict(trained.model, evaluation.features)
     assert (output == 2.0).all()
-    assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(np.abs(evaluation.label - 2).mean(axis=1).mean(), rel=1e-5)
+    assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(
+        np.abs(evaluation.label - 2).mean(axis=1).mean(), rel=1e-5
+    )
 
 
 def test_user_exception_propagates_unchanged(tmp_path):
-    path = write_module(tmp_path, "def fn_build(features_shape, label_shape, **hp):\n    raise ValueError(f'bad shape {features_shape}')\n")
+    path = write_module(
+        tmp_path,
+        "def fn_build(features_shape, label_shape, **hp):\n    raise ValueError(f'bad shape {features_shape}')\n",
+    )
     train, evaluation = make_data("binary")
     with pytest.raises(ValueError, match=r"bad shape \(4,\)"):
         adapter_for(architecture("keras", "binary", path)).fit(train, evaluation, {}, 0)
-    none_train = write_module(tmp_path / "b", MODULE + "\ndef fn_train(model, *args, **hp):\n    model.compile(loss='mse')\n")
+    none_train = write_module(
+        tmp_path / "b", MODULE + "\ndef fn_train(model, *args, **hp):\n    model.compile(loss='mse')\n"
+    )
     with pytest.raises(QCError, match="fn_train: returned None"):
         adapter_for(architecture("keras", "binary", none_train)).fit(train, evaluation, {"out": "sigmoid"}, 0)
 
@@ -145,8 +170,8 @@ def test_saved_model_loads_in_a_fresh_process_without_the_user_module(tmp_path, 
         import sys
         import numpy as np
         from mlflow_qc.models import load_trained
-        adapter, model = load_trained({str(tmp_path / 'saved')!r})
-        np.save({str(tmp_path / 'out.npy')!r}, adapter.predict(model, [np.load({str(tmp_path / 'features.npy')!r})]))
+        adapter, model = load_trained({str(tmp_path / "saved")!r})
+        np.save({str(tmp_path / "out.npy")!r}, adapter.predict(model, [np.load({str(tmp_path / "features.npy")!r})]))
         assert "torch" not in sys.modules
         """,
         cwd=tmp_path,

@@ -1,6 +1,7 @@
 """A recipe whose library the install lacks (the base install has no Keras, TensorFlow or PyTorch) stops
 before any run with one line naming the extra to install. ``mlflow-qc`` runs in a process where the
 library cannot be imported: an import finder first in line answers as for a package that is absent."""
+
 from __future__ import annotations
 
 import subprocess
@@ -30,14 +31,18 @@ main()
 
 def without(packages: tuple[str, ...], *args) -> subprocess.CompletedProcess:
     """``mlflow-qc ARGS`` in a process where ``packages`` are not installed."""
-    return subprocess.run([sys.executable, "-c", ABSENT, ",".join(packages), *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", ABSENT, ",".join(packages), *map(str, args)], capture_output=True, text=True
+    )
 
 
-@pytest.mark.parametrize(("recipe", "packages", "extra"), [
-    ("iris_pytorch.yaml", ("torch",), "pytorch"),
-    ("demo.yaml", ("keras", "tensorflow"), "keras"),
-])
+@pytest.mark.parametrize(
+    ("recipe", "packages", "extra"),
+    [
+        ("iris_pytorch.yaml", ("torch",), "pytorch"),
+        ("demo.yaml", ("keras", "tensorflow"), "keras"),
+    ],
+)
 def test_a_recipe_of_a_library_not_installed_names_the_extra_before_any_run(workspace, recipe, packages, extra):
     result = without(packages, "train", copy_recipe(recipe, workspace), "--overrides", "data.version=off")
     assert result.returncode == 2, result.stderr

@@ -1,12 +1,13 @@
 """Library-free parts: metric cutoffs, the user module's stable import, adapter lookup."""
+
 from __future__ import annotations
 
 import sys
 
 import numpy as np
 import pytest
-
 from adapter_fixtures import architecture, write_module
+
 from mlflow_qc.errors import QCError
 from mlflow_qc.models import adapter_class, cutoffs_met
 from mlflow_qc.models.user_module import copy_user_module, import_saved_module, import_user_module, module_name

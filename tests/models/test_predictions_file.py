@@ -1,5 +1,6 @@
 """The predictions file: a table read back from memory is the one reading the file gives, and only
 while the file is the one written."""
+
 from __future__ import annotations
 
 import os
@@ -22,13 +23,23 @@ def _table(classes: list, seed: int, drawn: int | None = None):
     for split, n in (("train", 40), ("fold_validation", 12), ("test", 9)):
         label = rng.integers(0, drawn or len(classes), n)
         output = rng.dirichlet(np.ones(len(classes)), n)
-        tables.append(prediction_table(f"classification_{'binary' if len(classes) == 2 else 'multi'}", split, label,
-                                       output if len(classes) > 2 else output[:, 1:], rng.permutation(100)[:n], pipeline))
+        tables.append(
+            prediction_table(
+                f"classification_{'binary' if len(classes) == 2 else 'multi'}",
+                split,
+                label,
+                output if len(classes) > 2 else output[:, 1:],
+                rng.permutation(100)[:n],
+                pipeline,
+            )
+        )
     return pa.concat_tables(tables)
 
 
-@pytest.mark.parametrize("classes, drawn", [(["yes", "no"], None), ([3, 1, 2], None), (["b", "a", "c", "d"], None),
-                                            (["b", "a", "c", "d"], 2)])  # the last: classes no row has
+@pytest.mark.parametrize(
+    "classes, drawn",
+    [(["yes", "no"], None), ([3, 1, 2], None), (["b", "a", "c", "d"], None), (["b", "a", "c", "d"], 2)],
+)  # the last: classes no row has
 def test_a_kept_table_reads_as_the_file_does(tmp_path, classes, drawn):
     path = tmp_path / "predictions.parquet"
     write_predictions_table(_table(classes, 0, drawn), path)

@@ -1,11 +1,12 @@
 """scikit-learn adapter: probabilities by class index, seeding, errors, history, save/load."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from adapter_fixtures import ANALYSES, Split, architecture, make_data, run_python
 from sklearn.metrics import log_loss
 
-from adapter_fixtures import ANALYSES, Split, architecture, make_data, run_python
 from mlflow_qc.errors import QCError
 from mlflow_qc.models import adapter_for, load_model
 
@@ -97,7 +98,9 @@ def test_mlp_history_and_regression_loss():
     adapter = sklearn_adapter("regression")
     trained = adapter.fit(train, evaluation, {"alpha": 1.0}, 0)
     output = adapter.predict(trained.model, evaluation.features)
-    assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(((output - evaluation.label) ** 2).mean())
+    assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(
+        ((output - evaluation.label) ** 2).mean()
+    )
 
 
 def test_single_column_regression_is_raveled_and_shaped_back():
@@ -128,8 +131,8 @@ def test_runs_without_importing_torch_or_tensorflow(tmp_path):
                                     hyperparameters={{"C": [0.1, 1.0]}})
         adapter = adapter_for(architecture)
         trained = adapter.fit(split, split, combinations(architecture, None, 0)[0], 0)
-        adapter.save(trained.model, {str(tmp_path / 'saved')!r})
-        model = load_model("sklearn", {str(tmp_path / 'saved')!r})
+        adapter.save(trained.model, {str(tmp_path / "saved")!r})
+        model = load_model("sklearn", {str(tmp_path / "saved")!r})
         assert np.array_equal(adapter.predict(model, [x]), adapter.predict(trained.model, [x]))
         tpe_search(architecture, Search(method="tpe", count=2, space={{"tol": {{"uniform": [0.001, 0.01]}}}}), 0, lambda p: 1.0)
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow", "keras")))

@@ -1,4 +1,5 @@
 """The decision threshold of a binary model: chosen by F1 or Youden's J, used by answers and metrics."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,7 +56,9 @@ def test_f1_threshold_reaches_the_best_f1_of_any_cut(seed):
 def test_youden_threshold_reaches_the_best_j_of_any_cut(seed):
     truth, score = scored_sample(seed)
     threshold = choose_threshold("youden", truth, score)
-    assert youden(truth, (score > threshold).astype(int)) == pytest.approx(best_by_brute_force(truth, score, youden_of), abs=1e-12)
+    assert youden(truth, (score > threshold).astype(int)) == pytest.approx(
+        best_by_brute_force(truth, score, youden_of), abs=1e-12
+    )
 
 
 def test_a_number_is_used_as_given_and_no_rule_means_none():

@@ -1,4 +1,5 @@
 """PyTorch adapter: defaults, user functions, determinism, batching, early stopping, save/load."""
+
 from __future__ import annotations
 
 import pickle
@@ -6,8 +7,17 @@ import shutil
 
 import numpy as np
 import pytest
+from adapter_fixtures import (
+    ANALYSES,
+    OUTPUT_ACTIVATION,
+    Split,
+    architecture,
+    assert_output_and_history,
+    make_data,
+    run_python,
+    write_module,
+)
 
-from adapter_fixtures import ANALYSES, OUTPUT_ACTIVATION, Split, architecture, assert_output_and_history, make_data, run_python, write_module
 from mlflow_qc.errors import QCError
 from mlflow_qc.models import adapter_for, load_model, load_trained
 
@@ -48,7 +58,9 @@ def module_path(tmp_path_factory):
 def fit(module_path, kind, seed=0, inputs=1, **hp):
     train, evaluation = make_data(kind, inputs=inputs)
     adapter = adapter_for(architecture("pytorch", kind, module_path), n_classes=3 if kind.startswith("multi") else None)
-    trained = adapter.fit(train, evaluation, {"out": OUTPUT_ACTIVATION[kind], "epochs": 4, "batch_size": 16, **hp}, seed)
+    trained = adapter.fit(
+        train, evaluation, {"out": OUTPUT_ACTIVATION[kind], "epochs": 4, "batch_size": 16, **hp}, seed
+    )
     return adapter, trained, train, evaluation
 
 
@@ -58,7 +70,9 @@ def test_fit_predict_shapes_and_history(module_path, kind):
     output = adapter.predict(trained.model, evaluation.features)
     assert_output_and_history(kind, output, trained.history, epochs=4)
     # The reported loss is the training loss applied to the predict() output.
-    assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(trained.history["val_loss"][-1], rel=1e-4)
+    assert adapter.loss(trained.model, evaluation.label, output, {}) == pytest.approx(
+        trained.history["val_loss"][-1], rel=1e-4
+    )
 
 
 def test_multi_input_gets_the_list(module_path):
@@ -115,16 +129,25 @@ def test_shuffled_training_learns_when_label_is_a_feature(module_path):
 
 
 def test_metric_cutoff_stops_early(module_path):
-    cutoffs = [{"metric": "accuracy", "cutoff": 0.0, "above_or_below": "above"},
-               {"metric": "val_loss", "cutoff": 100.0, "above_or_below": "below"}]
+    cutoffs = [
+        {"metric": "accuracy", "cutoff": 0.0, "above_or_below": "above"},
+        {"metric": "val_loss", "cutoff": 100.0, "above_or_below": "below"},
+    ]
     _, trained, _, _ = fit(module_path, "binary", epochs=30, metric_cutoffs=cutoffs)
     assert len(trained.history["loss"]) == 1
-    _, never, _, _ = fit(module_path, "binary", epochs=3, metric_cutoffs={"metric": "val_accuracy", "cutoff": 2, "above_or_below": "above"})
+    _, never, _, _ = fit(
+        module_path,
+        "binary",
+        epochs=3,
+        metric_cutoffs={"metric": "val_accuracy", "cutoff": 2, "above_or_below": "above"},
+    )
     assert len(never.history["loss"]) == 3
 
 
 def test_custom_functions_are_used(tmp_path):
-    source = MODULE + '''
+    source = (
+        MODULE
+        + """
 from mlflow_qc.models import train_loop
 CALLS = []
 
@@ -142,7 +165,8 @@ def fn_train(model, loser, optimizer, train_features, train_label, eval_features
 
 def fn_predict(model, features):
     return "ignored prediction", model(features) * 0 + 0.5
-'''
+"""
+    )
     path = write_module(tmp_path, source)
     train, evaluation = make_data("regression")
     adapter = adapter_for(architecture("pytorch", "regression", path))
@@ -153,11 +177,15 @@ def fn_predict(model, features):
     assert set(trained.history) == {"loss", "mae", "val_loss", "val_mae"}
     output = adapter.predict(trained.model, evaluation.features)
     assert (output == 0.5).all()
-    assert adapter.loss(trained.model, evaluation.label, output, {"note": "x"}) == pytest.approx(np.abs(evaluation.label - 0.5).mean(), rel=1e-5)
+    assert adapter.loss(trained.model, evaluation.label, output, {"note": "x"}) == pytest.approx(
+        np.abs(evaluation.label - 0.5).mean(), rel=1e-5
+    )
 
 
 def test_user_exception_propagates_unchanged_and_none_is_explained(tmp_path):
-    raising = write_module(tmp_path / "a", "def fn_build(features_shape, label_shape, **hp):\n    raise KeyError('neuron_count')\n")
+    raising = write_module(
+        tmp_path / "a", "def fn_build(features_shape, label_shape, **hp):\n    raise KeyError('neuron_count')\n"
+    )
     train, evaluation = make_data("binary")
     with pytest.raises(KeyError, match="neuron_count"):
         adapter_for(architecture("pytorch", "binary", raising)).fit(train, evaluation, {}, 0)
@@ -191,10 +219,10 @@ def test_saved_model_loads_in_a_fresh_process_without_the_user_module(tmp_path):
         import sys
         import numpy as np
         from mlflow_qc.models import load_model, load_trained
-        model = load_model("pytorch", {str(tmp_path / 'saved')!r})
-        adapter, again = load_trained({str(tmp_path / 'saved')!r})
-        features = [np.load({str(tmp_path / 'features.npy')!r})]
-        np.save({str(tmp_path / 'out.npy')!r}, adapter.predict(model, features))
+        model = load_model("pytorch", {str(tmp_path / "saved")!r})
+        adapter, again = load_trained({str(tmp_path / "saved")!r})
+        features = [np.load({str(tmp_path / "features.npy")!r})]
+        np.save({str(tmp_path / "out.npy")!r}, adapter.predict(model, features))
         assert type(again).__module__.startswith("mlflow_qc_user_"), type(again).__module__
         assert "tensorflow" not in sys.modules and "keras" not in sys.modules
         """,

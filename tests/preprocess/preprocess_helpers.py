@@ -1,4 +1,5 @@
 """Shared builders for the preprocess tests (a plain module: no fixtures needed)."""
+
 import numpy as np
 import pandas as pd
 

@@ -1,12 +1,13 @@
 """Sequences and images: encoders fit per channel on each fold's training samples alone (leak-free),
 interpolation along time, AIQC's reshape_indices, text vectorizers on a column."""
+
 import numpy as np
 import pandas as pd
 import pytest
+from preprocess_helpers import fit
 from sklearn.model_selection import KFold
 
 from mlflow_qc.errors import QCError
-from preprocess_helpers import fit
 
 RNG = np.random.default_rng(1)
 SEQUENCES = RNG.normal([3.0, -2.0], [1.0, 5.0], size=(40, 25, 2))  # samples x timesteps x channels
@@ -14,8 +15,10 @@ IMAGES = RNG.integers(0, 256, size=(30, 3, 6, 5)).astype(np.float64)  # samples 
 
 
 def folds(n_samples, n_splits=4):
-    return [{"train": train, "fold_validation": held} for train, held in
-            KFold(n_splits, shuffle=True, random_state=0).split(np.arange(n_samples))]
+    return [
+        {"train": train, "fold_validation": held}
+        for train, held in KFold(n_splits, shuffle=True, random_state=0).split(np.arange(n_samples))
+    ]
 
 
 def scaler_of(fitted):
@@ -75,12 +78,15 @@ def test_missing_values_left_in_a_sequence_name_the_channel():
         fit(gappy, {"train": np.arange(40)}, encoders=[{"sklearn": "StandardScaler"}])
 
 
-@pytest.mark.parametrize("data, indices, expected", [
-    (IMAGES[:, :1], [0, 2, 3], (30, 6, 5)),
-    (IMAGES, [0, [1, 2], 3], (30, 18, 5)),
-    (SEQUENCES, [0, "1", 1, 2], (40, 1, 25, 2)),
-    (pd.DataFrame({"a": np.arange(8.0), "b": np.ones(8)}), [0, 1, "1"], (8, 2, 1)),
-])
+@pytest.mark.parametrize(
+    "data, indices, expected",
+    [
+        (IMAGES[:, :1], [0, 2, 3], (30, 6, 5)),
+        (IMAGES, [0, [1, 2], 3], (30, 18, 5)),
+        (SEQUENCES, [0, "1", 1, 2], (40, 1, 25, 2)),
+        (pd.DataFrame({"a": np.arange(8.0), "b": np.ones(8)}), [0, 1, "1"], (8, 2, 1)),
+    ],
+)
 def test_reshape_indices_as_aiqc_shape(data, indices, expected):
     rows = {"train": np.arange(len(data))}
     fitted, arrays = fit(data, rows, reshape_indices=indices)
@@ -89,12 +95,15 @@ def test_reshape_indices_as_aiqc_shape(data, indices, expected):
     assert fitted.transform([raw])[0].shape == (2, *expected[1:])
 
 
-@pytest.mark.parametrize("indices, message", [
-    ([1, 2], "expected 0 first: the samples stay the first dimension"),
-    ([0, 5], "index 5 for features of shape (40, 25, 2); expected indices below 3"),
-    ([0, 1], "turns features of shape (40, 25, 2) into (40, 25): 25 values per sample instead of 50"),
-    ([0, "x"], "'x' is not a literal size"),
-])
+@pytest.mark.parametrize(
+    "indices, message",
+    [
+        ([1, 2], "expected 0 first: the samples stay the first dimension"),
+        ([0, 5], "index 5 for features of shape (40, 25, 2); expected indices below 3"),
+        ([0, 1], "turns features of shape (40, 25, 2) into (40, 25): 25 values per sample instead of 50"),
+        ([0, "x"], "'x' is not a literal size"),
+    ],
+)
 def test_bad_reshape_indices_are_named(indices, message):
     with pytest.raises(QCError) as raised:
         fit(SEQUENCES, {"train": np.arange(40)}, reshape_indices=indices)
@@ -102,10 +111,16 @@ def test_bad_reshape_indices_are_named(indices, message):
 
 
 def test_a_text_vectorizer_is_fit_on_the_training_rows_of_its_column():
-    frame = pd.DataFrame({"text": ["red apple", "green apple", "red car", "blue sky", "zebra crossing", "green zebra"],
-                          "n": [1.0, 2, 3, 4, 5, 6]})
+    frame = pd.DataFrame(
+        {
+            "text": ["red apple", "green apple", "red car", "blue sky", "zebra crossing", "green zebra"],
+            "n": [1.0, 2, 3, 4, 5, 6],
+        }
+    )
     rows = {"train": np.arange(4), "test": np.array([4, 5])}
-    fitted, arrays = fit(frame, rows, encoders=[{"sklearn": "sklearn.feature_extraction.text.CountVectorizer", "columns": ["text"]}])
+    fitted, arrays = fit(
+        frame, rows, encoders=[{"sklearn": "sklearn.feature_extraction.text.CountVectorizer", "columns": ["text"]}]
+    )
     names = fitted.feature_names[0]
     assert names == ["text=apple", "text=blue", "text=car", "text=green", "text=red", "text=sky", "n"]
     assert "text=zebra" not in names  # a word only the test rows have is not learnt
@@ -118,14 +133,19 @@ def test_inputs_of_different_kinds_must_agree_on_the_sample_count():
     from mlflow_qc.recipe import Input, Pipeline, Target
 
     table = pd.DataFrame({"age": RNG.normal(50, 10, 40), "label": np.tile(["a", "b"], 20)})
-    spec = Pipeline(inputs=[Input(dataset=SEQUENCES), Input(dataset=table, encoders=[{"sklearn": "StandardScaler"}])],
-                    target=Target(column="label", dataset=table))
+    spec = Pipeline(
+        inputs=[Input(dataset=SEQUENCES), Input(dataset=table, encoders=[{"sklearn": "StandardScaler"}])],
+        target=Target(column="label", dataset=table),
+    )
     datasets = [load_dataset(item.dataset) for item in spec.inputs]
     target = load_dataset(spec.target.dataset)
-    fitted, arrays = FittedPipeline.fit_transform(spec, datasets, target, {"train": np.arange(30), "test": np.arange(30, 40)},
-                                                  "classification_binary")
+    fitted, arrays = FittedPipeline.fit_transform(
+        spec, datasets, target, {"train": np.arange(30), "test": np.arange(30, 40)}, "classification_binary"
+    )
     assert fitted.kinds == ["sequence", "tabular"]
     assert [f.shape for f in arrays["test"].features] == [(10, 25, 2), (10, 1)]
-    short = Pipeline(inputs=[Input(dataset=SEQUENCES[:39]), Input(dataset=table)], target=Target(column="label", dataset=table))
+    short = Pipeline(
+        inputs=[Input(dataset=SEQUENCES[:39]), Input(dataset=table)], target=Target(column="label", dataset=table)
+    )
     with pytest.raises(QCError, match=r"data.inputs\[1\].dataset: 40 samples, but data.inputs\[0\] has 39"):
         validate(short, [load_dataset(item.dataset) for item in short.inputs], target, "classification_binary")

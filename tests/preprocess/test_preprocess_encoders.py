@@ -1,10 +1,11 @@
 """Column claiming, dtype matching, dense output and encoded column names."""
+
 import numpy as np
 import pandas as pd
 import pytest
+from preprocess_helpers import fit, table
 
 from mlflow_qc.preprocess.filters import dtype_matches
-from preprocess_helpers import fit, table
 
 ALL = {"train": np.arange(30)}
 
@@ -84,7 +85,9 @@ def test_names_of_one_dimensional_encoders():
 
 
 def test_output_is_dense_even_when_the_user_asks_for_sparse():
-    fitted, arrays = fit(table()[["color"]], ALL, encoders=[{"sklearn": "OneHotEncoder", "params": {"sparse_output": True}}])
+    fitted, arrays = fit(
+        table()[["color"]], ALL, encoders=[{"sklearn": "OneHotEncoder", "params": {"sparse_output": True}}]
+    )
     assert isinstance(arrays["train"].features[0], np.ndarray)
     np.testing.assert_array_equal(arrays["train"].features[0].sum(axis=1), 1)
 

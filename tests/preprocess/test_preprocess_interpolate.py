@@ -1,10 +1,11 @@
 """Seed semantics: training rows alone, other splits with the training rows as context."""
+
 import numpy as np
 import pandas as pd
 import pytest
+from preprocess_helpers import fit
 
 from mlflow_qc.errors import QCError
-from preprocess_helpers import fit
 
 NAN = np.nan
 # position:        0    1    2    3    4    5    6    7
@@ -25,8 +26,12 @@ def test_training_rows_alone_then_other_splits_with_training_context():
 
 def test_interpolation_kwargs_reach_dataframe_interpolate():
     frame = pd.DataFrame({"x": [NAN, 2.0, NAN, 4.0, NAN]})
-    _, arrays = fit(frame, {"train": np.arange(5)}, interpolaters=[{"columns": ["x"], "method": "linear", "limit_direction": "forward"}],
-                    encoders=[{"sklearn": "sklearn.impute.SimpleImputer", "params": {"fill_value": -1.0, "strategy": "constant"}}])
+    _, arrays = fit(
+        frame,
+        {"train": np.arange(5)},
+        interpolaters=[{"columns": ["x"], "method": "linear", "limit_direction": "forward"}],
+        encoders=[{"sklearn": "sklearn.impute.SimpleImputer", "params": {"fill_value": -1.0, "strategy": "constant"}}],
+    )
     np.testing.assert_array_equal(arrays["train"].features[0].ravel(), [-1.0, 2.0, 3.0, 4.0, 4.0])
 
 
@@ -39,5 +44,7 @@ def test_target_interpolation_uses_training_context():
 
 def test_interpolating_a_non_float_column_names_interpolater_column_and_dtype():
     frame = pd.DataFrame({"x": [1.0, NAN], "n": [1, 2]})
-    with pytest.raises(QCError, match=r"data\.inputs\[0\]\.interpolaters\[0\]: column 'n' has dtype int64; expected float"):
+    with pytest.raises(
+        QCError, match=r"data\.inputs\[0\]\.interpolaters\[0\]: column 'n' has dtype int64; expected float"
+    ):
         fit(frame, {"train": np.arange(2)}, interpolaters=[{"columns": ["x", "n"]}])

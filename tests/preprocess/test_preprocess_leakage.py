@@ -1,11 +1,12 @@
 """Fitting sees only the training rows of each fold, categorical encoders too; unseen categories are handled."""
+
 import numpy as np
 import pandas as pd
 import pytest
+from preprocess_helpers import fit, table
 from sklearn.model_selection import KFold
 
 from mlflow_qc.errors import QCError
-from preprocess_helpers import fit, table
 
 
 def fold_rows(n_samples: int, n_splits: int = 5):
@@ -52,7 +53,9 @@ def test_with_min_frequency_the_training_rows_alone_decide_which_categories_surv
     # "rare" (infrequent in training) and "only_test" (unseen) both land in the infrequent column
     np.testing.assert_array_equal(arrays["test"].features[0], [[0, 0, 1]] * 8)
     # over every row "rare" (6) outnumbers "b" (5) and would take the last place
-    fitted, _ = fit(frame, rows, encoders=[{"sklearn": "OneHotEncoder", "dtypes": ["str"], "params": {"max_categories": 3}}])
+    fitted, _ = fit(
+        frame, rows, encoders=[{"sklearn": "OneHotEncoder", "dtypes": ["str"], "params": {"max_categories": 3}}]
+    )
     assert fitted.feature_names[0] == ["city=a", "city=b", "city=infrequent_sklearn"]
 
 
@@ -68,7 +71,9 @@ def test_ordinal_encoder_codes_an_unseen_category_minus_one():
 def test_an_encoder_that_cannot_encode_an_unseen_category_names_the_column_and_the_rows(encoder):
     frame = pd.DataFrame({"color": ["red", "blue", "green"] * 3 + ["teal"]})
     rows = {"train": np.arange(9), "test": np.array([9])}
-    with pytest.raises(QCError, match=r"column 'color' of split 'test' has the category \['teal'\], which its training rows lack"):
+    with pytest.raises(
+        QCError, match=r"column 'color' of split 'test' has the category \['teal'\], which its training rows lack"
+    ):
         fit(frame, rows, encoders=[{"sklearn": encoder, "dtypes": ["str"]}])
 
 
@@ -76,7 +81,11 @@ def test_a_recipe_that_asks_for_refusal_gets_it_with_the_rows_named():
     frame = pd.DataFrame({"color": ["red", "blue"] * 4 + ["green"]})
     rows = {"train": np.arange(8), "validation": np.array([8])}
     with pytest.raises(QCError, match="split 'validation' hold a category the training rows lack"):
-        fit(frame, rows, encoders=[{"sklearn": "OneHotEncoder", "dtypes": ["str"], "params": {"handle_unknown": "error"}}])
+        fit(
+            frame,
+            rows,
+            encoders=[{"sklearn": "OneHotEncoder", "dtypes": ["str"], "params": {"handle_unknown": "error"}}],
+        )
 
 
 def test_a_target_encoder_still_knows_every_class():

@@ -1,9 +1,9 @@
 """Target encoding, classes, class indices and decoding back to the original labels/scale."""
+
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_diabetes, load_iris
-
 from preprocess_helpers import fit, table
+from sklearn.datasets import load_diabetes, load_iris
 
 
 def iris_frame() -> pd.DataFrame:
@@ -16,7 +16,12 @@ def iris_frame() -> pd.DataFrame:
 def test_label_binarizer_binary_target():
     frame = table()[["x", "n", "y"]]
     rows = {"train": np.arange(20), "test": np.arange(20, 30)}
-    fitted, arrays = fit(frame, rows, target={"column": "y", "encoder": {"sklearn": "LabelBinarizer"}}, analysis_type="classification_binary")
+    fitted, arrays = fit(
+        frame,
+        rows,
+        target={"column": "y", "encoder": {"sklearn": "LabelBinarizer"}},
+        analysis_type="classification_binary",
+    )
     assert fitted.raw_columns == [["x", "n"]] and fitted.label_name == "y"
     assert fitted.classes == ["no", "yes"]
     label = arrays["test"].label
@@ -30,7 +35,12 @@ def test_label_binarizer_binary_target():
 def test_one_hot_multi_class_target():
     frame = iris_frame()
     rows = {"train": np.arange(0, 150, 2), "validation": np.arange(1, 150, 2)}
-    fitted, arrays = fit(frame, rows, target={"column": "species", "encoder": {"sklearn": "OneHotEncoder"}}, analysis_type="classification_multi")
+    fitted, arrays = fit(
+        frame,
+        rows,
+        target={"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
+        analysis_type="classification_multi",
+    )
     assert fitted.classes == ["setosa", "versicolor", "virginica"]
     label = arrays["validation"].label
     assert label.shape == (75, 3)
@@ -41,7 +51,9 @@ def test_one_hot_multi_class_target():
 
 def test_classification_without_encoder_is_ordinal_in_sorted_class_order():
     frame = iris_frame()
-    fitted, arrays = fit(frame, {"train": np.arange(150)}, target={"column": "species"}, analysis_type="classification_multi")
+    fitted, arrays = fit(
+        frame, {"train": np.arange(150)}, target={"column": "species"}, analysis_type="classification_multi"
+    )
     assert fitted.classes == ["setosa", "versicolor", "virginica"]
     np.testing.assert_array_equal(arrays["train"].label.ravel(), load_iris().target)
     np.testing.assert_array_equal(fitted.class_index(arrays["train"].label), load_iris().target)
@@ -51,11 +63,18 @@ def test_power_transformer_regression_is_fit_on_training_rows_and_decodes_to_ori
     data = load_diabetes(as_frame=True, scaled=False)
     frame = data.data.assign(progression=data.target)
     rows = {"train": np.arange(300), "test": np.arange(300, len(frame))}
-    fitted, arrays = fit(frame, rows, target={"column": "progression", "encoder": {"sklearn": "PowerTransformer"}}, analysis_type="regression")
+    fitted, arrays = fit(
+        frame,
+        rows,
+        target={"column": "progression", "encoder": {"sklearn": "PowerTransformer"}},
+        analysis_type="regression",
+    )
     assert fitted.classes is None
     assert abs(arrays["train"].label.mean()) < 1e-9 and abs(arrays["test"].label.mean()) > 1e-3
     for split, positions in rows.items():
-        np.testing.assert_allclose(fitted.decode_target(arrays[split].label), frame["progression"].to_numpy()[positions], atol=1e-9)
+        np.testing.assert_allclose(
+            fitted.decode_target(arrays[split].label), frame["progression"].to_numpy()[positions], atol=1e-9
+        )
 
 
 def test_regression_without_encoder_keeps_values():

@@ -1,4 +1,5 @@
 """A real sqlite MLflow store per test, and trees written into it by hand."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,7 +42,10 @@ def tasks_of(tree: RunTree, job: Job, folds: int = 2, repeats: int = 2):
     import dataclasses
 
     contexts = [f"fold_{k}" for k in range(folds)]
-    return [dataclasses.replace(task, parent_run_id=tree.parent_of(task)) for task in plan_tasks([job], contexts, repeats, 7)]
+    return [
+        dataclasses.replace(task, parent_run_id=tree.parent_of(task))
+        for task in plan_tasks([job], contexts, repeats, 7)
+    ]
 
 
 def level_of(client, run_id: str) -> str:
@@ -49,11 +53,20 @@ def level_of(client, run_id: str) -> str:
 
 
 IRIS = {
-    "name": "executor", "seed": 3,
-    "data": {"inputs": [{"dataset": {"path": "../data/iris.tsv"}}], "target": {"column": "species"},
-             "stratifier": {"size_test": 0.2, "fold_count": 2}, "version": "off"},
-    "model": {"library": "sklearn", "analysis_type": "classification_multi",
-              "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": [0.1, 1.0]}},
+    "name": "executor",
+    "seed": 3,
+    "data": {
+        "inputs": [{"dataset": {"path": "../data/iris.tsv"}}],
+        "target": {"column": "species"},
+        "stratifier": {"size_test": 0.2, "fold_count": 2},
+        "version": "off",
+    },
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_multi",
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "hyperparameters": {"C": [0.1, 1.0]},
+    },
 }
 
 
@@ -73,7 +86,11 @@ def planned(setting, observers=()):
     recipe, prepared, client, experiment_id = setting
     tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key"), "key")
     jobs = [Job(0, {"C": 0.1}), Job(1, {"C": 1.0})]
-    tasks = [dataclasses.replace(t, parent_run_id=tree.parent_of(t))
-             for t in plan_tasks(jobs, prepared.entry.contexts, 1, recipe.seed)]
-    env = TaskEnvironment(mlflow.get_tracking_uri(), experiment_id, "key", recipe.model, str(prepared.entry.root), tuple(observers))
+    tasks = [
+        dataclasses.replace(t, parent_run_id=tree.parent_of(t))
+        for t in plan_tasks(jobs, prepared.entry.contexts, 1, recipe.seed)
+    ]
+    env = TaskEnvironment(
+        mlflow.get_tracking_uri(), experiment_id, "key", recipe.model, str(prepared.entry.root), tuple(observers)
+    )
     return tasks, env

@@ -1,6 +1,7 @@
 """The Dask executor on a real LocalCluster: the records of one process, the prepared arrays from
 the cluster (not the client's cache path), lost workers retried once and then FAILED, one run
 per model; and the checks that refuse a cluster before any run exists."""
+
 import os
 import signal
 import sys
@@ -121,48 +122,69 @@ def test_no_scheduler_at_the_address_is_one_line(monkeypatch):
     from tests.helpers import free_port
 
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(QCError, match=r"trainer.address: no Dask scheduler answered at tcp://127.0.0.1:\d+ within 1"):
+        with pytest.raises(
+            QCError, match=r"trainer.address: no Dask scheduler answered at tcp://127.0.0.1:\d+ within 1"
+        ):
             with dx.dask_executor(f"tcp://127.0.0.1:{free_port()}", 1, "http://127.0.0.1:5000"):
                 pass
 
 
 def test_without_distributed_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(QCError, match=r"trainer.backend: dask needs the packages dask and distributed; .*pip install 'mlflow-qc\[dask\]'"):
+    with pytest.raises(
+        QCError,
+        match=r"trainer.backend: dask needs the packages dask and distributed; .*pip install 'mlflow-qc\[dask\]'",
+    ):
         dx.require_distributed()
 
 
 def test_a_scheduler_by_address_with_a_sqlite_store_starts_no_run(workspace):
-    from mlflow_qc import Experiment, load_recipe
-
     import yaml
 
+    from mlflow_qc import Experiment, load_recipe
     from tests.run.conftest import IRIS
 
     path = workspace / "recipe.yaml"
-    path.write_text(yaml.safe_dump({**IRIS, "data": {**IRIS["data"], "inputs": [{"dataset": {"path": "data/iris.tsv"}}]},
-                                    "trainer": {"backend": "dask", "address": "tcp://10.0.0.5:8786"}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                **IRIS,
+                "data": {**IRIS["data"], "inputs": [{"dataset": {"path": "data/iris.tsv"}}]},
+                "trainer": {"backend": "dask", "address": "tcp://10.0.0.5:8786"},
+            }
+        )
+    )
     with pytest.raises(QCError, match="trainer.address: the tracking store sqlite"):
         Experiment.from_recipe(load_recipe(path)).run()
     assert MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()]) == []
 
 
 def test_tpe_proposes_one_combination_per_worker_at_a_time(workspace):
-    from mlflow_qc import Experiment, load_recipe
-
     import yaml
 
+    from mlflow_qc import Experiment, load_recipe
     from tests.run.conftest import IRIS
 
     path = workspace / "tpe.yaml"
     model = {**IRIS["model"], "hyperparameters": {"max_iter": [300]}}
-    path.write_text(yaml.safe_dump({**IRIS, "data": {**IRIS["data"], "inputs": [{"dataset": {"path": "data/iris.tsv"}}]},
-                                    "model": model, "search": {"method": "tpe", "count": 4, "space": {"C": {"loguniform": [0.01, 10.0]}}},
-                                    "trainer": {"backend": "dask", "n_jobs": 2}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                **IRIS,
+                "data": {**IRIS["data"], "inputs": [{"dataset": {"path": "data/iris.tsv"}}]},
+                "model": model,
+                "search": {"method": "tpe", "count": 4, "space": {"C": {"loguniform": [0.01, 10.0]}}},
+                "trainer": {"backend": "dask", "n_jobs": 2},
+            }
+        )
+    )
     result = Experiment.from_recipe(load_recipe(path)).run()
     assert result.finished == 4 * 2 and not result.failures
     client = MlflowClient()
-    jobs = sorted(client.search_runs([result.experiment_id], "tags.`qc.level` = 'job'"), key=lambda r: int(r.data.tags["qc.job_index"]))
+    jobs = sorted(
+        client.search_runs([result.experiment_id], "tags.`qc.level` = 'job'"),
+        key=lambda r: int(r.data.tags["qc.job_index"]),
+    )
     assert len({r.data.params["C"] for r in jobs}) == 4
     overlap = lambda a, b: b.info.start_time < a.info.end_time  # noqa: E731 (b opened before a closed)
     assert overlap(jobs[0], jobs[1]) and overlap(jobs[2], jobs[3])  # proposed and trained together
@@ -181,4 +203,7 @@ def test_an_entry_packed_and_unpacked_elsewhere_has_the_same_files(setting, tmp_
     original = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     copied = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.name != "complete"}
     assert copied == {path: data for path, data in original.items() if path.name != "complete"}
-    assert CacheEntry(copy).load("fold_1", "train").features[0].shape == CacheEntry(root).load("fold_1", "train").features[0].shape
+    assert (
+        CacheEntry(copy).load("fold_1", "train").features[0].shape
+        == CacheEntry(root).load("fold_1", "train").features[0].shape
+    )

@@ -1,4 +1,5 @@
 """Under ``mlflow run`` without ``--experiment-name`` the run is MLflow's, in "Default": the command says so in one line."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace

@@ -1,4 +1,5 @@
 """The executor: the same records in-process and in parallel processes; observers in the worker."""
+
 import mlflow
 import pytest
 

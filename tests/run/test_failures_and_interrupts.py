@@ -1,5 +1,6 @@
 """Failures said once per cause (scikit-learn's grouping), a mistyped hyperparameter refused before any
 run naming it, and Ctrl-C: "interrupted", exit status 130, runs KILLED and nothing left RUNNING."""
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,11 @@ def failed(task, line: str) -> ModelRecord:
 
 
 def test_failures_are_grouped_by_cause_with_counts_and_the_text_hyperparameter_named():
-    jobs = [Job(0, {"epochs": "30", "units": 8}), Job(1, {"epochs": "30", "units": 16}), Job(2, {"epochs": 5, "units": 4})]
+    jobs = [
+        Job(0, {"epochs": "30", "units": 8}),
+        Job(1, {"epochs": "30", "units": 16}),
+        Job(2, {"epochs": 5, "units": 4}),
+    ]
     tasks = plan_tasks(jobs, ["fold_0", "fold_1"], 2, 7)  # 12 models
     failures = [failed(task, TYPE_ERROR) for task in tasks if task.job.index < 2]
     failures.append(failed(tasks[-1], "ValueError: a layer of 4 units is too small"))
@@ -39,13 +44,20 @@ def test_failures_are_grouped_by_cause_with_counts_and_the_text_hyperparameter_n
     assert len(lines) == 3  # each cause once, not once per model
 
 
-@pytest.mark.parametrize("name, value", [("epochs", "30"), ("batch_size", 0), ("learning_rate", "1e-3"), ("epochs", True)])
+@pytest.mark.parametrize(
+    "name, value", [("epochs", "30"), ("batch_size", 0), ("learning_rate", "1e-3"), ("epochs", True)]
+)
 def test_a_default_training_hyperparameter_of_the_wrong_type_is_refused_before_any_run_naming_it(tmp_path, name, value):
     pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": ["a", "b"] * 2}).to_csv(tmp_path / "t.csv", index=False)
     recipe = {
-        "name": "types", "data": {"inputs": [{"dataset": {"path": "t.csv"}}], "target": {"column": "y"}, "version": "off"},
-        "model": {"library": "pytorch", "analysis_type": "classification_binary", "module": str(REPO_ROOT / "models" / "iris_torch.py"),
-                  "hyperparameters": {"neuron_count": [4], "epochs": [10], "learning_rate": [0.01]}},
+        "name": "types",
+        "data": {"inputs": [{"dataset": {"path": "t.csv"}}], "target": {"column": "y"}, "version": "off"},
+        "model": {
+            "library": "pytorch",
+            "analysis_type": "classification_binary",
+            "module": str(REPO_ROOT / "models" / "iris_torch.py"),
+            "hyperparameters": {"neuron_count": [4], "epochs": [10], "learning_rate": [0.01]},
+        },
     }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     check_model(load_recipe(tmp_path / "r.yaml"))  # what they should be
@@ -75,19 +87,34 @@ def test_ctrl_c_ends_with_interrupted_exit_130_runs_killed_and_nothing_running(t
     pd.DataFrame({"x": [float(k % 7) for k in range(40)], "y": ["a", "b"] * 20}).to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "interrupting.py").write_text(INTERRUPTING)
     recipe = {
-        "name": "ctrl-c", "seed": 1,
-        "data": {"inputs": [{"dataset": {"path": "t.csv"}}], "target": {"column": "y"},
-                 "stratifier": {"size_test": 0.2, "fold_count": 2}, "version": "off"},
-        "model": {"library": "sklearn", "analysis_type": "classification_binary",
-                  "estimator": "interrupting.InterruptedOnSecondJob", "hyperparameters": {"C": [1.0, 2.0]}},
+        "name": "ctrl-c",
+        "seed": 1,
+        "data": {
+            "inputs": [{"dataset": {"path": "t.csv"}}],
+            "target": {"column": "y"},
+            "stratifier": {"size_test": 0.2, "fold_count": 2},
+            "version": "off",
+        },
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_binary",
+            "estimator": "interrupting.InterruptedOnSecondJob",
+            "hyperparameters": {"C": [1.0, 2.0]},
+        },
     }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(tmp_path), "MLFLOW_QC_QUIET": "1"}
     for leaked in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         env.pop(leaked, None)
-    proc = subprocess.run([sys.executable, "-m", "mlflow_qc.cli", "train", "r.yaml"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlflow_qc.cli", "train", "r.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 130, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == "interrupted"
     assert "Traceback" not in proc.stderr and "Aborted" not in proc.stderr

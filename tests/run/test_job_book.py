@@ -1,4 +1,5 @@
 """The job book: a job closes when all its models are back, with aggregates per fold and job."""
+
 from types import SimpleNamespace
 
 import mlflow
@@ -21,7 +22,13 @@ class Heard(TrainingObserver):
 
 def record(task, accuracy, status=FINISHED):
     metrics = {"fold_validation_accuracy": accuracy, "fit_seconds": 1.0, "loss": 0.3} if status == FINISHED else {}
-    return ModelRecord(task, f"run-{task.fold_index}-{task.repeat_index}", status, metrics, None if status == FINISHED else "Traceback\nValueError: no")
+    return ModelRecord(
+        task,
+        f"run-{task.fold_index}-{task.repeat_index}",
+        status,
+        metrics,
+        None if status == FINISHED else "Traceback\nValueError: no",
+    )
 
 
 def test_a_job_closes_once_its_models_are_back(store):

@@ -5,6 +5,7 @@ recipe must never load them. DVC is loaded only to version data that lives in a 
 (its API hashes, adds and pushes, README "Data versioning"): never with ``data.version: off``.
 Checked in a fresh interpreter through ``sys.modules`` after a whole training.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,22 +31,35 @@ def test_a_sklearn_recipe_trains_without_tensorflow_keras_torch_or_dvc(workspace
     recipe = {
         "name": f"lean-{version}",
         "data": {
-            "inputs": [{"dataset": {"path": "../data/sonar.csv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+            "inputs": [
+                {
+                    "dataset": {"path": "../data/sonar.csv"},
+                    "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+                }
+            ],
             "target": {"column": "object", "encoder": {"sklearn": "LabelBinarizer"}},
             "stratifier": {"size_test": 0.15, "fold_count": 2},
             "version": version,
         },
-        "model": {"library": "sklearn", "analysis_type": "classification_binary",
-                  "estimator": "sklearn.linear_model.LogisticRegression", "hyperparameters": {"C": [0.1, 1.0]}},
+        "model": {
+            "library": "sklearn",
+            "analysis_type": "classification_binary",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "hyperparameters": {"C": [0.1, 1.0]},
+        },
         "trainer": {"repeat_count": 2},
     }
     path = workspace / "recipes" / "lean.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(recipe))
     if version == "auto":
-        subprocess.run([sys.executable, "-m", "mlflow_qc.cli", "data", "add", "data/sonar.csv"], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "mlflow_qc.cli", "data", "add", "data/sonar.csv"], check=True, capture_output=True
+        )
 
-    proc = subprocess.run([sys.executable, "-c", TRAIN_AND_LIST_MODULES, str(path)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", TRAIN_AND_LIST_MODULES, str(path)], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert {"mlflow", "sklearn", "mlflow_qc"} <= loaded  # it did train

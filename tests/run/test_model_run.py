@@ -1,5 +1,6 @@
 """A model run written the fast way (two transactions on mlflow-qc's own sqlite connection, a known schema) reads
 back as MLflow's public calls leave it, logged model included; the run tree trains the same both ways."""
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,12 @@ TAGS = {"qc.level": "model", "qc.resume_key": "key-1", "mlflow.runName": "model 
 def _content(run):
     """What a reader of the run sees, less what differs by nature between two runs."""
     tags = {k: v for k, v in run.data.tags.items() if k != "mlflow.runName"}
-    return run.info.status, run.data.params, {k: (v if not math.isnan(v) else "nan") for k, v in run.data.metrics.items()}, tags
+    return (
+        run.info.status,
+        run.data.params,
+        {k: (v if not math.isnan(v) else "nan") for k, v in run.data.metrics.items()},
+        tags,
+    )
 
 
 def _model_content(client, model_id: str):
@@ -64,7 +70,10 @@ def test_the_fast_way_leaves_what_the_public_calls_leave(store):
     assert _model_content(client, fast.model_id) == _model_content(client, public.model_id)
     logged = client.get_logged_model(fast.model_id)
     assert logged.source_run_id == fast.run_id and logged.status == LoggedModelStatus.READY
-    assert logged.params == {"C": "0.1", "fold_index": "0"} and {m.key for m in logged.metrics} == {"train_accuracy", "train_loss"}
+    assert logged.params == {"C": "0.1", "fold_index": "0"} and {m.key for m in logged.metrics} == {
+        "train_accuracy",
+        "train_loss",
+    }
     assert logged.artifact_location.endswith(f"models/{fast.model_id}/artifacts")
     found = mlflow.search_logged_models(experiment_ids=[experiment_id], output_format="list")
     assert {m.model_id for m in found} == {fast.model_id, public.model_id}
@@ -121,18 +130,29 @@ def test_fold_runs_closed_together_read_as_closed_apart(store, way):
     client, experiment_id = store
     runs = [client.create_run(experiment_id).info.run_id for _ in range(3)]
     aggregates = [Metric("fold_validation_accuracy_mean", 0.5, 0, 0)]
-    finish_runs(client, [Closing(run_id, "FINISHED", aggregates, [Param("fold_index", str(i))]) for i, run_id in enumerate(runs)])
+    finish_runs(
+        client,
+        [Closing(run_id, "FINISHED", aggregates, [Param("fold_index", str(i))]) for i, run_id in enumerate(runs)],
+    )
     for i, run_id in enumerate(runs):
         run = client.get_run(run_id)
         assert (run.info.status, run.data.metrics, run.data.params) == (
-            "FINISHED", {"fold_validation_accuracy_mean": 0.5}, {"fold_index": str(i)})
+            "FINISHED",
+            {"fold_validation_accuracy_mean": 0.5},
+            {"fold_index": str(i)},
+        )
 
 
 def test_a_run_closing_again_takes_mlflows_own_update(store, way):
     client, experiment_id = store
     run_id = client.create_run(experiment_id).info.run_id
-    client.log_batch(run_id, metrics=[Metric("fold_validation_accuracy_mean", 0.1, 0, 0)], params=[Param("fold_index", "0")])
-    finish_runs(client, [Closing(run_id, "FINISHED", [Metric("fold_validation_accuracy_mean", 0.5, 1, 0)], [Param("fold_index", "0")])])
+    client.log_batch(
+        run_id, metrics=[Metric("fold_validation_accuracy_mean", 0.1, 0, 0)], params=[Param("fold_index", "0")]
+    )
+    finish_runs(
+        client,
+        [Closing(run_id, "FINISHED", [Metric("fold_validation_accuracy_mean", 0.5, 1, 0)], [Param("fold_index", "0")])],
+    )
     run = client.get_run(run_id)
     assert (run.info.status, run.data.metrics) == ("FINISHED", {"fold_validation_accuracy_mean": 0.5})
     assert len(client.get_metric_history(run_id, "fold_validation_accuracy_mean")) == 2

@@ -1,6 +1,7 @@
 """History is append-only (README: "The run tree"): a changed recipe rerun into the same experiment starts a
 tree of its own, counts the earlier finished models of unchanged jobs by reference and leaves the earlier
 tree exactly as it was; an identical rerun of a finished tree does the same and trains nothing."""
+
 from __future__ import annotations
 
 import mlflow
@@ -10,10 +11,12 @@ import pytest
 from mlflow_qc.tracking.queries import model_runs_below
 from tests.guard_data import guard_recipe, new_guard_project, tracking_uri, train
 
-RECIPE = guard_recipe("history", ["signal", "weak"], hyperparameters={"C": [0.01, 1.0]},
-                      stratifier={"size_test": 0.2, "fold_count": 3})
-CHANGED = guard_recipe("history", ["signal", "weak"], hyperparameters={"C": [0.01, 2.0]},
-                       stratifier={"size_test": 0.2, "fold_count": 3})
+RECIPE = guard_recipe(
+    "history", ["signal", "weak"], hyperparameters={"C": [0.01, 1.0]}, stratifier={"size_test": 0.2, "fold_count": 3}
+)
+CHANGED = guard_recipe(
+    "history", ["signal", "weak"], hyperparameters={"C": [0.01, 2.0]}, stratifier={"size_test": 0.2, "fold_count": 3}
+)
 
 
 def snapshot(client, experiment_id) -> dict:
@@ -22,7 +25,9 @@ def snapshot(client, experiment_id) -> dict:
 
 
 def table(root, run_id: str, path: str = "qc/metrics.csv") -> pd.DataFrame:
-    return pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=tracking_uri(root)))
+    return pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=tracking_uri(root))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +68,10 @@ def test_the_new_tree_counts_the_unchanged_jobs_models_by_reference_in_its_leade
 
 
 def before_ids(client, result) -> list[str]:
-    return [r.info.run_id for r in client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.run_id}'")]
+    return [
+        r.info.run_id
+        for r in client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.run_id}'")
+    ]
 
 
 def test_an_identical_rerun_of_a_finished_tree_trains_nothing_and_changes_nothing(history):

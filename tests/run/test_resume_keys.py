@@ -1,4 +1,5 @@
 """The identities that let a rerun find its earlier work: job keys, model seeds, the tree's resume key."""
+
 import shutil
 
 import pytest
@@ -38,11 +39,20 @@ def test_tasks_are_job_major_with_stable_identities():
 @pytest.fixture
 def iris_recipe(workspace):
     recipe = {
-        "name": "keys", "seed": 1,
-        "data": {"inputs": [{"dataset": {"path": "../data/iris.tsv"}}], "target": {"column": "species"},
-                 "stratifier": {"size_test": 0.2}, "version": "off"},
-        "model": {"library": "pytorch", "analysis_type": "classification_multi", "module": "../models/iris_torch.py",
-                  "hyperparameters": {"neuron_count": [4]}},
+        "name": "keys",
+        "seed": 1,
+        "data": {
+            "inputs": [{"dataset": {"path": "../data/iris.tsv"}}],
+            "target": {"column": "species"},
+            "stratifier": {"size_test": 0.2},
+            "version": "off",
+        },
+        "model": {
+            "library": "pytorch",
+            "analysis_type": "classification_multi",
+            "module": "../models/iris_torch.py",
+            "hyperparameters": {"neuron_count": [4]},
+        },
     }
     (workspace / "recipes").mkdir()
     shutil.copytree(REPO_ROOT / "models", workspace / "models")

@@ -1,5 +1,6 @@
 """Resuming an interrupted tree (job runs taken over, one finished model kept per (job, fold, repeat)) and
 counting other trees' finished models by reference without touching them (README: "The run tree")."""
+
 import json
 import os
 import socket
@@ -13,8 +14,19 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.run.plan import Job
 from mlflow_qc.run.tree import RunTree, model_tags
 from mlflow_qc.tracking.names import (
-    FINISHED, HOST, JOB_INDEX, KILLED, LAUNCHER_PID, LAUNCHER_STARTED, PARENT, PID, PID_STARTED, RECIPE_KEY, REUSED_MODELS,
-    RUNNING, TEST_REVEALED,
+    FINISHED,
+    HOST,
+    JOB_INDEX,
+    KILLED,
+    LAUNCHER_PID,
+    LAUNCHER_STARTED,
+    PARENT,
+    PID,
+    PID_STARTED,
+    RECIPE_KEY,
+    REUSED_MODELS,
+    RUNNING,
+    TEST_REVEALED,
 )
 from mlflow_qc.tracking.queries import model_runs_below
 from tests.run.conftest import experiment_run, new_tree, tasks_of
@@ -32,7 +44,12 @@ def model_run(client, experiment_id, tree, task, status):
 def earlier_tree(client, experiment_id, **tags):
     """An interrupted tree of the recipe "recipe-1": 4 model tasks, one finished twice (a resumed tree can
     hold a duplicate after a kill), one failed, one still RUNNING, one never started."""
-    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1", **{RECIPE_KEY: "recipe-1", **tags}), "key-1")
+    tree = RunTree(
+        client,
+        experiment_id,
+        experiment_run(client, experiment_id, "key-1", **{RECIPE_KEY: "recipe-1", **tags}),
+        "key-1",
+    )
     first, second, third, _ = tasks_of(tree, JOB)
     runs = {
         "kept": model_run(client, experiment_id, tree, first, FINISHED),
@@ -63,7 +80,9 @@ def test_resuming_an_interrupted_tree_keeps_one_finished_model_per_identity_and_
         assert client.get_run(run_id).info.lifecycle_stage == "deleted", run_id
     assert client.get_run(runs["running"]).info.status == KILLED
     assert client.get_run(kept).info.lifecycle_stage == "active"
-    assert client.get_run(earlier.root_run_id).info.lifecycle_stage == "deleted"  # its jobs moved: nothing left below it
+    assert (
+        client.get_run(earlier.root_run_id).info.lifecycle_stage == "deleted"
+    )  # its jobs moved: nothing left below it
     assert tree.referenced == {}
 
 
@@ -75,7 +94,12 @@ def snapshot(client, experiment_id):
 
 def finished_tree(client, experiment_id, recipe_key="recipe-1", **tags):
     """A finished tree: 4 finished models of JOB (2 folds x 2 repeats), every run FINISHED."""
-    tree = RunTree(client, experiment_id, experiment_run(client, experiment_id, "key-1", **{RECIPE_KEY: recipe_key, **tags}), "key-1")
+    tree = RunTree(
+        client,
+        experiment_id,
+        experiment_run(client, experiment_id, "key-1", **{RECIPE_KEY: recipe_key, **tags}),
+        "key-1",
+    )
     models = [model_run(client, experiment_id, tree, task, FINISHED) for task in tasks_of(tree, JOB)]
     for run_id in [*tree.fold_runs.values(), *tree.job_runs.values(), tree.root_run_id]:
         client.set_terminated(run_id, FINISHED)
@@ -144,7 +168,12 @@ def test_runs_another_tree_left_running_end_killed_and_stay(store):
     for run_id in [*runs.values(), earlier.root_run_id, *earlier.job_runs.values(), *earlier.fold_runs.values()]:
         run = client.get_run(run_id)
         assert run.info.lifecycle_stage == "active" and run.info.status != RUNNING, run_id
-        assert run.data.tags.get(PARENT) in (None, earlier.root_run_id, *earlier.job_runs.values(), *earlier.fold_runs.values())
+        assert run.data.tags.get(PARENT) in (
+            None,
+            earlier.root_run_id,
+            *earlier.job_runs.values(),
+            *earlier.fold_runs.values(),
+        )
     assert tree.finished[(JOB.key, 0, 0)].info.run_id in (runs["kept"], runs["duplicate"])
 
 
@@ -179,7 +208,9 @@ def test_under_mlflow_run_the_launcher_is_recorded_beside_the_trainer():
     """The launcher is the nearest ancestor not handed the run's id (`mlflow run` -> bash -> trainer)."""
     script = "import json; from mlflow_qc.run.tree import owner_tags; print(json.dumps(owner_tags()))"
     env = {**os.environ, "MLFLOW_RUN_ID": "launched-run"}
-    shown = subprocess.run(["bash", "-c", f"{sys.executable} -c '{script}'; true"], env=env, capture_output=True, text=True, check=True)
+    shown = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -c '{script}'; true"], env=env, capture_output=True, text=True, check=True
+    )
     tags = json.loads(shown.stdout)
     assert tags[LAUNCHER_PID] == str(os.getpid()) != tags[PID]
     assert tags[LAUNCHER_STARTED] == str(int(psutil.Process().create_time()))
@@ -196,8 +227,13 @@ def test_a_tree_whose_trainer_exited_but_whose_launcher_runs_is_refused(store):
     trainer.wait()
     launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        tags = {PID: str(trainer.pid), PID_STARTED: "0", HOST: socket.gethostname(),
-                LAUNCHER_PID: str(launcher.pid), LAUNCHER_STARTED: str(int(psutil.Process(launcher.pid).create_time()))}
+        tags = {
+            PID: str(trainer.pid),
+            PID_STARTED: "0",
+            HOST: socket.gethostname(),
+            LAUNCHER_PID: str(launcher.pid),
+            LAUNCHER_STARTED: str(int(psutil.Process(launcher.pid).create_time())),
+        }
         busy = experiment_run(client, experiment_id, "key-1", **tags)
         client.set_terminated(busy, FINISHED)
         with pytest.raises(QCError, match=f"run {busy} of this recipe is still running \\(pid {launcher.pid}\\)"):

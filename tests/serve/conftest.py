@@ -1,4 +1,5 @@
 """Trained, registered projects shared by the serving tests (training once per session)."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,12 @@ IRIS_SKLEARN = {
     "name": "iris-sklearn",
     "seed": 7,
     "data": {
-        "inputs": [{"dataset": {"path": "../data/iris.tsv"}, "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}]}],
+        "inputs": [
+            {
+                "dataset": {"path": "../data/iris.tsv"},
+                "encoders": [{"sklearn": "StandardScaler", "dtypes": ["float64"]}],
+            }
+        ],
         "target": {"column": "species", "encoder": {"sklearn": "OneHotEncoder"}},
         "stratifier": {"size_test": 0.2, "fold_count": 2},
     },
@@ -64,8 +70,10 @@ def iris_torch(tmp_path_factory) -> Project:
 def sonar_keras(tmp_path_factory) -> Project:
     """The demo recipe (sonar, Keras) cut to 1 model of 5 epochs; registered as sonar-classifier@champion."""
     root = new_project(tmp_path_factory.mktemp("serve") / "sonar")
-    overrides = ("data.stratifier.fold_count=null;trainer.repeat_count=1;trainer.permute_count=0;"
-                 "model.hyperparameters.neuron_count=[12];model.hyperparameters.epochs=[5]")
+    overrides = (
+        "data.stratifier.fold_count=null;trainer.repeat_count=1;trainer.permute_count=0;"
+        "model.hyperparameters.neuron_count=[12];model.hyperparameters.epochs=[5]"
+    )
     project = train(root, copy_recipe("demo.yaml", root), overrides)
     project.cli("register", project.run_id)
     return project

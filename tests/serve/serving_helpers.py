@@ -1,4 +1,5 @@
 """Trained projects and real ``mlflow models serve`` processes for the serving tests."""
+
 from __future__ import annotations
 
 import os
@@ -64,16 +65,43 @@ def train(root: Path, recipe: Path, overrides: str = "") -> Project:
 def scoring_server(project: Project, model_uri: str, env_manager: str = "local", env: dict | None = None):
     """``mlflow models serve -m MODEL_URI --env-manager ENV_MANAGER`` on a free loopback port; yields its URL."""
     port = free_port()
-    env = {**os.environ, **project.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", env_manager, "-p", str(port), "-h", "127.0.0.1"]
+    env = {
+        **os.environ,
+        **project.env,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(env or {}),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        env_manager,
+        "-p",
+        str(port),
+        "-h",
+        "127.0.0.1",
+    ]
     url = f"http://127.0.0.1:{port}"
-    with background_server(command, f"{url}/ping", project.root / f"serve-{port}.log", project.root, env, READY_SECONDS):
+    with background_server(
+        command, f"{url}/ping", project.root / f"serve-{port}.log", project.root, env, READY_SECONDS
+    ):
         yield url
 
 
 def invoke(url: str, body, content_type: str = "application/json") -> requests.Response:
     data = body if isinstance(body, (str, bytes)) else None
-    return requests.post(f"{url}/invocations", data=data, json=None if data is not None else body, headers={"Content-Type": content_type}, timeout=60)
+    return requests.post(
+        f"{url}/invocations",
+        data=data,
+        json=None if data is not None else body,
+        headers={"Content-Type": content_type},
+        timeout=60,
+    )
 
 
 def split_payload(frame: pd.DataFrame) -> dict:

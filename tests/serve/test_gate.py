@@ -1,5 +1,6 @@
 """register.gate: the alias moves only to a model that beats its holder (corrected resampled t-test on
 shared splits, a paired test on the candidate's validation rows otherwise); others become @challenger."""
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,15 @@ GATED = {"model_name": NAME, "gate": 0.05}
 WEAK = guard_recipe("weak", ["weak"], register=GATED)  # a mediocre feature
 WORSE = guard_recipe("worse", ["shuffled"], "sklearn.neighbors.KNeighborsClassifier", {"n_neighbors": [1]})
 STRONG = guard_recipe("strong", ["signal"], register=GATED)
-WORSE_ELSEWHERE = guard_recipe("worse-elsewhere", ["shuffled"], "sklearn.neighbors.KNeighborsClassifier",
-                               {"n_neighbors": [1]}, seed=6)  # other splits
+WORSE_ELSEWHERE = guard_recipe(
+    "worse-elsewhere", ["shuffled"], "sklearn.neighbors.KNeighborsClassifier", {"n_neighbors": [1]}, seed=6
+)  # other splits
 
 
 def table(root, run_id: str, path: str = "qc/metrics.csv") -> pd.DataFrame:
-    return pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=tracking_uri(root)))
+    return pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=tracking_uri(root))
+    )
 
 
 def corrected_p(root, run_a: str, run_b: str) -> float:
@@ -39,9 +43,16 @@ def corrected_p(root, run_a: str, run_b: str) -> float:
     if all(side.groupby("fold_index")[METRIC].nunique().max() == 1 for side in (a, b)):
         pairs = pairs[pairs["repeat_index"] == 0]  # deterministic models on both sides: one pair per fold
     d = (pairs[f"{METRIC}_x"] - pairs[f"{METRIC}_y"]).to_numpy()
-    splits = json.loads(open(mlflow.artifacts.download_artifacts(run_id=run_a, artifact_path="qc/splits.json",
-                                                                 tracking_uri=tracking_uri(root))).read())
-    ratio = np.mean([len(f["fold_validation"]) for f in splits["folds"]]) / np.mean([len(f["train"]) for f in splits["folds"]])
+    splits = json.loads(
+        open(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_a, artifact_path="qc/splits.json", tracking_uri=tracking_uri(root)
+            )
+        ).read()
+    )
+    ratio = np.mean([len(f["fold_validation"]) for f in splits["folds"]]) / np.mean(
+        [len(f["train"]) for f in splits["folds"]]
+    )
     t = d.mean() / math.sqrt((1 / len(d) + ratio) * d.var(ddof=1))
     return float(2 * stats.t.sf(abs(t), len(d) - 1))
 
@@ -76,7 +87,10 @@ def test_a_worse_model_leaves_the_champion_and_becomes_challenger_saying_why(pro
     assert second.aliases == ["challenger"] and champion(root) == "1"
     weak, worse = (table(root, runs[name]) for name in ("weak", "worse"))
     expected_p = corrected_p(root, runs["worse"], runs["weak"])
-    assert float(second.tags["qc.gate_p_value"]) == pytest.approx(expected_p, rel=1e-9) and second.tags["qc.gate_holder_version"] == "1"
+    assert (
+        float(second.tags["qc.gate_p_value"]) == pytest.approx(expected_p, rel=1e-9)
+        and second.tags["qc.gate_holder_version"] == "1"
+    )
     printed = registered.stdout
     assert "registered guards version 2 as @challenger" in printed
     for value in (worse[METRIC].mean(), weak[METRIC].mean()):
@@ -94,7 +108,10 @@ def test_a_better_model_moves_the_champion(project):
     expected_p = corrected_p(root, runs["strong"], runs["weak"])
     assert expected_p < 0.05 and float(third.tags["qc.gate_p_value"]) == pytest.approx(expected_p, rel=1e-9)
     assert third.description.endswith("-> @champion moves to this version")
-    assert mlflow.MlflowClient(tracking_uri(root)).get_run(runs["strong"]).data.tags["qc.registered_model"] == f"models:/{NAME}/3"
+    assert (
+        mlflow.MlflowClient(tracking_uri(root)).get_run(runs["strong"]).data.tags["qc.registered_model"]
+        == f"models:/{NAME}/3"
+    )
 
 
 def test_different_splits_compare_both_models_on_the_candidates_validation_rows(project):
@@ -104,18 +121,28 @@ def test_different_splits_compare_both_models_on_the_candidates_validation_rows(
         fourth = register_best(elsewhere, None, NAME, None, 0.05)
     assert fourth.aliases == ["challenger"] and champion(root) == "3"
     text = fourth.description.splitlines()[-1]
-    found = re.search(r"evaluated on the candidate's fold_validation split \((\d+) rows\): .* (\S+) vs @champion version 3 (\S+); "
-                      r"paired permutation test: p = (\S+) -> @champion stays at version 3", text)
+    found = re.search(
+        r"evaluated on the candidate's fold_validation split \((\d+) rows\): .* (\S+) vs @champion version 3 (\S+); "
+        r"paired permutation test: p = (\S+) -> @champion stays at version 3",
+        text,
+    )
     assert found, text
     # the same numbers by hand: both served models on the rows of the candidate model's held-out fold
     model_run = mlflow.MlflowClient(tracking_uri(root)).get_run(fourth.run_id)
-    splits = json.loads(open(mlflow.artifacts.download_artifacts(run_id=elsewhere, artifact_path="qc/splits.json",
-                                                                 tracking_uri=tracking_uri(root))).read())
+    splits = json.loads(
+        open(
+            mlflow.artifacts.download_artifacts(
+                run_id=elsewhere, artifact_path="qc/splits.json", tracking_uri=tracking_uri(root)
+            )
+        ).read()
+    )
     rows = splits["folds"][int(model_run.data.tags["qc.fold_index"])]["fold_validation"]
     data = pd.read_csv(root / "data" / DATA).iloc[rows].reset_index(drop=True)
     with inside(root):
-        scores = [float((mlflow.pyfunc.load_model(uri).predict(data[columns])["prediction"] == data["label"]).mean())
-                  for uri, columns in ((f"models:/{NAME}/4", ["shuffled"]), (f"models:/{NAME}/3", ["signal"]))]
+        scores = [
+            float((mlflow.pyfunc.load_model(uri).predict(data[columns])["prediction"] == data["label"]).mean())
+            for uri, columns in ((f"models:/{NAME}/4", ["shuffled"]), (f"models:/{NAME}/3", ["signal"]))
+        ]
     assert int(found.group(1)) == len(rows)
     assert (found.group(2), found.group(3)) == (f"{scores[0]:.4g}", f"{scores[1]:.4g}")
     assert float(found.group(4)) < 0.05 and scores[1] > scores[0]
@@ -127,10 +154,17 @@ def test_challenger_cannot_be_the_gated_alias_and_a_gate_is_a_p_value(project):
     root, runs = project
     count = lambda: len(mlflow.MlflowClient(tracking_uri(root)).search_model_versions(f"name = '{NAME}'"))  # noqa: E731
     before = count()
-    with inside(root), pytest.raises(QCError, match="alias: 'challenger' is the gate's alias for versions that did not win"):
+    with (
+        inside(root),
+        pytest.raises(QCError, match="alias: 'challenger' is the gate's alias for versions that did not win"),
+    ):
         register_best(runs["weak"], None, NAME, "challenger", 0.05)
     with inside(root), pytest.raises(QCError, match=r"gate: 1.5; expected a p-value between 0 and 1"):
         register_best(runs["weak"], None, NAME, None, 1.5)
     assert count() == before  # nothing registered
     bad = run_cli("register", runs["weak"], "--gate", "often", cwd=root, env=cli_env(root))
-    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: gate: 'often'; expected a p-value between 0 and 1, such as 0.05"
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip().splitlines()[-1]
+        == "error: gate: 'often'; expected a p-value between 0 and 1, such as 0.05"
+    )

@@ -1,4 +1,5 @@
 """Batch inference: ``mlflow-qc predict`` with and without a target, and ``mlflow_qc.Inference``."""
+
 from __future__ import annotations
 
 import mlflow
@@ -29,7 +30,9 @@ def test_predict_cli_with_a_target_logs_an_inference_run_with_the_written_accura
     truth = pd.read_csv(iris.root / "data" / "iris.tsv", sep="\t")["species"]
     assert len(written) == len(truth) == 150
     run = inference_run(iris, result.stdout)
-    assert run.data.metrics["inference_accuracy"] == pytest.approx(accuracy_score(truth, written["prediction"]), abs=1e-12)
+    assert run.data.metrics["inference_accuracy"] == pytest.approx(
+        accuracy_score(truth, written["prediction"]), abs=1e-12
+    )
     assert {f"inference_{name}" for name in CLASSIFICATION_METRICS} <= set(run.data.metrics)
     client = mlflow.MlflowClient(iris.tracking_uri)
     version = client.get_model_version_by_alias(IRIS_MODEL, "champion")
@@ -46,9 +49,13 @@ def test_target_from_a_file_and_parquet_output_score_the_same(iris, tmp_path, in
     table = pd.read_csv(iris.root / "data" / "iris.tsv", sep="\t")
     table.drop(columns="species").to_parquet(tmp_path / "features.parquet", index=False)
     table[["species"]].to_csv(tmp_path / "labels.csv", index=False)
-    result = predict_file(IRIS_URI, str(tmp_path / "features.parquet"), str(tmp_path / "answers.parquet"), str(tmp_path / "labels.csv"))
+    result = predict_file(
+        IRIS_URI, str(tmp_path / "features.parquet"), str(tmp_path / "answers.parquet"), str(tmp_path / "labels.csv")
+    )
     written = pd.read_parquet(tmp_path / "answers.parquet")
-    assert result.metrics["accuracy"] == pytest.approx(accuracy_score(table["species"], written["prediction"]), abs=1e-12)
+    assert result.metrics["accuracy"] == pytest.approx(
+        accuracy_score(table["species"], written["prediction"]), abs=1e-12
+    )
     assert result.metrics == pytest.approx(Inference(IRIS_URI).score(table, "species"), abs=1e-12)
     assert "inference run" in result.summary()
 
@@ -64,10 +71,14 @@ def test_without_a_target_nothing_is_logged_and_the_label_column_is_ignored(iris
 
 def test_regression_inference_scores_on_the_original_scale(exoplanets, tmp_path):
     output = tmp_path / "temperatures.parquet"
-    result = exoplanets.cli("predict", f"models:/{EXOPLANETS_MODEL}@champion", "data/exoplanets.parquet", output, "--target", "SurfaceTempK")
+    result = exoplanets.cli(
+        "predict", f"models:/{EXOPLANETS_MODEL}@champion", "data/exoplanets.parquet", output, "--target", "SurfaceTempK"
+    )
     truth = pd.read_parquet(exoplanets.root / "data" / "exoplanets.parquet")["SurfaceTempK"]
     run = inference_run(exoplanets, result.stdout)
-    assert run.data.metrics["inference_r2"] == pytest.approx(r2_score(truth, pd.read_parquet(output)["prediction"]), abs=1e-12)
+    assert run.data.metrics["inference_r2"] == pytest.approx(
+        r2_score(truth, pd.read_parquet(output)["prediction"]), abs=1e-12
+    )
     assert {f"inference_{name}" for name in REGRESSION_METRICS} <= set(run.data.metrics)
 
 

@@ -1,6 +1,7 @@
 """Models logged before the package was layered (tests/fixtures/legacy_models) still load and
 answer exactly as they did: their MLmodel names ``mlflow_qc.serve.pyfunc`` as loader and their
 pickles name the preprocessing classes where they were."""
+
 import shutil
 from pathlib import Path
 

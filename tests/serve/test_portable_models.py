@@ -6,6 +6,7 @@ The environments are built as a serving team builds them: ``mlflow models prepar
 model's own requirements.txt, nothing else; one per model, once per module, the two side by side
 (pip's cache makes that minutes). The scripts run there from a folder outside the checkout, without PYTHONPATH.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,15 @@ import yaml
 from mlflow_qc.serve.bundle import inference_modules, pip_requirements
 from mlflow_qc.tracking.names import MODEL_CODE_ARCHIVE, MODEL_PIPELINE_FILE, PREDICTIONS_ARTIFACT
 from tests.helpers import REPO_ROOT
-from tests.serve.serving_helpers import SONAR_MODEL, TORCH_MODEL, Project, invoke, scoring_server, served_frame, split_payload
+from tests.serve.serving_helpers import (
+    SONAR_MODEL,
+    TORCH_MODEL,
+    Project,
+    invoke,
+    scoring_server,
+    served_frame,
+    split_payload,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -60,9 +69,21 @@ class EnvironmentBuild:
         root.mkdir(parents=True)
         self.root, self.log = root, root / "prepare-env.log"
         self.env = {"MLFLOW_ENV_ROOT": str(root), "PIP_NO_COMPILE": "1", "PIP_NO_INPUT": "1"}
-        command = [sys.executable, "-m", "mlflow", "models", "prepare-env", "-m", model_uri, "--env-manager", "virtualenv"]
+        command = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "prepare-env",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "virtualenv",
+        ]
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=root, env=outside_env(project, **self.env), stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, cwd=root, env=outside_env(project, **self.env), stdout=log, stderr=subprocess.STDOUT
+            )
 
     def wait(self) -> tuple[dict[str, str], Path]:
         """The variables that find the environment, and its python."""
@@ -113,23 +134,35 @@ def model_folder(model_uri: str, dest: Path) -> Path:
     return Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(dest)))
 
 
-def training_predictions(project: Project, model_uri: str, table: Path, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def training_predictions(
+    project: Project, model_uri: str, table: Path, target: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The raw test rows of the registered model's run and what training logged for them (decoded)."""
     client = mlflow.MlflowClient(project.tracking_uri, registry_uri=project.tracking_uri)
     run_id = client.get_model_version_by_alias(*model_uri.removeprefix("models:/").split("@")).run_id
-    logged = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=PREDICTIONS_ARTIFACT, tracking_uri=project.tracking_uri))
+    logged = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=PREDICTIONS_ARTIFACT, tracking_uri=project.tracking_uri
+        )
+    )
     test = logged[logged["split"] == "test"].reset_index(drop=True)
     raw = pd.read_csv(table, sep="\t" if table.suffix == ".tsv" else ",")
     return raw.iloc[test["row"]].drop(columns=[target]).reset_index(drop=True), test
 
 
-def predict_in(python: Path, project: Project, model_uri: str, rows: pd.DataFrame, where: Path) -> tuple[pd.DataFrame, dict]:
+def predict_in(
+    python: Path, project: Project, model_uri: str, rows: pd.DataFrame, where: Path
+) -> tuple[pd.DataFrame, dict]:
     """Load ``model_uri`` with ``mlflow.pyfunc.load_model`` in another Python, from a folder outside the checkout."""
     where.mkdir()
     rows.to_parquet(where / "rows.parquet")
     result = subprocess.run(
         [str(python), "-c", LOAD_AND_PREDICT, model_uri, "rows.parquet", "answers.parquet"],
-        cwd=where, env=outside_env(project), capture_output=True, text=True, timeout=600,
+        cwd=where,
+        env=outside_env(project),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return pd.read_parquet(where / "answers.parquet"), json.loads(result.stdout.strip().splitlines()[-1])
@@ -179,12 +212,21 @@ def test_a_model_carries_its_loader_and_inference_modules_and_pins_only_public_p
 
 def test_where_mlflow_qc_is_installed_the_model_runs_on_it(sonar_keras, tmp_path):
     probe = "import mlflow, sys; mlflow.pyfunc.load_model(sys.argv[1]); import mlflow_qc; print(mlflow_qc.__file__)"
-    result = subprocess.run([sys.executable, "-c", probe, SONAR_URI], cwd=tmp_path, env=outside_env(sonar_keras), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, SONAR_URI],
+        cwd=tmp_path,
+        env=outside_env(sonar_keras),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert Path(result.stdout.strip().splitlines()[-1]).resolve() == (REPO_ROOT / "mlflow_qc" / "__init__.py").resolve()
 
 
-def test_registered_keras_model_predicts_in_a_fresh_venv_as_in_training(sonar_keras, sonar_environment, inside, tmp_path):
+def test_registered_keras_model_predicts_in_a_fresh_venv_as_in_training(
+    sonar_keras, sonar_environment, inside, tmp_path
+):
     _, python = sonar_environment
     inside(sonar_keras)
     rows, logged = training_predictions(sonar_keras, SONAR_URI, sonar_keras.root / "data" / "sonar.csv", "object")
@@ -208,8 +250,14 @@ def test_registered_pytorch_model_predicts_in_a_fresh_venv_as_in_training(iris_t
 def test_served_with_virtualenv_it_answers_as_served_locally(sonar_keras, sonar_environment):
     env, _ = sonar_environment
     rows, logged = training_predictions(sonar_keras, SONAR_URI, sonar_keras.root / "data" / "sonar.csv", "object")
-    with scoring_server(sonar_keras, SONAR_URI, "virtualenv", env) as isolated, scoring_server(sonar_keras, SONAR_URI) as local:
-        answers = {name: served_frame(invoke(url, split_payload(rows))) for name, url in (("virtualenv", isolated), ("local", local))}
+    with (
+        scoring_server(sonar_keras, SONAR_URI, "virtualenv", env) as isolated,
+        scoring_server(sonar_keras, SONAR_URI) as local,
+    ):
+        answers = {
+            name: served_frame(invoke(url, split_payload(rows)))
+            for name, url in (("virtualenv", isolated), ("local", local))
+        }
         refused = invoke(isolated, split_payload(rows.drop(columns=[rows.columns[0]])))
     pd.testing.assert_frame_equal(answers["virtualenv"], answers["local"], check_exact=True)
     assert_same_as_training(answers["virtualenv"], logged)
@@ -218,8 +266,22 @@ def test_served_with_virtualenv_it_answers_as_served_locally(sonar_keras, sonar_
 
 def test_generated_dockerfile_installs_only_public_packages(sonar_keras, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "mlflow", "models", "generate-dockerfile", "-m", SONAR_URI, "-d", str(tmp_path / "docker")],
-        cwd=tmp_path, env=outside_env(sonar_keras), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "generate-dockerfile",
+            "-m",
+            SONAR_URI,
+            "-d",
+            str(tmp_path / "docker"),
+        ],
+        cwd=tmp_path,
+        env=outside_env(sonar_keras),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     context = tmp_path / "docker"
@@ -232,4 +294,7 @@ def test_generated_dockerfile_installs_only_public_packages(sonar_keras, tmp_pat
     assert requirements == list(pip_requirements("keras"))  # what the fresh-venv tests install from public indexes
     for text in (dockerfile, *requirements):
         assert "mlflow-qc" not in text and "mlflow_qc" not in text
-    assert sorted(path.name for path in (context / "model_dir" / "code").iterdir()) == [MODEL_CODE_ARCHIVE, "qc_loader.py"]
+    assert sorted(path.name for path in (context / "model_dir" / "code").iterdir()) == [
+        MODEL_CODE_ARCHIVE,
+        "qc_loader.py",
+    ]

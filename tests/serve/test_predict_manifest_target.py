@@ -1,5 +1,6 @@
 """``mlflow-qc predict MODEL manifest.csv OUT --target label``: the target is a column of the image
 manifest predict reads the samples from (a scikit-learn model on tiny images, trained in-process)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -23,7 +24,9 @@ def test_predict_scores_with_a_column_of_the_image_manifest(tmp_path, monkeypatc
     result = Experiment.from_yaml(str(tmp_path / "r.yaml")).run()
     [model_run] = MlflowClient().search_runs([result.experiment_id], f"tags.`{LEVEL}` = '{MODEL}'")
 
-    scored = predict_file(model_run.data.tags[MODEL_URI], str(tmp_path / "images.csv"), str(tmp_path / "out.csv"), "label")
+    scored = predict_file(
+        model_run.data.tags[MODEL_URI], str(tmp_path / "images.csv"), str(tmp_path / "out.csv"), "label"
+    )
     answers = pd.read_csv(tmp_path / "out.csv")
     assert len(answers) == 20 and scored.run_id is not None
     assert scored.metrics["accuracy"] == float((answers["prediction"] == manifest["label"]).mean()) == 1.0

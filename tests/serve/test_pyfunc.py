@@ -1,4 +1,5 @@
 """The QC pyfunc itself: input checks, the extra-column guard, quiet and fast saving, a PyTorch model."""
+
 from __future__ import annotations
 
 import json
@@ -45,9 +46,18 @@ def test_conform_orders_and_casts_castable_columns():
     [
         (pd.DataFrame({"x": [1.0], "n": [1]}), r"input: column\(s\) \[kind\] missing"),
         (pd.DataFrame({"x": [1.0], "n": [1], "kind": ["a"], "y": [0]}), r"input: unexpected column\(s\) \[y\]"),
-        (pd.DataFrame({"x": ["one"], "n": [1], "kind": ["a"]}), r"column 'x': str values such as \['one'\] do not fit double"),
-        (pd.DataFrame({"x": [1.0], "n": [1.5], "kind": ["a"]}), r"column 'n': float64 values such as \[1.5\] do not fit long"),
-        (pd.DataFrame({"x": [1.0], "n": [np.nan], "kind": ["a"]}), r"column 'n': .* do not fit long; expected whole numbers without gaps"),
+        (
+            pd.DataFrame({"x": ["one"], "n": [1], "kind": ["a"]}),
+            r"column 'x': str values such as \['one'\] do not fit double",
+        ),
+        (
+            pd.DataFrame({"x": [1.0], "n": [1.5], "kind": ["a"]}),
+            r"column 'n': float64 values such as \[1.5\] do not fit long",
+        ),
+        (
+            pd.DataFrame({"x": [1.0], "n": [np.nan], "kind": ["a"]}),
+            r"column 'n': .* do not fit long; expected whole numbers without gaps",
+        ),
         (pd.DataFrame({"x": [True], "n": [1], "kind": ["a"]}), r"column 'x': bool values"),
         (pd.DataFrame({"x": [], "n": [], "kind": []}), r"input: no rows"),
     ],
@@ -69,7 +79,13 @@ def test_extra_columns_fail_for_qc_models_only(iris, inside, tmp_path):
 
     features = rows.drop(columns="species")
     plain = LogisticRegression().fit(pd.concat([features, features + 3]), ["a", "a", "a", "b", "b", "b"])
-    mlflow.sklearn.save_model(plain, tmp_path / "plain", serialization_format="cloudpickle", pip_requirements=["scikit-learn"], input_example=features)
+    mlflow.sklearn.save_model(
+        plain,
+        tmp_path / "plain",
+        serialization_format="cloudpickle",
+        pip_requirements=["scikit-learn"],
+        input_example=features,
+    )
     assert len(mlflow.pyfunc.load_model(str(tmp_path / "plain")).predict(rows)) == 3  # MLflow's own rule: drop extras
 
 
@@ -104,7 +120,11 @@ def test_saving_a_model_is_fast_quiet_and_pinned(iris, inside, caplog):
     inside(iris)
     outcome, entry, context = _trained_outcome(iris.root / "recipes" / "iris.yaml")
     seconds = []
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        warnings.catch_warnings(record=True) as caught,
+        caplog.at_level(logging.INFO),
+    ):
         warnings.simplefilter("always")
         for attempt in range(5):
             started = time.perf_counter()
@@ -148,15 +168,41 @@ def test_pytorch_model_served_from_a_fresh_process_reproduces_training(iris_torc
     project, root = iris_torch, iris_torch.root
     client = mlflow.MlflowClient(project.tracking_uri)
     [model_run] = client.search_runs([client.get_run(project.run_id).info.experiment_id], "tags.`qc.level` = 'model'")
-    logged = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=model_run.info.run_id, artifact_path="qc/predictions.parquet", tracking_uri=project.tracking_uri))
+    logged = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(
+            run_id=model_run.info.run_id, artifact_path="qc/predictions.parquet", tracking_uri=project.tracking_uri
+        )
+    )
     test = logged[logged["split"] == "test"]
     out = root / "served.json"
     rows = ",".join(str(r) for r in test["row"])
     subprocess.run(
-        [sys.executable, "-c", LOAD_AND_PREDICT, model_run.data.tags["qc.model_uri"], root / "data" / "iris.tsv", rows, out],
-        cwd=root, env={**os.environ, **project.env}, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-c",
+            LOAD_AND_PREDICT,
+            model_run.data.tags["qc.model_uri"],
+            root / "data" / "iris.tsv",
+            rows,
+            out,
+        ],
+        cwd=root,
+        env={**os.environ, **project.env},
+        check=True,
+        capture_output=True,
     )
     served = pd.read_json(out, orient="split")
     assert served["prediction"].tolist() == test["prediction"].tolist()
-    np.testing.assert_allclose(served.filter(like="probability_").to_numpy(), test.filter(like="probability_").to_numpy(), atol=1e-6)
-    assert json.loads(Path(mlflow.artifacts.download_artifacts(f"runs:/{model_run.info.run_id}/model/data/qc/qc_model.json", tracking_uri=project.tracking_uri)).read_text())["library"] == "pytorch"
+    np.testing.assert_allclose(
+        served.filter(like="probability_").to_numpy(), test.filter(like="probability_").to_numpy(), atol=1e-6
+    )
+    assert (
+        json.loads(
+            Path(
+                mlflow.artifacts.download_artifacts(
+                    f"runs:/{model_run.info.run_id}/model/data/qc/qc_model.json", tracking_uri=project.tracking_uri
+                )
+            ).read_text()
+        )["library"]
+        == "pytorch"
+    )

@@ -1,5 +1,6 @@
 """Which model ``register`` picks, on hand-made metric tables (no tracking store needed): the best job by its mean,
 then the refit model or the model closest to the job's median (never the luckiest fold's)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,12 +19,27 @@ def tables(models: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     jobs = []
     for index, group in finished.groupby("job_index"):
         metrics = group[[c for c in group if c.startswith("validation_")]].to_dict("records")
-        jobs.append({"job_index": index, "refit": bool(group["refit"].iloc[0]), "hp.C": group["hp.C"].iloc[0], **aggregate(metrics)})
+        jobs.append(
+            {
+                "job_index": index,
+                "refit": bool(group["refit"].iloc[0]),
+                "hp.C": group["hp.C"].iloc[0],
+                **aggregate(metrics),
+            }
+        )
     return pd.DataFrame(jobs), table
 
 
 def model(job, run, accuracy, loss, refit=False, c=1.0, status="FINISHED"):
-    return {"job_index": job, "refit": refit, "run_id": run, "status": status, "hp.C": c, "validation_accuracy": accuracy, "validation_loss": loss}
+    return {
+        "job_index": job,
+        "refit": refit,
+        "run_id": run,
+        "status": status,
+        "hp.C": c,
+        "validation_accuracy": accuracy,
+        "validation_loss": loss,
+    }
 
 
 MODELS = [
@@ -52,7 +68,9 @@ def test_refit_of_the_best_job_is_registered():
     jobs, models = tables(MODELS + [refit])
     choice = best_model("run", "validation_accuracy", jobs, models)
     assert (choice.job_index, choice.model_run_id, choice.refit) == (2, "r", True)
-    assert choice.value == pytest.approx(np.mean([0.85, 0.88, 0.96]))  # the refit has no validation split: the job's mean
+    assert choice.value == pytest.approx(
+        np.mean([0.85, 0.88, 0.96])
+    )  # the refit has no validation split: the job's mean
 
 
 def test_refit_of_another_job_is_not_taken():
@@ -66,8 +84,14 @@ def test_ties_go_to_the_first_model_in_tree_order_and_the_description_gives_the_
     from mlflow_qc.evaluate.selection import estimate_text, job_estimate, representative_model
     from mlflow_qc.evaluate.significance import corrected_interval
 
-    job = pd.DataFrame({"run_id": ["x", "y", "z", "w"], "fold_index": [0, 0, 1, 1], "repeat_index": [0, 1, 0, 1],
-                        "validation_accuracy": [0.9, 0.8, 1.0, 0.8]})
+    job = pd.DataFrame(
+        {
+            "run_id": ["x", "y", "z", "w"],
+            "fold_index": [0, 0, 1, 1],
+            "repeat_index": [0, 1, 0, 1],
+            "validation_accuracy": [0.9, 0.8, 1.0, 0.8],
+        }
+    )
     assert representative_model(job, "validation_accuracy")["run_id"] == "x"  # 0.9 and 0.8 both 0.05 from 0.85
     estimate = job_estimate(job, "validation_accuracy", {"validation": (40.0, 20.0)})
     assert estimate == bounded(corrected_interval(job["validation_accuracy"], 40.0, 20.0), "validation_accuracy")
@@ -82,5 +106,8 @@ def test_nothing_finished_and_unknown_metric_are_refused():
     jobs, models = tables(MODELS)
     with pytest.raises(QCError, match="has no finished model"):
         best_model("run", "validation_accuracy", jobs, models.assign(status="FAILED"))
-    with pytest.raises(QCError, match=r"'test_accuracy' is not a metric of experiment run run; expected one of \['validation_accuracy', 'validation_loss'\]"):
+    with pytest.raises(
+        QCError,
+        match=r"'test_accuracy' is not a metric of experiment run run; expected one of \['validation_accuracy', 'validation_loss'\]",
+    ):
         best_model("run", "test_accuracy", jobs, models)

@@ -1,4 +1,5 @@
 """``mlflow-qc register``: the best model of the best job, its alias, tags naming where it came from."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.e2e
 
 
 def models_table(project) -> pd.DataFrame:
-    path = mlflow.artifacts.download_artifacts(run_id=project.run_id, artifact_path="qc/metrics.csv", tracking_uri=project.tracking_uri)
+    path = mlflow.artifacts.download_artifacts(
+        run_id=project.run_id, artifact_path="qc/metrics.csv", tracking_uri=project.tracking_uri
+    )
     return pd.read_csv(path)
 
 
@@ -38,7 +41,9 @@ def test_registered_version_is_the_best_model_of_the_best_job_with_its_provenanc
     assert tags["qc.job_index"] == str(expected["job_index"])
     table = models_table(iris)
     job_models = table[(table["job_index"] == expected["job_index"]) & (table["status"] == "FINISHED")]
-    assert float(tags["qc.metric_value"]) == pytest.approx(job_models["fold_validation_accuracy"].mean())  # the job's mean
+    assert float(tags["qc.metric_value"]) == pytest.approx(
+        job_models["fold_validation_accuracy"].mean()
+    )  # the job's mean
     assert version.description.startswith(f"fold_validation_accuracy: job {expected['job_index']} mean ")
     assert "corrected interval" in version.description and "closest to the job's median" in version.description
     assert tags["qc.metric"] == "fold_validation_accuracy" and tags["qc.recipe"] == "iris-sklearn"
@@ -49,7 +54,9 @@ def test_registered_version_is_the_best_model_of_the_best_job_with_its_provenanc
     assert client.get_run(tags["qc.job_run_id"]).data.tags["qc.level"] == "job"
     md5 = hashlib.md5((iris.root / "data" / "iris.tsv").read_bytes()).hexdigest()
     assert json.loads(tags["qc.data_versions"]) == {"iris.tsv": md5}
-    assert model_run.data.tags["qc.model_uri"] == version.source  # models:/<model_id>: the version comes from the logged model
+    assert (
+        model_run.data.tags["qc.model_uri"] == version.source
+    )  # models:/<model_id>: the version comes from the logged model
 
 
 def test_every_model_run_is_an_mlflow_logged_model_and_the_version_comes_from_one(iris, inside):
@@ -58,7 +65,9 @@ def test_every_model_run_is_an_mlflow_logged_model_and_the_version_comes_from_on
     inside(iris)
     client = mlflow.MlflowClient()
     experiment_id = client.get_run(iris.run_id).info.experiment_id
-    model_runs = [r for r in client.search_runs([experiment_id], "tags.`qc.level` = 'model'") if r.info.status == "FINISHED"]
+    model_runs = [
+        r for r in client.search_runs([experiment_id], "tags.`qc.level` = 'model'") if r.info.status == "FINISHED"
+    ]
     logged = mlflow.search_logged_models(experiment_ids=[experiment_id], output_format="list")
     assert len(logged) == len(model_runs) == 2 * 2  # 2 jobs x 2 folds
     by_run = {model.source_run_id: model for model in logged}
@@ -76,7 +85,9 @@ def test_every_model_run_is_an_mlflow_logged_model_and_the_version_comes_from_on
     # MLflow 3.17's SQL registry keeps no model_id column (version.model_id reads None there); the version's
     # source is the logged model, and its files are the logged model's
     assert version.source == f"models:/{model_id}" and version.model_id in (None, model_id)
-    assert client.get_model_version_download_uri(IRIS_MODEL, version.version) == by_run[version.run_id].artifact_location
+    assert (
+        client.get_model_version_download_uri(IRIS_MODEL, version.version) == by_run[version.run_id].artifact_location
+    )
     rows = pd.read_csv(iris.root / "data" / "iris.tsv", sep="\t").drop(columns="species").head(5)
     by_id = mlflow.pyfunc.load_model(f"models:/{model_id}").predict(rows)
     by_alias = mlflow.pyfunc.load_model(f"models:/{IRIS_MODEL}@champion").predict(rows)
@@ -94,7 +105,10 @@ def test_lower_is_better_metric_picks_the_lowest_loss(iris, inside):
 def test_recipe_without_register_block_defaults_to_its_name_and_ranking_metric(exoplanets):
     version = mlflow.MlflowClient(exoplanets.tracking_uri).get_model_version_by_alias(EXOPLANETS_MODEL, "champion")
     assert version.tags["qc.metric"] == "fold_validation_r2"
-    assert version.tags["qc.model_run_id"] == best_by_hand(models_table(exoplanets), "fold_validation_r2", higher=True)["run_id"]
+    assert (
+        version.tags["qc.model_run_id"]
+        == best_by_hand(models_table(exoplanets), "fold_validation_r2", higher=True)["run_id"]
+    )
 
 
 def test_register_cli_refuses_a_model_run_with_exit_2(iris):
@@ -108,7 +122,9 @@ def test_register_cli_refuses_a_model_run_with_exit_2(iris):
 
 def test_unknown_metric_is_refused_listing_the_known_ones(iris, inside):
     inside(iris)
-    with pytest.raises(QCError, match=r"'validation_accurcy' is not a metric .* expected one of \[.*'fold_validation_accuracy'"):
+    with pytest.raises(
+        QCError, match=r"'validation_accurcy' is not a metric .* expected one of \[.*'fold_validation_accuracy'"
+    ):
         register_best(iris.run_id, "validation_accurcy", None, None)
 
 

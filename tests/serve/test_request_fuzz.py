@@ -7,6 +7,7 @@ same before and after. Two kinds are MLflow's own behaviour for every model, whi
 changes (issue 25): ``params`` are dropped with MLflow's warning (a qc model has no params schema), and
 JSON nested deeper than Python's recursion limit fails in MLflow's decoder (HTTP 500) before any model runs.
 """
+
 from __future__ import annotations
 
 import collections
@@ -60,21 +61,58 @@ def requests_to_fuzz(seed: int) -> list[tuple[str, str, bytes | str]]:
     for _ in range(40):  # broken JSON: cut, a stray character, a quote or brace gone
         text = GOOD
         cut = rng.randrange(1, len(text) - 1)
-        add("broken json", rng.choice([text[:cut], text[:cut] + rng.choice("{[,:\"}") + text[cut:],
-                                        text.replace('"', "", 1 + rng.randrange(3)), text.replace(":", "=", 1),
-                                        text.replace("}", "", 1), text + "}", "{" + text]))
-    for junk in (b"", b"\x00\xff\xfe", bytes(rng.randrange(256) for _ in range(64)), b"\xef\xbb\xbf{", "null", "3", '"text"', "[]", "true"):
+        add(
+            "broken json",
+            rng.choice(
+                [
+                    text[:cut],
+                    text[:cut] + rng.choice('{[,:"}') + text[cut:],
+                    text.replace('"', "", 1 + rng.randrange(3)),
+                    text.replace(":", "=", 1),
+                    text.replace("}", "", 1),
+                    text + "}",
+                    "{" + text,
+                ]
+            ),
+        )
+    for junk in (
+        b"",
+        b"\x00\xff\xfe",
+        bytes(rng.randrange(256) for _ in range(64)),
+        b"\xef\xbb\xbf{",
+        "null",
+        "3",
+        '"text"',
+        "[]",
+        "true",
+    ):
         add("not a JSON object", junk)
     for body in (  # wrong orients and shapes
-        {"dataframe_split": records()["dataframe_records"]}, {"dataframe_records": split()["dataframe_split"]},
-        {"dataframe_split": {"data": ROWS}}, {"dataframe_split": {"columns": COLUMNS}},
-        {"dataframe_split": {"columns": COLUMNS, "data": {"0": ROWS[0]}}}, {"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3]]}},
-        {"dataframe_split": {"columns": COLUMNS, "index": [0], "data": ROWS}}, {"dataframe_split": "rows"},
-        {"dataframe_split": None}, {"dataframe_records": None}, {"dataframe_records": [ROWS[0]]}, {"dataframe_records": ["a", "b"]},
-        {"dataframe_records": {"sepal_length": 1}}, {"instances": ROWS}, {"inputs": ROWS}, {"inputs": ROWS[0]},
-        {"inputs": {"sepal_length": [1.0]}}, {"dataframe": split()["dataframe_split"]}, {"rows": ROWS}, {},
-        {**split(), **records()}, {**split(), "inputs": ROWS}, {"dataframe_split": {"columns": COLUMNS, "data": []}},
-        {"dataframe_records": []}, {"dataframe_split": {"columns": [], "data": [[]]}},
+        {"dataframe_split": records()["dataframe_records"]},
+        {"dataframe_records": split()["dataframe_split"]},
+        {"dataframe_split": {"data": ROWS}},
+        {"dataframe_split": {"columns": COLUMNS}},
+        {"dataframe_split": {"columns": COLUMNS, "data": {"0": ROWS[0]}}},
+        {"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3]]}},
+        {"dataframe_split": {"columns": COLUMNS, "index": [0], "data": ROWS}},
+        {"dataframe_split": "rows"},
+        {"dataframe_split": None},
+        {"dataframe_records": None},
+        {"dataframe_records": [ROWS[0]]},
+        {"dataframe_records": ["a", "b"]},
+        {"dataframe_records": {"sepal_length": 1}},
+        {"instances": ROWS},
+        {"inputs": ROWS},
+        {"inputs": ROWS[0]},
+        {"inputs": {"sepal_length": [1.0]}},
+        {"dataframe": split()["dataframe_split"]},
+        {"rows": ROWS},
+        {},
+        {**split(), **records()},
+        {**split(), "inputs": ROWS},
+        {"dataframe_split": {"columns": COLUMNS, "data": []}},
+        {"dataframe_records": []},
+        {"dataframe_split": {"columns": [], "data": [[]]}},
     ):
         add("wrong orient", body)
     for _ in range(20):  # missing columns, in both orients
@@ -94,8 +132,13 @@ def requests_to_fuzz(seed: int) -> list[tuple[str, str, bytes | str]]:
     for value in ("NaN", "Infinity", "-Infinity", "1e400", "-1e400"):
         for _ in range(3):  # JSON literals Python's parser accepts
             r, c, _ = _cell(rng, 0)
-            text = GOOD.replace(json.dumps(ROWS[r][c]), value, 1) if rng.random() < 0.5 else json.dumps(split()).replace(
-                json.dumps(ROWS[r]), json.dumps(ROWS[r]).replace(json.dumps(ROWS[r][c]), value, 1), 1)
+            text = (
+                GOOD.replace(json.dumps(ROWS[r][c]), value, 1)
+                if rng.random() < 0.5
+                else json.dumps(split()).replace(
+                    json.dumps(ROWS[r]), json.dumps(ROWS[r]).replace(json.dumps(ROWS[r][c]), value, 1), 1
+                )
+            )
             add("NaN or infinity", text)
     for _ in range(12):  # nulls
         choice = rng.randrange(6)
@@ -128,20 +171,32 @@ def requests_to_fuzz(seed: int) -> list[tuple[str, str, bytes | str]]:
     add("10 MB body", json.dumps(split(rows=big_rows[:-1] + [["x", 1, 2, 3]])))
     add("10 MB body", json.dumps(split(COLUMNS[:3], [row[:3] for row in big_rows])))
     add("10 MB body", " " * MEGABYTES_10 + "{")
-    add("10 MB body", '{"dataframe_split": {"columns": ' + json.dumps(COLUMNS) + ', "data": [' + "[1,2,3,4]," * (MEGABYTES_10 // 10))
+    add(
+        "10 MB body",
+        '{"dataframe_split": {"columns": ' + json.dumps(COLUMNS) + ', "data": [' + "[1,2,3,4]," * (MEGABYTES_10 // 10),
+    )
     add("10 MB body", json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [["a" * MEGABYTES_10, 1, 2, 3]]}}))
     csv_good = pd.DataFrame(ROWS, columns=COLUMNS).to_csv(index=False)
     for body, content_type in (
-        (GOOD, "text/plain"), (GOOD, "application/xml"), (GOOD, "application/json; charset=latin-1"),
-        (GOOD, "application/json; format=pandas-split"), (GOOD, "text/csv"), (csv_good, "application/json"),
-        (csv_good.replace("5.1", "abc"), "text/csv"), ("a,b\n1,2,3\n\"", "text/csv"), (csv_good.split("\n", 1)[1], "text/csv"),
-        (csv_good.replace("sepal_length", "colour"), "text/csv"), ("", "text/csv"), (b"\xff\xfe" + csv_good.encode(), "text/csv"),
-        (GOOD, "application/vnd.apache.parquet"), (b"PAR1junk", "application/vnd.apache.parquet"),
+        (GOOD, "text/plain"),
+        (GOOD, "application/xml"),
+        (GOOD, "application/json; charset=latin-1"),
+        (GOOD, "application/json; format=pandas-split"),
+        (GOOD, "text/csv"),
+        (csv_good, "application/json"),
+        (csv_good.replace("5.1", "abc"), "text/csv"),
+        ('a,b\n1,2,3\n"', "text/csv"),
+        (csv_good.split("\n", 1)[1], "text/csv"),
+        (csv_good.replace("sepal_length", "colour"), "text/csv"),
+        ("", "text/csv"),
+        (b"\xff\xfe" + csv_good.encode(), "text/csv"),
+        (GOOD, "application/vnd.apache.parquet"),
+        (b"PAR1junk", "application/vnd.apache.parquet"),
     ):
         add("content type or CSV", body, content_type)
     for params in ({"a": 1}, [1], "text", {"threshold": 0.9}, 3):
         add(JUNK_PARAMS, {**split(), "params": params})
-    for value in (10**400, -(10**400), int('9' * 500)):
+    for value in (10**400, -(10**400), int("9" * 500)):
         *_, rows = _cell(rng, value)
         add("number too large", json.dumps(split(rows=rows)))
     rng.shuffle(found)
@@ -161,7 +216,7 @@ def test_malformed_requests_get_4xx_with_a_message_and_serving_is_unchanged(iris
     for kind, content_type, body in cases:
         response = post(iris_url, content_type, body)
         kinds[kind] += 1
-        shown = (body[:80] if isinstance(body, (str, bytes)) else body)
+        shown = body[:80] if isinstance(body, (str, bytes)) else body
         if kind == JUNK_PARAMS:
             if response.status_code != 200 or response.content != before.content:
                 problems.append(f"{kind} {shown!r}: HTTP {response.status_code}, not the good request's answer")
@@ -172,7 +227,9 @@ def test_malformed_requests_get_4xx_with_a_message_and_serving_is_unchanged(iris
             problems.append(f"{kind} {content_type} {shown!r}: HTTP {response.status_code} {response.text[:200]}")
         elif not response.text.strip():
             problems.append(f"{kind} {content_type} {shown!r}: HTTP {response.status_code} without a message")
-        elif response.headers.get("content-type", "").startswith("application/json") and not response.json().get("message"):
+        elif response.headers.get("content-type", "").startswith("application/json") and not response.json().get(
+            "message"
+        ):
             problems.append(f"{kind} {content_type} {shown!r}: JSON answer without a message: {response.text[:200]}")
     after = post(iris_url, "application/json", GOOD)
     assert problems == [], f"{len(problems)} of {len(cases)} requests:\n" + "\n".join(problems[:25])
@@ -220,4 +277,7 @@ def test_every_input_format_mlflow_documents_gives_the_same_answers(iris_url):
     one = post(iris_url, "application/json", json.dumps({"inputs": dict(zip(COLUMNS, ROWS[0]))}))
     assert one.status_code == 200, one.text[:500]
     [row] = one.json()["predictions"]  # predicted alone: equal to the batch's first row up to rounding
-    assert row == {key: pytest.approx(value, rel=1e-12) if isinstance(value, float) else value for key, value in expected[0].items()}
+    assert row == {
+        key: pytest.approx(value, rel=1e-12) if isinstance(value, float) else value
+        for key, value in expected[0].items()
+    }

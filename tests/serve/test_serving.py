@@ -1,4 +1,5 @@
 """``mlflow models serve -m models:/NAME@ALIAS`` for real: exact answers, 4xx for bad requests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,14 @@ from mlflow_qc.models import load_trained
 from mlflow_qc.tracking.names import MODEL_DATA_DIR as DATA_DIR
 from mlflow_qc.tracking.names import MODEL_LIBRARY_DIR as MODEL_DIR
 from mlflow_qc.tracking.names import MODEL_PIPELINE_FILE as PIPELINE_FILE
-from tests.serve.serving_helpers import EXOPLANETS_MODEL, IRIS_MODEL, invoke, scoring_server, served_frame, split_payload
+from tests.serve.serving_helpers import (
+    EXOPLANETS_MODEL,
+    IRIS_MODEL,
+    invoke,
+    scoring_server,
+    served_frame,
+    split_payload,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -63,16 +71,32 @@ def _payload(change):
 
 
 MALFORMED = [
-    ("missing column", _payload(lambda rows: split_payload(rows.drop(columns="petal_width"))), ["petal_width", "missing"]),
-    ("wrong type", _payload(lambda rows: split_payload(rows.astype({"sepal_width": object}).assign(sepal_width="wide"))), ["sepal_width"]),
+    (
+        "missing column",
+        _payload(lambda rows: split_payload(rows.drop(columns="petal_width"))),
+        ["petal_width", "missing"],
+    ),
+    (
+        "wrong type",
+        _payload(lambda rows: split_payload(rows.astype({"sepal_width": object}).assign(sepal_width="wide"))),
+        ["sepal_width"],
+    ),
     ("empty body", lambda project: "", ["JSON"]),
     ("wrong JSON shape: a list", lambda project: "[1, 2, 3]", ["JSON dictionary", "list"]),
-    ("wrong JSON shape: unknown key", lambda project: {"rows": [[1, 2, 3, 4]]}, ["exactly one of the input fields", "dataframe_split"]),
+    (
+        "wrong JSON shape: unknown key",
+        lambda project: {"rows": [[1, 2, 3, 4]]},
+        ["exactly one of the input fields", "dataframe_split"],
+    ),
     ("wrong JSON shape: split as a list", lambda project: {"dataframe_split": [1, 2]}, ["split format"]),
     ("extra column", _payload(lambda rows: split_payload(rows.assign(colour="red"))), ["colour", "unexpected"]),
     ("no column names", _payload(lambda rows: {"inputs": rows.to_numpy().tolist()}), ["column names"]),
     ("no rows", _payload(lambda rows: split_payload(rows.iloc[:0])), ["no rows"]),
-    ("missing value", _payload(lambda rows: split_payload(rows.astype({"sepal_length": object}).assign(sepal_length=None))), ["sepal_length", "missing values"]),
+    (
+        "missing value",
+        _payload(lambda rows: split_payload(rows.astype({"sepal_length": object}).assign(sepal_length=None))),
+        ["sepal_length", "missing values"],
+    ),
     ("not JSON", lambda project: "a,b\n1,2", ["JSON"]),
 ]
 
@@ -124,7 +148,9 @@ def test_an_unseen_category_is_answered_as_the_held_out_rows_were(exoplanets, ex
     response = invoke(exoplanets_url, split_payload(unseen))
     assert response.status_code == 200, response.text
     pd.testing.assert_frame_equal(served_frame(response), Inference(EXOPLANETS_URI).predict(unseen), check_exact=True)
-    pipeline = pd.read_pickle(Path(mlflow.artifacts.download_artifacts(EXOPLANETS_URI), "data", DATA_DIR, PIPELINE_FILE))
+    pipeline = pd.read_pickle(
+        Path(mlflow.artifacts.download_artifacts(EXOPLANETS_URI), "data", DATA_DIR, PIPELINE_FILE)
+    )
     [features] = pipeline.transform([unseen[pipeline.raw_columns[0]]])
     flags = [k for k, name in enumerate(pipeline.feature_names[0]) if name.startswith("TypeFlag=")]
     assert flags and not features[:, flags].any()

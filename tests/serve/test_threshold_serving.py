@@ -1,5 +1,6 @@
 """trainer.threshold: the threshold chosen on each model's evaluation split is a param of its run, its
 metrics and logged answers use it, and a real ``mlflow models serve`` answers with it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,18 +38,23 @@ def test_the_threshold_is_the_best_youden_cut_of_the_models_evaluation_split(tra
     import mlflow
 
     threshold = float(model_run.data.params["threshold"])
-    predictions = pd.read_parquet(mlflow.artifacts.download_artifacts(
-        run_id=model_run.info.run_id, artifact_path="qc/predictions.parquet", tracking_uri=tracking_uri(root)))
+    predictions = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(
+            run_id=model_run.info.run_id, artifact_path="qc/predictions.parquet", tracking_uri=tracking_uri(root)
+        )
+    )
     watched = predictions[predictions["split"] == "fold_validation"]
     truth, score = (watched["y_true"] == "pos").to_numpy(), watched["probability_pos"].to_numpy()
     false_positive, true_positive, _ = roc_curve(truth, score)
-    chosen = (score > threshold)
+    chosen = score > threshold
     j = chosen[truth].mean() - chosen[~truth].mean()
     assert j == pytest.approx(np.max(true_positive - false_positive), abs=1e-12)
     assert abs(threshold - 0.5) > 0.1  # a 30% minority class pulls it well away from one half
     for split, rows in predictions.groupby("split"):  # every split's answers and accuracy use it
         assert (rows["prediction"] == np.where(rows["probability_pos"] > threshold, "pos", "neg")).all(), split
-        assert model_run.data.metrics[f"{split}_accuracy"] == pytest.approx(accuracy_score(rows["y_true"], rows["prediction"]), abs=1e-12)
+        assert model_run.data.metrics[f"{split}_accuracy"] == pytest.approx(
+            accuracy_score(rows["y_true"], rows["prediction"]), abs=1e-12
+        )
 
 
 def test_the_served_model_answers_with_the_chosen_threshold(trained):

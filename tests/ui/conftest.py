@@ -1,5 +1,6 @@
 """One trained store and one real ``mlflow server --app-name qc`` over it (started by ``mlflow-qc ui``),
 shared by the page tests of a session (the browser: ``chromium`` of tests/conftest.py)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -26,9 +27,12 @@ SONAR_PAGES = {**SONAR_BINARY, "seed": 13, "trainer": {"repeat_count": 1, "permu
 WATCHED = {
     "seed": 5,
     "data": SONAR_PAGES["data"],
-    "model": {"library": "sklearn", "analysis_type": "classification_binary",
-              "estimator": "sklearn.ensemble.RandomForestClassifier",
-              "hyperparameters": {"n_estimators": [150, 200, 250, 300], "random_state": [0]}},
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_binary",
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "hyperparameters": {"n_estimators": [150, 200, 250, 300], "random_state": [0]},
+    },
     "trainer": {"repeat_count": 1},
 }
 
@@ -68,13 +72,25 @@ def add_odd_runs(trained: Trained) -> tuple[str, str]:
     """An experiment run with a hostile name and params, and one whose training process is gone."""
     client = trained.client()
     hostile = client.create_experiment(HOSTILE_EXPERIMENT)
-    run = client.create_run(hostile, run_name=HOSTILE_NAME, tags={"qc.level": "experiment", "qc.resume_key": "hostile",
-                                                                  "qc.ranking_metric": "<b>bold</b>"})
+    run = client.create_run(
+        hostile,
+        run_name=HOSTILE_NAME,
+        tags={"qc.level": "experiment", "qc.resume_key": "hostile", "qc.ranking_metric": "<b>bold</b>"},
+    )
     client.log_param(run.info.run_id, "recipe.name", HOSTILE_NAME)
     client.set_terminated(run.info.run_id, "FINISHED")
-    stopped = client.create_run(trained.experiment_id, run_name="stopped-training", tags={
-        "qc.level": "experiment", "qc.resume_key": "stopped", "qc.pid": str(dead_pid()), "qc.host": socket.gethostname(),
-        "qc.models_planned": "8", "qc.models_finished": "3"})
+    stopped = client.create_run(
+        trained.experiment_id,
+        run_name="stopped-training",
+        tags={
+            "qc.level": "experiment",
+            "qc.resume_key": "stopped",
+            "qc.pid": str(dead_pid()),
+            "qc.host": socket.gethostname(),
+            "qc.models_planned": "8",
+            "qc.models_finished": "3",
+        },
+    )
     return run.info.run_id, stopped.info.run_id
 
 
@@ -125,8 +141,10 @@ def background_training(served: Served, name: str, recipe: dict, log: Path) -> s
     root = served.trained.root
     path = root / "recipes" / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, **recipe}))
-    env = {**{k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")},
-           "MLFLOW_TRACKING_URI": served.trained.tracking_uri}
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")},
+        "MLFLOW_TRACKING_URI": served.trained.tracking_uri,
+    }
     with open(log, "wb") as output:
         return subprocess.Popen([*CLI, "train", str(path)], cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT)
 
@@ -139,7 +157,9 @@ def wait_for(find, seconds: float, what: str, process: subprocess.Popen | None =
         if found:
             return found
         if process is not None and process.poll() is not None and not find():
-            raise AssertionError(f"{what}: the training exited {process.returncode}:\n{log.read_text()[-3000:] if log else ''}")
+            raise AssertionError(
+                f"{what}: the training exited {process.returncode}:\n{log.read_text()[-3000:] if log else ''}"
+            )
         time.sleep(0.2)
     raise AssertionError(f"{what}: not seen after {seconds}s")
 

@@ -1,5 +1,6 @@
 """The MLflow UI's own Models tab of a qc experiment lists its models (MLflow 3 logged models, one per model run),
 in headless Chromium against the session's ``mlflow-qc ui`` server (issue 25). Screenshot: mlflow_ui_models.png."""
+
 from __future__ import annotations
 
 import mlflow

@@ -1,6 +1,7 @@
 """What the pages compute, in process on a real trained store (no server): the tracker's counts, ETA and
 incremental reads, the head-to-head statistics against ``compare_jobs``, the what-if fields and
 answers against the served model, the typical training sample, the reports' links to the pages."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,14 @@ def jobs_of(trained) -> list:
 
 
 def test_typical_values_per_kind_of_column():
-    frame = pd.DataFrame({"x": [1.0, 2.0, 4.0, np.nan], "n": [1, 2, 3, 10], "flag": [True, True, False, True],
-                          "color": ["red", "blue", "red", None]})
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, 2.0, 4.0, np.nan],
+            "n": [1, 2, 3, 10],
+            "flag": [True, True, False, True],
+            "color": ["red", "blue", "red", None],
+        }
+    )
     typical = typical_values(frame)
     assert typical["x"] == {"kind": "number", "whole": False, "default": 2.0, "min": 1.0, "max": 4.0}
     assert typical["n"]["default"] in (2, 3) and typical["n"]["whole"] is True  # a value the column holds
@@ -74,15 +81,43 @@ def test_a_running_tree_from_its_progress_file_and_the_runs_since(pages_store):
     client = MlflowClient(pages_store.tracking_uri)
     experiment = client.create_experiment(f"by-hand-{time.time_ns()}")
     key = "by-hand"
-    root = client.create_run(experiment, run_name="by-hand", tags={
-        "qc.level": "experiment", "qc.resume_key": key, "qc.models_planned": "10", "qc.ranking_metric": "validation_accuracy",
-        "qc.pid": str(os.getpid()), "qc.host": socket.gethostname(), "qc.training_started": str(int(time.time() * 1000))})
-    job = client.create_run(experiment, run_name="job 0", tags={"qc.level": "job", "qc.resume_key": key, "qc.job_key": "j0",
-                                                                "qc.job_index": "0", "mlflow.parentRunId": root.info.run_id})
+    root = client.create_run(
+        experiment,
+        run_name="by-hand",
+        tags={
+            "qc.level": "experiment",
+            "qc.resume_key": key,
+            "qc.models_planned": "10",
+            "qc.ranking_metric": "validation_accuracy",
+            "qc.pid": str(os.getpid()),
+            "qc.host": socket.gethostname(),
+            "qc.training_started": str(int(time.time() * 1000)),
+        },
+    )
+    job = client.create_run(
+        experiment,
+        run_name="job 0",
+        tags={
+            "qc.level": "job",
+            "qc.resume_key": key,
+            "qc.job_key": "j0",
+            "qc.job_index": "0",
+            "mlflow.parentRunId": root.info.run_id,
+        },
+    )
 
     def model(status: str, accuracy: float | None = None, error: str | None = None) -> str:
-        run = client.create_run(experiment, tags={"qc.level": "model", "qc.resume_key": key, "qc.job_key": "j0", "qc.job_index": "0",
-                                                  "mlflow.parentRunId": job.info.run_id, "qc.repeat_index": "0"})
+        run = client.create_run(
+            experiment,
+            tags={
+                "qc.level": "model",
+                "qc.resume_key": key,
+                "qc.job_key": "j0",
+                "qc.job_index": "0",
+                "mlflow.parentRunId": job.info.run_id,
+                "qc.repeat_index": "0",
+            },
+        )
         client.log_param(run.info.run_id, "C", "0.5")
         if accuracy is not None:
             client.log_metric(run.info.run_id, "validation_accuracy", accuracy)
@@ -105,10 +140,23 @@ def test_a_running_tree_from_its_progress_file_and_the_runs_since(pages_store):
     assert row["mean"] == pytest.approx(0.7) and (row["finished"], row["failed"], row["running"]) == (2, 1, 1)
     assert row["hyperparameters"] == {"C": "0.5"} and row["best_model_run_id"] == good
 
-    progress = pd.DataFrame({  # what the trainer writes: the three models back so far
-        "job_index": 0, "job_key": "j0", "job_run_id": job.info.run_id, "refit": False, "fold_index": np.nan, "repeat_index": 0,
-        "run_id": [good, fair, failed], "status": ["FINISHED", "FINISHED", "FAILED"], "hp.C": 0.5,
-        "validation_accuracy": [0.8, 0.6, np.nan], "reused": False, "seconds": 1.0, "error": [None, None, "ValueError: no"]})
+    progress = pd.DataFrame(
+        {  # what the trainer writes: the three models back so far
+            "job_index": 0,
+            "job_key": "j0",
+            "job_run_id": job.info.run_id,
+            "refit": False,
+            "fold_index": np.nan,
+            "repeat_index": 0,
+            "run_id": [good, fair, failed],
+            "status": ["FINISHED", "FINISHED", "FAILED"],
+            "hp.C": 0.5,
+            "validation_accuracy": [0.8, 0.6, np.nan],
+            "reused": False,
+            "seconds": 1.0,
+            "error": [None, None, "ValueError: no"],
+        }
+    )
     client.log_text(root.info.run_id, progress.to_csv(index=False), "qc/progress.csv")
     client.set_tag(root.info.run_id, "qc.progress_at", str(int(time.time() * 1000)))
     client.log_metric(running, "validation_accuracy", 1.0)
@@ -117,7 +165,11 @@ def test_a_running_tree_from_its_progress_file_and_the_runs_since(pages_store):
     data = snapshot(store, store.run(root.info.run_id, "run_id"))
     assert data["counts"] == {"finished": 3, "failed": 1, "running": 1, "killed": 0, "planned": 10}
     [row] = data["leaderboard"]
-    assert row["mean"] == pytest.approx(0.8) and row["best_model_run_id"] == running and row["job_run_id"] == job.info.run_id
+    assert (
+        row["mean"] == pytest.approx(0.8)
+        and row["best_model_run_id"] == running
+        and row["job_run_id"] == job.info.run_id
+    )
     assert data["eta"]["remaining"] == 6
     client.set_terminated(newest, "KILLED")
     client.delete_experiment(experiment)
@@ -126,11 +178,22 @@ def test_a_running_tree_from_its_progress_file_and_the_runs_since(pages_store):
 def test_the_baseline_job_is_listed_by_its_score_without_a_rank():
     from mlflow_qc.ui.tracker import leaderboard
 
-    models = pd.DataFrame({  # qc/progress.csv of a trainer.baseline experiment: the baseline job first
-        "job_index": [-1, -1, 0, 0, 1, 1], "job_key": ["b", "b", "j0", "j0", "j1", "j1"], "job_run_id": ["rb", "rb", "r0", "r0", "r1", "r1"],
-        "refit": False, "baseline": [True, True, False, False, False, False], "fold_index": [0, 1] * 3, "repeat_index": 0,
-        "run_id": [f"m{i}" for i in range(6)], "status": "FINISHED", "hp.strategy": ["prior", "prior", *[np.nan] * 4],
-        "hp.C": [np.nan, np.nan, 0.5, 0.5, 1.0, 1.0], "fold_validation_accuracy": [0.55, 0.55, 0.5, 0.4, 0.8, 0.7]})
+    models = pd.DataFrame(
+        {  # qc/progress.csv of a trainer.baseline experiment: the baseline job first
+            "job_index": [-1, -1, 0, 0, 1, 1],
+            "job_key": ["b", "b", "j0", "j0", "j1", "j1"],
+            "job_run_id": ["rb", "rb", "r0", "r0", "r1", "r1"],
+            "refit": False,
+            "baseline": [True, True, False, False, False, False],
+            "fold_index": [0, 1] * 3,
+            "repeat_index": 0,
+            "run_id": [f"m{i}" for i in range(6)],
+            "status": "FINISHED",
+            "hp.strategy": ["prior", "prior", *[np.nan] * 4],
+            "hp.C": [np.nan, np.nan, 0.5, 0.5, 1.0, 1.0],
+            "fold_validation_accuracy": [0.55, 0.55, 0.5, 0.4, 0.8, 0.7],
+        }
+    )
     board = leaderboard(models, "fold_validation_accuracy")
     assert [(row["name"], row["rank"]) for row in board] == [("job 1", 1), ("baseline", None), ("job 0", 2)]
     assert board[1]["baseline"] is True and board[1]["hyperparameters"] == {"strategy": "prior"}
@@ -140,11 +203,22 @@ def test_the_baseline_job_is_listed_by_its_score_without_a_rank():
 def test_an_adaptive_searchs_partial_jobs_are_listed_after_the_others_without_a_rank():
     from mlflow_qc.ui.tracker import leaderboard
 
-    models = pd.DataFrame({  # qc/progress.csv of an adaptive search: job 0 stopped at rung 0 (a third of the rows)
-        "job_index": [0, 0, 1, 1], "job_key": ["j0", "j0", "j1", "j1"], "refit": False, "fold_index": [0, 1] * 2,
-        "repeat_index": 0, "run_id": [f"m{i}" for i in range(4)], "status": "FINISHED", "resource": [0.33, 0.33, 1.0, 1.0],
-        "rung": [0, 0, 1, 1], "partial": [True, True, False, False], "hp.C": [0.5, 0.5, 1.0, 1.0],
-        "fold_validation_accuracy": [0.9, 0.9, 0.7, 0.7]})
+    models = pd.DataFrame(
+        {  # qc/progress.csv of an adaptive search: job 0 stopped at rung 0 (a third of the rows)
+            "job_index": [0, 0, 1, 1],
+            "job_key": ["j0", "j0", "j1", "j1"],
+            "refit": False,
+            "fold_index": [0, 1] * 2,
+            "repeat_index": 0,
+            "run_id": [f"m{i}" for i in range(4)],
+            "status": "FINISHED",
+            "resource": [0.33, 0.33, 1.0, 1.0],
+            "rung": [0, 0, 1, 1],
+            "partial": [True, True, False, False],
+            "hp.C": [0.5, 0.5, 1.0, 1.0],
+            "fold_validation_accuracy": [0.9, 0.9, 0.7, 0.7],
+        }
+    )
     board = leaderboard(models, "fold_validation_accuracy")
     assert [(row["name"], row["rank"], row["partial"]) for row in board] == [("job 1", 1, False), ("job 0", None, True)]
 
@@ -152,7 +226,9 @@ def test_an_adaptive_searchs_partial_jobs_are_listed_after_the_others_without_a_
 def test_only_models_of_one_table_have_a_whatif():
     from mlflow_qc.data.typical import one_table
 
-    assert one_table(None, None) and one_table(["tabular", "tabular"], [None, None])  # None: models from before N-D data
+    assert one_table(None, None) and one_table(
+        ["tabular", "tabular"], [None, None]
+    )  # None: models from before N-D data
     assert not one_table(["tabular", "image"], [None, None]) and not one_table(["tabular"], [(10, 1)])
 
 
@@ -161,7 +237,9 @@ def test_a_running_experiment_whose_process_is_gone_is_stopped(pages_store):
     tags = {"qc.level": "experiment", "qc.host": socket.gethostname()}
     gone = client.create_run(pages_store.experiment_id, tags={**tags, "qc.pid": str(dead_pid())})
     alive = client.create_run(pages_store.experiment_id, tags={**tags, "qc.pid": str(os.getpid())})
-    elsewhere = client.create_run(pages_store.experiment_id, tags={**tags, "qc.pid": str(dead_pid()), "qc.host": "another-host"})
+    elsewhere = client.create_run(
+        pages_store.experiment_id, tags={**tags, "qc.pid": str(dead_pid()), "qc.host": "another-host"}
+    )
     states = [run_state(client.get_run(run.info.run_id)) for run in (gone, alive, elsewhere)]
     assert states == ["stopped", "running", "running"]  # another host's processes cannot be seen from here
     for run in (gone, alive, elsewhere):
@@ -207,10 +285,13 @@ def test_whatif_fields_follow_importance_and_answers_match_the_served_model(page
     values = {f.name: f.default for f in loaded.fields}
     values[loaded.fields[0].name] = "0.9"
     answer = predict(loaded, values)
-    served = Inference(f"runs:/{model.info.run_id}/model").predict(pd.DataFrame([{k: float(v) for k, v in values.items()}]))
+    served = Inference(f"runs:/{model.info.run_id}/model").predict(
+        pd.DataFrame([{k: float(v) for k, v in values.items()}])
+    )
     assert answer["prediction"] == served["prediction"].iloc[0]
     assert {p["class"]: p["probability"] for p in answer["probabilities"]} == pytest.approx(
-        {"M": served["probability_M"].iloc[0], "R": served["probability_R"].iloc[0]}, abs=1e-12)
+        {"M": served["probability_M"].iloc[0], "R": served["probability_R"].iloc[0]}, abs=1e-12
+    )
     with pytest.raises(FieldErrors) as refused:
         predict(loaded, {**values, "a": "1e999", "b": "", "c": " 0.5 "})
     assert set(refused.value.errors) == {"a", "b"}  # c is a number with spaces around it
@@ -225,14 +306,19 @@ def test_the_reports_link_to_the_pages(pages_store):
     job_report = json.loads(pages_store.artifact(first.info.run_id, "qc/report.json").read_text())
     paths = [page["path"] for page in job_report["pages"]]
     assert paths[0] == f"/qc/experiment/{pages_store.run_id}"
-    models = {run.info.run_id for run in pages_store.runs("model", f"tags.`qc.job_key` = '{first.data.tags['qc.job_key']}'")}
+    models = {
+        run.info.run_id for run in pages_store.runs("model", f"tags.`qc.job_key` = '{first.data.tags['qc.job_key']}'")
+    }
     assert {path.removeprefix("/qc/whatif/") for path in paths[1:]} == models
     html = pages_store.artifact(first.info.run_id, "qc/report.html").read_text()
     assert f'data-qc-path="/qc/experiment/{pages_store.run_id}"' in html and 'data-ping="/qc/api/ping"' in html
     experiment = json.loads(pages_store.artifact(pages_store.run_id, "qc/report.json").read_text())
     best = pages_store.client().get_run(pages_store.run_id).data.tags["qc.best_job_run_id"]
     other = (second if first.info.run_id == best else first).info.run_id
-    assert [page["path"] for page in experiment["pages"]] == [f"/qc/experiment/{pages_store.run_id}", f"/qc/compare?a={best}&b={other}"]
+    assert [page["path"] for page in experiment["pages"]] == [
+        f"/qc/experiment/{pages_store.run_id}",
+        f"/qc/compare?a={best}&b={other}",
+    ]
 
 
 def test_the_ui_command_serves_the_store_on_loopback(monkeypatch):
@@ -242,7 +328,9 @@ def test_the_ui_command_serves_the_store_on_loopback(monkeypatch):
     assert command[command.index("--backend-store-uri") + 1] == "sqlite:///mlflow.db"
     assert command[command.index("--host") + 1] == "127.0.0.1"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    with pytest.raises(QCError, match=r"^MLFLOW_TRACKING_URI: http://127.0.0.1:5000 is a tracking server; expected the store"):
+    with pytest.raises(
+        QCError, match=r"^MLFLOW_TRACKING_URI: http://127.0.0.1:5000 is a tracking server; expected the store"
+    ):
         store_uri(None)
     with pytest.raises(QCError, match=r"^--port: 0; expected a port number"):
         server_command("127.0.0.1", 0, "sqlite:///x.db", 1)
@@ -268,8 +356,11 @@ def test_learning_curves_of_two_sides_share_one_figure_coloured_by_side():
     from mlflow_qc.evaluate.figures_training import learning_curve_figures
     from mlflow_qc.ui.headtohead import overlay
 
-    histories = {f"{side} · fold {fold} repeat 0": {"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6]}
-                 for side in ("A", "B") for fold in (0, 1)}
+    histories = {
+        f"{side} · fold {fold} repeat 0": {"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6]}
+        for side in ("A", "B")
+        for fold in (0, 1)
+    }
     [figure] = overlay(learning_curve_figures(histories), lambda model: model.split(" · ")[0])
     traces = figure["data"]
     assert len(traces) == 8

@@ -5,6 +5,7 @@ Every ``/qc/`` route asks for credentials; a user sees only the experiments MLfl
 the what-if page never loads an unregistered model (a pickle that would write a marker file stays
 unread), and a registered model that hangs in ``predict`` costs its request a 504, not the server.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,7 @@ PREDICT_TIMEOUT = 5  # MLFLOW_QC_WHATIF_TIMEOUT of the server; the sleepy model 
 MEMORY_MB = 3072  # MLFLOW_QC_WHATIF_MEMORY_MB of the server: the sleepy model's worker peaks at ~0.7 GB
 SLEEP_FROM = 1000  # the sleepy model sleeps for x >= this
 
-SLEEPY_MODEL = '''
+SLEEPY_MODEL = """
 import os
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ class Sleepy(mlflow.pyfunc.PythonModel):
 
 
 mlflow.models.set_model(Sleepy())
-'''
+"""
 
 
 class Planted:
@@ -90,14 +91,22 @@ class Lab:
         return requests.get(f"{self.base}{path}", auth=user, timeout=60, **kwargs)
 
     def post(self, path: str, body, user=ADMIN, headers=None) -> requests.Response:
-        return requests.post(f"{self.base}{path}", data=json.dumps(body), auth=user, timeout=60,
-                             headers={"Content-Type": "application/json", **(headers or {})})
+        return requests.post(
+            f"{self.base}{path}",
+            data=json.dumps(body),
+            auth=user,
+            timeout=60,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
 
 
 def experiment_run(client: MlflowClient, name: str) -> str:
     experiment = client.create_experiment(name)
-    run = client.create_run(experiment, run_name=name, tags={"qc.level": "experiment", "qc.resume_key": name,
-                                                               "qc.models_planned": "1", "qc.models_finished": "1"})
+    run = client.create_run(
+        experiment,
+        run_name=name,
+        tags={"qc.level": "experiment", "qc.resume_key": name, "qc.models_planned": "1", "qc.models_finished": "1"},
+    )
     client.log_text(run.info.run_id, f"<html><body><p id='report'>{name}</p></body></html>", "qc/report.html")
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
@@ -108,8 +117,12 @@ def registered_model_run(client: MlflowClient, experiment_id: str, model_file: P
     import mlflow
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags={"qc.level": "model"}) as run:
-        info = mlflow.pyfunc.log_model(name="model", python_model=str(model_file), input_example=pd.DataFrame({"x": [1.0]}),
-                                      pip_requirements=["mlflow"])
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(model_file),
+            input_example=pd.DataFrame({"x": [1.0]}),
+            pip_requirements=["mlflow"],
+        )
     mlflow.register_model(info.model_uri, name)
     return run.info.run_id
 
@@ -147,15 +160,35 @@ def lab(tmp_path_factory) -> Lab:
         "[mlflow]\ndefault_permission = READ\n"
         f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
         f"admin_username = {ADMIN[0]}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     clean = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")}
-    env = {**clean, "MLFLOW_AUTH_CONFIG_PATH": str(root / "basic_auth.ini"), "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN[1],
-           "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-secret-key-for-the-tests", "MLFLOW_QC_WHATIF_TIMEOUT": str(PREDICT_TIMEOUT),
-           "MLFLOW_QC_WHATIF_MEMORY_MB": str(MEMORY_MB)}
-    command = [sys.executable, "-m", "mlflow", "server", "--app-name", "qc-auth", "--backend-store-uri", tracking_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = {
+        **clean,
+        "MLFLOW_AUTH_CONFIG_PATH": str(root / "basic_auth.ini"),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN[1],
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-secret-key-for-the-tests",
+        "MLFLOW_QC_WHATIF_TIMEOUT": str(PREDICT_TIMEOUT),
+        "MLFLOW_QC_WHATIF_MEMORY_MB": str(MEMORY_MB),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--app-name",
+        "qc-auth",
+        "--backend-store-uri",
+        tracking_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     log = root / "server.log"
     with background_server(command, f"{base}/health", log, root, env=env, ready_seconds=240):
         from mlflow.server import get_app_client
@@ -206,15 +239,24 @@ def experiment_ids(response: requests.Response) -> set[str]:
 def test_the_admin_sees_every_experiment_and_a_user_only_those_they_may_read(lab):
     assert {lab.open_run, lab.private_run} <= experiment_ids(lab.get("/qc/api/experiments"))
     assert lab.private_run in lab.get("/qc/").text
-    for path in (f"/qc/experiment/{lab.private_run}", f"/qc/api/experiment/{lab.private_run}", f"/qc/report/{lab.private_run}"):
+    for path in (
+        f"/qc/experiment/{lab.private_run}",
+        f"/qc/api/experiment/{lab.private_run}",
+        f"/qc/report/{lab.private_run}",
+    ):
         assert lab.get(path).status_code == 200, path
     seen = experiment_ids(lab.get("/qc/api/experiments", BOB))
     assert lab.open_run in seen and lab.private_run not in seen
     assert lab.private_run not in lab.get("/qc/", BOB).text
     assert lab.get(f"/qc/experiment/{lab.open_run}", BOB).status_code == 200
     assert lab.get(f"/qc/report/{lab.open_run}", BOB).status_code == 200
-    for path in (f"/qc/experiment/{lab.private_run}", f"/qc/api/experiment/{lab.private_run}", f"/qc/report/{lab.private_run}",
-                 f"/qc/whatif/{lab.private_model}", f"/qc/compare?a={lab.private_model}&b={lab.sleepy}"):
+    for path in (
+        f"/qc/experiment/{lab.private_run}",
+        f"/qc/api/experiment/{lab.private_run}",
+        f"/qc/report/{lab.private_run}",
+        f"/qc/whatif/{lab.private_model}",
+        f"/qc/compare?a={lab.private_model}&b={lab.sleepy}",
+    ):
         response = lab.get(path, BOB)
         assert response.status_code == 403, (path, response.status_code)
         assert "which you may not read" in response.text and "private-lab" not in response.text
@@ -232,7 +274,9 @@ def test_the_pages_keep_mlflow_security_headers_host_check_and_no_state_change_b
     rebound = lab.get("/qc/", headers={"Host": "attacker.example"})  # DNS rebinding: MLflow's host check
     assert rebound.status_code == 403 and "qc-root" not in rebound.text
     assert lab.get(f"/qc/api/whatif/{lab.sleepy}").status_code == 405  # predictions by POST only
-    cross = lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": "1"}}, headers={"Origin": "http://attacker.example"})
+    cross = lab.post(
+        f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": "1"}}, headers={"Origin": "http://attacker.example"}
+    )
     assert cross.status_code == 403
 
 
@@ -258,14 +302,22 @@ def test_a_registered_model_that_hangs_times_out_while_other_requests_are_served
     assert page.status_code == 200 and "models:/sleepy/1" in page.text
     assert lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": "2"}}).json()["prediction"] == 4.0
     slow = {}
-    thread = threading.Thread(target=lambda: slow.update(response=lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": str(SLEEP_FROM)}})))
+    thread = threading.Thread(
+        target=lambda: slow.update(
+            response=lab.post(f"/qc/api/whatif/{lab.sleepy}", {"values": {"x": str(SLEEP_FROM)}})
+        )
+    )
     started = time.monotonic()
     thread.start()
     deadline = time.monotonic() + 60
     while not lab.started.exists() and time.monotonic() < deadline and thread.is_alive():
         time.sleep(0.05)
     assert lab.started.exists(), lab.log.read_text()[-3000:]  # the worker is in predict, asleep
-    served = [lab.get("/qc/api/experiments"), lab.get(f"/qc/experiment/{lab.open_run}"), requests.get(f"{lab.base}/health", timeout=30)]
+    served = [
+        lab.get("/qc/api/experiments"),
+        lab.get(f"/qc/experiment/{lab.open_run}"),
+        requests.get(f"{lab.base}/health", timeout=30),
+    ]
     assert thread.is_alive()  # still waiting on the sleeping model while those were answered
     assert [response.status_code for response in served] == [200, 200, 200]
     thread.join(timeout=60)
@@ -292,8 +344,9 @@ def test_a_model_that_crashes_or_runs_out_of_memory_costs_its_own_request_only(l
 def test_in_a_browser_each_user_sees_their_experiments(lab, chromium):
     seen_by = {}
     for user in (ADMIN, BOB):
-        context = chromium.new_context(viewport={"width": 1200, "height": 800},
-                                       http_credentials={"username": user[0], "password": user[1]})
+        context = chromium.new_context(
+            viewport={"width": 1200, "height": 800}, http_credentials={"username": user[0], "password": user[1]}
+        )
         seen, refused = loopback_only(context)
         errors = []
         page = context.new_page()

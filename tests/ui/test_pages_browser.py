@@ -3,6 +3,7 @@ tracker follows a training started in the background to its end without a reload
 as killed, the head-to-head draws both jobs' figures and the t-test, the what-if of a sonar model
 re-predicts on every change and flags a non-number beside its field, and the MLflow UI itself opens a
 qc experiment on its runs table. Screenshots go to test-artifacts/screenshots/ (README)."""
+
 from __future__ import annotations
 
 import signal
@@ -181,7 +182,9 @@ def test_a_report_links_to_the_pages_and_shows_their_address_inside_the_mlflow_u
     page.locator("#qc-pages a", has_text="experiment tracker").click()
     page.wait_for_url(f"**/qc/experiment/{served.trained.run_id}", timeout=60_000)
     page.wait_for_selector("#qc-count-finished")
-    page.goto(f"{served.base}/#/experiments/{served.trained.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html")
+    page.goto(
+        f"{served.base}/#/experiments/{served.trained.experiment_id}/runs/{job.info.run_id}/artifactPath/qc/report.html"
+    )
     frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=120_000).content_frame()
     frame.wait_for_selector("body[data-qc-pages=shown]", timeout=120_000)
     assert f"({served.base}/qc/experiment/{served.trained.run_id})" in frame.text_content("#qc-pages")

@@ -1,5 +1,6 @@
 """The QC pages over HTTP against a real ``mlflow server --app-name qc``: every page answers, every
 bad request gets a 4xx with a one-line message (or escaped output), and the server keeps serving."""
+
 from __future__ import annotations
 
 import html
@@ -60,36 +61,46 @@ def test_the_tracker_of_a_finished_experiment(served):
     board = data["leaderboard"]
     assert {row["job_run_id"] for row in board} == set(jobs)
     for row in board:  # the mean so far of a finished job is the job run's own aggregate
-        assert row["mean"] == pytest.approx(jobs[row["job_run_id"]].data.metrics["fold_validation_accuracy_mean"], abs=1e-12)
+        assert row["mean"] == pytest.approx(
+            jobs[row["job_run_id"]].data.metrics["fold_validation_accuracy_mean"], abs=1e-12
+        )
         assert row["hyperparameters"] == {"C": jobs[row["job_run_id"]].data.params["C"]}
     assert [row["mean"] for row in board] == sorted((row["mean"] for row in board), reverse=True)
     assert served.get(f"/qc/api/experiment/{served.trained.run_id}").json()["leaderboard"] == board
     best_models = {row["best_model_run_id"] for row in board if row["best_model_run_id"]}
-    assert data["registered"] == sorted(best_models & {served.runs("model")[0].info.run_id})  # what-if links: those only
+    assert data["registered"] == sorted(
+        best_models & {served.runs("model")[0].info.run_id}
+    )  # what-if links: those only
 
 
 def test_every_experiment_run_links_its_tracker_and_opens_on_the_runs_table(served):
     run = served.client().get_run(served.trained.run_id)
     assert run.data.tags["qc.page"] == f"/qc/experiment/{served.trained.run_id}"
     assert run.info.run_name == "sonar-pages" and run.data.tags["qc.whatif"] == "true"
-    assert served.client().get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert (
+        served.client().get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"]
+        == "custom_model_development"
+    )
     index = served.get("/")
     assert index.status_code == 200 and '<script src="/qc/static/model-training.js"></script>' in index.text
     assert "mlflow.workflowType_v1" in served.get("/qc/static/model-training.js").text
 
 
-@pytest.mark.parametrize("path, status, expected", [
-    (f"/qc/experiment/{UNKNOWN_RUN}", 404, f"run_id: no run {UNKNOWN_RUN} in this store"),
-    ("/qc/experiment/not-a-run", 400, "run_id: 'not-a-run' is not a run id; expected 32 hexadecimal digits"),
-    (f"/qc/api/experiment/{UNKNOWN_RUN}", 404, f"run_id: no run {UNKNOWN_RUN}"),
-    (f"/qc/whatif/{UNKNOWN_RUN}", 404, f"run_id: no run {UNKNOWN_RUN}"),
-    (f"/qc/compare?a={UNKNOWN_RUN}&b={UNKNOWN_RUN}", 404, f"a: no run {UNKNOWN_RUN}"),
-    ("/qc/compare?a=1&b=2", 400, "a: '1' is not a run id"),
-    ("/qc/compare?a=0123456789abcdef0123456789abcdef", 400, "b: missing; expected the id of a run"),
-    ("/qc/compare?a=1&a=2&b=3", 400, "a: given more than once; expected one value"),
-    ("/qc/?debug=1", 400, "query: unknown parameter(s) 'debug'; expected none"),
-    ("/qc/static/qc.py", 404, "static: no file 'qc.py'"),
-])
+@pytest.mark.parametrize(
+    "path, status, expected",
+    [
+        (f"/qc/experiment/{UNKNOWN_RUN}", 404, f"run_id: no run {UNKNOWN_RUN} in this store"),
+        ("/qc/experiment/not-a-run", 400, "run_id: 'not-a-run' is not a run id; expected 32 hexadecimal digits"),
+        (f"/qc/api/experiment/{UNKNOWN_RUN}", 404, f"run_id: no run {UNKNOWN_RUN}"),
+        (f"/qc/whatif/{UNKNOWN_RUN}", 404, f"run_id: no run {UNKNOWN_RUN}"),
+        (f"/qc/compare?a={UNKNOWN_RUN}&b={UNKNOWN_RUN}", 404, f"a: no run {UNKNOWN_RUN}"),
+        ("/qc/compare?a=1&b=2", 400, "a: '1' is not a run id"),
+        ("/qc/compare?a=0123456789abcdef0123456789abcdef", 400, "b: missing; expected the id of a run"),
+        ("/qc/compare?a=1&a=2&b=3", 400, "a: given more than once; expected one value"),
+        ("/qc/?debug=1", 400, "query: unknown parameter(s) 'debug'; expected none"),
+        ("/qc/static/qc.py", 404, "static: no file 'qc.py'"),
+    ],
+)
 def test_bad_requests_get_a_4xx_with_a_message(served, path, status, expected):
     response = served.get(path)
     assert response.status_code == status, response.text[:300]
@@ -120,8 +131,10 @@ def test_the_whatif_of_a_model_that_takes_no_single_table_is_refused_before_load
     client.set_terminated(run.info.run_id, "FINISHED")
     response = served.get(f"/qc/whatif/{run.info.run_id}")
     assert response.status_code == 404
-    assert message(response) == (f"run_id: run {run.info.run_id} is a model of sequence inputs; expected a model of one "
-                                 "table (the what-if page has one field per column)")
+    assert message(response) == (
+        f"run_id: run {run.info.run_id} is a model of sequence inputs; expected a model of one "
+        "table (the what-if page has one field per column)"
+    )
     client.delete_experiment(experiment)
     still_serving(served)
 
@@ -155,8 +168,12 @@ def test_hostile_names_come_back_escaped(served):
 
 def whatif_post(served, run_id: str, body, **headers) -> requests.Response:
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return requests.post(f"{served.base}/qc/api/whatif/{run_id}", data=data, timeout=60,
-                         headers={"Content-Type": "application/json", **headers})
+    return requests.post(
+        f"{served.base}/qc/api/whatif/{run_id}",
+        data=data,
+        timeout=60,
+        headers={"Content-Type": "application/json", **headers},
+    )
 
 
 def test_whatif_predictions_and_their_refusals(served):
@@ -178,7 +195,9 @@ def test_whatif_predictions_and_their_refusals(served):
     unknown = whatif_post(served, model.info.run_id, {"values": {**values, "extra": "1"}})
     assert unknown.status_code == 400 and unknown.json()["fields"][""].startswith("unknown field(s) 'extra'")
     assert whatif_post(served, model.info.run_id, "not json").status_code == 400
-    assert whatif_post(served, model.info.run_id, {"values": values}, **{"Content-Type": "text/plain"}).status_code == 415
+    assert (
+        whatif_post(served, model.info.run_id, {"values": values}, **{"Content-Type": "text/plain"}).status_code == 415
+    )
     assert whatif_post(served, model.info.run_id, {"values": values}, Origin="http://evil.example").status_code == 403
     assert whatif_post(served, model.info.run_id, "x" * 70_000).status_code == 413
     assert "models:/sonar-pages/1" in page.text  # the version it loaded
@@ -207,9 +226,27 @@ def test_the_pages_also_run_under_gunicorn(served, tmp_path):
     """``mlflow server --gunicorn-opts``: the factory hands gunicorn MLflow's Flask app with the pages on it."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "mlflow", "server", "--app-name", "qc", "--backend-store-uri", served.trained.tracking_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--gunicorn-opts", "--timeout 120 --graceful-timeout 5"]
-    with background_server(command, f"{base}/health", tmp_path / "gunicorn.log", served.trained.root, ready_seconds=120):
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--app-name",
+        "qc",
+        "--backend-store-uri",
+        served.trained.tracking_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--gunicorn-opts",
+        "--timeout 120 --graceful-timeout 5",
+    ]
+    with background_server(
+        command, f"{base}/health", tmp_path / "gunicorn.log", served.trained.root, ready_seconds=120
+    ):
         tracker = requests.get(f"{base}/qc/experiment/{served.trained.run_id}", timeout=60)
         assert tracker.status_code == 200 and page_data(tracker.text)["run"]["state"] == "finished"
         assert requests.get(f"{base}/qc/experiment/{UNKNOWN_RUN}", timeout=60).status_code == 404

@@ -4,6 +4,7 @@ In the style of AIQC's tf_bin_tab: dense layers with dropout and a sigmoid outpu
 Hyperparameters: neuron_count, dropout (0.3), learning_rate and epochs (the defaults'
 fn_optimize reads learning_rate), batch_size (16).
 """
+
 import keras
 
 from mlflow_qc.models import MetricCutoff
@@ -20,13 +21,20 @@ def fn_build(features_shape, label_shape, **hp):
 
 def fn_train(model, loser, optimizer, train_features, train_label, eval_features, eval_label, **hp):
     # Stop once both splits are accurate enough: more epochs would only memorise.
-    stop = MetricCutoff([
-        {"metric": "accuracy", "cutoff": 0.95, "above_or_below": "above"},
-        {"metric": "val_accuracy", "cutoff": 0.9, "above_or_below": "above"},
-    ])
+    stop = MetricCutoff(
+        [
+            {"metric": "accuracy", "cutoff": 0.95, "above_or_below": "above"},
+            {"metric": "val_accuracy", "cutoff": 0.9, "above_or_below": "above"},
+        ]
+    )
     model.compile(loss=loser, optimizer=optimizer, metrics=["accuracy"])
     model.fit(
-        train_features, train_label, validation_data=(eval_features, eval_label),
-        epochs=hp["epochs"], batch_size=hp.get("batch_size", 16), callbacks=[stop], verbose=0,
+        train_features,
+        train_label,
+        validation_data=(eval_features, eval_label),
+        epochs=hp["epochs"],
+        batch_size=hp.get("batch_size", 16),
+        callbacks=[stop],
+        verbose=0,
     )
     return model
