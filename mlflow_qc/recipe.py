@@ -106,10 +106,37 @@ class Architecture(Spec):
 
 
 class Search(Spec):
-    method: Literal["grid", "random", "tpe"] = "grid"
+    method: Literal["grid", "random", "tpe", "hyperband", "halving"] = "grid"
     count: int | None = Field(default=None, ge=1, le=100_000)
     percent: float | None = Field(default=None, gt=0, le=1)
     space: dict[str, dict[str, list[Any]]] | None = None
+    # hyperband | halving (README: "Adaptive search"); adaptive.check_adaptive checks them against the model
+    resource: Literal["epochs", "samples"] | None = None
+    reduction_factor: int = 3
+    min_resource: float | None = Field(default=None, gt=0)
+    max_resource: float | None = Field(default=None, gt=0)
+    candidates: Literal["grid", "random"] = "grid"
+
+    @model_validator(mode="after")
+    def _adaptive_needs(self):
+        adaptive = self.method in ("hyperband", "halving")
+        if not adaptive:
+            given = [k for k in ("resource", "min_resource", "max_resource") if getattr(self, k) is not None]
+            given += [k for k in ("reduction_factor", "candidates") if k in self.model_fields_set]
+            if given:
+                raise ValueError(f"{given[0]} belongs to an adaptive search; expected method hyperband or halving")
+            return self
+        if self.resource is None:
+            raise ValueError(f"method {self.method} expects resource: epochs or samples")
+        if self.space is not None:
+            raise ValueError(f"method {self.method} takes no space; expected the candidates in model.hyperparameters")
+        if self.percent is not None:
+            raise ValueError(f"method {self.method} takes count (with candidates: random), not percent")
+        if (self.candidates == "random") != (self.count is not None):
+            raise ValueError(
+                "candidates: random expects count (how many candidates), and count expects candidates: random"
+            )
+        return self
 
     @model_validator(mode="after")
     def _method_needs(self):

@@ -22,7 +22,7 @@ LAYERS = [
     ("split",),
     ("cache",),
     ("models",),
-    ("search",),
+    ("search", "adaptive"),
     ("prepare",),
     ("run",),
     ("evaluate", "serve", "results"),

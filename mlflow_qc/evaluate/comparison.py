@@ -517,13 +517,14 @@ def hyperparameter_text(values: dict) -> str:
 
 
 def model_frame(table: pd.DataFrame, include_refit: bool = False) -> pd.DataFrame:
-    """The finished models of a ``qc/metrics.csv`` table (refit jobs only when asked) as the
+    """The finished, fully trained models of a ``qc/metrics.csv`` table (refit jobs only when asked) as the
     comparison and the experiment figures read them: job and model labels, hyperparameters as
     text, fold and repeat, then the split metrics."""
     if table.empty:
         return table
     refit = flag(table, "refit")
-    table = table[(table["status"] == FINISHED) & (include_refit | ~refit)]
+    # an adaptive search's jobs below max_resource are never compared as if fully trained
+    table = table[(table["status"] == FINISHED) & (include_refit | ~refit) & ~flag(table, "partial")]
     refit, baseline = refit[table.index], flag(table, "baseline")
     hp_columns = [c for c in table.columns if c.startswith(HP_PREFIX)]
     identity = {*IDENTITY_COLUMNS, *hp_columns}

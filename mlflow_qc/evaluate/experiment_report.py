@@ -8,6 +8,7 @@ job runs its head-to-head link names).
 from __future__ import annotations
 
 from mlflow_qc.evaluate.comparison import ALPHA, baseline_verdicts, compare_models, model_frame, split_sizes
+from mlflow_qc.evaluate.figures_adaptive import resource_figure
 from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard, leaderboard_figure
 from mlflow_qc.evaluate.report import Report
 from mlflow_qc.tracking.names import (
@@ -65,6 +66,11 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
         section = report.section("Models by split")
         section.notes.append("Each line is one model through its splits; the menu picks the score.")
         section.figures.append(boomerang)
+    adaptive = resource_figure(event.models, metric)  # partial jobs are out of `models`, not out of this figure
+    if adaptive is not None:
+        section = report.section("Adaptive search")
+        section.notes.append("Each line is one candidate through its rungs; grey: stopped before the full resource.")
+        section.figures.append(adaptive)
     compared = models[~models["refit"]]  # a refit job is one model on other rows: ranked and tested apart
     if compared.empty:
         return report, None

@@ -21,6 +21,7 @@ import mlflow
 import numpy as np
 from mlflow.entities import RunTag
 
+from mlflow_qc.adaptive import ADAPTIVE_METHODS, check_adaptive_model
 from mlflow_qc.data.typical import one_table
 from mlflow_qc.errors import QCError
 from mlflow_qc.hashing import content_key, digest
@@ -30,6 +31,7 @@ from mlflow_qc.models.user_metrics import check_user_metrics, user_metrics
 from mlflow_qc.prepare import Prepared, prepare
 from mlflow_qc.progress import progress_bar
 from mlflow_qc.recipe import Recipe
+from mlflow_qc.run.adaptive_run import AdaptiveRun, planned_adaptive_jobs
 from mlflow_qc.run.claim import claim_tree
 from mlflow_qc.run.executor import open_executor
 from mlflow_qc.run.failures import failure_summary  # noqa: F401 (the CLI's, beside NothingSucceeded)
@@ -138,16 +140,25 @@ def recipe_key(recipe: Recipe, resume: str) -> str:
 
 
 def planned_jobs(recipe: Recipe) -> list[Job] | None:
-    """The jobs of a grid or random search; None for TPE, which proposes them while it searches."""
-    if recipe.search.method == "tpe":
+    """The jobs of a grid or random search; None for TPE and adaptive search, which propose them while searching."""
+    if recipe.search.method == "tpe" or recipe.search.method in ADAPTIVE_METHODS:
         return None
     return [Job(i, hp) for i, hp in enumerate(combinations(recipe.model, recipe.search, recipe.seed))]
+
+
+def _job_count(recipe: Recipe, jobs: list[Job] | None) -> int:
+    if recipe.search.method in ADAPTIVE_METHODS:
+        return planned_adaptive_jobs(recipe.model, recipe.search, recipe.seed)
+    return recipe.search.count if jobs is None else len(jobs)
 
 
 def check_model(recipe: Recipe) -> None:
     """The model and search problems a recipe can have, before any run exists."""
     model = recipe.require_model()
-    check_search(model, recipe.search)
+    if recipe.search.method in ADAPTIVE_METHODS:
+        check_adaptive_model(model, recipe.search)
+    else:
+        check_search(model, recipe.search)
     names = set(model.hyperparameters) | set((recipe.search.space or {}) if recipe.search.method == "tpe" else {})
     if recipe.trainer.threshold is not None and THRESHOLD_PARAM in names:
         raise QCError(
@@ -396,7 +407,7 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
             user_metrics=metrics,
         )
         contexts = prepared.entry.contexts
-        job_count = (recipe.search.count if jobs is None else len(jobs)) + trainer.baseline
+        job_count = _job_count(recipe, jobs) + trainer.baseline
         planned = job_count * len(contexts) * trainer.repeat_count
         client.set_tag(run_id, RECIPE_KEY, recipe_key(recipe, key))  # before adopting: a killed rerun is resumable too
         taken = tree.adopt(jobs, recipe_key(recipe, key), reuse_elsewhere=not trainer.hide_test)
@@ -407,7 +418,9 @@ def _train(recipe: Recipe, observers, executor) -> ExperimentResult:
                 training = Training(recipe, prepared, tree, env, observers, bar, executor, planned)
                 if trainer.baseline:
                     training.run_baseline()
-                if jobs is None:
+                if recipe.search.method in ADAPTIVE_METHODS:
+                    AdaptiveRun(training, model, recipe.search, recipe.seed).run()
+                elif jobs is None:
                     tpe_search_batches(model, recipe.search, recipe.seed, training.objective, executor.slots)
                 else:
                     training.run_jobs(jobs, contexts)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_qc.adaptive import rows_seed, sample_rows
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models import ModelAdapter, adapter_for
 from mlflow_qc.models.baseline import baseline_architecture
@@ -89,7 +90,15 @@ def fit_and_evaluate(
     splits = {name: entry.load(task.context, name) for name in visible_splits(entry, task.context, hide_test)}
     hyperparameters = task.job.hyperparameters
     evaluation = evaluation_split(splits)
-    trained = adapter.fit(splits["train"], splits.get(evaluation), dict(hyperparameters), task.seed)
+    train = splits["train"]
+    if task.job.sample_share is not None:  # adaptive search on samples: the same rows for every candidate
+        train = sample_rows(
+            train,
+            task.job.sample_share,
+            rows_seed(entry.root.name, task.context, task.repeat_index),
+            architecture.is_classification,
+        )
+    trained = adapter.fit(train, splits.get(evaluation), dict(hyperparameters), task.seed)
 
     outputs = {name: np.asarray(adapter.predict(trained.model, list(data.features))) for name, data in splits.items()}
     if threshold is not None and architecture.analysis_type == "classification_binary":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.models.baseline import baseline_hyperparameters
-from mlflow_qc.tracking.names import BASELINE_JOB, FINISHED
+from mlflow_qc.tracking.names import BASELINE_JOB, FINISHED, RESOURCE_PARAM
 
 
 def job_key(hyperparameters: dict) -> str:
@@ -32,11 +32,29 @@ class Job:
     hyperparameters: dict = field(hash=False)
     refit: bool = False
     baseline: bool = False  # the trivial model every job is tested against (trainer.baseline)
+    # adaptive search (README: "Adaptive search"): a candidate at one resource is one job
+    sample_share: float | None = None  # resource samples: the share of each fold's training rows it trains on
+    rung: int | None = field(default=None, hash=False, compare=False)  # the rung it first trained at
+    partial: bool = field(default=False, hash=False, compare=False)  # below max_resource: never the best job
 
     @property
     def key(self) -> str:
         identity = {"hyperparameters": self.hyperparameters, "refit": self.refit}
+        if self.sample_share is not None:
+            identity["sample_share"] = self.sample_share
         return job_key({**identity, "baseline": True} if self.baseline else identity)
+
+    @property
+    def resource(self) -> float | int | None:
+        """An adaptive job's resource: its share of the training rows, or its epochs; None otherwise."""
+        if self.rung is None:
+            return None
+        return self.sample_share if self.sample_share is not None else self.hyperparameters.get("epochs")
+
+    @property
+    def resource_params(self) -> dict:
+        """What an adaptive job's model runs log beside their hyperparameters: the param ``resource``."""
+        return {} if self.resource is None else {RESOURCE_PARAM: self.resource}
 
     @property
     def label(self) -> str:

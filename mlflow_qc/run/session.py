@@ -104,6 +104,17 @@ def recipe_params(recipe: Recipe) -> dict[str, str]:
                 "trainer.permute_count": recipe.trainer.permute_count,
             }
         )
+        search = recipe.search
+        if search.resource is not None:  # adaptive search (README: "Adaptive search"): its settings, those given
+            adaptive = {
+                "resource": search.resource,
+                "reduction_factor": search.reduction_factor,
+                "candidates": search.candidates,
+                "count": search.count,
+                "min_resource": search.min_resource,
+                "max_resource": search.max_resource,
+            }
+            params.update({f"search.{name}": value for name, value in adaptive.items() if value is not None})
         guards = {
             "hide_test": recipe.trainer.hide_test,
             "baseline": recipe.trainer.baseline,

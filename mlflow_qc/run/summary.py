@@ -43,6 +43,7 @@ def models_table(records: list[ModelRecord]) -> pd.DataFrame:
                 "repeat_index": task.repeat_index,
                 "run_id": record.run_id,
                 "status": record.status,
+                **_adaptive_columns(task.job),
                 **{f"{HP_PREFIX}{k}": v for k, v in task.job.hyperparameters.items()},
                 **record.metrics,
             }
@@ -53,6 +54,11 @@ def models_table(records: list[ModelRecord]) -> pd.DataFrame:
     return table.sort_values(
         ["job_index", "fold_index", "repeat_index"], na_position="first", kind="stable"
     ).reset_index(drop=True)
+
+
+def _adaptive_columns(job) -> dict:
+    """An adaptive search's jobs say their resource and rung, and whether they stopped below max_resource."""
+    return {} if job.rung is None else {"resource": job.resource, "rung": job.rung, "partial": job.partial}
 
 
 def log_progress(client, run_id: str, records: list[ModelRecord], job_run_ids: dict[str, str]) -> None:
@@ -77,7 +83,8 @@ def jobs_table(models: pd.DataFrame) -> pd.DataFrame:
     """One row per job of the finished models: identity, hyperparameters, model count, aggregates."""
     hp_columns = [c for c in models.columns if c.startswith(HP_PREFIX)]
     metric_columns = [c for c in models.columns if c not in hp_columns and c not in IDENTITY_COLUMNS]
-    id_columns = ["job_index", "job_key", "refit", *(["baseline"] if "baseline" in models.columns else []), *hp_columns]
+    optional = [c for c in ("baseline", "resource", "rung", "partial") if c in models.columns]
+    id_columns = ["job_index", "job_key", "refit", *optional, *hp_columns]
     rows = []
     for _, group in models.groupby("job_index", sort=True):
         head = group.iloc[0]

@@ -52,6 +52,7 @@ from mlflow_qc.tracking.names import (
     RESUME_KEY,
     REUSED_MODELS,
     RUN_NAME,
+    RUNG,  # adaptive search
     RUNNING,
     TEST_REVEALED,
 )
@@ -294,6 +295,7 @@ def model_tags(resume_key: str, task: ModelTask) -> dict[str, str]:
             FOLD_INDEX: task.fold_index,
             REPEAT_INDEX: task.repeat_index,
             BASELINE: "true" if task.job.baseline else None,
+            RUNG: task.job.rung,
         },
     )
 

@@ -123,6 +123,7 @@ def log_model_run(
     }
     if fitted.threshold is not None:
         params[THRESHOLD_PARAM] = repr(fitted.threshold)
+    params.update(task.job.resource_params)  # adaptive search
     metrics = [Metric(key, value, now, 0) for key, value in fitted.metrics.items()]
     metrics += [
         Metric(key, float(value), now, step)

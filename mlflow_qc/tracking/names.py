@@ -50,6 +50,12 @@ PROGRESS_AT = "qc.progress_at"  # epoch ms: when PROGRESS_ARTIFACT was last writ
 PAGE = "qc.page"  # experiment runs: the path of their tracker page
 # experiment runs: "false" when their models take no single table (N-D inputs, windows): no what-if page
 WHATIF = "qc.whatif"
+# adaptive search: job and model runs, the rung (0 = least resource) they trained at
+RUNG = "qc.rung"
+# adaptive search: job runs of a candidate stopped at this rung, below max_resource
+PRUNED_AT = "qc.pruned_at"
+# adaptive search: job runs, the resource (epochs, or a share of the training rows)
+RESOURCE = "qc.resource"
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 FINALIZED = "qc.finalized"  # finalize runs: the experiment run whose test split they revealed
@@ -81,7 +87,14 @@ CHALLENGER_ALIAS = "challenger"  # a gated version that did not beat the alias h
 # --- params ----------------------------------------------------------------------------
 HP_PREFIX = "hp."  # hyperparameter columns of the model and job tables
 THRESHOLD_PARAM = "threshold"  # model runs: the decision threshold of a binary classifier (trainer.threshold)
-NOT_HYPERPARAMETERS = ("fold_index", "repeat_index", "seed", THRESHOLD_PARAM)  # the other params of a model run
+RESOURCE_PARAM = "resource"  # adaptive search: model runs, the resource they trained on
+NOT_HYPERPARAMETERS = (
+    "fold_index",
+    "repeat_index",
+    "seed",
+    THRESHOLD_PARAM,
+    RESOURCE_PARAM,
+)  # the other params of a model run
 
 # --- metrics beyond {split}_{metric} -----------------------------------------------------
 BASELINE_P_VALUE = (

@@ -12,7 +12,17 @@ import pandas as pd
 from mlflow_qc.tracking.names import AGGREGATE_ARTIFACT, HP_PREFIX, METRICS_ARTIFACT, higher_is_better
 
 # The columns of qc/metrics.csv that say which model a row is; the rest are hp.* and metrics.
-IDENTITY_COLUMNS = ("job_index", "job_key", "refit", "baseline", "fold_index", "repeat_index", "run_id", "status")
+IDENTITY_COLUMNS = (
+    "job_index",
+    "job_key",
+    "refit",
+    "baseline",
+    "fold_index",
+    "repeat_index",
+    "run_id",
+    "status",
+    *("resource", "rung", "partial"),
+)  # the last three: adaptive search only (README: "Adaptive search")
 # What qc/progress.csv has beside the columns of qc/metrics.csv.
 PROGRESS_COLUMNS = ("job_run_id", "reused", "seconds", "error")
 
@@ -40,8 +50,9 @@ def flag(table: pd.DataFrame, column: str) -> pd.Series:
 
 
 def candidate_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
-    """The jobs that may be the best one: neither refit jobs (ranked through their twins) nor the baseline."""
-    return jobs[~flag(jobs, "refit") & ~flag(jobs, "baseline")] if not jobs.empty else jobs
+    """The jobs that may be the best one: neither refit jobs (ranked through their twins), the baseline, nor
+    an adaptive search's jobs below max_resource."""
+    return jobs[~flag(jobs, "refit") & ~flag(jobs, "baseline") & ~flag(jobs, "partial")] if not jobs.empty else jobs
 
 
 def rank_jobs(jobs: pd.DataFrame, metric: str) -> pd.DataFrame:

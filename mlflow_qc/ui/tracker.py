@@ -173,6 +173,7 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
             "job_run_id": per_job(column(models, JOB_RUN_ID, None)).first(),
             "refit": per_job(flag(models, "refit")).any(),
             "baseline": per_job(flag(models, "baseline")).any(),
+            "partial": per_job(flag(models, "partial")).any(),  # adaptive search: below max_resource
             "finished": per_job(status.eq(FINISHED)).sum(),
             "failed": per_job(status.eq(FAILED)).sum(),
             "running": per_job(status.eq(RUNNING)).sum(),
@@ -205,6 +206,7 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
                 "name": job_name(index, bool(job["refit"]), bool(job["baseline"])),
                 "refit": bool(job["refit"]),
                 "baseline": bool(job["baseline"]),
+                "partial": bool(job["partial"]),
                 "hyperparameters": values,
                 "finished": int(job["finished"]),
                 "failed": int(job["failed"]),
@@ -215,10 +217,12 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
             }
         )
     direction = -1 if metric and higher_is_better(metric) else 1
-    rows.sort(key=lambda r: (r["refit"], r["mean"] is None, direction * (r["mean"] or 0), r["job_index"] or 0))
+    rows.sort(
+        key=lambda r: (r["refit"], r["partial"], r["mean"] is None, direction * (r["mean"] or 0), r["job_index"] or 0)
+    )
     ranks = iter(range(1, len(rows) + 1))
-    for row in rows:  # the baseline is listed where its score puts it, without a rank (as in the reports)
-        row["rank"] = None if row["baseline"] else next(ranks)
+    for row in rows:  # the baseline (and an adaptive search's partial jobs, listed after the others) without a rank
+        row["rank"] = None if row["baseline"] or row["partial"] else next(ranks)
     return rows
 
 

@@ -200,6 +200,29 @@ def test_the_baseline_job_is_listed_by_its_score_without_a_rank():
     assert board[0]["hyperparameters"] == {"C": 1.0}
 
 
+def test_an_adaptive_searchs_partial_jobs_are_listed_after_the_others_without_a_rank():
+    from mlflow_qc.ui.tracker import leaderboard
+
+    models = pd.DataFrame(
+        {  # qc/progress.csv of an adaptive search: job 0 stopped at rung 0 (a third of the rows)
+            "job_index": [0, 0, 1, 1],
+            "job_key": ["j0", "j0", "j1", "j1"],
+            "refit": False,
+            "fold_index": [0, 1] * 2,
+            "repeat_index": 0,
+            "run_id": [f"m{i}" for i in range(4)],
+            "status": "FINISHED",
+            "resource": [0.33, 0.33, 1.0, 1.0],
+            "rung": [0, 0, 1, 1],
+            "partial": [True, True, False, False],
+            "hp.C": [0.5, 0.5, 1.0, 1.0],
+            "fold_validation_accuracy": [0.9, 0.9, 0.7, 0.7],
+        }
+    )
+    board = leaderboard(models, "fold_validation_accuracy")
+    assert [(row["name"], row["rank"], row["partial"]) for row in board] == [("job 1", 1, False), ("job 0", None, True)]
+
+
 def test_only_models_of_one_table_have_a_whatif():
     from mlflow_qc.data.typical import one_table
 

@@ -189,7 +189,7 @@
         el("td", {}, box));
     });
     const running = data.run.state === "running";
-    const ranked = data.leaderboard.filter((job) => job.job_run_id && job.mean !== null && !job.refit && !job.baseline);
+    const ranked = data.leaderboard.filter((job) => job.job_run_id && job.mean !== null && !job.refit && !job.baseline && !job.partial);
     const topTwo = ranked.length >= 2
       ? el("a", {id: "qc-top-two", href: `${BASE}/compare?a=${ranked[0].job_run_id}&b=${ranked[1].job_run_id}`,
                  text: `Head-to-head of ${ranked[0].name} and ${ranked[1].name}`}) : null;
