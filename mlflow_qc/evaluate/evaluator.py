@@ -14,7 +14,7 @@ artifacts ``qc/predictions.parquet``, ``qc/importance.csv``, ``qc/report.html``,
 MLflow hands every registered evaluator to an ``evaluate`` that names none, and tells an evaluator's
 ``can_evaluate`` only the model type, so this evaluator decides in ``evaluate``: it evaluates a qc
 model (served by mlflow_qc's loader) and, only with ``any_model: True``, any other model or static
-predictions; otherwise it returns nothing and the call is MLflow's alone (DESIGN section 7).
+predictions; otherwise it returns nothing and the call is MLflow's alone (README: "Evaluation in the MLflow UI").
 """
 
 from __future__ import annotations

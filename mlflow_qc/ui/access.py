@@ -11,8 +11,8 @@ only the experiments ``filter_experiment_ids`` allows: the check MLflow's own ``
 applies (admins read everything, other users their grants, else ``default_permission``).
 
 MLflow names used (all here, all public): ``create_app``, ``authenticate_request``,
-``filter_experiment_ids``; the hook is the one ``before_request`` function ``create_app`` adds to the
-app (found by comparing the app's hooks before and after), wrapped, never imported by name.
+``filter_experiment_ids``; the hook is the ``before_request`` function of ``mlflow.server.auth`` that ``create_app``
+adds to the app (found by comparing the app's hooks before and after), wrapped, never imported by name.
 """
 
 from __future__ import annotations
@@ -56,11 +56,12 @@ def create_auth_app(flask_app, prefix: str = ""):
     hooks = flask_app.before_request_funcs.setdefault(None, [])
     before = list(hooks)
     made = auth.create_app(flask_app)
-    added = [hook for hook in hooks if hook not in before]
+    # the hook create_app adds from its own module (others it may add, e.g. under uvicorn, are left alone)
+    added = [hook for hook in hooks if hook not in before and getattr(hook, "__module__", None) == auth.__name__]
     if len(added) != 1:
         raise RuntimeError(
-            f"mlflow.server.auth.create_app registered {len(added)} before_request hooks; expected MLflow's "
-            "one basic-auth hook (this MLflow version is not supported by qc-auth)"
+            f"mlflow.server.auth.create_app added {len(added)} before_request hooks of its own module; expected "
+            "MLflow's one basic-auth hook (this MLflow version is not supported by qc-auth)"
         )
     hooks[hooks.index(added[0])] = pages_hook(added[0], f"{prefix}{PAGES_ROOT}")
     return made

@@ -37,14 +37,15 @@ class WorkerModel:
     def __init__(self, model_uri: str):
         import mlflow.pyfunc
 
-        from mlflow_qc.serve.pyfunc import QCModel
+        from mlflow_qc.serve.pyfunc import qc_model_of
         from mlflow_qc.serve.quiet import no_progress_bars
 
         with no_progress_bars():
             self.pyfunc = mlflow.pyfunc.load_model(model_uri)
-        impl = getattr(self.pyfunc, "_model_impl", None)
-        self.qc = impl if isinstance(impl, QCModel) else None
-        schema = self.pyfunc.metadata.get_input_schema()
+        self.qc = qc_model_of(self.pyfunc)
+        # a qc model keeps its raw input schema in qc_model.json (its MLmodel has none); models logged before it,
+        # and other pyfuncs, in their signature
+        schema = (self.qc.input_schema if self.qc is not None else None) or self.pyfunc.metadata.get_input_schema()
         if schema is None or not schema.has_input_names() or schema.is_tensor_spec():
             raise ValueError(f"{model_uri} has no signature of named columns; expected a model of one table")
         self.columns = [(spec.name, spec.type.name) for spec in schema.inputs]

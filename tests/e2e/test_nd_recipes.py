@@ -144,7 +144,7 @@ def test_a_served_image_model_answers_tensors_and_image_files_as_in_process(brai
                 {"inputs": pixels[:, :, :100].tolist()},
                 "a tensor of shape (5, 1, 100, 120); expected (n, 1, 160, 120)",
             ),
-            "wrong dtype": ({"inputs": [[["dark"]]]}, "could not convert string to float"),
+            "wrong dtype": ({"inputs": [[["dark"]]]}, "values; expected numbers of shape (n, 1, 160, 120)"),
             "not an image": (
                 {"dataframe_split": {"columns": ["image"], "data": [[base64.b64encode(b"hello").decode()]]}},
                 "is not an image file Pillow can read",

@@ -201,7 +201,7 @@ def test_the_baseline_alone_is_no_success_and_is_never_registered(project):
         trainer={"baseline": True},
         register={"model_name": "never-registered"},
     )
-    with pytest.raises(NothingSucceeded, match="8 model"):
+    with pytest.raises(NothingSucceeded, match="8 of 16 models failed"):
         train(root, failing)
     client = client_of(root)
     experiment = client.get_experiment_by_name("failing")
