@@ -278,18 +278,30 @@ def test_the_forecast_line_breaks_between_time_blocks():
 
 
 def test_git_status_stays_clean_after_the_demo_set_up(tmp_path):
+    """The demo's .dvc files are committed (DVC refuses to write a git-ignored one) and record the bytes
+    `mlflow-qc data demo` writes, so the set-up leaves git status clean."""
+    import hashlib
+
+    import yaml
+
     from mlflow_qc.data.demo import write_demo_data
 
     written = write_demo_data(tmp_path / "data")
-    names = [f"data/{path.name}.dvc" for path in written] + ["data/.gitignore"]
+    names = [f"data/{path.name}.dvc" for path in written]
     ignored = subprocess.run(
         ["git", "check-ignore", "--no-index", *names], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
-    assert sorted(ignored.stdout.split()) == sorted(names)
-    own = subprocess.run(
-        ["git", "check-ignore", "--no-index", "data/mine.csv.dvc"], cwd=REPO_ROOT, capture_output=True, check=False
+    assert ignored.stdout.split() == []  # never ignored: `dvc add` would refuse to write them
+    tracked = subprocess.run(["git", "ls-files", *names], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert sorted(tracked.stdout.split()) == sorted(names)
+    for path in written:
+        if path.is_file():
+            [out] = yaml.safe_load((REPO_ROOT / "data" / f"{path.name}.dvc").read_text())["outs"]
+            assert out["md5"] == hashlib.md5(path.read_bytes()).hexdigest(), path.name
+    data_file = subprocess.run(
+        ["git", "check-ignore", "--no-index", "data/mine.csv"], cwd=REPO_ROOT, capture_output=True, check=False
     )
-    assert own.returncode == 1  # the .dvc file of the user's own data is for committing
+    assert data_file.returncode == 0  # the data itself is DVC's
 
 
 # --- 7. logging and --version -------------------------------------------------------------------------
