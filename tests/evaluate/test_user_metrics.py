@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import textwrap
 
@@ -14,7 +15,7 @@ from mlflow_qc.errors import QCError
 from mlflow_qc.models.user_metrics import check_user_metrics, user_metrics
 from mlflow_qc.recipe import Evaluation
 from mlflow_qc.tracking.names import higher_is_better
-from tests.evaluate.conftest import train
+from tests.evaluate.conftest import SIGNAL_FORESTS, train
 
 METRIC_MODULE = """
 import numpy as np
@@ -52,31 +53,15 @@ def evaluation(path: str, *functions: tuple[str, str, bool]) -> Evaluation:
 @pytest.fixture(scope="module")
 def user_metric_training(tmp_path_factory):
     path = module_file(tmp_path_factory.mktemp("metric_code"))
-    recipe = {
-        "seed": 4,
-        "data": {
-            "inputs": [
-                {
-                    "dataset": {"path": "../data/signal.csv"},
-                    "encoders": [
-                        {"sklearn": "OneHotEncoder", "columns": ["color"]},
-                        {"sklearn": "StandardScaler", "dtypes": ["float64"]},
-                    ],
-                }
-            ],
-            "target": {"column": "label", "encoder": {"sklearn": "LabelBinarizer"}},
-            "stratifier": {"size_test": 0.2, "fold_count": 2},
-        },
-        "model": {
-            "library": "sklearn",
-            "analysis_type": "classification_binary",
-            "estimator": "sklearn.ensemble.RandomForestClassifier",
-            # a leaf of 10,000 rows: the crippled job answers the majority class
-            "hyperparameters": {"n_estimators": [10], "min_samples_leaf": [10000, 5], "random_state": [0]},
-        },
-        "evaluation": {"metrics": [{"name": "errors", "function": f"{path}:errors", "greater_is_better": False}]},
-        "register": {"model_name": "signal-by-errors", "metric": "fold_validation_errors"},
-    }
+    # the signal forests of the shared fixtures, two folds, one strong and one crippled job (a leaf of
+    # 10,000 rows answers the majority class), ranked by the user's lower-is-better metric
+    recipe = copy.deepcopy(SIGNAL_FORESTS)
+    recipe["seed"] = 4
+    recipe["data"]["stratifier"]["fold_count"] = 2
+    recipe["model"]["hyperparameters"] = {"n_estimators": [10], "min_samples_leaf": [10000, 5], "random_state": [0]}
+    del recipe["trainer"]  # the defaults
+    recipe["evaluation"] = {"metrics": [{"name": "errors", "function": f"{path}:errors", "greater_is_better": False}]}
+    recipe["register"] = {"model_name": "signal-by-errors", "metric": "fold_validation_errors"}
     return train(tmp_path_factory, "user-metric", recipe), path
 
 
