@@ -90,8 +90,17 @@ def copy_recipe(name: str, dest: Path) -> Path:
     return target
 
 
-def mlflow_run(experiment: str, recipe: Path, overrides: str = "", entry_point: str = "main", env=None, **params):
-    """``mlflow run`` of this project with ``--env-manager local``, in a real subprocess."""
+def mlflow_run(
+    experiment: str,
+    recipe: Path | None,
+    overrides: str = "",
+    entry_point: str = "main",
+    env=None,
+    timeout=None,
+    **params,
+):
+    """``mlflow run`` of this project with ``--env-manager local``, in a real subprocess (``recipe`` None: an
+    entry point that takes none, e.g. finalize)."""
     args = [
         "mlflow",
         "run",
@@ -103,9 +112,13 @@ def mlflow_run(experiment: str, recipe: Path, overrides: str = "", entry_point: 
         "--experiment-name",
         experiment,
     ]
-    for key, value in {"recipe": str(recipe), **({"overrides": overrides} if overrides else {}), **params}.items():
+    given = {
+        **({"recipe": str(recipe)} if recipe is not None else {}),
+        **({"overrides": overrides} if overrides else {}),
+    }
+    for key, value in {**given, **params}.items():
         args += ["-P", f"{key}={value}"]
-    return subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    return subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
 def runs_by_level(experiment: str) -> dict[str, list]:

@@ -3,10 +3,7 @@ launcher reports for a mistake, no ``''`` parameter, and finalize's run labelled
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -14,7 +11,7 @@ import yaml
 
 from mlflow_qc.tracking.names import FINALIZE, FINALIZED, LEVEL
 from tests.e2e.test_new_user_findings import write
-from tests.helpers import REPO_ROOT, cli_in_process
+from tests.helpers import cli_in_process, mlflow_run
 
 pytestmark = pytest.mark.e2e
 
@@ -60,25 +57,6 @@ def test_a_training_ends_naming_the_best_job_its_interval_the_version_and_where_
     assert f"look: mlflow-qc ui, then http://127.0.0.1:5000/qc/experiment/{run_id} (the tracker" in out
 
 
-def mlflow_run(root: Path, experiment: str, entry_point: str, **params) -> subprocess.CompletedProcess:
-    args = [
-        "mlflow",
-        "run",
-        str(REPO_ROOT),
-        "-e",
-        entry_point,
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        experiment,
-    ]
-    for key, value in params.items():
-        args += ["-P", f"{key}={value}"]
-    return subprocess.run(
-        args, cwd=root, capture_output=True, text=True, env=os.environ.copy(), timeout=600, check=False
-    )
-
-
 def launched_run(experiment: str):
     client = mlflow.MlflowClient()
     (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
@@ -87,7 +65,7 @@ def launched_run(experiment: str):
 
 def test_under_mlflow_run_a_mistake_ends_the_launcher_with_exit_1_and_no_empty_overrides_param(workspace):
     recipe = write(workspace, "typo", yaml.safe_dump(SONAR).replace("hyperparameters:", "hyperparameter:"))
-    done = mlflow_run(workspace, "typo", "main", recipe=recipe)
+    done = mlflow_run("typo", recipe, timeout=600)  # cwd: the workspace
     assert done.returncode == 1  # MLflow's launcher: ExecutionException for any failed entry point
     assert "unknown key 'hyperparameter' in model; did you mean 'hyperparameters'?" in done.stderr
     assert re.search(r"=== Run \(ID '\w+'\) failed ===", done.stderr)
@@ -101,7 +79,7 @@ def test_finalize_under_mlflow_run_labels_the_launchers_run_as_its_own(workspace
     client = mlflow.MlflowClient()
     other = client.create_run(client.create_experiment("elsewhere")).info.run_id
     client.set_terminated(other)
-    done = mlflow_run(workspace, "finalizing", "finalize", run_id=other)
+    done = mlflow_run("finalizing", None, entry_point="finalize", timeout=600, run_id=other)
     assert done.returncode == 1
     assert f"error: run_id: run {other} is a non-QC run; expected an experiment run" in done.stderr
     run = launched_run("finalizing")
