@@ -90,6 +90,13 @@ def copy_recipe(name: str, dest: Path) -> Path:
     return target
 
 
+def mlflow_run_args(experiment: str, recipe=None, entry_point: str = "main") -> list[str]:
+    """The command line of ``mlflow run`` of this project with ``--env-manager local`` (and ``-P recipe=``)."""
+    args = ["mlflow", "run", str(REPO_ROOT), "-e", entry_point, "--env-manager", "local"]
+    args += ["--experiment-name", experiment]
+    return args if recipe is None else [*args, "-P", f"recipe={recipe}"]
+
+
 def mlflow_run(
     experiment: str,
     recipe: Path | None,
@@ -101,22 +108,8 @@ def mlflow_run(
 ):
     """``mlflow run`` of this project with ``--env-manager local``, in a real subprocess (``recipe`` None: an
     entry point that takes none, e.g. finalize)."""
-    args = [
-        "mlflow",
-        "run",
-        str(REPO_ROOT),
-        "-e",
-        entry_point,
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        experiment,
-    ]
-    given = {
-        **({"recipe": str(recipe)} if recipe is not None else {}),
-        **({"overrides": overrides} if overrides else {}),
-    }
-    for key, value in {**given, **params}.items():
+    args = mlflow_run_args(experiment, recipe, entry_point)
+    for key, value in {**({"overrides": overrides} if overrides else {}), **params}.items():
         args += ["-P", f"{key}={value}"]
     return subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
 

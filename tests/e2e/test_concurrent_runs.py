@@ -11,7 +11,7 @@ import mlflow
 import pytest
 
 from tests.e2e.test_resume_and_failures import sklearn_recipe, write
-from tests.helpers import REPO_ROOT, held_training, mlflow_run, runs_by_level
+from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level
 
 pytestmark = pytest.mark.e2e
 
@@ -33,17 +33,7 @@ def forest(workspace, n_estimators=(5, 10)):
 
 def start_mlflow_run(experiment: str, recipe, log, env: dict | None = None) -> subprocess.Popen:
     """``mlflow run`` in the background; its output goes to a file, so a full pipe never stalls it."""
-    args = [
-        "mlflow",
-        "run",
-        str(REPO_ROOT),
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        experiment,
-        "-P",
-        f"recipe={recipe}",
-    ]
+    args = mlflow_run_args(experiment, recipe)
     with open(log, "w") as output:
         return subprocess.Popen(
             args, stdout=output, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}

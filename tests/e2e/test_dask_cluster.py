@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from bench.train_overhead import make_data
 from bench.train_overhead import recipe as bench_recipe
-from tests.helpers import REPO_ROOT, background_server, free_port, mlflow_server
+from tests.helpers import background_server, free_port, mlflow_run_args, mlflow_server
 
 pytestmark = pytest.mark.e2e
 
@@ -58,17 +58,7 @@ def bench_project(workspace, tracking_server, monkeypatch):
 
 def launch(experiment: str, recipe) -> subprocess.Popen:
     """``mlflow run`` of the project in its own process group (so it can be killed whole)."""
-    args = [
-        "mlflow",
-        "run",
-        str(REPO_ROOT),
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        experiment,
-        "-P",
-        f"recipe={recipe}",
-    ]
+    args = mlflow_run_args(experiment, recipe)
     return subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

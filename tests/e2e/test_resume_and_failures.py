@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO_ROOT, held_training, mlflow_run, runs_by_level
+from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level
 
 pytestmark = pytest.mark.e2e
 
@@ -81,17 +81,7 @@ def test_sigkill_halfway_then_rerun_completes_the_tree(workspace):
         "forest.yaml",
         sklearn_recipe("forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [5, 10, 15]}, n_jobs=2),
     )
-    args = [
-        "mlflow",
-        "run",
-        str(REPO_ROOT),
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        "kill",
-        "-P",
-        f"recipe={recipe}",
-    ]
+    args = mlflow_run_args("kill", recipe)
     with held_training(workspace, 12) as hold:  # held after 12 of the 24 models, killed there
         process = subprocess.Popen(
             args,
