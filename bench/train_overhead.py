@@ -43,15 +43,15 @@ def c_values(combos: int) -> list[float]:
     return [float(c) for c in np.logspace(-2, 1, combos)] if combos != 4 else [0.01, 0.1, 1.0, 10.0]
 
 
-def make_data(path: Path) -> None:
+def make_data(path: Path, rows: int = ROWS) -> None:
     import pandas as pd
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=ROWS, n_features=NUMERIC, n_informative=12, random_state=SEED)
+    X, y = make_classification(n_samples=rows, n_features=NUMERIC, n_informative=12, random_state=SEED)
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(NUMERIC)])
     rng = np.random.default_rng(SEED)
-    frame["site"] = rng.choice(["north", "south", "east", "west"], size=ROWS)
-    frame["grade"] = pd.cut(X[:, 0] + rng.normal(0, 1, ROWS), 5, labels=list("abcde")).astype(str)
+    frame["site"] = rng.choice(["north", "south", "east", "west"], size=rows)
+    frame["grade"] = pd.cut(X[:, 0] + rng.normal(0, 1, rows), 5, labels=list("abcde")).astype(str)
     frame["label"] = np.where(y == 1, "yes", "no")
     frame.to_parquet(path, index=False)
 

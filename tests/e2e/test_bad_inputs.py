@@ -1,4 +1,7 @@
-"""Bad recipes and bad datasets: ``mlflow-qc prepare`` exits 2 with one line naming the field."""
+"""Bad recipes and bad datasets: ``mlflow-qc prepare`` exits 2 with one line naming the field.
+
+The cases run the command in this process (tests/test_cli_exit.py runs the installed command, and the
+recipe fuzzer a handful through ``mlflow run``); an error under an existing run, a subprocess."""
 
 import copy
 import sqlite3
@@ -6,7 +9,7 @@ import sqlite3
 import pytest
 import yaml
 
-from tests.helpers import run_cli
+from tests.helpers import cli_in_process, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -189,11 +192,11 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(workspace, name, chang
     recipe = workspace / "recipes" / "bad.yaml"
     recipe.parent.mkdir(exist_ok=True)
     recipe.write_text(yaml.safe_dump(change(copy.deepcopy(BASE))))
-    result = run_cli("train" if name in TRAIN_ONLY else "prepare", recipe)
-    assert result.returncode == 2, result.stderr
-    last = result.stderr.strip().splitlines()[-1]
+    code, _, err = cli_in_process("train" if name in TRAIN_ONLY else "prepare", recipe)
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and expected in last, last
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in err
     assert_no_run_left_running(workspace)
 
 
@@ -204,8 +207,8 @@ def test_bad_input_exits_2_with_one_line_naming_the_field(workspace, name, chang
 def test_unreadable_recipe_files(workspace, text, expected):
     recipe = workspace / "broken.yaml"
     recipe.write_text(text)
-    result = run_cli("prepare", recipe)
-    assert result.returncode == 2 and expected in result.stderr.strip().splitlines()[-1]
+    code, _, err = cli_in_process("prepare", recipe)
+    assert code == 2 and expected in err.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@ its requirements name only public packages (README: "Serving and inference").
 
 The environments are built as a serving team builds them: ``mlflow models prepare-env
 --env-manager virtualenv`` makes a fresh venv (pyenv provides the model's Python) and installs the
-model's own requirements.txt, nothing else; one per model, once per module, the two side by side
-(pip's cache makes that minutes). The scripts run there from a folder outside the checkout, without PYTHONPATH.
+model's own requirements.txt, nothing else; one per model, once per module, the two side by side,
+installing offline from a wheelhouse built once per machine (tests/serve/wheelhouse.py). The scripts
+run there from a folder outside the checkout, without PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tests.serve.serving_helpers import (
     served_frame,
     split_payload,
 )
+from tests.serve.wheelhouse import offline_pip, wheelhouse
 
 pytestmark = pytest.mark.e2e
 
@@ -66,10 +68,10 @@ class EnvironmentBuild:
     """``mlflow models prepare-env --env-manager virtualenv`` of one model under ``root`` (MLFLOW_ENV_ROOT),
     started now."""
 
-    def __init__(self, project: Project, model_uri: str, root: Path):
+    def __init__(self, project: Project, model_uri: str, root: Path, wheels: Path):
         root.mkdir(parents=True)
         self.root, self.log = root, root / "prepare-env.log"
-        self.env = {"MLFLOW_ENV_ROOT": str(root), "PIP_NO_COMPILE": "1", "PIP_NO_INPUT": "1"}
+        self.env = {"MLFLOW_ENV_ROOT": str(root), "PIP_NO_COMPILE": "1", "PIP_NO_INPUT": "1", **offline_pip(wheels)}
         command = [
             sys.executable,
             "-m",
@@ -110,10 +112,11 @@ def environment_builds(sonar_keras, iris_torch, tmp_path_factory):
             pytest.fail(message)
         pytest.skip(message)
     root = tmp_path_factory.mktemp("envs")
+    wheels = wheelhouse(sorted({*pip_requirements("keras"), *pip_requirements("pytorch")}))
     builds = {}
     try:
-        builds[SONAR_URI] = EnvironmentBuild(sonar_keras, SONAR_URI, root / "sonar")
-        builds[TORCH_URI] = EnvironmentBuild(iris_torch, TORCH_URI, root / "torch")
+        builds[SONAR_URI] = EnvironmentBuild(sonar_keras, SONAR_URI, root / "sonar", wheels)
+        builds[TORCH_URI] = EnvironmentBuild(iris_torch, TORCH_URI, root / "torch", wheels)
         yield builds
     finally:
         for build in builds.values():
