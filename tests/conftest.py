@@ -9,6 +9,9 @@ import pytest
 from tests.helpers import demo_project
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# MLflow's server starts a job runner (three huey processes, each importing MLflow) for GenAI jobs that no
+# test here uses: without it each `mlflow server` of the suite starts in a fraction of the CPU.
+os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 os.environ.setdefault("GIT_AUTHOR_NAME", "qc-tests")
 os.environ.setdefault("GIT_AUTHOR_EMAIL", "qc-tests@example.invalid")
 os.environ.setdefault("GIT_COMMITTER_NAME", "qc-tests")
@@ -60,3 +63,17 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+# Folders whose tests share session fixtures (trained projects, servers): under pytest-xdist
+# (``--dist loadgroup``, pytest.ini) each folder goes to one worker, which trains them once; every
+# other test file is a group of its own, so its module fixtures are built once too.
+SHARED_FIXTURE_FOLDERS = ("serve", "evaluate", "ui", "data")
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_root = os.path.dirname(__file__)
+    for item in items:
+        relative = os.path.relpath(str(item.path), tests_root).split(os.sep)
+        group = relative[0] if relative[0] in SHARED_FIXTURE_FOLDERS else "/".join(relative)
+        item.add_marker(pytest.mark.xdist_group(group))

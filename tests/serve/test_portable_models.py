@@ -37,7 +37,7 @@ from tests.serve.serving_helpers import (
     served_frame,
     split_payload,
 )
-from tests.serve.wheelhouse import offline_pip, wheelhouse
+from tests.serve.wheelhouse import build_dependencies, offline_pip, wheelhouse
 
 pytestmark = pytest.mark.e2e
 
@@ -112,7 +112,7 @@ def environment_builds(sonar_keras, iris_torch, tmp_path_factory):
             pytest.fail(message)
         pytest.skip(message)
     root = tmp_path_factory.mktemp("envs")
-    wheels = wheelhouse(sorted({*pip_requirements("keras"), *pip_requirements("pytorch")}))
+    wheels = wheelhouse(sorted({*build_dependencies(), *pip_requirements("keras"), *pip_requirements("pytorch")}))
     builds = {}
     try:
         builds[SONAR_URI] = EnvironmentBuild(sonar_keras, SONAR_URI, root / "sonar", wheels)

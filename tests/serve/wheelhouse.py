@@ -10,6 +10,7 @@ serves most of it, and reused until the requirements change.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import platform
 import shutil
@@ -54,6 +55,18 @@ def wheelhouse(requirements: list[str]) -> Path:
     except OSError:  # another session built it meanwhile
         shutil.rmtree(partial, ignore_errors=True)
     return folder
+
+
+def build_dependencies() -> list[str]:
+    """What MLflow writes as a model's python_env.yaml ``build_dependencies``: pip, setuptools and wheel
+    as this environment has them (the venv installs them first)."""
+    pins = []
+    for name in ("pip", "setuptools", "wheel"):
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
 
 
 def offline_pip(folder: Path) -> dict[str, str]:
