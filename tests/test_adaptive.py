@@ -311,3 +311,31 @@ def test_the_resource_figure_draws_each_candidate_through_its_rungs():
     assert [list(trace.x) for trace in figure.data] == [[3.0, 9.0], [3.0]]
     assert figure.data[1].line.color == "#b0b0b0" and figure.data[0].line.color != "#b0b0b0"
     assert resource_figure(models_table(records[:0]), "fold_validation_accuracy") is None
+
+
+def test_an_epochs_rung_continues_only_its_own_candidates_model_once():
+    from mlflow_qc.models.base import TrainedModel
+    from mlflow_qc.run import rung_models
+    from mlflow_qc.run.plan import Job, plan_tasks
+
+    first = Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True)
+    second = Job(1, {"C": 1.0, "epochs": 9}, rung=1)
+    other = Job(2, {"C": 0.1, "epochs": 3}, rung=0, partial=True)
+    grid = Job(3, {"C": 1.0, "epochs": 9})
+    assert first.key != second.key and first.seed_key == second.seed_key != other.seed_key
+    assert grid.seed_key == grid.key  # grid jobs keep their seeds
+    tasks = plan_tasks([first, second, other, grid], ["fold_0", "fold_1"], 1, 3)
+    seeds = {(t.job.index, t.context): t.seed for t in tasks}
+    assert seeds[0, "fold_0"] == seeds[1, "fold_0"] != seeds[0, "fold_1"]
+
+    [a0, _, b0, _, c0, _, d0, _] = tasks
+    assert rung_models.rung_key("run", d0) is None  # a grid model is never kept
+    kept = TrainedModel(model="m", state="m")
+    rung_models.keep(rung_models.rung_key("run", a0), 3, kept)
+    assert rung_models.take(rung_models.rung_key("run", c0), 9) is None  # another candidate
+    assert rung_models.take(rung_models.rung_key("other run", b0), 9) is None  # another experiment run
+    assert rung_models.take(rung_models.rung_key("run", b0), 3) is None  # not fewer epochs
+    assert rung_models.take(rung_models.rung_key("run", b0), 9) == (3, kept)
+    assert rung_models.take(rung_models.rung_key("run", b0), 9) is None  # continued once: it changed
+    rung_models.keep(rung_models.rung_key("run", a0), 3, TrainedModel(model="m"))  # no state: not kept
+    assert rung_models.take(rung_models.rung_key("run", b0), 9) is None

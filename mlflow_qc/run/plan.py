@@ -45,6 +45,20 @@ class Job:
         return job_key({**identity, "baseline": True} if self.baseline else identity)
 
     @property
+    def epochs_rung(self) -> bool:
+        """An adaptive job on ``resource: epochs``: its models may continue the candidate's previous rung."""
+        return self.rung is not None and self.sample_share is None
+
+    @property
+    def seed_key(self) -> str:
+        """What its models' seeds derive from: the job, or for an epochs rung the candidate without its
+        epochs, so every rung of a candidate starts from the same seed (and one rung may continue the last)."""
+        if not self.epochs_rung:
+            return self.key
+        hyperparameters = {k: v for k, v in self.hyperparameters.items() if k != "epochs"}
+        return job_key({"hyperparameters": hyperparameters, "refit": self.refit, "resource": "epochs"})
+
+    @property
     def resource(self) -> float | int | None:
         """An adaptive job's resource: its share of the training rows, or its epochs; None otherwise."""
         if self.rung is None:
@@ -121,7 +135,7 @@ def plan_tasks(jobs: list[Job], contexts: list[str], repeat_count: int, seed: in
     """Every model, job-major so that jobs finish (and aggregate) one after another."""
     return [
         ModelTask(
-            job, context, fold_index_of(context), repeat, model_seed(seed, job.key, fold_index_of(context), repeat)
+            job, context, fold_index_of(context), repeat, model_seed(seed, job.seed_key, fold_index_of(context), repeat)
         )
         for job in jobs
         for context in contexts

@@ -146,8 +146,15 @@ def fn_build(features_shape, label_shape, **hp):
 """
 
 
+def best_neurons(levels, result) -> str:
+    return next(j for j in levels["job"] if j.data.tags["qc.job_index"] == str(result.best_job_index)).data.params[
+        "neuron_count"
+    ]
+
+
 def test_halving_on_epochs_in_python(workspace):
-    """The epochs resource sets the default training's epochs rung by rung (each rung trained afresh)."""
+    """The epochs resource sets the default training's epochs rung by rung; the best candidate's second rung
+    continues the model of its first (same candidate, fold and seed): 4 more epochs, not 6."""
     from mlflow_qc import Experiment, load_recipe
 
     (workspace / "models").mkdir(exist_ok=True)
@@ -184,6 +191,16 @@ def test_halving_on_epochs_in_python(workspace):
     for model in levels["model"]:
         assert model.data.params["resource"] == model.data.params["epochs"]
         assert len(client.get_metric_history(model.info.run_id, "val_loss")) == int(model.data.params["epochs"])
+        assert model.data.tags.get("qc.resumed_from") == ("2" if model.data.params["epochs"] == "6" else None)
+    [first, resumed] = sorted(
+        (m for m in levels["model"] if m.data.params["neuron_count"] == best_neurons(levels, result)),
+        key=lambda m: int(m.data.params["epochs"]),
+    )
+    assert first.data.params["seed"] == resumed.data.params["seed"]
+    # the continued model's learning curve starts with the epochs of the model it continued
+    before = [m.value for m in client.get_metric_history(first.info.run_id, "loss")]
+    after = [m.value for m in client.get_metric_history(resumed.info.run_id, "loss")]
+    assert after[:2] == pytest.approx(before)
     best = next(j for j in levels["job"] if j.data.tags["qc.job_index"] == str(result.best_job_index))
     assert best.data.params["epochs"] == "6" and "qc.pruned_at" not in best.data.tags
     assert sum("qc.pruned_at" in j.data.tags for j in levels["job"]) == 2
