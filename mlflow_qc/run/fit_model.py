@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_qc.adaptive import rows_seed, sample_rows
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models import ModelAdapter, adapter_for
 from mlflow_qc.models.base import TrainedModel
@@ -105,21 +104,15 @@ def fit_and_evaluate(
     experiment run, within which an epochs rung may continue the candidate's previous one (``rung_models``)."""
     if task.job.baseline:
         architecture, threshold = baseline_architecture(architecture.analysis_type), None
-    pipeline = entry.pipeline(task.context)
+    # adaptive search on samples: a context of the rung's training rows, preprocessing fit on them (prepare.py)
+    context = task.data_context
+    pipeline = entry.pipeline(context)
     classes = entry.meta["classes"]
     adapter = adapter_for(architecture, n_classes=len(classes) if classes else None)
-    splits = {name: entry.load(task.context, name) for name in visible_splits(entry, task.context, hide_test)}
+    splits = {name: entry.load(context, name) for name in visible_splits(entry, context, hide_test)}
     hyperparameters = task.job.hyperparameters
     evaluation = evaluation_split(splits)
-    train = splits["train"]
-    if task.job.sample_share is not None:  # adaptive search on samples: the same rows for every candidate
-        train = sample_rows(
-            train,
-            task.job.sample_share,
-            rows_seed(entry.root.name, task.context, task.repeat_index),
-            architecture.is_classification,
-        )
-    trained = fit_or_resume(adapter, task, train, splits.get(evaluation), scope)
+    trained = fit_or_resume(adapter, task, splits["train"], splits.get(evaluation), scope)
 
     outputs = {name: np.asarray(adapter.predict(trained.model, list(data.features))) for name, data in splits.items()}
     if threshold is not None and architecture.analysis_type == "classification_binary":
@@ -134,7 +127,7 @@ def fit_and_evaluate(
         )
     else:
         threshold = None
-    rows = entry.rows(task.context)
+    rows = entry.rows(context)
     metrics = {}
     for name, data in splits.items():
         metrics.update(

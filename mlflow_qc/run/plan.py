@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlflow_qc.adaptive import sample_context
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.models.baseline import baseline_hyperparameters
 from mlflow_qc.tracking.names import BASELINE_JOB, FINISHED, RESOURCE_PARAM
@@ -93,6 +94,12 @@ class ModelTask:
     @property
     def identity(self) -> tuple:
         return (self.job.key, self.fold_index, self.repeat_index)
+
+    @property
+    def data_context(self) -> str:
+        """The cache context it trains on: its own, or (resource samples) the rung's subset of its training
+        rows with preprocessing fit on them."""
+        return sample_context(self.context, self.job.sample_share, self.repeat_index)
 
     @property
     def name(self) -> str:
