@@ -184,7 +184,9 @@ def recipe(workload: str, name: str, folds: int, search: dict | None) -> dict:
         }
     if search is None and workload != "sklearn":
         model["hyperparameters"]["epochs"] = [27]
-    spec = {"name": f"{workload}-{name}", "seed": SEED, "data": data, "model": model}
+    # one repeat, no permutation importance: the same for the grid and the adaptive searches
+    trainer = {"repeat_count": 1, "permute_count": 0}
+    spec = {"name": f"{workload}-{name}", "seed": SEED, "data": data, "model": model, "trainer": trainer}
     if search:
         spec["search"] = search
     return spec
