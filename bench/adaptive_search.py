@@ -149,7 +149,6 @@ def recipe(workload: str, name: str, folds: int, search: dict | None) -> dict:
             "hyperparameters": {
                 "C": [float(c) for c in np.logspace(-2, 2, 9)],
                 "gamma": [0.003, 0.03, 0.3],
-                "probability": [False],
             },
         }
     elif workload == "keras":
@@ -214,6 +213,8 @@ def model_runs(result):
 
 
 def summary(result, workload: Workload, train_rows: float) -> dict:
+    import pandas as pd
+
     runs = model_runs(result)
     if workload.unit == "rows x models":
         share = runs["params.resource"].astype(float) if "params.resource" in runs else np.ones(len(runs))
@@ -221,7 +222,7 @@ def summary(result, workload: Workload, train_rows: float) -> dict:
     else:
         epochs = runs["params.epochs"].astype(float)
         resumed = runs.get("tags.qc.resumed_from")
-        start = np.zeros(len(runs)) if resumed is None else resumed.fillna(0).astype(float).to_numpy()
+        start = np.zeros(len(runs)) if resumed is None else pd.to_numeric(resumed, errors="coerce").fillna(0).to_numpy()
         resource = float((epochs.to_numpy() - start).sum())
     best = result.metrics()
     best = best[(best["status"] == "FINISHED") & (best["job_index"] == result.best_job_index)][METRIC]

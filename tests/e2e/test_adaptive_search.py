@@ -4,6 +4,9 @@ resource and rung, the candidates stopped early are tagged and never chosen, the
 fully trained."""
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -11,14 +14,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import mlflow_run, runs_by_level
+from mlflow_qc import Experiment, load_recipe
+from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level
 
 pytestmark = pytest.mark.e2e
 
 GRID = {"C": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], "max_iter": [300]}  # 9 candidates
 
 
-def train(workspace, name: str, search: dict, grid: dict = GRID) -> dict[str, list]:
+def write_recipe(workspace, name: str, search: dict, grid: dict = GRID, trainer: dict | None = None) -> Path:
     recipe = {
         "name": name,
         "seed": 5,
@@ -36,10 +40,16 @@ def train(workspace, name: str, search: dict, grid: dict = GRID) -> dict[str, li
         "search": search,
         "register": {"model_name": name},
     }
+    if trainer:
+        recipe["trainer"] = trainer
     path = workspace / "recipes" / f"{name}.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(recipe))
-    result = mlflow_run(name, path)
+    return path
+
+
+def train(workspace, name: str, search: dict, grid: dict = GRID) -> dict[str, list]:
+    result = mlflow_run(name, write_recipe(workspace, name, search, grid))
     assert result.returncode == 0, result.stderr[-3000:]
     return runs_by_level(name)
 
@@ -155,7 +165,6 @@ def best_neurons(levels, result) -> str:
 def test_halving_on_epochs_in_python(workspace):
     """The epochs resource sets the default training's epochs rung by rung; the best candidate's second rung
     continues the model of its first (same candidate, fold and seed): 4 more epochs, not 6."""
-    from mlflow_qc import Experiment, load_recipe
 
     (workspace / "models").mkdir(exist_ok=True)
     (workspace / "models" / "iris_net.py").write_text(IRIS_TORCH)
@@ -204,3 +213,45 @@ def test_halving_on_epochs_in_python(workspace):
     best = next(j for j in levels["job"] if j.data.tags["qc.job_index"] == str(result.best_job_index))
     assert best.data.params["epochs"] == "6" and "qc.pruned_at" not in best.data.tags
     assert sum("qc.pruned_at" in j.data.tags for j in levels["job"]) == 2
+
+
+def rung_decisions(levels: dict[str, list]) -> list[tuple]:
+    """Which candidate trained on which resource and where each stopped: the path the search took."""
+    return sorted(
+        (job.data.params["C"], job.data.tags["qc.resource"], job.data.tags.get("qc.pruned_at")) for job in levels["job"]
+    )
+
+
+def test_sigkill_mid_rung_then_rerun_takes_the_path_of_an_uninterrupted_run_with_two_workers(workspace):
+    """Successive halving with n_jobs 2, killed (SIGKILL) inside rung 0: the rerun reuses the finished
+    models, trains the rest, ranks rung 0 the same and ends with the jobs, pruning and best job of a run
+    that was never interrupted."""
+    search = {"method": "halving", "resource": "samples", "reduction_factor": 3}
+    reference = Experiment.from_recipe(
+        load_recipe(write_recipe(workspace, "uninterrupted", search, trainer={"n_jobs": 2}))
+    ).run()
+    expected = runs_by_level("uninterrupted")
+    path = write_recipe(workspace, "killed", search, trainer={"n_jobs": 2})
+    with held_training(workspace, 10) as hold:  # rung 0: 9 candidates x 2 folds = 18 models; 10 of them back
+        process = subprocess.Popen(
+            mlflow_run_args("killed", path),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **hold.env},
+        )
+        hold.wait(process)
+        assert process.poll() is None, "the run ended before it could be killed"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    result = mlflow_run("killed", path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    levels = runs_by_level("killed")
+    [experiment] = levels["experiment"]
+    assert sum(run.info.start_time < experiment.info.start_time for run in levels["model"]) >= 10  # reused
+    assert rung_decisions(levels) == rung_decisions(expected)
+    best = {int(j.data.tags["qc.job_index"]): j.data.params["C"] for j in levels["job"]}
+    assert best[int(experiment.data.tags["qc.best_job_index"])] == next(
+        j.data.params["C"] for j in expected["job"] if j.data.tags["qc.job_index"] == str(reference.best_job_index)
+    )
+    check_tree(levels, "killed")
