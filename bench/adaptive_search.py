@@ -5,7 +5,8 @@ in this process into a fresh sqlite store (the prepared arrays cached beforehand
 once per adaptive method:
 
 - ``sklearn``: an RBF ``SVC`` (9 C x 3 gamma) on a synthetic binary table (``--rows`` rows x 20 numeric
-  columns, StandardScaler per fold), ``resource: samples``; resource = training rows x models.
+  columns, StandardScaler fit per fold and per rung subset), ``resource: samples``; resource = training
+  rows x models.
 - ``keras``: a Keras MLP (neurons x dropout x learning rate) on a synthetic binary table (``--rows`` rows x
   20 columns), the default training, ``resource: epochs``; resource = epochs actually trained.
 - ``torch``: a PyTorch CNN (filters x dense units x learning rate) on scikit-learn's 8 x 8 digit images
@@ -16,7 +17,11 @@ counts only the epochs it trained on top of it. Reported per variant: models tra
 wall time, and the chosen job's mean ``fold_validation_accuracy`` against the grid winner's 95 % interval
 (t interval over its folds x repeats). TensorFlow and PyTorch run on one thread.
 
-    python bench/adaptive_search.py --workload sklearn keras torch --folds 3    # Markdown for bench/RESULTS.md
+    nice -n 10 python bench/adaptive_search.py --workload keras --rows 1000 --folds 2     # ~12 min on 2 shared vCPUs
+    nice -n 10 python bench/adaptive_search.py --workload torch --images 900 --folds 3    # ~2.5 min
+    nice -n 10 python bench/adaptive_search.py --workload sklearn --rows 3000 --folds 3   # ~1.5 min
+
+Each prints the Markdown table of bench/RESULTS.md ("Adaptive search").
 """
 
 from __future__ import annotations

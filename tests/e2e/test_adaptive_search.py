@@ -222,15 +222,30 @@ def rung_decisions(levels: dict[str, list]) -> list[tuple]:
     )
 
 
-def test_sigkill_mid_rung_then_rerun_takes_the_path_of_an_uninterrupted_run_with_two_workers(workspace):
-    """Successive halving with n_jobs 2, killed (SIGKILL) inside rung 0: the rerun reuses the finished
-    models, trains the rest, ranks rung 0 the same and ends with the jobs, pruning and best job of a run
-    that was never interrupted."""
+def model_scores(levels: dict[str, list]) -> dict[tuple, float]:
+    return {
+        (m.data.params["C"], m.data.params["resource"], m.data.params["fold_index"]): m.data.metrics[
+            "fold_validation_accuracy"
+        ]
+        for m in levels["model"]
+    }
+
+
+def test_two_workers_dask_and_a_sigkill_mid_rung_all_take_the_path_of_one_uninterrupted_run(workspace):
+    """Successive halving with n_jobs 2 (loky), then on a local Dask cluster (each rung's subset context
+    shipped to the workers), then killed (SIGKILL) inside rung 0 and rerun: the same models score the
+    same, and every run ends with the jobs, pruning and best job of the uninterrupted one."""
     search = {"method": "halving", "resource": "samples", "reduction_factor": 3}
     reference = Experiment.from_recipe(
         load_recipe(write_recipe(workspace, "uninterrupted", search, trainer={"n_jobs": 2}))
     ).run()
     expected = runs_by_level("uninterrupted")
+    Experiment.from_recipe(
+        load_recipe(write_recipe(workspace, "on-dask", search, trainer={"n_jobs": 2, "backend": "dask"}))
+    ).run()
+    on_dask = runs_by_level("on-dask")
+    assert rung_decisions(on_dask) == rung_decisions(expected)
+    assert model_scores(on_dask) == model_scores(expected)
     path = write_recipe(workspace, "killed", search, trainer={"n_jobs": 2})
     with held_training(workspace, 10) as hold:  # rung 0: 9 candidates x 2 folds = 18 models; 10 of them back
         process = subprocess.Popen(
