@@ -351,22 +351,15 @@ def test_the_samples_resource_fits_preprocessing_on_the_rows_the_model_sees(work
     from mlflow_qc.recipe import load_recipe
     from mlflow_qc.run.fit_model import fit_and_evaluate
     from mlflow_qc.run.plan import Job, plan_tasks
+    from tests.run.conftest import IRIS
 
-    recipe = {
+    inputs = [{**IRIS["data"]["inputs"][0], "encoders": [{"sklearn": "StandardScaler"}]}]
+    recipe = {  # the shared iris recipe with a scaler, 9 candidates and successive halving on samples
+        **IRIS,
         "name": "subsets",
         "seed": 5,
-        "data": {
-            "inputs": [{"dataset": {"path": "../data/iris.tsv"}, "encoders": [{"sklearn": "StandardScaler"}]}],
-            "target": {"column": "species"},
-            "stratifier": {"size_test": 0.2, "fold_count": 2},
-            "version": "off",
-        },
-        "model": {
-            "library": "sklearn",
-            "analysis_type": "classification_multi",
-            "estimator": "sklearn.linear_model.LogisticRegression",
-            "hyperparameters": {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]},
-        },
+        "data": {**IRIS["data"], "inputs": inputs},
+        "model": {**IRIS["model"], "hyperparameters": {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]}},
         "search": {"method": "halving", "resource": "samples"},
     }
     path = workspace / "recipes" / "subsets.yaml"

@@ -4,9 +4,6 @@ resource and rung, the candidates stopped early are tagged and never chosen, the
 fully trained."""
 
 import json
-import os
-import signal
-import subprocess
 from pathlib import Path
 
 import mlflow
@@ -15,7 +12,7 @@ import pytest
 import yaml
 
 from mlflow_qc import Experiment, load_recipe
-from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level
+from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level, sigkill_when_held
 
 pytestmark = pytest.mark.e2e
 
@@ -248,17 +245,7 @@ def test_two_workers_dask_and_a_sigkill_mid_rung_all_take_the_path_of_one_uninte
     assert model_scores(on_dask) == model_scores(expected)
     path = write_recipe(workspace, "killed", search, trainer={"n_jobs": 2})
     with held_training(workspace, 10) as hold:  # rung 0: 9 candidates x 2 folds = 18 models; 10 of them back
-        process = subprocess.Popen(
-            mlflow_run_args("killed", path),
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **hold.env},
-        )
-        hold.wait(process)
-        assert process.poll() is None, "the run ended before it could be killed"
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        sigkill_when_held(mlflow_run_args("killed", path), hold)
     result = mlflow_run("killed", path)
     assert result.returncode == 0, result.stderr[-3000:]
     levels = runs_by_level("killed")
