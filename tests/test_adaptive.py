@@ -318,10 +318,11 @@ def test_an_epochs_rung_continues_only_its_own_candidates_model_once():
     from mlflow_qc.run import rung_models
     from mlflow_qc.run.plan import Job, plan_tasks
 
-    first = Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True)
-    second = Job(1, {"C": 1.0, "epochs": 9}, rung=1)
-    other = Job(2, {"C": 0.1, "epochs": 3}, rung=0, partial=True)
+    first = Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True, continues=True)
+    second = Job(1, {"C": 1.0, "epochs": 9}, rung=1, continues=True)
+    other = Job(2, {"C": 0.1, "epochs": 3}, rung=0, partial=True, continues=True)
     grid = Job(3, {"C": 1.0, "epochs": 9})
+    assert first.key == Job(0, {"C": 1.0, "epochs": 3}, rung=0).key  # whether it continues is no identity
     assert first.key != second.key and first.seed_key == second.seed_key != other.seed_key
     assert grid.seed_key == grid.key  # grid jobs keep their seeds
     tasks = plan_tasks([first, second, other, grid], ["fold_0", "fold_1"], 1, 3)
@@ -330,6 +331,8 @@ def test_an_epochs_rung_continues_only_its_own_candidates_model_once():
 
     [a0, _, b0, _, c0, _, d0, _] = tasks
     assert rung_models.rung_key("run", d0) is None  # a grid model is never kept
+    elsewhere = plan_tasks([Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True)], ["fold_0"], 1, 3)[0]
+    assert rung_models.rung_key("run", elsewhere) is None  # trained by workers: never continued
     kept = TrainedModel(model="m", state="m")
     rung_models.keep(rung_models.rung_key("run", a0), 3, kept)
     assert rung_models.take(rung_models.rung_key("run", c0), 9) is None  # another candidate

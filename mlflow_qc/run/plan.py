@@ -37,6 +37,8 @@ class Job:
     sample_share: float | None = None  # resource samples: the share of each fold's training rows it trains on
     rung: int | None = field(default=None, hash=False, compare=False)  # the rung it first trained at
     partial: bool = field(default=False, hash=False, compare=False)  # below max_resource: never the best job
+    # an epochs rung trained in the trainer's own process: it may continue its candidate's previous rung
+    continues: bool = field(default=False, hash=False, compare=False)
 
     @property
     def key(self) -> str:

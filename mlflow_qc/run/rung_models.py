@@ -3,8 +3,10 @@ the process that trained them, so the candidate's next rung continues them inste
 
 A model is continued only by the same candidate (hyperparameters but epochs), on the same context
 (fold) and repeat, with the same seed, in the same experiment run, to more epochs; and only once (the
-continuation changes it). A model trained elsewhere (another worker process, a run before a restart)
-is not here: that rung trains afresh. The newest ``CAPACITY`` models are kept.
+continuation changes it). Only jobs marked ``Job.continues`` take part: those the trainer trains in its
+own process (``n_jobs: 1``, backend local), where the order of the work, and so what is continued, is
+the same on every run; with workers, which one holds a model depends on scheduling, and a rung there
+trains afresh (as after a restart). The newest ``CAPACITY`` models are kept.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ _kept: OrderedDict[tuple, tuple[int, TrainedModel]] = OrderedDict()
 
 def rung_key(scope: str, task: ModelTask) -> tuple | None:
     """Who may continue whom; None for a model that is no epochs rung."""
-    if not task.job.epochs_rung:
+    if not (task.job.epochs_rung and task.job.continues):
         return None
     return (scope, task.job.seed_key, task.context, task.repeat_index, task.seed)
 
