@@ -278,28 +278,39 @@ def rows_seed(entry_key: str, context: str, repeat_index: int) -> int:
     return int(digest(f"{entry_key}:{context}:{repeat_index}:rows", 8), 16) % (2**31 - 1)
 
 
-def sample_rows(train, share: float, seed: int, stratify: bool):
-    """A seeded subset of ``share`` of a prepared training split's samples (axis 0 of every array),
-    stratified by class for a classifier; all of them at share 1."""
+def sample_context(context: str, share: float | None, repeat_index: int) -> str:
+    """The cache context whose training rows are a rung's subset of ``context``'s (preprocessing fit on
+    them); ``context`` itself for all the rows or no samples resource."""
+    if share is None or share >= 1:
+        return context
+    return f"{context}~samples_{share:g}~repeat_{repeat_index}"
+
+
+def sample_shares(architecture, search, seed: int, repeat_count: int) -> list[tuple[float, int]]:
+    """Every (share below all the rows, repeat) a samples search may train on: the subsets to prepare."""
+    if search is None or search.method not in ADAPTIVE_METHODS or search.resource != "samples":
+        return []
+    brackets, scale = brackets_for(search, len(candidate_pool(architecture, search, seed)))
+    shares = sorted({scale.of(rung.resource) for bracket in brackets for rung in bracket.rungs} - {1.0})
+    return [(share, repeat) for share in shares for repeat in range(repeat_count)]
+
+
+def sample_positions(label, total: int, share: float, seed: int, stratify: bool) -> np.ndarray:
+    """Sorted positions of a seeded subset of ``share`` of a training split's ``total`` samples, stratified
+    by class (``label``, the prepared label) for a classifier; all of them at share 1."""
     from sklearn.model_selection import train_test_split
 
-    from mlflow_qc.preprocess.pipeline import PreparedSplit
-
-    total = len(train.features[0])
-    label = None if train.label is None else np.asarray(train.label)
     classes = None
     if stratify and label is not None:
+        label = np.asarray(label)
         classes = (
             label.argmax(axis=1) if label.ndim == 2 and label.shape[1] > 1 else label.reshape(len(label), -1)[:, 0]
         )
     count = max(int(round(share * total)), 1 if classes is None else len(np.unique(classes)))
     if count >= total:
-        return train
+        return np.arange(total)
     try:
         rows, _ = train_test_split(np.arange(total), train_size=count, stratify=classes, random_state=seed)
     except ValueError:  # a class with a single sample cannot be stratified: a plain seeded subset instead
         rows, _ = train_test_split(np.arange(total), train_size=count, random_state=seed)
-    rows = np.sort(rows)
-    return PreparedSplit(
-        features=[np.asarray(f)[rows] for f in train.features], label=None if label is None else label[rows]
-    )
+    return np.sort(rows)

@@ -24,6 +24,7 @@ import pandas as pd
 import sklearn
 
 from mlflow_qc import cache
+from mlflow_qc.adaptive import rows_seed, sample_context, sample_positions, sample_shares
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.classes import resolve_encoder_class
 from mlflow_qc.data.dataset import Dataset, load_dataset
@@ -179,6 +180,7 @@ def prepare(recipe: Recipe) -> Prepared:
     prepared = Prepared(key=key, entry=CacheEntry(root), dataset_versions=versions, data=data)
     if recipe.trainer.refit:
         _add_context(prepared, recipe, REFIT_CONTEXT, refit_rows(prepared.splits))
+    _add_sample_contexts(prepared, recipe)
     _add_missing_typical(prepared)
     return prepared
 
@@ -260,6 +262,24 @@ def input_example(data: LoadedData, fitted: FittedPipeline, rows: np.ndarray):
 
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _add_sample_contexts(prepared: Prepared, recipe: Recipe) -> None:
+    """Adaptive search on ``resource: samples``: per context, share and repeat, a context whose training
+    rows are the rung's seeded, stratified subset, its preprocessing fit on them (README: "Adaptive search")."""
+    model = recipe.model
+    if model is None:
+        return
+    entry = prepared.entry
+    for share, repeat in sample_shares(model, recipe.search, recipe.seed, recipe.trainer.repeat_count):
+        for context in entry.contexts:
+            rows = dict(entry.rows(context))
+            label = entry.load(context, "train").label
+            positions = sample_positions(
+                label, len(rows["train"]), share, rows_seed(entry.root.name, context, repeat), model.is_classification
+            )
+            rows["train"] = rows["train"][positions]
+            _add_context(prepared, recipe, sample_context(context, share, repeat), rows)
 
 
 def _add_context(prepared: Prepared, recipe: Recipe, name: str, rows: dict[str, np.ndarray]) -> None:

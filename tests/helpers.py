@@ -225,3 +225,19 @@ def mlflow_server(backend_uri: str, cwd: Path, log: Path, artifacts: Path | None
     base = f"http://127.0.0.1:{port}"
     with background_server(command, f"{base}/health", log, cwd, ready_seconds=120):
         yield base
+
+
+def sigkill_when_held(args: list[str], hold) -> None:
+    """Start ``args`` (a training) in a session of its own with ``hold``'s environment (``held_training``),
+    wait until it holds, then SIGKILL its whole process group: a crash at that model."""
+    process = subprocess.Popen(
+        args,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **hold.env},
+    )
+    hold.wait(process)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

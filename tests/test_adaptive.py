@@ -18,10 +18,10 @@ from mlflow_qc.adaptive import (
     hyperband_brackets,
     planned_trainings,
     resource_scale,
-    sample_rows,
+    sample_context,
+    sample_positions,
 )
 from mlflow_qc.errors import QCError
-from mlflow_qc.preprocess.pipeline import PreparedSplit
 from mlflow_qc.recipe import Architecture, Search
 
 # Li et al., JMLR 2018, Table 1: R = 81, eta = 3; per bracket s, the rungs' (n_i, r_i).
@@ -237,17 +237,17 @@ def test_random_candidates_are_a_seeded_sample_of_the_grid():
     assert error.value.where == "search.count"
 
 
-def test_sample_rows_are_a_seeded_stratified_share():
+def test_sample_positions_are_a_seeded_stratified_share():
     label = np.repeat(np.eye(3), [60, 30, 10], axis=0)  # one-hot, 60/30/10
-    features = [np.arange(100.0).reshape(100, 1), np.arange(200.0).reshape(100, 2)]
-    train = PreparedSplit(features=features, label=label)
-    subset = sample_rows(train, 0.5, 11, stratify=True)
-    assert len(subset.label) == 50 and subset.label.sum(axis=0).tolist() == [30, 15, 5]
-    assert np.array_equal(subset.features[1][:, 0] / 2, subset.features[0][:, 0])  # every input, the same rows
-    assert np.array_equal(sample_rows(train, 0.5, 11, True).features[0], subset.features[0])
-    assert not np.array_equal(sample_rows(train, 0.5, 12, True).features[0], subset.features[0])
-    assert sample_rows(train, 1.0, 11, True) is train
-    assert len(sample_rows(train, 0.001, 11, True).label) == 3  # at least one sample per class
+    subset = sample_positions(label, 100, 0.5, 11, stratify=True)
+    assert len(subset) == 50 and label[subset].sum(axis=0).tolist() == [30, 15, 5]
+    assert np.array_equal(subset, np.sort(subset))
+    assert np.array_equal(sample_positions(label, 100, 0.5, 11, True), subset)
+    assert not np.array_equal(sample_positions(label, 100, 0.5, 12, True), subset)
+    assert np.array_equal(sample_positions(label, 100, 1.0, 11, True), np.arange(100))
+    assert len(sample_positions(label, 100, 0.001, 11, True)) == 3  # at least one sample per class
+    assert sample_context("fold_1", 1 / 3, 0) == "fold_1~samples_0.333333~repeat_0"
+    assert sample_context("fold_1", 1.0, 0) == sample_context("fold_1", None, 0) == "fold_1"
 
 
 def test_jobs_below_max_resource_are_never_ranked_or_compared():
@@ -311,3 +311,75 @@ def test_the_resource_figure_draws_each_candidate_through_its_rungs():
     assert [list(trace.x) for trace in figure.data] == [[3.0, 9.0], [3.0]]
     assert figure.data[1].line.color == "#b0b0b0" and figure.data[0].line.color != "#b0b0b0"
     assert resource_figure(models_table(records[:0]), "fold_validation_accuracy") is None
+
+
+def test_an_epochs_rung_continues_only_its_own_candidates_model_once():
+    from mlflow_qc.models.base import TrainedModel
+    from mlflow_qc.run import rung_models
+    from mlflow_qc.run.plan import Job, plan_tasks
+
+    first = Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True, continues=True)
+    second = Job(1, {"C": 1.0, "epochs": 9}, rung=1, continues=True)
+    other = Job(2, {"C": 0.1, "epochs": 3}, rung=0, partial=True, continues=True)
+    grid = Job(3, {"C": 1.0, "epochs": 9})
+    assert first.key == Job(0, {"C": 1.0, "epochs": 3}, rung=0).key  # whether it continues is no identity
+    assert first.key != second.key and first.seed_key == second.seed_key != other.seed_key
+    assert grid.seed_key == grid.key  # grid jobs keep their seeds
+    tasks = plan_tasks([first, second, other, grid], ["fold_0", "fold_1"], 1, 3)
+    seeds = {(t.job.index, t.context): t.seed for t in tasks}
+    assert seeds[0, "fold_0"] == seeds[1, "fold_0"] != seeds[0, "fold_1"]
+
+    [a0, _, b0, _, c0, _, d0, _] = tasks
+    assert rung_models.rung_key("run", d0) is None  # a grid model is never kept
+    elsewhere = plan_tasks([Job(0, {"C": 1.0, "epochs": 3}, rung=0, partial=True)], ["fold_0"], 1, 3)[0]
+    assert rung_models.rung_key("run", elsewhere) is None  # trained by workers: never continued
+    kept = TrainedModel(model="m", state="m")
+    rung_models.keep(rung_models.rung_key("run", a0), 3, kept)
+    assert rung_models.take(rung_models.rung_key("run", c0), 9) is None  # another candidate
+    assert rung_models.take(rung_models.rung_key("other run", b0), 9) is None  # another experiment run
+    assert rung_models.take(rung_models.rung_key("run", b0), 3) is None  # not fewer epochs
+    assert rung_models.take(rung_models.rung_key("run", b0), 9) == (3, kept)
+    assert rung_models.take(rung_models.rung_key("run", b0), 9) is None  # continued once: it changed
+    rung_models.keep(rung_models.rung_key("run", a0), 3, TrainedModel(model="m"))  # no state: not kept
+    assert rung_models.take(rung_models.rung_key("run", b0), 9) is None
+
+
+def test_the_samples_resource_fits_preprocessing_on_the_rows_the_model_sees(workspace):
+    """Each rung's subset of a fold's training rows is a cache context of its own: the encoders are fit on
+    the subset (standardised there), validation and test rows stay the fold's, and a model of the rung
+    trains and predicts through it."""
+    import yaml
+
+    from mlflow_qc.prepare import prepare
+    from mlflow_qc.recipe import load_recipe
+    from mlflow_qc.run.fit_model import fit_and_evaluate
+    from mlflow_qc.run.plan import Job, plan_tasks
+    from tests.run.conftest import IRIS
+
+    inputs = [{**IRIS["data"]["inputs"][0], "encoders": [{"sklearn": "StandardScaler"}]}]
+    recipe = {  # the shared iris recipe with a scaler, 9 candidates and successive halving on samples
+        **IRIS,
+        "name": "subsets",
+        "seed": 5,
+        "data": {**IRIS["data"], "inputs": inputs},
+        "model": {**IRIS["model"], "hyperparameters": {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]}},
+        "search": {"method": "halving", "resource": "samples"},
+    }
+    path = workspace / "recipes" / "subsets.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe))
+    loaded = load_recipe(path)
+    entry = prepare(loaded).entry
+    fold, subset = entry.rows("fold_0"), entry.rows("fold_0~samples_0.111111~repeat_0")
+    assert len(subset["train"]) == round(len(fold["train"]) / 9) and set(subset["train"]) < set(fold["train"])
+    assert all(np.array_equal(subset[split], fold[split]) for split in ("fold_validation", "test"))
+    assert (entry.root / "fold_1~samples_0.333333~repeat_0").is_dir()
+    seen = np.asarray(entry.load("fold_0~samples_0.111111~repeat_0", "train").features[0])
+    np.testing.assert_allclose(seen.mean(axis=0), 0, atol=1e-9)  # the scaler was fit on these rows
+    positions = np.searchsorted(fold["train"], subset["train"])
+    assert np.abs(np.asarray(entry.load("fold_0", "train").features[0])[positions].mean(axis=0)).max() > 0.05
+
+    [task, *_] = plan_tasks([Job(0, {"C": 1.0}, sample_share=0.111111, rung=0, partial=True)], ["fold_0"], 1, 5)
+    fitted = fit_and_evaluate(task, loaded.model, entry)
+    train_rows = fitted.predictions.query("split == 'train'")["row"]
+    assert sorted(train_rows) == sorted(subset["train"])

@@ -30,7 +30,7 @@ class Importance(TrainingObserver):
             fitted.adapter,
             fitted.model,
             event.entry,
-            task.context,
+            task.data_context,
             task.job.hyperparameters,
             self.permute_count,
             task.seed,

@@ -35,6 +35,14 @@ class TrainedModel:
     # Per epoch, Keras-style keys (loss, val_loss, accuracy/mae, val_accuracy/val_mae);
     # {} when the library has no epochs.
     history: dict[str, list[float]] = field(default_factory=dict)
+    # What ``ModelAdapter.resume`` continues (the model with its optimizer); None: it cannot be continued.
+    state: Any = field(default=None, repr=False)
+    resumed_from: int | None = None  # the epochs of the model this one continued; None: trained afresh
+
+
+def joined_history(before: dict[str, list[float]], after: dict[str, list[float]]) -> dict[str, list[float]]:
+    """A continued model's history: the epochs of the model it continued, then its own."""
+    return {key: [*before.get(key, []), *after.get(key, [])] for key in {**before, **after}}
 
 
 class ModelAdapter(ABC):
@@ -58,6 +66,13 @@ class ModelAdapter(ABC):
         ``train``/``evaluation`` carry ``.features`` (list of arrays) and ``.label`` (2-D);
         ``evaluation`` may be None.
         """
+
+    def resume(
+        self, previous: TrainedModel, done: int, train, evaluation, hyperparameters: dict, seed: int
+    ) -> TrainedModel | None:
+        """Continue ``previous`` (trained ``done`` epochs, same candidate, data and seed) up to the
+        ``epochs`` hyperparameter (adaptive search on epochs); None where this adapter cannot: train afresh."""
+        return None
 
     @abstractmethod
     def predict(self, model, features: list[np.ndarray]) -> np.ndarray: ...

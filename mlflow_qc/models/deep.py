@@ -37,6 +37,12 @@ class DeepAdapter(ModelAdapter):
             )
         return functions
 
+    @property
+    def resumable(self) -> bool:
+        """Only the default training is continued rung to rung (adaptive search on epochs): a user's
+        fn_train may compile, schedule or stop in ways a continuation would not repeat."""
+        return "fn_train" not in self.functions
+
     def __getstate__(self):
         # The functions live in a module imported by path; a worker process re-imports it.
         state = self.__dict__.copy()

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mlflow_qc.models.base import TrainedModel, seed_python_numpy, single_or_list
+from mlflow_qc.models.base import TrainedModel, joined_history, seed_python_numpy, single_or_list
 from mlflow_qc.models.cutoffs import cutoffs_met, parse_cutoffs
 from mlflow_qc.models.deep import DeepAdapter
 from mlflow_qc.models.user_module import import_saved_module
@@ -70,6 +70,13 @@ def default_train(
 ):
     """The default fn_train; returns the model (its history in ``model.history``)."""
     model.compile(loss=loser, optimizer=optimizer, metrics=list(metrics))
+    return fit_epochs(model, train_features, train_label, eval_features, eval_label, epochs, batch_size, metric_cutoffs)
+
+
+def fit_epochs(
+    model, train_features, train_label, eval_features, eval_label, epochs, batch_size, metric_cutoffs, initial_epoch=0
+):
+    """``fit`` a compiled model from ``initial_epoch`` to ``epochs``, quietly, the cutoffs watched."""
     validation = None if eval_features is None else (eval_features, eval_label)
     callbacks = [MetricCutoff(metric_cutoffs)] if metric_cutoffs else []
     model.fit(
@@ -77,6 +84,7 @@ def default_train(
         train_label,
         validation_data=validation,
         epochs=epochs,
+        initial_epoch=initial_epoch,
         batch_size=batch_size,
         callbacks=callbacks,
         verbose=0,
@@ -92,6 +100,12 @@ def default_predict(model, features):
         chunk = single_or_list([f[start : start + PREDICT_CHUNK] for f in inputs])
         outputs.append(keras.ops.convert_to_numpy(model(chunk, training=False)))
     return np.concatenate(outputs)
+
+
+def fit_history(model) -> dict[str, list[float]]:
+    """The last ``fit``'s history per epoch."""
+    history = getattr(getattr(model, "history", None), "history", None) or {}
+    return {k: [float(v) for v in values] for k, values in history.items()}
 
 
 class KerasAdapter(DeepAdapter):
@@ -127,8 +141,29 @@ class KerasAdapter(DeepAdapter):
             **hp,
         )
         model = self.returned("fn_train", model)
-        history = getattr(getattr(model, "history", None), "history", None) or {}
-        return TrainedModel(model=model, history={k: [float(v) for v in values] for k, values in history.items()})
+        return TrainedModel(model=model, history=fit_history(model), state=model if self.resumable else None)
+
+    def resume(self, previous, done, train, evaluation, hyperparameters, seed):
+        """The default training continued: the compiled model keeps its optimizer's state; ``fit`` goes on
+        from epoch ``done`` with its own shuffles (seeded from ``seed`` and ``done``)."""
+        if previous.state is None or not self.resumable:
+            return None
+        hp = dict(hyperparameters)
+        seed_python_numpy(seed + done)
+        keras.utils.set_random_seed((seed + done) % 2**32)
+        model = fit_epochs(
+            previous.state,
+            single_or_list(train.features),
+            train.label,
+            None if evaluation is None else single_or_list(evaluation.features),
+            None if evaluation is None else evaluation.label,
+            hp.get("epochs", 10),
+            hp.get("batch_size", 32),
+            hp.get("metric_cutoffs"),
+            initial_epoch=done,
+        )
+        history = joined_history(previous.history, fit_history(model))
+        return TrainedModel(model=model, history=history, state=model, resumed_from=done)
 
     def predict(self, model, features: list[np.ndarray]) -> np.ndarray:
         fn_predict = self.functions.get("fn_predict", default_predict)

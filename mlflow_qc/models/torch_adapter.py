@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from mlflow_qc.errors import QCError
-from mlflow_qc.models.base import TrainedModel, seed_python_numpy, single_or_list
+from mlflow_qc.models.base import TrainedModel, joined_history, seed_python_numpy, single_or_list
 from mlflow_qc.models.deep import DeepAdapter
 from mlflow_qc.models.torch_loop import as_tensors, label_tensor, train_loop
 from mlflow_qc.models.user_module import import_saved_module
@@ -108,7 +108,39 @@ class TorchAdapter(DeepAdapter):
             model, history = result
         model = self.returned("fn_train", model)
         return TrainedModel(
-            model=model, history={k: [float(v) for v in values] for k, values in (history or {}).items()}
+            model=model,
+            history={k: [float(v) for v in values] for k, values in (history or {}).items()},
+            state=(model, optimizer) if self.resumable else None,
+        )
+
+    def resume(self, previous, done, train, evaluation, hyperparameters, seed):
+        """The default training continued: the model and its optimizer (with its moments) train the
+        epochs from ``done`` to ``epochs``, shuffled by their own seed (``seed`` and ``done``)."""
+        if previous.state is None or not self.resumable:
+            return None
+        hp = dict(hyperparameters)
+        seed_python_numpy(seed + done)
+        torch.manual_seed(seed + done)
+        model, optimizer = previous.state
+        eval_features = eval_label = None
+        if evaluation is not None:
+            eval_features = single_or_list(as_tensors(evaluation.features))
+            eval_label = evaluation.label
+        model, history = train_loop(
+            model,
+            self.loser(train.label, hp),
+            optimizer,
+            single_or_list(as_tensors(train.features)),
+            train.label,
+            eval_features,
+            eval_label,
+            **{**hp, "analysis_type": self.analysis_type, "seed": seed + done, "epochs": hp.get("epochs", 10) - done},
+        )
+        return TrainedModel(
+            model=model,
+            history=joined_history(previous.history, history),
+            state=(model, optimizer),
+            resumed_from=done,
         )
 
     def check_untrained(self, model, features: list[np.ndarray]) -> None:

@@ -27,6 +27,9 @@ class AdaptiveRun:
         self.candidates = candidate_pool(architecture, search, seed)
         self.brackets, self.scale = brackets_for(search, len(self.candidates))
         self.jobs: dict[tuple[int, float], Job] = {}
+        trainer = training.recipe.trainer
+        # rungs continue their candidate's models only where the same process trains them all (rung_models)
+        self.continues = self.scale.kind == "epochs" and trainer.n_jobs == 1 and trainer.backend == "local"
 
     def job_of(self, trial: Trial, index: int) -> Job:
         """The job of a candidate at a resource (created at its first rung, found again after)."""
@@ -38,7 +41,14 @@ class AdaptiveRun:
                 hyperparameters["epochs"] = trial.resource
             else:
                 share = float(trial.resource)
-            self.jobs[key] = Job(index, hyperparameters, sample_share=share, rung=trial.rung, partial=not trial.final)
+            self.jobs[key] = Job(
+                index,
+                hyperparameters,
+                sample_share=share,
+                rung=trial.rung,
+                partial=not trial.final,
+                continues=self.continues,
+            )
         return self.jobs[key]
 
     def evaluate(self, trials: list[Trial]) -> list[float]:

@@ -188,7 +188,12 @@ class DaskExecutor:
                 while waiting and len(out) < limit:
                     task = waiting.popleft()
                     future = self.client.submit(
-                        train_on_worker, task, env, self._ship(env, None), self._ship(env, task.context), pure=False
+                        train_on_worker,
+                        task,
+                        env,
+                        self._ship(env, None),
+                        self._ship(env, task.data_context),
+                        pure=False,
                     )
                     out.add(future)
                     task_of[future] = task

@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_qc.adaptive import rows_seed, sample_rows
 from mlflow_qc.cache import CacheEntry
 from mlflow_qc.models import ModelAdapter, adapter_for
+from mlflow_qc.models.base import TrainedModel
 from mlflow_qc.models.baseline import baseline_architecture
 from mlflow_qc.models.predictions_file import write_predictions_table
 from mlflow_qc.models.scoring import prediction_frame, prediction_table, split_metrics
 from mlflow_qc.models.threshold import choose_threshold
 from mlflow_qc.recipe import Architecture
+from mlflow_qc.run import rung_models
 from mlflow_qc.run.plan import ModelTask
 from mlflow_qc.tracking.names import TEST_SPLIT, evaluation_split
 
@@ -37,6 +38,7 @@ class FittedModel:
     metrics: dict[str, float]  # {split}_{metric}
     outputs: dict[str, np.ndarray] = field(repr=False)  # split -> the adapter's raw output
     threshold: float | None = None  # binary: the decision threshold (None: 0.5)
+    resumed_from: int | None = None  # adaptive search on epochs: the epochs of the model it continued
     decoding: tuple = field(
         default=(), repr=False
     )  # (analysis type, pipeline, {split: (label, rows)}) of the predictions
@@ -68,6 +70,22 @@ class FittedModel:
             self.predictions.to_parquet(path, index=False)
 
 
+def fit_or_resume(adapter: ModelAdapter, task: ModelTask, train, evaluation, scope: str) -> TrainedModel:
+    """Train afresh, or continue the model the candidate's previous epochs rung left in this process."""
+    hyperparameters = dict(task.job.hyperparameters)
+    key = rung_models.rung_key(scope, task)
+    epochs = hyperparameters.get("epochs")
+    kept = rung_models.take(key, epochs) if key is not None else None
+    trained = None
+    if kept is not None:
+        trained = adapter.resume(kept[1], kept[0], train, evaluation, hyperparameters, task.seed)
+    if trained is None:
+        trained = adapter.fit(train, evaluation, hyperparameters, task.seed)
+    if task.job.partial:  # a later rung may continue it; the full resource's models are never continued
+        rung_models.keep(key, epochs, trained)
+    return trained
+
+
 def visible_splits(entry: CacheEntry, context: str, hide_test: bool) -> list[str]:
     return [name for name in entry.split_names(context) if not (hide_test and name == TEST_SPLIT)]
 
@@ -79,26 +97,22 @@ def fit_and_evaluate(
     hide_test: bool = False,
     threshold: str | float | None = None,
     user_metrics=(),
+    scope: str = "",
 ) -> FittedModel:
     """``threshold``: the recipe's rule (f1, youden) or a fixed number; ignored by the baseline.
-    ``user_metrics``: the recipe's evaluation.metrics, scored beside the built-in ones."""
+    ``user_metrics``: the recipe's evaluation.metrics, scored beside the built-in ones. ``scope``: the
+    experiment run, within which an epochs rung may continue the candidate's previous one (``rung_models``)."""
     if task.job.baseline:
         architecture, threshold = baseline_architecture(architecture.analysis_type), None
-    pipeline = entry.pipeline(task.context)
+    # adaptive search on samples: a context of the rung's training rows, preprocessing fit on them (prepare.py)
+    context = task.data_context
+    pipeline = entry.pipeline(context)
     classes = entry.meta["classes"]
     adapter = adapter_for(architecture, n_classes=len(classes) if classes else None)
-    splits = {name: entry.load(task.context, name) for name in visible_splits(entry, task.context, hide_test)}
+    splits = {name: entry.load(context, name) for name in visible_splits(entry, context, hide_test)}
     hyperparameters = task.job.hyperparameters
     evaluation = evaluation_split(splits)
-    train = splits["train"]
-    if task.job.sample_share is not None:  # adaptive search on samples: the same rows for every candidate
-        train = sample_rows(
-            train,
-            task.job.sample_share,
-            rows_seed(entry.root.name, task.context, task.repeat_index),
-            architecture.is_classification,
-        )
-    trained = adapter.fit(train, splits.get(evaluation), dict(hyperparameters), task.seed)
+    trained = fit_or_resume(adapter, task, splits["train"], splits.get(evaluation), scope)
 
     outputs = {name: np.asarray(adapter.predict(trained.model, list(data.features))) for name, data in splits.items()}
     if threshold is not None and architecture.analysis_type == "classification_binary":
@@ -113,7 +127,7 @@ def fit_and_evaluate(
         )
     else:
         threshold = None
-    rows = entry.rows(task.context)
+    rows = entry.rows(context)
     metrics = {}
     for name, data in splits.items():
         metrics.update(
@@ -136,5 +150,6 @@ def fit_and_evaluate(
         metrics=metrics,
         outputs=outputs,
         threshold=threshold,
+        resumed_from=trained.resumed_from,
         decoding=(adapter.analysis_type, pipeline, {name: (data.label, rows[name]) for name, data in splits.items()}),
     )

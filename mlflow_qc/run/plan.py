@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlflow_qc.adaptive import sample_context
 from mlflow_qc.hashing import content_key, digest
 from mlflow_qc.models.baseline import baseline_hyperparameters
 from mlflow_qc.tracking.names import BASELINE_JOB, FINISHED, RESOURCE_PARAM
@@ -36,6 +37,8 @@ class Job:
     sample_share: float | None = None  # resource samples: the share of each fold's training rows it trains on
     rung: int | None = field(default=None, hash=False, compare=False)  # the rung it first trained at
     partial: bool = field(default=False, hash=False, compare=False)  # below max_resource: never the best job
+    # an epochs rung trained in the trainer's own process: it may continue its candidate's previous rung
+    continues: bool = field(default=False, hash=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -43,6 +46,20 @@ class Job:
         if self.sample_share is not None:
             identity["sample_share"] = self.sample_share
         return job_key({**identity, "baseline": True} if self.baseline else identity)
+
+    @property
+    def epochs_rung(self) -> bool:
+        """An adaptive job on ``resource: epochs``: its models may continue the candidate's previous rung."""
+        return self.rung is not None and self.sample_share is None
+
+    @property
+    def seed_key(self) -> str:
+        """What its models' seeds derive from: the job, or for an epochs rung the candidate without its
+        epochs, so every rung of a candidate starts from the same seed (and one rung may continue the last)."""
+        if not self.epochs_rung:
+            return self.key
+        hyperparameters = {k: v for k, v in self.hyperparameters.items() if k != "epochs"}
+        return job_key({"hyperparameters": hyperparameters, "refit": self.refit, "resource": "epochs"})
 
     @property
     def resource(self) -> float | int | None:
@@ -79,6 +96,12 @@ class ModelTask:
     @property
     def identity(self) -> tuple:
         return (self.job.key, self.fold_index, self.repeat_index)
+
+    @property
+    def data_context(self) -> str:
+        """The cache context it trains on: its own, or (resource samples) the rung's subset of its training
+        rows with preprocessing fit on them."""
+        return sample_context(self.context, self.job.sample_share, self.repeat_index)
 
     @property
     def name(self) -> str:
@@ -121,7 +144,7 @@ def plan_tasks(jobs: list[Job], contexts: list[str], repeat_count: int, seed: in
     """Every model, job-major so that jobs finish (and aggregate) one after another."""
     return [
         ModelTask(
-            job, context, fold_index_of(context), repeat, model_seed(seed, job.key, fold_index_of(context), repeat)
+            job, context, fold_index_of(context), repeat, model_seed(seed, job.seed_key, fold_index_of(context), repeat)
         )
         for job in jobs
         for context in contexts

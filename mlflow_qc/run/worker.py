@@ -33,6 +33,7 @@ from mlflow_qc.tracking.names import (
     KILLED,
     MODEL_ARTIFACT,
     PREDICTIONS_ARTIFACT,
+    RESUMED_FROM,
     THRESHOLD_PARAM,
 )
 from mlflow_qc.tracking.store import prepare_store
@@ -74,7 +75,15 @@ def _train_model(task: ModelTask, env: TaskEnvironment, wanted: Callable[[], boo
     log.debug("model %s started: run %s", task.name, run_id)
     try:
         entry = _entry(env.entry_root)
-        fitted = fit_and_evaluate(task, env.architecture, entry, env.hide_test, env.threshold, env.user_metrics)
+        fitted = fit_and_evaluate(
+            task,
+            env.architecture,
+            entry,
+            env.hide_test,
+            env.threshold,
+            env.user_metrics,
+            scope=f"{env.experiment_id}:{env.resume_key}",
+        )
         logged = log_model_run(run, task, fitted, entry, env.observers, started)
         if wanted is not None and not wanted():
             run.end(KILLED, *logged)
@@ -144,4 +153,6 @@ def log_model_run(
         Metric(key, float(value), now, 0) for key, value in event.metrics.items()
     ]
     tags = [RunTag(key, value) for key, value in event.tags.items()]
+    if fitted.resumed_from is not None:
+        tags.append(RunTag(RESUMED_FROM, str(fitted.resumed_from)))
     return metrics, [Param(k, str(v)) for k, v in params.items()], tags, split_metrics

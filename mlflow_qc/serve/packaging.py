@@ -11,7 +11,12 @@ from mlflow_qc.tracking.names import MODEL_ARTIFACT, MODEL_URI
 class PyfuncPackaging(TrainingObserver):
     def model_finished(self, event: ModelFinished) -> None:
         save_qc_model(
-            event.folder / MODEL_ARTIFACT, event.fitted, event.entry, event.task.context, event.model_id, event.run_id
+            event.folder / MODEL_ARTIFACT,
+            event.fitted,
+            event.entry,
+            event.task.data_context,
+            event.model_id,
+            event.run_id,
         )
         event.tags[MODEL_URI] = (
             f"models:/{event.model_id}" if event.model_id else f"runs:/{event.run_id}/{MODEL_ARTIFACT}"

@@ -56,6 +56,8 @@ RUNG = "qc.rung"
 PRUNED_AT = "qc.pruned_at"
 # adaptive search: job runs, the resource (epochs, or a share of the training rows)
 RESOURCE = "qc.resource"
+# adaptive search on epochs: model runs that continued the candidate's previous rung, its epochs
+RESUMED_FROM = "qc.resumed_from"
 ERROR_LINE = "qc.error"  # failed runs: the last line of qc/error.txt (the exception)
 REGISTERED_MODEL = "qc.registered_model"
 FINALIZED = "qc.finalized"  # finalize runs: the experiment run whose test split they revealed

@@ -37,6 +37,7 @@ from mlflow_qc.tracking.names import (
     PARENT,
     PROGRESS_ARTIFACT,
     PROGRESS_AT,
+    PRUNED_AT,
     RANKING_METRIC,
     REPEAT_INDEX,
     RESUME_KEY,
@@ -157,8 +158,25 @@ def eta(models: pd.DataFrame, planned: int | None, started_ms: int, now_ms: int)
     }
 
 
-def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
-    """One row per job: its models' counts and the mean and spread of the ranking metric so far."""
+def pruned_jobs(store: Store, run: Run, models: pd.DataFrame) -> dict[str, int]:
+    """An adaptive search's job runs tagged ``qc.pruned_at`` (the rung their candidate stopped at), by run id;
+    one query, asked only of an adaptive search's experiment run."""
+    if "rung" not in models:
+        return {}
+    key = run.data.tags.get(RESUME_KEY, "")
+    where = f"tags.`{PARENT}` = '{run.info.run_id}' and tags.`{PRUNED_AT}` LIKE '%'"
+    found = tree_runs(store.client, run.info.experiment_id, key, JOB, where)
+    return {r.info.run_id: int(r.data.tags[PRUNED_AT]) for r in found if r.data.tags[PRUNED_AT].isdigit()}
+
+
+def first_number(values: pd.Series) -> float | None:
+    value = pd.to_numeric(values, errors="coerce").dropna()
+    return None if value.empty else float(value.iloc[0])
+
+
+def leaderboard(models: pd.DataFrame, metric: str | None, pruned: dict[str, int] | None = None) -> list[dict]:
+    """One row per job: its models' counts and the mean and spread of the ranking metric so far; an adaptive
+    search's jobs also their rung, resource and (``pruned``: by job run id) the rung their candidate stopped at."""
     if models.empty:
         return []
     key = models["job_key"].fillna("")
@@ -188,6 +206,8 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
     scored = scores.dropna().groupby(key, sort=False)
     best = scored.idxmax() if metric and higher_is_better(metric) else scored.idxmin()
     jobs["best_model_run_id"] = best.map(models["run_id"])
+    rungs = per_job(column(models, "rung", None)).agg(first_number)
+    resources = per_job(column(models, "resource", None)).agg(first_number)
     hp_columns = [c for c in models.columns if c.startswith(HP_PREFIX)]
     hyperparameters = models[hp_columns].groupby(key, sort=False).first() if hp_columns else None
     rows = []
@@ -207,6 +227,9 @@ def leaderboard(models: pd.DataFrame, metric: str | None) -> list[dict]:
                 "refit": bool(job["refit"]),
                 "baseline": bool(job["baseline"]),
                 "partial": bool(job["partial"]),
+                "rung": None if rungs[job_key] is None else int(rungs[job_key]),
+                "resource": resources[job_key],
+                "pruned_at": (pruned or {}).get(job["job_run_id"]),
                 "hyperparameters": values,
                 "finished": int(job["finished"]),
                 "failed": int(job["failed"]),
@@ -282,7 +305,7 @@ def snapshot(store: Store, run: Run) -> dict:
     status = column(models, "status", "")
     counts = {s.lower(): int((status == s).sum()) for s in (FINISHED, FAILED, RUNNING, KILLED)}
     experiment = store.client.get_experiment(run.info.experiment_id)
-    board = leaderboard(models, metric)
+    board = leaderboard(models, metric, pruned_jobs(store, run, models))
     return {
         "run": {
             "run_id": run.info.run_id,

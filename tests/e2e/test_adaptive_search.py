@@ -11,14 +11,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import mlflow_run, runs_by_level
+from mlflow_qc import Experiment, load_recipe
+from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level, sigkill_when_held
 
 pytestmark = pytest.mark.e2e
 
 GRID = {"C": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], "max_iter": [300]}  # 9 candidates
 
 
-def train(workspace, name: str, search: dict, grid: dict = GRID) -> dict[str, list]:
+def write_recipe(workspace, name: str, search: dict, grid: dict = GRID, trainer: dict | None = None) -> Path:
     recipe = {
         "name": name,
         "seed": 5,
@@ -36,10 +37,16 @@ def train(workspace, name: str, search: dict, grid: dict = GRID) -> dict[str, li
         "search": search,
         "register": {"model_name": name},
     }
+    if trainer:
+        recipe["trainer"] = trainer
     path = workspace / "recipes" / f"{name}.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(recipe))
-    result = mlflow_run(name, path)
+    return path
+
+
+def train(workspace, name: str, search: dict, grid: dict = GRID) -> dict[str, list]:
+    result = mlflow_run(name, write_recipe(workspace, name, search, grid))
     assert result.returncode == 0, result.stderr[-3000:]
     return runs_by_level(name)
 
@@ -146,9 +153,15 @@ def fn_build(features_shape, label_shape, **hp):
 """
 
 
+def best_neurons(levels, result) -> str:
+    return next(j for j in levels["job"] if j.data.tags["qc.job_index"] == str(result.best_job_index)).data.params[
+        "neuron_count"
+    ]
+
+
 def test_halving_on_epochs_in_python(workspace):
-    """The epochs resource sets the default training's epochs rung by rung (each rung trained afresh)."""
-    from mlflow_qc import Experiment, load_recipe
+    """The epochs resource sets the default training's epochs rung by rung; the best candidate's second rung
+    continues the model of its first (same candidate, fold and seed): 4 more epochs, not 6."""
 
     (workspace / "models").mkdir(exist_ok=True)
     (workspace / "models" / "iris_net.py").write_text(IRIS_TORCH)
@@ -184,6 +197,63 @@ def test_halving_on_epochs_in_python(workspace):
     for model in levels["model"]:
         assert model.data.params["resource"] == model.data.params["epochs"]
         assert len(client.get_metric_history(model.info.run_id, "val_loss")) == int(model.data.params["epochs"])
+        assert model.data.tags.get("qc.resumed_from") == ("2" if model.data.params["epochs"] == "6" else None)
+    [first, resumed] = sorted(
+        (m for m in levels["model"] if m.data.params["neuron_count"] == best_neurons(levels, result)),
+        key=lambda m: int(m.data.params["epochs"]),
+    )
+    assert first.data.params["seed"] == resumed.data.params["seed"]
+    # the continued model's learning curve starts with the epochs of the model it continued
+    before = [m.value for m in client.get_metric_history(first.info.run_id, "loss")]
+    after = [m.value for m in client.get_metric_history(resumed.info.run_id, "loss")]
+    assert after[:2] == pytest.approx(before)
     best = next(j for j in levels["job"] if j.data.tags["qc.job_index"] == str(result.best_job_index))
     assert best.data.params["epochs"] == "6" and "qc.pruned_at" not in best.data.tags
     assert sum("qc.pruned_at" in j.data.tags for j in levels["job"]) == 2
+
+
+def rung_decisions(levels: dict[str, list]) -> list[tuple]:
+    """Which candidate trained on which resource and where each stopped: the path the search took."""
+    return sorted(
+        (job.data.params["C"], job.data.tags["qc.resource"], job.data.tags.get("qc.pruned_at")) for job in levels["job"]
+    )
+
+
+def model_scores(levels: dict[str, list]) -> dict[tuple, float]:
+    return {
+        (m.data.params["C"], m.data.params["resource"], m.data.params["fold_index"]): m.data.metrics[
+            "fold_validation_accuracy"
+        ]
+        for m in levels["model"]
+    }
+
+
+def test_two_workers_dask_and_a_sigkill_mid_rung_all_take_the_path_of_one_uninterrupted_run(workspace):
+    """Successive halving with n_jobs 2 (loky), then on a local Dask cluster (each rung's subset context
+    shipped to the workers), then killed (SIGKILL) inside rung 0 and rerun: the same models score the
+    same, and every run ends with the jobs, pruning and best job of the uninterrupted one."""
+    search = {"method": "halving", "resource": "samples", "reduction_factor": 3}
+    reference = Experiment.from_recipe(
+        load_recipe(write_recipe(workspace, "uninterrupted", search, trainer={"n_jobs": 2}))
+    ).run()
+    expected = runs_by_level("uninterrupted")
+    Experiment.from_recipe(
+        load_recipe(write_recipe(workspace, "on-dask", search, trainer={"n_jobs": 2, "backend": "dask"}))
+    ).run()
+    on_dask = runs_by_level("on-dask")
+    assert rung_decisions(on_dask) == rung_decisions(expected)
+    assert model_scores(on_dask) == model_scores(expected)
+    path = write_recipe(workspace, "killed", search, trainer={"n_jobs": 2})
+    with held_training(workspace, 10) as hold:  # rung 0: 9 candidates x 2 folds = 18 models; 10 of them back
+        sigkill_when_held(mlflow_run_args("killed", path), hold)
+    result = mlflow_run("killed", path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    levels = runs_by_level("killed")
+    [experiment] = levels["experiment"]
+    assert sum(run.info.start_time < experiment.info.start_time for run in levels["model"]) >= 10  # reused
+    assert rung_decisions(levels) == rung_decisions(expected)
+    best = {int(j.data.tags["qc.job_index"]): j.data.params["C"] for j in levels["job"]}
+    assert best[int(experiment.data.tags["qc.best_job_index"])] == next(
+        j.data.params["C"] for j in expected["job"] if j.data.tags["qc.job_index"] == str(reference.best_job_index)
+    )
+    check_tree(levels, "killed")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level
+from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level, sigkill_when_held
 
 pytestmark = pytest.mark.e2e
 
@@ -83,17 +83,7 @@ def test_sigkill_halfway_then_rerun_completes_the_tree(workspace):
     )
     args = mlflow_run_args("kill", recipe)
     with held_training(workspace, 12) as hold:  # held after 12 of the 24 models, killed there
-        process = subprocess.Popen(
-            args,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **hold.env},
-        )
-        hold.wait(process)
-        assert process.poll() is None, "the run ended before it could be killed"
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        sigkill_when_held(args, hold)
     killed_at = finished_models(workspace / "mlflow.db")
     assert 12 <= killed_at < 24
 

@@ -178,3 +178,27 @@ def test_saved_model_loads_in_a_fresh_process_without_the_user_module(tmp_path, 
     )
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
     assert (tmp_path / "saved" / "model.keras").is_file() and (tmp_path / "saved" / "user_module.py").is_file()
+
+
+def test_resume_continues_the_default_training_from_its_epoch(module_path):
+    """Adaptive search on epochs: a rung's model goes on from the previous rung's (optimizer state kept),
+    even after another model was built in between (clear_session)."""
+    train, evaluation = make_data("binary")
+    adapter = adapter_for(architecture("keras", "binary", module_path))
+    hp = {"out": "sigmoid", "batch_size": 16}
+    first = adapter.fit(train, evaluation, {**hp, "epochs": 2}, 5)
+    before = adapter.predict(first.model, evaluation.features)
+    adapter.fit(train, evaluation, {**hp, "epochs": 1}, 6)  # another candidate in between
+    resumed = adapter.resume(first, 2, train, evaluation, {**hp, "epochs": 5}, 5)
+    assert resumed.resumed_from == 2 and resumed.state is resumed.model is first.model
+    assert len(resumed.history["val_loss"]) == 5 and resumed.history["loss"][:2] == first.history["loss"][:2]
+    assert not np.array_equal(adapter.predict(resumed.model, evaluation.features), before)
+
+
+def test_a_user_fn_train_is_never_resumed(tmp_path):
+    module = write_module(tmp_path, MODULE + "\n\ndef fn_train(model, *args, **hp):\n    return model\n")
+    adapter = adapter_for(architecture("keras", "binary", module))
+    train, evaluation = make_data("binary")
+    trained = adapter.fit(train, evaluation, {"out": "sigmoid", "epochs": 1}, 0)
+    assert trained.state is None
+    assert adapter.resume(trained, 1, train, evaluation, {"out": "sigmoid", "epochs": 3}, 0) is None

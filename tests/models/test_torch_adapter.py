@@ -245,3 +245,16 @@ def test_train_loop_without_analysis_type_records_losses_only():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     _, history = train_loop(model, torch.nn.MSELoss(), optimizer, x, y, epochs=2, batch_size=4, seed=0, neuron_count=3)
     assert list(history) == ["loss"] and len(history["loss"]) == 2
+
+
+def test_resume_continues_the_default_training_with_its_optimizer(module_path):
+    """Adaptive search on epochs: the next rung trains the same model and optimizer the remaining epochs."""
+    import torch
+
+    adapter, first, train, evaluation = fit(module_path, "binary", seed=5, epochs=2)
+    weights = [p.detach().clone() for p in first.model.parameters()]
+    model, optimizer = first.state
+    resumed = adapter.resume(first, 2, train, evaluation, {"out": "sigmoid", "epochs": 5, "batch_size": 16}, 5)
+    assert resumed.resumed_from == 2 and resumed.model is model and resumed.state[1] is optimizer
+    assert len(resumed.history["val_loss"]) == 5 and resumed.history["loss"][:2] == first.history["loss"][:2]
+    assert any(not torch.equal(a, b) for a, b in zip(weights, resumed.model.parameters(), strict=True))

@@ -219,8 +219,13 @@ def test_an_adaptive_searchs_partial_jobs_are_listed_after_the_others_without_a_
             "fold_validation_accuracy": [0.9, 0.9, 0.7, 0.7],
         }
     )
-    board = leaderboard(models, "fold_validation_accuracy")
+    models["job_run_id"] = models["job_key"].map({"j0": "r0", "j1": "r1"})
+    board = leaderboard(models, "fold_validation_accuracy", pruned={"r0": 0})
     assert [(row["name"], row["rank"], row["partial"]) for row in board] == [("job 1", 1, False), ("job 0", None, True)]
+    # each job shows its rung and resource; the candidate stopped at rung 0 says so
+    assert [(row["rung"], row["resource"], row["pruned_at"]) for row in board] == [(1, 1.0, None), (0, 0.33, 0)]
+    grid = leaderboard(models.drop(columns=["rung", "resource", "partial"]), "fold_validation_accuracy")
+    assert {(row["rung"], row["resource"], row["pruned_at"]) for row in grid} == {(None, None, None)}
 
 
 def test_only_models_of_one_table_have_a_whatif():

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.browser import is_local, loopback_only, screenshot
-from tests.ui.conftest import HOSTILE_NAME, WATCHED, background_training, experiment_run_of, wait_for
+from tests.ui.conftest import HOSTILE_NAME, SONAR_PAGES, WATCHED, background_training, experiment_run_of, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -188,3 +188,38 @@ def test_a_report_links_to_the_pages_and_shows_their_address_inside_the_mlflow_u
     frame = page.wait_for_selector("iframe.mlflow-html-iframe", timeout=120_000).content_frame()
     frame.wait_for_selector("body[data-qc-pages=shown]", timeout=120_000)
     assert f"({served.base}/qc/experiment/{served.trained.run_id})" in frame.text_content("#qc-pages")
+
+
+ADAPTIVE = {  # successive halving over 3 candidates: all on a third of each fold's training rows, the best on all
+    "seed": 5,
+    "data": SONAR_PAGES["data"],
+    "model": {
+        "library": "sklearn",
+        "analysis_type": "classification_binary",
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "hyperparameters": {"C": [0.01, 0.1, 1.0]},
+    },
+    "search": {"method": "halving", "resource": "samples"},
+}
+
+
+def test_the_tracker_shows_each_jobs_rung_and_the_pruned_candidates(served, page, tmp_path):
+    log = tmp_path / "adaptive.log"
+    training = background_training(served, "adaptive-pages", ADAPTIVE, log)
+    assert training.wait(timeout=240) == 0, log.read_text()[-2000:]
+    run_id = experiment_run_of(served, "adaptive-pages")
+    jobs = served.client().search_runs(
+        [served.client().get_run(run_id).info.experiment_id],
+        f"tags.`qc.level` = 'job' and tags.`mlflow.parentRunId` = '{run_id}'",
+    )
+    page.goto(f"{served.base}/qc/experiment/{run_id}")
+    page.wait_for_selector("#qc-leaderboard tbody tr")
+    rows = page.locator("#qc-leaderboard tbody tr")
+    assert rows.count() == len(jobs) == 4
+    shown = {rows.nth(i).locator("a").first.text_content(): rows.nth(i).text_content() for i in range(rows.count())}
+    for job in jobs:
+        text = shown[f"job {job.data.tags['qc.job_index']}"]
+        assert f"rung {job.data.tags['qc.rung']}, resource {float(job.data.tags['qc.resource']):.3g}" in text
+        assert ("pruned at rung 0" in text) == ("qc.pruned_at" in job.data.tags)
+    assert page.locator(".qc-pruned").count() == 2
+    screenshot(page, "qc_tracker_adaptive.png")

@@ -179,7 +179,11 @@
       return el("tr", {dataset: {jobKey: job.job_key}},
         el("td", {className: "qc-num", text: job.rank}),
         el("td", {}, job.job_run_id ? el("a", {href: runHref(data.run.experiment_id, job.job_run_id), text: job.name}) : job.name,
-          job.refit ? " (refit)" : ""),
+          job.refit ? " (refit)" : "",
+          job.rung === null || job.rung === undefined ? null
+            : el("span", {className: "qc-rung", text: ` rung ${job.rung}, resource ${number(job.resource, 3)}`}),
+          job.pruned_at === null || job.pruned_at === undefined ? null
+            : el("span", {className: "qc-pruned", text: ` pruned at rung ${job.pruned_at}`})),
         el("td", {className: "qc-hp", text: hyperparameterText(job.hyperparameters)}),
         el("td", {className: "qc-num", text: `${job.finished} / ${job.failed} / ${job.running}`}),
         el("td", {className: "qc-num", text: score}),
