@@ -65,15 +65,30 @@ def chromium():
             browser.close()
 
 
-# Folders whose tests share session fixtures (trained projects, servers): under pytest-xdist
-# (``--dist loadgroup``, pytest.ini) each folder goes to one worker, which trains them once; every
-# other test file is a group of its own, so its module fixtures are built once too.
-SHARED_FIXTURE_FOLDERS = ("serve", "evaluate", "ui", "data")
+# Folders whose tests share session fixtures (trained projects, servers): under pytest-xdist each folder
+# goes to one worker, which trains them once; every other test file goes whole to one worker, so its
+# module fixtures are built once too. (A scheduler, not xdist_group marks: pytest-xdist 3.8 cannot rename
+# pytest 9's node ids, so --dist loadgroup sends marked tests anywhere.)
+SHARED_FIXTURE_FOLDERS = ("serve", "ui", "evaluate", "data")  # the longest first
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist the shared-fixture folders are handed out first, longest first, so that no
+    worker starts one of them when the others are nearly done."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     tests_root = os.path.dirname(__file__)
-    for item in items:
-        relative = os.path.relpath(str(item.path), tests_root).split(os.sep)
-        group = relative[0] if relative[0] in SHARED_FIXTURE_FOLDERS else "/".join(relative)
-        item.add_marker(pytest.mark.xdist_group(group))
+    rank = {folder: number for number, folder in enumerate(SHARED_FIXTURE_FOLDERS)}
+    items.sort(key=lambda item: rank.get(os.path.relpath(str(item.path), tests_root).split(os.sep)[0], len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            parts = path.split("/")
+            return parts[1] if len(parts) > 2 and parts[1] in SHARED_FIXTURE_FOLDERS else path
+
+    return FolderScheduling(config, log)
