@@ -148,15 +148,17 @@ def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.Data
 def per_class_summary(predictions: pd.DataFrame, classes: list) -> pd.DataFrame:
     """split x class: support and the mean precision, recall and f1 over the models (each model's
     ``qc/per_class.csv`` rows, from the same predictions)."""
-    rows = []
+    columns: dict[str, list] = {"split": [], "class": [], "support": [], "precision": [], "recall": [], "f1": []}
     y_all, predicted_all = predictions["y_index"].to_numpy(), predictions["predicted_index"].to_numpy()
     for split, models in groups_by_split(predictions).items():
         for rows_of_model in models.values():
-            table = pd.DataFrame(per_class_table(y_all[rows_of_model], predicted_all[rows_of_model], classes))
-            rows.append(table.assign(split=split))
-    if not rows:
+            table = per_class_table(y_all[rows_of_model], predicted_all[rows_of_model], classes)
+            columns["split"] += [split] * len(table["class"])
+            for name, values in table.items():
+                columns[name] += values
+    if not columns["split"]:
         return pd.DataFrame()
-    frame = pd.concat(rows, ignore_index=True).astype({"class": str})
+    frame = pd.DataFrame(columns).astype({"class": str})
     order = {s: i for i, s in enumerate(ordered_splits(predictions))}
     summary = (
         frame.groupby(["split", "class"], sort=False)

@@ -17,12 +17,14 @@ COLUMNS = ["split", "class", "support", "precision", "recall", "f1"]
 def per_class_frame(fitted) -> pd.DataFrame:
     """split, class, support, precision, recall, f1 of every split the model was scored on."""
     analysis_type, pipeline, splits = fitted.decoding
-    frames = []
+    columns: dict[str, list] = {name: [] for name in COLUMNS}
     for split, (label, _) in splits.items():
         predicted = predicted_index(probabilities_by_class(fitted.outputs[split]), fitted.threshold)
-        table = pd.DataFrame(per_class_table(pipeline.class_index(label), predicted, pipeline.classes))
-        frames.append(table.assign(split=split)[COLUMNS])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        table = per_class_table(pipeline.class_index(label), predicted, pipeline.classes)
+        columns["split"] += [split] * len(table["class"])
+        for name, values in table.items():
+            columns[name] += values
+    return pd.DataFrame(columns) if columns["split"] else pd.DataFrame()
 
 
 def write_per_class(fitted, folder: Path) -> Path | None:

@@ -58,26 +58,38 @@ LABEL_METRICS = (
 )
 
 
+def _confusion(y_index: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    """k x k counts (rows: the answers, columns: the predictions) of the pairs whose both classes are in range."""
+    y, predicted = np.asarray(y_index, dtype=np.int64).ravel(), np.asarray(predicted, dtype=np.int64).ravel()
+    kept = (y >= 0) & (y < k) & (predicted >= 0) & (predicted < k)
+    return np.bincount(y[kept] * k + predicted[kept], minlength=k * k).reshape(k, k).astype(np.float64)
+
+
+def _per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
+    """precision, recall and f1 of every class from a confusion matrix, 0 where undefined (zero_division=0)."""
+    hits, support, answered = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
+
+    def ratio(top, bottom):
+        return np.divide(top, bottom, out=np.zeros_like(top), where=bottom > 0)
+
+    return {
+        "precision": ratio(hits, answered),
+        "recall": ratio(hits, support),
+        "f1": ratio(2 * hits, support + answered),
+    }
+
+
 def label_metrics(y_index: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, float]:
     """The metrics of predicted labels from one confusion matrix: scikit-learn's ``accuracy_score``,
     ``precision/recall/f1_score`` (binary: of class 1; else weighted, and macro over the classes in
     the labels or the answers), ``balanced_accuracy_score`` (mean recall over the classes present)
     and ``matthews_corrcoef``, all with ``zero_division=0``. Their input checks would cost more than
     the arithmetic on every split of every model (tests/evaluate/test_metrics.py holds them equal)."""
-    y, predicted = np.asarray(y_index, dtype=np.int64).ravel(), np.asarray(predicted, dtype=np.int64).ravel()
     k = n_classes
-    matrix = np.bincount(y * k + predicted, minlength=k * k).reshape(k, k).astype(np.float64)
+    matrix = _confusion(y_index, predicted, k)
     hits, support, answered = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
     n = support.sum()
-
-    def ratio(top, bottom):
-        return np.divide(top, bottom, out=np.zeros_like(top), where=bottom > 0)
-
-    per_class = {
-        "precision": ratio(hits, answered),
-        "recall": ratio(hits, support),
-        "f1": ratio(2 * hits, support + answered),
-    }
+    per_class = _per_class_scores(matrix)
     scores = {"accuracy": hits.sum() / n if n else 0.0}
     if k == 2:
         scores.update({name: values[1] for name, values in per_class.items()})
@@ -221,16 +233,14 @@ def forecasting_metrics(y_true: np.ndarray, y_pred: np.ndarray, loss: float | No
 
 
 def per_class_table(y_index: np.ndarray, predicted: np.ndarray, classes) -> dict[str, list]:
-    """class, support, precision, recall, f1 of every class (scikit-learn's ``average=None``); a class
-    the split lacks has support 0 and zeros."""
-    positions = np.arange(len(classes))
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        np.asarray(y_index).ravel(), predicted, labels=positions, average=None, zero_division=0
-    )
+    """class, support, precision, recall, f1 of every class: scikit-learn's ``precision_recall_fscore_support``
+    with ``labels`` all classes, ``average=None`` and ``zero_division=0``, from one confusion matrix as
+    ``label_metrics`` (called for every split of every model; tests/evaluate/test_metrics.py holds them equal).
+    A class the split lacks has support 0 and zeros."""
+    matrix = _confusion(y_index, predicted, len(classes))
+    scores = _per_class_scores(matrix)
     return {
         "class": list(classes),
-        "support": support.tolist(),
-        "precision": precision.tolist(),
-        "recall": recall.tolist(),
-        "f1": f1.tolist(),
+        "support": matrix.sum(axis=1).astype(np.int64).tolist(),
+        **{name: values.tolist() for name, values in scores.items()},
     }

@@ -232,3 +232,23 @@ def test_label_metrics_equal_scikit_learns_on_edge_cases(case):
     assert set(theirs) <= set(ours)
     for name, value in theirs.items():
         assert ours[name] == pytest.approx(value, abs=1e-12), name
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_per_class_table_equals_scikit_learns_with_classes_absent_or_never_answered(k):
+    from mlflow_qc.models.metrics import per_class_table
+
+    rng = np.random.default_rng(k)
+    for _ in range(50):
+        y = rng.integers(0, k, int(rng.integers(1, 40)))
+        predicted = np.where(rng.uniform(size=len(y)) < 0.5, y, rng.integers(0, k, len(y)))
+        predicted[predicted == k - 1] = 0  # the last class is never answered
+        classes = [f"c{i}" for i in range(k)]
+        ours = per_class_table(y, predicted, classes)
+        precision, recall, f1, support = skm.precision_recall_fscore_support(
+            y, predicted, labels=np.arange(k), average=None, zero_division=0
+        )
+        assert ours["class"] == classes and ours["support"] == support.tolist()
+        np.testing.assert_array_equal(
+            np.c_[ours["precision"], ours["recall"], ours["f1"]], np.c_[precision, recall, f1]
+        )
