@@ -31,8 +31,8 @@ def workspace(tmp_path, monkeypatch):
     root = demo_project(tmp_path / "project")
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    for leaked in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        monkeypatch.delenv(leaked, raising=False)  # mlflow.set_experiment in another test exports these
+    for leaked in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(leaked, raising=False)  # mlflow.set_experiment / set_registry_uri elsewhere export these
     return root
 
 

@@ -64,10 +64,11 @@ def write_signal_data(path: Path, rows: int = SIGNAL_ROWS, seed: int = 0) -> Non
 
 def isolate_mlflow(patch: pytest.MonkeyPatch) -> None:
     """Undo, when ``patch`` ends, what ``mlflow.set_experiment`` leaves process-wide (the active
-    experiment and MLFLOW_EXPERIMENT_ID, which a later ``mlflow run --experiment-name`` rejects)."""
+    experiment and MLFLOW_EXPERIMENT_ID, which a later ``mlflow run --experiment-name`` rejects), and the
+    MLFLOW_REGISTRY_URI that ``mlflow.set_registry_uri`` exports (``set_registry_uri(None)`` keeps it)."""
     import mlflow.tracking.fluent as fluent
 
-    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
+    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_REGISTRY_URI"):
         patch.setenv(name, "")  # records the original (or its absence) so the undo removes a later value
         patch.delenv(name)
     patch.setattr(fluent, "_active_experiment_id", None)
