@@ -229,6 +229,13 @@ class Recipe(Spec):
     register: Register | None = None
     source: str | None = Field(default=None, exclude=True)  # the file it was read from
 
+    @field_validator("name")
+    @classmethod
+    def _visible_name(cls, name: str | None) -> str | None:
+        if name is not None and not name.strip():
+            raise ValueError("only blanks; expected a name with a visible character (it names the MLflow experiment)")
+        return name
+
     @property
     def base_dir(self) -> str:
         return os.path.dirname(self.source) if self.source else os.getcwd()

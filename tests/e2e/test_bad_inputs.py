@@ -53,6 +53,7 @@ INPUT = "data.inputs.0"
 
 CASES = [
     ("unknown key", edit((f"{INPUT}.colour", "red")), r"data.inputs[0].colour: unknown key 'colour'"),
+    ("blank name", edit(("name", "  ")), "name: only blanks; expected a name with a visible character"),
     (
         "missing file",
         edit((f"{INPUT}.dataset.path", "../data/nope.csv")),
