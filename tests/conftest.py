@@ -72,14 +72,19 @@ def chromium():
 SHARED_FIXTURE_FOLDERS = ("serve", "ui", "evaluate", "data")  # the longest first
 
 
+def shared_folder(nodeid: str) -> str | None:
+    """The shared-fixture folder of a test (``tests/serve/test_x.py::test_y`` -> ``serve``), or None."""
+    parts = nodeid.split("::", 1)[0].split("/")
+    return parts[1] if len(parts) > 2 and parts[1] in SHARED_FIXTURE_FOLDERS else None
+
+
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist the shared-fixture folders are handed out first, longest first, so that no
     worker starts one of them when the others are nearly done."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    tests_root = os.path.dirname(__file__)
     rank = {folder: number for number, folder in enumerate(SHARED_FIXTURE_FOLDERS)}
-    items.sort(key=lambda item: rank.get(os.path.relpath(str(item.path), tests_root).split(os.sep)[0], len(rank)))
+    items.sort(key=lambda item: rank.get(shared_folder(item.nodeid), len(rank)))
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -87,8 +92,6 @@ def pytest_xdist_make_scheduler(config, log):
 
     class FolderScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            parts = path.split("/")
-            return parts[1] if len(parts) > 2 and parts[1] in SHARED_FIXTURE_FOLDERS else path
+            return shared_folder(nodeid) or nodeid.split("::", 1)[0]
 
     return FolderScheduling(config, log)
