@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -410,6 +411,11 @@ def test_a_dask_task_knows_through_public_api_whether_it_is_still_wanted(tmp_pat
         dropped = client.submit(task, "started-2", "go-2", "done-2", str(tmp_path / "dropped"), pure=False)
         assert distributed.Event("started-1").wait(60) and distributed.Event("started-2").wait(60)
         client.cancel([dropped])  # while it runs: the scheduler no longer wants it
+        # cancel is a message, not a round trip: let the scheduler act on it before the task asks
+        deadline = time.monotonic() + 60
+        while any(dropped.key in keys for keys in client.processing().values()):
+            assert time.monotonic() < deadline, "the scheduler never dropped the cancelled task"
+            time.sleep(0.05)
         for name in ("go-1", "go-2"):
             distributed.Event(name).set()
         assert distributed.Event("done-1").wait(60) and distributed.Event("done-2").wait(60)
