@@ -2,10 +2,11 @@
 its requirements name only public packages (README: "Serving and inference").
 
 The environments are built as a serving team builds them: ``mlflow models prepare-env
---env-manager virtualenv`` makes a fresh venv (pyenv provides the model's Python) and installs the
-model's own requirements.txt, nothing else; one per model, once per module, the two side by side,
-installing offline from a wheelhouse built once per machine (tests/serve/wheelhouse.py). The scripts
-run there from a folder outside the checkout, without PYTHONPATH.
+--env-manager uv`` (MLflow's recommended manager; ``virtualenv`` differs only in using pyenv and pip)
+makes a fresh venv of the model's Python and installs the model's own requirements.txt, nothing else;
+one per model, once per module, the two side by side, installing offline from a wheelhouse built once
+per machine (tests/serve/wheelhouse.py). The scripts run there from a folder outside the checkout,
+without PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -65,13 +66,19 @@ def outside_env(project: Project, **extra: str) -> dict[str, str]:
 
 
 class EnvironmentBuild:
-    """``mlflow models prepare-env --env-manager virtualenv`` of one model under ``root`` (MLFLOW_ENV_ROOT),
+    """``mlflow models prepare-env --env-manager uv`` of one model under ``root`` (MLFLOW_ENV_ROOT),
     started now."""
 
     def __init__(self, project: Project, model_uri: str, root: Path, wheels: Path):
         root.mkdir(parents=True)
         self.root, self.log = root, root / "prepare-env.log"
-        self.env = {"MLFLOW_ENV_ROOT": str(root), "PIP_NO_COMPILE": "1", "PIP_NO_INPUT": "1", **offline_pip(wheels)}
+        self.env = {
+            "MLFLOW_ENV_ROOT": str(root),
+            "PIP_NO_COMPILE": "1",
+            "PIP_NO_INPUT": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # this venv's uv
+            **offline_pip(wheels),
+        }
         command = [
             sys.executable,
             "-m",
@@ -81,7 +88,7 @@ class EnvironmentBuild:
             "-m",
             model_uri,
             "--env-manager",
-            "virtualenv",
+            "uv",
         ]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
@@ -106,8 +113,8 @@ def environment_builds(sonar_keras, iris_torch, tmp_path_factory):
     """Both models' environments, built side by side and waited for where a test needs one: each
     build is one pip process, so an otherwise idle two-core machine builds the pair in about the
     time of the larger instead of the sum."""
-    if shutil.which("pyenv") is None:
-        message = "mlflow models serve --env-manager virtualenv needs pyenv on PATH (README: Serving and inference)"
+    if shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}") is None:
+        message = "--env-manager uv needs uv (pip install -e '.[test]'; README: Serving and inference)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -251,20 +258,20 @@ def test_registered_pytorch_model_predicts_in_a_fresh_venv_as_in_training(iris_t
     assert installed_torch.name.startswith("torch-2.13.0")  # the pin torch==2.13.0, as the README asks
 
 
-def test_served_with_virtualenv_it_answers_as_served_locally(sonar_keras, sonar_environment):
+def test_served_from_its_own_venv_it_answers_as_served_locally(sonar_keras, sonar_environment):
     env, _ = sonar_environment
     rows, logged = training_predictions(sonar_keras, SONAR_URI, sonar_keras.root / "data" / "sonar.csv", "object")
     with (
-        scoring_server(sonar_keras, SONAR_URI, "virtualenv", env) as isolated,
+        scoring_server(sonar_keras, SONAR_URI, "uv", env) as isolated,
         scoring_server(sonar_keras, SONAR_URI) as local,
     ):
         answers = {
             name: served_frame(invoke(url, split_payload(rows)))
-            for name, url in (("virtualenv", isolated), ("local", local))
+            for name, url in (("own venv", isolated), ("local", local))
         }
         refused = invoke(isolated, split_payload(rows.drop(columns=[rows.columns[0]])))
-    pd.testing.assert_frame_equal(answers["virtualenv"], answers["local"], check_exact=True)
-    assert_same_as_training(answers["virtualenv"], logged)
+    pd.testing.assert_frame_equal(answers["own venv"], answers["local"], check_exact=True)
+    assert_same_as_training(answers["own venv"], logged)
     assert refused.status_code == 400 and rows.columns[0] in refused.text
 
 

@@ -1,7 +1,8 @@
 """One folder of wheels for the fresh-virtualenv tests, built once per machine and requirement set.
 
-``mlflow models prepare-env`` gives every environment root its own pip cache, so each fresh venv would
-download tensorflow, torch and mlflow again. The tests instead install from this folder with
+``mlflow models prepare-env --env-manager virtualenv`` gives every environment root its own pip cache, so
+each fresh venv would download tensorflow, torch and mlflow again (uv keeps one cache per machine, but
+would still read the index). The tests instead install from this folder with
 ``PIP_NO_INDEX=1`` (which also shows the models' requirements install without a package index). It is
 built by ``pip wheel`` in this environment, where pip's own cache (filled when the project was installed)
 serves most of it, and reused until the requirements change.
@@ -70,5 +71,11 @@ def build_dependencies() -> list[str]:
 
 
 def offline_pip(folder: Path) -> dict[str, str]:
-    """The variables that make pip install only from ``folder``."""
-    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(folder)}
+    """The variables that make pip and uv install only from ``folder`` (and uv use this machine's Python)."""
+    return {
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(folder),
+        "UV_NO_INDEX": "1",
+        "UV_FIND_LINKS": str(folder),
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
