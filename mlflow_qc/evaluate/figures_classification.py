@@ -224,6 +224,7 @@ def calibration_figures(predictions: pd.DataFrame, classes: list) -> list[go.Fig
     """One reliability diagram per split, a line per model (scikit-learn's ``calibration_curve``, 10
     uniform bins): binary, the observed share of the second class against P(that class); multi-class,
     the share of right answers against the predicted class's probability (top-label confidence)."""
+    from sklearn import config_context
     from sklearn.calibration import calibration_curve
 
     predictions = with_class_positions(predictions, classes)
@@ -231,18 +232,20 @@ def calibration_figures(predictions: pd.DataFrame, classes: list) -> list[go.Fig
     binary = len(classes) == 2
     x_title = f"mean P({classes[1]})" if binary else "mean probability of the predicted class"
     y_title = f"share of {classes[1]}" if binary else "share predicted right"
+    by_split = groups_by_split(predictions)
     figures = []
     for split in ordered_splits(predictions):
         traces = []
-        for i, ((model, run_id), rows) in enumerate(groups_by_split(predictions).get(split, {}).items()):
+        for i, ((model, run_id), rows) in enumerate(by_split.get(split, {}).items()):
             y, proba = y_all[rows], proba_all[rows]
             if binary:
                 outcome, score = (y == 1).astype(np.int64), proba[:, 1]
             else:
                 outcome, score = (proba.argmax(axis=1) == y).astype(np.int64), proba.max(axis=1)
-            if len(np.unique(outcome)) < 2:
+            if outcome.min() == outcome.max():  # one outcome only: no curve
                 continue
-            observed, mean = calibration_curve(outcome, np.clip(score, 0, 1), n_bins=CALIBRATION_BINS)
+            with config_context(skip_parameter_validation=True):  # arrays of our own making, checked above
+                observed, mean = calibration_curve(outcome, np.clip(score, 0, 1), n_bins=CALIBRATION_BINS)
             traces.append(
                 {
                     "type": "scatter",

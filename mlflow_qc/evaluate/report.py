@@ -31,6 +31,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io.json import to_json_plotly
 
+from mlflow_qc.evaluate.figures_style import SOURCE
 from mlflow_qc.evaluate.tables import html_table
 from mlflow_qc.tracking.artifact_location import local_artifact_folder
 from mlflow_qc.tracking.names import PING_PATH, REPORT_HTML, REPORT_JSON
@@ -176,11 +177,66 @@ def _script_json(text: str) -> str:
 
 
 def figure_dict(figure: go.Figure) -> dict:
-    """The figure as plotly JSON through plotly's public ``plotly.io.to_json`` (numeric arrays base64-typed,
-    as plotly.js reads them; a new dict the caller may change), without its template (the page holds it once)."""
+    """The figure as plotly JSON (numeric arrays base64-typed, as plotly.js reads them; a new dict the
+    caller may change), without its template (the page holds it once). A figure of ``figures_style.figure``
+    is encoded from the dicts it was built from; any other, or one holding what ``typed`` does not know,
+    through plotly's public ``plotly.io.to_json``."""
+    source = getattr(figure, SOURCE, None)
+    if source is not None:
+        try:
+            return typed(source)
+        except TypeError:
+            pass
     plotly_json = json.loads(pio.to_json(figure, validate=False))
     plotly_json["layout"].pop("template", None)
     return plotly_json
+
+
+# plotly.js's typed arrays ({dtype, bdata[, shape]}, little-endian): the numeric types it reads
+TYPED_ARRAY_KINDS = {"f": ("f8", "f4"), "i": ("i4", "i2", "i1"), "u": ("u4", "u2", "u1")}
+
+
+def typed(value):
+    """``value`` (dicts, lists, numbers, strings, numpy arrays and scalars, pandas series) as plain JSON
+    values with numeric arrays base64-typed; TypeError for anything else."""
+    if isinstance(value, dict):
+        return {str(k): typed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [typed(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return typed(value.item())
+    if isinstance(value, (pd.Series, pd.Index)):
+        value = value.to_numpy()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in TYPED_ARRAY_KINDS or value.ndim == 0:
+            return [typed(v) for v in value.tolist()] if value.dtype.kind in "bOU" else _untyped(value)
+        dtype = _typed_dtype(value)
+        if dtype is None:
+            return value.tolist()
+        array = np.ascontiguousarray(value, dtype=np.dtype(dtype).newbyteorder("<"))
+        encoded = {"dtype": dtype, "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
+        return {**encoded, "shape": ",".join(map(str, array.shape))} if array.ndim > 1 else encoded
+    return _untyped(value)
+
+
+def _typed_dtype(array: np.ndarray) -> str | None:
+    """The narrowest typed-array type holding ``array`` exactly (None: a list is exact)."""
+    if array.dtype.kind == "f":
+        return "f4" if array.dtype.itemsize <= 4 else "f8"
+    if array.size == 0:
+        return "i4" if array.dtype.kind == "i" else "u4"
+    low, high = int(array.min()), int(array.max())
+    for dtype in TYPED_ARRAY_KINDS[array.dtype.kind][::-1]:
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return dtype
+    return None
+
+
+def _untyped(value):
+    raise TypeError(f"no plain JSON for {type(value).__name__}")
 
 
 def plain(value):

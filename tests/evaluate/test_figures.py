@@ -141,3 +141,41 @@ def test_confusion_counts_are_darkest_where_largest():
     lightness = [sum(unlabel_rgb(colour)) for _, colour in scale]
     assert lightness == sorted(lightness, reverse=True)  # 0 -> white ... the largest count -> the darkest blue
     assert figure.data[0].zmin == 0
+
+
+def test_each_figure_encodes_as_plotly_encodes_it():
+    """``figure_dict`` encodes a figure from the dicts it was built from; plotly.js reads the same numbers,
+    strings and layout as from plotly's own ``plotly.io.to_json`` (typed arrays may be narrower)."""
+    import plotly.io as pio
+
+    from mlflow_qc.evaluate.figures_classification import (
+        calibration_figures,
+        confidence_figure,
+        confusion_figures,
+        curves_figures,
+    )
+    from mlflow_qc.evaluate.figures_style import SOURCE
+    from mlflow_qc.evaluate.report import typed
+
+    predictions = predictions_of_two_models()
+    classes = ["neg", "pos"]
+    built = [
+        *calibration_figures(predictions, classes),
+        *confusion_figures(predictions, classes),
+        *[f for figures in curves_figures(("roc", "pr"), predictions, classes).values() for f in figures],
+        confidence_figure(predictions, classes),
+        *learning_curve_figures({"a": {"loss": [1.0, 0.5, float("nan")], "val_loss": [1.1, 0.7, 0.6]}}),
+        boomerang_figure(
+            pd.DataFrame({"job": ["j"], "model": ["m"], "hyperparameters": [""], "train_loss": [0.2], "train_r2": [1]}),
+            "regression",
+        ),
+    ]
+    assert len(built) == 7 and all(built)
+    for figure in built:
+        by_plotly = json.loads(pio.to_json(figure, validate=False))
+        by_plotly["layout"].pop("template", None)
+        fast = typed(getattr(figure, SOURCE))  # the fast path, not plotly's
+        assert fast == figure_dict(figure)
+        assert json.loads(json.dumps(plain(fast))) == json.loads(json.dumps(plain(by_plotly))), figure.layout.title
+    calibration = figure_dict(built[0])["data"]
+    assert any(isinstance(t.get("x"), dict) and set(t["x"]) == {"dtype", "bdata"} for t in calibration)
