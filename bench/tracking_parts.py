@@ -1,7 +1,7 @@
 """The per-model parts of tracking, one at a time, the way before issue 13 against the way now (CPU ms).
 
 - a model run's store writes with its MLflow logged model, MLflow's public calls against the fast way
-  (``run/model_run.py``: two transactions on mlflow-qc's own sqlite connection), each also without the
+  (``run/model_run_sqlite.py``: two transactions on mlflow-qc's own sqlite connection), each also without the
   logged model; 19 metrics (10 of them the logged model's), 5 params, 10 tags; CPU and wall ms;
 - closing a fold run with 90 aggregates: log_batch + set_terminated against ``finish_runs``;
 - a model's MLmodel: ``Model.load`` + ``Model.save`` against the scaffold's text;

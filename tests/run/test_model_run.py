@@ -12,7 +12,7 @@ import pytest
 from mlflow.entities import LoggedModelStatus, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-import mlflow_qc.run.model_run as model_run
+import mlflow_qc.run.model_run_sqlite as model_run_sqlite
 from mlflow_qc.run.model_run import Closing, ModelRun, SqlModelRun, fast_store, finish_runs, open_run
 from tests.run.conftest import planned
 
@@ -40,7 +40,7 @@ def _model_content(client, model_id: str):
 def way(request, monkeypatch):
     """Each way a run is written: the fast way, or MLflow's public calls (``MLFLOW_QC_PUBLIC_WRITES=1``)."""
     if request.param == "public":
-        monkeypatch.setenv(model_run.PUBLIC_WRITES_ENV, "1")
+        monkeypatch.setenv(model_run_sqlite.PUBLIC_WRITES_ENV, "1")
     return request.param
 
 
@@ -85,7 +85,7 @@ def test_a_store_of_another_schema_takes_the_public_calls(store):
     path = fast_store(client.tracking_uri)
     connection = sqlite3.connect(path)
     [(revision,)] = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-    model_run._schema_revision.cache_clear()
+    model_run_sqlite._schema_revision.cache_clear()
     connection.execute("UPDATE alembic_version SET version_num = 'an-mlflow-to-come'")
     connection.commit()
     try:
@@ -96,7 +96,7 @@ def test_a_store_of_another_schema_takes_the_public_calls(store):
         connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
         connection.commit()
         connection.close()
-        model_run._schema_revision.cache_clear()
+        model_run_sqlite._schema_revision.cache_clear()
 
 
 def test_a_failed_write_leaves_nothing_and_names_the_store(store, monkeypatch):
@@ -104,7 +104,7 @@ def test_a_failed_write_leaves_nothing_and_names_the_store(store, monkeypatch):
     run = open_run(client, experiment_id, TAGS)
     assert isinstance(run, SqlModelRun)
     # another writer holds the lock past the wait: the transaction rolls back whole
-    monkeypatch.setattr("mlflow_qc.run.model_run._BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr("mlflow_qc.run.model_run_sqlite._BUSY_TIMEOUT_MS", 50)
     locker = sqlite3.connect(client.tracking_uri.removeprefix("sqlite:///"))
     locker.execute("BEGIN IMMEDIATE")
     try:
