@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from bench.train_overhead import FOLDS, make_data
 from bench.train_overhead import recipe as bench_recipe
-from tests.helpers import background_server, free_port, mlflow_run_args, mlflow_server
+from tests.helpers import background_server, free_port, mlflow_run_args, mlflow_server, ready_store
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +36,7 @@ TIMING = ("fit_seconds",)  # the only metric that may differ between two trainin
 def tracking_server(tmp_path_factory):
     """One tracking server for the session: sqlite behind it, artifacts served over HTTP."""
     root = tmp_path_factory.mktemp("tracking-server")
+    ready_store(root / "server.db")  # the server skips MLflow's migrations
     with mlflow_server(
         f"sqlite:///{root / 'server.db'}", root, root / "server.log", artifacts=root / "artifacts"
     ) as url:
