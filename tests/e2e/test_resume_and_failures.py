@@ -130,9 +130,9 @@ def test_a_failing_fn_train_fails_its_job_and_the_others_finish(workspace):
             },
         },
     )
-    result = mlflow_run("flaky", recipe)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "fn_train refuses 13 neurons" in result.stderr
+    status, _, err = cli_in_process("--quiet", "train", recipe)  # in this process: the experiment "flaky"
+    assert status == 0, err[-3000:]
+    assert "fn_train refuses 13 neurons" in err
     levels = runs_by_level("flaky")
     jobs = {r.data.params["neuron_count"]: r for r in levels["job"]}
     assert jobs["8"].info.status == "FINISHED" and jobs["13"].info.status == "FAILED"
@@ -166,9 +166,9 @@ def test_nothing_succeeding_exits_non_zero(workspace):
             },
         },
     )
-    result = mlflow_run("doomed", recipe)
-    assert result.returncode != 0
-    assert "nothing succeeded" in result.stderr
+    status, _, err = cli_in_process("--quiet", "train", recipe)  # in this process: the experiment "doomed"
+    assert status != 0
+    assert "nothing succeeded" in err
     [experiment] = runs_by_level("doomed")["experiment"]
     assert experiment.info.status == "FAILED"
 
