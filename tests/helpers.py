@@ -54,6 +54,34 @@ def demo_project(root: Path) -> Path:
     return root
 
 
+@functools.cache
+def _empty_store() -> Path:
+    """Built once per test process: an empty sqlite tracking store with this MLflow's schema (tracking and
+    registry tables), as MLflow makes it on first connecting to a new file (its migrations, ~2 s of CPU)."""
+    from mlflow.tracking import MlflowClient
+
+    folder = Path(tempfile.mkdtemp(prefix="qc-test-store-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
+    return folder / "mlflow.db"
+
+
+def ready_store(path: Path) -> Path:
+    """A copy of an empty sqlite tracking store at ``path`` (sqlite's backup: a consistent copy whatever
+    MLflow's connections to the template are doing). A test whose first command would otherwise make the
+    store skips MLflow's migrations; mlflow-qc's first command still takes the store as it finds it
+    (mlflow_qc/tracking/store.py: the lock, write-ahead logging)."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(_empty_store())) as source, closing(sqlite3.connect(path)) as target:
+        source.backup(target)
+    return path
+
+
 def run_cli(*args, cwd=None, env=None, check=False) -> subprocess.CompletedProcess:
     """``mlflow-qc ARGS`` in a real subprocess."""
     full_env = {**os.environ, **(env or {})}

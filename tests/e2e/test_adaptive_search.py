@@ -232,25 +232,27 @@ def test_two_workers_dask_and_a_sigkill_mid_rung_all_take_the_path_of_one_uninte
     """Successive halving with n_jobs 2 (loky), then on a local Dask cluster (each rung's subset context
     shipped to the workers), then killed (SIGKILL) inside rung 0 and rerun: the same models score the
     same, and every run ends with the jobs, pruning and best job of the uninterrupted one."""
-    search = {"method": "halving", "resource": "samples", "reduction_factor": 3}
+    search = {"method": "halving", "resource": "samples", "reduction_factor": 2}
+    grid = {"C": [0.01, 0.1, 1.0, 10.0], "max_iter": [300]}  # 4 candidates: rungs of 4, 2 and 1, each pruning
     reference = Experiment.from_recipe(
-        load_recipe(write_recipe(workspace, "uninterrupted", search, trainer={"n_jobs": 2}))
+        load_recipe(write_recipe(workspace, "uninterrupted", search, grid, trainer={"n_jobs": 2}))
     ).run()
     expected = runs_by_level("uninterrupted")
+    assert [len([j for j in expected["job"] if j.data.tags["qc.rung"] == str(rung)]) for rung in range(3)] == [4, 2, 1]
     Experiment.from_recipe(
-        load_recipe(write_recipe(workspace, "on-dask", search, trainer={"n_jobs": 2, "backend": "dask"}))
+        load_recipe(write_recipe(workspace, "on-dask", search, grid, trainer={"n_jobs": 2, "backend": "dask"}))
     ).run()
     on_dask = runs_by_level("on-dask")
     assert rung_decisions(on_dask) == rung_decisions(expected)
     assert model_scores(on_dask) == model_scores(expected)
-    path = write_recipe(workspace, "killed", search, trainer={"n_jobs": 2})
-    with held_training(workspace, 10) as hold:  # rung 0: 9 candidates x 2 folds = 18 models; 10 of them back
+    path = write_recipe(workspace, "killed", search, grid, trainer={"n_jobs": 2})
+    with held_training(workspace, 5) as hold:  # rung 0: 4 candidates x 2 folds = 8 models; 5 of them back
         sigkill_when_held(mlflow_run_args("killed", path), hold)
     result = mlflow_run("killed", path)
     assert result.returncode == 0, result.stderr[-3000:]
     levels = runs_by_level("killed")
     [experiment] = levels["experiment"]
-    assert sum(run.info.start_time < experiment.info.start_time for run in levels["model"]) >= 10  # reused
+    assert sum(run.info.start_time < experiment.info.start_time for run in levels["model"]) >= 5  # reused
     assert rung_decisions(levels) == rung_decisions(expected)
     best = {int(j.data.tags["qc.job_index"]): j.data.params["C"] for j in levels["job"]}
     assert best[int(experiment.data.tags["qc.best_job_index"])] == next(

@@ -109,6 +109,7 @@ def start_qc_train(recipe, log, env=None) -> subprocess.Popen:
 def test_two_commands_started_together_on_a_store_that_does_not_exist_yet(workspace):
     """mlflow-qc's commands make a new store one at a time (``mlflow run``'s launcher is MLflow's: README)."""
     recipe = forest(workspace)
+    (workspace / "mlflow.db").unlink()  # the e2e workspace comes with a made store (tests/e2e/conftest.py)
     assert not (workspace / "mlflow.db").exists()
     logs = [workspace / f"together-{i}.log" for i in range(2)]
     with held_training(workspace, 1) as hold:  # the one that trains holds after its first model until the other ended

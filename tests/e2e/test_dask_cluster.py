@@ -1,9 +1,10 @@
 """``trainer.backend: dask`` end to end: a real ``mlflow server`` on loopback, ``mlflow run``, a
 LocalCluster of 2 worker processes and a hand-started ``dask scheduler`` + 2 ``dask worker``s.
 
-The workload is bench/train_overhead.py's 40-model grid (LogisticRegression, 5 folds x 2 repeats,
-4 values of C): the local-cluster comparison on a tenth of its rows (2,000 x 32; the tree and the
-metrics are what it tests), the killed client and worker on all 20,000 (the cluster must still have
+The workload is bench/train_overhead.py's (LogisticRegression over C, folds x repeats): the local-cluster
+comparison on a tenth of its rows (2,000 x 32) and a 12-model grid (2 values of C, 3 folds x 2 repeats: the
+tree, names, params, tags and metrics are what it tests, and every identity has a fold and a repeat), the
+killed client and worker on the bench's whole 40-model grid and all 20,000 rows (the cluster must still have
 models to train when the client is killed)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import time
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -21,13 +23,12 @@ import yaml
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from bench.train_overhead import make_data
+from bench.train_overhead import FOLDS, make_data
 from bench.train_overhead import recipe as bench_recipe
-from tests.helpers import background_server, free_port, mlflow_run_args, mlflow_server
+from tests.helpers import background_server, free_port, mlflow_run_args, mlflow_server, ready_store
 
 pytestmark = pytest.mark.e2e
 
-MODELS = 40
 TIMING = ("fit_seconds",)  # the only metric that may differ between two trainings of one recipe
 
 
@@ -35,6 +36,7 @@ TIMING = ("fit_seconds",)  # the only metric that may differ between two trainin
 def tracking_server(tmp_path_factory):
     """One tracking server for the session: sqlite behind it, artifacts served over HTTP."""
     root = tmp_path_factory.mktemp("tracking-server")
+    ready_store(root / "server.db")  # the server skips MLflow's migrations
     with mlflow_server(
         f"sqlite:///{root / 'server.db'}", root, root / "server.log", artifacts=root / "artifacts"
     ) as url:
@@ -47,11 +49,12 @@ def bench_project(workspace, tracking_server, monkeypatch):
     the server."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
 
-    def write(name: str, rows: int, **trainer) -> os.PathLike:
+    def write(name: str, rows: int, combos: int = 4, folds: int = FOLDS, **trainer) -> os.PathLike:
         data = workspace / "data" / "bench.parquet"
         if not data.exists():  # one table per test: its recipes train on the same bytes
             make_data(data, rows=rows)
-        recipe = bench_recipe(4)
+        recipe = bench_recipe(combos)
+        recipe["data"]["stratifier"]["fold_count"] = folds
         recipe["trainer"].update(trainer)
         path = workspace / "recipes" / f"{name}.yaml"
         path.parent.mkdir(exist_ok=True)
@@ -114,21 +117,31 @@ def by_identity(levels, level: str) -> dict:
     return runs
 
 
-def assert_complete_tree(levels) -> None:
-    assert len(levels["experiment"]) == 1 and len(levels["job"]) == 4 and len(levels["fold"]) == 20
-    assert len(by_identity(levels, "model")) == MODELS
+def grid(recipe) -> dict[str, int]:
+    """Runs per level of a bench recipe's tree: a job per value of C, its folds, a model per fold and repeat."""
+    spec = yaml.safe_load(Path(recipe).read_text())
+    jobs = len(spec["model"]["hyperparameters"]["C"])
+    folds = jobs * spec["data"]["stratifier"]["fold_count"]
+    return {"experiment": 1, "job": jobs, "fold": folds, "model": folds * spec["trainer"]["repeat_count"]}
+
+
+def assert_complete_tree(levels, recipe) -> None:
+    shape = grid(recipe)
+    assert {level: len(levels.get(level, [])) for level in shape} == shape
+    assert len(by_identity(levels, "model")) == shape["model"]
     assert {r.info.status for runs in levels.values() for r in runs} == {"FINISHED"}
 
 
 def test_a_local_cluster_gives_the_run_tree_and_metrics_of_local(bench_project):
-    local = launch("on-local", bench_project("local", 2_000, backend="local", n_jobs=1))
-    finish(local)
-    dask = launch("on-dask", bench_project("dask", 2_000, backend="dask", n_jobs=2))
-    finish(dask)
+    local_recipe = bench_project("local", 2_000, combos=2, folds=3, backend="local", n_jobs=1)
+    finish(launch("on-local", local_recipe))
+    dask_recipe = bench_project("dask", 2_000, combos=2, folds=3, backend="dask", n_jobs=2)
+    finish(launch("on-dask", dask_recipe))
 
     reference, distributed = tree("on-local"), tree("on-dask")
-    assert_complete_tree(reference)
-    assert_complete_tree(distributed)
+    assert grid(dask_recipe) == grid(local_recipe) == {"experiment": 1, "job": 2, "fold": 6, "model": 12}
+    assert_complete_tree(reference, local_recipe)
+    assert_complete_tree(distributed, dask_recipe)
     for level in ("job", "fold", "model"):
         expected, actual = by_identity(reference, level), by_identity(distributed, level)
         assert set(expected) == set(actual)
@@ -225,7 +238,7 @@ def test_a_hand_started_cluster_survives_a_killed_client_and_a_killed_worker(ben
         os.killpg(first.pid, signal.SIGKILL)  # the client; the cluster goes on
         first.wait()
         killed_at = finished_models("remote")
-        assert 12 <= killed_at < MODELS
+        assert 12 <= killed_at < grid(recipe)["model"] == 40
 
         second = launch("remote", recipe)
         wait_for(lambda: finished_models("remote") >= killed_at + 8, second)
@@ -235,7 +248,7 @@ def test_a_hand_started_cluster_survives_a_killed_client_and_a_killed_worker(ben
         assert len(cluster.run(os.getpid)) == 2 and set(cluster.run(os.getpid).values()) != set(pids.values())
 
     levels = tree("remote")
-    assert_complete_tree(levels)
+    assert_complete_tree(levels, recipe)
     [experiment] = levels["experiment"]
     reused = sum(r.info.start_time < experiment.info.start_time for r in levels["model"])
     assert reused >= killed_at  # kept from the killed run: each (job, fold, repeat) has one finished model

@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 
 from tests.e2e.test_concurrent_runs import assert_exact_tree
 from tests.e2e.test_resume_and_failures import SONAR_DATA, finished_models, sklearn_recipe, write
-from tests.helpers import CLI, background_server, cli_in_process, free_port, held_training
+from tests.helpers import CLI, background_server, cli_in_process, free_port, held_training, ready_store
 
 pytestmark = pytest.mark.e2e
 
@@ -51,9 +51,9 @@ def trained(workspace):
     recipe = write(
         workspace,
         "reg.yaml",
-        {
-            **sklearn_recipe("reg", "sklearn.linear_model.LogisticRegression", {"C": [0.1, 1.0]}),
-            "data": {**SONAR_DATA, "version": "off"},
+        {  # a run tree to register from: 2 jobs of 2 folds, one repeat (4 models) are enough
+            **sklearn_recipe("reg", "sklearn.linear_model.LogisticRegression", {"C": [0.1, 1.0]}, repeat_count=1),
+            "data": {**SONAR_DATA, "stratifier": {"size_test": 0.15, "fold_count": 2}, "version": "off"},
         },
     )
     status, out, err = cli_in_process("--quiet", "train", recipe)
@@ -99,6 +99,7 @@ def test_a_tracking_server_stopped_mid_experiment_ends_in_one_line_and_a_rerun_c
     )
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
+    ready_store(workspace / "server.db")  # the server skips MLflow's migrations
     server = [
         sys.executable,
         "-m",

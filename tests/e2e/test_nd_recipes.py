@@ -13,7 +13,7 @@ import pytest
 
 from mlflow_qc.models.metrics import CLASSIFICATION_METRICS
 from tests.e2e.test_train_recipes import accuracy, check_models
-from tests.helpers import REPO_ROOT, mlflow_run, runs_by_level
+from tests.helpers import REPO_ROOT, mlflow_run, ready_store, runs_by_level
 from tests.serve.serving_helpers import Project, invoke, new_project, scoring_server, served_frame
 
 pytestmark = pytest.mark.e2e
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def trained(tmp_path_factory, recipe: str, experiment: str, overrides: str = "") -> tuple[Project, dict]:
     root = new_project(tmp_path_factory.mktemp(experiment) / "project")
+    ready_store(root / "mlflow.db")  # the launcher skips MLflow's migrations (tests/e2e/conftest.py)
     shutil.copy(REPO_ROOT / "recipes" / recipe, root / "recipes" / recipe)
     shutil.copytree(REPO_ROOT / "models", root / "models", dirs_exist_ok=True)
     project = Project(root)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import held_training, mlflow_run, mlflow_run_args, runs_by_level, sigkill_when_held
+from tests.helpers import cli_in_process, held_training, mlflow_run, mlflow_run_args, runs_by_level, sigkill_when_held
 
 pytestmark = pytest.mark.e2e
 
@@ -130,9 +130,9 @@ def test_a_failing_fn_train_fails_its_job_and_the_others_finish(workspace):
             },
         },
     )
-    result = mlflow_run("flaky", recipe)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "fn_train refuses 13 neurons" in result.stderr
+    status, _, err = cli_in_process("--quiet", "train", recipe)  # in this process: the experiment "flaky"
+    assert status == 0, err[-3000:]
+    assert "fn_train refuses 13 neurons" in err
     levels = runs_by_level("flaky")
     jobs = {r.data.params["neuron_count"]: r for r in levels["job"]}
     assert jobs["8"].info.status == "FINISHED" and jobs["13"].info.status == "FAILED"
@@ -166,9 +166,9 @@ def test_nothing_succeeding_exits_non_zero(workspace):
             },
         },
     )
-    result = mlflow_run("doomed", recipe)
-    assert result.returncode != 0
-    assert "nothing succeeded" in result.stderr
+    status, _, err = cli_in_process("--quiet", "train", recipe)  # in this process: the experiment "doomed"
+    assert status != 0
+    assert "nothing succeeded" in err
     [experiment] = runs_by_level("doomed")["experiment"]
     assert experiment.info.status == "FAILED"
 
@@ -181,9 +181,13 @@ def test_same_recipe_and_seed_give_identical_metrics(workspace):
             "twice", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": [20], "max_features": [0.3]}
         ),
     )
+    # one training through `mlflow run`, one in this process (another hash seed, other imports before it)
+    result = mlflow_run("twice-a", recipe)
+    assert result.returncode == 0, result.stderr[-3000:]
+    status, _, err = cli_in_process("--quiet", "train", recipe)  # into the experiment of the recipe's name
+    assert status == 0, err[-3000:]
     tables = []
-    for experiment in ("twice-a", "twice-b"):
-        assert mlflow_run(experiment, recipe).returncode == 0
+    for experiment in ("twice-a", "twice"):
         [run] = runs_by_level(experiment)["experiment"]
         table = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="qc/metrics.csv"))
         tables.append(table.drop(columns=["run_id"]))
@@ -197,7 +201,8 @@ def test_rerunning_a_finished_recipe_trains_nothing_new(workspace):
         "again.yaml",
         sklearn_recipe("again", "sklearn.linear_model.LogisticRegression", {"C": [0.1, 1.0]}, repeat_count=1),
     )
-    assert mlflow_run("again", recipe).returncode == 0
+    status, _, err = cli_in_process("--quiet", "train", recipe)  # the first in this process: the experiment "again"
+    assert status == 0, err[-3000:]
     first = runs_by_level("again")
     result = mlflow_run("again", recipe, overrides="trainer.repeat_count=2")
     assert result.returncode == 0, result.stderr[-2000:]

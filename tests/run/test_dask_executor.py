@@ -18,6 +18,7 @@ from mlflow_qc.run.observers import TrainingObserver
 from mlflow_qc.run.tree import model_identity
 from mlflow_qc.tracking.names import FAILED, FINISHED, MODEL, RUNNING
 from mlflow_qc.tracking.queries import tree_runs
+from tests.helpers import ready_store
 from tests.run.conftest import planned
 
 
@@ -165,6 +166,7 @@ def test_tpe_proposes_one_combination_per_worker_at_a_time(workspace):
     from mlflow_qc import Experiment, load_recipe
     from tests.run.conftest import IRIS
 
+    ready_store(workspace / "mlflow.db")  # skips MLflow's migrations
     path = workspace / "tpe.yaml"
     model = {**IRIS["model"], "hyperparameters": {"max_iter": [300]}}
     path.write_text(
