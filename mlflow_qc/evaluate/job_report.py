@@ -24,6 +24,7 @@ from mlflow_qc.evaluate.figures_forecast import forecast_figures, horizon_error_
 from mlflow_qc.evaluate.figures_style import ordered_splits
 from mlflow_qc.evaluate.figures_training import importance_figures, learning_curve_figures, regression_figures
 from mlflow_qc.evaluate.gallery import add_gallery
+from mlflow_qc.evaluate.per_class import per_class_rows
 from mlflow_qc.evaluate.report import Report
 from mlflow_qc.models.metrics import per_class_table
 from mlflow_qc.models.predictions_file import read_predictions_table
@@ -148,17 +149,15 @@ def metrics_summary(metrics: pd.DataFrame, predictions: pd.DataFrame) -> pd.Data
 def per_class_summary(predictions: pd.DataFrame, classes: list) -> pd.DataFrame:
     """split x class: support and the mean precision, recall and f1 over the models (each model's
     ``qc/per_class.csv`` rows, from the same predictions)."""
-    columns: dict[str, list] = {"split": [], "class": [], "support": [], "precision": [], "recall": [], "f1": []}
     y_all, predicted_all = predictions["y_index"].to_numpy(), predictions["predicted_index"].to_numpy()
-    for split, models in groups_by_split(predictions).items():
-        for rows_of_model in models.values():
-            table = per_class_table(y_all[rows_of_model], predicted_all[rows_of_model], classes)
-            columns["split"] += [split] * len(table["class"])
-            for name, values in table.items():
-                columns[name] += values
-    if not columns["split"]:
+    frame = per_class_rows(
+        (split, per_class_table(y_all[rows_of_model], predicted_all[rows_of_model], classes))
+        for split, models in groups_by_split(predictions).items()
+        for rows_of_model in models.values()
+    )
+    if frame.empty:
         return pd.DataFrame()
-    frame = pd.DataFrame(columns).astype({"class": str})
+    frame = frame.astype({"class": str})
     order = {s: i for i, s in enumerate(ordered_splits(predictions))}
     summary = (
         frame.groupby(["split", "class"], sort=False)

@@ -14,17 +14,31 @@ from mlflow_qc.tracking.names import PER_CLASS_ARTIFACT
 COLUMNS = ["split", "class", "support", "precision", "recall", "f1"]
 
 
-def per_class_frame(fitted) -> pd.DataFrame:
-    """split, class, support, precision, recall, f1 of every split the model was scored on."""
-    analysis_type, pipeline, splits = fitted.decoding
+def per_class_rows(tables) -> pd.DataFrame:
+    """``(split, per_class_table(...))`` pairs as one frame of COLUMNS (an empty frame for none); plain
+    lists, not a frame per table: a job report makes one per split and model."""
     columns: dict[str, list] = {name: [] for name in COLUMNS}
-    for split, (label, _) in splits.items():
-        predicted = predicted_index(probabilities_by_class(fitted.outputs[split]), fitted.threshold)
-        table = per_class_table(pipeline.class_index(label), predicted, pipeline.classes)
+    for split, table in tables:
         columns["split"] += [split] * len(table["class"])
         for name, values in table.items():
             columns[name] += values
     return pd.DataFrame(columns) if columns["split"] else pd.DataFrame()
+
+
+def per_class_frame(fitted) -> pd.DataFrame:
+    """split, class, support, precision, recall, f1 of every split the model was scored on."""
+    analysis_type, pipeline, splits = fitted.decoding
+    return per_class_rows(
+        (
+            split,
+            per_class_table(
+                pipeline.class_index(label),
+                predicted_index(probabilities_by_class(fitted.outputs[split]), fitted.threshold),
+                pipeline.classes,
+            ),
+        )
+        for split, (label, _) in splits.items()
+    )
 
 
 def write_per_class(fitted, folder: Path) -> Path | None:
@@ -39,12 +53,17 @@ def write_per_class(fitted, folder: Path) -> Path | None:
 def with_split_of(table: pd.DataFrame | None, split: str, predictions: pd.DataFrame, classes) -> pd.DataFrame:
     """``table`` (a logged qc/per_class.csv, or None) with the rows of ``split`` from decoded
     ``predictions`` (y_true, prediction) in place of any it had: finalize adds the test split."""
-    rows = pd.DataFrame(
-        per_class_table(
-            label_positions(predictions["y_true"], classes),
-            label_positions(predictions["prediction"], classes),
-            classes,
-        )
-    ).assign(split=split)[COLUMNS]
+    rows = per_class_rows(
+        [
+            (
+                split,
+                per_class_table(
+                    label_positions(predictions["y_true"], classes),
+                    label_positions(predictions["prediction"], classes),
+                    classes,
+                ),
+            )
+        ]
+    )
     kept = table[table["split"] != split] if table is not None and len(table) else None
     return rows if kept is None else pd.concat([kept, rows], ignore_index=True)

@@ -210,7 +210,9 @@ def typed(value):
     if isinstance(value, (pd.Series, pd.Index)):
         value = value.to_numpy()
     if isinstance(value, np.ndarray):
-        if value.dtype.kind not in TYPED_ARRAY_KINDS or value.ndim == 0:
+        if value.ndim == 0:
+            return typed(value.item())
+        if value.dtype.kind not in TYPED_ARRAY_KINDS:
             return [typed(v) for v in value.tolist()] if value.dtype.kind in "bOU" else _untyped(value)
         dtype = _typed_dtype(value)
         if dtype is None:
