@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import weakref
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -43,6 +46,24 @@ def guide_line(x0: float, y0: float, x1: float, y1: float, **axes) -> dict:
     return {"type": "line", "x0": x0, "y0": y0, "x1": x1, "y1": y1, "line": GUIDE, **axes}
 
 
+def per_frame(function):
+    """``function(frame)`` remembered for the last frame it was given while that frame lives (a weak
+    reference: nothing is kept alive): a job report's builders each group the same predictions frame,
+    which is never changed in place once built."""
+    last: list = [lambda: None, None]
+
+    @functools.wraps(function)
+    def remembered(frame: pd.DataFrame):
+        seen, result = last
+        if seen() is not frame:
+            result = function(frame)
+            last[:] = weakref.ref(frame), result
+        return result
+
+    return remembered
+
+
+@per_frame
 def ordered_splits(frame: pd.DataFrame) -> list[str]:
     present = [str(s) for s in frame["split"].unique()]
     return [s for s in SPLIT_ORDER if s in present] + [s for s in present if s not in SPLIT_ORDER]

@@ -90,7 +90,8 @@ def save_qc_model(
     ``model_id``, ``run_id``: its MLflow logged model and model run, written into its MLmodel."""
     import mlflow.models
 
-    pipeline = entry.pipeline(context)
+    decoding = getattr(fitted, "decoding", ())
+    pipeline = decoding[1] if decoding else entry.pipeline(context)  # the training's own, not unpickled again
     library = fitted.adapter.library
     scaffold = _scaffold(library, str(entry.root), fitted.adapter.analysis_type, fitted.adapter.architecture.module)
     shutil.copytree(scaffold, dest)

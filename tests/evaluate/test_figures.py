@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mlflow_qc.evaluate.figures_experiment import boomerang_figure, leaderboard
 from mlflow_qc.evaluate.figures_style import thin
@@ -131,6 +132,22 @@ def test_calibration_is_scikit_learns_curve_per_model_and_split():
     assert np.max(np.abs(np.asarray(figure.data[0].y) - np.asarray(figure.data[0].x))) < 0.2  # near the diagonal
 
 
+@pytest.mark.parametrize("bins", [1, 5, 10, 13])
+def test_reliability_is_scikit_learns_calibration_curve(bins):
+    from sklearn.calibration import calibration_curve
+
+    from mlflow_qc.evaluate.figures_classification import reliability
+
+    rng = np.random.default_rng(bins)
+    score = np.r_[0.0, 1.0, 0.5, 0.1, 0.2, rng.uniform(size=500), np.full(7, 0.3)]  # bin edges and ends included
+    score[10:60] = rng.uniform(0.6, 0.7, size=50)  # some bins empty at 13 bins
+    outcome = (rng.uniform(size=len(score)) < score).astype(np.int64)
+    observed, mean = reliability(outcome, score, bins)
+    expected_observed, expected_mean = calibration_curve(outcome, score, n_bins=bins)
+    np.testing.assert_array_equal(observed, expected_observed)
+    np.testing.assert_array_equal(mean, expected_mean)
+
+
 def test_confusion_counts_are_darkest_where_largest():
     from plotly.colors import unlabel_rgb
 
@@ -179,3 +196,16 @@ def test_each_figure_encodes_as_plotly_encodes_it():
         assert json.loads(json.dumps(plain(fast))) == json.loads(json.dumps(plain(by_plotly))), figure.layout.title
     calibration = figure_dict(built[0])["data"]
     assert any(isinstance(t.get("x"), dict) and set(t["x"]) == {"dtype", "bdata"} for t in calibration)
+
+
+def test_groups_are_remembered_for_the_same_frame_only():
+    from mlflow_qc.evaluate.figures_classification import groups_by_split
+    from mlflow_qc.evaluate.figures_style import ordered_splits
+
+    predictions = predictions_of_two_models()
+    first = groups_by_split(predictions)
+    assert groups_by_split(predictions) is first  # the report's builders share one grouping
+    other = predictions[predictions["model"] == "m1"].reset_index(drop=True)
+    assert list(groups_by_split(other)["validation"]) == [("m1", "m1")]
+    for split in ("train", "test", "validation"):  # a frame that died: its id may be reused, its result is not
+        assert ordered_splits(pd.DataFrame({"split": [split]})) == [split]

@@ -252,3 +252,25 @@ def test_per_class_table_equals_scikit_learns_with_classes_absent_or_never_answe
         np.testing.assert_array_equal(
             np.c_[ours["precision"], ours["recall"], ours["f1"]], np.c_[precision, recall, f1]
         )
+
+
+@pytest.mark.parametrize("classes", [["setosa", "versicolor", "virginica"], [0, 1], ["a,b", 'say "x"']])
+def test_per_class_file_is_what_pandas_would_write(tmp_path, classes):
+    from types import SimpleNamespace
+
+    from mlflow_qc.evaluate.per_class import per_class_frame, write_per_class
+
+    rng = np.random.default_rng(len(classes))
+    k = len(classes)
+    pipeline = SimpleNamespace(classes=classes, class_index=lambda label: np.asarray(label))
+    splits = {split: (rng.integers(0, k, 40), np.arange(40)) for split in ("train", "validation", "test")}
+    outputs = {split: rng.dirichlet(np.ones(k), 40)[:, 1 if k == 2 else slice(None)] for split in splits}
+    fitted = SimpleNamespace(
+        decoding=("classification", pipeline, splits),
+        outputs=outputs,
+        threshold=None,
+        adapter=SimpleNamespace(is_classification=True),
+    )
+    path = write_per_class(fitted, tmp_path)
+    assert path.read_text() == per_class_frame(fitted).to_csv(index=False)
+    assert len(pd.read_csv(path)) == 3 * k
