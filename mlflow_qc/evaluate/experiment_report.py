@@ -30,18 +30,24 @@ from mlflow_qc.tracking.queries import tree_runs
 TEST_SECTION = "Test split"
 
 
-def page_links(client, run, board) -> list[tuple[str, str]]:
-    """The tracker, and the head-to-head of the two best jobs when there are two (the baseline is none of them)."""
+def page_links(client, run, board, job_runs: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """The tracker, and the head-to-head of the two best jobs when there are two (the baseline is none of them).
+    ``job_runs``: job label -> its job run, when the caller knows them (else they are searched for)."""
     links = [("experiment tracker", tracker_path(run.info.run_id))]
     ranked = [str(label) for label in board["job"] if label != BASELINE_JOB] if len(board) else []
-    if len(ranked) >= 2 and RESUME_KEY in run.data.tags:
-        job_runs = {
-            r.data.tags.get(JOB_INDEX): r.info.run_id
-            for r in tree_runs(
-                client, run.info.experiment_id, run.data.tags[RESUME_KEY], JOB, f"tags.`{PARENT}` = '{run.info.run_id}'"
-            )
-        }
-        best, second = (job_runs.get(label.removeprefix("job ")) for label in ranked[:2])
+    if len(ranked) >= 2 and (job_runs is not None or RESUME_KEY in run.data.tags):
+        if job_runs is None:
+            job_runs = {
+                f"job {r.data.tags.get(JOB_INDEX)}": r.info.run_id
+                for r in tree_runs(
+                    client,
+                    run.info.experiment_id,
+                    run.data.tags[RESUME_KEY],
+                    JOB,
+                    f"tags.`{PARENT}` = '{run.info.run_id}'",
+                )
+            }
+        best, second = (job_runs.get(label) for label in ranked[:2])
         if best and second:
             links.append((f"head-to-head {ranked[0]} vs {ranked[1]}", compare_path(best, second)))
     return links
@@ -77,7 +83,10 @@ def experiment_report(client, event) -> tuple[Report, str | None]:
     sizes = split_sizes(event.contexts)
     verdicts = baseline_verdicts(compared, sizes, metric)
     board = leaderboard(compared, metric, verdicts)
-    report.pages = page_links(client, run, board)
+    jobs = compared.drop_duplicates("job")
+    runs = event.job_run_ids
+    job_runs = {job: runs[key] for job, key in zip(jobs["job"], jobs["job_key"]) if key in runs}
+    report.pages = page_links(client, run, board, job_runs if runs else None)
     section = report.section("Leaderboard")
     section.tables.append((f"Jobs by the mean of {metric}", board))
     if len(verdicts):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from mlflow_qc.evaluate.comparison import hyperparameter_text
-from mlflow_qc.evaluate.figures_style import color, figure, titled
+from mlflow_qc.evaluate.figures_style import Figure, color, figure, titled
 from mlflow_qc.tracking.names import FINISHED, HP_PREFIX
 
 
@@ -40,7 +39,7 @@ def candidate_scores(models: pd.DataFrame, ranking_metric: str) -> pd.DataFrame:
     )
 
 
-def resource_figure(models: pd.DataFrame, ranking_metric: str) -> go.Figure | None:
+def resource_figure(models: pd.DataFrame, ranking_metric: str) -> Figure | None:
     """A line per candidate through its rungs (mean ``ranking_metric`` against resource, log axis);
     the candidates that reached the full resource in colour, the ones stopped early in grey."""
     scores = candidate_scores(models, ranking_metric)

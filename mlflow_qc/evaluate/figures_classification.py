@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from mlflow_qc.evaluate.figures_style import (
     COUNT_SCALE,
+    Figure,
     color,
     figure,
     guide_line,
@@ -115,12 +115,12 @@ def curve(kind: str, truth: np.ndarray, score: np.ndarray, counts=None) -> tuple
     return np.r_[recall[::-1], 0.0], np.r_[precision[::-1], 1.0], area
 
 
-def curve_figures(kind: str, predictions: pd.DataFrame, classes: list) -> list[go.Figure]:
+def curve_figures(kind: str, predictions: pd.DataFrame, classes: list) -> list[Figure]:
     """One figure per split; a line per model (and class), coloured by class."""
     return curves_figures((kind,), predictions, classes)[kind]
 
 
-def curves_figures(kinds: tuple[str, ...], predictions: pd.DataFrame, classes: list) -> dict[str, list[go.Figure]]:
+def curves_figures(kinds: tuple[str, ...], predictions: pd.DataFrame, classes: list) -> dict[str, list[Figure]]:
     """``curve_figures`` of several kinds, each model's threshold counts taken once for all of them."""
     predictions = with_class_positions(predictions, classes)
     y_all, proba_all = predictions["y_index"].to_numpy(), probabilities(predictions, classes)  # once, not per model
@@ -176,7 +176,7 @@ def curves_figures(kinds: tuple[str, ...], predictions: pd.DataFrame, classes: l
     return figures
 
 
-def confusion_figures(predictions: pd.DataFrame, classes: list) -> list[go.Figure]:
+def confusion_figures(predictions: pd.DataFrame, classes: list) -> list[Figure]:
     """One heatmap per split; a menu picks the model. Cells count samples: each matrix sums to the split's size."""
     names = [str(c) for c in classes]
     k = len(classes)
@@ -243,7 +243,7 @@ def reliability(outcome: np.ndarray, score: np.ndarray, bins: int = CALIBRATION_
     return observed, mean
 
 
-def calibration_figures(predictions: pd.DataFrame, classes: list) -> list[go.Figure]:
+def calibration_figures(predictions: pd.DataFrame, classes: list) -> list[Figure]:
     """One reliability diagram per split, a line per model (scikit-learn's ``calibration_curve``, 10
     uniform bins): binary, the observed share of the second class against P(that class); multi-class,
     the share of right answers against the predicted class's probability (top-label confidence)."""
@@ -304,7 +304,7 @@ def sample_for_confidence(predictions: pd.DataFrame) -> tuple[str, int]:
 
 def confidence_figure(
     predictions: pd.DataFrame, classes: list, split: str | None = None, row: int | None = None
-) -> go.Figure | None:
+) -> Figure | None:
     """Each model's probabilities for one sample: on the sigmoid (binary) or per class (multi-class)."""
     if split is None or row is None:
         split, row = sample_for_confidence(predictions)

@@ -10,9 +10,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from mlflow_qc.evaluate.figures_style import SPLIT_ORDER, color, figure, guide_line, titled
+from mlflow_qc.evaluate.figures_style import SPLIT_ORDER, Figure, color, figure, guide_line, titled
 from mlflow_qc.tracking.names import BASELINE_JOB, higher_is_better, split_of
 from mlflow_qc.tracking.tables import sample_std
 
@@ -35,7 +34,7 @@ def _split_values(models: pd.DataFrame, splits: list[str], metric: str) -> np.nd
 
 def boomerang_figure(
     models: pd.DataFrame, analysis_type: str, min_score: float | None = None, max_loss: float | None = None
-) -> go.Figure | None:
+) -> Figure | None:
     """Every model as a line through its splits in (loss, score); a menu picks the score type.
 
     Models that generalise draw short lines; overfitting bends them into AIQC's boomerang
@@ -142,7 +141,7 @@ def leaderboard(models: pd.DataFrame, ranking_metric: str, verdicts: pd.DataFram
 
 def leaderboard_figure(
     models: pd.DataFrame, board: pd.DataFrame, ranking_metric: str, top: int = TOP_JOBS
-) -> go.Figure | None:
+) -> Figure | None:
     """The ranking metric of every model, a box per job, best job first."""
     if ranking_metric not in models.columns:
         return None

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from mlflow_qc.evaluate.figures_style import color, figure, ordered_splits, titled
+from mlflow_qc.evaluate.figures_style import Figure, color, figure, ordered_splits, titled
 
 TRUE, PREDICTED = "y_true_", "prediction_"
 
@@ -17,7 +16,7 @@ def forecast_columns(predictions: pd.DataFrame) -> list[str]:
     return [c[len(TRUE) :] for c in predictions.columns if c.startswith(TRUE)]
 
 
-def forecast_figures(predictions: pd.DataFrame) -> list[go.Figure]:
+def forecast_figures(predictions: pd.DataFrame) -> list[Figure]:
     """Per column: the actual values over time and one model's next-step forecast (horizon 1) in each split."""
     columns = forecast_columns(predictions)
     if not columns:
@@ -72,7 +71,7 @@ def broken_at_gaps(steps, values) -> tuple[np.ndarray, np.ndarray]:
     return np.insert(x, cuts, np.nan), np.insert(y, cuts, np.nan)
 
 
-def _frame_error_figure(predictions: pd.DataFrame) -> go.Figure:
+def _frame_error_figure(predictions: pd.DataFrame) -> Figure:
     traces = []
     for index, split in enumerate(ordered_splits(predictions)):
         own = predictions[(predictions["split"] == split) & (predictions["horizon"] == 1)].groupby("step")["mse"].mean()
@@ -95,7 +94,7 @@ def _frame_error_figure(predictions: pd.DataFrame) -> go.Figure:
     )
 
 
-def horizon_error_figure(predictions: pd.DataFrame) -> go.Figure | None:
+def horizon_error_figure(predictions: pd.DataFrame) -> Figure | None:
     """Mean absolute error of each horizon step, split by split, over models, windows and columns."""
     columns = forecast_columns(predictions)
     if columns:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from mlflow_qc.evaluate.figures_style import capped, color, figure, guide_line, ordered_splits, titled
+from mlflow_qc.evaluate.figures_style import Figure, capped, color, figure, guide_line, ordered_splits, titled
 
 SKIP_FRACTION = 0.15
 TOP_COLUMNS = 30
@@ -28,7 +27,7 @@ def _skip_ranges(series: list[list[float]], skip_fraction: float) -> dict:
 
 def learning_curve_figures(
     histories: dict[str, dict[str, list[float]]], skip_first: bool = False, skip_fraction: float = SKIP_FRACTION
-) -> list[go.Figure]:
+) -> list[Figure]:
     """Per history metric: training (``m``) against evaluation (``val_m``), a line per model.
 
     A menu switches between all epochs and skipping the first ``skip_fraction`` of them
@@ -108,7 +107,7 @@ def importance_values(importance: pd.DataFrame, level: str) -> pd.DataFrame:
     return long.dropna(subset=["increase"])[["column", "increase"]]
 
 
-def importance_figures(importance: pd.DataFrame, top: int = TOP_COLUMNS) -> list[go.Figure]:
+def importance_figures(importance: pd.DataFrame, top: int = TOP_COLUMNS) -> list[Figure]:
     """Box plots of the loss increase per column over models x permutations, largest median first.
 
     The original-column level always; the encoded level too when some column was one-hot encoded.
@@ -148,7 +147,7 @@ def importance_figures(importance: pd.DataFrame, top: int = TOP_COLUMNS) -> list
     return figures
 
 
-def regression_figures(predictions: pd.DataFrame) -> list[go.Figure]:
+def regression_figures(predictions: pd.DataFrame) -> list[Figure]:
     """Predicted against actual, and residuals against predicted: a trace per split (rows capped, seeded)."""
     if "prediction" not in predictions.columns:
         return []  # multi-output regression: one prediction_j column per output

@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io.json import to_json_plotly
 
-from mlflow_qc.evaluate.figures_style import SOURCE
+from mlflow_qc.evaluate.figures_style import SOURCE, Figure
 from mlflow_qc.evaluate.tables import html_table
 from mlflow_qc.tracking.artifact_location import local_artifact_folder
 from mlflow_qc.tracking.names import PING_PATH, REPORT_HTML, REPORT_JSON
@@ -176,7 +176,7 @@ def _script_json(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
-def figure_dict(figure: go.Figure) -> dict:
+def figure_dict(figure: Figure | go.Figure) -> dict:
     """The figure as plotly JSON (numeric arrays base64-typed, as plotly.js reads them; a new dict the
     caller may change), without its template (the page holds it once). A figure of ``figures_style.figure``
     is encoded from the dicts it was built from; any other, or one holding what ``typed`` does not know,
@@ -187,7 +187,7 @@ def figure_dict(figure: go.Figure) -> dict:
             return typed(source)
         except TypeError:
             pass
-    plotly_json = json.loads(pio.to_json(figure, validate=False))
+    plotly_json = json.loads(pio.to_json(getattr(figure, "plotly", figure), validate=False))
     plotly_json["layout"].pop("template", None)
     return plotly_json
 
@@ -260,7 +260,7 @@ def plain(value):
 @dataclass
 class Section:
     title: str
-    figures: list[go.Figure] = field(default_factory=list)
+    figures: list[Figure | go.Figure] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     html: list[str] = field(default_factory=list)  # trusted fragments built by mlflow_qc
     notes: list[str] = field(default_factory=list)
@@ -282,7 +282,7 @@ class Report:
         return found
 
     @property
-    def figures(self) -> list[go.Figure]:
+    def figures(self) -> list[Figure | go.Figure]:
         return [f for s in self.sections for f in s.figures]
 
     def _figure_dicts(self) -> dict[int, dict]:
