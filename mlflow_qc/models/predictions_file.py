@@ -17,7 +17,9 @@ from pathlib import Path
 KEPT_TABLES = 64
 KEPT_BYTES = 64 * 2**20
 
-_kept: collections.OrderedDict[str, tuple[tuple[int, int], object]] = collections.OrderedDict()
+# path -> (its file's mtime and size, the table, the table's bytes); the bytes of all, kept as they come and go
+_kept: collections.OrderedDict[str, tuple[tuple[int, int], object, int]] = collections.OrderedDict()
+_kept_bytes = [0]
 _lock = threading.Lock()
 
 
@@ -39,10 +41,12 @@ def read_predictions_table(path: Path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    key = str(Path(path).resolve())
     with _lock:
-        kept = _kept.pop(str(Path(path).resolve()), None)
-    if kept is not None and kept[0] == _file_key(path):
-        return as_read(kept[1])
+        file_key = _kept[key][0] if key in _kept else None
+        table = _forget(key)
+    if table is not None and file_key == _file_key(path):
+        return as_read(table)
     texts = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     return pq.read_table(path, read_dictionary=texts)
 
@@ -68,7 +72,17 @@ def _file_key(path: Path) -> tuple[int, int]:
 
 def _keep(key: str, file_key: tuple[int, int], table) -> None:
     with _lock:
-        _kept.pop(key, None)
-        _kept[key] = (file_key, table)
-        while _kept and (len(_kept) > KEPT_TABLES or sum(t.nbytes for _, t in _kept.values()) > KEPT_BYTES):
-            _kept.popitem(last=False)
+        _forget(key)
+        _kept[key] = (file_key, table, table.nbytes)
+        _kept_bytes[0] += table.nbytes
+        while _kept and (len(_kept) > KEPT_TABLES or _kept_bytes[0] > KEPT_BYTES):
+            _forget(next(iter(_kept)))
+
+
+def _forget(key: str):
+    """The kept table of ``key`` (None if none), taken out of the memory (caller holds the lock)."""
+    kept = _kept.pop(key, None)
+    if kept is None:
+        return None
+    _kept_bytes[0] -= kept[2]
+    return kept[1]

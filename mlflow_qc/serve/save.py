@@ -94,7 +94,7 @@ def save_qc_model(
     pipeline = decoding[1] if decoding else entry.pipeline(context)  # the training's own, not unpickled again
     library = fitted.adapter.library
     scaffold = _scaffold(library, str(entry.root), fitted.adapter.analysis_type, fitted.adapter.architecture.module)
-    shutil.copytree(scaffold, dest)
+    _write_scaffold(str(scaffold), Path(dest))
     staging = Path(dest, "data", MODEL_DATA_DIR)
     shutil.copyfile(entry.pipeline_path(context), staging / MODEL_PIPELINE_FILE)
     fitted.adapter.save(fitted.model, staging / MODEL_LIBRARY_DIR)
@@ -150,6 +150,26 @@ def yaml_line(key: str, value) -> str:
 
 def _files_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+
+
+@functools.lru_cache(maxsize=8)
+def _scaffold_contents(scaffold: str) -> tuple[tuple[str, ...], tuple[tuple[str, bytes], ...]]:
+    """The scaffold's folders and files (relative path, bytes), read once: every model writes the same."""
+    root = Path(scaffold)
+    folders = tuple(str(p.relative_to(root)) for p in sorted(root.rglob("*")) if p.is_dir())
+    files = tuple((str(p.relative_to(root)), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file())
+    return folders, files
+
+
+def _write_scaffold(scaffold: str, dest: Path) -> None:
+    """``shutil.copytree(scaffold, dest)`` from the bytes in memory: no reads, no copied file metadata."""
+    folders, files = _scaffold_contents(scaffold)
+    dest.mkdir(parents=True)
+    for folder in folders:
+        (dest / folder).mkdir()
+    for name, content in files:
+        with open(dest / name, "wb") as file:
+            file.write(content)
 
 
 @functools.lru_cache(maxsize=8)

@@ -69,7 +69,9 @@ def test_memory_kept_is_bounded(tmp_path, monkeypatch):
         write_predictions_table(_table(["no", "yes"], i), tmp_path / f"{i}.parquet")
     kept = [key for key in predictions_file._kept if key.startswith(str(tmp_path.resolve()))]
     assert [os.path.basename(key) for key in kept] == ["2.parquet", "3.parquet", "4.parquet"]
+    assert predictions_file._kept_bytes[0] == sum(t.nbytes for _, t, _ in predictions_file._kept.values())
     monkeypatch.setattr(predictions_file, "KEPT_BYTES", 1)
     write_predictions_table(_table(["no", "yes"], 9), tmp_path / "big.parquet")
     assert not predictions_file._kept  # a table over the limit alone is not kept either
+    assert predictions_file._kept_bytes[0] == 0  # the running total follows what is kept
     assert read_predictions_table(tmp_path / "big.parquet").num_rows == 61
