@@ -31,6 +31,18 @@ __pycache__/
 """
 
 
+# what DVC need not walk when it reads the repository (dvc add, status, an output of dvc.yaml): the MLflow
+# store's artifacts grow by thousands of files, and nothing in them is DVC's
+DVCIGNORE = """\
+# the MLflow store's artifacts, mlflow-qc's cache, the local remote and the environment
+/mlruns/
+/mlartifacts/
+/.qc_cache/
+/dvc-storage/
+/.venv/
+"""
+
+
 def conda_env() -> dict:
     """The project's environment: mlflow-qc with the extra of the demo recipe's library (Keras)."""
     try:
@@ -74,6 +86,8 @@ def init_dvc_repo(root: Path, remote: str = "dvc-storage") -> None:
         config["core"].update(analytics="false", check_update="false", remote="local")
         # a RelPath is written relative to .dvc/ (as `dvc remote add` does), so the project can move
         config["remote"]["local"] = {"url": RelPath(os.path.abspath(root / remote))}
+    with open(root / ".dvcignore", "a") as ignore:
+        ignore.write(DVCIGNORE)
 
 
 def version_demo_data(root: Path, paths: list[Path]) -> None:

@@ -25,6 +25,12 @@ def test_init_creates_a_project_that_prepares_its_demo(tmp_path, monkeypatch):
     assert any((project / "dvc-storage").rglob("*")), "the demo data was pushed to the local remote"
     ignored = subprocess.run(["git", "check-ignore", "data/sonar.csv"], cwd=project, capture_output=True, text=True)
     assert ignored.returncode == 0
+    from dvc.repo import Repo
+
+    (project / "mlruns" / "1" / "run" / "artifacts").mkdir(parents=True)  # the MLflow store DVC need not walk
+    with Repo(str(project)) as repo:
+        assert repo.dvcignore.is_ignored(repo.fs, str(project / "mlruns" / "1" / "run" / "artifacts"))
+        assert not repo.dvcignore.is_ignored(repo.fs, str(project / "data" / "sonar.csv"))
     prepared = run_cli(
         "prepare", "recipes/demo.yaml", cwd=project, env={"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
     )

@@ -76,14 +76,36 @@ class DvcRepo:
         """(the ``.dvc`` file or ``dvc.yaml`` whose output holds ``path``, that output's path, the md5 it records)."""
         from dvc.exceptions import OutputNotFoundError
 
+        absolute = os.path.abspath(path)
         try:
-            # the outputs as listed (not the stage graph, whose checks of the whole pipeline cost ~0.4 s)
-            [out, *_] = self.repo.find_outs_by_path(os.path.abspath(path), outs=self.repo.index.outs, strict=False)
+            out = self._out_of_dvc_file_above(absolute)
+            if out is None:
+                # the outputs as listed (not the stage graph, whose checks of the whole pipeline cost ~0.4 s)
+                [out, *_] = self.repo.find_outs_by_path(absolute, outs=self.repo.index.outs, strict=False)
         except OutputNotFoundError:
             return None, None, None
         except self.errors as exc:
             raise QCError(self.field, f"DVC cannot read the repository {self.root}: {one_line(exc)}") from None
         return out.stage.path, out.fs_path, out.hash_info.value if out.hash_info else None
+
+    def _out_of_dvc_file_above(self, absolute: str):
+        """The output holding ``absolute`` from the ``.dvc`` file ``dvc add`` writes beside it or beside a folder
+        above it, loaded alone; None when there is none (then DVC's index of the whole repository is read, for
+        ``dvc.yaml`` outputs: it walks every folder DVC and git do not ignore, the MLflow store's artifacts
+        included, seconds in a project with a few thousand runs). An output belongs to one ``.dvc`` file only."""
+        from dvc.exceptions import OutputNotFoundError
+
+        candidate, root = absolute, os.path.abspath(self.root)
+        while candidate.startswith(root + os.sep):
+            dvc_file = candidate + ".dvc"
+            if os.path.isfile(dvc_file) and not self.is_ignored(dvc_file):
+                outs = [out for stage in self.repo.stage.load_file(dvc_file) for out in stage.outs]
+                try:
+                    return self.repo.find_outs_by_path(absolute, outs=outs, strict=False)[0]
+                except OutputNotFoundError:
+                    return None
+            candidate = os.path.dirname(candidate)
+        return None
 
     def add(self, target: str) -> tuple[str, str]:
         """``dvc add`` the file or folder: (its ``.dvc`` file, the md5 recorded)."""

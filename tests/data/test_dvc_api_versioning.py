@@ -9,7 +9,7 @@ from mlflow_qc.data.context import path_md5
 from mlflow_qc.data.versioning import restore_version, version_dataset
 from mlflow_qc.recipe import DatasetSpec
 
-from .conftest import sh, write
+from .conftest import dvc, sh, write
 
 WHERE = "data.inputs[0].dataset"
 
@@ -116,3 +116,25 @@ def test_images_beside_a_dvcignored_file_train_and_an_uncommitted_manifest_is_sa
     restored = restore_run_data(result.run_id, str(tmp_path / "got"))  # `mlflow-qc data get RUN_ID DEST`
     assert sorted(p.rsplit("/", 1)[-1] for p in restored) == ["images.csv", "pics"]
     assert sorted(p.name for p in (tmp_path / "got" / "pics").iterdir()) == [f"{k:02d}.png" for k in range(20)]
+
+
+def test_a_file_is_found_from_the_dvc_file_above_it_and_a_pipeline_output_from_the_index(dvc_repo):
+    from mlflow_qc.data.dvc_api import DvcRepo
+
+    csv = write(dvc_repo / "data" / "a.csv", "a,b\n1,2\n")
+    folder = image_folder(dvc_repo)
+    added, added_folder = version(csv), version(folder)
+    assert added.tracked and added_folder.tracked
+    # a pipeline file DVC cannot parse: DVC's index of the whole repository can no longer be read
+    write(dvc_repo / "elsewhere" / "dvc.yaml", "stages: [not, a, mapping")
+    with DvcRepo(str(dvc_repo), WHERE) as repo:
+        assert repo.tracking(str(csv)) == (f"{csv}.dvc", str(csv), added.md5)  # its .dvc file, read alone
+        # a file inside a tracked folder: the folder's .dvc file, above it
+        assert repo.tracking(str(folder / "sub" / "b.png"))[:2] == (f"{folder}.dvc", str(folder))
+    (dvc_repo / "elsewhere" / "dvc.yaml").unlink()
+    dvc(dvc_repo, "stage", "add", "-n", "make", "-o", "data/made.csv", "echo x,y > data/made.csv")
+    dvc(dvc_repo, "repro", "-q")
+    with DvcRepo(str(dvc_repo), WHERE) as repo:  # no .dvc file above it: an output of dvc.yaml, from the index
+        dvc_file, path, md5 = repo.tracking(str(dvc_repo / "data" / "made.csv"))
+    assert (dvc_file, path) == (str(dvc_repo / "dvc.yaml"), str(dvc_repo / "data" / "made.csv"))
+    assert md5 == path_md5(path)
