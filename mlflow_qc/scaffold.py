@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from mlflow_qc.errors import QCError
+from mlflow_qc.tracking.names import UNVERSIONED_FOLDERS
 
 GITIGNORE = """\
 /mlflow.db*
@@ -33,14 +34,9 @@ __pycache__/
 
 # what DVC need not walk when it reads the repository (dvc add, status, an output of dvc.yaml): the MLflow
 # store's artifacts grow by thousands of files, and nothing in them is DVC's
-DVCIGNORE = """\
-# the MLflow store's artifacts, mlflow-qc's cache, the local remote and the environment
-/mlruns/
-/mlartifacts/
-/.qc_cache/
-/dvc-storage/
-/.venv/
-"""
+DVCIGNORE = "# the MLflow store's artifacts, mlflow-qc's cache, the local remote and the environment\n" + "".join(
+    f"/{folder}/\n" for folder in UNVERSIONED_FOLDERS
+)
 
 
 def conda_env() -> dict:

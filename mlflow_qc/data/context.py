@@ -18,9 +18,13 @@ import subprocess
 import yaml
 from mlflow.tracking.context.abstract_context import RunContextProvider
 
+from mlflow_qc.tracking.names import UNVERSIONED_FOLDERS
+
 # Data files above this size are compared by size only in the workspace ``dirty`` tag.
 HASH_LIMIT_BYTES = 64 * 2**20
 _METAFILES = (":(glob)**/*.dvc", ":(glob)**/dvc.yaml", ":(glob)**/dvc.lock")
+# git skips these folders when it looks for untracked DVC files, at any depth, instead of walking their files
+_SKIPPED = tuple(f":(exclude,glob)**/{folder}/**" for folder in UNVERSIONED_FOLDERS)
 _md5_memo: dict[tuple, str] = {}
 
 
@@ -143,7 +147,7 @@ def workspace_dirty(root: str) -> bool | None:
 
     None when the repository is not under git.
     """
-    status = git(root, "status", "--porcelain", "--untracked-files=all", "--", *_METAFILES)
+    status = git(root, "status", "--porcelain", "--untracked-files=all", "--", *_METAFILES, *_SKIPPED)
     if status is None:
         return None
     if status.strip():

@@ -214,3 +214,9 @@ def higher_is_better(metric: str) -> bool:
 def default_ranking_metric(analysis_type: str, split_names) -> str:
     split = next(s for s in RANKING_SPLITS if s in split_names)
     return f"{split}_{'accuracy' if analysis_type.startswith('classification') else 'r2'}"
+
+
+# folders of a project that hold no data DVC versions and fill up with files: the MLflow store's artifacts,
+# mlflow-qc's cache, the local DVC remote, the environment (what `mlflow-qc init` puts in .dvcignore, and what
+# git skips when mlflow-qc looks for uncommitted DVC files)
+UNVERSIONED_FOLDERS = ("mlruns", "mlartifacts", ".qc_cache", "dvc-storage", ".venv")

@@ -89,6 +89,13 @@ def test_context_provider_tags_fluent_runs_inside_a_dvc_repo(dvc_repo, tracking,
     assert clean["qc.dvc.git_commit"] == sh(dvc_repo, "git", "rev-parse", "HEAD").strip()
     assert clean["qc.dvc.remote"] == str(dvc_repo.parent / "remote")
     assert clean["qc.dvc.dirty"] == "false"
+    # the MLflow store's artifacts and mlflow-qc's cache are not walked for DVC files (an uncommitted one there is none)
+    write(dvc_repo / "mlruns" / "1" / "run" / "artifacts" / "copied.csv.dvc", "outs: []\n")
+    write(dvc_repo / "sub" / ".qc_cache" / "x.dvc", "outs: []\n")
+    assert tags()["qc.dvc.dirty"] == "false"
+    write(dvc_repo / "data" / "b.csv.dvc", "outs: []\n")
+    assert tags()["qc.dvc.dirty"] == "true"  # an uncommitted .dvc file anywhere else is
+    (dvc_repo / "data" / "b.csv.dvc").unlink()
     csv.write_text("a,b\n1,x\n2,w\n")  # same size, other bytes
     assert tags()["qc.dvc.dirty"] == "true"
 
