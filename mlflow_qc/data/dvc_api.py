@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
+from mlflow_qc.data.context import object_paths
 from mlflow_qc.errors import QCError, one_line
 
 OFFLINE = {"core": {"analytics": False, "check_update": False}}
@@ -112,6 +113,14 @@ class DvcRepo:
         with self._dvc("add"):
             [stage] = self.repo.add([os.path.abspath(target)])
         return stage.path, stage.outs[0].hash_info.value
+
+    def commit(self, dvc_file: str) -> None:
+        """``dvc commit``: the outputs of ``dvc_file`` into the cache, as they are in the workspace."""
+        with self._dvc("commit"):
+            self.repo.commit(os.path.abspath(dvc_file), force=True)
+
+    def cached(self, md5: str) -> bool:
+        return any(os.path.isfile(candidate) for candidate in object_paths(self.cache_dir, md5))
 
     def push(self, dvc_file: str) -> None:
         with self._dvc("push"):

@@ -208,6 +208,8 @@ def _version_with_dvc(repo: DvcRepo, path: str, mode: str, field: str, rel: str,
         if remote:
             repo.push(dvc_file)
     elif remote and (mode == "add" or not _remote_has(remote, recorded)):
+        if not repo.cached(recorded):  # the data as its committed .dvc file records it, never added here (a clone)
+            repo.commit(dvc_file)
         repo.push(dvc_file)
     head, dirty = git_state(repo.root, dvc_file)
     log.info("dataset %s: DVC md5 %s (%s)", rel, md5, dvc_file)

@@ -3,6 +3,7 @@ from their commit, and what a version cannot promise back (real git + DVC reposi
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from mlflow_qc.data.context import path_md5
@@ -138,3 +139,20 @@ def test_a_file_is_found_from_the_dvc_file_above_it_and_a_pipeline_output_from_t
         dvc_file, path, md5 = repo.tracking(str(dvc_repo / "data" / "made.csv"))
     assert (dvc_file, path) == (str(dvc_repo / "dvc.yaml"), str(dvc_repo / "data" / "made.csv"))
     assert md5 == path_md5(path)
+
+
+def test_data_a_clone_wrote_as_its_committed_dvc_file_records_is_cached_and_pushed(dvc_repo):
+    from mlflow_qc.data.context import object_paths
+
+    csv = write(dvc_repo / "data" / "a.csv", "a,b\n1,2\n")
+    md5 = version(csv).md5
+    sh(dvc_repo, "git", "add", "-A")
+    sh(dvc_repo, "git", "commit", "-qm", "data")
+    remote = dvc_repo.parent / "remote"
+    # a fresh clone: the .dvc file committed, the same bytes written again, nothing in the cache or the remote
+    shutil.rmtree(dvc_repo / ".dvc" / "cache")
+    shutil.rmtree(remote)
+    again = version(csv)
+    assert again.tracked and again.md5 == md5
+    assert any(os.path.isfile(p) for p in object_paths(str(dvc_repo / ".dvc" / "cache"), md5))  # committed
+    assert any(os.path.isfile(p) for p in object_paths(str(remote), md5))  # and pushed: data get can restore it
