@@ -4,6 +4,7 @@ run naming it, and Ctrl-C: "interrupted", exit status 130, runs KILLED and nothi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -114,6 +115,8 @@ def test_ctrl_c_ends_with_interrupted_exit_130_runs_killed_and_nothing_running(t
         capture_output=True,
         text=True,
         timeout=300,
+        # as from a terminal: a test run started in the background inherits SIGINT ignored, and so would the CLI
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.returncode == 130, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == "interrupted"
