@@ -70,6 +70,11 @@ def object_paths(storage: str, md5: str) -> list[str]:
     return [os.path.join(storage, "files", "md5", md5[:2], md5[2:]), os.path.join(storage, md5[:2], md5[2:])]
 
 
+def stored_object(storage: str, md5: str) -> str | None:
+    """The file holding ``md5`` in a cache or local remote, or None when it holds none."""
+    return next((path for path in object_paths(storage, md5) if os.path.isfile(path)), None)
+
+
 def dvc_out(dvc_file: str) -> dict | None:
     """The first output recorded in a ``.dvc`` file, or None when there is none."""
     try:

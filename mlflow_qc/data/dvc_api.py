@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-from mlflow_qc.data.context import object_paths
+from mlflow_qc.data.context import stored_object
 from mlflow_qc.errors import QCError, one_line
 
 OFFLINE = {"core": {"analytics": False, "check_update": False}}
@@ -120,7 +120,7 @@ class DvcRepo:
             self.repo.commit(os.path.abspath(dvc_file), force=True)
 
     def cached(self, md5: str) -> bool:
-        return any(os.path.isfile(candidate) for candidate in object_paths(self.cache_dir, md5))
+        return stored_object(self.cache_dir, md5) is not None
 
     def push(self, dvc_file: str) -> None:
         with self._dvc("push"):

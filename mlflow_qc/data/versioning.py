@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
-from mlflow_qc.data.context import find_dvc_root, git, git_state, object_paths, path_md5
+from mlflow_qc.data.context import find_dvc_root, git, git_state, object_paths, path_md5, stored_object
 from mlflow_qc.data.dvc_api import DvcRepo, init_bare_repo
 from mlflow_qc.errors import QCError
 
@@ -230,7 +230,7 @@ def _remote_has(remote: str, md5: str) -> bool:
     """Whether a local remote holds ``md5``; other remotes are assumed to (checking costs a round trip)."""
     if "://" in remote:
         return True
-    return any(os.path.isfile(candidate) for candidate in object_paths(remote, md5))
+    return stored_object(remote, md5) is not None
 
 
 # --- restoring -----------------------------------------------------------------
@@ -294,12 +294,12 @@ def _from_cache(version: DatasetVersion, scratch: str) -> str | None:
     cache = _cache_dir(version)
     if cache is None:
         return None
-    found = next((p for p in object_paths(cache, version.md5) if os.path.isfile(p)), None)
+    found = stored_object(cache, version.md5)
     if found is None or not version.is_folder:
         return found
     folder = os.path.join(scratch, "from-cache")
     for relpath, md5 in _manifest(cache, version.md5).items():
-        source = next((p for p in object_paths(cache, md5) if os.path.isfile(p)), None)
+        source = stored_object(cache, md5)
         if source is None:
             return None
         os.makedirs(os.path.dirname(os.path.join(folder, relpath)), exist_ok=True)

@@ -34,13 +34,13 @@ def per_class_rows(tables) -> pd.DataFrame:
 
 def per_class_frame(fitted) -> pd.DataFrame:
     """split, class, support, precision, recall, f1 of every split the model was scored on."""
-    columns = _model_columns(fitted)
-    return pd.DataFrame(columns) if columns["split"] else pd.DataFrame()
+    return per_class_rows(_model_tables(fitted))
 
 
-def _model_columns(fitted) -> dict[str, list]:
+def _model_tables(fitted):
+    """(split, per_class_table(...)) of every split the model was scored on."""
     analysis_type, pipeline, splits = fitted.decoding
-    return per_class_columns(
+    return (
         (
             split,
             per_class_table(
@@ -58,7 +58,7 @@ def write_per_class(fitted, folder: Path) -> Path | None:
         return None
     path = Path(folder) / PER_CLASS_ARTIFACT
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = _model_columns(fitted)
+    columns = per_class_columns(_model_tables(fitted))
     with open(path, "w", newline="") as file:  # the csv module writes what DataFrame.to_csv would, 10x sooner
         writer = csv.writer(file, lineterminator="\n")
         writer.writerow(COLUMNS)

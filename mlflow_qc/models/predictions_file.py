@@ -43,10 +43,9 @@ def read_predictions_table(path: Path):
 
     key = str(Path(path).resolve())
     with _lock:
-        file_key = _kept[key][0] if key in _kept else None
-        table = _forget(key)
-    if table is not None and file_key == _file_key(path):
-        return as_read(table)
+        kept = _forget(key)
+    if kept is not None and kept[0] == _file_key(path):
+        return as_read(kept[1])
     texts = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     return pq.read_table(path, read_dictionary=texts)
 
@@ -80,9 +79,8 @@ def _keep(key: str, file_key: tuple[int, int], table) -> None:
 
 
 def _forget(key: str):
-    """The kept table of ``key`` (None if none), taken out of the memory (caller holds the lock)."""
+    """The kept (file key, table, bytes) of ``key`` (None if none), taken out of the memory (caller holds the lock)."""
     kept = _kept.pop(key, None)
-    if kept is None:
-        return None
-    _kept_bytes[0] -= kept[2]
-    return kept[1]
+    if kept is not None:
+        _kept_bytes[0] -= kept[2]
+    return kept

@@ -156,8 +156,9 @@ def _files_size(folder: Path) -> int:
 def _scaffold_contents(scaffold: str) -> tuple[tuple[str, ...], tuple[tuple[str, bytes], ...]]:
     """The scaffold's folders and files (relative path, bytes), read once: every model writes the same."""
     root = Path(scaffold)
-    folders = tuple(str(p.relative_to(root)) for p in sorted(root.rglob("*")) if p.is_dir())
-    files = tuple((str(p.relative_to(root)), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file())
+    found = sorted(root.rglob("*"))
+    folders = tuple(str(p.relative_to(root)) for p in found if p.is_dir())
+    files = tuple((str(p.relative_to(root)), p.read_bytes()) for p in found if p.is_file())
     return folders, files
 
 
@@ -172,9 +173,8 @@ def _write_scaffold(scaffold: str, dest: Path) -> None:
             file.write(content)
 
 
-@functools.lru_cache(maxsize=8)
 def _scaffold_size(scaffold: str) -> int:
-    return _files_size(Path(scaffold))
+    return sum(len(content) for _, content in _scaffold_contents(scaffold)[1])
 
 
 @functools.lru_cache(maxsize=8)
